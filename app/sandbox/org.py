@@ -1,0 +1,112 @@
+"""The state of one sandbox org: settings, records, tokens, API usage, faults, events.
+
+``SandboxOrg`` is plain in-memory state shared by the sandbox's HTTP parts
+(OAuth, REST, CometD).  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.sandbox.events import EventLog
+
+ORG_ID = "00D5e000000RvFlEAK"
+INTEGRATION_USER_ID = "0055e000001RvFlAAK"
+DEMO_USER_ID = "0055e000002DeMoAAK"
+
+
+@dataclass
+class ConnectedApp:
+    """A connected app: its consumer key, optional secret and JWT certificate."""
+
+    name: str
+    consumer_key: str
+    consumer_secret: str | None = None
+    certificate_pem: str | None = None  # X.509 PEM; enables the JWT bearer flow
+    run_as_user_id: str = INTEGRATION_USER_ID  # client-credentials 'Run As' user
+    username: str = "integration@revflow.sandbox"
+
+
+@dataclass
+class Session:
+    """An issued access token and who it belongs to."""
+
+    token: str
+    app: str
+    user_id: str
+    issued_at: float
+
+
+@dataclass
+class Faults:
+    """Fault-injection switches.  Shares are probabilities in [0, 1]."""
+
+    unable_to_lock_row: float = 0.0  # per record in writes
+    request_limit_exceeded: bool = False  # every REST call answers 403 REQUEST_LIMIT_EXCEEDED
+    expire_sessions: bool = False  # every issued token becomes invalid once (INVALID_SESSION_ID)
+    unknown_client: float = 0.0  # share of /meta/connect answered 403::Unknown client
+    cometd_timeout_s: float = 110.0  # long-poll hold time
+
+
+@dataclass
+class ApiUsage:
+    """Counts REST calls per connected app, as Sforce-Limit-Info reports them."""
+
+    daily_limit: int = 100_000
+    used: int = 0
+    by_app: dict[str, int] = field(default_factory=dict)
+
+    def count(self, app: str) -> None:
+        self.used += 1
+        self.by_app[app] = self.by_app.get(app, 0) + 1
+
+    def header(self, app: str | None = None) -> str:
+        value = f"api-usage={self.used}/{self.daily_limit}"
+        if app is not None:
+            value += f"; per-app-api-usage={self.by_app.get(app, 0)}/{self.daily_limit}(appName={app})"
+        return value
+
+
+@dataclass
+class SandboxOrg:
+    """Everything one sandbox org knows."""
+
+    api_versions: tuple[str, ...] = ("58.0", "59.0", "60.0", "61.0", "62.0", "63.0", "64.0")
+    org_id: str = ORG_ID
+    instance_url: str = ""  # set once the server knows its port
+    apps: dict[str, ConnectedApp] = field(default_factory=dict)  # by consumer key
+    sessions: dict[str, Session] = field(default_factory=dict)  # by token
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # type -> id -> fields
+    usage: ApiUsage = field(default_factory=ApiUsage)
+    faults: Faults = field(default_factory=Faults)
+    events: EventLog = field(default_factory=EventLog)
+    faults_injected: dict[str, int] = field(default_factory=dict)
+
+    def add_app(self, app: ConnectedApp) -> None:
+        self.apps[app.consumer_key] = app
+
+    def issue_token(self, app: ConnectedApp, user_id: str) -> Session:
+        session = Session(
+            token=f"{self.org_id}!{secrets.token_urlsafe(32)}",
+            app=app.name,
+            user_id=user_id,
+            issued_at=time.time(),
+        )
+        self.sessions[session.token] = session
+        return session
+
+    def session_for(self, authorization: str | None) -> Session | None:
+        """Resolve an ``Authorization: Bearer <token>`` header (or a raw token)."""
+        if not authorization:
+            return None
+        token = authorization.removeprefix("Bearer ").removeprefix("OAuth ").strip()
+        return self.sessions.get(token)
+
+    def revoke_all(self) -> None:
+        self.sessions.clear()
+
+    def note_fault(self, kind: str) -> None:
+        self.faults_injected[kind] = self.faults_injected.get(kind, 0) + 1
