@@ -1,0 +1,184 @@
+"""The ``revflow`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.config import ConfigError, Settings, load_settings
+
+cli = typer.Typer(
+    help="Revflow: order orchestration between Salesforce and your ERP and accounting systems.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_cli = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+mappings_cli = typer.Typer(help="Check and try mapping files.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(mappings_cli, name="mappings")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (YAML or TOML); env REVFLOW_* wins over it."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc
+
+
+@db_cli.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Create or migrate the database schema to the newest version."""
+    from app.db.migrate import upgrade
+
+    settings = _settings(config)
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        _fail(f"database upgrade failed for REVFLOW_DATABASE_URL: {type(exc).__name__}: {exc}")
+    typer.echo("database is at the newest schema")
+
+
+@cli.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the service against the configured Salesforce org and ERP (API included)."""
+    from app.db.engine import is_sqlite
+    from app.db.migrate import upgrade
+    from app.logs import configure_logging
+    from app.service import Revflow
+
+    settings = _settings(config)
+    try:
+        settings.require_org()
+    except ConfigError as exc:
+        _fail(str(exc))
+    configure_logging(settings.log_level)
+    if is_sqlite(settings.database_url):
+        upgrade(settings.database_url)
+
+    async def main() -> None:
+        try:
+            service = Revflow(settings)
+        except Exception as exc:  # mapping or connector configuration
+            _fail(str(exc))
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.request_stop)
+        await service.run_forever()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def demo(
+    orders: Annotated[int, typer.Option("--orders", "-n", min=1, help="Orders to create.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for all orders.")] = 300.0,
+    erp_fail_share: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Share of ERP deliveries the sandbox ERP fails.")
+    ] = 0.0,
+    database: Annotated[
+        Path | None, typer.Option(help="SQLite file to keep (default: a temporary one).")
+    ] = None,
+) -> None:
+    """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
+
+    Exits 0 only when every order reads Completed on its Salesforce record.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.demo import demo_database, run_demo
+    from app.logs import configure_logging
+
+    configure_logging("WARNING")
+    with Progress(TextColumn("orders completed"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=as_json, disable=not sys.stderr.isatty(),
+                  console=None) as bar:
+        task = bar.add_task("orders", total=orders)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        summary = asyncio.run(run_demo(orders, timeout, progress, demo_database(database),
+                                       erp_fail_share=erp_fail_share))
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        typer.echo(
+            f"{summary.completed}/{summary.orders} orders completed, {summary.failed} failed, "
+            f"{summary.erp_deliveries} ERP deliveries, {summary.duplicate_deliveries} duplicates, "
+            f"{summary.salesforce_api_calls} Salesforce API calls, {summary.elapsed_s:.1f}s"
+        )
+    raise typer.Exit(0 if summary.completed == orders else 1)
+
+
+@cli.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port for the sandbox org (0 = any free port).")] = 8443,
+    erp_port: Annotated[int, typer.Option(help="Port for the sandbox ERP.")] = 8444,
+) -> None:
+    """Run the sandbox org (OAuth, REST, CometD) and the sandbox ERP on loopback, alone.
+
+    Prints the credentials to configure Revflow against them.
+    """
+    from app.sandbox.erp import SandboxErp
+    from app.sandbox.keys import generate_keypair
+    from app.sandbox.org import ConnectedApp, SandboxOrg
+    from app.sandbox.server import start_erp, start_org
+    from connectors.signing import generate_secret
+
+    async def main() -> None:
+        keys = generate_keypair()
+        org = SandboxOrg()
+        org.add_app(ConnectedApp(name="revflow", consumer_key="revflow-consumer-key",
+                                 consumer_secret="revflow-secret",
+                                 certificate_pem=keys.certificate_pem))
+        erp = SandboxErp(secrets=[generate_secret()])
+        org_server = await start_org(org, port=port)
+        erp_server = await start_erp(erp, port=erp_port)
+        key_file = Path("sandbox-private-key.pem")
+        key_file.write_text(keys.private_key_pem)
+        typer.echo(f"sandbox org: {org_server.base_url}   sandbox ERP: {erp_server.base_url}")
+        typer.echo("configure Revflow with:")
+        typer.echo(f"  REVFLOW_SALESFORCE__INSTANCE_URL={org.instance_url}")
+        typer.echo(f"  REVFLOW_SALESFORCE__LOGIN_URL={org.instance_url}")
+        typer.echo("  REVFLOW_SALESFORCE__CLIENT_ID=revflow-consumer-key")
+        typer.echo("  REVFLOW_SALESFORCE__USERNAME=integration@revflow.sandbox")
+        typer.echo(f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file.resolve()}")
+        typer.echo(f"  REVFLOW_ERP__URL={erp_server.base_url}/webhooks/erp")
+        typer.echo(f"  REVFLOW_ERP__SECRETS='{json.dumps(erp.secrets)}'")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await org_server.close()
+        await erp_server.close()
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

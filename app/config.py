@@ -1,0 +1,204 @@
+"""Revflow's settings: ``REVFLOW_*`` environment variables and an optional config file.
+
+Nested settings use ``__`` in variable names (``REVFLOW_SALESFORCE__INSTANCE_URL``).
+A YAML or TOML file named by ``REVFLOW_CONFIG_FILE`` (or ``--config``) supplies
+defaults; the environment wins over the file.  ``load_settings`` turns every
+problem into one ``ConfigError`` that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "REVFLOW_"
+
+
+class ConfigError(Exception):
+    """A bad or missing setting; the message names it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AuthFlow(StrEnum):
+    JWT = "jwt"
+    CLIENT_CREDENTIALS = "client_credentials"
+
+
+class SalesforceSettings(_Section):
+    """The Salesforce org Revflow talks to."""
+
+    instance_url: str = ""
+    login_url: str = "https://login.salesforce.com"
+    api_version: str = Field(default="62.0", pattern=r"^\d{2}\.0$")
+    auth: AuthFlow = AuthFlow.JWT
+    client_id: str = ""
+    client_secret: str = ""
+    username: str = ""
+    private_key_file: Path | None = None
+    private_key: str = ""
+    call_options_client: str = "revflow"
+    integration_user_id: str = ""
+    timeout_s: float = 30.0
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> SalesforceSettings:
+        if not self.client_id:
+            return self  # not configured; `require_org` reports it when needed
+        if self.auth is AuthFlow.JWT:
+            if not self.username:
+                raise ValueError("username is required for the JWT bearer flow")
+            if not (self.private_key or self.private_key_file):
+                raise ValueError("private_key or private_key_file is required for the JWT flow")
+            if self.private_key_file and not self.private_key_file.is_file():
+                raise ValueError(f"private_key_file {self.private_key_file} does not exist")
+        elif not self.client_secret:
+            raise ValueError("client_secret is required for the client-credentials flow")
+        return self
+
+    def key_pem(self) -> str:
+        if self.private_key:
+            return self.private_key
+        assert self.private_key_file is not None
+        return self.private_key_file.read_text()
+
+
+class IngestSettings(_Section):
+    """Which events Revflow listens to and how."""
+
+    transport: Literal["cometd"] = "cometd"
+    channels: list[str] = ["/data/OrderChangeEvent"]
+    batch_size: int = Field(default=200, ge=1, le=2000)
+    poll_interval_s: float = Field(default=0.2, gt=0)
+
+
+class WritebackSettings(_Section):
+    """The Salesforce fields Revflow writes back, and how often."""
+
+    status_field: str = "Fulfillment_Status__c"
+    erp_number_field: str = "ERP_Order_Number__c"
+    error_field: str = "Fulfillment_Error__c"
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=200, ge=1, le=200)
+    status_map: dict[str, str] = {
+        "in_progress": "In Progress",
+        "completed": "Completed",
+        "failed": "Failed",
+    }
+
+
+class WebhookConnectorSettings(_Section):
+    """The ERP webhook endpoint (Standard Webhooks)."""
+
+    type: Literal["webhook"] = "webhook"
+    url: str = ""
+    secrets: list[str] = []
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class WorkerSettings(_Section):
+    """The step worker."""
+
+    concurrency: int = Field(default=32, ge=1)
+    lease_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=0.1, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    initial_interval_s: float = Field(default=0.5, gt=0)
+    backoff_coefficient: float = Field(default=2.0, ge=1)
+    maximum_interval_s: float = Field(default=300.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All of Revflow's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///revflow.sqlite"
+    mappings_dir: Path = Path("mappings")
+    order_mapping: str = "order_to_sales_order"
+    invoice_mapping: str = "order_to_invoice"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    salesforce: SalesforceSettings = SalesforceSettings()
+    ingest: IngestSettings = IngestSettings()
+    writeback: WritebackSettings = WritebackSettings()
+    erp: WebhookConnectorSettings = WebhookConnectorSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    def require_org(self) -> None:
+        """Fail unless an org and the ERP endpoint are configured (for ``revflow run``)."""
+        missing = [
+            name
+            for name, value in (
+                ("REVFLOW_SALESFORCE__INSTANCE_URL", self.salesforce.instance_url),
+                ("REVFLOW_SALESFORCE__CLIENT_ID", self.salesforce.client_id),
+                ("REVFLOW_ERP__URL", self.erp.url),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"missing setting {missing[0]}" + _also(missing[1:]))
+        if not self.erp.secrets:
+            raise ConfigError("missing setting REVFLOW_ERP__SECRETS (a JSON list of whsec_ secrets)")
+
+
+def _also(rest: list[str]) -> str:
+    return f" (also missing: {', '.join(rest)})" if rest else ""
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} (REVFLOW_CONFIG_FILE) does not exist")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(path.read_text())
+        else:
+            data = yaml.safe_load(path.read_text()) or {}
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not valid: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    return data
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read settings from the file (if any), the environment and ``overrides``."""
+    path = config_file or os.environ.get(ENV_PREFIX + "CONFIG_FILE")
+    file_values = _read_file(Path(path)) if path else {}
+    try:
+        env_settings = Settings(**overrides)  # env + overrides
+        if not file_values:
+            return env_settings
+        merged = _deep_merge(file_values, env_settings.model_dump(exclude_unset=True))
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if p != "__root__")
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid setting {_env_name(loc)}{where}: {err['msg']}") from None
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,39 @@
+"""Bring a database to the newest schema with Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from app.db.engine import normalize_url
+
+
+def migrations_dir() -> Path:
+    for candidate in (Path(__file__).resolve().parents[2] / "migrations", Path.cwd() / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise FileNotFoundError("Revflow's migrations/ folder was not found")
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Run in a thread or outside an event loop: Alembic's env starts its own loop."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def current(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    sync_url = normalize_url(url).replace("+aiosqlite", "").replace("+asyncpg", "+psycopg2")
+    engine = create_engine(sync_url)
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,230 @@
+"""Revflow's tables.  The database is the source of truth and the work queue.
+
+- ``received_events`` is the inbox: every Salesforce event, unique on a dedupe key
+  that does not depend on the transport; ``replay_checkpoints`` moves in the same
+  transaction.
+- ``plans`` and ``steps`` hold orchestration state; a step is claimed by a worker
+  through ``lease_owner``/``lease_expires_at``.
+- ``connector_calls``/``connector_attempts`` log every external effect.
+- ``writeback_outbox`` holds field updates bound for Salesforce.
+- ``dead_letters`` keep what could not be processed, with the reason.
+- ``audit_log`` is append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.clock import utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class EventStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class ReceivedEvent(Base):
+    __tablename__ = "received_events"
+    __table_args__ = (Index("ix_received_events_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    replay_id: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str | None] = mapped_column(String(80))
+    change_type: Mapped[str | None] = mapped_column(String(32))
+    record_ids: Mapped[list[Any]] = mapped_column(default=list)
+    transaction_key: Mapped[str | None] = mapped_column(String(80))
+    sequence_number: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default=EventStatus.RECEIVED)
+    note: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class ReplayCheckpoint(Base):
+    __tablename__ = "replay_checkpoints"
+
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    replay_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OrderSnapshot(Base):
+    """The order as read from Salesforce when a plan was built (or amended)."""
+
+    __tablename__ = "order_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(18), index=True)
+    record: Mapped[dict[str, Any]]
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlanState(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("order_id", "scenario", name="uq_plans_order_scenario"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(18), index=True)
+    scenario: Mapped[str] = mapped_column(String(32), default="new")
+    definition: Mapped[str] = mapped_column(String(100))
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=PlanState.PENDING)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("order_snapshots.id"))
+    mapping_hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None]
+
+    steps: Mapped[list[Step]] = relationship(
+        back_populates="plan", order_by="Step.position", lazy="raise"
+    )
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class Step(Base):
+    __tablename__ = "steps"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "key", name="uq_steps_plan_key"),
+        Index("ix_steps_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    connector: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(100))
+    depends_on: Mapped[list[Any]] = mapped_column(default=list)
+    state: Mapped[str] = mapped_column(String(16), default=StepState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    mapping_hash: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    plan: Mapped[Plan] = relationship(back_populates="steps", lazy="raise")
+
+
+class ConnectorCall(Base):
+    """One logical external effect (idempotent by key), with its attempts."""
+
+    __tablename__ = "connector_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id"), index=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(100))
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConnectorAttempt(Base):
+    __tablename__ = "connector_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("connector_calls.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    DROPPED = "dropped"
+
+
+class WritebackItem(Base):
+    """Field values bound for one Salesforce record; coalesced when flushed."""
+
+    __tablename__ = "writeback_outbox"
+    __table_args__ = (Index("ix_writeback_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sobject: Mapped[str] = mapped_column(String(80))
+    record_id: Mapped[str] = mapped_column(String(18), index=True)
+    fields: Mapped[dict[str, Any]]
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replayed_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to which plan or record, and why."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    plan_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    order_id: Mapped[str | None] = mapped_column(String(18), index=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

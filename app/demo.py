@@ -1,0 +1,283 @@
+"""``revflow demo``: a sandbox org, a sandbox ERP and Revflow, in one process.
+
+``DemoEnvironment`` is also what the end-to-end tests and the benchmark use: it
+starts everything on free loopback ports, creates orders as a Salesforce user
+would (over REST, with the demo's own connected app so Revflow's API calls are
+counted apart), activates them, and watches the Order records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.config import Settings, load_settings
+from app.db.migrate import upgrade
+from app.sandbox.erp import SandboxErp
+from app.sandbox.keys import generate_keypair
+from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from app.sandbox.server import RunningServer, start_erp, start_org
+from app.service import Revflow
+from connectors.signing import generate_secret
+
+REVFLOW_APP = "revflow"
+DEMO_APP = "revflow-demo-setup"
+PRODUCTS = [("WIDGET-1", "Widget", "Hardware", 25.0), ("GADGET-2", "Gadget", "Hardware", 99.5),
+            ("SUPPORT-Y", "Support, yearly", "Services", 480.0), ("CABLE-3", "Cable", "Hardware", 4.2)]
+COUNTRIES = ["DE", "FR", "US", "GB", "NL"]
+
+
+@dataclass
+class DemoSummary:
+    orders: int
+    completed: int
+    failed: int
+    erp_deliveries: int
+    duplicate_deliveries: int
+    salesforce_api_calls: int
+    elapsed_s: float
+    orders_per_s: float = 0.0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    api_calls_per_order: float = 0.0
+    erp_failed_attempts: int = 0
+    faults_injected: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DemoEnvironment:
+    """Sandbox org + sandbox ERP + Revflow, wired together on loopback."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        erp_fail_share: float = 0.0,
+        erp_fail_first_attempts: bool = False,
+        seed: int | None = None,
+        settings_overrides: dict[str, Any] | None = None,
+        serve_api: bool = False,
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
+        self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
+        self.rng = random.Random(seed)
+        self.org = SandboxOrg()
+        self.org.faults.cometd_timeout_s = 10.0
+        self.erp = SandboxErp(secrets=[generate_secret()], fail_share=erp_fail_share,
+                              fail_first_attempts=erp_fail_first_attempts, seed=seed)
+        self.overrides = settings_overrides or {}
+        self.serve_api = serve_api
+        self.org_server: RunningServer | None = None
+        self.erp_server: RunningServer | None = None
+        self.revflow: Revflow | None = None
+        self.settings: Settings | None = None
+        self._http = httpx.AsyncClient(timeout=60)
+        self._demo_token: str | None = None
+        self.activated_at: dict[str, float] = {}
+        self.finished_at: dict[str, float] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        keys = generate_keypair()
+        self.org.add_app(ConnectedApp(name=REVFLOW_APP, consumer_key="revflow-consumer-key",
+                                      certificate_pem=keys.certificate_pem,
+                                      run_as_user_id=INTEGRATION_USER_ID,
+                                      username="integration@revflow.sandbox"))
+        self.org.add_app(ConnectedApp(name=DEMO_APP, consumer_key="demo-consumer-key",
+                                      consumer_secret="demo-secret", run_as_user_id=DEMO_USER_ID,
+                                      username="demo@revflow.sandbox"))
+        self.org_server = await start_org(self.org)
+        self.erp_server = await start_erp(self.erp)
+        values: dict[str, Any] = {
+            "database_url": self.database_url,
+            "api_port": 0,
+            "salesforce": {
+                "instance_url": self.org.instance_url,
+                "login_url": self.org.instance_url,
+                "auth": "jwt",
+                "client_id": "revflow-consumer-key",
+                "username": "integration@revflow.sandbox",
+                "private_key": keys.private_key_pem,
+            },
+            "erp": {"url": f"{self.erp_server.base_url}/webhooks/erp", "secrets": self.erp.secrets},
+            "writeback": {"flush_interval_s": 0.25},
+        }
+        for key, value in self.overrides.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
+        self.settings = load_settings(**values)
+        await asyncio.to_thread(upgrade, self.settings.database_url)
+        self.revflow = Revflow(self.settings, serve_api=self.serve_api)
+        await self.revflow.start()
+
+    async def stop(self) -> None:
+        if self.revflow is not None:
+            await self.revflow.stop()
+        for server in (self.org_server, self.erp_server):
+            if server is not None:
+                await server.close()
+        await self._http.aclose()
+        self._tmp.cleanup()
+
+    async def __aenter__(self) -> DemoEnvironment:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- acting as a Salesforce user ------------------------------------------------
+
+    async def _rest(self, method: str, path: str, **kw: Any) -> Any:
+        if self._demo_token is None:
+            resp = await self._http.post(
+                f"{self.org.instance_url}/services/oauth2/token",
+                data={"grant_type": "client_credentials", "client_id": "demo-consumer-key",
+                      "client_secret": "demo-secret"})
+            resp.raise_for_status()
+            self._demo_token = resp.json()["access_token"]
+        version = self.settings.salesforce.api_version if self.settings else "62.0"
+        resp = await self._http.request(
+            method, f"{self.org.instance_url}/services/data/v{version}/{path}",
+            headers={"Authorization": f"Bearer {self._demo_token}"}, **kw)
+        if resp.status_code == 401:
+            self._demo_token = None
+            return await self._rest(method, path, **kw)
+        resp.raise_for_status()
+        return resp.json() if resp.content else None
+
+    async def _create(self, sobject: str, rows: list[dict[str, Any]]) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(rows), 200):
+            chunk = rows[start:start + 200]
+            body = {"allOrNone": True,
+                    "records": [{"attributes": {"type": sobject}, **r} for r in chunk]}
+            results = await self._rest("POST", "composite/sobjects", json=body)
+            for res in results:
+                if not res.get("success"):
+                    raise RuntimeError(f"creating {sobject} failed: {res}")
+                ids.append(res["id"])
+        return ids
+
+    async def create_orders(self, n: int, max_items: int = 4) -> list[str]:
+        """Create ``n`` draft orders with 1..max_items items, accounts and products."""
+        accounts = await self._create("Account", [
+            {"Name": f"Customer {i:03d}", "AccountNumber": f"ACC-{i:04d}",
+             "BillingCountry": COUNTRIES[i % len(COUNTRIES)]} for i in range(max(1, min(n, 20)))])
+        products = await self._create("Product2", [
+            {"Name": name, "ProductCode": code, "Family": family, "IsActive": True}
+            for code, name, family, _ in PRODUCTS])
+        orders = await self._create("Order", [
+            {"AccountId": accounts[i % len(accounts)], "Status": "Draft",
+             "EffectiveDate": "2026-12-01", "CurrencyIsoCode": "EUR", "PoNumber": f"PO-{i:05d}"}
+            for i in range(n)])
+        items = []
+        for order_id in orders:
+            for _ in range(self.rng.randint(1, max_items)):
+                p = self.rng.randrange(len(PRODUCTS))
+                items.append({"OrderId": order_id, "Product2Id": products[p],
+                              "Quantity": float(self.rng.randint(1, 5)),
+                              "UnitPrice": PRODUCTS[p][3]})
+        await self._create("OrderItem", items)
+        return orders
+
+    async def activate(self, order_ids: list[str]) -> None:
+        for start in range(0, len(order_ids), 200):
+            chunk = order_ids[start:start + 200]
+            body = {"allOrNone": False, "records": [
+                {"attributes": {"type": "Order"}, "id": oid, "Status": "Activated"}
+                for oid in chunk]}
+            now = time.monotonic()
+            await self._rest("PATCH", "composite/sobjects", json=body)
+            for oid in chunk:
+                self.activated_at[oid] = now
+
+    # -- watching ----------------------------------------------------------------------
+
+    def order_status(self, order_id: str) -> str | None:
+        field_name = self.settings.writeback.status_field if self.settings else "Fulfillment_Status__c"
+        record = self.org.records.get("Order", {}).get(order_id) or {}
+        return record.get(field_name)
+
+    async def wait_until_done(
+        self, order_ids: list[str], timeout_s: float,
+        progress: Callable[[int, int], None] | None = None,
+        final: tuple[str, ...] = ("Completed", "Failed"),
+    ) -> bool:
+        deadline = time.monotonic() + timeout_s
+        pending = set(order_ids)
+        while pending and time.monotonic() < deadline:
+            now = time.monotonic()
+            for oid in list(pending):
+                if self.order_status(oid) in final:
+                    self.finished_at[oid] = now
+                    pending.discard(oid)
+            if progress:
+                progress(len(order_ids) - len(pending), len(order_ids))
+            if pending:
+                await asyncio.sleep(0.05)
+        return not pending
+
+    def summary(self, order_ids: list[str], elapsed_s: float) -> DemoSummary:
+        statuses = [self.order_status(o) for o in order_ids]
+        erp = self.erp.stats()
+        latencies = sorted(self.finished_at[o] - self.activated_at[o]
+                           for o in order_ids if o in self.finished_at and o in self.activated_at)
+        calls = self.org.usage.by_app.get(REVFLOW_APP, 0)
+        completed = statuses.count("Completed")
+        faults = dict(self.org.faults_injected)
+        if erp.get("failed"):
+            faults["erp_failures"] = erp["failed"]
+        return DemoSummary(
+            orders=len(order_ids),
+            completed=completed,
+            failed=statuses.count("Failed"),
+            erp_deliveries=erp["accepted"],
+            duplicate_deliveries=erp["duplicate_documents"],
+            salesforce_api_calls=calls,
+            elapsed_s=round(elapsed_s, 3),
+            orders_per_s=round(completed / elapsed_s, 2) if elapsed_s else 0.0,
+            latency_p50_s=round(statistics.median(latencies), 3) if latencies else None,
+            latency_p95_s=round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 3)
+            if latencies else None,
+            api_calls_per_order=round(calls / len(order_ids), 3) if order_ids else 0.0,
+            erp_failed_attempts=erp["failed"],
+            faults_injected=faults,
+        )
+
+
+async def run_demo(
+    orders: int,
+    timeout_s: float = 300.0,
+    progress: Callable[[int, int], None] | None = None,
+    database_url: str | None = None,
+    erp_fail_share: float = 0.0,
+    serve_api: bool = False,
+) -> DemoSummary:
+    async with DemoEnvironment(database_url=database_url, erp_fail_share=erp_fail_share,
+                               serve_api=serve_api) as env:
+        ids = await env.create_orders(orders)
+        started = time.monotonic()
+        await env.activate(ids)
+        await env.wait_until_done(ids, timeout_s, progress, final=("Completed",))
+        elapsed = time.monotonic() - started
+        # give the last write-back a moment so Failed orders are visible too
+        return env.summary(ids, elapsed)
+
+
+def demo_database(path: Path | None) -> str | None:
+    return f"sqlite+aiosqlite:///{path}" if path else None

@@ -1,0 +1,101 @@
+"""Parse delivered Salesforce events into one shape, whatever the transport.
+
+Pure functions.  The dedupe key does not depend on the transport or replay id:
+``transactionKey``/``sequenceNumber``/record ids for change events, ``EventUuid``
+for platform events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class MalformedEvent(ValueError):
+    """The message cannot be understood; it goes to the dead-letter table."""
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    channel: str
+    replay_id: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    entity: str | None = None
+    change_type: str | None = None
+    record_ids: tuple[str, ...] = ()
+    transaction_key: str | None = None
+    sequence_number: int | None = None
+    change_origin: str = ""
+    commit_user: str | None = None
+    changed_fields: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_change_event(self) -> bool:
+        return self.entity is not None
+
+
+def parse_cometd(message: dict[str, Any]) -> IncomingEvent:
+    """A CometD event message (``{"channel", "data": {"payload", "event"}}``)."""
+    try:
+        channel = message["channel"]
+        data = message["data"]
+        payload = data["payload"]
+        event = data.get("event") or {}
+        replay_id = event["replayId"]
+    except (KeyError, TypeError) as exc:
+        raise MalformedEvent(f"missing {exc} in CometD message") from None
+    if not isinstance(payload, dict):
+        raise MalformedEvent("payload is not an object")
+    header = payload.get("ChangeEventHeader")
+    if header is None:
+        uuid = event.get("EventUuid")
+        key = f"pe:{uuid}" if uuid else f"pe:{channel}:{replay_id}"
+        return IncomingEvent(channel, str(replay_id), key, payload)
+    return _change_event(channel, str(replay_id), payload, header)
+
+
+def _change_event(
+    channel: str, replay_id: str, payload: dict[str, Any], header: Any
+) -> IncomingEvent:
+    if not isinstance(header, dict):
+        raise MalformedEvent("ChangeEventHeader is not an object")
+    try:
+        entity = str(header["entityName"])
+        change_type = str(header["changeType"])
+        tx = str(header["transactionKey"])
+        seq = int(header["sequenceNumber"])
+        record_ids = tuple(str(r) for r in header.get("recordIds") or ())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(f"bad ChangeEventHeader: {exc!r}") from None
+    ids = ",".join(sorted(record_ids)) or entity
+    return IncomingEvent(
+        channel=channel,
+        replay_id=replay_id,
+        dedupe_key=f"cdc:{tx}:{seq}:{ids}"[:200],
+        payload=payload,
+        entity=entity,
+        change_type=change_type,
+        record_ids=record_ids,
+        transaction_key=tx,
+        sequence_number=seq,
+        change_origin=str(header.get("changeOrigin") or ""),
+        commit_user=header.get("commitUser"),
+        changed_fields=tuple(header.get("changedFields") or ()),
+    )
+
+
+def is_echo(event: IncomingEvent, client_id: str, integration_user_id: str = "") -> bool:
+    """Revflow's own write-back, recognised by the Call Options client tag or the user."""
+    if client_id and f"client={client_id}" in event.change_origin:
+        return True
+    return bool(integration_user_id) and event.commit_user == integration_user_id
+
+
+def is_activation(event: IncomingEvent) -> bool:
+    """An Order whose Status became Activated in this change."""
+    if event.entity != "Order" or event.payload.get("Status") != "Activated":
+        return False
+    if event.change_type == "CREATE":
+        return True
+    return event.change_type == "UPDATE" and "Status" in event.changed_fields

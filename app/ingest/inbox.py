@@ -1,0 +1,70 @@
+"""The inbox: record an event and advance the channel's replay id in one transaction.
+
+This is what makes consumption exactly-once in effect: an event redelivered after
+a crash finds its dedupe key taken and is ignored, and the replay id is never
+ahead of what was durably recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import DeadLetter, ReceivedEvent, ReplayCheckpoint
+from app.ingest.events import IncomingEvent
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def record_event(session: AsyncSession, event: IncomingEvent) -> bool:
+    """Insert the event unless its dedupe key is known; True if it was new."""
+    stmt = (
+        _insert(session, ReceivedEvent)
+        .values(
+            dedupe_key=event.dedupe_key,
+            channel=event.channel,
+            replay_id=event.replay_id,
+            entity=event.entity,
+            change_type=event.change_type,
+            record_ids=list(event.record_ids),
+            transaction_key=event.transaction_key,
+            sequence_number=event.sequence_number,
+            payload=event.payload,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(ReceivedEvent.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def advance_checkpoint(session: AsyncSession, channel: str, replay_id: str) -> None:
+    stmt = _insert(session, ReplayCheckpoint).values(channel=channel, replay_id=replay_id)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel"], set_={"replay_id": stmt.excluded.replay_id}
+    )
+    await session.execute(stmt)
+
+
+async def get_checkpoint(session: AsyncSession, channel: str) -> str | None:
+    return await session.scalar(
+        select(ReplayCheckpoint.replay_id).where(ReplayCheckpoint.channel == channel)
+    )
+
+
+def dead_letter(
+    session: AsyncSession, source: str, reason: str, payload: Any, reference: str | None = None
+) -> None:
+    session.add(
+        DeadLetter(
+            source=source,
+            reference=reference,
+            reason=reason,
+            payload=payload if isinstance(payload, dict) else {"raw": repr(payload)},
+        )
+    )

@@ -1,0 +1,80 @@
+"""Plan persistence: store a decomposed plan with its snapshot and first intents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.clock import utcnow
+from app.config import WritebackSettings
+from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
+from app.orchestration.decompose import PlanDraft
+from app.orchestration.state import StepView, newly_ready
+from app.orchestration.status import write_plan_state
+
+
+async def plan_exists(session: AsyncSession, order_id: str, scenario: str) -> bool:
+    found = await session.scalar(
+        select(Plan.id).where(Plan.order_id == order_id, Plan.scenario == scenario)
+    )
+    return found is not None
+
+
+async def create_plan(
+    session: AsyncSession,
+    draft: PlanDraft,
+    order: dict[str, Any],
+    writeback: WritebackSettings,
+    actor: str = "revflow",
+) -> Plan:
+    """Insert snapshot, plan and steps; make the first steps ready; enqueue 'In Progress'."""
+    snapshot = OrderSnapshot(order_id=draft.order_id, record=order)
+    session.add(snapshot)
+    await session.flush()
+    now = utcnow()
+    plan = Plan(
+        order_id=draft.order_id,
+        scenario=draft.scenario,
+        definition=draft.definition,
+        correlation_id=draft.correlation_id,
+        state=PlanState.IN_PROGRESS,
+        snapshot_id=snapshot.id,
+        mapping_hashes=draft.mapping_hashes,
+    )
+    session.add(plan)
+    await session.flush()
+    ready = set(
+        newly_ready(StepView(s.key, StepState.PENDING, s.depends_on) for s in draft.steps)
+    )
+    for s in draft.steps:
+        session.add(
+            Step(
+                plan_id=plan.id,
+                key=s.key,
+                position=s.position,
+                kind=s.kind,
+                connector=s.connector,
+                action=s.action,
+                depends_on=list(s.depends_on),
+                state=StepState.READY if s.key in ready else StepState.PENDING,
+                due_at=now if s.key in ready else None,
+                idempotency_key=s.idempotency_key,
+                input=s.input,
+                mapping_hash=s.mapping_hash,
+            )
+        )
+    write_plan_state(session, writeback, draft.order_id, PlanState.IN_PROGRESS, draft.correlation_id)
+    audit.record(
+        session,
+        actor,
+        "plan.created",
+        plan_id=plan.id,
+        order_id=draft.order_id,
+        correlation_id=draft.correlation_id,
+        definition=draft.definition,
+        mapping_hashes=draft.mapping_hashes,
+    )
+    return plan

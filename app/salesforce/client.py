@@ -1,0 +1,162 @@
+"""An async client for the few REST calls Revflow makes: query and sObject Collections.
+
+Every call carries ``Sforce-Call-Options: client=<id>`` so ingestion can recognise
+Revflow's own writes in change events, re-authenticates once on
+``INVALID_SESSION_ID``, and reads the org's API usage from ``Sforce-Limit-Info``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from app.salesforce.auth import Token, TokenProvider
+from app.salesforce.errors import (
+    RequestLimitExceeded,
+    SalesforceError,
+    SessionExpired,
+    TransientError,
+)
+
+_LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+COLLECTION_LIMIT = 200
+
+
+@dataclass
+class ApiUsage:
+    """What Revflow knows of the org's daily allocation, and its own share of it."""
+
+    used: int | None = None
+    limit: int | None = None
+    calls_made: int = 0
+
+    def read(self, header: str | None) -> None:
+        if header and (m := _LIMIT_RE.search(header)):
+            self.used, self.limit = int(m.group(1)), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class RecordError:
+    status_code: str
+    message: str
+    fields: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """One record's outcome in an sObject Collections call (matched by position)."""
+
+    record_id: str
+    success: bool
+    errors: list[RecordError]
+
+
+class SalesforceClient:
+    def __init__(
+        self,
+        tokens: TokenProvider,
+        api_version: str,
+        call_options_client: str,
+        http: httpx.AsyncClient | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.tokens = tokens
+        self.api_version = api_version
+        self.call_options = f"client={call_options_client}"
+        self._http = http or httpx.AsyncClient(
+            timeout=timeout_s, limits=httpx.Limits(max_connections=20)
+        )
+        self.usage = ApiUsage()
+
+    def _url(self, token: Token, path: str) -> str:
+        if path.startswith("/services/"):
+            return token.instance_url.rstrip("/") + path
+        return f"{token.instance_url.rstrip('/')}/services/data/v{self.api_version}/{path}"
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call; returns the parsed JSON body (None on 204)."""
+        token = await self.tokens.token()
+        for attempt in (1, 2):
+            headers = {
+                "Authorization": f"Bearer {token.access_token}",
+                "Sforce-Call-Options": self.call_options,
+            }
+            try:
+                resp = await self._http.request(
+                    method, self._url(token, path), headers=headers, **kwargs
+                )
+            except httpx.HTTPError as exc:
+                raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
+            self.usage.calls_made += 1
+            self.usage.read(resp.headers.get("Sforce-Limit-Info"))
+            try:
+                _raise_for_status(resp)
+            except SessionExpired:
+                if attempt == 2:
+                    raise
+                token = await self.tokens.token(refresh=True, stale=token)
+                continue
+            return resp.json() if resp.content else None
+        raise AssertionError("unreachable")
+
+    async def query(self, soql: str) -> list[dict[str, Any]]:
+        """All records of a SOQL query, following ``nextRecordsUrl``."""
+        body = await self.request("GET", "query", params={"q": soql})
+        records = list(body["records"])
+        while not body.get("done", True):
+            body = await self.request("GET", body["nextRecordsUrl"])
+            records.extend(body["records"])
+        return records
+
+    async def update_records(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        """PATCH up to 200 records with ``allOrNone: false``; one result per record, in order.
+
+        Each record is ``{"attributes": {"type": ...}, "id": ..., <fields>}``.
+        """
+        if len(records) > COLLECTION_LIMIT:
+            raise ValueError(f"at most {COLLECTION_LIMIT} records per call, got {len(records)}")
+        body = await self.request(
+            "PATCH", "composite/sobjects", json={"allOrNone": False, "records": records}
+        )
+        return [
+            RecordResult(
+                record_id=rec["id"],
+                success=bool(res.get("success")),
+                errors=[
+                    RecordError(
+                        status_code=e.get("statusCode") or e.get("errorCode") or "UNKNOWN",
+                        message=e.get("message", ""),
+                        fields=list(e.get("fields") or []),
+                    )
+                    for e in res.get("errors") or []
+                ],
+            )
+            for rec, res in zip(records, body, strict=True)
+        ]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _raise_for_status(resp: httpx.Response) -> None:
+    if resp.status_code < 300:
+        return
+    code, message = "UNKNOWN", resp.text[:500]
+    try:
+        body = resp.json()
+        first = body[0] if isinstance(body, list) and body else body
+        if isinstance(first, dict):
+            code = first.get("errorCode") or first.get("error") or code
+            message = first.get("message") or first.get("error_description") or message
+    except ValueError:
+        pass
+    if resp.status_code == 401 or code == "INVALID_SESSION_ID":
+        raise SessionExpired(resp.status_code, code, message)
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        raise RequestLimitExceeded(resp.status_code, code, message)
+    if resp.status_code >= 500 or code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"):
+        raise TransientError(resp.status_code, code, message)
+    raise SalesforceError(resp.status_code, code, message)

@@ -1,0 +1,54 @@
+"""Run the sandbox org (OAuth, REST, CometD) and the sandbox ERP on loopback ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from app.sandbox.cometd import add_cometd_routes
+from app.sandbox.erp import SandboxErp, create_erp_app
+from app.sandbox.oauth import add_oauth_routes
+from app.sandbox.org import SandboxOrg
+from app.sandbox.rest import add_rest_routes
+
+
+@dataclass
+class RunningServer:
+    runner: web.AppRunner
+    port: int
+    base_url: str
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets  # type: ignore[union-attr]
+    return runner, server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+def org_app(org: SandboxOrg) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    add_oauth_routes(app, org)
+    add_rest_routes(app, org)
+    add_cometd_routes(app, org)
+    return app
+
+
+async def start_org(org: SandboxOrg, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Serve the org; its instance URL uses ``localhost`` so CometD cookies are kept."""
+    runner, bound = await _serve(org_app(org), host, port)
+    name = "localhost" if host in ("127.0.0.1", "localhost") else host
+    org.instance_url = f"http://{name}:{bound}"
+    return RunningServer(runner, bound, org.instance_url)
+
+
+async def start_erp(erp: SandboxErp, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    runner, bound = await _serve(create_erp_app(erp), host, port)
+    return RunningServer(runner, bound, f"http://{host}:{bound}")

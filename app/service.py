@@ -1,0 +1,131 @@
+"""The Revflow service: wires the database, Salesforce, connectors and the loops.
+
+``Revflow`` runs the same parts for ``revflow run`` and ``revflow demo``: the event
+consumer, intake, the step worker, the write-back flusher and (optionally) the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import uvicorn
+
+from app.api.app import create_app
+from app.config import Settings
+from app.db.database import Database
+from app.ingest.consumer import CometdConsumer
+from app.mapping import Mapping as CompiledMapping
+from app.mapping import load_directory
+from app.orchestration.definitions import PlanDefinition, order_fulfillment
+from app.orchestration.executor import StepExecutor
+from app.orchestration.intake import Intake
+from app.orchestration.retry import RetryPolicy
+from app.orchestration.worker import Worker
+from app.salesforce.auth import TokenProvider
+from app.salesforce.client import SalesforceClient
+from app.salesforce.writeback import WritebackFlusher
+from connectors.base import Connector
+from connectors.registry import build_connector
+
+log = logging.getLogger("revflow")
+
+
+def plan_definition(settings: Settings) -> PlanDefinition:
+    w = settings.worker
+    return order_fulfillment(
+        settings.order_mapping,
+        settings.invoice_mapping,
+        RetryPolicy(
+            initial_interval_s=w.initial_interval_s,
+            backoff_coefficient=w.backoff_coefficient,
+            maximum_interval_s=w.maximum_interval_s,
+            maximum_attempts=w.max_attempts,
+        ),
+    )
+
+
+class Revflow:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connectors: Mapping[str, Connector] | None = None,
+        serve_api: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.http = httpx.AsyncClient(timeout=settings.salesforce.timeout_s,
+                                      limits=httpx.Limits(max_connections=50))
+        self.tokens = TokenProvider(settings.salesforce, self.http)
+        self.salesforce = SalesforceClient(
+            self.tokens, settings.salesforce.api_version,
+            settings.salesforce.call_options_client, http=self.http,
+        )
+        self.mappings: dict[str, CompiledMapping] = load_directory(settings.mappings_dir)
+        self.definition = plan_definition(settings)
+        self.connectors = dict(connectors) if connectors is not None else {
+            "erp": build_connector("erp", settings.erp.model_dump(), http_client=self.http)
+        }
+        self.worker = Worker(
+            self.db, StepExecutor(self.connectors, settings.erp.timeout_s),
+            {self.definition.name: self.definition}, settings.writeback,
+            concurrency=settings.worker.concurrency, lease_s=settings.worker.lease_s,
+            poll_interval_s=settings.worker.poll_interval_s,
+        )
+        self.intake = Intake(self.db, self.salesforce, settings, self.definition,
+                             lambda: self.mappings, on_plans=self.worker.wakeup.set)
+        self.consumer = CometdConsumer(self.db, self.tokens, settings,
+                                       on_event=self.intake.wakeup.set)
+        self.flusher = WritebackFlusher(
+            self.db, self.salesforce, interval_s=settings.writeback.flush_interval_s,
+            batch_size=settings.writeback.batch_size,
+        )
+        self.serve_api = serve_api
+        self.api = create_app(self.db)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._server: uvicorn.Server | None = None
+
+    async def start(self) -> None:
+        loops = {
+            "consumer": self.consumer.run,
+            "intake": self.intake.run,
+            "worker": self.worker.run,
+            "writeback": self.flusher.run,
+        }
+        for name, loop in loops.items():
+            self._tasks.append(asyncio.create_task(loop(self._stop), name=name))
+        if self.serve_api:
+            config = uvicorn.Config(self.api, host=self.settings.api_host,
+                                    port=self.settings.api_port, log_config=None,
+                                    access_log=False, lifespan="off")
+            self._server = uvicorn.Server(config)
+            self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
+        log.info("revflow started", extra={"database": self.db.url.split("@")[-1]})
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        done, pending = await asyncio.wait(self._tasks, timeout=10)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for connector in self.connectors.values():
+            await connector.aclose()
+        await self.http.aclose()
+        await self.db.dispose()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()

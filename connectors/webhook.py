@@ -1,0 +1,245 @@
+"""Deliver plan steps as signed Standard Webhooks over HTTP POST.
+
+Each call POSTs ``{"type": ..., "timestamp": <ISO 8601>, "data": payload}`` with
+
+- ``webhook-id``: derived from ``ctx.idempotency_key`` (``msg_<key>``), the same on
+  every attempt, so receivers can dedupe on it as Standard Webhooks asks them to;
+- ``webhook-timestamp`` and ``webhook-signature``: fresh for every attempt;
+- ``Idempotency-Key`` and ``X-Correlation-Id`` from the context.
+
+Answers map onto ``connectors.errors``: 2xx success; 410 ``EndpointGoneError``;
+429 and 503 ``RateLimitedError`` (``Retry-After`` in seconds or as an HTTP date);
+408 and other 5xx ``RetryableError``; other statuses ``FatalError`` with the body.
+A connection that failed before the request went out is ``RetryableError``; one
+that timed out or broke after it went out is ``AmbiguousError``.
+
+A webhook cannot be queried, so ``find_existing`` answers ``None`` (unknown); the
+orchestrator then retries an ambiguous step, and because the ``webhook-id`` is
+unchanged the receiver returns its earlier answer instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from connectors.base import CallContext, CallResult, Connector
+from connectors.errors import (
+    AmbiguousError,
+    ConnectorError,
+    EndpointGoneError,
+    FatalError,
+    RateLimitedError,
+    RetryableError,
+)
+from connectors.signing import decode_secret, sign
+
+__all__ = [
+    "DEFAULT_EXTERNAL_ID_PATHS",
+    "WebhookConnector",
+    "error_for_response",
+    "error_for_transport",
+    "parse_retry_after",
+    "webhook_id_for",
+]
+
+DEFAULT_EXTERNAL_ID_PATHS = ("id", "erp_number")
+DEFAULT_TIMEOUT_S = 30.0
+MAX_BODY_CHARS = 2000
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
+
+
+def webhook_id_for(idempotency_key: str) -> str:
+    """The stable ``webhook-id`` for a key: ``msg_<key>``, or a hash of odd keys."""
+    if _SAFE_KEY.fullmatch(idempotency_key):
+        return "msg_" + idempotency_key
+    return "msg_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def error_for_response(response: httpx.Response) -> ConnectorError | None:
+    """Classify a non-2xx answer; ``None`` for 2xx."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    text = response.text[:MAX_BODY_CHARS]
+    details: dict[str, Any] = {"body": text}
+    with contextlib.suppress(ValueError):
+        details["json"] = response.json()
+    message = f"HTTP {status} from {response.request.url}: {text or response.reason_phrase}"
+    if status == 410:
+        return EndpointGoneError(message, status_code=status, details=details)
+    if status in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return RateLimitedError(
+            message, retry_after=retry_after, status_code=status, details=details
+        )
+    if status == 408 or status >= 500:
+        return RetryableError(message, status_code=status, details=details)
+    return FatalError(message, status_code=status, details=details)
+
+
+def error_for_transport(exc: httpx.TransportError) -> ConnectorError:
+    """Classify a transport failure by whether the request may have gone out."""
+    details = {"exception": type(exc).__name__}
+    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return RetryableError(message, details=details)  # nothing was sent
+    if isinstance(exc, httpx.ProxyError):
+        return RetryableError(message, details=details)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return FatalError(message, details=details)  # our request or URL is wrong
+    # ReadTimeout, WriteTimeout, ReadError, WriteError, RemoteProtocolError, ...
+    return AmbiguousError(message, details=details)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _lookup(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(data, Mapping) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+class WebhookConnector(Connector):
+    """POST each action as a signed Standard Webhooks message to ``url``.
+
+    ``event_types`` maps an action to the message type (an unmapped action is
+    sent as its own type); ``external_id_paths`` are dotted paths tried in
+    order on the JSON answer.  ``clock`` gives the attempt time (tests).  An
+    HTTP client the connector created itself is closed by ``aclose``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        secrets: Sequence[str],
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        http_client: httpx.AsyncClient | None = None,
+        event_types: Mapping[str, str] | None = None,
+        *,
+        external_id_paths: str | Sequence[str] = DEFAULT_EXTERNAL_ID_PATHS,
+        headers: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not secrets:
+            raise ValueError("WebhookConnector needs at least one secret")
+        for secret in secrets:
+            decode_secret(secret)  # fail at start-up, not at the first delivery
+        self.url = url
+        self.secrets = list(secrets)
+        self.timeout_s = timeout_s
+        self.event_types = dict(event_types or {})
+        self.external_id_paths = (
+            (external_id_paths,) if isinstance(external_id_paths, str) else tuple(external_id_paths)
+        )
+        self.extra_headers = dict(headers or {})
+        self.clock = clock
+        self._owns_client = http_client is None
+        self._client = http_client
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def build_request(
+        self, action: str, payload: dict[str, Any], ctx: CallContext, now: float | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one attempt (exposed for tests and debugging)."""
+        current = self.clock() if now is None else now
+        timestamp = int(current)
+        message = {
+            "type": self.event_types.get(action, action),
+            "timestamp": datetime.fromtimestamp(current, UTC).isoformat(),
+            "data": payload,
+        }
+        body = json.dumps(message, separators=(",", ":"), default=_json_default).encode()
+        msg_id = webhook_id_for(ctx.idempotency_key)
+        headers = {
+            **self.extra_headers,
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(msg_id, timestamp, body, self.secrets),
+            "idempotency-key": ctx.idempotency_key,
+            "x-correlation-id": ctx.correlation_id,
+        }
+        return body, headers
+
+    async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
+        try:
+            body, headers = self.build_request(action, payload, ctx)
+        except (TypeError, ValueError) as exc:
+            raise FatalError(f"cannot encode {action} payload: {exc}") from exc
+        timeout = min(self.timeout_s, ctx.timeout_s) if ctx.timeout_s > 0 else self.timeout_s
+        try:
+            response = await self.client.post(
+                self.url, content=body, headers=headers, timeout=timeout
+            )
+        except httpx.TransportError as exc:
+            raise error_for_transport(exc) from exc
+        error = error_for_response(response)
+        if error is not None:
+            raise error
+        return self._result(response)
+
+    def _result(self, response: httpx.Response) -> CallResult:
+        data: dict[str, Any]
+        try:
+            parsed = response.json() if response.content else {}
+        except ValueError:
+            parsed = {"text": response.text[:MAX_BODY_CHARS]}
+        data = parsed if isinstance(parsed, dict) else {"data": parsed}
+        external_id = None
+        for path in self.external_id_paths:
+            found = _lookup(data, path)
+            if found not in (None, ""):
+                external_id = str(found)
+                break
+        return CallResult(external_id=external_id, response=data, status_code=response.status_code)

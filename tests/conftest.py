@@ -1,0 +1,56 @@
+"""Shared fixtures.
+
+Tests that need a database take ``database_url``: a fresh SQLite file per test, or,
+when ``REVFLOW_TEST_DATABASE_URL`` names a PostgreSQL database (as ``.ci/run``
+sets it), that database with its schema dropped and migrated anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app.db.database import Database
+from app.db.engine import make_engine
+from app.db.migrate import upgrade
+
+PG_URL = os.environ.get("REVFLOW_TEST_DATABASE_URL")
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    if PG_URL:
+        await _reset_postgres(PG_URL)
+        url = PG_URL
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/test.sqlite"
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_revflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests build their settings explicitly; the developer's REVFLOW_* must not leak in."""
+    for key in list(os.environ):
+        if key.startswith("REVFLOW_") and key != "REVFLOW_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
