@@ -1,0 +1,374 @@
+"""Compile mapping YAML into a `Mapping`, collecting every problem before raising."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app.mapping.conditions import COMBINATORS, OPERATORS, All, Any_, Compare, Condition, Not
+from app.mapping.errors import MappingLoadError, Problem
+from app.mapping.loader import Pos, YamlList, YamlMap, parse_yaml, plain
+from app.mapping.model import Const, EachField, FieldSpec, Mapping, ObjectField, ValueField
+from app.mapping.paths import PathRef, parse_path
+from app.mapping.templates import parse_template
+from app.mapping.transforms import (
+    CompileContext,
+    LookupTable,
+    Transform,
+    TransformConfigError,
+    build_transform,
+    make_table,
+)
+
+__all__ = ["FIELD_KEYS", "SOURCES", "TOP_KEYS", "compile_mapping", "load_mapping"]
+
+SOURCES = ("Order", "Quote")
+TOP_KEYS = ("name", "version", "description", "source", "target", "lookups", "fields")
+KINDS = ("path", "value", "format", "fields", "each")
+FIELD_KEYS = (*KINDS, "where", "required", "default", "transform", "when", "description")
+# Keys that make no sense next to a given kind of field.
+FORBIDDEN = {
+    "path": ("where",),
+    "value": ("where",),
+    "format": ("where",),
+    "fields": ("where", "required", "default", "transform"),
+    "each": ("default", "transform"),
+}
+_START = Pos(1, 1)
+
+
+def compile_mapping(
+    text: str | bytes, filename: str = "<string>", *, path: Path | None = None
+) -> Mapping:
+    """Compile mapping source text; raises MappingLoadError listing every problem."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        decoded = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MappingLoadError(
+            [Problem(filename, 1, 1, "", f"file is not valid UTF-8: {exc.reason}")]
+        ) from None
+    parsed = parse_yaml(decoded, filename)
+    compiler = _Compiler(filename)
+    compiler.problems.extend(parsed.problems)
+    mapping = None
+    if parsed.tree is not None:
+        mapping = compiler.mapping(parsed.tree, hashlib.sha256(data).hexdigest(), path)
+    if compiler.problems or mapping is None:
+        raise MappingLoadError(compiler.problems)
+    return mapping
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and compile one mapping file; the file name in problems is `str(path)`."""
+    filename = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise MappingLoadError(
+            [Problem(filename, 1, 1, "", f"cannot read mapping file: {exc.strerror or exc}")]
+        ) from None
+    return compile_mapping(data, filename, path=Path(path))
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+class _Compiler:
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.problems: list[Problem] = []
+
+    def problem(self, pos: Pos, key: str, message: str) -> None:
+        self.problems.append(Problem(self.filename, pos.line, pos.col, key, message))
+
+    # -- top level ----------------------------------------------------------------
+
+    def mapping(self, tree: Any, content_hash: str, path: Path | None) -> Mapping | None:
+        if not isinstance(tree, YamlMap):
+            self.problem(
+                getattr(tree, "pos", _START),
+                "",
+                "a mapping file must be a YAML mapping with name, source, target and fields",
+            )
+            return None
+        self.unknown_keys(tree, TOP_KEYS, "", "top-level key")
+        name = self.text(tree, "name", "", required=True)
+        version = tree.get("version")
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, str | int | float)
+        ):
+            self.problem(tree.value_pos["version"], "version", "'version' must be text or a number")
+        description = self.text(tree, "description", "", required=False)
+        source = self.text(tree, "source", "", required=True)
+        if source is not None and source not in SOURCES:
+            self.problem(
+                tree.value_pos["source"],
+                "source",
+                f"'source' must be one of {', '.join(SOURCES)}, got '{source}'",
+            )
+        target = self.text(tree, "target", "", required=True)
+        ctx = CompileContext(self.lookups(tree))
+        fields: tuple[FieldSpec, ...] = ()
+        if "fields" not in tree:
+            self.problem(tree.pos, "fields", "missing required key 'fields'")
+        elif not isinstance(tree["fields"], YamlMap) or not tree["fields"]:
+            self.problem(tree.value_pos["fields"], "fields", "'fields' must be a non-empty mapping")
+        else:
+            fields = self.fields(tree["fields"], "", ctx)
+        return Mapping(
+            name=name or "",
+            version=None if version is None else str(version),
+            source=source or "",
+            target=target or "",
+            description=description,
+            fields=fields,
+            filename=self.filename,
+            path=path,
+            content_hash=content_hash,
+        )
+
+    def lookups(self, tree: YamlMap) -> dict[str, LookupTable]:
+        raw = tree.get("lookups")
+        if raw is None:
+            return {}
+        if not isinstance(raw, YamlMap):
+            self.problem(tree.value_pos["lookups"], "lookups", "'lookups' must be a mapping")
+            return {}
+        tables = {}
+        for name, spec in raw.items():
+            try:
+                tables[name] = make_table(name, f"lookup '{name}'", plain(spec))
+            except TransformConfigError as exc:
+                self.problem(raw.key_pos[name], f"lookups.{name}", str(exc))
+        return tables
+
+    # -- fields -------------------------------------------------------------------
+
+    def fields(self, raw: YamlMap, prefix: str, ctx: CompileContext) -> tuple[FieldSpec, ...]:
+        out = []
+        for name, spec in raw.items():
+            key = f"{prefix}{name}"
+            if not name:
+                self.problem(raw.key_pos[name], key, "target field names must not be empty")
+                continue
+            built = self.field(name, key, spec, raw.key_pos[name], raw.value_pos[name], ctx)
+            if built is not None:
+                out.append(built)
+        return tuple(out)
+
+    def field(
+        self, name: str, key: str, spec: Any, kpos: Pos, vpos: Pos, ctx: CompileContext
+    ) -> FieldSpec | None:
+        if isinstance(spec, str):
+            path = self.path(spec, vpos, key)
+            return ValueField(name, key, kpos.line, None, path) if path else None
+        if not isinstance(spec, YamlMap):
+            self.problem(
+                vpos,
+                key,
+                f"field '{key}' must be a source path or a mapping with one of "
+                f"{', '.join(KINDS)}; got {_type_name(spec)} (use value: for constants)",
+            )
+            return None
+        self.unknown_keys(spec, FIELD_KEYS, key, f"key in field '{key}'")
+        kinds = [k for k in KINDS if k in spec and not (k == "fields" and "each" in spec)]
+        if not kinds:
+            self.problem(kpos, key, f"field '{key}' needs one of {', '.join(KINDS)}")
+            return None
+        if len(kinds) > 1:
+            self.problem(
+                spec.key_pos[kinds[1]],
+                key,
+                f"field '{key}' has both '{kinds[0]}' and '{kinds[1]}'; "
+                f"use exactly one of {', '.join(KINDS)}",
+            )
+            return None
+        kind = kinds[0]
+        for bad in FORBIDDEN[kind]:
+            if bad in spec:
+                self.problem(
+                    spec.key_pos[bad], key, f"field '{key}': '{bad}' cannot be used with '{kind}'"
+                )
+        when = self.condition(spec["when"], spec.value_pos["when"], key) if "when" in spec else None
+        required = self.flag(spec, "required", key)
+        line = kpos.line
+        if kind == "fields":
+            nested = self.nested(spec, key, ctx)
+            return ObjectField(name, key, line, when, nested)
+        if kind == "each":
+            source = self.path(spec["each"], spec.value_pos["each"], key)
+            if "fields" not in spec:
+                self.problem(spec.key_pos["each"], key, f"field '{key}': 'each' needs 'fields'")
+                return None
+            nested = self.nested(spec, key, ctx)
+            where = (
+                self.condition(spec["where"], spec.value_pos["where"], key)
+                if "where" in spec
+                else None
+            )
+            return (
+                EachField(name, key, line, when, source, nested, where, required)
+                if source
+                else None
+            )
+        source_ref: Any
+        if kind == "path":
+            source_ref = self.path(spec["path"], spec.value_pos["path"], key)
+        elif kind == "value":
+            source_ref = Const(plain(spec["value"]))
+        else:
+            source_ref = self.template(spec["format"], spec.value_pos["format"], key)
+        transforms = self.transforms(spec, key, ctx) if "transform" in spec else ()
+        if source_ref is None:
+            return None
+        return ValueField(
+            name, key, line, when, source_ref, required, plain(spec.get("default")), transforms
+        )
+
+    def nested(self, spec: YamlMap, key: str, ctx: CompileContext) -> tuple[FieldSpec, ...]:
+        raw = spec["fields"]
+        if not isinstance(raw, YamlMap) or not raw:
+            self.problem(
+                spec.value_pos["fields"],
+                key,
+                f"field '{key}': 'fields' must be a non-empty mapping",
+            )
+            return ()
+        return self.fields(raw, f"{key}.", ctx)
+
+    # -- pieces -------------------------------------------------------------------
+
+    def transforms(self, spec: YamlMap, key: str, ctx: CompileContext) -> tuple[Transform, ...]:
+        raw, pos = spec["transform"], spec.value_pos["transform"]
+        items: Sequence[Any] = raw if isinstance(raw, YamlList) else [raw]
+        positions: Sequence[Pos] = raw.item_pos if isinstance(raw, YamlList) else [pos]
+        out = []
+        for item, item_pos in zip(items, positions, strict=True):
+            if isinstance(item, str):
+                name, args, at = item, None, item_pos
+            elif isinstance(item, YamlMap) and len(item) == 1:
+                name = next(iter(item))
+                args, at = plain(item[name]), item.key_pos[name]
+            elif isinstance(item, YamlMap):
+                self.problem(
+                    item_pos,
+                    key,
+                    f"field '{key}': give one transform per entry; use a list to chain transforms",
+                )
+                continue
+            else:
+                self.problem(
+                    item_pos,
+                    key,
+                    f"field '{key}': a transform must be a name or {{name: options}}, "
+                    f"got {_type_name(item)}",
+                )
+                continue
+            try:
+                out.append(build_transform(name, args, ctx))
+            except TransformConfigError as exc:
+                self.problem(at, key, f"field '{key}': {exc}")
+        return tuple(out)
+
+    def condition(self, raw: Any, pos: Pos, key: str) -> Condition | None:
+        if not isinstance(raw, YamlMap):
+            self.problem(pos, key, f"field '{key}': a condition must be a mapping")
+            return None
+        combinators = [k for k in COMBINATORS if k in raw]
+        if combinators:
+            if len(raw) != 1:
+                self.problem(pos, key, f"field '{key}': '{combinators[0]}' must be the only key")
+                return None
+            word = combinators[0]
+            inner, inner_pos = raw[word], raw.value_pos[word]
+            if word == "not":
+                item = self.condition(inner, inner_pos, key)
+                return Not(item) if item else None
+            if not isinstance(inner, YamlList) or not inner:
+                self.problem(inner_pos, key, f"field '{key}': '{word}' needs a non-empty list")
+                return None
+            items = [self.condition(c, p, key) for c, p in zip(inner, inner.item_pos, strict=True)]
+            if any(i is None for i in items):
+                return None
+            conds = tuple(i for i in items if i is not None)
+            return All(conds) if word == "all" else Any_(conds)
+        self.unknown_keys(raw, ("path", *OPERATORS), key, f"condition key in field '{key}'")
+        ops = [k for k in OPERATORS if k in raw]
+        if "path" not in raw or len(ops) != 1:
+            self.problem(
+                pos,
+                key,
+                f"field '{key}': a condition needs 'path' and exactly one of "
+                f"{', '.join(OPERATORS)} (or all/any/not)",
+            )
+            return None
+        path = self.path(raw["path"], raw.value_pos["path"], key)
+        op, operand = ops[0], plain(raw[ops[0]])
+        if op in ("in", "not_in"):
+            if not isinstance(operand, list):
+                self.problem(raw.value_pos[op], key, f"field '{key}': '{op}' needs a list")
+                return None
+            operand = tuple(operand)
+        if op == "exists" and not isinstance(operand, bool):
+            self.problem(raw.value_pos[op], key, f"field '{key}': 'exists' must be true or false")
+            return None
+        return Compare(path, op, operand) if path else None
+
+    def path(self, raw: Any, pos: Pos, key: str) -> PathRef | None:
+        if not isinstance(raw, str):
+            self.problem(pos, key, f"field '{key}': a path must be text, got {_type_name(raw)}")
+            return None
+        try:
+            return parse_path(raw)
+        except ValueError as exc:
+            self.problem(pos, key, f"field '{key}': {exc}")
+            return None
+
+    def template(self, raw: Any, pos: Pos, key: str) -> Any:
+        if not isinstance(raw, str):
+            self.problem(pos, key, f"field '{key}': 'format' must be text")
+            return None
+        try:
+            return parse_template(raw, allow_value=False)
+        except ValueError as exc:
+            self.problem(pos, key, f"field '{key}': {exc}")
+            return None
+
+    def flag(self, spec: YamlMap, name: str, key: str) -> bool:
+        value = spec.get(name, False)
+        if not isinstance(value, bool):
+            self.problem(
+                spec.value_pos[name], key, f"field '{key}': '{name}' must be true or false"
+            )
+            return False
+        return value
+
+    def text(self, tree: YamlMap, name: str, key: str, *, required: bool) -> str | None:
+        if name not in tree:
+            if required:
+                self.problem(tree.pos, name, f"missing required key '{name}'")
+            return None
+        value = tree[name]
+        if not isinstance(value, str) or not value.strip():
+            self.problem(tree.value_pos[name], name, f"'{name}' must be non-empty text")
+            return None
+        return value
+
+    def unknown_keys(self, raw: YamlMap, allowed: Sequence[str], key: str, what: str) -> None:
+        for name in raw:
+            if name in allowed:
+                continue
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.problem(raw.key_pos[name], key or name, f"unknown {what} '{name}'{hint}")

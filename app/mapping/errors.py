@@ -1,0 +1,62 @@
+"""Errors raised by the mapping package.
+
+    MappingError                 base; catch this to handle any mapping failure
+    ├── MappingLoadError         a mapping file is invalid; carries every Problem found
+    └── MappingEvalError         applying a valid mapping to one record failed
+
+Loading collects all problems before raising; evaluation stops at the first
+field that fails and names the file, line, target key and record id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["MappingError", "MappingEvalError", "MappingLoadError", "Problem"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """One thing wrong with a mapping file; line and col are 1-based."""
+
+    file: str
+    line: int
+    col: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class MappingError(Exception):
+    """Base class for mapping errors."""
+
+
+class MappingLoadError(MappingError):
+    """A mapping file could not be compiled; `problems` lists every issue found."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = sorted(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class MappingEvalError(MappingError):
+    """A field could not be produced for one record (missing required value, bad data)."""
+
+    def __init__(self, file: str, line: int | None, key: str, record_id: str, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        self.record_id = record_id
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        what = f"field '{self.key}' {self.message}" if self.key else self.message
+        return f"{where}: {what} (record {self.record_id})"

@@ -1,0 +1,193 @@
+"""The compiled mapping: a tree of field specs that evaluate a record without I/O.
+
+FieldSpec          base: target key, line, optional `when:`
+├── ValueField     path / value / format source, then default, required, transforms
+├── ObjectField    `fields:` -> nested object
+└── EachField      `each:` + `fields:` -> one object per (filtered) source list item
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.mapping.conditions import Condition
+from app.mapping.errors import MappingEvalError
+from app.mapping.paths import PathRef, Scope
+from app.mapping.templates import Template
+from app.mapping.transforms import Transform, TransformError
+
+__all__ = ["Const", "EachField", "FieldSpec", "Mapping", "ObjectField", "ValueField"]
+
+OMIT = object()  # a field whose `when:` is false is left out of the output
+
+
+class FieldFailure(Exception):
+    """Raised inside evaluation; Mapping.apply adds the file and record id."""
+
+    def __init__(self, key: str, line: int, message: str) -> None:
+        super().__init__(message)
+        self.key, self.line, self.message = key, line, message
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A constant source (`value:`)."""
+
+    value: Any
+
+    def get(self, scope: Scope) -> Any:
+        return self.value
+
+    def __str__(self) -> str:
+        return repr(self.value)
+
+
+Source = PathRef | Const | Template
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str  # output key
+    key: str  # dotted target key, for messages
+    line: int
+    when: Condition | None
+
+    def evaluate(self, scope: Scope) -> Any:
+        if self.when is not None and not self.when.test(scope):
+            return OMIT
+        return self.produce(scope)
+
+    def produce(self, scope: Scope) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class ValueField(FieldSpec):
+    source: Source
+    required: bool = False
+    default: Any = None
+    transforms: tuple[Transform, ...] = ()
+
+    def produce(self, scope: Scope) -> Any:
+        try:
+            value = self.source.get(scope)
+        except Exception as exc:  # e.g. a format spec that does not fit the value
+            raise FieldFailure(
+                self.key, self.line, f"cannot be built from {self.source}: {exc}"
+            ) from exc
+        if value is None:
+            value = self.default
+        if value is None:
+            if self.required:
+                raise FieldFailure(self.key, self.line, f"is required but {self.source} is missing")
+            return None
+        for transform in self.transforms:
+            try:
+                value = transform(value, scope)
+            except TransformError as exc:
+                raise FieldFailure(
+                    self.key, self.line, f"transform '{transform.name}' failed: {exc}"
+                ) from exc
+            except Exception as exc:
+                raise FieldFailure(
+                    self.key,
+                    self.line,
+                    f"transform '{transform.name}' failed: {type(exc).__name__}: {exc}",
+                ) from exc
+            if value is None:
+                break
+        return value
+
+
+def evaluate_fields(fields: tuple[FieldSpec, ...], scope: Scope) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for spec in fields:
+        value = spec.evaluate(scope)
+        if value is not OMIT:
+            out[spec.name] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectField(FieldSpec):
+    fields: tuple[FieldSpec, ...]
+
+    def produce(self, scope: Scope) -> Any:
+        return evaluate_fields(self.fields, scope)
+
+
+@dataclass(frozen=True, slots=True)
+class EachField(FieldSpec):
+    source: PathRef
+    fields: tuple[FieldSpec, ...]
+    where: Condition | None = None
+    required: bool = False
+
+    def produce(self, scope: Scope) -> Any:
+        items = self.source.get(scope)
+        if items is None:
+            if self.required:
+                raise FieldFailure(self.key, self.line, f"is required but {self.source} is missing")
+            return []
+        if not isinstance(items, list | tuple):
+            raise FieldFailure(
+                self.key,
+                self.line,
+                f"expects a list at {self.source}, got {type(items).__name__}",
+            )
+        out = []
+        for index, item in enumerate(items):
+            inner = Scope(scope.root, item)
+            if self.where is not None and not self.where.test(inner):
+                continue
+            try:
+                out.append(evaluate_fields(self.fields, inner))
+            except FieldFailure as failure:
+                key = f"{self.key}[{index}]{failure.key[len(self.key) :]}"
+                raise FieldFailure(key, failure.line, failure.message) from failure.__cause__
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """A compiled mapping file; `apply` turns one source record into a target document."""
+
+    name: str
+    version: str | None
+    source: str
+    target: str
+    description: str | None
+    fields: tuple[FieldSpec, ...]
+    filename: str
+    path: Path | None
+    content_hash: str
+
+    def apply(self, record: AbcMapping[str, Any]) -> dict[str, Any]:
+        """Evaluate every field; raises only MappingEvalError for bad data."""
+        record_id = _record_id(record)
+        if not isinstance(record, AbcMapping):
+            raise MappingEvalError(
+                self.filename,
+                None,
+                "",
+                record_id,
+                f"expected a record mapping, got {type(record).__name__}",
+            )
+        try:
+            return evaluate_fields(self.fields, Scope(record, record))
+        except FieldFailure as failure:
+            raise MappingEvalError(
+                self.filename, failure.line, failure.key, record_id, failure.message
+            ) from failure.__cause__
+        except Exception as exc:  # defensive: evaluation must only raise MappingEvalError
+            raise MappingEvalError(
+                self.filename, None, "", record_id, f"unexpected {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _record_id(record: Any) -> str:
+    value = record.get("Id") if isinstance(record, AbcMapping) else None
+    return str(value) if value is not None else "<no Id>"
