@@ -90,7 +90,9 @@ def run(config: ConfigOption = None) -> None:
 @cli.command()
 def demo(
     orders: Annotated[int, typer.Option("--orders", "-n", min=1, help="Orders to create.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End with one JSON summary line.")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all orders.")] = 300.0,
     erp_fail_share: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of ERP deliveries the sandbox ERP fails.")
@@ -109,16 +111,25 @@ def demo(
     from app.logs import configure_logging
 
     configure_logging("WARNING")
-    with Progress(TextColumn("orders completed"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), transient=as_json, disable=not sys.stderr.isatty(),
-                  console=None) as bar:
+    with Progress(
+        TextColumn("orders completed"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=as_json,
+        disable=not sys.stderr.isatty(),
+        console=None,
+    ) as bar:
         task = bar.add_task("orders", total=orders)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = asyncio.run(run_demo(orders, timeout, progress, demo_database(database),
-                                       erp_fail_share=erp_fail_share))
+        summary = asyncio.run(
+            run_demo(
+                orders, timeout, progress, demo_database(database), erp_fail_share=erp_fail_share
+            )
+        )
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
@@ -145,24 +156,30 @@ def sandbox(
     from app.sandbox.server import start_erp, start_org
     from connectors.signing import generate_secret
 
+    key_file = Path("sandbox-private-key.pem").resolve()
+
     async def main() -> None:
         keys = generate_keypair()
         org = SandboxOrg()
-        org.add_app(ConnectedApp(name="revflow", consumer_key="revflow-consumer-key",
-                                 consumer_secret="revflow-secret",
-                                 certificate_pem=keys.certificate_pem))
+        org.add_app(
+            ConnectedApp(
+                name="revflow",
+                consumer_key="revflow-consumer-key",
+                consumer_secret="revflow-secret",
+                certificate_pem=keys.certificate_pem,
+            )
+        )
         erp = SandboxErp(secrets=[generate_secret()])
         org_server = await start_org(org, port=port)
         erp_server = await start_erp(erp, port=erp_port)
-        key_file = Path("sandbox-private-key.pem")
-        key_file.write_text(keys.private_key_pem)
+        await asyncio.to_thread(key_file.write_text, keys.private_key_pem)
         typer.echo(f"sandbox org: {org_server.base_url}   sandbox ERP: {erp_server.base_url}")
         typer.echo("configure Revflow with:")
         typer.echo(f"  REVFLOW_SALESFORCE__INSTANCE_URL={org.instance_url}")
         typer.echo(f"  REVFLOW_SALESFORCE__LOGIN_URL={org.instance_url}")
         typer.echo("  REVFLOW_SALESFORCE__CLIENT_ID=revflow-consumer-key")
         typer.echo("  REVFLOW_SALESFORCE__USERNAME=integration@revflow.sandbox")
-        typer.echo(f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file.resolve()}")
+        typer.echo(f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file}")
         typer.echo(f"  REVFLOW_ERP__URL={erp_server.base_url}/webhooks/erp")
         typer.echo(f"  REVFLOW_ERP__SECRETS='{json.dumps(erp.secrets)}'")
         stop = asyncio.Event()

@@ -77,6 +77,9 @@ class IngestSettings(_Section):
 
     transport: Literal["cometd"] = "cometd"
     channels: list[str] = ["/data/OrderChangeEvent"]
+    # where a channel with no stored replay id starts: the tip (Salesforce's default)
+    # or every retained event (72 h); later starts always resume from the database
+    initial_replay: Literal["latest", "earliest"] = "latest"
     batch_size: int = Field(default=200, ge=1, le=2000)
     poll_interval_s: float = Field(default=0.2, gt=0)
 
@@ -151,7 +154,9 @@ class Settings(BaseSettings):
         if missing:
             raise ConfigError(f"missing setting {missing[0]}" + _also(missing[1:]))
         if not self.erp.secrets:
-            raise ConfigError("missing setting REVFLOW_ERP__SECRETS (a JSON list of whsec_ secrets)")
+            raise ConfigError(
+                "missing setting REVFLOW_ERP__SECRETS (a JSON list of whsec_ secrets)"
+            )
 
 
 def _also(rest: list[str]) -> str:

@@ -31,8 +31,12 @@ from connectors.signing import generate_secret
 
 REVFLOW_APP = "revflow"
 DEMO_APP = "revflow-demo-setup"
-PRODUCTS = [("WIDGET-1", "Widget", "Hardware", 25.0), ("GADGET-2", "Gadget", "Hardware", 99.5),
-            ("SUPPORT-Y", "Support, yearly", "Services", 480.0), ("CABLE-3", "Cable", "Hardware", 4.2)]
+PRODUCTS = [
+    ("WIDGET-1", "Widget", "Hardware", 25.0),
+    ("GADGET-2", "Gadget", "Hardware", 99.5),
+    ("SUPPORT-Y", "Support, yearly", "Services", 480.0),
+    ("CABLE-3", "Cable", "Hardware", 4.2),
+]
 COUNTRIES = ["DE", "FR", "US", "GB", "NL"]
 
 
@@ -74,8 +78,12 @@ class DemoEnvironment:
         self.rng = random.Random(seed)
         self.org = SandboxOrg()
         self.org.faults.cometd_timeout_s = 10.0
-        self.erp = SandboxErp(secrets=[generate_secret()], fail_share=erp_fail_share,
-                              fail_first_attempts=erp_fail_first_attempts, seed=seed)
+        self.erp = SandboxErp(
+            secrets=[generate_secret()],
+            fail_share=erp_fail_share,
+            fail_first_attempts=erp_fail_first_attempts,
+            seed=seed,
+        )
         self.overrides = settings_overrides or {}
         self.serve_api = serve_api
         self.org_server: RunningServer | None = None
@@ -91,13 +99,24 @@ class DemoEnvironment:
 
     async def start(self) -> None:
         keys = generate_keypair()
-        self.org.add_app(ConnectedApp(name=REVFLOW_APP, consumer_key="revflow-consumer-key",
-                                      certificate_pem=keys.certificate_pem,
-                                      run_as_user_id=INTEGRATION_USER_ID,
-                                      username="integration@revflow.sandbox"))
-        self.org.add_app(ConnectedApp(name=DEMO_APP, consumer_key="demo-consumer-key",
-                                      consumer_secret="demo-secret", run_as_user_id=DEMO_USER_ID,
-                                      username="demo@revflow.sandbox"))
+        self.org.add_app(
+            ConnectedApp(
+                name=REVFLOW_APP,
+                consumer_key="revflow-consumer-key",
+                certificate_pem=keys.certificate_pem,
+                run_as_user_id=INTEGRATION_USER_ID,
+                username="integration@revflow.sandbox",
+            )
+        )
+        self.org.add_app(
+            ConnectedApp(
+                name=DEMO_APP,
+                consumer_key="demo-consumer-key",
+                consumer_secret="demo-secret",
+                run_as_user_id=DEMO_USER_ID,
+                username="demo@revflow.sandbox",
+            )
+        )
         self.org_server = await start_org(self.org)
         self.erp_server = await start_erp(self.erp)
         values: dict[str, Any] = {
@@ -113,6 +132,7 @@ class DemoEnvironment:
             },
             "erp": {"url": f"{self.erp_server.base_url}/webhooks/erp", "secrets": self.erp.secrets},
             "writeback": {"flush_interval_s": 0.25},
+            "ingest": {"initial_replay": "earliest"},
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(values.get(key), dict):
@@ -146,14 +166,21 @@ class DemoEnvironment:
         if self._demo_token is None:
             resp = await self._http.post(
                 f"{self.org.instance_url}/services/oauth2/token",
-                data={"grant_type": "client_credentials", "client_id": "demo-consumer-key",
-                      "client_secret": "demo-secret"})
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "demo-consumer-key",
+                    "client_secret": "demo-secret",
+                },
+            )
             resp.raise_for_status()
             self._demo_token = resp.json()["access_token"]
         version = self.settings.salesforce.api_version if self.settings else "62.0"
         resp = await self._http.request(
-            method, f"{self.org.instance_url}/services/data/v{version}/{path}",
-            headers={"Authorization": f"Bearer {self._demo_token}"}, **kw)
+            method,
+            f"{self.org.instance_url}/services/data/v{version}/{path}",
+            headers={"Authorization": f"Bearer {self._demo_token}"},
+            **kw,
+        )
         if resp.status_code == 401:
             self._demo_token = None
             return await self._rest(method, path, **kw)
@@ -163,9 +190,11 @@ class DemoEnvironment:
     async def _create(self, sobject: str, rows: list[dict[str, Any]]) -> list[str]:
         ids: list[str] = []
         for start in range(0, len(rows), 200):
-            chunk = rows[start:start + 200]
-            body = {"allOrNone": True,
-                    "records": [{"attributes": {"type": sobject}, **r} for r in chunk]}
+            chunk = rows[start : start + 200]
+            body = {
+                "allOrNone": True,
+                "records": [{"attributes": {"type": sobject}, **r} for r in chunk],
+            }
             results = await self._rest("POST", "composite/sobjects", json=body)
             for res in results:
                 if not res.get("success"):
@@ -175,32 +204,62 @@ class DemoEnvironment:
 
     async def create_orders(self, n: int, max_items: int = 4) -> list[str]:
         """Create ``n`` draft orders with 1..max_items items, accounts and products."""
-        accounts = await self._create("Account", [
-            {"Name": f"Customer {i:03d}", "AccountNumber": f"ACC-{i:04d}",
-             "BillingCountry": COUNTRIES[i % len(COUNTRIES)]} for i in range(max(1, min(n, 20)))])
-        products = await self._create("Product2", [
-            {"Name": name, "ProductCode": code, "Family": family, "IsActive": True}
-            for code, name, family, _ in PRODUCTS])
-        orders = await self._create("Order", [
-            {"AccountId": accounts[i % len(accounts)], "Status": "Draft",
-             "EffectiveDate": "2026-12-01", "CurrencyIsoCode": "EUR", "PoNumber": f"PO-{i:05d}"}
-            for i in range(n)])
+        accounts = await self._create(
+            "Account",
+            [
+                {
+                    "Name": f"Customer {i:03d}",
+                    "AccountNumber": f"ACC-{i:04d}",
+                    "BillingCountry": COUNTRIES[i % len(COUNTRIES)],
+                }
+                for i in range(max(1, min(n, 20)))
+            ],
+        )
+        products = await self._create(
+            "Product2",
+            [
+                {"Name": name, "ProductCode": code, "Family": family, "IsActive": True}
+                for code, name, family, _ in PRODUCTS
+            ],
+        )
+        orders = await self._create(
+            "Order",
+            [
+                {
+                    "AccountId": accounts[i % len(accounts)],
+                    "Status": "Draft",
+                    "EffectiveDate": "2026-12-01",
+                    "CurrencyIsoCode": "EUR",
+                    "PoNumber": f"PO-{i:05d}",
+                }
+                for i in range(n)
+            ],
+        )
         items = []
         for order_id in orders:
             for _ in range(self.rng.randint(1, max_items)):
                 p = self.rng.randrange(len(PRODUCTS))
-                items.append({"OrderId": order_id, "Product2Id": products[p],
-                              "Quantity": float(self.rng.randint(1, 5)),
-                              "UnitPrice": PRODUCTS[p][3]})
+                items.append(
+                    {
+                        "OrderId": order_id,
+                        "Product2Id": products[p],
+                        "Quantity": float(self.rng.randint(1, 5)),
+                        "UnitPrice": PRODUCTS[p][3],
+                    }
+                )
         await self._create("OrderItem", items)
         return orders
 
     async def activate(self, order_ids: list[str]) -> None:
         for start in range(0, len(order_ids), 200):
-            chunk = order_ids[start:start + 200]
-            body = {"allOrNone": False, "records": [
-                {"attributes": {"type": "Order"}, "id": oid, "Status": "Activated"}
-                for oid in chunk]}
+            chunk = order_ids[start : start + 200]
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": "Order"}, "id": oid, "Status": "Activated"}
+                    for oid in chunk
+                ],
+            }
             now = time.monotonic()
             await self._rest("PATCH", "composite/sobjects", json=body)
             for oid in chunk:
@@ -209,12 +268,16 @@ class DemoEnvironment:
     # -- watching ----------------------------------------------------------------------
 
     def order_status(self, order_id: str) -> str | None:
-        field_name = self.settings.writeback.status_field if self.settings else "Fulfillment_Status__c"
+        field_name = (
+            self.settings.writeback.status_field if self.settings else "Fulfillment_Status__c"
+        )
         record = self.org.records.get("Order", {}).get(order_id) or {}
         return record.get(field_name)
 
     async def wait_until_done(
-        self, order_ids: list[str], timeout_s: float,
+        self,
+        order_ids: list[str],
+        timeout_s: float,
         progress: Callable[[int, int], None] | None = None,
         final: tuple[str, ...] = ("Completed", "Failed"),
     ) -> bool:
@@ -235,8 +298,11 @@ class DemoEnvironment:
     def summary(self, order_ids: list[str], elapsed_s: float) -> DemoSummary:
         statuses = [self.order_status(o) for o in order_ids]
         erp = self.erp.stats()
-        latencies = sorted(self.finished_at[o] - self.activated_at[o]
-                           for o in order_ids if o in self.finished_at and o in self.activated_at)
+        latencies = sorted(
+            self.finished_at[o] - self.activated_at[o]
+            for o in order_ids
+            if o in self.finished_at and o in self.activated_at
+        )
         calls = self.org.usage.by_app.get(REVFLOW_APP, 0)
         completed = statuses.count("Completed")
         faults = dict(self.org.faults_injected)
@@ -247,13 +313,14 @@ class DemoEnvironment:
             completed=completed,
             failed=statuses.count("Failed"),
             erp_deliveries=erp["accepted"],
-            duplicate_deliveries=erp["duplicate_documents"],
+            duplicate_deliveries=len({d["order_id"] for d in erp["duplicate_documents"]}),
             salesforce_api_calls=calls,
             elapsed_s=round(elapsed_s, 3),
             orders_per_s=round(completed / elapsed_s, 2) if elapsed_s else 0.0,
             latency_p50_s=round(statistics.median(latencies), 3) if latencies else None,
             latency_p95_s=round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 3)
-            if latencies else None,
+            if latencies
+            else None,
             api_calls_per_order=round(calls / len(order_ids), 3) if order_ids else 0.0,
             erp_failed_attempts=erp["failed"],
             faults_injected=faults,
@@ -268,8 +335,9 @@ async def run_demo(
     erp_fail_share: float = 0.0,
     serve_api: bool = False,
 ) -> DemoSummary:
-    async with DemoEnvironment(database_url=database_url, erp_fail_share=erp_fail_share,
-                               serve_api=serve_api) as env:
+    async with DemoEnvironment(
+        database_url=database_url, erp_fail_share=erp_fail_share, serve_api=serve_api
+    ) as env:
         ids = await env.create_orders(orders)
         started = time.monotonic()
         await env.activate(ids)

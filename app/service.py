@@ -58,30 +58,47 @@ class Revflow:
     ) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.http = httpx.AsyncClient(timeout=settings.salesforce.timeout_s,
-                                      limits=httpx.Limits(max_connections=50))
+        self.http = httpx.AsyncClient(
+            timeout=settings.salesforce.timeout_s, limits=httpx.Limits(max_connections=50)
+        )
         self.tokens = TokenProvider(settings.salesforce, self.http)
         self.salesforce = SalesforceClient(
-            self.tokens, settings.salesforce.api_version,
-            settings.salesforce.call_options_client, http=self.http,
+            self.tokens,
+            settings.salesforce.api_version,
+            settings.salesforce.call_options_client,
+            http=self.http,
         )
         self.mappings: dict[str, CompiledMapping] = load_directory(settings.mappings_dir)
         self.definition = plan_definition(settings)
-        self.connectors = dict(connectors) if connectors is not None else {
-            "erp": build_connector("erp", settings.erp.model_dump(), http_client=self.http)
-        }
+        self.connectors = (
+            dict(connectors)
+            if connectors is not None
+            else {"erp": build_connector("erp", settings.erp.model_dump(), http_client=self.http)}
+        )
         self.worker = Worker(
-            self.db, StepExecutor(self.connectors, settings.erp.timeout_s),
-            {self.definition.name: self.definition}, settings.writeback,
-            concurrency=settings.worker.concurrency, lease_s=settings.worker.lease_s,
+            self.db,
+            StepExecutor(self.connectors, settings.erp.timeout_s),
+            {self.definition.name: self.definition},
+            settings.writeback,
+            concurrency=settings.worker.concurrency,
+            lease_s=settings.worker.lease_s,
             poll_interval_s=settings.worker.poll_interval_s,
         )
-        self.intake = Intake(self.db, self.salesforce, settings, self.definition,
-                             lambda: self.mappings, on_plans=self.worker.wakeup.set)
-        self.consumer = CometdConsumer(self.db, self.tokens, settings,
-                                       on_event=self.intake.wakeup.set)
+        self.intake = Intake(
+            self.db,
+            self.salesforce,
+            settings,
+            self.definition,
+            lambda: self.mappings,
+            on_plans=self.worker.wakeup.set,
+        )
+        self.consumer = CometdConsumer(
+            self.db, self.tokens, settings, on_event=self.intake.wakeup.set
+        )
         self.flusher = WritebackFlusher(
-            self.db, self.salesforce, interval_s=settings.writeback.flush_interval_s,
+            self.db,
+            self.salesforce,
+            interval_s=settings.writeback.flush_interval_s,
             batch_size=settings.writeback.batch_size,
         )
         self.serve_api = serve_api
@@ -100,9 +117,14 @@ class Revflow:
         for name, loop in loops.items():
             self._tasks.append(asyncio.create_task(loop(self._stop), name=name))
         if self.serve_api:
-            config = uvicorn.Config(self.api, host=self.settings.api_host,
-                                    port=self.settings.api_port, log_config=None,
-                                    access_log=False, lifespan="off")
+            config = uvicorn.Config(
+                self.api,
+                host=self.settings.api_host,
+                port=self.settings.api_port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
             self._server = uvicorn.Server(config)
             self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
         log.info("revflow started", extra={"database": self.db.url.split("@")[-1]})

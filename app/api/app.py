@@ -45,35 +45,71 @@ def create_app(db: Database) -> FastAPI:
             raise HTTPException(503, f"database unavailable: {type(exc).__name__}") from exc
         return {"status": "ready"}
 
-    @api.get("/api/orders/{order_id}", response_model=OrderOut, tags=["orders"],
-             responses={400: {"model": Problem}, 404: {"model": Problem}})
+    @api.get(
+        "/api/orders/{order_id}",
+        response_model=OrderOut,
+        tags=["orders"],
+        responses={400: {"model": Problem}, 404: {"model": Problem}},
+    )
     async def get_order(order_id: str) -> OrderOut:
         """The fulfillment plans of a Salesforce Order, with their steps."""
         if not ORDER_ID.match(order_id):
             raise HTTPException(400, f"{order_id!r} is not a Salesforce record id")
         async with db.read() as s:
-            plans = list((await s.scalars(
-                select(Plan).where(Plan.order_id == order_id).order_by(Plan.id))).all())
+            plans = list(
+                (
+                    await s.scalars(select(Plan).where(Plan.order_id == order_id).order_by(Plan.id))
+                ).all()
+            )
             if not plans:
                 raise HTTPException(404, f"no plan for order {order_id}")
-            steps = list((await s.scalars(
-                select(Step).where(Step.plan_id.in_([p.id for p in plans]))
-                .order_by(Step.plan_id, Step.position))).all())
-        return OrderOut(order_id=order_id, plans=[
-            PlanOut(
-                id=p.id, order_id=p.order_id, scenario=p.scenario, definition=p.definition,
-                correlation_id=p.correlation_id, state=p.state, error=p.error,
-                mapping_hashes=p.mapping_hashes, created_at=p.created_at,
-                completed_at=p.completed_at,
-                steps=[StepOut(
-                    key=st.key, kind=st.kind, state=st.state, depends_on=st.depends_on,
-                    attempts=st.attempts, connector=st.connector, action=st.action,
-                    idempotency_key=st.idempotency_key, due_at=st.due_at,
-                    started_at=st.started_at, finished_at=st.finished_at, error=st.error,
-                    output=st.output, mapping_hash=st.mapping_hash,
-                ) for st in steps if st.plan_id == p.id],
-            ) for p in plans
-        ])
+            steps = list(
+                (
+                    await s.scalars(
+                        select(Step)
+                        .where(Step.plan_id.in_([p.id for p in plans]))
+                        .order_by(Step.plan_id, Step.position)
+                    )
+                ).all()
+            )
+        return OrderOut(
+            order_id=order_id,
+            plans=[
+                PlanOut(
+                    id=p.id,
+                    order_id=p.order_id,
+                    scenario=p.scenario,
+                    definition=p.definition,
+                    correlation_id=p.correlation_id,
+                    state=p.state,
+                    error=p.error,
+                    mapping_hashes=p.mapping_hashes,
+                    created_at=p.created_at,
+                    completed_at=p.completed_at,
+                    steps=[
+                        StepOut(
+                            key=st.key,
+                            kind=st.kind,
+                            state=st.state,
+                            depends_on=st.depends_on,
+                            attempts=st.attempts,
+                            connector=st.connector,
+                            action=st.action,
+                            idempotency_key=st.idempotency_key,
+                            due_at=st.due_at,
+                            started_at=st.started_at,
+                            finished_at=st.finished_at,
+                            error=st.error,
+                            output=st.output,
+                            mapping_hash=st.mapping_hash,
+                        )
+                        for st in steps
+                        if st.plan_id == p.id
+                    ],
+                )
+                for p in plans
+            ],
+        )
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:

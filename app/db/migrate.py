@@ -11,7 +11,10 @@ from app.db.engine import normalize_url
 
 
 def migrations_dir() -> Path:
-    for candidate in (Path(__file__).resolve().parents[2] / "migrations", Path.cwd() / "migrations"):
+    for candidate in (
+        Path(__file__).resolve().parents[2] / "migrations",
+        Path.cwd() / "migrations",
+    ):
         if (candidate / "env.py").is_file():
             return candidate
     raise FileNotFoundError("Revflow's migrations/ folder was not found")

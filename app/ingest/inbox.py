@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clock import utcnow
 from app.db.models import DeadLetter, ReceivedEvent, ReplayCheckpoint
 from app.ingest.events import IncomingEvent
 
@@ -41,6 +42,36 @@ async def record_event(session: AsyncSession, event: IncomingEvent) -> bool:
         .returning(ReceivedEvent.id)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def record_events(session: AsyncSession, events: list[IncomingEvent]) -> set[str]:
+    """Insert many events in one statement; returns the dedupe keys that were new."""
+    if not events:
+        return set()
+    stmt = (
+        _insert(session, ReceivedEvent)
+        .values(
+            [
+                {
+                    "dedupe_key": e.dedupe_key,
+                    "channel": e.channel,
+                    "replay_id": e.replay_id,
+                    "entity": e.entity,
+                    "change_type": e.change_type,
+                    "record_ids": list(e.record_ids),
+                    "transaction_key": e.transaction_key,
+                    "sequence_number": e.sequence_number,
+                    "payload": e.payload,
+                    "status": "received",
+                    "received_at": utcnow(),
+                }
+                for e in events
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(ReceivedEvent.dedupe_key)
+    )
+    return set((await session.scalars(stmt)).all())
 
 
 async def advance_checkpoint(session: AsyncSession, channel: str, replay_id: str) -> None:

@@ -17,7 +17,8 @@ from app.orchestration.definitions import PlanDefinition, StepKind
 
 
 class CompiledMapping(Protocol):
-    content_hash: str
+    @property
+    def content_hash(self) -> str: ...
 
     def apply(self, record: dict[str, Any]) -> dict[str, Any]: ...
 

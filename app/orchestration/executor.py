@@ -62,8 +62,9 @@ class StepExecutor:
         try:
             result = await self._run(step)
         except Exception as exc:  # a bug or an unexpected library error: retry, keep the text
-            result = StepResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}",
-                                error_type=type(exc).__name__)
+            result = StepResult(
+                Outcome.RETRY, error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__
+            )
         result.started = started
         return result
 
@@ -75,14 +76,18 @@ class StepExecutor:
             return StepResult(Outcome.COMPLETED)
         if step.kind == "callout":
             return await self._callout(step)
-        return StepResult(Outcome.FATAL, error=f"unknown step kind {step.kind!r}",
-                          error_type="configuration")
+        return StepResult(
+            Outcome.FATAL, error=f"unknown step kind {step.kind!r}", error_type="configuration"
+        )
 
     async def _callout(self, step: ClaimedStep) -> StepResult:
         connector = self.connectors.get(step.connector or "")
         if connector is None:
-            return StepResult(Outcome.FATAL, error=f"connector {step.connector!r} is not configured",
-                              error_type="configuration")
+            return StepResult(
+                Outcome.FATAL,
+                error=f"connector {step.connector!r} is not configured",
+                error_type="configuration",
+            )
         ctx = CallContext(
             idempotency_key=step.idempotency_key,
             correlation_id=step.correlation_id,
@@ -92,23 +97,43 @@ class StepExecutor:
         )
         payload = step.input.get("payload") or {}
         try:
-            found = await connector.find_existing(ctx.action, payload, ctx) if step.attempt > 1 else None
+            found = (
+                await connector.find_existing(ctx.action, payload, ctx)
+                if step.attempt > 1
+                else None
+            )
             result = found or await connector.call(ctx.action, payload, ctx)
         except RateLimitedError as exc:
-            return StepResult(Outcome.RETRY, error=str(exc), retry_after_s=exc.retry_after,
-                              error_type="rate_limited", status_code=exc.status_code)
+            return StepResult(
+                Outcome.RETRY,
+                error=str(exc),
+                retry_after_s=exc.retry_after,
+                error_type="rate_limited",
+                status_code=exc.status_code,
+            )
         except (RetryableError, AmbiguousError) as exc:
-            return StepResult(Outcome.RETRY, error=str(exc), error_type=type(exc).__name__,
-                              status_code=exc.status_code)
+            return StepResult(
+                Outcome.RETRY,
+                error=str(exc),
+                error_type=type(exc).__name__,
+                status_code=exc.status_code,
+            )
         except FatalError as exc:
-            return StepResult(Outcome.FATAL, error=str(exc), error_type=type(exc).__name__,
-                              status_code=exc.status_code)
+            return StepResult(
+                Outcome.FATAL,
+                error=str(exc),
+                error_type=type(exc).__name__,
+                status_code=exc.status_code,
+            )
         except ConnectorError as exc:
             return StepResult(Outcome.RETRY, error=str(exc), error_type=type(exc).__name__)
         return StepResult(
             Outcome.COMPLETED,
-            output={"external_id": result.external_id, "response": result.response,
-                    "found_existing": found is not None},
+            output={
+                "external_id": result.external_id,
+                "response": result.response,
+                "found_existing": found is not None,
+            },
             external_id=result.external_id,
             status_code=result.status_code,
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from app.aio import sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
@@ -33,9 +34,14 @@ log = logging.getLogger("revflow.intake")
 def _event(row: ReceivedEvent) -> IncomingEvent:
     header = row.payload.get("ChangeEventHeader") or {}
     return IncomingEvent(
-        channel=row.channel, replay_id=row.replay_id, dedupe_key=row.dedupe_key,
-        payload=row.payload, entity=row.entity, change_type=row.change_type,
-        record_ids=tuple(row.record_ids or ()), transaction_key=row.transaction_key,
+        channel=row.channel,
+        replay_id=row.replay_id,
+        dedupe_key=row.dedupe_key,
+        payload=row.payload,
+        entity=row.entity,
+        change_type=row.change_type,
+        record_ids=tuple(row.record_ids or ()),
+        transaction_key=row.transaction_key,
         sequence_number=row.sequence_number,
         change_origin=str(header.get("changeOrigin") or ""),
         commit_user=header.get("commitUser"),
@@ -71,8 +77,10 @@ class Intake:
                 backoff = 0.0
             except SalesforceError as exc:
                 backoff = min(max(backoff * 2, 1.0), 60.0)
-                log.warning("reading orders failed; retrying", extra={"error": str(exc),
-                                                                       "retry_in_s": backoff})
+                log.warning(
+                    "reading orders failed; retrying",
+                    extra={"error": str(exc), "retry_in_s": backoff},
+                )
                 done = 0
             except Exception:
                 backoff = min(max(backoff * 2, 1.0), 60.0)
@@ -80,11 +88,9 @@ class Intake:
                 done = 0
             if done == 0 or backoff:
                 self.wakeup.clear()
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(),
-                                           backoff or self.settings.ingest.poll_interval_s)
-                except TimeoutError:
-                    pass
+                await sleep_until(
+                    backoff or self.settings.ingest.poll_interval_s, self.wakeup, stop
+                )
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -93,10 +99,16 @@ class Intake:
     async def process_batch(self) -> int:
         """Handle up to one batch of received events; returns how many were handled."""
         async with self.db.read() as s:
-            rows = list((await s.scalars(
-                select(ReceivedEvent).where(ReceivedEvent.status == EventStatus.RECEIVED)
-                .order_by(ReceivedEvent.id).limit(self.settings.ingest.batch_size)
-            )).all())
+            rows = list(
+                (
+                    await s.scalars(
+                        select(ReceivedEvent)
+                        .where(ReceivedEvent.status == EventStatus.RECEIVED)
+                        .order_by(ReceivedEvent.id)
+                        .limit(self.settings.ingest.batch_size)
+                    )
+                ).all()
+            )
         if not rows:
             return 0
         sf = self.settings.salesforce
@@ -108,8 +120,8 @@ class Intake:
                 outcome[row.id] = (EventStatus.SKIPPED, "echo of Revflow's own write")
                 self._skip("echo")
             elif is_activation(event):
-                for rid in event.record_ids:
-                    activated.setdefault(rid, []).append(row.id)
+                for record_id in event.record_ids:
+                    activated.setdefault(record_id, []).append(row.id)
             else:
                 outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
                 self._skip("no_trigger")
@@ -119,9 +131,10 @@ class Intake:
         async with self.db.write() as s:
             for order_id, row_ids in activated.items():
                 order = orders.get(order_id)
+                status: str
+                note: str | None
                 if order is None:
-                    note = "order not found in Salesforce (deleted?)"
-                    status = EventStatus.SKIPPED
+                    note, status = "order not found in Salesforce (deleted?)", EventStatus.SKIPPED
                 elif order.get("Status") != "Activated":
                     note, status = f"order is {order.get('Status')!r} now", EventStatus.SKIPPED
                 elif await plan_exists(s, order_id, "new"):
@@ -131,12 +144,18 @@ class Intake:
                     await create_plan(s, draft, order, self.settings.writeback)
                     created += 1
                     note, status = None, EventStatus.PROCESSED
-                for rid in row_ids:
-                    outcome.setdefault(rid, (status, note))
+                for row_id in row_ids:
+                    outcome.setdefault(row_id, (status, note))
             now = utcnow()
-            for rid, (status, note) in outcome.items():
-                await s.execute(update(ReceivedEvent).where(ReceivedEvent.id == rid)
-                                .values(status=status, note=note, processed_at=now))
+            groups: dict[tuple[str, str | None], list[int]] = {}
+            for event_id, result in outcome.items():
+                groups.setdefault(result, []).append(event_id)
+            for (new_status, text), ids in groups.items():
+                await s.execute(
+                    update(ReceivedEvent)
+                    .where(ReceivedEvent.id.in_(ids))
+                    .values(status=new_status, note=text, processed_at=now)
+                )
         if created:
             PLANS_CREATED.inc(created)
             if self.on_plans:

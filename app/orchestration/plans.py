@@ -46,9 +46,7 @@ async def create_plan(
     )
     session.add(plan)
     await session.flush()
-    ready = set(
-        newly_ready(StepView(s.key, StepState.PENDING, s.depends_on) for s in draft.steps)
-    )
+    ready = set(newly_ready(StepView(s.key, StepState.PENDING, s.depends_on) for s in draft.steps))
     for s in draft.steps:
         session.add(
             Step(
@@ -66,7 +64,9 @@ async def create_plan(
                 mapping_hash=s.mapping_hash,
             )
         )
-    write_plan_state(session, writeback, draft.order_id, PlanState.IN_PROGRESS, draft.correlation_id)
+    write_plan_state(
+        session, writeback, draft.order_id, PlanState.IN_PROGRESS, draft.correlation_id
+    )
     audit.record(
         session,
         actor,

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from app.db.models import PlanState, StepState
 
 DONE = frozenset({StepState.COMPLETED, StepState.SKIPPED})
-FINAL_STEP = frozenset({StepState.COMPLETED, StepState.SKIPPED, StepState.FAILED, StepState.CANCELLED})
+FINAL_STEP = frozenset(
+    {StepState.COMPLETED, StepState.SKIPPED, StepState.FAILED, StepState.CANCELLED}
+)
 FINAL_PLAN = frozenset({PlanState.COMPLETED, PlanState.FAILED, PlanState.CANCELLED})
 
 

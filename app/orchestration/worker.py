@@ -20,8 +20,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
+from app.aio import sleep_until
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
@@ -62,6 +64,7 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.wakeup = wakeup or asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._done: asyncio.Queue[tuple[ClaimedStep, StepResult]] = asyncio.Queue()
         self._rng = random.Random()
         self.executed = 0
 
@@ -92,8 +95,15 @@ class Worker:
                         started_at=now,
                     )
                     .returning(
-                        Step.id, Step.plan_id, Step.key, Step.kind, Step.connector, Step.action,
-                        Step.attempts, Step.idempotency_key, Step.input,
+                        Step.id,
+                        Step.plan_id,
+                        Step.key,
+                        Step.kind,
+                        Step.connector,
+                        Step.action,
+                        Step.attempts,
+                        Step.idempotency_key,
+                        Step.input,
                     )
                 )
             ).all()
@@ -109,9 +119,16 @@ class Worker:
             }
         return [
             ClaimedStep(
-                id=r.id, plan_id=r.plan_id, key=r.key, kind=r.kind, connector=r.connector,
-                action=r.action, attempt=r.attempts, idempotency_key=r.idempotency_key,
-                input=r.input or {}, order_id=plans[r.plan_id].order_id,
+                id=r.id,
+                plan_id=r.plan_id,
+                key=r.key,
+                kind=r.kind,
+                connector=r.connector,
+                action=r.action,
+                attempt=r.attempts,
+                idempotency_key=r.idempotency_key,
+                input=r.input or {},
+                order_id=plans[r.plan_id].order_id,
                 correlation_id=plans[r.plan_id].correlation_id,
                 definition=plans[r.plan_id].definition,
             )
@@ -125,8 +142,11 @@ class Worker:
         async with self.db.write() as s:
             await s.execute(
                 update(Step)
-                .where(Step.id.in_(ids), Step.lease_owner == self.owner,
-                       Step.state == StepState.RUNNING)
+                .where(
+                    Step.id.in_(ids),
+                    Step.lease_owner == self.owner,
+                    Step.state == StepState.RUNNING,
+                )
                 .values(lease_expires_at=utcnow() + self.lease)
             )
 
@@ -134,6 +154,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(stop))
+        committer = asyncio.create_task(self._commit_loop())
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._running)
@@ -142,11 +163,29 @@ class Worker:
                     self._running[step.id] = asyncio.create_task(self._run_one(step))
                 if len(claimed) < max(free, 1):
                     self.wakeup.clear()
-                    await _wait_any(self.wakeup, stop, self.poll_interval_s)
+                    await sleep_until(self.poll_interval_s, self.wakeup, stop)
         finally:
             heartbeat.cancel()
             if self._running:
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
+            await self._done.join()
+            committer.cancel()
+            await asyncio.gather(committer, heartbeat, return_exceptions=True)
+
+    async def _commit_loop(self) -> None:
+        """Commit finished steps in batches: whatever finished while the last batch was written."""
+        while True:
+            batch = [await self._done.get()]
+            while not self._done.empty():
+                batch.append(self._done.get_nowait())
+            try:
+                await self.complete_many(batch)
+            except Exception:
+                log.exception("step outcomes could not be recorded")
+            finally:
+                for step, _result in batch:
+                    self._running.pop(step.id, None)
+                    self._done.task_done()
 
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Claim and run steps until none is due (for tests and tools)."""
@@ -155,7 +194,8 @@ class Worker:
             claimed = await self.claim(self.concurrency)
             if not claimed:
                 return done
-            await asyncio.gather(*(self._run_one(s) for s in claimed))
+            results = await asyncio.gather(*(self.executor.run(s) for s in claimed))
+            await self.complete_many(list(zip(claimed, results, strict=True)))
             done += len(claimed)
         return done
 
@@ -169,15 +209,13 @@ class Worker:
                 log.exception("lease extension failed")
 
     async def _run_one(self, step: ClaimedStep) -> None:
+        """Execute a step and hand its outcome to the committer (the lease stays held)."""
         token = correlation_id.set(step.correlation_id)
         try:
             result = await self.executor.run(step)
             STEP_DURATION.observe(max(0.0, time.time() - result.started))
-            await self.complete(step, result)
-        except Exception:
-            log.exception("step outcome could not be recorded", extra={"step_id": step.id})
+            await self._done.put((step, result))
         finally:
-            self._running.pop(step.id, None)
             correlation_id.reset(token)
 
     # -- committing outcomes ---------------------------------------------------
@@ -194,78 +232,130 @@ class Worker:
 
     async def complete(self, step: ClaimedStep, result: StepResult) -> bool:
         """Commit the outcome if this worker still holds the lease; False if it lost it."""
+        return (await self.complete_many([(step, result)]))[0]
+
+    async def complete_many(self, done: list[tuple[ClaimedStep, StepResult]]) -> list[bool]:
+        """Commit several outcomes in one transaction (one per step if that fails)."""
+        try:
+            async with self.db.write() as s:
+                kept = [await self._apply(s, step, result) for step, result in done]
+        except Exception:
+            if len(done) == 1:
+                raise
+            log.exception("batch commit failed; committing outcomes one by one")
+            kept = []
+            for item in done:
+                try:
+                    kept.extend(await self.complete_many([item]))
+                except Exception:
+                    log.exception("outcome could not be recorded", extra={"step_id": item[0].id})
+                    kept.append(False)
+            return kept
+        for (_step, result), ok in zip(done, kept, strict=True):
+            if ok:
+                self.executed += 1
+                STEPS_EXECUTED.labels(outcome=result.outcome.value).inc()
+        if any(
+            ok and r.outcome is Outcome.COMPLETED for (_s, r), ok in zip(done, kept, strict=True)
+        ):
+            self.wakeup.set()
+        return kept
+
+    async def _apply(self, s: AsyncSession, step: ClaimedStep, result: StepResult) -> bool:
         now = utcnow()
         values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
-        outcome = result.outcome
-        if outcome is Outcome.RETRY:
+        if result.outcome is Outcome.RETRY:
             delay = self._policy(step).next_delay(step.attempt, result.retry_after_s, self._rng)
             if delay is None:
-                outcome = Outcome.FATAL
+                result.outcome = Outcome.FATAL
                 result.error = f"gave up after {step.attempt} attempts: {result.error}"
             else:
-                values.update(state=StepState.RETRYING, due_at=now + timedelta(seconds=delay),
-                              error=result.error)
+                values.update(
+                    state=StepState.RETRYING,
+                    due_at=now + timedelta(seconds=delay),
+                    error=result.error,
+                )
+        outcome = result.outcome
         if outcome is Outcome.COMPLETED:
-            values.update(state=StepState.COMPLETED, output=result.output, error=None,
-                          finished_at=now)
+            values.update(
+                state=StepState.COMPLETED, output=result.output, error=None, finished_at=now
+            )
         elif outcome is Outcome.FATAL:
             values.update(state=StepState.FAILED, error=result.error, finished_at=now)
-
-        async with self.db.write() as s:
-            claimed = await s.execute(
-                update(Step)
-                .where(Step.id == step.id, Step.lease_owner == self.owner,
-                       Step.state == StepState.RUNNING)
-                .values(**values)
+        claimed = await s.execute(
+            update(Step)
+            .where(
+                Step.id == step.id, Step.lease_owner == self.owner, Step.state == StepState.RUNNING
             )
-            if claimed.rowcount == 0:  # type: ignore[attr-defined]
-                log.warning("lease lost; outcome discarded", extra={"step_id": step.id})
-                return False
-            if step.kind == "callout":
-                await self._log_attempt(s, step, result, outcome, now)
-            if outcome is Outcome.COMPLETED and self._writes_erp_number(step) and result.external_id:
-                outbox.enqueue(s, "Order", step.order_id,
-                               {self.writeback.erp_number_field: result.external_id},
-                               step.correlation_id)
-            if outcome is not Outcome.RETRY:
-                await self._advance_plan(s, step, result.error if outcome is Outcome.FATAL else None)
-        self.executed += 1
-        STEPS_EXECUTED.labels(outcome=outcome.value).inc()
-        if outcome is Outcome.COMPLETED:
-            self.wakeup.set()
+            .values(**values)
+        )
+        if claimed.rowcount == 0:  # type: ignore[attr-defined]
+            log.warning("lease lost; outcome discarded", extra={"step_id": step.id})
+            return False
+        if step.kind == "callout":
+            await self._log_attempt(s, step, result, outcome, now)
+        if outcome is Outcome.COMPLETED and self._writes_erp_number(step) and result.external_id:
+            outbox.enqueue(
+                s,
+                "Order",
+                step.order_id,
+                {self.writeback.erp_number_field: result.external_id},
+                step.correlation_id,
+            )
+        if outcome is not Outcome.RETRY:
+            await self._advance_plan(s, step, result.error if outcome is Outcome.FATAL else None)
         return True
 
-    async def _log_attempt(self, s, step: ClaimedStep, result: StepResult,  # type: ignore[no-untyped-def]
-                           outcome: Outcome, now: datetime) -> None:
+    async def _log_attempt(
+        self,
+        s: AsyncSession,
+        step: ClaimedStep,
+        result: StepResult,
+        outcome: Outcome,
+        now: datetime,
+    ) -> None:
         call = await s.scalar(
             select(ConnectorCall).where(ConnectorCall.idempotency_key == step.idempotency_key)
         )
         if call is None:
             call = ConnectorCall(
-                step_id=step.id, connector=step.connector or "", action=step.action or "",
-                idempotency_key=step.idempotency_key, correlation_id=step.correlation_id,
+                step_id=step.id,
+                connector=step.connector or "",
+                action=step.action or "",
+                idempotency_key=step.idempotency_key,
+                correlation_id=step.correlation_id,
             )
             s.add(call)
             await s.flush()
         call.status = {Outcome.COMPLETED: "succeeded", Outcome.FATAL: "failed"}.get(
-            outcome, "retrying")
+            outcome, "retrying"
+        )
         if result.external_id:
             call.external_id = result.external_id
-        s.add(ConnectorAttempt(
-            call_id=call.id, attempt=step.attempt, outcome=outcome.value,
-            status_code=result.status_code, error=result.error,
-            started_at=datetime.fromtimestamp(result.started, now.tzinfo) if result.started else now,
-            finished_at=now,
-        ))
+        s.add(
+            ConnectorAttempt(
+                call_id=call.id,
+                attempt=step.attempt,
+                outcome=outcome.value,
+                status_code=result.status_code,
+                error=result.error,
+                started_at=datetime.fromtimestamp(result.started, now.tzinfo)
+                if result.started
+                else now,
+                finished_at=now,
+            )
+        )
 
-    async def _advance_plan(self, s, step: ClaimedStep, error: str | None) -> None:  # type: ignore[no-untyped-def]
+    async def _advance_plan(self, s: AsyncSession, step: ClaimedStep, error: str | None) -> None:
         plan_q = select(Plan).where(Plan.id == step.plan_id)
         if not self.db.is_sqlite:
             plan_q = plan_q.with_for_update()  # serialise sibling completions
         plan = (await s.scalars(plan_q)).one()
-        rows = (await s.execute(
-            select(Step.key, Step.state, Step.depends_on).where(Step.plan_id == step.plan_id)
-        )).all()
+        rows = (
+            await s.execute(
+                select(Step.key, Step.state, Step.depends_on).where(Step.plan_id == step.plan_id)
+            )
+        ).all()
         views = [StepView(r.key, StepState(r.state), tuple(r.depends_on)) for r in rows]
         ready, new_state = advance(views)
         if ready:
@@ -279,16 +369,16 @@ class Worker:
             if new_state in (PlanState.COMPLETED, PlanState.FAILED):
                 plan.completed_at = utcnow()
                 plan.error = error
-            write_plan_state(s, self.writeback, plan.order_id, new_state, plan.correlation_id, error)
-            audit.record(s, "worker", f"plan.{new_state}", plan_id=plan.id,
-                         order_id=plan.order_id, correlation_id=plan.correlation_id,
-                         step=step.key, error=error)
-
-
-async def _wait_any(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+            write_plan_state(
+                s, self.writeback, plan.order_id, new_state, plan.correlation_id, error
+            )
+            audit.record(
+                s,
+                "worker",
+                f"plan.{new_state}",
+                plan_id=plan.id,
+                order_id=plan.order_id,
+                correlation_id=plan.correlation_id,
+                step=step.key,
+                error=error,
+            )

@@ -46,8 +46,10 @@ class TokenProvider:
 
     def _token_url(self) -> str:
         # client credentials must use the My Domain URL; JWT may use login/test
-        base = self.settings.instance_url if self.settings.auth is AuthFlow.CLIENT_CREDENTIALS else (
-            self.settings.login_url or self.settings.instance_url
+        base = (
+            self.settings.instance_url
+            if self.settings.auth is AuthFlow.CLIENT_CREDENTIALS
+            else (self.settings.login_url or self.settings.instance_url)
         )
         return base.rstrip("/") + "/services/oauth2/token"
 

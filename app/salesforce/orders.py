@@ -7,13 +7,32 @@ from typing import Any
 from app.salesforce.client import SalesforceClient
 
 ORDER_FIELDS = (
-    "Id", "OrderNumber", "Status", "EffectiveDate", "EndDate", "CurrencyIsoCode", "TotalAmount",
-    "PoNumber", "Description", "Type", "AccountId", "Account.Name", "Account.AccountNumber",
-    "Account.BillingCountry", "SystemModstamp",
+    "Id",
+    "OrderNumber",
+    "Status",
+    "EffectiveDate",
+    "EndDate",
+    "CurrencyIsoCode",
+    "TotalAmount",
+    "PoNumber",
+    "Description",
+    "Type",
+    "AccountId",
+    "Account.Name",
+    "Account.AccountNumber",
+    "Account.BillingCountry",
+    "SystemModstamp",
 )
 ITEM_FIELDS = (
-    "Id", "Quantity", "UnitPrice", "TotalPrice", "Description", "Product2Id",
-    "Product2.ProductCode", "Product2.Name", "Product2.Family",
+    "Id",
+    "Quantity",
+    "UnitPrice",
+    "TotalPrice",
+    "Description",
+    "Product2Id",
+    "Product2.ProductCode",
+    "Product2.Name",
+    "Product2.Family",
 )
 IDS_PER_QUERY = 200
 

@@ -20,7 +20,6 @@ import logging
 import random
 import socket
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from app import audit
+from app.aio import sleep_until
 from app.clock import utcnow
 from app.db.database import Database
 from app.db.models import OutboxState, WritebackItem
@@ -93,10 +93,7 @@ class WritebackFlusher:
                 await self.flush_once()
             except Exception:
                 log.exception("write-back flush failed")
-            try:
-                await asyncio.wait_for(stop.wait(), self.interval_s)
-            except TimeoutError:
-                pass
+            await sleep_until(self.interval_s, stop)
 
     async def _claim(self) -> list[WritebackItem]:
         now = utcnow()
@@ -133,10 +130,16 @@ class WritebackFlusher:
                 sent += await self._send(chunk)
             except RequestLimitExceeded as exc:
                 self.paused_until = utcnow() + self.pause
-                log.error("Salesforce API limit reached; write-back paused",
-                          extra={"until": self.paused_until.isoformat(), "error": exc.message})
-                await self._release(records[start:], delay_s=self.pause.total_seconds(),
-                                    error=str(exc), count_attempt=False)
+                log.error(
+                    "Salesforce API limit reached; write-back paused",
+                    extra={"until": self.paused_until.isoformat(), "error": exc.message},
+                )
+                await self._release(
+                    records[start:],
+                    delay_s=self.pause.total_seconds(),
+                    error=str(exc),
+                    count_attempt=False,
+                )
                 async with self.db.write() as s:
                     audit.record(s, "writeback", "writeback.paused", error=str(exc))
                 break
@@ -171,32 +174,55 @@ class WritebackFlusher:
                     continue
                 state = OutboxState.DROPPED if code in DROP else OutboxState.FAILED
                 await s.execute(
-                    update(WritebackItem).where(WritebackItem.id.in_(c.item_ids))
+                    update(WritebackItem)
+                    .where(WritebackItem.id.in_(c.item_ids))
                     .values(state=state, error=text, lease_owner=None, lease_expires_at=None)
                 )
-                audit.record(s, "writeback", f"writeback.{state}", order_id=c.record_id,
-                             fields=c.fields, error=text)
+                audit.record(
+                    s,
+                    "writeback",
+                    f"writeback.{state}",
+                    order_id=c.record_id,
+                    fields=c.fields,
+                    error=text,
+                )
                 WRITEBACK_RECORDS.labels(outcome=str(state)).inc()
             if sent_ids:
                 await s.execute(
-                    update(WritebackItem).where(WritebackItem.id.in_(sent_ids))
-                    .values(state=OutboxState.SENT, sent_at=now, lease_owner=None,
-                            lease_expires_at=None)
+                    update(WritebackItem)
+                    .where(WritebackItem.id.in_(sent_ids))
+                    .values(
+                        state=OutboxState.SENT, sent_at=now, lease_owner=None, lease_expires_at=None
+                    )
                 )
         for c, text in retry:
             await self._release([c], delay_s=None, error=text)
         return sum(1 for _c, res in zip(chunk, results, strict=True) if res.success)
 
-    async def _release(self, records: list[Coalesced], delay_s: float | None, error: str,
-                       count_attempt: bool = True) -> None:
+    async def _release(
+        self,
+        records: list[Coalesced],
+        delay_s: float | None,
+        error: str,
+        count_attempt: bool = True,
+    ) -> None:
         """Put records back to pending, due after a delay (jittered backoff by default)."""
         async with self.db.write() as s:
             for c in records:
                 attempts = c.attempts + (1 if count_attempt else 0)
-                delay = delay_s if delay_s is not None else min(
-                    0.5 * 2 ** attempts, 300.0) * self._rng.uniform(0.5, 1.5)
+                delay = (
+                    delay_s
+                    if delay_s is not None
+                    else min(0.5 * 2**attempts, 300.0) * self._rng.uniform(0.5, 1.5)
+                )
                 await s.execute(
-                    update(WritebackItem).where(WritebackItem.id.in_(c.item_ids))
-                    .values(attempts=attempts, error=error, lease_owner=None,
-                            lease_expires_at=None, due_at=utcnow() + timedelta(seconds=delay))
+                    update(WritebackItem)
+                    .where(WritebackItem.id.in_(c.item_ids))
+                    .values(
+                        attempts=attempts,
+                        error=error,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        due_at=utcnow() + timedelta(seconds=delay),
+                    )
                 )

@@ -9,6 +9,8 @@ the Pub/Sub endpoint read from this log.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import itertools
 import random
 import time
@@ -45,6 +47,10 @@ class StoredEvent:
     created_at: float
     event_uuid: str
     record: dict[str, Any] | None = None
+
+
+def _replay_id_of(event: StoredEvent) -> int:
+    return event.replay_id
 
 
 @dataclass
@@ -116,6 +122,8 @@ class EventLog:
         chan = self._channels.get(channel)
         if chan is None:
             return []
+        if not chan.events or chan.events[0].created_at >= horizon:
+            return chan.events  # fast path: nothing expired (callers must not mutate)
         # drop expired events for good: an expired replay id must stay invalid
         keep = [e for e in chan.events if e.created_at >= horizon]
         if len(keep) != len(chan.events):
@@ -162,12 +170,22 @@ class EventLog:
         """Events newer than an internal cursor (no validation; for live delivery)."""
         return [e for e in self._retained(channel) if e.replay_id > cursor]
 
-    async def wait(self, timeout: float) -> None:
+    def since(self, channel: str, cursor: int, limit: int | None = None) -> list[StoredEvent]:
+        """Like ``newer_than`` (oldest first), but O(log n) and at most ``limit`` events."""
+        events = self._retained(channel)
+        start = bisect.bisect_right(events, cursor, key=_replay_id_of)
+        return events[start : start + limit] if limit else events[start:]
+
+    def is_retained(self, channel: str, replay_id: int) -> bool:
+        """True when ``replay_id`` is the id of a retained event on ``channel``."""
+        events = self._retained(channel)
+        i = bisect.bisect_left(events, replay_id, key=_replay_id_of)
+        return i < len(events) and events[i].replay_id == replay_id
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109
         """Wait until something is appended, or ``timeout`` seconds pass."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            pass
 
     def all_events(self, channels: Iterable[str] | None = None) -> list[StoredEvent]:
         names = list(channels) if channels is not None else list(self._channels)

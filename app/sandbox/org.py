@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.sandbox.events import EventLog
+from app.sandbox.schema import CDC_CHANNELS, PLATFORM_EVENT_CHANNELS
 
 ORG_ID = "00D5e000000RvFlEAK"
 INTEGRATION_USER_ID = "0055e000001RvFlAAK"
@@ -66,7 +67,8 @@ class ApiUsage:
     def header(self, app: str | None = None) -> str:
         value = f"api-usage={self.used}/{self.daily_limit}"
         if app is not None:
-            value += f"; per-app-api-usage={self.by_app.get(app, 0)}/{self.daily_limit}(appName={app})"
+            used = self.by_app.get(app, 0)
+            value += f"; per-app-api-usage={used}/{self.daily_limit}(appName={app})"
         return value
 
 
@@ -79,11 +81,17 @@ class SandboxOrg:
     instance_url: str = ""  # set once the server knows its port
     apps: dict[str, ConnectedApp] = field(default_factory=dict)  # by consumer key
     sessions: dict[str, Session] = field(default_factory=dict)  # by token
-    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # type -> id -> fields
+    # type -> id -> fields
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     usage: ApiUsage = field(default_factory=ApiUsage)
     faults: Faults = field(default_factory=Faults)
     events: EventLog = field(default_factory=EventLog)
     faults_injected: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the CDC-enabled entities and the platform events exist from the start
+        for channel in (*CDC_CHANNELS, *PLATFORM_EVENT_CHANNELS):
+            self.events.declare(channel)
 
     def add_app(self, app: ConnectedApp) -> None:
         self.apps[app.consumer_key] = app

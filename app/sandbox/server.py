@@ -24,13 +24,13 @@ class RunningServer:
 
 
 async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server
-    assert server is not None and server.sockets  # type: ignore[union-attr]
-    return runner, server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    assert server is not None and server.sockets  # type: ignore[attr-defined]
+    return runner, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
 
 def org_app(org: SandboxOrg) -> web.Application:

@@ -31,7 +31,7 @@ def test_file_values_with_env_override(tmp_path, monkeypatch):
 
 def test_unknown_key_in_file_is_named(tmp_path):
     f = tmp_path / "revflow.toml"
-    f.write_text('[worker]\nconcurency = 3\n')
+    f.write_text("[worker]\nconcurency = 3\n")
     with pytest.raises(ConfigError, match="REVFLOW_WORKER__CONCURENCY"):
         load_settings(f)
 

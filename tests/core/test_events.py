@@ -5,15 +5,25 @@ from app.ingest.events import MalformedEvent, is_activation, is_echo, parse_come
 
 def message(header_overrides=None, replay=184522, **fields):
     header = {
-        "entityName": "Order", "recordIds": ["8015e00000Q7mNpAAJ"], "changeType": "UPDATE",
-        "changeOrigin": "com/salesforce/api/rest/62.0", "transactionKey": "tx-1",
-        "sequenceNumber": 1, "commitTimestamp": 1767268800000, "commitUser": "005A",
+        "entityName": "Order",
+        "recordIds": ["8015e00000Q7mNpAAJ"],
+        "changeType": "UPDATE",
+        "changeOrigin": "com/salesforce/api/rest/62.0",
+        "transactionKey": "tx-1",
+        "sequenceNumber": 1,
+        "commitTimestamp": 1767268800000,
+        "commitUser": "005A",
         "changedFields": ["Status", "LastModifiedDate"],
     }
     header.update(header_overrides or {})
-    return {"channel": "/data/OrderChangeEvent",
-            "data": {"schema": "x", "payload": {"ChangeEventHeader": header, **fields},
-                     "event": {"replayId": replay}}}
+    return {
+        "channel": "/data/OrderChangeEvent",
+        "data": {
+            "schema": "x",
+            "payload": {"ChangeEventHeader": header, **fields},
+            "event": {"replayId": replay},
+        },
+    }
 
 
 def test_dedupe_key_ignores_transport_replay_id():
@@ -24,17 +34,21 @@ def test_dedupe_key_ignores_transport_replay_id():
 
 
 def test_platform_event_key_is_event_uuid():
-    ev = parse_cometd({"channel": "/event/Order_Status__e",
-                       "data": {"payload": {"Status__c": "X"},
-                                "event": {"replayId": 5, "EventUuid": "u-1"}}})
+    ev = parse_cometd(
+        {
+            "channel": "/event/Order_Status__e",
+            "data": {"payload": {"Status__c": "X"}, "event": {"replayId": 5, "EventUuid": "u-1"}},
+        }
+    )
     assert ev.dedupe_key == "pe:u-1"
     assert not ev.is_change_event
 
 
 def test_activation_needs_status_among_changed_fields():
     assert is_activation(parse_cometd(message(Status="Activated")))
-    assert not is_activation(parse_cometd(message({"changedFields": ["Description"]},
-                                                  Status="Activated")))
+    assert not is_activation(
+        parse_cometd(message({"changedFields": ["Description"]}, Status="Activated"))
+    )
     assert not is_activation(parse_cometd(message(Status="Draft")))
     assert not is_activation(parse_cometd(message({"entityName": "Quote"}, Status="Activated")))
 
@@ -47,13 +61,21 @@ def test_echo_by_client_tag_or_integration_user():
     assert is_echo(theirs, "revflow", integration_user_id="005A")
 
 
-@pytest.mark.parametrize("bad", [
-    {"channel": "/data/OrderChangeEvent"},
-    {"channel": "/data/OrderChangeEvent", "data": {"payload": "nope", "event": {"replayId": 1}}},
-    message({"sequenceNumber": "x"}),
-    {"channel": "/data/OrderChangeEvent",
-     "data": {"payload": {"ChangeEventHeader": []}, "event": {"replayId": 1}}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"channel": "/data/OrderChangeEvent"},
+        {
+            "channel": "/data/OrderChangeEvent",
+            "data": {"payload": "nope", "event": {"replayId": 1}},
+        },
+        message({"sequenceNumber": "x"}),
+        {
+            "channel": "/data/OrderChangeEvent",
+            "data": {"payload": {"ChangeEventHeader": []}, "event": {"replayId": 1}},
+        },
+    ],
+)
 def test_malformed_messages_are_reported(bad):
     with pytest.raises(MalformedEvent):
         parse_cometd(bad)

@@ -4,8 +4,13 @@ from app.orchestration.retry import RetryPolicy
 
 
 def test_backoff_grows_and_is_capped_without_jitter():
-    p = RetryPolicy(initial_interval_s=1, backoff_coefficient=2, maximum_interval_s=5,
-                    maximum_attempts=10, jitter=0)
+    p = RetryPolicy(
+        initial_interval_s=1,
+        backoff_coefficient=2,
+        maximum_interval_s=5,
+        maximum_attempts=10,
+        jitter=0,
+    )
     assert [p.next_delay(a) for a in (1, 2, 3, 4, 5)] == [1, 2, 4, 5, 5]
 
 

@@ -16,7 +16,8 @@ from app.orchestration.state import (
 def chain(*states: StepState) -> list[StepView]:
     keys = [f"s{i}" for i in range(len(states))]
     return [
-        StepView(k, s, (keys[i - 1],) if i else ()) for i, (k, s) in enumerate(zip(keys, states))
+        StepView(k, s, (keys[i - 1],) if i else ())
+        for i, (k, s) in enumerate(zip(keys, states, strict=True))
     ]
 
 
@@ -59,8 +60,9 @@ def test_dependency_problems_are_found():
 def dags(draw):
     n = draw(st.integers(1, 8))
     deps = {
-        f"s{i}": tuple(sorted(draw(st.sets(st.sampled_from([f"s{j}" for j in range(i)]))))
-                       if i else ())
+        f"s{i}": tuple(
+            sorted(draw(st.sets(st.sampled_from([f"s{j}" for j in range(i)])))) if i else ()
+        )
         for i in range(n)
     }
     return deps
@@ -87,8 +89,11 @@ def test_simulated_runs_respect_dependencies_and_finish(deps, rnd):
         started_after[k] = {d for d in deps[k]}
         check_transition(state[k], StepState.RUNNING)
         roll = rnd.random()
-        new = StepState.COMPLETED if roll < 0.7 else (
-            StepState.RETRYING if roll < 0.95 else StepState.FAILED)
+        new = (
+            StepState.COMPLETED
+            if roll < 0.7
+            else (StepState.RETRYING if roll < 0.95 else StepState.FAILED)
+        )
         check_transition(StepState.RUNNING, new)
         state[k] = new
         if new is StepState.COMPLETED:

@@ -45,16 +45,23 @@ async def make_plan(db, mappings=None):
 
 
 def worker(db, definition, handler, owner="w1"):
-    return Worker(db, StepExecutor({"erp": FakeConnector(handler)}),
-                  {definition.name: definition}, WritebackSettings(), owner=owner)
+    return Worker(
+        db,
+        StepExecutor({"erp": FakeConnector(handler)}),
+        {definition.name: definition},
+        WritebackSettings(),
+        owner=owner,
+    )
 
 
 async def plan_and_steps(db):
     async with db.read() as s:
         plan = (await s.scalars(select(Plan))).one()
         steps = {st.key: st for st in (await s.scalars(select(Step))).all()}
-        outbox = [w.fields for w in (await s.scalars(select(WritebackItem).order_by(
-            WritebackItem.id))).all()]
+        outbox = [
+            w.fields
+            for w in (await s.scalars(select(WritebackItem).order_by(WritebackItem.id))).all()
+        ]
     return plan, steps, outbox
 
 
@@ -73,7 +80,8 @@ async def test_plan_runs_in_dependency_order_and_writes_back(db):
     assert all(c[2] == plan.correlation_id for c in calls)
     assert plan.state == "completed"
     assert {k: s.state for k, s in steps.items()} == dict.fromkeys(
-        ["validate", "create_sales_order", "create_invoice"], "completed")
+        ["validate", "create_sales_order", "create_invoice"], "completed"
+    )
     assert outbox == [
         {"Fulfillment_Status__c": "In Progress", "Fulfillment_Error__c": None},
         {"ERP_Order_Number__c": "SO-1"},

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build stage: build a wheel-installed virtual environment.
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN python -m venv /opt/revflow
+ENV PATH=/opt/revflow/bin:$PATH
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY connectors ./connectors
+RUN pip install --no-cache-dir --upgrade pip && pip install --no-cache-dir .
+
+# Runtime stage: the venv, the migrations and mappings, a non-root user.
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 revflow
+COPY --from=build /opt/revflow /opt/revflow
+WORKDIR /srv/revflow
+COPY --chown=revflow:revflow migrations ./migrations
+COPY --chown=revflow:revflow mappings ./mappings
+COPY --chown=revflow:revflow alembic.ini ./
+ENV PATH=/opt/revflow/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    REVFLOW_API_HOST=0.0.0.0 \
+    REVFLOW_DATABASE_URL=sqlite+aiosqlite:////srv/revflow/data/revflow.sqlite
+RUN mkdir -p /srv/revflow/data && chown revflow:revflow /srv/revflow/data
+USER revflow
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/healthz'); sys.exit(0)"
+ENTRYPOINT ["revflow"]
+CMD ["run"]

@@ -1,0 +1,15 @@
+"""Small asyncio helpers shared by the service loops."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def sleep_until(delay_s: float, *events: asyncio.Event) -> None:
+    """Sleep ``delay_s`` seconds, or less if any of ``events`` is set."""
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -1,0 +1,429 @@
+"""The sObject and platform-event definitions the sandbox org knows.
+
+Field types: id, string, textarea, url, picklist, date, datetime, currency, double,
+boolean, reference, address (compound; its components are flat fields such as
+``BillingCity`` whose ``compound`` names the address).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from app.sandbox.ids import KEY_PREFIXES
+
+#: Custom fields of Revflow's metadata package, per object, by role.
+REVFLOW_FIELDS: dict[str, dict[str, str]] = {
+    "Order": {
+        "status": "Fulfillment_Status__c",
+        "erp_number": "ERP_Order_Number__c",
+        "error": "Fulfillment_Error__c",
+        "jeopardy": "Fulfillment_Jeopardy__c",
+        "plan_url": "Revflow_Plan_URL__c",
+    },
+    "Quote": {
+        "status": "Fulfillment_Status__c",
+        "erp_number": "ERP_Quote_Number__c",
+        "error": "Fulfillment_Error__c",
+    },
+}
+
+ADDRESS_COMPONENTS = (
+    "Street",
+    "City",
+    "State",
+    "PostalCode",
+    "Country",
+    "Latitude",
+    "Longitude",
+    "GeocodeAccuracy",
+)
+
+SYSTEM_FIELDS = (
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+    "IsDeleted",
+)
+
+
+class SfError(Exception):
+    """A Salesforce API error: ``errorCode``/``statusCode``, message, fields, HTTP status."""
+
+    def __init__(
+        self, code: str, message: str, fields: list[str] | None = None, status: int = 400
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.fields = fields or []
+        self.status = status
+
+    def rest_body(self) -> dict[str, object]:
+        return {"message": self.message, "errorCode": self.code, "fields": self.fields}
+
+    def save_result_error(self) -> dict[str, object]:
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an sObject."""
+
+    name: str
+    type: str
+    required: bool = False  # required on create (and may not be nulled)
+    createable: bool = True
+    updateable: bool = True
+    reference_to: str | None = None
+    relationship_name: str | None = None
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    length: int = 255
+    default: object = None
+    compound: str | None = None  # address field this component belongs to
+    component: str | None = None  # e.g. "City"
+
+    @property
+    def writable(self) -> bool:
+        return self.createable or self.updateable
+
+
+@dataclass(frozen=True)
+class SObjectType:
+    """An sObject: fields in describe order, children by relationship name."""
+
+    name: str
+    fields: dict[str, Field]
+    children: dict[str, tuple[str, str]] = field(default_factory=dict)  # rel -> (type, fk)
+    cdc: bool = False
+    auto_number: tuple[str, int] | None = None  # (field, digits)
+
+    @property
+    def key_prefix(self) -> str:
+        return KEY_PREFIXES[self.name]
+
+    def field(self, name: str) -> Field | None:
+        """Case-insensitive field lookup."""
+        return self.fields.get(name) or _ci(self.fields, name)
+
+    def relationship(self, name: str) -> Field | None:
+        """The reference field whose relationship name is ``name`` (case-insensitive)."""
+        for f in self.fields.values():
+            if f.relationship_name and f.relationship_name.lower() == name.lower():
+                return f
+        return None
+
+    def child(self, name: str) -> tuple[str, tuple[str, str]] | None:
+        for rel, target in self.children.items():
+            if rel.lower() == name.lower():
+                return rel, target
+        return None
+
+
+@dataclass(frozen=True)
+class PlatformEventType:
+    """A platform event (``X__e``) and its custom fields."""
+
+    name: str
+    key_prefix: str
+    fields: dict[str, Field]
+
+    def field(self, name: str) -> Field | None:
+        return self.fields.get(name) or _ci(self.fields, name)
+
+
+def _ci(fields: dict[str, Field], name: str) -> Field | None:
+    low = name.lower()
+    for key, value in fields.items():
+        if key.lower() == low:
+            return value
+    return None
+
+
+def _f(name: str, type_: str, **kw: object) -> Field:
+    return Field(name, type_, **kw)  # type: ignore[arg-type]
+
+
+def _ro(name: str, type_: str, **kw: object) -> Field:
+    return Field(name, type_, createable=False, updateable=False, **kw)  # type: ignore[arg-type]
+
+
+def _ref(name: str, target: str, rel: str, **kw: object) -> Field:
+    return Field(name, "reference", reference_to=target, relationship_name=rel, **kw)  # type: ignore[arg-type]
+
+
+def _address(prefix: str) -> list[Field]:
+    compound = f"{prefix}Address"
+    types = {"Latitude": "double", "Longitude": "double", "GeocodeAccuracy": "picklist"}
+    out = [_ro(compound, "address")]
+    for comp in ADDRESS_COMPONENTS:
+        out.append(
+            _f(f"{prefix}{comp}", types.get(comp, "string"), compound=compound, component=comp)
+        )
+    return out
+
+
+def _system() -> list[Field]:
+    return [
+        _ro("CreatedDate", "datetime"),
+        _ro("CreatedById", "reference", reference_to="User", relationship_name="CreatedBy"),
+        _ro("LastModifiedDate", "datetime"),
+        _ro(
+            "LastModifiedById", "reference", reference_to="User", relationship_name="LastModifiedBy"
+        ),
+        _ro("SystemModstamp", "datetime"),
+        _ro("IsDeleted", "boolean", default=False),
+    ]
+
+
+def _object(name: str, fields: list[Field], **kw: object) -> SObjectType:
+    all_fields = [_ro("Id", "id"), *fields, *_system()]
+    return SObjectType(name, {f.name: f for f in all_fields}, **kw)  # type: ignore[arg-type]
+
+
+CURRENCY = _f(
+    "CurrencyIsoCode", "picklist", picklist=("USD", "EUR", "GBP"), restricted=True, default="USD"
+)
+OWNER = _ref("OwnerId", "User", "Owner")
+
+SOBJECTS: dict[str, SObjectType] = {
+    t.name: t
+    for t in (
+        _object(
+            "Account",
+            [
+                _f("Name", "string", required=True),
+                _f("AccountNumber", "string", length=40),
+                _f("Type", "picklist", picklist=("Customer", "Partner", "Prospect")),
+                _f("Industry", "picklist", picklist=("Manufacturing", "Technology", "Retail")),
+                _f("Phone", "string", length=40),
+                _f("Website", "url"),
+                *_address("Billing"),
+                *_address("Shipping"),
+                CURRENCY,
+                OWNER,
+            ],
+            children={"Orders": ("Order", "AccountId"), "Quotes": ("Quote", "AccountId")},
+        ),
+        _object(
+            "Product2",
+            [
+                _f("Name", "string", required=True),
+                _f("ProductCode", "string"),
+                _f("Family", "picklist", picklist=("Hardware", "Software", "Services")),
+                _f("IsActive", "boolean", default=False),
+                _f("Description", "textarea", length=4000),
+                CURRENCY,
+            ],
+        ),
+        _object(
+            "Order",
+            [
+                _ref("AccountId", "Account", "Account", required=True),
+                _ref("Pricebook2Id", "Pricebook2", "Pricebook2"),
+                OWNER,
+                _f(
+                    "Status",
+                    "picklist",
+                    required=True,
+                    restricted=True,
+                    default="Draft",
+                    picklist=("Draft", "Activated", "Cancelled", "Completed"),
+                ),
+                _f("EffectiveDate", "date", required=True),
+                _f("EndDate", "date"),
+                _ro("OrderNumber", "string", length=30),
+                _ro("TotalAmount", "currency"),
+                CURRENCY,
+                _f("Description", "textarea", length=32000),
+                _f("PoNumber", "string", length=80),
+                _f("Type", "picklist", picklist=("New", "Renewal", "Upgrade", "Amendment")),
+                _f("Name", "string", length=80),
+                *_address("Billing"),
+                *_address("Shipping"),
+                _f("Fulfillment_Status__c", "string"),
+                _f("ERP_Order_Number__c", "string", length=80),
+                _f("Fulfillment_Error__c", "textarea", length=32768),
+                _f("Fulfillment_Jeopardy__c", "string"),
+                _f("Revflow_Plan_URL__c", "url"),
+            ],
+            children={"OrderItems": ("OrderItem", "OrderId")},
+            cdc=True,
+            auto_number=("OrderNumber", 8),
+        ),
+        _object(
+            "OrderItem",
+            [
+                _ref("OrderId", "Order", "Order", required=True, updateable=False),
+                _ref("Product2Id", "Product2", "Product2", required=True, updateable=False),
+                _f("Quantity", "double", required=True),
+                _f("UnitPrice", "currency", required=True),
+                _ro("TotalPrice", "currency"),
+                _f("Description", "string"),
+                _f("ServiceDate", "date"),
+                _f("EndDate", "date"),
+                _ro("OrderItemNumber", "string", length=30),
+                CURRENCY,
+            ],
+            cdc=True,
+            auto_number=("OrderItemNumber", 10),
+        ),
+        _object(
+            "Quote",
+            [
+                _f("Name", "string", required=True),
+                _ref("OpportunityId", "Opportunity", "Opportunity"),
+                _ref("AccountId", "Account", "Account"),
+                _ref("Pricebook2Id", "Pricebook2", "Pricebook2"),
+                OWNER,
+                _f(
+                    "Status",
+                    "picklist",
+                    default="Draft",
+                    picklist=(
+                        "Draft",
+                        "Needs Review",
+                        "In Review",
+                        "Approved",
+                        "Rejected",
+                        "Presented",
+                        "Accepted",
+                        "Denied",
+                    ),
+                ),
+                _f("ExpirationDate", "date"),
+                _f("Description", "textarea", length=32000),
+                _ro("QuoteNumber", "string", length=30),
+                _ro("Subtotal", "currency"),
+                _ro("TotalPrice", "currency"),
+                _ro("GrandTotal", "currency"),
+                CURRENCY,
+                *_address("Billing"),
+                *_address("Shipping"),
+                _f("Fulfillment_Status__c", "string"),
+                _f("ERP_Quote_Number__c", "string", length=80),
+                _f("Fulfillment_Error__c", "textarea", length=32768),
+            ],
+            children={"QuoteLineItems": ("QuoteLineItem", "QuoteId")},
+            cdc=True,
+            auto_number=("QuoteNumber", 8),
+        ),
+        _object(
+            "QuoteLineItem",
+            [
+                _ref("QuoteId", "Quote", "Quote", required=True, updateable=False),
+                _ref("Product2Id", "Product2", "Product2", required=True, updateable=False),
+                _f("Quantity", "double", required=True),
+                _f("UnitPrice", "currency", required=True),
+                _ro("TotalPrice", "currency"),
+                _f("Description", "string"),
+                _f("ServiceDate", "date"),
+                _ro("LineNumber", "string", length=30),
+                CURRENCY,
+            ],
+            cdc=True,
+            auto_number=("LineNumber", 10),
+        ),
+    )
+}
+
+# Roll-ups: child type -> (parent fk, parent type, parent total fields)
+ROLLUPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "OrderItem": ("OrderId", "Order", ("TotalAmount",)),
+    "QuoteLineItem": ("QuoteId", "Quote", ("Subtotal", "TotalPrice", "GrandTotal")),
+}
+
+PLATFORM_EVENTS: dict[str, PlatformEventType] = {
+    e.name: e
+    for e in (
+        PlatformEventType(
+            "Order_Status__e",
+            "e00",
+            {
+                f.name: f
+                for f in (
+                    _f("Order_Id__c", "string", length=18),
+                    _f("Status__c", "string"),
+                    _f("Error_Message__c", "textarea", length=32768),
+                )
+            },
+        ),
+        PlatformEventType(
+            "Fulfillment_Callback__e",
+            "e01",
+            {
+                f.name: f
+                for f in (
+                    _f("Correlation_Key__c", "string"),
+                    _f("Status__c", "string"),
+                    _f("Payload__c", "textarea", length=131072),
+                )
+            },
+        ),
+    )
+}
+
+
+def sobject(name: str) -> SObjectType | None:
+    """Case-insensitive sObject lookup."""
+    if name in SOBJECTS:
+        return SOBJECTS[name]
+    for key, value in SOBJECTS.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def platform_event(name: str) -> PlatformEventType | None:
+    if name in PLATFORM_EVENTS:
+        return PLATFORM_EVENTS[name]
+    for key, value in PLATFORM_EVENTS.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def change_event_channel(entity: str) -> str:
+    return f"/data/{entity}ChangeEvent"
+
+
+def cdc_field_names(entity: str) -> list[str]:
+    """Body fields of ``{entity}ChangeEvent``: no Id/IsDeleted/SystemModstamp, compounds
+    instead of their flat components."""
+    out: list[str] = []
+    for f in SOBJECTS[entity].fields.values():
+        if f.name in ("Id", "IsDeleted", "SystemModstamp") or f.compound:
+            continue
+        out.append(f.name)
+    return out
+
+
+CDC_CHANNELS: tuple[str, ...] = tuple(
+    change_event_channel(t.name) for t in SOBJECTS.values() if t.cdc
+)
+PLATFORM_EVENT_CHANNELS: tuple[str, ...] = tuple(f"/event/{n}" for n in PLATFORM_EVENTS)
+
+
+def _fingerprint(description: object) -> str:
+    canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.md5(canonical.encode(), usedforsecurity=False).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def schema_id(event_name: str) -> str:
+    """22-char schema id for ``OrderChangeEvent`` or ``Order_Status__e``."""
+    if event_name.endswith("ChangeEvent"):
+        entity = SOBJECTS[event_name.removesuffix("ChangeEvent")]
+        fields = [[n, entity.fields[n].type] for n in cdc_field_names(entity.name)]
+        return _fingerprint(
+            {"name": event_name, "fields": [["ChangeEventHeader", "header"]] + fields}
+        )
+    event = PLATFORM_EVENTS[event_name]
+    fields = [["CreatedDate", "datetime"], ["CreatedById", "string"]]
+    fields += [[f.name, f.type] for f in event.fields.values()]
+    return _fingerprint({"name": event_name, "fields": fields})

@@ -1,0 +1,101 @@
+"""The flusher's handling of per-record outcomes, with a scripted Salesforce client."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.db.models import AuditEntry, WritebackItem
+from app.salesforce import outbox
+from app.salesforce.client import ApiUsage, RecordError, RecordResult
+from app.salesforce.errors import RequestLimitExceeded
+from app.salesforce.writeback import WritebackFlusher, coalesce
+
+A, B, C = "801000000000001AAA", "801000000000002AAA", "801000000000003AAA"
+
+
+class ScriptedClient:
+    """Answers each record by a per-record status code; None means success."""
+
+    def __init__(self, codes=None, raise_limit=False):
+        self.codes = codes or {}
+        self.raise_limit = raise_limit
+        self.calls: list[list[dict]] = []
+        self.usage = ApiUsage()
+
+    async def update_records(self, records):
+        self.calls.append(records)
+        if self.raise_limit:
+            raise RequestLimitExceeded(
+                403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."
+            )
+        out = []
+        for r in records:
+            code = self.codes.get(r["id"])
+            out.append(
+                RecordResult(
+                    r["id"], code is None, [RecordError(code, f"{code} message")] if code else []
+                )
+            )
+        return out
+
+
+async def enqueue(db, *items):
+    async with db.write() as s:
+        for rid, fields in items:
+            outbox.enqueue(s, "Order", rid, fields)
+
+
+async def states(db):
+    async with db.read() as s:
+        return {(w.record_id, w.id): w.state for w in (await s.scalars(select(WritebackItem)))}
+
+
+def test_coalesce_keeps_newest_value_per_field():
+    items = [
+        WritebackItem(
+            id=1, sobject="Order", record_id=A, fields={"S": "In Progress", "E": None}, attempts=0
+        ),
+        WritebackItem(id=2, sobject="Order", record_id=A, fields={"N": "SO-1"}, attempts=0),
+        WritebackItem(id=3, sobject="Order", record_id=A, fields={"S": "Completed"}, attempts=0),
+    ]
+    (c,) = coalesce(items)
+    assert c.fields == {"S": "Completed", "E": None, "N": "SO-1"}
+    assert c.item_ids == [1, 2, 3]
+
+
+async def test_one_call_per_200_records_after_coalescing(db):
+    ids = [f"801{i:012d}AAA" for i in range(250)]
+    await enqueue(
+        db, *[(i, {"S": "In Progress"}) for i in ids], *[(i, {"S": "Completed"}) for i in ids]
+    )
+    client = ScriptedClient()
+    flusher = WritebackFlusher(db, client)  # type: ignore[arg-type]
+    assert await flusher.flush_once() == 250
+    assert [len(c) for c in client.calls] == [200, 50]
+    assert all(r["S"] == "Completed" for call in client.calls for r in call)
+    assert set((await states(db)).values()) == {"sent"}
+
+
+async def test_per_record_outcomes(db):
+    await enqueue(db, (A, {"S": "x"}), (B, {"S": "y"}), (C, {"S": "z"}))
+    client = ScriptedClient(
+        {A: "UNABLE_TO_LOCK_ROW", B: "ENTITY_IS_DELETED", C: "FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+    )
+    await WritebackFlusher(db, client).flush_once()  # type: ignore[arg-type]
+    by_record = {rid: st for (rid, _), st in (await states(db)).items()}
+    assert by_record == {A: "pending", B: "dropped", C: "failed"}
+    async with db.read() as s:
+        locked = (await s.scalars(select(WritebackItem).where(WritebackItem.record_id == A))).one()
+        audits = (await s.scalars(select(AuditEntry.action))).all()
+    assert locked.attempts == 1 and "UNABLE_TO_LOCK_ROW" in (locked.error or "")
+    assert sorted(audits) == ["writeback.dropped", "writeback.failed"]
+
+
+async def test_request_limit_pauses_and_loses_nothing(db):
+    await enqueue(db, (A, {"S": "x"}))
+    client = ScriptedClient(raise_limit=True)
+    flusher = WritebackFlusher(db, client, pause_s=60)  # type: ignore[arg-type]
+    assert await flusher.flush_once() == 0
+    assert flusher.paused_until is not None
+    assert await flusher.flush_once() == 0 and len(client.calls) == 1  # paused: no call
+    assert set((await states(db)).values()) == {"pending"}
