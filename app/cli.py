@@ -56,6 +56,39 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo("database is at the newest schema")
 
 
+@mappings_cli.command("lint")
+def mappings_lint(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders.")] = None,
+) -> None:
+    """Check mapping files; print file:line:col: message for each problem."""
+    from app.mapping import lint_paths
+
+    problems = lint_paths(paths or [Path("mappings")])
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        _fail(f"{len(problems)} problem(s) found", code=1)
+    typer.echo("mappings OK")
+
+
+@mappings_cli.command("preview")
+def mappings_preview(
+    mapping: Annotated[Path, typer.Argument(help="The mapping file.")],
+    record: Annotated[Path, typer.Option("--record", "-r", help="A sample record (JSON).")],
+) -> None:
+    """Show the document a mapping builds from a sample record, or why it fails."""
+    from app.mapping import MappingError, load_mapping
+
+    try:
+        compiled = load_mapping(mapping)
+        sample = json.loads(record.read_text())
+        typer.echo(json.dumps(compiled.apply(sample), indent=2, default=str))
+    except MappingError as exc:
+        _fail(str(exc), code=1)
+    except (OSError, ValueError) as exc:
+        _fail(f"{record}: {exc}", code=1)
+
+
 @cli.command()
 def run(config: ConfigOption = None) -> None:
     """Run the service against the configured Salesforce org and ERP (API included)."""

@@ -10,23 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import utcnow
 from app.db.models import DeadLetter, ReceivedEvent, ReplayCheckpoint
+from app.db.upsert import upsert
 from app.ingest.events import IncomingEvent
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 async def record_event(session: AsyncSession, event: IncomingEvent) -> bool:
     """Insert the event unless its dedupe key is known; True if it was new."""
     stmt = (
-        _insert(session, ReceivedEvent)
+        upsert(session)(ReceivedEvent)
         .values(
             dedupe_key=event.dedupe_key,
             channel=event.channel,
@@ -49,7 +44,7 @@ async def record_events(session: AsyncSession, events: list[IncomingEvent]) -> s
     if not events:
         return set()
     stmt = (
-        _insert(session, ReceivedEvent)
+        upsert(session)(ReceivedEvent)
         .values(
             [
                 {
@@ -75,7 +70,7 @@ async def record_events(session: AsyncSession, events: list[IncomingEvent]) -> s
 
 
 async def advance_checkpoint(session: AsyncSession, channel: str, replay_id: str) -> None:
-    stmt = _insert(session, ReplayCheckpoint).values(channel=channel, replay_id=replay_id)
+    stmt = upsert(session)(ReplayCheckpoint).values(channel=channel, replay_id=replay_id)
     stmt = stmt.on_conflict_do_update(
         index_elements=["channel"], set_={"replay_id": stmt.excluded.replay_id}
     )

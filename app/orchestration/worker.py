@@ -28,6 +28,7 @@ from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import ConnectorAttempt, ConnectorCall, Plan, PlanState, Step, StepState
+from app.db.upsert import upsert
 from app.logs import correlation_id
 from app.metrics import STEP_DURATION, STEPS_EXECUTED
 from app.orchestration.definitions import PlanDefinition
@@ -314,27 +315,28 @@ class Worker:
         outcome: Outcome,
         now: datetime,
     ) -> None:
-        call = await s.scalar(
-            select(ConnectorCall).where(ConnectorCall.idempotency_key == step.idempotency_key)
+        status = {Outcome.COMPLETED: "succeeded", Outcome.FATAL: "failed"}.get(outcome, "retrying")
+        insert = upsert(s)(ConnectorCall).values(
+            step_id=step.id,
+            connector=step.connector or "",
+            action=step.action or "",
+            idempotency_key=step.idempotency_key,
+            correlation_id=step.correlation_id,
+            status=status,
+            external_id=result.external_id,
+            created_at=now,
         )
-        if call is None:
-            call = ConnectorCall(
-                step_id=step.id,
-                connector=step.connector or "",
-                action=step.action or "",
-                idempotency_key=step.idempotency_key,
-                correlation_id=step.correlation_id,
-            )
-            s.add(call)
-            await s.flush()
-        call.status = {Outcome.COMPLETED: "succeeded", Outcome.FATAL: "failed"}.get(
-            outcome, "retrying"
-        )
+        changes: dict[str, object] = {"status": status}
         if result.external_id:
-            call.external_id = result.external_id
+            changes["external_id"] = result.external_id
+        call_id = await s.scalar(
+            insert.on_conflict_do_update(
+                index_elements=["idempotency_key"], set_=changes
+            ).returning(ConnectorCall.id)
+        )
         s.add(
             ConnectorAttempt(
-                call_id=call.id,
+                call_id=call_id,
                 attempt=step.attempt,
                 outcome=outcome.value,
                 status_code=result.status_code,

@@ -1,0 +1,94 @@
+"""Revflow's Salesforce client against the sandbox org over loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import SalesforceSettings
+from app.salesforce.auth import AuthError, TokenProvider
+from app.salesforce.client import SalesforceClient
+from app.salesforce.errors import RequestLimitExceeded
+from app.salesforce.orders import fetch_orders
+from app.sandbox.keys import generate_keypair
+from app.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from app.sandbox.records import RecordStore
+from app.sandbox.server import start_org
+
+
+@pytest.fixture
+async def org():
+    org = SandboxOrg()
+    server = await start_org(org)
+    yield org
+    await server.close()
+
+
+def cc_settings(org: SandboxOrg, secret: str = "s3cret") -> SalesforceSettings:
+    org.add_app(ConnectedApp(name="revflow", consumer_key="ck", consumer_secret="s3cret"))
+    return SalesforceSettings(instance_url=org.instance_url, auth="client_credentials",
+                              client_id="ck", client_secret=secret)
+
+
+def client(settings: SalesforceSettings) -> SalesforceClient:
+    return SalesforceClient(TokenProvider(settings), "62.0", "revflow")
+
+
+async def test_client_credentials_flow_and_limit_info(org):
+    sf = client(cc_settings(org))
+    assert await sf.query("SELECT Id FROM Account") == []
+    assert sf.usage.used == 1 and sf.usage.limit == org.usage.daily_limit
+    await sf.aclose()
+
+
+async def test_jwt_flow_with_the_wrong_key_is_refused(org):
+    good, bad = generate_keypair(), generate_keypair()
+    org.add_app(ConnectedApp(name="revflow", consumer_key="jwt-ck",
+                             certificate_pem=good.certificate_pem,
+                             username="integration@revflow.sandbox"))
+    settings = SalesforceSettings(instance_url=org.instance_url, login_url=org.instance_url,
+                                  client_id="jwt-ck", username="integration@revflow.sandbox",
+                                  private_key=bad.private_key_pem)
+    with pytest.raises(AuthError, match="refused"):
+        await TokenProvider(settings).token()
+    ok = TokenProvider(settings.model_copy(update={"private_key": good.private_key_pem}))
+    assert (await ok.token()).org_id == org.org_id
+
+
+async def test_bad_client_secret_is_an_auth_error(org):
+    with pytest.raises(AuthError):
+        await TokenProvider(cc_settings(org, secret="wrong")).token()
+
+
+async def test_expired_session_reauthenticates_once(org):
+    sf = client(cc_settings(org))
+    await sf.query("SELECT Id FROM Account")
+    org.revoke_all()
+    await sf.query("SELECT Id FROM Account")
+    assert sf.tokens.fetches == 2
+    await sf.aclose()
+
+
+async def test_request_limit_is_raised_as_such(org):
+    sf = client(cc_settings(org))
+    org.faults.request_limit_exceeded = True
+    with pytest.raises(RequestLimitExceeded):
+        await sf.query("SELECT Id FROM Account")
+    await sf.aclose()
+
+
+async def test_fetch_orders_reads_items_products_and_account(org):
+    store = RecordStore(org)
+    acc = store.create("Account", {"Name": "Acme", "BillingCountry": "DE"},
+                       user_id=INTEGRATION_USER_ID)
+    prod = store.create("Product2", {"Name": "W", "ProductCode": "W-1"}, user_id=INTEGRATION_USER_ID)
+    order = store.create("Order", {"AccountId": acc, "Status": "Draft",
+                                   "EffectiveDate": "2026-01-01"}, user_id=INTEGRATION_USER_ID)
+    store.create("OrderItem", {"OrderId": order, "Product2Id": prod, "Quantity": 2.0,
+                               "UnitPrice": 5.0}, user_id=INTEGRATION_USER_ID)
+    sf = client(cc_settings(org))
+    found = await fetch_orders(sf, [order, order])
+    rec = found[order]
+    assert rec["Account"]["Name"] == "Acme"
+    assert rec["OrderItems"][0]["Product2"]["ProductCode"] == "W-1"
+    assert "attributes" not in rec and sf.usage.calls_made == 1
+    await sf.aclose()
