@@ -73,15 +73,33 @@ class SalesforceSettings(_Section):
 
 
 class IngestSettings(_Section):
-    """Which events Revflow listens to and how."""
+    """Which events Revflow listens to and how.
 
-    transport: Literal["cometd"] = "cometd"
+    ``transport``: ``pubsub`` (gRPC Pub/Sub API), ``cometd`` (Streaming API), or
+    ``polling`` for orgs without Change Data Capture (the reconciliation sweep alone).
+    """
+
+    transport: Literal["cometd", "pubsub", "polling"] = "cometd"
+    pubsub_endpoint: str = "api.pubsub.salesforce.com:7443"
+    pubsub_tls: bool = True
+    # skip change events whose changed fields are only Revflow's own write-back fields
+    echo_by_fields: bool = True
+    lease_s: float = Field(default=15.0, gt=0)
     channels: list[str] = ["/data/OrderChangeEvent"]
     # where a channel with no stored replay id starts: the tip (Salesforce's default)
     # or every retained event (72 h); later starts always resume from the database
     initial_replay: Literal["latest", "earliest"] = "latest"
     batch_size: int = Field(default=200, ge=1, le=2000)
     poll_interval_s: float = Field(default=0.2, gt=0)
+
+
+class ReconcileSettings(_Section):
+    """The SystemModstamp sweep that catches what the stream missed."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=300.0, gt=0)  # polling mode uses ingest.poll_interval_s
+    lookback_s: float = Field(default=72 * 3600.0, gt=0)  # first sweep: how far back
+    skew_s: float = Field(default=60.0, ge=0)  # read a little before the cursor
 
 
 class WritebackSettings(_Section):
@@ -136,6 +154,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     salesforce: SalesforceSettings = SalesforceSettings()
     ingest: IngestSettings = IngestSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     writeback: WritebackSettings = WritebackSettings()
     erp: WebhookConnectorSettings = WebhookConnectorSettings()
     worker: WorkerSettings = WorkerSettings()

@@ -228,3 +228,56 @@ class AuditEntry(Base):
     order_id: Mapped[str | None] = mapped_column(String(18), index=True)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ChannelLease(Base):
+    """Which process consumes a channel; taken over when it expires."""
+
+    __tablename__ = "channel_leases"
+
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Incident(Base):
+    """Something that threatened completeness (expired replay id, gap, overflow), and the
+    recovery taken."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str | None] = mapped_column(String(200))
+    entity: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recovery: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+
+class Signal(Base):
+    """A platform event or inbound callback, kept for the plan step waiting on its key."""
+
+    __tablename__ = "signals"
+    __table_args__ = (UniqueConstraint("source", "dedupe_key", name="uq_signals_source_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # platform_event | callback
+    name: Mapped[str] = mapped_column(String(200))  # channel or callback type
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    correlation_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    consumed_by_step_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ReconcileCursor(Base):
+    """How far the SystemModstamp sweep has read, per entity."""
+
+    __tablename__ = "reconcile_cursors"
+
+    entity: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_modstamp: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

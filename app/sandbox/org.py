@@ -50,6 +50,10 @@ class Faults:
     expire_sessions: bool = False  # every issued token becomes invalid once (INVALID_SESSION_ID)
     unknown_client: float = 0.0  # share of /meta/connect answered 403::Unknown client
     cometd_timeout_s: float = 110.0  # long-poll hold time
+    drop_connection: float = 0.0  # share of long polls / fetch responses cut off mid-stream
+    duplicate_events: float = 0.0  # share of events the bus delivers twice (new replay id)
+    gap_events: float = 0.0  # share of change events replaced by their GAP_* form
+    overflow_events: float = 0.0  # share of transactions followed by a GAP_OVERFLOW event
 
 
 @dataclass
