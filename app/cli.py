@@ -22,7 +22,9 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 mappings_cli = typer.Typer(help="Check and try mapping files.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_help=True)
 cli.add_typer(mappings_cli, name="mappings")
+cli.add_typer(dead_cli, name="dead-letters")
 
 ConfigOption = Annotated[
     Path | None,
@@ -87,6 +89,55 @@ def mappings_preview(
         _fail(str(exc), code=1)
     except (OSError, ValueError) as exc:
         _fail(f"{record}: {exc}", code=1)
+
+
+def _database(config: Path | None) -> Any:
+    from app.db.database import Database
+
+    return Database(_settings(config).database_url)
+
+
+@dead_cli.command("list")
+def dead_letters_list(
+    config: ConfigOption = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
+) -> None:
+    """List dead letters with their reason."""
+    from app.ingest.dead_letters import list_dead_letters
+
+    async def main() -> None:
+        db = _database(config)
+        letters = await list_dead_letters(db, include_replayed=all_)
+        await db.dispose()
+        for d in letters:
+            state = f" replayed {d.replayed_at:%Y-%m-%d %H:%M}" if d.replayed_at else ""
+            typer.echo(
+                f"{d.id}\t{d.created_at:%Y-%m-%d %H:%M:%S}\t{d.source}\t{d.reference}"
+                f"\t{d.reason}{state}"
+            )
+        typer.echo(f"{len(letters)} dead letter(s)")
+
+    asyncio.run(main())
+
+
+@dead_cli.command("replay")
+def dead_letters_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Ids to replay (default: all).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Parse dead letters again and record those that can be read in the inbox."""
+    from app.ingest.dead_letters import replay
+
+    async def main() -> int:
+        db = _database(config)
+        outcomes = await replay(db, ids)
+        await db.dispose()
+        for o in outcomes:
+            typer.echo(f"{o.id}\t{'ok' if o.ok else 'failed'}\t{o.message}")
+        return sum(not o.ok for o in outcomes)
+
+    failed = asyncio.run(main())
+    raise typer.Exit(1 if failed else 0)
 
 
 @cli.command()

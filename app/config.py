@@ -85,6 +85,11 @@ class IngestSettings(_Section):
     # skip change events whose changed fields are only Revflow's own write-back fields
     echo_by_fields: bool = True
     lease_s: float = Field(default=15.0, gt=0)
+    # platform-event channel -> field holding the key that waiting plan steps match on
+    correlation_fields: dict[str, str] = {
+        "/event/Fulfillment_Callback__e": "Correlation_Key__c",
+        "/event/Order_Status__e": "Order_Id__c",
+    }
     channels: list[str] = ["/data/OrderChangeEvent"]
     # where a channel with no stored replay id starts: the tip (Salesforce's default)
     # or every retained event (72 h); later starts always resume from the database

@@ -17,7 +17,7 @@ import uvicorn
 from app.api.app import create_app
 from app.config import Settings
 from app.db.database import Database
-from app.ingest.consumer import CometdConsumer
+from app.ingest.consumer import EventConsumer
 from app.mapping import Mapping as CompiledMapping
 from app.mapping import load_directory
 from app.orchestration.definitions import PlanDefinition, order_fulfillment
@@ -92,7 +92,7 @@ class Revflow:
             lambda: self.mappings,
             on_plans=self.worker.wakeup.set,
         )
-        self.consumer = CometdConsumer(
+        self.consumer = EventConsumer(
             self.db, self.tokens, settings, on_event=self.intake.wakeup.set
         )
         self.flusher = WritebackFlusher(

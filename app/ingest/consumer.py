@@ -1,24 +1,31 @@
-"""The event consumer: Salesforce stream -> inbox, one transaction per event.
+"""The event consumer: Salesforce stream -> inbox, in batches, one transaction each.
 
 The replay id is read from the database at every (re)subscribe and written in the
-same transaction as the event, so a crash at any point resumes right after the
-last recorded event and a redelivered event is dropped by its dedupe key.
+same transaction as the events, so a crash at any point resumes right after the
+last recorded event and a redelivered event is dropped by its dedupe key.  The
+process consumes only while it holds the channels' leases (one consumer per
+channel across all processes); every batch re-checks the lease before it commits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import uuid
 from collections.abc import Callable
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
-from app import audit
 from app.aio import sleep_until
 from app.config import Settings
 from app.db.database import Database
+from app.db.models import Incident
 from app.ingest.cometd import CometdSource, ReplayIdExpired, TokenAuthenticator
 from app.ingest.events import IncomingEvent, MalformedEvent, parse_cometd
 from app.ingest.inbox import advance_checkpoint, dead_letter, get_checkpoint, record_events
+from app.ingest.leases import ChannelLeases, LeaseLost
+from app.ingest.signals import record_signals
 from app.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
 from app.salesforce.auth import TokenProvider
 
@@ -28,51 +35,117 @@ ALL_RETAINED = -2
 MAX_BATCH = 500
 
 
-class CometdConsumer:
+class EventSource(AbstractAsyncContextManager[Any], Protocol):
+    """What a transport offers: CometD-shaped event messages, in replay order."""
+
+    def messages(self) -> Any: ...
+
+
+class EventConsumer:
+    """Consumes the configured channels over CometD or the Pub/Sub API."""
+
     def __init__(
         self,
         db: Database,
         tokens: TokenProvider,
         settings: Settings,
         on_event: Callable[[], Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         self.db = db
         self.tokens = tokens
         self.settings = settings
         self.on_event = on_event
+        self.transport = settings.ingest.transport
+        self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.leases = ChannelLeases(
+            db, self.owner, settings.ingest.channels, settings.ingest.lease_s
+        )
         self.received = 0
         self.duplicates = 0
         self.dead_letters = 0
         self.incidents = 0
-        self._fallback: dict[str, int] = {}
+        self._fallback: set[str] = set()
+
+    # -- replay positions ------------------------------------------------------
+
+    def checkpoint_key(self, channel: str) -> str:
+        """Replay ids are per transport (CometD numbers, Pub/Sub opaque bytes)."""
+        return channel if self.transport == "cometd" else f"{self.transport}:{channel}"
+
+    async def _stored(self, channel: str) -> str | None:
+        async with self.db.read() as s:
+            return await get_checkpoint(s, self.checkpoint_key(channel))
+
+    async def get_replay(self, channel: str) -> int | None:
+        """CometD: the replay id to resume after (-2 after an expired one)."""
+        if channel in self._fallback:
+            self._fallback.discard(channel)
+            return ALL_RETAINED
+        stored = await self._stored(channel)
+        return int(stored) if stored is not None else None
+
+    async def get_replay_bytes(self, channel: str) -> str | None:
+        """Pub/Sub: the hex replay id to resume after (None: use the default preset)."""
+        if channel in self._fallback:
+            return None
+        return await self._stored(channel)
+
+    # -- the loop --------------------------------------------------------------------
 
     async def _fetch_token(self) -> dict[str, Any]:
         token = await self.tokens.token(refresh=True)
         return token.raw | {"instance_url": token.instance_url}
 
-    async def get_replay(self, channel: str) -> int | None:
-        if channel in self._fallback:
-            return self._fallback.pop(channel)
-        async with self.db.read() as s:
-            stored = await get_checkpoint(s, channel)
-        return int(stored) if stored is not None else None
+    def _initial(self) -> int:
+        return ALL_RETAINED if self.settings.ingest.initial_replay == "earliest" else -1
+
+    def source(self) -> EventSource:
+        channels = self.settings.ingest.channels
+        if self.transport == "pubsub":
+            from app.ingest.pubsub.source import PubSubSource
+
+            earliest = channels[0] in self._fallback or self._initial() == ALL_RETAINED
+            return PubSubSource(
+                self._fetch_token,
+                self.settings.ingest.pubsub_endpoint,
+                channels,
+                self.get_replay_bytes,
+                tls=self.settings.ingest.pubsub_tls,
+                default_replay=ALL_RETAINED if earliest else -1,
+            )
+        return CometdSource(
+            TokenAuthenticator(self._fetch_token),
+            api_version=self.settings.salesforce.api_version,
+            channels=channels,
+            get_replay=self.get_replay,
+            default_replay=self._initial(),
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.transport == "polling":
+            return  # orgs without CDC: the reconciliation sweep does the work
         backoff = 0.5
         while not stop.is_set():
+            if not await self.leases.acquire():
+                await sleep_until(self.settings.ingest.lease_s / 3, stop)
+                continue
+            log.info(
+                "consuming",
+                extra={
+                    "channels": self.leases.channels,
+                    "owner": self.owner,
+                    "transport": self.transport,
+                },
+            )
             try:
-                source = CometdSource(
-                    TokenAuthenticator(self._fetch_token),
-                    api_version=self.settings.salesforce.api_version,
-                    channels=self.settings.ingest.channels,
-                    get_replay=self.get_replay,
-                    default_replay=-2 if self.settings.ingest.initial_replay == "earliest" else -1,
-                )
-                async with source:
+                async with self.source() as source:
                     backoff = 0.5
                     await self._consume(source, stop)
             except ReplayIdExpired as exc:
                 await self._replay_expired(exc)
+            except LeaseLost as exc:
+                log.error("channel lease lost; standing by", extra={"error": str(exc)})
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -82,31 +155,36 @@ class CometdConsumer:
                 )
                 await sleep_until(backoff, stop)
                 backoff = min(backoff * 2, 30.0)
+        try:
+            await self.leases.release()
+        except Exception:
+            log.exception("could not release channel leases")
 
     async def _replay_expired(self, exc: ReplayIdExpired) -> None:
         """Never jump to the tip: replay everything retained; the inbox drops duplicates."""
-        channel = exc.channel
         self.incidents += 1
-        self._fallback[channel] = ALL_RETAINED
+        self._fallback.add(exc.channel)
         log.error(
             "stored replay id no longer retained; replaying all retained events",
-            extra={"channel": channel, "replay_id": exc.replay_id},
+            extra={"channel": exc.channel, "replay_id": exc.replay_id},
         )
         async with self.db.write() as s:
-            audit.record(
-                s,
-                "ingest",
-                "incident.replay_id_expired",
-                channel=channel,
-                replay_id=exc.replay_id,
-                recovery="resubscribe with -2 and dedupe",
+            s.add(
+                Incident(
+                    kind="replay_id_expired",
+                    channel=exc.channel,
+                    detail={"replay_id": str(exc.replay_id), "error": str(exc)},
+                    recovery="resubscribed from the earliest retained event; duplicates dropped by "
+                    "dedupe key; the reconciliation sweep covers anything older",
+                )
             )
 
-    async def _consume(self, source: CometdSource, stop: asyncio.Event) -> None:
+    async def _consume(self, source: EventSource, stop: asyncio.Event) -> None:
         """Read messages on one task, record them in batches on this one.
 
         Whatever has arrived while the previous batch was being written goes into
         the next transaction, so throughput grows with load and latency stays low.
+        A keeper task renews the channel leases meanwhile.
         """
         queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue(MAX_BATCH * 2)
 
@@ -117,11 +195,24 @@ class CometdConsumer:
             except BaseException as exc:  # handed to the writer, which re-raises
                 await queue.put(exc)
 
-        reader = asyncio.create_task(read())
+        async def keep_lease() -> None:
+            try:
+                while True:
+                    await asyncio.sleep(self.settings.ingest.lease_s / 3)
+                    await self.leases.renew()
+            except BaseException as exc:
+                await queue.put(exc)
+
+        tasks = [asyncio.create_task(read()), asyncio.create_task(keep_lease())]
+        stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                first = await queue.get()
-                batch = [first]
+                getter = asyncio.create_task(queue.get())
+                await asyncio.wait([getter, stopping], return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                batch = [getter.result()]
                 while len(batch) < MAX_BATCH and not queue.empty():
                     batch.append(queue.get_nowait())
                 messages = [m for m in batch if isinstance(m, dict)]
@@ -131,16 +222,19 @@ class CometdConsumer:
                 if failure is not None:
                     raise failure
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            stopping.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, stopping, return_exceptions=True)
 
     async def handle(self, message: dict[str, Any]) -> None:
         await self.handle_batch([message])
 
-    async def handle_batch(self, messages: list[dict[str, Any]]) -> None:
+    async def handle_batch(self, messages: list[dict[str, Any]], fenced: bool = True) -> None:
         """Record messages in one transaction, in order; the checkpoint moves with them.
 
-        Malformed messages go to the dead-letter table in the same transaction.
+        Malformed messages go to the dead-letter table in the same transaction;
+        platform events are also stored as signals for the plans waiting on them.
         """
         events: dict[str, IncomingEvent] = {}  # first delivery of each dedupe key
         bad: list[tuple[str, str, dict[str, Any]]] = []
@@ -159,11 +253,18 @@ class CometdConsumer:
             events.setdefault(event.dedupe_key, event)
             last_replay[event.channel] = event.replay_id
         async with self.db.write() as s:
+            if fenced:
+                await self.leases.renew(s)
             new_keys = await record_events(s, list(events.values()))
+            await record_signals(
+                s,
+                [e for e in events.values() if e.dedupe_key in new_keys],
+                self.settings.ingest.correlation_fields,
+            )
             for channel, reason, message in bad:
                 dead_letter(s, "ingest", reason, message, reference=channel)
             for channel, replay_id in last_replay.items():
-                await advance_checkpoint(s, channel, replay_id)
+                await advance_checkpoint(s, self.checkpoint_key(channel), replay_id)
         for channel, reason, _message in bad:
             log.warning(
                 "malformed event dead-lettered", extra={"channel": channel, "reason": reason}
