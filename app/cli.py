@@ -184,6 +184,14 @@ def demo(
     database: Annotated[
         Path | None, typer.Option(help="SQLite file to keep (default: a temporary one).")
     ] = None,
+    transport: Annotated[
+        str, typer.Option(help="Event transport: pubsub (gRPC) or cometd.")
+    ] = "cometd",
+    chaos: Annotated[
+        bool,
+        typer.Option(help="Inject faults, and SIGKILL and restart Revflow at random moments."),
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed for orders and faults.")] = None,
 ) -> None:
     """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
 
@@ -192,6 +200,9 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.demo import demo_database, run_demo
+
+    if transport not in ("cometd", "pubsub"):
+        _fail(f"--transport must be pubsub or cometd, not {transport!r}")
     from app.logs import configure_logging
 
     configure_logging("WARNING")
@@ -211,7 +222,14 @@ def demo(
 
         summary = asyncio.run(
             run_demo(
-                orders, timeout, progress, demo_database(database), erp_fail_share=erp_fail_share
+                orders,
+                timeout,
+                progress,
+                demo_database(database),
+                erp_fail_share=erp_fail_share,
+                transport=transport,
+                chaos=chaos,
+                seed=seed,
             )
         )
     if as_json:

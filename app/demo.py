@@ -22,6 +22,7 @@ import httpx
 
 from app.config import Settings, load_settings
 from app.db.migrate import upgrade
+from app.process import RevflowProcess
 from app.sandbox.erp import SandboxErp
 from app.sandbox.keys import generate_keypair
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
@@ -72,6 +73,8 @@ class DemoEnvironment:
         seed: int | None = None,
         settings_overrides: dict[str, Any] | None = None,
         serve_api: bool = False,
+        transport: str = "cometd",
+        separate_process: bool = False,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
         self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
@@ -89,6 +92,11 @@ class DemoEnvironment:
         self.org_server: RunningServer | None = None
         self.erp_server: RunningServer | None = None
         self.revflow: Revflow | None = None
+        self.transport = transport
+        self.separate_process = separate_process
+        self.process: RevflowProcess | None = None
+        self.pubsub_server: Any = None
+        self._monkey: asyncio.Task[None] | None = None
         self.settings: Settings | None = None
         self._http = httpx.AsyncClient(timeout=60)
         self._demo_token: str | None = None
@@ -119,9 +127,18 @@ class DemoEnvironment:
         )
         self.org_server = await start_org(self.org)
         self.erp_server = await start_erp(self.erp)
+        ingest: dict[str, Any] = {"initial_replay": "earliest", "transport": self.transport}
+        if self.transport == "pubsub":
+            from app.sandbox.pubsub import start_pubsub
+
+            self.pubsub_server = await start_pubsub(self.org)
+            ingest.update(pubsub_endpoint=self.pubsub_server.target, pubsub_tls=False)
+        if self.separate_process:  # a killed process's leases must expire quickly
+            ingest["lease_s"] = 2.0
         values: dict[str, Any] = {
             "database_url": self.database_url,
             "api_port": 0,
+            "worker": {"lease_s": 3.0} if self.separate_process else {},
             "salesforce": {
                 "instance_url": self.org.instance_url,
                 "login_url": self.org.instance_url,
@@ -132,7 +149,8 @@ class DemoEnvironment:
             },
             "erp": {"url": f"{self.erp_server.base_url}/webhooks/erp", "secrets": self.erp.secrets},
             "writeback": {"flush_interval_s": 0.25},
-            "ingest": {"initial_replay": "earliest"},
+            "ingest": ingest,
+            "reconcile": {"interval_s": 2.0, "lookback_s": 3600.0},
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(values.get(key), dict):
@@ -141,17 +159,57 @@ class DemoEnvironment:
                 values[key] = value
         self.settings = load_settings(**values)
         await asyncio.to_thread(upgrade, self.settings.database_url)
-        self.revflow = Revflow(self.settings, serve_api=self.serve_api)
-        await self.revflow.start()
+        if self.separate_process:
+            key_file = Path(self._tmp.name) / "revflow-key.pem"
+            key_file.write_text(keys.private_key_pem)
+            values["salesforce"] = {
+                **values["salesforce"],
+                "private_key": None,
+                "private_key_file": str(key_file),
+            }
+            self.process = RevflowProcess(values, Path(self._tmp.name) / "revflow.log")
+            await self.process.start()
+        else:
+            self.revflow = Revflow(self.settings, serve_api=self.serve_api)
+            await self.revflow.start()
 
     async def stop(self) -> None:
+        if self._monkey is not None:
+            self._monkey.cancel()
+            await asyncio.gather(self._monkey, return_exceptions=True)
+        if self.process is not None:
+            await self.process.stop()
         if self.revflow is not None:
             await self.revflow.stop()
-        for server in (self.org_server, self.erp_server):
+        for server in (self.org_server, self.erp_server, self.pubsub_server):
             if server is not None:
                 await server.close()
         await self._http.aclose()
         self._tmp.cleanup()
+
+    # -- chaos ---------------------------------------------------------------------------
+
+    def start_chaos(self, kill_every_s: tuple[float, float] = (1.0, 4.0)) -> None:
+        """Turn on the org's faults and kill the Revflow process at random moments."""
+        f = self.org.faults
+        f.unknown_client, f.drop_connection, f.duplicate_events = 0.05, 0.05, 0.05
+        f.gap_events, f.overflow_events = 0.03, 0.02
+        self._monkey = asyncio.create_task(self._kill_loop(kill_every_s))
+
+    async def _kill_loop(self, every: tuple[float, float]) -> None:
+        assert self.process is not None
+        expired = False
+        while True:
+            await asyncio.sleep(self.rng.uniform(*every))
+            await self.process.kill()
+            self.org.note_fault("consumer_killed")
+            if not expired and self.rng.random() < 0.5:
+                # the stored replay id falls out of retention while Revflow is down
+                self.org.events.expire(keep_last=5)
+                self.org.note_fault("replay_expired")
+                expired = True
+            await asyncio.sleep(self.rng.uniform(0.1, 0.5))
+            await self.process.start()
 
     async def __aenter__(self) -> DemoEnvironment:
         await self.start()
@@ -334,16 +392,31 @@ async def run_demo(
     database_url: str | None = None,
     erp_fail_share: float = 0.0,
     serve_api: bool = False,
+    transport: str = "cometd",
+    chaos: bool = False,
+    seed: int | None = None,
 ) -> DemoSummary:
+    """Create and activate orders, wait for Completed on every Order, summarise.
+
+    With ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
+    and restarted at random moments while the org injects its faults.
+    """
     async with DemoEnvironment(
-        database_url=database_url, erp_fail_share=erp_fail_share, serve_api=serve_api
+        database_url=database_url,
+        erp_fail_share=0.1 if chaos and not erp_fail_share else erp_fail_share,
+        serve_api=serve_api,
+        transport=transport,
+        separate_process=chaos,
+        seed=seed,
+        settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
     ) as env:
         ids = await env.create_orders(orders)
         started = time.monotonic()
+        if chaos:
+            env.start_chaos()
         await env.activate(ids)
         await env.wait_until_done(ids, timeout_s, progress, final=("Completed",))
         elapsed = time.monotonic() - started
-        # give the last write-back a moment so Failed orders are visible too
         return env.summary(ids, elapsed)
 
 

@@ -77,7 +77,8 @@ class Worker:
             and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now),
             and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
         )
-        pick = select(Step.id).where(due).order_by(Step.due_at).limit(limit)
+        # oldest plan first: orders finish one by one instead of all at the end
+        pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
         if not self.db.is_sqlite:
             pick = pick.with_for_update(skip_locked=True)
         async with self.db.write() as s:

@@ -4,7 +4,8 @@ Follows the wire-facts sheet §1 and §6: handshake (``ext.replay``), the
 ``BAYEUX_BROWSER`` session cookie, bearer auth, ``/meta/connect`` long polls that
 answer with events first and then the connect reply, subscribe with the replay
 extension (-1 tip, -2 all retained, N after N), unsubscribe, disconnect, the
-40 s reconnect timeout, and the ``403::Unknown client`` fault switch.
+40 s reconnect timeout, and the ``403::Unknown client`` and ``drop_connection``
+fault switches (a dropped long poll loses no events: they are sent again).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ REPLAY_NOT_IN_MAP = (
     "matches the channel name used for subscribing."
 )
 SERVER_KEY: web.AppKey[CometdServer] = web.AppKey("cometd_server")
+
+
+class _Dropped(Exception):
+    """A long poll the ``drop_connection`` fault cuts off without a response."""
 
 
 @dataclass
@@ -101,10 +106,17 @@ class CometdServer:
         self.org = org
         self.reconnect_timeout_s = reconnect_timeout_s
         self.max_batch = max_batch
-        self.rng = rng or random.Random()
+        self._rng = rng  # None: the org's seeded 'cometd' stream
         self.clients: dict[str, _Client] = {}
         self.closing = False
         self._encoded: dict[tuple[str, int], str] = {}
+
+    @property
+    def rng(self) -> random.Random:
+        return self._rng or self.org.rng("cometd")
+
+    def _roll(self, share: float) -> bool:
+        return share > 0 and self.rng.random() < share
 
     # -- HTTP -----------------------------------------------------------------
 
@@ -122,7 +134,12 @@ class CometdServer:
             return self._json([_error(m, error) for m in batch], 400)
         self._expire_idle()
         response = web.Response(content_type="application/json")
-        replies = await self._process(request, batch, response)
+        try:
+            replies = await self._process(request, batch, response)
+        except _Dropped:
+            if request.transport is not None:
+                request.transport.abort()  # the client sees the connection reset
+            return web.Response(status=503)  # never reaches the client
         response.text = "[" + ",".join(replies) + "]"
         return response
 
@@ -263,8 +280,7 @@ class CometdServer:
     # -- connect --------------------------------------------------------------
 
     async def _connect(self, msg: Message, client: _Client, *, hold: bool) -> list[str]:
-        share = self.org.faults.unknown_client
-        if share > 0 and self.rng.random() < share:
+        if self._roll(self.org.faults.unknown_client):
             self.org.note_fault("unknown_client")
             self._drop(client)
             return [json.dumps(_error(msg, "403::Unknown client", HANDSHAKE_ADVICE))]
@@ -280,10 +296,16 @@ class CometdServer:
         seq = client.poll_seq
         client.wake()  # an older held connect of this client returns now
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.org.faults.cometd_timeout_s if hold else 0.0)
+        held = self.org.faults.cometd_timeout_s if hold else 0.0
+        drop = hold and self._roll(self.org.faults.drop_connection)
+        if drop:
+            held = self.rng.uniform(0.0, held)  # cut off part-way through the hold
+        deadline = loop.time() + held
         client.polling += 1
+        cursors: dict[str, int] = {}
         try:
             while True:
+                cursors = dict(client.subs)
                 batch = self._collect(client)
                 remaining = deadline - loop.time()
                 if batch or remaining <= 0 or self.closing or client.poll_seq != seq:
@@ -296,6 +318,10 @@ class CometdServer:
             client.last_seen = self._now()
         if self.clients.get(client.client_id) is not client:
             return [json.dumps(_error(msg, "403::Unknown client", HANDSHAKE_ADVICE))]
+        if drop:
+            self._undeliver(client, batch, cursors)
+            self.org.note_fault("drop_connection")
+            raise _Dropped
         parts = [self._encode(e) for e in batch]
         parts.append(json.dumps(_reply(msg, advice=advice)))
         return parts
@@ -317,6 +343,13 @@ class CometdServer:
         for event in batch:
             client.subs[event.channel] = event.replay_id
         return batch
+
+    @staticmethod
+    def _undeliver(client: _Client, batch: list[StoredEvent], cursors: dict[str, int]) -> None:
+        """Rewind the cursors ``_collect`` advanced: the batch never reached the client."""
+        for channel in {e.channel for e in batch}:
+            if channel in client.subs and channel in cursors:
+                client.subs[channel] = cursors[channel]
 
     async def _wait(self, client: _Client, seconds: float) -> None:
         waiters = {

@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 RETENTION_S = 72 * 3600
@@ -37,7 +37,8 @@ class StoredEvent:
     ``payload`` is the CometD-style body: for change events ``ChangeEventHeader``
     plus the fields present on the wire (changed ones for UPDATE), for platform
     events the event fields.  ``record`` is the full record state after the change
-    (change events only) so that an Avro rendering with every field can be built.
+    (change events only) so that an Avro rendering with every field can be built;
+    it is ``{}`` for GAP_* and GAP_OVERFLOW events, whose bodies are empty.
     """
 
     replay_id: int
@@ -74,6 +75,8 @@ class EventLog:
         self._channels: dict[str, _Channel] = {}
         self._changed = asyncio.Event()
         self.known_channels: set[str] = set()
+        # fault hook: True means 'the bus delivers this event twice' (see ``append``)
+        self.duplicate: Callable[[StoredEvent], bool] | None = None
 
     def declare(self, channel: str) -> None:
         """Make a channel exist (subscribable) before any event is published on it."""
@@ -99,6 +102,7 @@ class EventLog:
         record: dict[str, Any] | None = None,
         event_uuid: str | None = None,
     ) -> StoredEvent:
+        """Store an event; a duplicate (same payload and EventUuid, later id) may follow."""
         self.declare(channel)
         event = StoredEvent(
             replay_id=self._new_replay_id(),
@@ -110,6 +114,9 @@ class EventLog:
             record=record,
         )
         self._channels[channel].events.append(event)
+        if self.duplicate is not None and self.duplicate(event):
+            copy = replace(event, replay_id=self._new_replay_id(), created_at=self.clock())
+            self._channels[channel].events.append(copy)
         self._wake()
         return event
 

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.sandbox.events import EventLog
+from app.sandbox.events import EventLog, StoredEvent
 from app.sandbox.schema import CDC_CHANNELS, PLATFORM_EVENT_CHANNELS
 
 ORG_ID = "00D5e000000RvFlEAK"
@@ -54,6 +55,7 @@ class Faults:
     duplicate_events: float = 0.0  # share of events the bus delivers twice (new replay id)
     gap_events: float = 0.0  # share of change events replaced by their GAP_* form
     overflow_events: float = 0.0  # share of transactions followed by a GAP_OVERFLOW event
+    seed: int | None = None  # makes every fault decision reproducible
 
 
 @dataclass
@@ -91,8 +93,12 @@ class SandboxOrg:
     faults: Faults = field(default_factory=Faults)
     events: EventLog = field(default_factory=EventLog)
     faults_injected: dict[str, int] = field(default_factory=dict)
+    _rngs: dict[str, tuple[int | None, random.Random]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        self.events.duplicate = self._duplicate
         # the CDC-enabled entities and the platform events exist from the start
         for channel in (*CDC_CHANNELS, *PLATFORM_EVENT_CHANNELS):
             self.events.declare(channel)
@@ -122,3 +128,22 @@ class SandboxOrg:
 
     def note_fault(self, kind: str) -> None:
         self.faults_injected[kind] = self.faults_injected.get(kind, 0) + 1
+
+    def rng(self, stream: str) -> random.Random:
+        """The random stream for one kind of fault; seeded from ``faults.seed`` when set."""
+        seed = self.faults.seed
+        current = self._rngs.get(stream)
+        if current is None or current[0] != seed:
+            rng = random.Random(f"{seed}:{stream}") if seed is not None else random.Random()
+            current = self._rngs[stream] = (seed, rng)
+        return current[1]
+
+    def roll(self, stream: str, share: float) -> bool:
+        """True with probability ``share`` (draws nothing when the share is 0)."""
+        return share > 0 and self.rng(stream).random() < share
+
+    def _duplicate(self, _event: StoredEvent) -> bool:
+        if not self.roll("duplicate", self.faults.duplicate_events):
+            return False
+        self.note_fault("duplicate_event")
+        return True

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+from app.sandbox.chaos import Pending, apply_change_chaos
 from app.sandbox.ids import MalformedIdError, id_of_type, is_valid_id, new_id, to18
 from app.sandbox.org import INTEGRATION_USER_ID, SandboxOrg
 from app.sandbox.schema import (
@@ -493,7 +494,10 @@ class RecordStore:
 
     # ---- commit and change events -------------------------------------------------
     def commit(self, txn: Transaction) -> None:
-        """Emit one change event per touched CDC record (first change type, final data)."""
+        """Emit one change event per touched CDC record (first change type, final data).
+
+        The org's gap and overflow switches may rewrite or swallow some (``chaos``).
+        """
         grouped: dict[tuple[str, str], list[_Change]] = {}
         for change in txn.changes:
             grouped.setdefault((change.sobject, change.record_id), []).append(change)
@@ -501,6 +505,7 @@ class RecordStore:
         txn.undo.clear()
         commit_ms = int(txn.timestamp * 1000)
         commit_number = next(_commit_numbers)
+        pending: list[Pending] = []
         seq = 0
         for (sobj, rid), changes in grouped.items():
             if not SOBJECTS[sobj].cdc:
@@ -532,11 +537,14 @@ class RecordStore:
                 body = {k: v for k, v in cdc_record(sobj, record, drop_empty=True).items()}
             seq += 1
             header["sequenceNumber"] = seq
+            pending.append((header, body, cdc_record(sobj, record, drop_empty=False)))
+        for header, body, full in apply_change_chaos(self.org, pending):
+            entity = header["entityName"]
             self.org.events.append(
-                change_event_channel(sobj),
+                change_event_channel(entity),
                 {"ChangeEventHeader": header, **body},
-                schema_id=schema_id(f"{sobj}ChangeEvent"),
-                record=cdc_record(sobj, record, drop_empty=False),
+                schema_id=schema_id(f"{entity}ChangeEvent"),
+                record=full,
             )
 
 

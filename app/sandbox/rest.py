@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
+from app.sandbox.chaos import expire_replay_ids
 from app.sandbox.ids import is_valid_id, new_id, sobject_for_prefix
 from app.sandbox.org import Faults, SandboxOrg, Session
 from app.sandbox.records import ROLLED_BACK, RecordStore, Transaction
@@ -506,6 +507,23 @@ def _substitute(value: Any, done: dict[str, Any]) -> Any:
     return _REF_RE.sub(lambda m: str(resolve(m)), value)
 
 
+def _fault_value(faults: Faults, key: str, value: Any) -> Any:
+    """Validate one ``/_sandbox/faults`` change: flags bool, shares in [0, 1], seed int."""
+    if key not in {f.name for f in fields(Faults)}:
+        raise ValueError(f"unknown fault {key!r}")
+    current = getattr(faults, key)
+    if key == "seed":
+        ok = value is None or type(value) is int
+    elif isinstance(current, bool):
+        ok = isinstance(value, bool)
+    else:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        ok = ok and (key == "cometd_timeout_s" or value <= 1)
+    if not ok:
+        raise ValueError(f"bad value for {key!r}: {value!r}")
+    return value if key == "seed" or isinstance(current, bool) else float(value)
+
+
 def add_rest_routes(app: web.Application, org: SandboxOrg) -> RestApi:
     """Register ``/services/data/...`` and ``/_sandbox/...`` routes on ``app``."""
     api = RestApi(org)
@@ -607,21 +625,22 @@ def add_rest_routes(app: web.Application, org: SandboxOrg) -> RestApi:
             changes = await request.json()
             if not isinstance(changes, dict):
                 raise ValueError("expected a JSON object")
-            known = {f.name: f for f in fields(Faults)}
-            for key, value in changes.items():
-                current = getattr(org.faults, key) if key in known else None
-                if key not in known:
-                    raise ValueError(f"unknown fault {key!r}")
-                if isinstance(current, bool) != isinstance(value, bool) or not isinstance(
-                    value, int | float
-                ):
-                    raise ValueError(f"bad value for {key!r}: {value!r}")
-            for key, value in changes.items():
-                current = getattr(org.faults, key)
-                setattr(org.faults, key, value if isinstance(current, bool) else float(value))
+            values = {key: _fault_value(org.faults, key, value) for key, value in changes.items()}
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        for key, value in values.items():
+            setattr(org.faults, key, value)
         return web.json_response(asdict(org.faults))
+
+    async def expire_events(request: web.Request) -> web.Response:
+        try:
+            body = await request.json() if request.can_read_body else {}
+            keep_last = body.get("keep_last", 0) if isinstance(body, dict) else None
+            if type(keep_last) is not int or keep_last < 0:
+                raise ValueError(f"bad keep_last: {keep_last!r}")
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"dropped": expire_replay_ids(org, keep_last)})
 
     async def expire_sessions(request: web.Request) -> web.Response:
         revoked = len(org.sessions)
@@ -636,6 +655,7 @@ def add_rest_routes(app: web.Application, org: SandboxOrg) -> RestApi:
     app.router.add_get("/_sandbox/stats", stats)
     app.router.add_post("/_sandbox/faults", set_faults)
     app.router.add_post("/_sandbox/expire-sessions", expire_sessions)
+    app.router.add_post("/_sandbox/expire-events", expire_events)
     return api
 
 
