@@ -18,6 +18,7 @@ from app.api.app import create_app
 from app.config import Settings
 from app.db.database import Database
 from app.ingest.consumer import EventConsumer
+from app.ingest.reconcile import Reconciler
 from app.mapping import Mapping as CompiledMapping
 from app.mapping import load_directory
 from app.orchestration.definitions import PlanDefinition, order_fulfillment
@@ -92,8 +93,13 @@ class Revflow:
             lambda: self.mappings,
             on_plans=self.worker.wakeup.set,
         )
+        self.reconciler = Reconciler(self.db, self.salesforce, settings, self.intake)
         self.consumer = EventConsumer(
-            self.db, self.tokens, settings, on_event=self.intake.wakeup.set
+            self.db,
+            self.tokens,
+            settings,
+            on_event=self.intake.wakeup.set,
+            reconciler=self.reconciler,
         )
         self.flusher = WritebackFlusher(
             self.db,
@@ -113,7 +119,10 @@ class Revflow:
             "intake": self.intake.run,
             "worker": self.worker.run,
             "writeback": self.flusher.run,
+            "reconcile": self.reconciler.run,
         }
+        if self.settings.ingest.transport == "polling":
+            del loops["consumer"]  # no stream: the sweep is the intake
         for name, loop in loops.items():
             self._tasks.append(asyncio.create_task(loop(self._stop), name=name))
         if self.serve_api:

@@ -45,10 +45,12 @@ def main() -> None:
         asyncio.run(reset(args.database_url))
     s = asyncio.run(bench(args.orders, args.database_url))
     db = "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite"
-    print(f"pipeline: database={db} orders={s['orders']} completed={s['completed']} "
-          f"orders_per_s={s['orders_per_s']} p50_s={s['latency_p50_s']} p95_s={s['latency_p95_s']} "
-          f"salesforce_api_calls={s['salesforce_api_calls']} "
-          f"api_calls_per_order={s['api_calls_per_order']}")
+    print(
+        f"pipeline: database={db} orders={s['orders']} completed={s['completed']} "
+        f"orders_per_s={s['orders_per_s']} p50_s={s['latency_p50_s']} p95_s={s['latency_p95_s']} "
+        f"salesforce_api_calls={s['salesforce_api_calls']} "
+        f"api_calls_per_order={s['api_calls_per_order']}"
+    )
     print(json.dumps(s))
 
 

@@ -51,7 +51,7 @@ class TokenRequestFailed(Exception):
 class ReplayIdExpired(Exception):
     """The stored replay id for a channel is invalid or outside the retention window."""
 
-    def __init__(self, channel: str, replay_id: int | None, error: str) -> None:
+    def __init__(self, channel: str, replay_id: int | str | None, error: str) -> None:
         super().__init__(f"replay id {replay_id} for {channel} was rejected: {error}")
         self.channel = channel
         self.replay_id = replay_id

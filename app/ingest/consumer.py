@@ -15,12 +15,16 @@ import socket
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import func, select
 
 from app.aio import sleep_until
+from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
-from app.db.models import Incident
+from app.db.models import Incident, ReceivedEvent
 from app.ingest.cometd import CometdSource, ReplayIdExpired, TokenAuthenticator
 from app.ingest.events import IncomingEvent, MalformedEvent, parse_cometd
 from app.ingest.inbox import advance_checkpoint, dead_letter, get_checkpoint, record_events
@@ -28,6 +32,9 @@ from app.ingest.leases import ChannelLeases, LeaseLost
 from app.ingest.signals import record_signals
 from app.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
 from app.salesforce.auth import TokenProvider
+
+if TYPE_CHECKING:
+    from app.ingest.reconcile import Reconciler
 
 log = logging.getLogger("revflow.ingest")
 
@@ -51,11 +58,13 @@ class EventConsumer:
         settings: Settings,
         on_event: Callable[[], Any] | None = None,
         owner: str | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.db = db
         self.tokens = tokens
         self.settings = settings
         self.on_event = on_event
+        self.reconciler = reconciler
         self.transport = settings.ingest.transport
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.leases = ChannelLeases(
@@ -85,10 +94,11 @@ class EventConsumer:
         stored = await self._stored(channel)
         return int(stored) if stored is not None else None
 
-    async def get_replay_bytes(self, channel: str) -> str | None:
-        """Pub/Sub: the hex replay id to resume after (None: use the default preset)."""
+    async def get_replay_bytes(self, channel: str) -> str | int | None:
+        """Pub/Sub: the hex replay id to resume after (-2 after an expired one)."""
         if channel in self._fallback:
-            return None
+            self._fallback.discard(channel)
+            return ALL_RETAINED
         return await self._stored(channel)
 
     # -- the loop --------------------------------------------------------------------
@@ -105,14 +115,13 @@ class EventConsumer:
         if self.transport == "pubsub":
             from app.ingest.pubsub.source import PubSubSource
 
-            earliest = channels[0] in self._fallback or self._initial() == ALL_RETAINED
             return PubSubSource(
                 self._fetch_token,
                 self.settings.ingest.pubsub_endpoint,
                 channels,
                 self.get_replay_bytes,
                 tls=self.settings.ingest.pubsub_tls,
-                default_replay=ALL_RETAINED if earliest else -1,
+                default_replay=self._initial(),
             )
         return CometdSource(
             TokenAuthenticator(self._fetch_token),
@@ -161,21 +170,48 @@ class EventConsumer:
             log.exception("could not release channel leases")
 
     async def _replay_expired(self, exc: ReplayIdExpired) -> None:
-        """Never jump to the tip: replay everything retained; the inbox drops duplicates."""
+        """Never jump to the tip: replay everything retained (the inbox drops duplicates)
+        and reconcile by query the window since the last recorded event."""
         self.incidents += 1
         self._fallback.add(exc.channel)
         log.error(
             "stored replay id no longer retained; replaying all retained events",
             extra={"channel": exc.channel, "replay_id": exc.replay_id},
         )
+        async with self.db.read() as s:
+            last_seen = await s.scalar(
+                select(func.max(ReceivedEvent.received_at)).where(
+                    ReceivedEvent.channel == exc.channel
+                )
+            )
+        entity = _entity(exc.channel)
+        recovered: list[str] = []
+        if self.reconciler is not None and entity and last_seen is not None:
+            since = last_seen - timedelta(seconds=self.settings.reconcile.skew_s)
+            try:
+                result = await self.reconciler.reconcile_window(
+                    entity, since, reason="replay_id_expired"
+                )
+                recovered = list(result.created)
+            except Exception as err:  # the sweep will still catch it later
+                log.warning(
+                    "reconciliation after expired replay id failed", extra={"error": str(err)}
+                )
         async with self.db.write() as s:
             s.add(
                 Incident(
                     kind="replay_id_expired",
                     channel=exc.channel,
-                    detail={"replay_id": str(exc.replay_id), "error": str(exc)},
-                    recovery="resubscribed from the earliest retained event; duplicates dropped by "
-                    "dedupe key; the reconciliation sweep covers anything older",
+                    entity=entity,
+                    detail={
+                        "replay_id": str(exc.replay_id),
+                        "error": str(exc),
+                        "last_seen": last_seen.isoformat() if last_seen else None,
+                        "plans_recovered": recovered,
+                    },
+                    recovery="resubscribed from the earliest retained event (duplicates dropped by "
+                    "dedupe key) and reconciled the missed window by SystemModstamp query",
+                    resolved_at=utcnow(),
                 )
             )
 
@@ -278,6 +314,15 @@ class EventConsumer:
             EVENTS_DUPLICATE.labels(channel="all").inc(delivered - len(new_keys))
         if new_keys and self.on_event:
             self.on_event()
+
+
+def _entity(channel: str) -> str | None:
+    """``/data/OrderChangeEvent`` -> ``Order``; None for platform events."""
+    name = channel.rsplit("/", 1)[-1]
+    if not channel.startswith("/data/") or not name.endswith("ChangeEvent"):
+        return None
+    entity = name.removesuffix("ChangeEvent")
+    return entity + "c" if entity.endswith("__") else entity  # My_Object__ChangeEvent
 
 
 def _replay_id(message: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ for platform events.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,11 +86,46 @@ def _change_event(
     )
 
 
-def is_echo(event: IncomingEvent, client_id: str, integration_user_id: str = "") -> bool:
-    """Revflow's own write-back, recognised by the Call Options client tag or the user."""
+SYSTEM_FIELDS = frozenset({"LastModifiedDate", "LastModifiedById", "SystemModstamp"})
+GAP_TYPES = frozenset({"GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE"})
+OVERFLOW = "GAP_OVERFLOW"
+
+
+def echo_reason(
+    event: IncomingEvent,
+    client_id: str,
+    integration_user_id: str = "",
+    own_fields: Collection[str] = (),
+) -> str | None:
+    """Why the event is Revflow's own write-back, or None.
+
+    ``echo_client``: the Call Options client tag in ``changeOrigin``; ``echo_user``: the
+    integration user committed it; ``echo_fields``: an UPDATE that changed only
+    ``own_fields`` (the write-back fields) and system fields.  Pass ``own_fields``
+    empty to disable the field rule.
+    """
     if client_id and f"client={client_id}" in event.change_origin:
-        return True
-    return bool(integration_user_id) and event.commit_user == integration_user_id
+        return "echo_client"
+    if integration_user_id and event.commit_user == integration_user_id:
+        return "echo_user"
+    if (
+        own_fields
+        and event.change_type == "UPDATE"
+        and event.changed_fields
+        and all(f in own_fields or f in SYSTEM_FIELDS for f in event.changed_fields)
+    ):
+        return "echo_fields"
+    return None
+
+
+def is_echo(
+    event: IncomingEvent,
+    client_id: str,
+    integration_user_id: str = "",
+    own_fields: Collection[str] = (),
+) -> bool:
+    """Revflow's own write-back, recognised by client tag, user or changed fields."""
+    return echo_reason(event, client_id, integration_user_id, own_fields) is not None
 
 
 def is_activation(event: IncomingEvent) -> bool:

@@ -1,34 +1,61 @@
 """Intake: turn recorded events into plans.
 
-Reads the inbox in order, skips Revflow's own echoes, and for every Order that was
-activated reads the order (one query per 200 orders), decomposes it with the
-mappings and stores the plan, all in one transaction with marking the events done.
+- Reads the inbox in id order, in batches, and never splits a Salesforce transaction
+  across batches: when a batch is full the trailing transaction is held back (unless
+  it is the only one).  Each transaction's events are handled in sequence order.
+- Skips Revflow's own echoes: client tag, integration user, or (``echo_by_fields``)
+  an UPDATE of only the write-back and system fields.
+- Activated Orders, gap events (re-read the records over REST) and overflow events
+  (a reconciliation query over the window) all end in ``create_plans_for_orders``:
+  the one path that reads orders (one query per 200), decomposes them and stores the
+  plans, in one transaction with marking the events and recording incidents.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import audit
 from app.aio import sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
-from app.db.models import EventStatus, ReceivedEvent
-from app.ingest.events import IncomingEvent, is_activation, is_echo
+from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
+from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from app.orchestration.decompose import CompiledMapping, decompose
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.plans import create_plan, plan_exists
+from app.orchestration.recovery import Recovery, plan_recovery
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
 from app.salesforce.orders import fetch_orders
 
 log = logging.getLogger("revflow.intake")
+
+SCENARIO = "new"
+DETAIL_CAP = 500  # order ids kept in one incident's detail
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """What became of one order: the status and note for the events that named it."""
+
+    status: str
+    note: str | None
+    created: bool = False
+
+
+PLANNED = OrderOutcome(EventStatus.PROCESSED, "plan already exists")
+InTransaction = Callable[[AsyncSession, Mapping[str, OrderOutcome]], Awaitable[None]]
 
 
 def _event(row: ReceivedEvent) -> IncomingEvent:
@@ -47,6 +74,35 @@ def _event(row: ReceivedEvent) -> IncomingEvent:
         commit_user=header.get("commitUser"),
         changed_fields=tuple(header.get("changedFields") or ()),
     )
+
+
+def group_transactions(rows: Sequence[ReceivedEvent], full: bool) -> list[list[ReceivedEvent]]:
+    """Rows (in id order) grouped by transaction, each group in sequence order.
+
+    When the batch is ``full`` the transaction of the last row may continue beyond it,
+    so it is held back, unless it is the only transaction in the batch.  Events
+    without a transaction key (platform events) stand alone.
+    """
+    groups: dict[str | tuple[str, int], list[ReceivedEvent]] = {}
+    for row in rows:
+        key = row.transaction_key if row.transaction_key is not None else ("", row.id)
+        groups.setdefault(key, []).append(row)
+    trailing = rows[-1].transaction_key if rows else None
+    if full and trailing is not None and len(groups) > 1:
+        del groups[trailing]
+    return [sorted(g, key=lambda r: (r.sequence_number or 0, r.id)) for g in groups.values()]
+
+
+@dataclass
+class _Work:
+    outcome: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    activated: dict[str, list[int]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    recoveries: list[tuple[ReceivedEvent, Recovery]] = field(default_factory=list)
+
+    def want(self, order_ids: Iterable[str], reason: str) -> None:
+        for oid in order_ids:
+            self.reasons.setdefault(oid, reason)
 
 
 class Intake:
@@ -68,6 +124,14 @@ class Intake:
         self.on_plans = on_plans
         self.wakeup = asyncio.Event()
         self.skipped: dict[str, int] = {}
+
+    @property
+    def own_fields(self) -> frozenset[str]:
+        """Write-back fields whose sole change marks an echo (empty when disabled)."""
+        if not self.settings.ingest.echo_by_fields:
+            return frozenset()
+        w = self.settings.writeback
+        return frozenset({w.status_field, w.erp_number_field, w.error_field})
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.0
@@ -96,8 +160,11 @@ class Intake:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         EVENTS_SKIPPED.labels(reason=reason).inc()
 
+    # ---- the inbox ------------------------------------------------------------------
+
     async def process_batch(self) -> int:
         """Handle up to one batch of received events; returns how many were handled."""
+        limit = self.settings.ingest.batch_size
         async with self.db.read() as s:
             rows = list(
                 (
@@ -105,59 +172,155 @@ class Intake:
                         select(ReceivedEvent)
                         .where(ReceivedEvent.status == EventStatus.RECEIVED)
                         .order_by(ReceivedEvent.id)
-                        .limit(self.settings.ingest.batch_size)
+                        .limit(limit)
                     )
                 ).all()
             )
         if not rows:
             return 0
+        work = _Work()
+        handled = 0
+        for txn in group_transactions(rows, full=len(rows) >= limit):
+            handled += len(txn)
+            for row in txn:
+                await self._classify(row, _event(row), work)
+        await self.create_plans_for_orders(
+            list(work.reasons), work.reasons, in_transaction=partial(self._finish, work)
+        )
+        return handled
+
+    async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> None:
+        if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
+            # header only, so never judged an echo: re-reading is idempotent
+            rec = await plan_recovery(self.client, event, self.settings.reconcile.skew_s)
+            work.want(rec.order_ids, rec.kind)
+            work.recoveries.append((row, rec))
+            return
         sf = self.settings.salesforce
-        outcome: dict[int, tuple[str, str | None]] = {}
-        activated: dict[str, list[int]] = {}
-        for row in rows:
-            event = _event(row)
-            if is_echo(event, sf.call_options_client, sf.integration_user_id):
-                outcome[row.id] = (EventStatus.SKIPPED, "echo of Revflow's own write")
-                self._skip("echo")
-            elif is_activation(event):
-                for record_id in event.record_ids:
-                    activated.setdefault(record_id, []).append(row.id)
-            else:
-                outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
-                self._skip("no_trigger")
-        orders = await fetch_orders(self.client, list(activated)) if activated else {}
-        mappings = self.mappings()
-        created = 0
-        async with self.db.write() as s:
-            for order_id, row_ids in activated.items():
-                order = orders.get(order_id)
-                status: str
-                note: str | None
-                if order is None:
-                    note, status = "order not found in Salesforce (deleted?)", EventStatus.SKIPPED
-                elif order.get("Status") != "Activated":
-                    note, status = f"order is {order.get('Status')!r} now", EventStatus.SKIPPED
-                elif await plan_exists(s, order_id, "new"):
-                    note, status = "plan already exists", EventStatus.PROCESSED
-                else:
-                    draft = decompose(self.definition, order, mappings)
-                    await create_plan(s, draft, order, self.settings.writeback)
-                    created += 1
-                    note, status = None, EventStatus.PROCESSED
-                for row_id in row_ids:
-                    outcome.setdefault(row_id, (status, note))
-            now = utcnow()
-            groups: dict[tuple[str, str | None], list[int]] = {}
-            for event_id, result in outcome.items():
-                groups.setdefault(result, []).append(event_id)
-            for (new_status, text), ids in groups.items():
-                await s.execute(
-                    update(ReceivedEvent)
-                    .where(ReceivedEvent.id.in_(ids))
-                    .values(status=new_status, note=text, processed_at=now)
+        reason = echo_reason(event, sf.call_options_client, sf.integration_user_id, self.own_fields)
+        if reason is not None:
+            work.outcome[row.id] = (EventStatus.SKIPPED, f"echo of Revflow's own write ({reason})")
+            self._skip(reason)
+        elif is_activation(event):
+            for record_id in event.record_ids:
+                work.activated.setdefault(record_id, []).append(row.id)
+            work.want(event.record_ids, "activation")
+        else:
+            work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
+            self._skip("no_trigger")
+
+    async def _finish(
+        self, work: _Work, s: AsyncSession, outcomes: Mapping[str, OrderOutcome]
+    ) -> None:
+        """Inside the plans' transaction: incidents for gaps/overflows; mark the events."""
+        now = utcnow()
+        for order_id, row_ids in work.activated.items():
+            o = outcomes[order_id]
+            for row_id in row_ids:
+                work.outcome.setdefault(row_id, (o.status, o.note))
+        for row, rec in work.recoveries:
+            results = {oid: outcomes[oid] for oid in rec.order_ids}
+            created = sum(o.created for o in results.values())
+            recovery = f"{rec.action}; {created} plan(s) created"
+            work.outcome.setdefault(row.id, (EventStatus.PROCESSED, f"{rec.kind}: {recovery}"))
+            orders = {oid: o.note or "plan created" for oid, o in results.items()}
+            s.add(
+                Incident(
+                    kind=rec.kind,
+                    channel=row.channel,
+                    entity=row.entity,
+                    detail={**rec.detail, "orders": dict(list(orders.items())[:DETAIL_CAP])},
+                    recovery=recovery,
+                    resolved_at=now,
                 )
+            )
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for event_id, result in work.outcome.items():
+            groups.setdefault(result, []).append(event_id)
+        for (new_status, text), ids in groups.items():
+            await s.execute(
+                update(ReceivedEvent)
+                .where(ReceivedEvent.id.in_(ids))
+                .values(status=new_status, note=text, processed_at=now)
+            )
+
+    # ---- the one plan-creation path -------------------------------------------------
+
+    async def create_plans_for_orders(
+        self,
+        ids: Iterable[str],
+        reason: str | Mapping[str, str],
+        *,
+        in_transaction: InTransaction | None = None,
+    ) -> dict[str, OrderOutcome]:
+        """Create a plan for each of ``ids`` that is Activated now and has none.
+
+        Orders already planned are not read; the rest are read over REST and their
+        current state is the truth.  ``reason`` (one, or per order id) says why:
+        ``activation`` or a recovery (gap, overflow, sweep, ...), which is audited.
+        ``in_transaction`` runs in the same transaction as the plans.
+        """
+        unique = list(dict.fromkeys(ids))
+        if not unique and in_transaction is None:
+            return {}
+        planned = await self._planned(unique)
+        to_read = [i for i in unique if i not in planned]
+        orders = await fetch_orders(self.client, to_read) if to_read else {}
+        mappings = self.mappings()
+        outcomes: dict[str, OrderOutcome] = {}
+        async with self.db.write() as s:
+            for oid in unique:
+                why = reason if isinstance(reason, str) else reason.get(oid, "activation")
+                outcomes[oid] = (
+                    PLANNED
+                    if oid in planned
+                    else await self._plan_one(s, oid, orders.get(oid), mappings, why)
+                )
+            if in_transaction is not None:
+                await in_transaction(s, outcomes)
+        created = sum(o.created for o in outcomes.values())
         if created:
             PLANS_CREATED.inc(created)
             if self.on_plans:
                 self.on_plans()
-        return len(rows)
+        return outcomes
+
+    async def _planned(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        async with self.db.read() as s:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                stmt = select(Plan.order_id).where(
+                    Plan.order_id.in_(chunk), Plan.scenario == SCENARIO
+                )
+                found.update((await s.scalars(stmt)).all())
+        return found
+
+    async def _plan_one(
+        self,
+        s: AsyncSession,
+        order_id: str,
+        order: dict[str, Any] | None,
+        mappings: Mapping[str, CompiledMapping],
+        reason: str,
+    ) -> OrderOutcome:
+        if order is None:
+            return OrderOutcome(EventStatus.SKIPPED, "order not found in Salesforce (deleted?)")
+        if order.get("Status") != "Activated":
+            return OrderOutcome(EventStatus.SKIPPED, f"order is {order.get('Status')!r} now")
+        if await plan_exists(s, order_id, SCENARIO):
+            return PLANNED
+        draft = decompose(self.definition, order, mappings)
+        plan = await create_plan(s, draft, order, self.settings.writeback)
+        if reason != "activation":
+            log.info("plan created by recovery", extra={"order_id": order_id, "reason": reason})
+            audit.record(
+                s,
+                "revflow",
+                "plan.recovered",
+                plan_id=plan.id,
+                order_id=order_id,
+                correlation_id=draft.correlation_id,
+                reason=reason,
+            )
+        return OrderOutcome(EventStatus.PROCESSED, None, created=True)

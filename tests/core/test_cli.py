@@ -27,7 +27,9 @@ def test_bad_setting_is_one_clear_line(monkeypatch):
 
 def test_mappings_lint_reports_file_line_and_fails(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nsource: Order\ntarget: t\nfields:\n  a: {path: Id, transfrom: upper}\n")
+    bad.write_text(
+        "name: x\nsource: Order\ntarget: t\nfields:\n  a: {path: Id, transfrom: upper}\n"
+    )
     result = runner.invoke(cli, ["mappings", "lint", str(bad)])
     assert result.exit_code == 1
     assert f"{bad}:5:" in result.output
@@ -40,12 +42,15 @@ def test_shipped_mappings_lint_clean():
 
 def test_preview_shows_document(tmp_path):
     record = tmp_path / "order.json"
-    record.write_text('{"Id": "8015e00000Q7mNpAAJ", "OrderNumber": "00000101", "Status": "Activated",'
-                      ' "EffectiveDate": "2026-01-15", "CurrencyIsoCode": "EUR", "TotalAmount": 50,'
-                      ' "Account": {"Name": "Acme", "AccountNumber": "A1", "BillingCountry": "DE"},'
-                      ' "OrderItems": [{"Id": "8025e00000Q7mNpAAJ", "Quantity": 2, "UnitPrice": 25,'
-                      ' "TotalPrice": 50, "Product2": {"ProductCode": "W-1", "Name": "W"}}]}')
-    result = runner.invoke(cli, ["mappings", "preview", "mappings/order_to_sales_order.yaml",
-                                 "--record", str(record)])
+    record.write_text(
+        '{"Id": "8015e00000Q7mNpAAJ", "OrderNumber": "00000101", "Status": "Activated",'
+        ' "EffectiveDate": "2026-01-15", "CurrencyIsoCode": "EUR", "TotalAmount": 50,'
+        ' "Account": {"Name": "Acme", "AccountNumber": "A1", "BillingCountry": "DE"},'
+        ' "OrderItems": [{"Id": "8025e00000Q7mNpAAJ", "Quantity": 2, "UnitPrice": 25,'
+        ' "TotalPrice": 50, "Product2": {"ProductCode": "W-1", "Name": "W"}}]}'
+    )
+    result = runner.invoke(
+        cli, ["mappings", "preview", "mappings/order_to_sales_order.yaml", "--record", str(record)]
+    )
     assert result.exit_code == 0, result.output
     assert '"external_id": "8015e00000Q7mNpAAJ"' in result.output

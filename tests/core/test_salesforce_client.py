@@ -25,8 +25,12 @@ async def org():
 
 def cc_settings(org: SandboxOrg, secret: str = "s3cret") -> SalesforceSettings:
     org.add_app(ConnectedApp(name="revflow", consumer_key="ck", consumer_secret="s3cret"))
-    return SalesforceSettings(instance_url=org.instance_url, auth="client_credentials",
-                              client_id="ck", client_secret=secret)
+    return SalesforceSettings(
+        instance_url=org.instance_url,
+        auth="client_credentials",
+        client_id="ck",
+        client_secret=secret,
+    )
 
 
 def client(settings: SalesforceSettings) -> SalesforceClient:
@@ -42,12 +46,21 @@ async def test_client_credentials_flow_and_limit_info(org):
 
 async def test_jwt_flow_with_the_wrong_key_is_refused(org):
     good, bad = generate_keypair(), generate_keypair()
-    org.add_app(ConnectedApp(name="revflow", consumer_key="jwt-ck",
-                             certificate_pem=good.certificate_pem,
-                             username="integration@revflow.sandbox"))
-    settings = SalesforceSettings(instance_url=org.instance_url, login_url=org.instance_url,
-                                  client_id="jwt-ck", username="integration@revflow.sandbox",
-                                  private_key=bad.private_key_pem)
+    org.add_app(
+        ConnectedApp(
+            name="revflow",
+            consumer_key="jwt-ck",
+            certificate_pem=good.certificate_pem,
+            username="integration@revflow.sandbox",
+        )
+    )
+    settings = SalesforceSettings(
+        instance_url=org.instance_url,
+        login_url=org.instance_url,
+        client_id="jwt-ck",
+        username="integration@revflow.sandbox",
+        private_key=bad.private_key_pem,
+    )
     with pytest.raises(AuthError, match="refused"):
         await TokenProvider(settings).token()
     ok = TokenProvider(settings.model_copy(update={"private_key": good.private_key_pem}))
@@ -78,13 +91,22 @@ async def test_request_limit_is_raised_as_such(org):
 
 async def test_fetch_orders_reads_items_products_and_account(org):
     store = RecordStore(org)
-    acc = store.create("Account", {"Name": "Acme", "BillingCountry": "DE"},
-                       user_id=INTEGRATION_USER_ID)
-    prod = store.create("Product2", {"Name": "W", "ProductCode": "W-1"}, user_id=INTEGRATION_USER_ID)
-    order = store.create("Order", {"AccountId": acc, "Status": "Draft",
-                                   "EffectiveDate": "2026-01-01"}, user_id=INTEGRATION_USER_ID)
-    store.create("OrderItem", {"OrderId": order, "Product2Id": prod, "Quantity": 2.0,
-                               "UnitPrice": 5.0}, user_id=INTEGRATION_USER_ID)
+    acc = store.create(
+        "Account", {"Name": "Acme", "BillingCountry": "DE"}, user_id=INTEGRATION_USER_ID
+    )
+    prod = store.create(
+        "Product2", {"Name": "W", "ProductCode": "W-1"}, user_id=INTEGRATION_USER_ID
+    )
+    order = store.create(
+        "Order",
+        {"AccountId": acc, "Status": "Draft", "EffectiveDate": "2026-01-01"},
+        user_id=INTEGRATION_USER_ID,
+    )
+    store.create(
+        "OrderItem",
+        {"OrderId": order, "Product2Id": prod, "Quantity": 2.0, "UnitPrice": 5.0},
+        user_id=INTEGRATION_USER_ID,
+    )
     sf = client(cc_settings(org))
     found = await fetch_orders(sf, [order, order])
     rec = found[order]

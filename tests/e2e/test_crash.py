@@ -18,8 +18,9 @@ ORDERS = 40
 
 @pytest.mark.parametrize("transport", ["cometd", "pubsub"])
 async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(database_url, transport):
-    async with DemoEnvironment(database_url=database_url, seed=11, transport=transport,
-                               separate_process=True) as env:
+    async with DemoEnvironment(
+        database_url=database_url, seed=11, transport=transport, separate_process=True
+    ) as env:
         ids = await env.create_orders(ORDERS)
         assert env.process is not None
         await env.activate(ids[: ORDERS // 2])
@@ -36,7 +37,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(database_url
         await env.process.kill()  # and once more, right after a restart
         await env.process.start()
         assert await env.wait_until_done(ids, timeout_s=120, final=("Completed",)), [
-            env.order_status(i) for i in ids]
+            env.order_status(i) for i in ids
+        ]
         assert env.process.kills == 2
         stats = env.erp.stats()
         assert stats["duplicate_documents"] == []

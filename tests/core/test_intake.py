@@ -1,0 +1,242 @@
+"""Intake against a real database and the sandbox org on loopback: transactions,
+echoes, gap and overflow events."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+
+from app.db.models import EventStatus, ReceivedEvent
+from app.orchestration.intake import group_transactions
+from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
+from app.sandbox.server import start_org
+from tests.orgkit import (
+    ORDER_CHANNEL,
+    Shop,
+    feed,
+    header_event,
+    inbox,
+    incidents,
+    make_intake,
+    org_events,
+    planned,
+    settings_for,
+    sf_client,
+)
+
+
+@pytest.fixture
+async def org():
+    org = SandboxOrg()
+    server = await start_org(org)
+    yield org
+    await server.close()
+
+
+@pytest.fixture
+async def env(org, db, database_url):
+    """(shop, intake) with default settings; rebuild the intake for other settings."""
+    settings = settings_for(org, database_url)
+    client = sf_client(settings)
+    yield Shop(org), make_intake(db, client, settings)
+    await client.aclose()
+
+
+def tip(org: SandboxOrg) -> int:
+    events = org.events.all_events()
+    return events[-1].replay_id if events else 0
+
+
+def row(id_: int, tx: str | None, seq: int | None = None) -> ReceivedEvent:
+    return ReceivedEvent(id=id_, transaction_key=tx, sequence_number=seq)
+
+
+# ---- transaction grouping ---------------------------------------------------------
+
+
+def test_groups_by_transaction_in_sequence_order():
+    rows = [row(1, "a", 2), row(2, "b", 1), row(3, "a", 1), row(4, None), row(5, None)]
+    groups = group_transactions(rows, full=False)
+    assert [[r.id for r in g] for g in groups] == [[3, 1], [2], [4], [5]]
+
+
+def test_full_batch_holds_back_the_trailing_transaction_unless_alone():
+    rows = [row(1, "a", 1), row(2, "b", 1), row(3, "a", 2)]
+    assert [[r.id for r in g] for g in group_transactions(rows, full=True)] == [[2]]
+    alone = [row(1, "a", 1), row(2, "a", 2)]
+    assert [[r.id for r in g] for g in group_transactions(alone, full=True)] == [[1, 2]]
+    platform = [row(1, "a", 1), row(2, None)]
+    assert len(group_transactions(platform, full=True)) == 2
+
+
+async def test_split_transaction_is_held_back_then_handled_whole_in_sequence(org, db, database_url):
+    shop = Shop(org)
+    ids = [shop.order(activate=False) for _ in range(3)]
+    before = tip(org)
+    shop.activate(*ids)  # one transaction, sequence 1..3
+    other = shop.order(activate=False)
+    activation = org_events(org, after=before)
+    activation = [e for e in activation if e.channel == ORDER_CHANNEL and e.change_type == "UPDATE"]
+    assert len({e.transaction_key for e in activation}) == 1 and len(activation) == 3
+    draft_create = [e for e in org_events(org) if other in e.record_ids][:1]
+    await feed(db, draft_create + activation[::-1])  # ids run against sequence order
+
+    settings = settings_for(org, database_url, ingest={"batch_size": 3})
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    assert await intake.process_batch() == 1  # the activation is cut by the batch: held back
+    assert await planned(db) == []
+    rows = await inbox(db)
+    assert [r.status for r in rows] == ["skipped", "received", "received", "received"]
+    assert await intake.process_batch() == 3  # the only transaction in a full batch
+    assert await planned(db) == ids  # plans made in sequence order
+    assert all(r.status == EventStatus.PROCESSED for r in (await inbox(db))[1:])
+    assert await intake.process_batch() == 0
+    await client.aclose()
+
+
+# ---- echoes ----------------------------------------------------------------------
+
+
+def skipped_metric(reason: str) -> float:
+    return REGISTRY.get_sample_value("revflow_events_skipped_total", {"reason": reason}) or 0.0
+
+
+async def test_echoes_by_client_user_and_fields_are_counted(org, db, database_url):
+    shop = Shop(org)
+    oid = shop.order()
+    before = tip(org)
+    store = shop.store
+    store.update(
+        "Order",
+        oid,
+        {"Fulfillment_Status__c": "In Progress"},
+        user_id=DEMO_USER_ID,
+        origin="com/salesforce/api/rest/62.0;client=revflow",
+    )
+    store.update(
+        "Order", oid, {"Description": "by the integration user"}, user_id=INTEGRATION_USER_ID
+    )
+    store.update(
+        "Order",
+        oid,
+        {"Fulfillment_Status__c": "Completed", "ERP_Order_Number__c": "SO-1"},
+        user_id=DEMO_USER_ID,
+        origin="com/salesforce/api/rest/62.0",
+    )
+    store.update("Order", oid, {"Description": "a user's edit"}, user_id=DEMO_USER_ID)
+    events = org_events(org, after=before)
+    assert len(events) == 4
+    await feed(db, events)
+
+    settings = settings_for(
+        org, database_url, salesforce={"integration_user_id": INTEGRATION_USER_ID}
+    )
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    reasons = ("echo_client", "echo_user", "echo_fields", "no_trigger")
+    metric_before = {r: skipped_metric(r) for r in reasons}
+    assert await intake.process_batch() == 4
+    assert intake.skipped == dict.fromkeys(reasons, 1)
+    assert {r: skipped_metric(r) - metric_before[r] for r in reasons} == dict.fromkeys(reasons, 1)
+    notes = [r.note for r in await inbox(db)]
+    assert "echo_fields" in (notes[2] or "") and notes[3] == "no trigger"
+    await client.aclose()
+
+
+async def test_echo_by_fields_can_be_switched_off(org, db, database_url):
+    shop = Shop(org)
+    oid = shop.order()
+    before = tip(org)
+    shop.store.update("Order", oid, {"Fulfillment_Error__c": "boom"}, user_id=DEMO_USER_ID)
+    await feed(db, org_events(org, after=before))
+    settings = settings_for(org, database_url, ingest={"echo_by_fields": False})
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    await intake.process_batch()
+    assert intake.skipped == {"no_trigger": 1}
+    await client.aclose()
+
+
+# ---- activation, gaps, overflow ---------------------------------------------------
+
+
+async def test_activation_events_create_one_plan(env, org, db):
+    shop, intake = env
+    oid = shop.order()
+    await feed(db, org_events(org))
+    await intake.process_batch()
+    assert await planned(db) == [oid]
+    await feed(db, [header_event("GAP_UPDATE", "Order", [oid])])
+    await intake.process_batch()
+    assert await planned(db) == [oid]  # the gap re-read finds the plan: no second one
+
+
+async def test_gap_update_re_reads_the_order_and_plans_from_current_state(env, org, db):
+    shop, intake = env
+    missed, draft = shop.order(), shop.order(activate=False)  # no events fed for either
+    await feed(
+        db,
+        [
+            header_event("GAP_UPDATE", "Order", [missed], replay_id=1),
+            header_event("GAP_CREATE", "Order", [draft], replay_id=2),
+        ],
+    )
+    assert await intake.process_batch() == 2
+    assert await planned(db) == [missed]
+    gaps = await incidents(db, "gap")
+    assert [(i.entity, i.detail["record_ids"]) for i in gaps] == [
+        ("Order", [missed]),
+        ("Order", [draft]),
+    ]
+    assert "1 plan(s) created" in (gaps[0].recovery or "")
+    assert gaps[1].detail["orders"] == {draft: "order is 'Draft' now"}
+    assert all(i.resolved_at is not None for i in gaps)
+    assert {r.status for r in await inbox(db)} == {EventStatus.PROCESSED}
+
+
+async def test_order_item_gap_re_reads_the_parent_order(env, org, db):
+    shop, intake = env
+    oid = shop.order()
+    item = shop.item(oid)
+    await feed(db, [header_event("GAP_UPDATE", "OrderItem", [item])])
+    await intake.process_batch()
+    assert await planned(db) == [oid]
+    (incident,) = await incidents(db, "gap")
+    assert incident.entity == "OrderItem" and "parent Order" in (incident.recovery or "")
+
+
+async def test_gap_delete_is_noted_without_a_plan(env, org, db):
+    shop, intake = env
+    oid = shop.order()
+    shop.store.delete("Order", oid, user_id=DEMO_USER_ID)
+    await feed(db, [header_event("GAP_DELETE", "Order", [oid])])
+    await intake.process_batch()
+    assert await planned(db) == []
+    (incident,) = await incidents(db, "gap")
+    assert incident.detail["change_type"] == "GAP_DELETE" and "deleted" in incident.recovery
+    (event,) = await inbox(db)
+    assert event.status == EventStatus.PROCESSED and "deleted" in (event.note or "")
+
+
+async def test_overflow_runs_a_reconciliation_query_over_the_window(env, org, db):
+    shop, intake = env
+    real_clock = org.events.clock
+    org.events.clock = lambda: real_clock() - 3600
+    old = shop.order()  # activated an hour before the overflow: outside the window
+    org.events.clock = real_clock
+    missed = [shop.order() for _ in range(3)]
+    await feed(db, [e for e in org_events(org) if missed[0] in e.record_ids])
+    await intake.process_batch()  # missed[0] arrives normally
+    assert await planned(db) == [missed[0]]
+
+    commit_ms = int((time.time() - 5) * 1000)
+    await feed(db, [header_event("GAP_OVERFLOW", "Order", [], commit_ms=commit_ms, replay_id=99)])
+    await intake.process_batch()
+    assert sorted(await planned(db)) == sorted(missed)  # none twice, the old one not at all
+    assert old not in await planned(db)
+    (incident,) = await incidents(db, "overflow")
+    assert incident.entity == "Order" and "2 plan(s) created" in (incident.recovery or "")
+    assert "SystemModstamp >=" in (incident.recovery or "")

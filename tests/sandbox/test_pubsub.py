@@ -1,0 +1,439 @@
+"""The sandbox Pub/Sub API over loopback gRPC, driven with the raw generated stubs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+import grpc
+import pytest
+
+from app.ingest.pubsub import pubsub_api_pb2 as pb
+from app.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
+from app.ingest.pubsub.avro import decode_payload
+from app.sandbox.avro_schemas import topic_schema
+from app.sandbox.org import ConnectedApp, SandboxOrg
+from app.sandbox.pubsub import RunningGrpc, start_pubsub
+from app.sandbox.records import RecordStore
+from app.sandbox.schema import schema_id
+
+CH = "/data/OrderChangeEvent"
+PE = "/event/Order_Status__e"
+USER = "0055e000001RvFlAAK"
+PREFIX = "sfdc.platform.eventbus.grpc."
+
+
+@dataclass
+class Env:
+    org: SandboxOrg
+    server: RunningGrpc
+    channel: grpc.aio.Channel
+    stub: pb_grpc.PubSubStub
+    token: str
+
+    def metadata(self, **override: str) -> tuple[tuple[str, str], ...]:
+        md = {
+            "accesstoken": self.token,
+            "instanceurl": self.org.instance_url,
+            "tenantid": self.org.org_id,
+        } | override
+        return tuple(md.items())
+
+    def publish(self, n: int, channel: str = CH) -> list[int]:
+        return [
+            self.org.events.append(
+                channel,
+                {"ChangeEventHeader": header(i)},
+                schema_id=schema_id("OrderChangeEvent"),
+                record={},
+            ).replay_id
+            for i in range(n)
+        ]
+
+    def subscribe(self) -> Any:
+        return self.stub.Subscribe(metadata=self.metadata())
+
+
+def header(i: int) -> dict[str, Any]:
+    return {
+        "entityName": "Order",
+        "recordIds": [f"801{i:015d}"],
+        "changeType": "GAP_UPDATE",
+        "changeOrigin": "",
+        "transactionKey": f"tx-{i}",
+        "sequenceNumber": 1,
+        "commitTimestamp": 1767268800000 + i,
+        "commitNumber": i,
+        "commitUser": USER,
+        "changedFields": [],
+    }
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    org = SandboxOrg()
+    org.instance_url = "http://localhost:8999"
+    server = await start_pubsub(org, keepalive_s=0.3, idle_close_s=5.0)
+    channel = grpc.aio.insecure_channel(server.target)
+    token = org.issue_token(ConnectedApp(name="revflow", consumer_key="k"), USER).token
+    try:
+        yield Env(org, server, channel, pb_grpc.PubSubStub(channel), token)
+    finally:
+        await channel.close()
+        await server.close()
+
+
+def fetch(
+    topic: str = CH,
+    n: int = 100,
+    preset: pb.ReplayPreset = pb.LATEST,
+    replay_id: bytes = b"",
+) -> pb.FetchRequest:
+    return pb.FetchRequest(
+        topic_name=topic, num_requested=n, replay_preset=preset, replay_id=replay_id
+    )
+
+
+async def read(call: Any, wait_s: float = 5.0) -> pb.FetchResponse:
+    response = await asyncio.wait_for(call.read(), wait_s)
+    assert response is not grpc.aio.EOF
+    return response
+
+
+async def read_events(call: Any, n: int) -> list[pb.ConsumerEvent]:
+    """Read until n events arrived (skipping keepalives), for at most 5 s."""
+    out: list[pb.ConsumerEvent] = []
+
+    async def run() -> None:
+        while len(out) < n:
+            out.extend((await read(call)).events)
+
+    await asyncio.wait_for(run(), 5)
+    return out
+
+
+def ids(events: list[pb.ConsumerEvent]) -> list[int]:
+    return [int.from_bytes(e.replay_id, "big") for e in events]
+
+
+async def failure(awaitable: Any) -> tuple[grpc.StatusCode, str | None, str]:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await asyncio.wait_for(awaitable, 5)
+    trailers = dict(caught.value.trailing_metadata() or ())
+    code = trailers.get("error-code")
+    assert trailers.get("rpc-id") and f"rpcId: {trailers['rpc-id']}" in str(caught.value.details())
+    return caught.value.code(), None if code is None else str(code), str(caught.value.details())
+
+
+# -- auth --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"accesstoken": "nope"},
+        {"accesstoken": ""},
+        {"tenantid": "00D000000000000AAA"},
+        {"tenantid": ""},
+        {"instanceurl": ""},
+        {"instanceurl": "https://elsewhere.my.salesforce.com"},
+    ],
+)
+async def test_bad_auth_metadata_is_rejected(env: Env, override: dict[str, str]) -> None:
+    call = env.stub.GetTopic(pb.TopicRequest(topic_name=CH), metadata=env.metadata(**override))
+    status, code, _ = await failure(call)
+    assert status == grpc.StatusCode.UNAUTHENTICATED
+    assert code == PREFIX + "service.auth.error"
+
+
+async def test_missing_metadata_is_rejected(env: Env) -> None:
+    status, code, _ = await failure(env.stub.GetSchema(pb.SchemaRequest(schema_id="x")))
+    assert (status, code) == (grpc.StatusCode.UNAUTHENTICATED, PREFIX + "service.auth.error")
+
+
+async def test_subscribe_checks_auth_too(env: Env) -> None:
+    call = env.stub.Subscribe(metadata=env.metadata(accesstoken="nope"))
+    await call.write(fetch())
+    status, code, _ = await failure(call.read())
+    assert (status, code) == (grpc.StatusCode.UNAUTHENTICATED, PREFIX + "service.auth.error")
+
+
+async def test_revoked_token_ends_an_open_stream(env: Env) -> None:
+    call = env.subscribe()
+    await call.write(fetch())
+    await asyncio.sleep(0.1)  # LATEST: let the subscription start first
+    env.publish(1)
+    assert len(await read_events(call, 1)) == 1
+    env.org.revoke_all()
+    status, code, _ = await failure(call.read())
+    assert (status, code) == (grpc.StatusCode.UNAUTHENTICATED, PREFIX + "service.auth.error")
+
+
+# -- topics and schemas ------------------------------------------------------------
+
+
+async def test_get_topic(env: Env) -> None:
+    info = await env.stub.GetTopic(pb.TopicRequest(topic_name=CH), metadata=env.metadata())
+    ts = topic_schema(CH)
+    assert ts is not None
+    assert info.topic_name == CH and info.can_subscribe and not info.can_publish
+    assert info.schema_id == ts.schema_id and info.tenant_guid == env.org.org_id and info.rpc_id
+    info = await env.stub.GetTopic(pb.TopicRequest(topic_name=PE), metadata=env.metadata())
+    assert info.can_publish and info.can_subscribe
+
+
+async def test_unknown_topic(env: Env) -> None:
+    call = env.stub.GetTopic(pb.TopicRequest(topic_name="/data/Nope"), metadata=env.metadata())
+    assert (await failure(call))[:2] == (grpc.StatusCode.NOT_FOUND, PREFIX + "topic.not.found")
+    sub = env.subscribe()
+    await sub.write(fetch("/event/Nope__e"))
+    assert (await failure(sub.read()))[:2] == (
+        grpc.StatusCode.NOT_FOUND,
+        PREFIX + "topic.not.found",
+    )
+
+
+async def test_get_schema(env: Env) -> None:
+    ts = topic_schema(CH)
+    assert ts is not None
+    for sid in (ts.schema_id, schema_id("OrderChangeEvent")):
+        info = await env.stub.GetSchema(pb.SchemaRequest(schema_id=sid), metadata=env.metadata())
+        assert info.schema_id == ts.schema_id
+        assert json.loads(info.schema_json)["name"] == "OrderChangeEvent"
+    call = env.stub.GetSchema(pb.SchemaRequest(schema_id="nope"), metadata=env.metadata())
+    assert (await failure(call))[0] == grpc.StatusCode.NOT_FOUND
+
+
+# -- subscribe ---------------------------------------------------------------------
+
+
+async def test_latest_starts_at_the_tip(env: Env) -> None:
+    env.publish(2)
+    call = env.subscribe()
+    await call.write(fetch())
+    await asyncio.sleep(0.1)
+    new = env.publish(3)
+    events = await read_events(call, 3)
+    assert ids(events) == new
+    assert all(len(e.replay_id) == 8 for e in events)
+    ts = topic_schema(CH)
+    assert ts is not None
+    assert events[0].event.schema_id == ts.schema_id
+    decoded = decode_payload(ts.schema, events[0].event.payload)
+    assert decoded["ChangeEventHeader"]["transactionKey"] == "tx-0"
+    call.cancel()
+
+
+async def test_earliest_replays_everything_retained(env: Env) -> None:
+    old = env.publish(4)
+    call = env.subscribe()
+    await call.write(fetch(preset=pb.EARLIEST))
+    assert ids(await read_events(call, 4)) == old
+    call.cancel()
+
+
+async def test_custom_starts_after_the_replay_id(env: Env) -> None:
+    old = env.publish(5)
+    call = env.subscribe()
+    await call.write(fetch(preset=pb.CUSTOM, replay_id=old[1].to_bytes(8, "big")))
+    assert ids(await read_events(call, 3)) == old[2:]
+    call.cancel()
+
+
+@pytest.mark.parametrize("replay", [b"\x00" * 7 + b"\x01", b"\x01\x02", b"zz"])
+async def test_custom_with_unknown_replay_id_is_corrupted(env: Env, replay: bytes) -> None:
+    env.publish(2)
+    call = env.subscribe()
+    await call.write(fetch(preset=pb.CUSTOM, replay_id=replay))
+    status, code, _ = await failure(call.read())
+    assert status == grpc.StatusCode.INVALID_ARGUMENT
+    assert code == PREFIX + "subscription.fetch.replayid.corrupted"
+
+
+async def test_custom_with_expired_replay_id_is_corrupted(env: Env) -> None:
+    old = env.publish(3)
+    env.org.events.expire(CH, keep_last=1)
+    call = env.subscribe()
+    await call.write(fetch(preset=pb.CUSTOM, replay_id=old[0].to_bytes(8, "big")))
+    assert (await failure(call.read()))[1] == PREFIX + "subscription.fetch.replayid.corrupted"
+
+
+async def test_custom_without_replay_id(env: Env) -> None:
+    call = env.subscribe()
+    await call.write(fetch(preset=pb.CUSTOM))
+    status, code, _ = await failure(call.read())
+    assert status == grpc.StatusCode.INVALID_ARGUMENT
+    assert code == PREFIX + "subscription.fetch.replayid.validation.failed"
+
+
+async def test_flow_control_and_pending_num_requested(env: Env) -> None:
+    old = env.publish(5)
+    call = env.subscribe()
+    await call.write(fetch(n=2, preset=pb.EARLIEST))
+    response = await read(call)
+    assert ids(list(response.events)) == old[:2]  # several events in one response
+    assert response.pending_num_requested == 0
+    assert response.latest_replay_id == old[1].to_bytes(8, "big")
+    pending = asyncio.ensure_future(call.read())
+    assert not (await asyncio.wait({pending}, timeout=0.5))[0]  # nothing until asked
+    await call.write(fetch(n=1))
+    response = await asyncio.wait_for(pending, 5)
+    assert ids(list(response.events)) == [old[2]] and response.pending_num_requested == 0
+    await call.write(fetch(n=10))
+    response = await read(call)
+    assert ids(list(response.events)) == old[3:] and response.pending_num_requested == 8
+    call.cancel()
+
+
+async def test_outstanding_requests_are_capped_at_100(env: Env) -> None:
+    old = env.publish(150)
+    call = env.subscribe()
+    await call.write(fetch(n=500, preset=pb.EARLIEST))
+    got = await read_events(call, 100)
+    assert ids(got) == old[:100]
+    pending = asyncio.ensure_future(call.read())
+    assert not (await asyncio.wait({pending}, timeout=0.5))[0]  # the 500 were capped
+    call.cancel()
+
+
+async def test_keepalive_when_idle(env: Env) -> None:
+    old = env.publish(1)
+    call = env.subscribe()
+    await call.write(fetch(n=5))
+    response = await read(call, 2)
+    assert not response.events and response.pending_num_requested == 5
+    assert response.latest_replay_id == old[0].to_bytes(8, "big")
+    assert not (await read(call, 2)).events  # keeps coming while idle
+    call.cancel()
+
+
+async def test_idle_stream_without_requests_is_closed(env: Env) -> None:
+    server = await start_pubsub(env.org, idle_close_s=0.5)
+    env.publish(1)
+    async with grpc.aio.insecure_channel(server.target) as channel:
+        call = pb_grpc.PubSubStub(channel).Subscribe(metadata=env.metadata())
+        await call.write(fetch(n=1, preset=pb.EARLIEST))
+        assert len((await read(call)).events) == 1
+        assert await asyncio.wait_for(call.read(), 3) is grpc.aio.EOF  # pending 0 for > 0.5 s
+        assert await call.code() == grpc.StatusCode.OK
+    await server.close()
+
+
+async def test_topic_mismatch_on_a_later_request(env: Env) -> None:
+    call = env.subscribe()
+    await call.write(fetch(n=1))
+    await call.write(fetch(topic=PE, n=1))
+    status, code, _ = await failure(call.read())
+    assert status == grpc.StatusCode.INVALID_ARGUMENT
+    assert code == PREFIX + "subscription.fetch.topic.mismatch"
+
+
+async def test_non_positive_num_requested(env: Env) -> None:
+    call = env.subscribe()
+    await call.write(fetch(n=0))
+    assert (await failure(call.read()))[1] == PREFIX + "subscription.fetch.requested.events.invalid"
+
+
+async def test_drop_connection_fault_aborts_with_unavailable(env: Env) -> None:
+    env.publish(2)
+    env.org.faults.drop_connection = 1.0
+    call = env.subscribe()
+    await call.write(fetch(preset=pb.EARLIEST))
+    status, code, _ = await failure(call.read())
+    assert (status, code) == (grpc.StatusCode.UNAVAILABLE, PREFIX + "service.unavailable")
+    assert env.org.faults_injected["drop_connection"] >= 1
+
+
+async def test_real_change_events_are_encoded_with_bitmaps(env: Env) -> None:
+    store = RecordStore(env.org)
+    account = store.create("Account", {"Name": "Acme"})
+    order = store.create("Order", {"AccountId": account, "EffectiveDate": "2026-01-01"})
+    store.update("Order", order, {"Status": "Activated", "BillingCity": "Lyon"})
+    call = env.subscribe()
+    await call.write(fetch(preset=pb.EARLIEST))
+    events = await read_events(call, 2)
+    ts = topic_schema(CH)
+    assert ts is not None
+    create, update = (decode_payload(ts.schema, e.event.payload) for e in events)
+    assert create["ChangeEventHeader"]["changeType"] == "CREATE"
+    assert create["Status"] == "Draft" and create["EffectiveDate"] == 1767225600000
+    assert update["ChangeEventHeader"]["changeType"] == "UPDATE"
+    assert update["ChangeEventHeader"]["changedFields"][0].startswith("0x")
+    assert update["Status"] == "Activated" and update["AccountId"] is None  # unchanged: null
+    assert update["BillingAddress"]["City"] == "Lyon"
+    call.cancel()
+
+
+# -- publish -----------------------------------------------------------------------
+
+
+def avro(topic: str, record: dict[str, Any]) -> tuple[str, bytes]:
+    ts = topic_schema(topic)
+    assert ts is not None
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, ts.schema.parsed, record)
+    return ts.schema_id, buf.getvalue()
+
+
+async def test_publish_platform_event(env: Env) -> None:
+    sub = env.subscribe()
+    await sub.write(fetch(PE))
+    await asyncio.sleep(0.1)
+    sid, payload = avro(
+        PE,
+        {
+            "CreatedDate": 1767268803412,
+            "CreatedById": USER,
+            "Order_Id__c": "8015e00000Q7mNpAAJ",
+            "Status__c": "FULFILLED",
+            "Error_Message__c": None,
+        },
+    )
+    request = pb.PublishRequest(
+        topic_name=PE,
+        events=[
+            pb.ProducerEvent(id="corr-1", schema_id=sid, payload=payload),
+            pb.ProducerEvent(id="corr-2", schema_id="wrong", payload=payload),
+        ],
+    )
+    response = await env.stub.Publish(request, metadata=env.metadata())
+    ok, bad = response.results
+    assert ok.correlation_key == "corr-1" and len(ok.replay_id) == 8 and not ok.HasField("error")
+    assert bad.correlation_key == "corr-2" and bad.error.code == pb.PUBLISH
+    assert response.schema_id == sid and response.rpc_id
+    stored = env.org.events.all_events([PE])
+    assert len(stored) == 1 and stored[0].replay_id == int.from_bytes(ok.replay_id, "big")
+    assert stored[0].payload == {
+        "CreatedDate": "2026-01-01T12:00:03.412Z",
+        "CreatedById": USER,
+        "Order_Id__c": "8015e00000Q7mNpAAJ",
+        "Status__c": "FULFILLED",
+        "Error_Message__c": None,
+    }
+    assert stored[0].event_uuid == "corr-1"
+    (delivered,) = await read_events(sub, 1)
+    assert delivered.event.id == "corr-1" and delivered.replay_id == ok.replay_id
+    sub.cancel()
+
+
+async def test_publish_stream_and_cdc_topics_are_not_publishable(env: Env) -> None:
+    sid, payload = avro(PE, {"CreatedDate": 0, "CreatedById": "", "Order_Id__c": None,
+                             "Status__c": "X", "Error_Message__c": None})  # fmt: skip
+    call = env.stub.PublishStream(metadata=env.metadata())
+    for i in range(2):
+        event = pb.ProducerEvent(id=f"k{i}", schema_id=sid, payload=payload)
+        await call.write(pb.PublishRequest(topic_name=PE, events=[event]))
+        response = await asyncio.wait_for(call.read(), 5)
+        assert response.results[0].correlation_key == f"k{i}"
+    await call.done_writing()
+    stored = env.org.events.all_events([PE])
+    assert [e.payload["CreatedById"] for e in stored] == [USER, USER]  # filled in
+    request = pb.PublishRequest(topic_name=CH, events=[pb.ProducerEvent(payload=b"")])
+    status, code, _ = await failure(env.stub.Publish(request, metadata=env.metadata()))
+    assert status == grpc.StatusCode.PERMISSION_DENIED
+    assert code == PREFIX + "topic.meta.permission"
