@@ -114,6 +114,7 @@ class WritebackSettings(_Section):
     erp_number_field: str = "ERP_Order_Number__c"
     error_field: str = "Fulfillment_Error__c"
     flush_interval_s: float = Field(default=1.0, gt=0)
+    lease_s: float = Field(default=30.0, gt=0)  # claimed items return to others after this
     batch_size: int = Field(default=200, ge=1, le=200)
     status_map: dict[str, str] = {
         "in_progress": "In Progress",

@@ -55,6 +55,7 @@ class DemoSummary:
     latency_p95_s: float | None = None
     api_calls_per_order: float = 0.0
     erp_failed_attempts: int = 0
+    erp_redeliveries: int = 0  # repeats of an accepted webhook-id, deduplicated by the ERP
     faults_injected: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -148,7 +149,10 @@ class DemoEnvironment:
                 "private_key": keys.private_key_pem,
             },
             "erp": {"url": f"{self.erp_server.base_url}/webhooks/erp", "secrets": self.erp.secrets},
-            "writeback": {"flush_interval_s": 0.25},
+            "writeback": {
+                "flush_interval_s": 0.25,
+                "lease_s": 3.0 if self.separate_process else 30.0,
+            },
             "ingest": ingest,
             "reconcile": {"interval_s": 2.0, "lookback_s": 3600.0},
         }
@@ -189,17 +193,21 @@ class DemoEnvironment:
 
     # -- chaos ---------------------------------------------------------------------------
 
-    def start_chaos(self, kill_every_s: tuple[float, float] = (1.0, 4.0)) -> None:
+    def start_chaos(
+        self, kill_every_s: tuple[float, float] = (2.0, 6.0), max_kills: int | None = None
+    ) -> None:
         """Turn on the org's faults and kill the Revflow process at random moments."""
         f = self.org.faults
         f.unknown_client, f.drop_connection, f.duplicate_events = 0.05, 0.05, 0.05
-        f.gap_events, f.overflow_events = 0.03, 0.02
-        self._monkey = asyncio.create_task(self._kill_loop(kill_every_s))
+        # few transactions carry many changes here (bulk activation), so overflow is likelier
+        f.gap_events, f.overflow_events = 0.03, 0.25
+        self._monkey = asyncio.create_task(self._kill_loop(kill_every_s, max_kills))
 
-    async def _kill_loop(self, every: tuple[float, float]) -> None:
+    async def _kill_loop(self, every: tuple[float, float], max_kills: int | None) -> None:
+        """Kill at random moments; each restart gets time to start up and do some work."""
         assert self.process is not None
         expired = False
-        while True:
+        while max_kills is None or self.process.kills < max_kills:
             await asyncio.sleep(self.rng.uniform(*every))
             await self.process.kill()
             self.org.note_fault("consumer_killed")
@@ -370,7 +378,7 @@ class DemoEnvironment:
             orders=len(order_ids),
             completed=completed,
             failed=statuses.count("Failed"),
-            erp_deliveries=erp["accepted"],
+            erp_deliveries=erp["created"],
             duplicate_deliveries=len({d["order_id"] for d in erp["duplicate_documents"]}),
             salesforce_api_calls=calls,
             elapsed_s=round(elapsed_s, 3),
@@ -381,6 +389,7 @@ class DemoEnvironment:
             else None,
             api_calls_per_order=round(calls / len(order_ids), 3) if order_ids else 0.0,
             erp_failed_attempts=erp["failed"],
+            erp_redeliveries=erp["duplicate_accepted"],
             faults_injected=faults,
         )
 

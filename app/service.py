@@ -106,6 +106,7 @@ class Revflow:
             self.salesforce,
             interval_s=settings.writeback.flush_interval_s,
             batch_size=settings.writeback.batch_size,
+            lease_s=settings.writeback.lease_s,
         )
         self.serve_api = serve_api
         self.api = create_app(self.db)

@@ -53,3 +53,27 @@ async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(database_url
         await db.dispose()
         assert plans == ORDERS
         assert keys == rows  # every event recorded once
+
+
+@pytest.mark.parametrize("transport", ["cometd", "pubsub"])
+async def test_chaos_completes_every_order_once(database_url, transport):
+    """The org drops connections, answers unknown-client, duplicates events, sends gap
+    and overflow events and expires replay ids while Revflow is killed and restarted."""
+    overrides = {"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}}
+    async with DemoEnvironment(
+        database_url=database_url,
+        seed=21,
+        transport=transport,
+        separate_process=True,
+        erp_fail_share=0.1,
+        settings_overrides=overrides,
+    ) as env:
+        ids = await env.create_orders(30)
+        env.start_chaos(kill_every_s=(1.0, 3.0), max_kills=3)
+        await env.activate(ids)
+        assert await env.wait_until_done(ids, timeout_s=180, final=("Completed",))
+        summary = env.summary(ids, 1.0)
+    assert summary.duplicate_deliveries == 0
+    assert summary.erp_deliveries == 60  # one sales order and one invoice per order
+    assert summary.faults_injected.get("consumer_killed", 0) >= 1
+    assert summary.faults_injected.get("duplicate_event", 0) >= 1
