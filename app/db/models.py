@@ -76,7 +76,9 @@ class OrderSnapshot(Base):
 class PlanState(StrEnum):
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
-    ON_HOLD = "on_hold"
+    ON_HOLD = "on_hold"  # a step failed fatally: fallout, waiting for an operator
+    FREEZING = "freezing"  # an amendment arrived: running steps finish, none start
+    FROZEN = "frozen"  # ready for the amended plan (compensation may run)
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -98,6 +100,10 @@ class Plan(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by each amendment
+    due_at: Mapped[datetime | None]  # the order's requested date
+    jeopardy: Mapped[str | None] = mapped_column(String(16))  # on_time | at_risk | late
+    hold_reason: Mapped[str | None] = mapped_column(Text)
 
     steps: Mapped[list[Step]] = relationship(
         back_populates="plan", order_by="Step.position", lazy="raise"
@@ -108,11 +114,14 @@ class StepState(StrEnum):
     PENDING = "pending"
     READY = "ready"
     RUNNING = "running"
+    WAITING = "waiting"  # a wait or manual step parked until its signal or an operator
     RETRYING = "retrying"
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
 
 
 class Step(Base):
@@ -142,6 +151,17 @@ class Step(Base):
     mapping_hash: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # from the plan definition (see app/orchestration/definitions.py)
+    scope_key: Mapped[str | None] = mapped_column(String(100))  # line item id, bundle...
+    ponr: Mapped[bool] = mapped_column(default=False)  # point of no return
+    compensation_key: Mapped[str | None] = mapped_column(String(100))
+    expected_duration_s: Mapped[float | None]
+    retry_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    wait_key: Mapped[str | None] = mapped_column(String(200), index=True)  # correlation key
+    wait_until: Mapped[datetime | None]  # wait timeout, or end of a pause
+    assignee: Mapped[str | None] = mapped_column(String(100))  # manual task person/queue
+    note: Mapped[str | None] = mapped_column(Text)  # why it was skipped, who completed it
+    jeopardy: Mapped[str | None] = mapped_column(String(16))  # on_time | at_risk | late
 
     plan: Mapped[Plan] = relationship(back_populates="steps", lazy="raise")
 
