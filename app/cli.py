@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from app.config import ConfigError, Settings, load_settings
+from app.orchestration.cli import fallout_cli
 
 cli = typer.Typer(
     help="Revflow: order orchestration between Salesforce and your ERP and accounting systems.",
@@ -22,6 +23,9 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 mappings_cli = typer.Typer(help="Check and try mapping files.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+cli.add_typer(fallout_cli, name="fallout")
+plans_cli = typer.Typer(help="Check plan definitions and explain plans.", no_args_is_help=True)
+cli.add_typer(plans_cli, name="plans")
 dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_help=True)
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_cli, name="dead-letters")
@@ -61,16 +65,79 @@ def db_upgrade(config: ConfigOption = None) -> None:
 @mappings_cli.command("lint")
 def mappings_lint(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders.")] = None,
+    org: Annotated[
+        bool, typer.Option("--org", help="Also check field names against the org (describe).")
+    ] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Check mapping files; print file:line:col: message for each problem."""
     from app.mapping import lint_paths
 
-    problems = lint_paths(paths or [Path("mappings")])
+    targets = paths or [Path("mappings")]
+    problems = lint_paths(targets)
+    if org and not problems:
+        problems = asyncio.run(_check_fields_against_org(_settings(config), targets))
     for problem in problems:
         typer.echo(str(problem))
     if problems:
         _fail(f"{len(problems)} problem(s) found", code=1)
     typer.echo("mappings OK")
+
+
+async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> list[Any]:
+    """Field names the mappings read, checked with describe calls (one per sObject)."""
+    from app.mapping import check_fields, discover_files, load_mapping
+    from app.salesforce.auth import AuthError, TokenProvider
+    from app.salesforce.client import SalesforceClient
+    from app.salesforce.errors import SalesforceError
+
+    try:
+        settings.require_org()
+    except ConfigError as exc:
+        _fail(f"--org needs an org: {exc}")
+    client = SalesforceClient(
+        TokenProvider(settings.salesforce),
+        settings.salesforce.api_version,
+        settings.salesforce.call_options_client,
+    )
+    described: dict[str, set[str]] = {}
+    for sobject in ("Order", "OrderItem", "Quote", "QuoteLineItem", "Account", "Product2"):
+        try:
+            body = await client.request("GET", f"sobjects/{sobject}/describe")
+        except (AuthError, SalesforceError) as exc:
+            await client.aclose()
+            _fail(f"describe {sobject} failed: {exc}")
+        names = {f["name"] for f in body.get("fields", [])}
+        names |= {
+            f["relationshipName"] for f in body.get("fields", []) if f.get("relationshipName")
+        }
+        names |= {
+            c["relationshipName"]
+            for c in body.get("childRelationships", [])
+            if c.get("relationshipName")
+        }
+        described[sobject] = names
+    await client.aclose()
+    files, problems = discover_files(paths)
+    for file in files:
+        problems.extend(check_fields(load_mapping(file), lambda t: described.get(t, set())))
+    return problems
+
+
+@mappings_cli.command("test")
+def mappings_test(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Golden files or folders.")] = None,
+) -> None:
+    """Run the golden cases kept beside the mappings (*.test.yaml)."""
+    from app.mapping import run_golden
+
+    results = run_golden(paths or [Path("mappings")])
+    for result in results:
+        typer.echo(str(result))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        _fail(f"{len(failed)} of {len(results)} golden case(s) failed", code=1)
+    typer.echo(f"{len(results)} golden case(s) passed")
 
 
 @mappings_cli.command("preview")
@@ -138,6 +205,90 @@ def dead_letters_replay(
 
     failed = asyncio.run(main())
     raise typer.Exit(1 if failed else 0)
+
+
+@plans_cli.command("lint")
+def plans_lint(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check plan definition files (cycles included); print file:line:col: message."""
+    from app.mapping import MappingLoadError, load_directory
+    from app.orchestration.plan_files import lint_plan_paths
+
+    settings = _settings(config)
+    try:
+        mappings: set[str] | None = set(load_directory(settings.mappings_dir))
+    except MappingLoadError:
+        mappings = None  # `revflow mappings lint` reports those
+    problems = lint_plan_paths(paths or [Path("plans")], mappings=mappings, connectors={"erp"})
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        _fail(f"{len(problems)} problem(s) found", code=1)
+    typer.echo("plans OK")
+
+
+@plans_cli.command("explain")
+def plans_explain(
+    order: Annotated[str, typer.Argument(help="A Salesforce Order id, or a JSON record file.")],
+    plan: Annotated[
+        Path | None, typer.Option(help="Plan file (default: the configured plan).")
+    ] = None,
+    scenario: Annotated[str, typer.Option(help="new, amendment or cancellation.")] = "new",
+    config: ConfigOption = None,
+) -> None:
+    """Print the plan that would be built for an order, and why each rule fired or not."""
+    from app.orchestration.explain import explain
+
+    settings = _settings(config)
+    definition = _plan_definition(settings, plan)
+    if Path(order).is_file():
+        try:
+            record = json.loads(Path(order).read_text())
+        except ValueError as exc:
+            _fail(f"{order}: {exc}")
+    else:
+        record = asyncio.run(_fetch_order(settings, order))
+    typer.echo(explain(definition, record, scenario).render())
+
+
+def _plan_definition(settings: Settings, plan: Path | None) -> Any:
+    from app.orchestration.plan_files import PlanLoadError, load_plan_file
+    from app.service import plan_definition
+
+    if plan is None and settings.plan_file is None:
+        return plan_definition(settings)
+    try:
+        return load_plan_file(plan or settings.plan_file)  # type: ignore[arg-type]
+    except PlanLoadError as exc:
+        _fail(str(exc))
+
+
+async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
+    from app.salesforce.auth import AuthError, TokenProvider
+    from app.salesforce.client import SalesforceClient
+    from app.salesforce.errors import SalesforceError
+    from app.salesforce.orders import fetch_orders
+
+    try:
+        settings.require_org()
+    except ConfigError as exc:
+        _fail(f"{exc} (or pass a JSON record file)")
+    client = SalesforceClient(
+        TokenProvider(settings.salesforce),
+        settings.salesforce.api_version,
+        settings.salesforce.call_options_client,
+    )
+    try:
+        found = await fetch_orders(client, [order_id])
+    except (AuthError, SalesforceError) as exc:
+        _fail(f"reading order {order_id} failed: {exc}")
+    finally:
+        await client.aclose()
+    if order_id not in found:
+        _fail(f"order {order_id} not found in Salesforce")
+    return found[order_id]
 
 
 @cli.command()

@@ -116,9 +116,12 @@ class WritebackSettings(_Section):
     flush_interval_s: float = Field(default=1.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0)  # claimed items return to others after this
     batch_size: int = Field(default=200, ge=1, le=200)
+    # plan state (or "<step key>.<step state>") -> Order status value
     status_map: dict[str, str] = {
         "in_progress": "In Progress",
+        "on_hold": "On Hold",
         "completed": "Completed",
+        "cancelled": "Cancelled",
         "failed": "Failed",
     }
 
@@ -153,6 +156,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///revflow.sqlite"
     mappings_dir: Path = Path("mappings")
+    # a plan definition file (plans/*.yaml); unset: the built-in order_fulfillment plan
+    plan_file: Path | None = None
     order_mapping: str = "order_to_sales_order"
     invoice_mapping: str = "order_to_invoice"
     api_host: str = "127.0.0.1"

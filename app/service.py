@@ -20,10 +20,11 @@ from app.db.database import Database
 from app.ingest.consumer import EventConsumer
 from app.ingest.reconcile import Reconciler
 from app.mapping import Mapping as CompiledMapping
-from app.mapping import load_directory
+from app.mapping import MappingStore
 from app.orchestration.definitions import PlanDefinition, order_fulfillment
 from app.orchestration.executor import StepExecutor
 from app.orchestration.intake import Intake
+from app.orchestration.plan_files import load_plan_file
 from app.orchestration.retry import RetryPolicy
 from app.orchestration.worker import Worker
 from app.salesforce.auth import TokenProvider
@@ -35,18 +36,18 @@ from connectors.registry import build_connector
 log = logging.getLogger("revflow")
 
 
-def plan_definition(settings: Settings) -> PlanDefinition:
+def plan_definition(settings: Settings, mappings: set[str] | None = None) -> PlanDefinition:
+    """The configured plan file, or the built-in order_fulfillment plan."""
     w = settings.worker
-    return order_fulfillment(
-        settings.order_mapping,
-        settings.invoice_mapping,
-        RetryPolicy(
-            initial_interval_s=w.initial_interval_s,
-            backoff_coefficient=w.backoff_coefficient,
-            maximum_interval_s=w.maximum_interval_s,
-            maximum_attempts=w.max_attempts,
-        ),
+    retry = RetryPolicy(
+        initial_interval_s=w.initial_interval_s,
+        backoff_coefficient=w.backoff_coefficient,
+        maximum_interval_s=w.maximum_interval_s,
+        maximum_attempts=w.max_attempts,
     )
+    if settings.plan_file is not None:
+        return load_plan_file(settings.plan_file, mappings=mappings, default_retry=retry)
+    return order_fulfillment(settings.order_mapping, settings.invoice_mapping, retry)
 
 
 class Revflow:
@@ -69,8 +70,9 @@ class Revflow:
             settings.salesforce.call_options_client,
             http=self.http,
         )
-        self.mappings: dict[str, CompiledMapping] = load_directory(settings.mappings_dir)
-        self.definition = plan_definition(settings)
+        self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
+        self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
+        self.definition = plan_definition(settings, set(self.mappings))
         self.connectors = (
             dict(connectors)
             if connectors is not None
@@ -90,7 +92,7 @@ class Revflow:
             self.salesforce,
             settings,
             self.definition,
-            lambda: self.mappings,
+            self.mapping_store.current,
             on_plans=self.worker.wakeup.set,
         )
         self.reconciler = Reconciler(self.db, self.salesforce, settings, self.intake)
@@ -109,7 +111,7 @@ class Revflow:
             lease_s=settings.writeback.lease_s,
         )
         self.serve_api = serve_api
-        self.api = create_app(self.db)
+        self.api = create_app(self.db, settings.writeback)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: uvicorn.Server | None = None
@@ -121,6 +123,7 @@ class Revflow:
             "worker": self.worker.run,
             "writeback": self.flusher.run,
             "reconcile": self.reconciler.run,
+            "mappings": self.mapping_store.watch,
         }
         if self.settings.ingest.transport == "polling":
             del loops["consumer"]  # no stream: the sweep is the intake

@@ -1,4 +1,4 @@
-"""The operator API: health, readiness, plans per order, metrics."""
+"""The operator API: health, readiness, plans per order, plan actions, fallout, metrics."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
-from app.api.schemas import OrderOut, PlanOut, Problem, StepOut
+from app.api.fallout import fallout_router
+from app.api.plans import plan_out, plans_router
+from app.api.schemas import OrderOut, Problem
+from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, Step
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
 
-def create_app(db: Database) -> FastAPI:
+def create_app(db: Database, writeback: WritebackSettings | None = None) -> FastAPI:
+    """The API; ``writeback`` (the status map) is what operator actions write to Orders."""
     api = FastAPI(
         title="Revflow",
         summary="Order orchestration between Salesforce and ERP systems",
@@ -72,44 +76,10 @@ def create_app(db: Database) -> FastAPI:
                     )
                 ).all()
             )
-        return OrderOut(
-            order_id=order_id,
-            plans=[
-                PlanOut(
-                    id=p.id,
-                    order_id=p.order_id,
-                    scenario=p.scenario,
-                    definition=p.definition,
-                    correlation_id=p.correlation_id,
-                    state=p.state,
-                    error=p.error,
-                    mapping_hashes=p.mapping_hashes,
-                    created_at=p.created_at,
-                    completed_at=p.completed_at,
-                    steps=[
-                        StepOut(
-                            key=st.key,
-                            kind=st.kind,
-                            state=st.state,
-                            depends_on=st.depends_on,
-                            attempts=st.attempts,
-                            connector=st.connector,
-                            action=st.action,
-                            idempotency_key=st.idempotency_key,
-                            due_at=st.due_at,
-                            started_at=st.started_at,
-                            finished_at=st.finished_at,
-                            error=st.error,
-                            output=st.output,
-                            mapping_hash=st.mapping_hash,
-                        )
-                        for st in steps
-                        if st.plan_id == p.id
-                    ],
-                )
-                for p in plans
-            ],
-        )
+        return OrderOut(order_id=order_id, plans=[plan_out(p, steps) for p in plans])
+
+    api.include_router(plans_router(db, writeback or WritebackSettings()))
+    api.include_router(fallout_router(db, ORDER_ID))
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:

@@ -1,11 +1,11 @@
-"""Response shapes of the operator API."""
+"""Request and response shapes of the operator API."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class StepOut(BaseModel):
@@ -23,6 +23,11 @@ class StepOut(BaseModel):
     error: str | None
     output: dict[str, Any] | None
     mapping_hash: str | None
+    wait_key: str | None = None
+    wait_until: datetime | None = None
+    assignee: str | None = None
+    note: str | None = None
+    ponr: bool = False
 
 
 class PlanOut(BaseModel):
@@ -37,6 +42,7 @@ class PlanOut(BaseModel):
     created_at: datetime
     completed_at: datetime | None
     steps: list[StepOut]
+    hold_reason: str | None = None
 
 
 class OrderOut(BaseModel):
@@ -46,3 +52,52 @@ class OrderOut(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class ActionIn(BaseModel):
+    """Who acts and why (both go to the audit log)."""
+
+    model_config = ConfigDict(extra="forbid")
+    actor: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RetryIn(ActionIn):
+    input: dict[str, Any] | None = None  # replaces the step's input when given
+
+
+class CompleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actor: str = Field(min_length=1, max_length=100)
+    reason: str = Field(default="", max_length=2000)
+    output: dict[str, Any] | None = None
+
+
+class RedriveIn(ActionIn):
+    step: str = Field(min_length=1, max_length=100)  # the failed step to run again from
+
+
+class ActionOut(BaseModel):
+    plan_id: int
+    action: str
+    plan_state: str
+    changed: dict[str, str]
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class FalloutOut(BaseModel):
+    plan_id: int
+    order_id: str
+    plan_state: str
+    step: str
+    kind: str
+    error: str | None
+    attempts: int
+    since: datetime | None

@@ -8,11 +8,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.mapping.conditions import COMBINATORS, OPERATORS, All, Any_, Compare, Condition, Not
+from app.mapping.conditions import (
+    COMBINATORS,
+    OPERATORS,
+    All,
+    Any_,
+    Compare,
+    Condition,
+    ExprCondition,
+    Not,
+)
 from app.mapping.errors import MappingLoadError, Problem
+from app.mapping.expressions import ROOT_NAME, Expr, ExprSyntaxError, compile_expr, expr_paths
 from app.mapping.loader import Pos, YamlList, YamlMap, parse_yaml, plain
-from app.mapping.model import Const, EachField, FieldSpec, Mapping, ObjectField, ValueField
+from app.mapping.model import (
+    Const,
+    EachField,
+    FieldSpec,
+    Mapping,
+    ObjectField,
+    SourceRef,
+    ValueField,
+)
 from app.mapping.paths import PathRef, parse_path
+from app.mapping.rules import NEEDS_PATH, OPTIONS, RULE_KEYS, Rule, RuleConfigError, build_check
 from app.mapping.templates import parse_template
 from app.mapping.transforms import (
     CompileContext,
@@ -26,14 +45,15 @@ from app.mapping.transforms import (
 __all__ = ["FIELD_KEYS", "SOURCES", "TOP_KEYS", "compile_mapping", "load_mapping"]
 
 SOURCES = ("Order", "Quote")
-TOP_KEYS = ("name", "version", "description", "source", "target", "lookups", "fields")
-KINDS = ("path", "value", "format", "fields", "each")
+TOP_KEYS = ("name", "version", "description", "source", "target", "lookups", "rules", "fields")
+KINDS = ("path", "value", "format", "expr", "fields", "each")
 FIELD_KEYS = (*KINDS, "where", "required", "default", "transform", "when", "description")
 # Keys that make no sense next to a given kind of field.
 FORBIDDEN = {
     "path": ("where",),
     "value": ("where",),
     "format": ("where",),
+    "expr": ("where",),
     "fields": ("where", "required", "default", "transform"),
     "each": ("default", "transform"),
 }
@@ -52,7 +72,7 @@ def compile_mapping(
             [Problem(filename, 1, 1, "", f"file is not valid UTF-8: {exc.reason}")]
         ) from None
     parsed = parse_yaml(decoded, filename)
-    compiler = _Compiler(filename)
+    compiler = _Compiler(filename, decoded.splitlines())
     compiler.problems.extend(parsed.problems)
     mapping = None
     if parsed.tree is not None:
@@ -74,6 +94,11 @@ def load_mapping(path: str | Path) -> Mapping:
     return compile_mapping(data, filename, path=Path(path))
 
 
+def _label(key: str) -> str:
+    """How messages name the place: `field 'lines.sku'` or `rules[2]`."""
+    return key if key.startswith("rules[") else f"field '{key}'"
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -85,9 +110,12 @@ def _type_name(value: Any) -> str:
 
 
 class _Compiler:
-    def __init__(self, filename: str) -> None:
+    def __init__(self, filename: str, lines: Sequence[str] = ()) -> None:
         self.filename = filename
+        self.lines = lines
         self.problems: list[Problem] = []
+        self.base: tuple[str, ...] = ()  # list path of the enclosing `each`, for source refs
+        self.refs: list[SourceRef] = []
 
     def problem(self, pos: Pos, key: str, message: str) -> None:
         self.problems.append(Problem(self.filename, pos.line, pos.col, key, message))
@@ -119,6 +147,7 @@ class _Compiler:
             )
         target = self.text(tree, "target", "", required=True)
         ctx = CompileContext(self.lookups(tree))
+        rules = self.rules(tree)
         fields: tuple[FieldSpec, ...] = ()
         if "fields" not in tree:
             self.problem(tree.pos, "fields", "missing required key 'fields'")
@@ -136,6 +165,8 @@ class _Compiler:
             filename=self.filename,
             path=path,
             content_hash=content_hash,
+            rules=rules,
+            source_refs=tuple(dict.fromkeys(self.refs)),
         )
 
     def lookups(self, tree: YamlMap) -> dict[str, LookupTable]:
@@ -211,12 +242,18 @@ class _Compiler:
             if "fields" not in spec:
                 self.problem(spec.key_pos["each"], key, f"field '{key}': 'each' needs 'fields'")
                 return None
-            nested = self.nested(spec, key, ctx)
-            where = (
-                self.condition(spec["where"], spec.value_pos["where"], key)
-                if "where" in spec
-                else None
-            )
+            outer = self.base
+            if source is not None:
+                self.base = source.parts if source.absolute else (*outer, *source.parts)
+            try:
+                nested = self.nested(spec, key, ctx)
+                where = (
+                    self.condition(spec["where"], spec.value_pos["where"], key)
+                    if "where" in spec
+                    else None
+                )
+            finally:
+                self.base = outer
             return (
                 EachField(name, key, line, when, source, nested, where, required)
                 if source
@@ -225,6 +262,8 @@ class _Compiler:
         source_ref: Any
         if kind == "path":
             source_ref = self.path(spec["path"], spec.value_pos["path"], key)
+        elif kind == "expr":
+            source_ref = self.expr(spec["expr"], spec.value_pos["expr"], key)
         elif kind == "value":
             source_ref = Const(plain(spec["value"]))
         else:
@@ -279,12 +318,24 @@ class _Compiler:
                 out.append(build_transform(name, args, ctx))
             except TransformConfigError as exc:
                 self.problem(at, key, f"field '{key}': {exc}")
+            for path in ctx.paths:
+                self.record(path, at)
+            ctx.paths.clear()
         return tuple(out)
 
     def condition(self, raw: Any, pos: Pos, key: str) -> Condition | None:
+        if isinstance(raw, str):
+            expr = self.expr(raw, pos, key)
+            return ExprCondition(expr) if expr else None
         if not isinstance(raw, YamlMap):
-            self.problem(pos, key, f"field '{key}': a condition must be a mapping")
+            self.problem(pos, key, f"field '{key}': a condition must be a mapping or an expression")
             return None
+        if "expr" in raw:
+            if len(raw) != 1:
+                self.problem(pos, key, f"field '{key}': 'expr' must be the only condition key")
+                return None
+            expr = self.expr(raw["expr"], raw.value_pos["expr"], key)
+            return ExprCondition(expr) if expr else None
         combinators = [k for k in COMBINATORS if k in raw]
         if combinators:
             if len(raw) != 1:
@@ -303,7 +354,7 @@ class _Compiler:
                 return None
             conds = tuple(i for i in items if i is not None)
             return All(conds) if word == "all" else Any_(conds)
-        self.unknown_keys(raw, ("path", *OPERATORS), key, f"condition key in field '{key}'")
+        self.unknown_keys(raw, ("path", "expr", *OPERATORS), key, f"condition key in field '{key}'")
         ops = [k for k in OPERATORS if k in raw]
         if "path" not in raw or len(ops) != 1:
             self.problem(
@@ -327,23 +378,130 @@ class _Compiler:
 
     def path(self, raw: Any, pos: Pos, key: str) -> PathRef | None:
         if not isinstance(raw, str):
-            self.problem(pos, key, f"field '{key}': a path must be text, got {_type_name(raw)}")
+            self.problem(pos, key, f"{_label(key)}: a path must be text, got {_type_name(raw)}")
             return None
         try:
-            return parse_path(raw)
+            path = parse_path(raw)
         except ValueError as exc:
-            self.problem(pos, key, f"field '{key}': {exc}")
+            self.problem(pos, key, f"{_label(key)}: {exc}")
             return None
+        self.record(path, pos)
+        return path
+
+    def record(self, path: PathRef, pos: Pos) -> None:
+        base = () if path.absolute else self.base
+        self.refs.append(SourceRef(base, path.parts, pos.line, pos.col))
+
+    def expr(self, raw: Any, pos: Pos, key: str) -> Expr | None:
+        """Compile an expression; syntax errors point at the offending column."""
+        if not isinstance(raw, str):
+            self.problem(pos, key, f"{_label(key)}: an expression must be text")
+            return None
+        try:
+            expr = compile_expr(raw)
+        except ExprSyntaxError as exc:
+            line = self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else ""
+            opener = line[pos.col - 1 : pos.col]
+            quoted = opener in ("'", '"')
+            col = (
+                pos.col + (1 if quoted else 0) + (exc.offset if quoted or opener not in "|>" else 0)
+            )
+            self.problem(Pos(pos.line, col), key, f"{_label(key)}: {exc}")
+            return None
+        for parts in expr_paths(expr):
+            if parts[0] == ROOT_NAME:
+                if len(parts) > 1:
+                    self.refs.append(SourceRef((), parts[1:], pos.line, pos.col))
+            else:
+                self.refs.append(SourceRef(self.base, parts, pos.line, pos.col))
+        return expr
 
     def template(self, raw: Any, pos: Pos, key: str) -> Any:
         if not isinstance(raw, str):
             self.problem(pos, key, f"field '{key}': 'format' must be text")
             return None
         try:
-            return parse_template(raw, allow_value=False)
+            template = parse_template(raw, allow_value=False)
         except ValueError as exc:
             self.problem(pos, key, f"field '{key}': {exc}")
             return None
+        for part in template.parts:
+            if part.path is not None:
+                self.record(part.path, pos)
+        return template
+
+    # -- rules --------------------------------------------------------------------
+
+    def rules(self, tree: YamlMap) -> tuple[Rule, ...]:
+        raw = tree.get("rules")
+        if raw is None:
+            return ()
+        if not isinstance(raw, YamlList):
+            self.problem(tree.value_pos["rules"], "rules", "'rules' must be a list")
+            return ()
+        out = []
+        for index, (item, pos) in enumerate(zip(raw, raw.item_pos, strict=True)):
+            rule = self.rule(item, pos, f"rules[{index}]")
+            if rule is not None:
+                out.append(rule)
+        return tuple(out)
+
+    def rule(self, item: Any, pos: Pos, key: str) -> Rule | None:
+        if not isinstance(item, YamlMap) or not isinstance(item.get("rule"), str):
+            self.problem(pos, key, f"{key}: a rule must be a mapping with 'rule: <name>'")
+            return None
+        kind = item["rule"]
+        if kind not in OPTIONS:
+            close = difflib.get_close_matches(kind, list(OPTIONS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            known = ", ".join(sorted(OPTIONS))
+            self.problem(
+                item.value_pos["rule"], key, f"{key}: unknown rule '{kind}'{hint} (known: {known})"
+            )
+            return None
+        self.unknown_keys(item, (*RULE_KEYS, *OPTIONS[kind]), key, f"key in rule '{kind}'")
+        name = kind
+        if "name" in item:
+            name = self.text(item, "name", key, required=False) or kind
+        message = self.text(item, "message", key, required=False) if "message" in item else None
+        if kind in NEEDS_PATH and "path" not in item:
+            self.problem(pos, key, f"{key}: rule '{kind}' needs 'path'")
+        each = self.path(item["each"], item.value_pos["each"], key) if "each" in item else None
+        outer = self.base
+        self.base = each.parts if each is not None else ()
+        try:
+            path = self.path(item["path"], item.value_pos["path"], key) if "path" in item else None
+            when = (
+                self.condition(item["when"], item.value_pos["when"], key)
+                if "when" in item
+                else None
+            )
+            opts = {k: plain(item[k]) for k in OPTIONS[kind] if k in item}
+            if kind == "expr":
+                if "expr" not in item:
+                    self.problem(pos, key, f"{key}: rule 'expr' needs 'expr'")
+                    return None
+                opts["expr"] = self.expr(item["expr"], item.value_pos["expr"], key)
+                if opts["expr"] is None:
+                    return None
+
+            def path_of(option: str, text: Any) -> PathRef:
+                if not isinstance(text, str):
+                    raise RuleConfigError(f"rule '{kind}': '{option}' must be a path")
+                try:
+                    found = parse_path(text)
+                except ValueError as exc:
+                    raise RuleConfigError(f"rule '{kind}': {exc}") from None
+                self.record(found, item.value_pos.get(option, pos))
+                return found
+
+            check = build_check(kind, opts, path_of)
+        except RuleConfigError as exc:
+            self.problem(pos, key, f"{key}: {exc}")
+            return None
+        finally:
+            self.base = outer
+        return Rule(name, pos.line, path, each, when, check, message)
 
     def flag(self, spec: YamlMap, name: str, key: str) -> bool:
         value = spec.get(name, False)

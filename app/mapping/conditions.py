@@ -4,6 +4,7 @@
 {path: Product2.Family, in: [Hardware, Software]}
 {path: PoNumber, exists: true}
 {all: [...]}, {any: [...]}, {not: {...}}
+{expr: "Quantity > `0`"}   (or the bare expression text)
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.mapping.expressions import Expr
 from app.mapping.paths import PathRef, Scope
 
-__all__ = ["All", "Any_", "Compare", "Condition", "Not"]
+__all__ = ["All", "Any_", "Compare", "Condition", "ExprCondition", "Not"]
 
 OPERATORS = ("equals", "not_equals", "in", "not_in", "exists")
 COMBINATORS = ("all", "any", "not")
 
 
 class Condition:
-    """Base class: test(scope) -> bool. Conditions never raise on record data."""
+    """Base class: test(scope) -> bool. Only ExprCondition may raise (ExprRuntimeError)."""
 
     def test(self, scope: Scope) -> bool:
         raise NotImplementedError
@@ -69,3 +71,13 @@ class Not(Condition):
 
     def test(self, scope: Scope) -> bool:
         return not self.item.test(scope)
+
+
+@dataclass(frozen=True, slots=True)
+class ExprCondition(Condition):
+    """True when the expression's result is truthy (JMESPath truthiness)."""
+
+    expr: Expr
+
+    def test(self, scope: Scope) -> bool:
+        return self.expr.test(scope)

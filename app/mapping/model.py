@@ -1,7 +1,7 @@
 """The compiled mapping: a tree of field specs that evaluate a record without I/O.
 
 FieldSpec          base: target key, line, optional `when:`
-├── ValueField     path / value / format source, then default, required, transforms
+├── ValueField     path / value / format / expr source, then default, required, transforms
 ├── ObjectField    `fields:` -> nested object
 └── EachField      `each:` + `fields:` -> one object per (filtered) source list item
 """
@@ -14,12 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from app.mapping.conditions import Condition
-from app.mapping.errors import MappingEvalError
+from app.mapping.errors import MappingEvalError, MappingRuleError, RuleFailure
+from app.mapping.expressions import Expr, ExprRuntimeError
 from app.mapping.paths import PathRef, Scope
 from app.mapping.templates import Template
 from app.mapping.transforms import Transform, TransformError
 
-__all__ = ["Const", "EachField", "FieldSpec", "Mapping", "ObjectField", "ValueField"]
+__all__ = [
+    "Const",
+    "EachField",
+    "FieldSpec",
+    "Mapping",
+    "ObjectField",
+    "SourceRef",
+    "ValueField",
+]
 
 OMIT = object()  # a field whose `when:` is false is left out of the output
 
@@ -45,7 +54,24 @@ class Const:
         return repr(self.value)
 
 
-Source = PathRef | Const | Template
+Source = PathRef | Const | Template | Expr
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """A source path the mapping reads, for org checks: `base` is the list path it sits in."""
+
+    base: tuple[str, ...]  # e.g. ("OrderItems",) inside `each: OrderItems`; () at the root
+    parts: tuple[str, ...]  # relative to `base`
+    line: int
+    col: int
+
+
+def _test(cond: Condition, scope: Scope, key: str, line: int, what: str) -> bool:
+    try:
+        return cond.test(scope)
+    except ExprRuntimeError as exc:
+        raise FieldFailure(key, line, f"'{what}' condition failed: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +82,7 @@ class FieldSpec:
     when: Condition | None
 
     def evaluate(self, scope: Scope) -> Any:
-        if self.when is not None and not self.when.test(scope):
+        if self.when is not None and not _test(self.when, scope, self.key, self.line, "when"):
             return OMIT
         return self.produce(scope)
 
@@ -141,7 +167,9 @@ class EachField(FieldSpec):
         out = []
         for index, item in enumerate(items):
             inner = Scope(scope.root, item)
-            if self.where is not None and not self.where.test(inner):
+            if self.where is not None and not _test(
+                self.where, inner, f"{self.key}[{index}]", self.line, "where"
+            ):
                 continue
             try:
                 out.append(evaluate_fields(self.fields, inner))
@@ -164,9 +192,22 @@ class Mapping:
     filename: str
     path: Path | None
     content_hash: str
+    rules: tuple[Any, ...] = ()  # app.mapping.rules.Rule
+    source_refs: tuple[SourceRef, ...] = ()
+
+    def check_rules(self, record: AbcMapping[str, Any]) -> list[RuleFailure]:
+        """Every failed rule for `record` (empty when all pass)."""
+        failures: list[RuleFailure] = []
+        for rule in self.rules:
+            failures.extend(rule.failures(record))
+        return failures
 
     def apply(self, record: AbcMapping[str, Any]) -> dict[str, Any]:
-        """Evaluate every field; raises only MappingEvalError for bad data."""
+        """Check all rules, then evaluate every field.
+
+        Raises MappingRuleError listing every failed rule, or MappingEvalError for
+        the first field that cannot be built; never anything else.
+        """
         record_id = _record_id(record)
         if not isinstance(record, AbcMapping):
             raise MappingEvalError(
@@ -177,7 +218,12 @@ class Mapping:
                 f"expected a record mapping, got {type(record).__name__}",
             )
         try:
+            failures = self.check_rules(record)
+            if failures:
+                raise MappingRuleError(self.filename, record_id, failures)
             return evaluate_fields(self.fields, Scope(record, record))
+        except MappingEvalError:
+            raise
         except FieldFailure as failure:
             raise MappingEvalError(
                 self.filename, failure.line, failure.key, record_id, failure.message

@@ -80,6 +80,7 @@ class CompileContext:
     """What transform factories may consult at compile time."""
 
     lookups: Mapping[str, LookupTable] = field(default_factory=dict)
+    paths: list[PathRef] = field(default_factory=list)  # source paths read by options
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +153,15 @@ def _no_options(owner: str, args: Any) -> None:
         raise TransformConfigError(f"{owner} takes no options")
 
 
-def _path_option(name: str, text: Any) -> PathRef:
+def _path_option(name: str, text: Any, ctx: CompileContext) -> PathRef:
     if not isinstance(text, str):
         raise TransformConfigError(f"transform '{name}' expects a path, got {text!r}")
     try:
-        return parse_path(text)
+        path = parse_path(text)
     except ValueError as exc:
         raise TransformConfigError(f"transform '{name}': {exc}") from None
+    ctx.paths.append(path)
+    return path
 
 
 def _zone(name: str, tz: Any) -> dt.tzinfo | None:
@@ -314,7 +317,7 @@ def _money(args: Any, ctx: CompileContext) -> TransformFn:
     fixed = opts.get("currency_code")
     if fixed is not None and not (isinstance(fixed, str) and len(fixed) == 3 and fixed.isalpha()):
         raise TransformConfigError(f"transform 'money': invalid currency_code {fixed!r}")
-    path = _path_option("money", opts.get("currency", DEFAULT_CURRENCY_PATH))
+    path = _path_option("money", opts.get("currency", DEFAULT_CURRENCY_PATH), ctx)
 
     def apply(value: Any, scope: Scope) -> str:
         code = fixed if fixed is not None else path.get(scope)
@@ -335,7 +338,7 @@ def _percent_of(args: Any, ctx: CompileContext) -> TransformFn:
     opts = _options("transform 'percent_of'", args, ("path",), shorthand="path")
     if "path" not in opts:
         raise TransformConfigError("transform 'percent_of' needs a path")
-    base = _path_option("percent_of", opts["path"])
+    base = _path_option("percent_of", opts["path"], ctx)
 
     def apply(value: Any, scope: Scope) -> str | None:
         amount = base.get(scope)
@@ -413,6 +416,7 @@ def _format(args: Any, ctx: CompileContext) -> TransformFn:
         template = parse_template(opts["template"], allow_value=True)
     except ValueError as exc:
         raise TransformConfigError(str(exc)) from None
+    ctx.paths.extend(part.path for part in template.parts if part.path is not None)
     return lambda value, scope: template.render(scope, value)
 
 
@@ -424,7 +428,7 @@ def _concat(args: Any, ctx: CompileContext) -> TransformFn:
     texts = opts.get("paths")
     if not isinstance(texts, list) or not texts:
         raise TransformConfigError("transform 'concat' needs 'paths:' as a list")
-    paths = [_path_option("concat", p) for p in texts]
+    paths = [_path_option("concat", p, ctx) for p in texts]
     sep = opts.get("sep", "")
     if not isinstance(sep, str):
         raise TransformConfigError("transform 'concat': sep must be text")

@@ -1,20 +1,69 @@
 """Plan definitions: which steps an order's fulfillment runs, and in what order.
 
-The skeleton ships one definition, ``order_fulfillment``: validate the mapped
-documents, create the ERP sales order, then create the invoice.
+A definition is either built in code (``order_fulfillment``: validate the mapped
+documents, create the ERP sales order, then create the invoice; every scenario runs
+the same steps) or compiled from a plan file (``app/orchestration/plan_files.py``,
+docs/plans.md) with step groups per scenario, line/bundle scopes, conditions, waits,
+manual tasks, pauses, PONR and compensation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
+from app.mapping.paths import PathRef, Scope
+from app.orchestration.plan_rules import Cond, Value, Verdict, show
 from app.orchestration.retry import RetryPolicy
+
+SCENARIOS = ("new", "amendment", "cancellation")
+EACH_SUFFIXES = ("@each", "@each_line")  # `depends_on: [x@each]`: every instance of x
 
 
 class StepKind(StrEnum):
     VALIDATE = "validate"  # fails fatally when the mapped documents are invalid
     CALLOUT = "callout"  # a connector action with a mapped document as payload
+    AUTO = "auto"  # an internal action: update_fields (write-back) or publish_event
+    WAIT = "wait"  # parks until a platform event / callback with its correlation key
+    MANUAL = "manual"  # a task for a person or queue; an operator completes it
+    MILESTONE = "milestone"  # a marker that completes when its dependencies have
+    PAUSE = "pause"  # waits until a time (from a path) or for an offset
+
+
+class ScopeKind(StrEnum):
+    ORDER = "order"  # once per order
+    LINE = "line"  # once per matching OrderItem
+    BUNDLE = "bundle"  # once per group of matching lines sharing a value
+
+
+@dataclass(frozen=True)
+class WaitSpec:
+    key: Value  # correlation key template, e.g. "{Id}-shipped"
+    signal: str = "event"  # event (platform event) | callback (inbound HTTP)
+    channel: str | None = None  # e.g. /event/Fulfillment_Callback__e
+    timeout_s: float | None = None
+    on_timeout: str = "fail"  # fail | complete
+
+
+@dataclass(frozen=True)
+class PauseSpec:
+    until: PathRef | None = None  # a date/datetime on the scope item or order
+    after_s: float | None = None  # offset from `until`, or from when the step is ready
+
+
+@dataclass(frozen=True)
+class ManualSpec:
+    assignee: str | None = None  # "queue:Order Desk", "user:jane@example.com"
+    instructions: Value | None = None
+
+
+@dataclass(frozen=True)
+class AutoSpec:
+    action: str  # update_fields | publish_event
+    fields: Value
+    event: str | None = None  # publish_event: the platform event API name
+    target: str = "order"  # update_fields: order | line
 
 
 @dataclass(frozen=True)
@@ -27,19 +76,138 @@ class StepDefinition:
     mapping: str | None = None  # name of the mapping that builds the payload
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     writes_erp_number: bool = False  # its external id is the ERP reference on the Order
+    description: str = ""
+    when: Cond | None = None  # execute-on condition; false -> the step is skipped
+    ponr: bool = False  # point of no return: no amendment/cancellation once it ran
+    compensation: str | None = None  # key of the step definition that undoes this one
+    expected_duration_s: float | None = None  # for jeopardy
+    honour_retry_after: bool = True
+    payload: Value | None = None  # callout payload when there is no mapping
+    wait: WaitSpec | None = None
+    pause: PauseSpec | None = None
+    manual: ManualSpec | None = None
+    auto: AutoSpec | None = None
+
+
+@dataclass(frozen=True)
+class LineMatch:
+    """A decomposition rule: which order lines a line or bundle group applies to."""
+
+    product_codes: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    when: Cond | None = None
+
+    def check(self, scope: Scope) -> Verdict:
+        """Whether the line in ``scope.item`` matches, and why (every criterion must hold)."""
+        product = (scope.item or {}).get("Product2") or {}
+        why: list[Verdict] = []
+        for label, wanted, value in (
+            ("ProductCode", self.product_codes, product.get("ProductCode")),
+            ("Family", self.families, product.get("Family")),
+        ):
+            if wanted:
+                ok = value in wanted
+                why.append(
+                    Verdict(
+                        ok,
+                        f"{label}={value}"
+                        if ok
+                        else f"{label} {show(value)} is not in {show(wanted)}",
+                    )
+                )
+        if self.when is not None:
+            why.append(self.when.check(scope))
+        failed = [v.reason for v in why if not v.ok]
+        if failed:
+            return Verdict(False, "; ".join(failed))
+        return Verdict(True, ", ".join(v.reason for v in why) or "every line")
+
+    def describe(self) -> str:
+        parts = []
+        if self.product_codes:
+            parts.append(f"ProductCode in {show(self.product_codes)}")
+        if self.families:
+            parts.append(f"Family in {show(self.families)}")
+        if self.when is not None:
+            parts.append("its condition holds")
+        return " and ".join(parts) or "any line"
+
+
+@dataclass(frozen=True)
+class StepGroup:
+    name: str
+    steps: tuple[str, ...]  # step keys, in definition order
+    scope: ScopeKind = ScopeKind.ORDER
+    match: LineMatch | None = None  # order scope: instantiated only if some line matches
+    bundle_by: PathRef | None = None  # bundle scope: lines sharing this value form a bundle
+    description: str = ""
 
 
 @dataclass(frozen=True)
 class PlanDefinition:
     name: str
     steps: tuple[StepDefinition, ...]
+    description: str = ""
+    source: str = "Order"
+    version: int = 1
+    groups: tuple[StepGroup, ...] = ()  # empty: one order-scope group of all steps
+    scenarios: dict[str, tuple[str, ...]] = field(default_factory=dict)  # -> group names
+    compensations: tuple[StepDefinition, ...] = ()
+    file: str | None = None
 
     def step(self, key: str) -> StepDefinition:
-        return next(s for s in self.steps if s.key == key)
+        """The definition of a step or compensation; instance suffixes (``@line``) are ignored."""
+        base = key.split("@", 1)[0]
+        return next(s for s in (*self.steps, *self.compensations) if s.key == base)
 
     @property
     def mappings(self) -> tuple[str, ...]:
-        return tuple(s.mapping for s in self.steps if s.mapping)
+        return tuple(s.mapping for s in (*self.steps, *self.compensations) if s.mapping)
+
+    def scenario_groups(self, scenario: str) -> tuple[StepGroup, ...]:
+        """The groups a scenario runs; code definitions run all their steps in every scenario."""
+        if not self.groups:
+            return (StepGroup("steps", tuple(s.key for s in self.steps)),)
+        if scenario not in self.scenarios:
+            raise UnknownScenario(
+                f"plan {self.name!r} has no scenario {scenario!r} "
+                f"(it has: {', '.join(self.scenarios) or 'none'})"
+            )
+        by_name = {g.name: g for g in self.groups}
+        return tuple(by_name[n] for n in self.scenarios[scenario])
+
+
+class UnknownScenario(ValueError):
+    """The definition does not define the requested scenario."""
+
+
+def retry_policy_dict(policy: RetryPolicy, honour_retry_after: bool = True) -> dict[str, Any]:
+    """The policy as stored in ``Step.retry_policy`` (JSON)."""
+    return {
+        "initial_interval_s": policy.initial_interval_s,
+        "backoff_coefficient": policy.backoff_coefficient,
+        "maximum_interval_s": policy.maximum_interval_s,
+        "maximum_attempts": policy.maximum_attempts,
+        "jitter": policy.jitter,
+        "non_retryable": sorted(policy.non_retryable),
+        "honour_retry_after": honour_retry_after,
+    }
+
+
+def retry_policy_from_dict(data: dict[str, Any]) -> tuple[RetryPolicy, bool]:
+    """Inverse of ``retry_policy_dict``: the policy and whether Retry-After is honoured."""
+    default = RetryPolicy()
+    return (
+        RetryPolicy(
+            initial_interval_s=data.get("initial_interval_s", default.initial_interval_s),
+            backoff_coefficient=data.get("backoff_coefficient", default.backoff_coefficient),
+            maximum_interval_s=data.get("maximum_interval_s", default.maximum_interval_s),
+            maximum_attempts=data.get("maximum_attempts", default.maximum_attempts),
+            jitter=data.get("jitter", default.jitter),
+            non_retryable=frozenset(data.get("non_retryable", ())),
+        ),
+        bool(data.get("honour_retry_after", True)),
+    )
 
 
 def order_fulfillment(
@@ -47,6 +215,7 @@ def order_fulfillment(
     invoice_mapping: str = "order_to_invoice",
     retry: RetryPolicy | None = None,
 ) -> PlanDefinition:
+    """The built-in plan; plans/order_fulfillment.yaml is the same plan as a file."""
     policy = retry or RetryPolicy()
     return PlanDefinition(
         name="order_fulfillment",

@@ -1,13 +1,24 @@
-"""Run one claimed step and classify its outcome.  No database access here."""
+"""Run one claimed step and classify its outcome.  No database access here.
+
+Step kinds: ``validate`` and ``callout`` (a connector action); ``milestone``
+(completes at once); ``pause`` (completes at ``wait_until``, or ``input.pause.for_s``
+after it was first claimed; claimed early it is deferred); ``wait`` (parks in
+``waiting`` until a Signal with ``wait_key`` arrives, see the worker); ``manual``
+(parks in ``waiting`` for an operator); ``auto``: input ``{"auto": {"action":
+"update_fields", "fields": {...}, "object"?, "record_id"?}}`` enqueues a write-back,
+``{"auto": {"action": "publish_event", "event": "X__e", "fields": {...}}}`` an event.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from app.clock import utcnow
 from connectors.base import CallContext, Connector
 from connectors.errors import (
     AmbiguousError,
@@ -22,6 +33,8 @@ class Outcome(StrEnum):
     COMPLETED = "completed"
     RETRY = "retry"  # transient: try again after a delay
     FATAL = "fatal"  # business or configuration error: needs a person or new data
+    WAIT = "wait"  # park in `waiting` for a signal or an operator
+    DEFER = "defer"  # not due yet (a pause): back to `ready` at `due_at`
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,19 @@ class ClaimedStep:
     order_id: str
     correlation_id: str
     definition: str
+    wait_key: str | None = None
+    wait_until: datetime | None = None
+    assignee: str | None = None
+    retry_policy: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Write:
+    """A write-back the step asks for, enqueued in the outcome's transaction."""
+
+    sobject: str
+    record_id: str
+    fields: dict[str, Any]
 
 
 @dataclass
@@ -50,6 +76,8 @@ class StepResult:
     status_code: int | None = None
     external_id: str | None = None
     started: float = 0.0
+    due_at: datetime | None = None  # for DEFER
+    writes: list[Write] = field(default_factory=list)
 
 
 class StepExecutor:
@@ -76,9 +104,50 @@ class StepExecutor:
             return StepResult(Outcome.COMPLETED)
         if step.kind == "callout":
             return await self._callout(step)
+        if step.kind == "milestone":
+            return StepResult(Outcome.COMPLETED)
+        if step.kind == "pause":
+            until = step.wait_until
+            for_s = (step.input.get("pause") or {}).get("for_s")
+            if until is None and for_s:
+                until = utcnow() + timedelta(seconds=float(for_s))
+            if until and utcnow() < until:
+                return StepResult(Outcome.DEFER, due_at=until)
+            return StepResult(Outcome.COMPLETED)
+        if step.kind == "wait":
+            if not step.wait_key:
+                return StepResult(
+                    Outcome.FATAL, error="wait step has no wait_key", error_type="configuration"
+                )
+            return StepResult(Outcome.WAIT)
+        if step.kind == "manual":
+            return StepResult(Outcome.WAIT)
+        if step.kind == "auto":
+            return self._auto(step)
         return StepResult(
             Outcome.FATAL, error=f"unknown step kind {step.kind!r}", error_type="configuration"
         )
+
+    def _auto(self, step: ClaimedStep) -> StepResult:
+        spec = step.input.get("auto") or step.input
+        action = spec.get("action") or step.action
+        fields = spec.get("fields")
+        if not isinstance(fields, dict) or not fields:
+            return _config_error(f"auto step {step.key!r} has no fields to write")
+        if action == "update_fields":
+            target = str(spec.get("object") or "Order")
+            write = Write(target, str(spec.get("record_id") or step.order_id), fields)
+        elif action == "publish_event":
+            event = spec.get("event")
+            if not isinstance(event, str) or not event.endswith("__e"):
+                return _config_error(f"auto step {step.key!r} names no platform event (X__e)")
+            # TODO(publish-event): the write-back flusher only updates records, so this
+            # entry is not yet published as a platform event: it fails visibly in the
+            # outbox (never reported as sent) until the flusher learns to create events.
+            write = Write(event, step.order_id, fields)
+        else:
+            return _config_error(f"unknown auto action {action!r}")
+        return StepResult(Outcome.COMPLETED, output={"written": fields}, writes=[write])
 
     async def _callout(self, step: ClaimedStep) -> StepResult:
         connector = self.connectors.get(step.connector or "")
@@ -137,3 +206,7 @@ class StepExecutor:
             external_id=result.external_id,
             status_code=result.status_code,
         )
+
+
+def _config_error(message: str) -> StepResult:
+    return StepResult(Outcome.FATAL, error=message, error_type="configuration")

@@ -37,7 +37,7 @@ from app.orchestration.plans import create_plan, plan_exists
 from app.orchestration.recovery import Recovery, plan_recovery
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
-from app.salesforce.orders import fetch_orders
+from app.salesforce.orders import fetch_orders, query_fields
 
 log = logging.getLogger("revflow.intake")
 
@@ -265,7 +265,8 @@ class Intake:
             return {}
         planned = await self._planned(unique)
         to_read = [i for i in unique if i not in planned]
-        orders = await fetch_orders(self.client, to_read) if to_read else {}
+        fields = query_fields(self.mappings().values())
+        orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
         mappings = self.mappings()
         outcomes: dict[str, OrderOutcome] = {}
         async with self.db.write() as s:

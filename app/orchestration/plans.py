@@ -46,7 +46,9 @@ async def create_plan(
     )
     session.add(plan)
     await session.flush()
-    ready = set(newly_ready(StepView(s.key, StepState.PENDING, s.depends_on) for s in draft.steps))
+    # steps skipped by their `when:` condition are created skipped (done), with the reason
+    initial = {s.key: StepState.SKIPPED if s.skipped else StepState.PENDING for s in draft.steps}
+    ready = set(newly_ready(StepView(s.key, initial[s.key], s.depends_on) for s in draft.steps))
     for s in draft.steps:
         session.add(
             Step(
@@ -57,11 +59,21 @@ async def create_plan(
                 connector=s.connector,
                 action=s.action,
                 depends_on=list(s.depends_on),
-                state=StepState.READY if s.key in ready else StepState.PENDING,
+                state=StepState.READY if s.key in ready else initial[s.key],
                 due_at=now if s.key in ready else None,
                 idempotency_key=s.idempotency_key,
                 input=s.input,
                 mapping_hash=s.mapping_hash,
+                scope_key=s.scope_key,
+                ponr=s.ponr,
+                compensation_key=s.compensation_key,
+                expected_duration_s=s.expected_duration_s,
+                retry_policy=s.retry_policy,
+                wait_key=s.wait_key,
+                wait_until=s.pause_until,
+                assignee=s.assignee,
+                note=s.skip_reason,
+                finished_at=now if s.skipped else None,
             )
         )
     write_plan_state(

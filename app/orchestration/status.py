@@ -1,4 +1,11 @@
-"""What a plan's state means on the Salesforce Order: the configurable status map."""
+"""What plan and step states mean on the Salesforce Order: the configurable status map.
+
+``WritebackSettings.status_map`` maps a plan state (``in_progress``, ``on_hold``,
+``completed``, ``cancelled``, ``failed``...) to the Order status value, and may map
+a step state as ``"<step key>.<state>"`` (``"create_invoice.completed": "Invoiced"``).
+States without an entry write nothing.  The Order error field carries the hold
+reason (or is cleared).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import WritebackSettings
 from app.salesforce import outbox
+
+ERROR_LIMIT = 32000
 
 
 def plan_state_fields(
@@ -19,7 +28,7 @@ def plan_state_fields(
         return None
     fields: dict[str, Any] = {settings.status_field: value}
     if settings.error_field:
-        fields[settings.error_field] = error[:32000] if error else None
+        fields[settings.error_field] = error[:ERROR_LIMIT] if error else None
     return fields
 
 
@@ -34,3 +43,17 @@ def write_plan_state(
     fields = plan_state_fields(settings, state, error)
     if fields:
         outbox.enqueue(session, "Order", order_id, fields, correlation_id)
+
+
+def write_step_state(
+    session: AsyncSession,
+    settings: WritebackSettings,
+    order_id: str,
+    step_key: str,
+    state: str,
+    correlation_id: str,
+) -> None:
+    """Enqueue the Order status for a step state when the map has ``"<key>.<state>"``."""
+    value = settings.status_map.get(f"{step_key}.{state}")
+    if value is not None:
+        outbox.enqueue(session, "Order", order_id, {settings.status_field: value}, correlation_id)

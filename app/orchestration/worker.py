@@ -6,6 +6,11 @@ Any number of workers may share a PostgreSQL database: claims use
 ``FOR UPDATE SKIP LOCKED``, and an outcome is only committed while the worker
 still holds the step's lease, so a step whose lease expired and was taken over is
 never completed twice.
+
+Wait steps park in ``waiting``; the worker matches them with Signals (on claim,
+and by polling the signals table every ``signal_poll_s``), consuming the signal
+in the step's transaction, and fails them as fallout at ``wait_until``.  A fatal
+outcome puts the plan on hold (see ``state``); operators resolve it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -27,18 +33,28 @@ from app.aio import sleep_until
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.db.models import ConnectorAttempt, ConnectorCall, Plan, PlanState, Step, StepState
+from app.db.models import (
+    ConnectorAttempt,
+    ConnectorCall,
+    Plan,
+    PlanState,
+    Signal,
+    Step,
+    StepState,
+)
 from app.db.upsert import upsert
 from app.logs import correlation_id
 from app.metrics import STEP_DURATION, STEPS_EXECUTED
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepExecutor, StepResult
+from app.orchestration.progress import aware, lock_plan, settle
 from app.orchestration.retry import RetryPolicy
-from app.orchestration.state import StepView, advance
-from app.orchestration.status import write_plan_state
+from app.orchestration.status import write_step_state
 from app.salesforce import outbox
 
 log = logging.getLogger("revflow.worker")
+
+FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
 
 
 class Worker:
@@ -54,6 +70,7 @@ class Worker:
         poll_interval_s: float = 0.1,
         owner: str | None = None,
         wakeup: asyncio.Event | None = None,
+        signal_poll_s: float = 0.5,
     ) -> None:
         self.db = db
         self.executor = executor
@@ -68,6 +85,8 @@ class Worker:
         self._done: asyncio.Queue[tuple[ClaimedStep, StepResult]] = asyncio.Queue()
         self._rng = random.Random()
         self.executed = 0
+        self.signal_poll_s = signal_poll_s
+        self._next_wait_poll = 0.0
 
     # -- claiming -----------------------------------------------------------
 
@@ -77,6 +96,9 @@ class Worker:
             and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now),
             and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
         )
+        # a freezing or frozen plan (an amendment arrived) starts no step
+        held = exists().where(Plan.id == Step.plan_id, Plan.state.in_(FROZEN_STATES))
+        due = and_(due, ~held)
         # oldest plan first: orders finish one by one instead of all at the end
         pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
         if not self.db.is_sqlite:
@@ -106,6 +128,10 @@ class Worker:
                         Step.attempts,
                         Step.idempotency_key,
                         Step.input,
+                        Step.wait_key,
+                        Step.wait_until,
+                        Step.assignee,
+                        Step.retry_policy,
                     )
                 )
             ).all()
@@ -133,6 +159,10 @@ class Worker:
                 order_id=plans[r.plan_id].order_id,
                 correlation_id=plans[r.plan_id].correlation_id,
                 definition=plans[r.plan_id].definition,
+                wait_key=r.wait_key,
+                wait_until=aware(r.wait_until) if r.wait_until else None,
+                assignee=r.assignee,
+                retry_policy=r.retry_policy,
             )
             for r in rows
         ]
@@ -159,6 +189,12 @@ class Worker:
         committer = asyncio.create_task(self._commit_loop())
         try:
             while not stop.is_set():
+                if time.monotonic() >= self._next_wait_poll:
+                    self._next_wait_poll = time.monotonic() + self.signal_poll_s
+                    try:
+                        await self.poll_waits()
+                    except Exception:
+                        log.exception("polling waiting steps failed")
                 free = self.concurrency - len(self._running)
                 claimed = await self.claim(free) if free > 0 else []
                 for step in claimed:
@@ -193,8 +229,9 @@ class Worker:
         """Claim and run steps until none is due (for tests and tools)."""
         done = 0
         for _ in range(max_rounds):
+            resolved = await self.poll_waits()
             claimed = await self.claim(self.concurrency)
-            if not claimed:
+            if not claimed and not resolved:
                 return done
             results = await asyncio.gather(*(self.executor.run(s) for s in claimed))
             await self.complete_many(list(zip(claimed, results, strict=True)))
@@ -223,14 +260,25 @@ class Worker:
     # -- committing outcomes ---------------------------------------------------
 
     def _policy(self, step: ClaimedStep) -> RetryPolicy:
+        """The step's own retry policy (Step.retry_policy), else its definition's."""
+        if step.retry_policy:
+            return policy_from_json(step.retry_policy)
         definition = self.definitions.get(step.definition)
         if definition is None:
             return RetryPolicy()
-        return definition.step(step.key).retry
+        try:
+            return definition.step(step.key).retry
+        except StopIteration:
+            return RetryPolicy()
 
     def _writes_erp_number(self, step: ClaimedStep) -> bool:
         definition = self.definitions.get(step.definition)
-        return bool(definition and definition.step(step.key).writes_erp_number)
+        if definition is None:
+            return False
+        try:
+            return bool(definition.step(step.key).writes_erp_number)
+        except StopIteration:
+            return False
 
     async def complete(self, step: ClaimedStep, result: StepResult) -> bool:
         """Commit the outcome if this worker still holds the lease; False if it lost it."""
@@ -266,8 +314,13 @@ class Worker:
     async def _apply(self, s: AsyncSession, step: ClaimedStep, result: StepResult) -> bool:
         now = utcnow()
         values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+        policy = self._policy(step)
+        if result.outcome is Outcome.RETRY and result.error_type in policy.non_retryable:
+            result.outcome = Outcome.FATAL
+            result.error = f"non-retryable {result.error_type}: {result.error}"
         if result.outcome is Outcome.RETRY:
-            delay = self._policy(step).next_delay(step.attempt, result.retry_after_s, self._rng)
+            retry_after = result.retry_after_s if _honours_retry_after(step) else None
+            delay = policy.next_delay(step.attempt, retry_after, self._rng)
             if delay is None:
                 result.outcome = Outcome.FATAL
                 result.error = f"gave up after {step.attempt} attempts: {result.error}"
@@ -277,6 +330,18 @@ class Worker:
                     due_at=now + timedelta(seconds=delay),
                     error=result.error,
                 )
+        signal: Any = None
+        wait_until = step.wait_until
+        if result.outcome is Outcome.WAIT and step.kind == "wait":
+            timeout_s = (step.input.get("wait") or {}).get("timeout_s")
+            if wait_until is None and timeout_s:
+                wait_until = now + timedelta(seconds=float(timeout_s))
+            signal = await self._find_signal(s, step)
+            if signal is not None:
+                result.outcome = Outcome.COMPLETED
+                result.output = {"signal": signal.payload, "signal_id": signal.id}
+            elif wait_until and now >= wait_until:
+                result.outcome, result.error = _timed_out(step.input, step.wait_key)
         outcome = result.outcome
         if outcome is Outcome.COMPLETED:
             values.update(
@@ -284,6 +349,13 @@ class Worker:
             )
         elif outcome is Outcome.FATAL:
             values.update(state=StepState.FAILED, error=result.error, finished_at=now)
+        elif outcome is Outcome.WAIT:
+            values.update(state=StepState.WAITING, due_at=wait_until, wait_until=wait_until)
+        elif outcome is Outcome.DEFER:
+            due = result.due_at or now
+            values.update(
+                state=StepState.READY, due_at=due, wait_until=due, attempts=Step.attempts - 1
+            )
         claimed = await s.execute(
             update(Step)
             .where(
@@ -294,19 +366,54 @@ class Worker:
         if claimed.rowcount == 0:  # type: ignore[attr-defined]
             log.warning("lease lost; outcome discarded", extra={"step_id": step.id})
             return False
+        if signal is not None:
+            await s.execute(
+                update(Signal).where(Signal.id == signal.id).values(consumed_by_step_id=step.id)
+            )
         if step.kind == "callout":
             await self._log_attempt(s, step, result, outcome, now)
-        if outcome is Outcome.COMPLETED and self._writes_erp_number(step) and result.external_id:
-            outbox.enqueue(
+        if outcome is Outcome.COMPLETED:
+            for w in result.writes:
+                outbox.enqueue(s, w.sobject, w.record_id, w.fields, step.correlation_id)
+            if self._writes_erp_number(step) and result.external_id:
+                outbox.enqueue(
+                    s,
+                    "Order",
+                    step.order_id,
+                    {self.writeback.erp_number_field: result.external_id},
+                    step.correlation_id,
+                )
+        if outcome in (Outcome.RETRY, Outcome.DEFER):
+            return True
+        new_state = str(values["state"])
+        write_step_state(s, self.writeback, step.order_id, step.key, new_state, step.correlation_id)
+        if outcome in (Outcome.FATAL, Outcome.WAIT):
+            audit.record(
                 s,
-                "Order",
-                step.order_id,
-                {self.writeback.erp_number_field: result.external_id},
-                step.correlation_id,
+                "worker",
+                f"step.{new_state}",
+                plan_id=step.plan_id,
+                order_id=step.order_id,
+                correlation_id=step.correlation_id,
+                step=step.key,
+                error=result.error,
+                assignee=step.assignee,
+                attempts=step.attempt,
             )
-        if outcome is not Outcome.RETRY:
-            await self._advance_plan(s, step, result.error if outcome is Outcome.FATAL else None)
+        if outcome is not Outcome.WAIT:
+            await self._advance_plan(s, step.plan_id, step.key)
         return True
+
+    async def _find_signal(self, s: AsyncSession, step: ClaimedStep) -> Any:
+        q = (
+            select(Signal.id, Signal.payload)
+            .where(Signal.correlation_key == step.wait_key, Signal.consumed_by_step_id.is_(None))
+            .order_by(Signal.id)
+            .limit(1)
+        )
+        if not self.db.is_sqlite:
+            q = q.with_for_update(skip_locked=True)
+        return (await s.execute(q)).first()
 
     async def _log_attempt(
         self,
@@ -349,39 +456,133 @@ class Worker:
             )
         )
 
-    async def _advance_plan(self, s: AsyncSession, step: ClaimedStep, error: str | None) -> None:
-        plan_q = select(Plan).where(Plan.id == step.plan_id)
+    async def _advance_plan(self, s: AsyncSession, plan_id: int, step_key: str) -> None:
+        plan = await lock_plan(s, plan_id, self.db.is_sqlite)
+        if plan is not None:
+            await settle(s, plan, self.writeback, "worker", step=step_key)
+
+    # -- waiting steps -----------------------------------------------------------
+
+    async def poll_waits(self, limit: int = 100) -> int:
+        """Complete waiting steps whose signal arrived; fail those past ``wait_until``.
+
+        Each resolution commits with the consumed signal, the plan's progress and
+        its write-backs.  Returns how many steps were resolved.
+        """
+        now = utcnow()
+        matched = (
+            select(Step.id, Step.plan_id, Step.key, Signal.id.label("signal_id"), Signal.payload)
+            .join(Signal, Signal.correlation_key == Step.wait_key)
+            .where(
+                Step.state == StepState.WAITING,
+                Step.kind == "wait",
+                Signal.consumed_by_step_id.is_(None),
+            )
+            .order_by(Signal.id)
+            .limit(limit)
+        )
+        expired = (
+            select(Step.id, Step.plan_id, Step.key, Step.wait_key, Step.input)
+            .where(
+                Step.state == StepState.WAITING,
+                Step.kind == "wait",
+                Step.due_at.is_not(None),
+                Step.due_at <= now,
+            )
+            .limit(limit)
+        )
         if not self.db.is_sqlite:
-            plan_q = plan_q.with_for_update()  # serialise sibling completions
-        plan = (await s.scalars(plan_q)).one()
-        rows = (
-            await s.execute(
-                select(Step.key, Step.state, Step.depends_on).where(Step.plan_id == step.plan_id)
-            )
-        ).all()
-        views = [StepView(r.key, StepState(r.state), tuple(r.depends_on)) for r in rows]
-        ready, new_state = advance(views)
-        if ready:
-            await s.execute(
-                update(Step)
-                .where(Step.plan_id == step.plan_id, Step.key.in_(list(ready)))
-                .values(state=StepState.READY, due_at=utcnow())
-            )
-        if new_state != plan.state:
-            plan.state = new_state
-            if new_state in (PlanState.COMPLETED, PlanState.FAILED):
-                plan.completed_at = utcnow()
-                plan.error = error
-            write_plan_state(
-                s, self.writeback, plan.order_id, new_state, plan.correlation_id, error
-            )
-            audit.record(
-                s,
-                "worker",
-                f"plan.{new_state}",
-                plan_id=plan.id,
-                order_id=plan.order_id,
-                correlation_id=plan.correlation_id,
-                step=step.key,
-                error=error,
-            )
+            matched = matched.with_for_update(skip_locked=True)
+            expired = expired.with_for_update(skip_locked=True)
+        resolved = 0
+        async with self.db.write() as s:
+            steps_done: set[int] = set()
+            signals_used: set[int] = set()
+            for r in (await s.execute(matched)).all():
+                if r.id in steps_done or r.signal_id in signals_used:
+                    continue
+                steps_done.add(r.id)
+                signals_used.add(r.signal_id)
+                output = {"signal": r.payload, "signal_id": r.signal_id}
+                if await self._resolve_wait(s, r.id, StepState.COMPLETED, output=output):
+                    await s.execute(
+                        update(Signal)
+                        .where(Signal.id == r.signal_id)
+                        .values(consumed_by_step_id=r.id)
+                    )
+                    await self._after_wait(s, r.plan_id, r.key, "step.signalled", None)
+                    resolved += 1
+            for r in (await s.execute(expired)).all():
+                if r.id in steps_done:
+                    continue
+                outcome, error = _timed_out(r.input or {}, r.wait_key)
+                new = StepState.FAILED if outcome is Outcome.FATAL else StepState.COMPLETED
+                result = None if error else {"timed_out": True}
+                if await self._resolve_wait(s, r.id, new, output=result, error=error):
+                    action = "step.failed" if error else "step.timed_out"
+                    await self._after_wait(s, r.plan_id, r.key, action, error)
+                    resolved += 1
+        if resolved:
+            self.wakeup.set()
+        return resolved
+
+    async def _resolve_wait(
+        self,
+        s: AsyncSession,
+        step_id: int,
+        state: StepState,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        done = await s.execute(
+            update(Step)
+            .where(Step.id == step_id, Step.state == StepState.WAITING)
+            .values(state=state, output=output, error=error, finished_at=utcnow())
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    async def _after_wait(
+        self, s: AsyncSession, plan_id: int, key: str, action: str, error: str | None
+    ) -> None:
+        plan = await lock_plan(s, plan_id, self.db.is_sqlite)
+        if plan is None:
+            return
+        state = StepState.FAILED if error else StepState.COMPLETED
+        write_step_state(s, self.writeback, plan.order_id, key, state, plan.correlation_id)
+        audit.record(
+            s,
+            "worker",
+            action,
+            plan_id=plan.id,
+            order_id=plan.order_id,
+            correlation_id=plan.correlation_id,
+            step=key,
+            error=error,
+        )
+        await settle(s, plan, self.writeback, "worker", step=key)
+
+
+def _timed_out(step_input: dict[str, Any], wait_key: str | None) -> tuple[Outcome, str | None]:
+    """A wait's timeout: fallout, or completion when its definition says ``on_timeout:
+    complete``."""
+    if (step_input.get("wait") or {}).get("on_timeout") == "complete":
+        return Outcome.COMPLETED, None
+    return Outcome.FATAL, f"wait timed out: no signal {wait_key!r} arrived in time"
+
+
+def _honours_retry_after(step: ClaimedStep) -> bool:
+    return bool((step.retry_policy or {}).get("honour_retry_after", True))
+
+
+def policy_from_json(data: dict[str, Any]) -> RetryPolicy:
+    """A RetryPolicy from Step.retry_policy (Temporal's names; unknown keys ignored)."""
+    default = RetryPolicy()
+    non_retryable = data.get("non_retryable_error_types", data.get("non_retryable")) or ()
+    return RetryPolicy(
+        initial_interval_s=float(data.get("initial_interval_s", default.initial_interval_s)),
+        backoff_coefficient=float(data.get("backoff_coefficient", default.backoff_coefficient)),
+        maximum_interval_s=float(data.get("maximum_interval_s", default.maximum_interval_s)),
+        maximum_attempts=int(data.get("maximum_attempts", default.maximum_attempts)),
+        jitter=float(data.get("jitter", default.jitter)),
+        non_retryable=frozenset(str(t) for t in non_retryable),
+    )

@@ -1,7 +1,14 @@
-"""Read orders with their items, products and account in one SOQL query per 200 orders."""
+"""Read orders with their items, products and account in one SOQL query per 200 orders.
+
+The fields read are the ones the mappings use (``query_fields``) plus what Revflow
+itself needs, so a custom field named in a mapping is fetched, and `revflow mappings
+lint --org` checks that it exists before a query could fail on it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from app.salesforce.client import SalesforceClient
@@ -35,12 +42,38 @@ ITEM_FIELDS = (
     "Product2.Family",
 )
 IDS_PER_QUERY = 200
+ITEMS = "OrderItems"
 
 
-def order_query(ids: list[str]) -> str:
+@dataclass(frozen=True)
+class QueryFields:
+    order: tuple[str, ...] = ORDER_FIELDS
+    items: tuple[str, ...] = ITEM_FIELDS
+
+
+def query_fields(mappings: Iterable[Any]) -> QueryFields:
+    """The default fields plus every Order and OrderItem path the mappings read."""
+    order, items = dict.fromkeys(ORDER_FIELDS), dict.fromkeys(ITEM_FIELDS)
+    for mapping in mappings:
+        if getattr(mapping, "source", None) != "Order":
+            continue
+        for ref in getattr(mapping, "source_refs", ()):
+            parts = tuple(ref.base) + tuple(ref.parts)
+            if not parts or any(p.startswith("_") for p in parts):
+                continue  # expression roots, not fields
+            if parts[0] == ITEMS:
+                if 1 < len(parts) <= 3:
+                    items.setdefault(".".join(parts[1:]))
+            elif len(parts) <= 2:
+                order.setdefault(".".join(parts))
+    return QueryFields(tuple(order), tuple(items))
+
+
+def order_query(ids: list[str], fields: QueryFields | None = None) -> str:
+    f = fields or QueryFields()
     quoted = ", ".join(f"'{i}'" for i in ids if i.isalnum())
-    items = f"(SELECT {', '.join(ITEM_FIELDS)} FROM OrderItems)"
-    return f"SELECT {', '.join(ORDER_FIELDS)}, {items} FROM Order WHERE Id IN ({quoted})"
+    items = f"(SELECT {', '.join(f.items)} FROM {ITEMS})"
+    return f"SELECT {', '.join(f.order)}, {items} FROM Order WHERE Id IN ({quoted})"
 
 
 def normalize(record: Any) -> Any:
@@ -60,11 +93,13 @@ def normalize(record: Any) -> Any:
     return out
 
 
-async def fetch_orders(client: SalesforceClient, ids: list[str]) -> dict[str, dict[str, Any]]:
+async def fetch_orders(
+    client: SalesforceClient, ids: list[str], fields: QueryFields | None = None
+) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), IDS_PER_QUERY):
-        for rec in await client.query(order_query(unique[start : start + IDS_PER_QUERY])):
+        for rec in await client.query(order_query(unique[start : start + IDS_PER_QUERY], fields)):
             order = normalize(rec)
             order.setdefault("OrderItems", [])
             order["OrderItems"] = order["OrderItems"] or []

@@ -61,6 +61,7 @@ _AVRO_TYPES = {  # sandbox field type -> (Avro type, doc tag)
     "datetime": ("long", "Data:DateTime"),
     "currency": ("double", "Data:Currency"),
     "double": ("double", "Data:Double"),
+    "percent": ("double", "Data:Percent"),
     "boolean": ("boolean", "Data:Switch"),
 }
 _ADDRESS_TYPES = {"Latitude": "double", "Longitude": "double", "GeocodeAccuracy": "picklist"}
@@ -234,7 +235,7 @@ def _avro_value(field_type: str, value: Any) -> Any:
         return None
     if field_type in ("date", "datetime"):
         return value if isinstance(value, int) else to_epoch_ms(str(value))
-    if field_type in ("currency", "double"):
+    if field_type in ("currency", "double", "percent"):
         return float(value)
     if field_type == "boolean":
         return bool(value)

@@ -452,7 +452,7 @@ class RecordStore:
             if not isinstance(value, bool):
                 raise _parse_error(f, value)
             return value
-        if f.type in ("double", "currency"):
+        if f.type in ("double", "currency", "percent"):
             if isinstance(value, bool):
                 raise _parse_error(f, value)
             try:
@@ -566,6 +566,7 @@ def _parse_error(f: Field, value: Any) -> SfError:
     )
     kind = {
         "currency": "double",
+        "percent": "double",
         "textarea": "string",
         "url": "string",
         "picklist": "string",

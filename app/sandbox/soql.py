@@ -451,7 +451,7 @@ class _Resolver:
         elif f.type in ("string", "textarea", "url", "picklist"):
             if tok.kind != "string":
                 raise bad("string", True)
-        elif f.type in ("double", "currency"):
+        elif f.type in ("double", "currency", "percent"):
             if tok.kind != "number":
                 raise bad("double", False)
         elif f.type == "boolean":

@@ -28,7 +28,9 @@ def upgrade() -> None:
 
     with op.batch_alter_table("steps", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scope_key", sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column("ponr", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(
+            sa.Column("ponr", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.add_column(sa.Column("compensation_key", sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column("expected_duration_s", sa.Double(), nullable=True))
         batch_op.add_column(sa.Column("retry_policy", sa.JSON(), nullable=True))

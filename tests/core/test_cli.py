@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -54,3 +56,27 @@ def test_preview_shows_document(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert '"external_id": "8015e00000Q7mNpAAJ"' in result.output
+
+
+def test_plans_lint_ok_and_explain_from_a_record_file(tmp_path):
+    assert runner.invoke(cli, ["plans", "lint", "plans"]).exit_code == 0
+    record = tmp_path / "order.json"
+    record.write_text(
+        '{"Id": "8015e00000Q7mNpAAJ", "Status": "Activated", "TotalAmount": 10,'
+        ' "OrderItems": [{"Id": "8025e00000Q7mNpAAJ", "Product2": {"Family": "Hardware"}}]}'
+    )
+    result = runner.invoke(
+        cli, ["plans", "explain", str(record), "--plan", "plans/order_fulfillment_full.yaml"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "reserve_stock@8025e00000Q7mNpAAJ" in result.output
+    assert "manual_approval" in result.output and "skipped" in result.output
+
+
+def test_plans_lint_reports_a_cycle(tmp_path):
+    bad = tmp_path / "cycle.yaml"
+    text = Path("plans/order_fulfillment.yaml").read_text()
+    bad.write_text(text.replace("depends_on: [validate]", "depends_on: [create_invoice]", 1))
+    result = runner.invoke(cli, ["plans", "lint", str(bad)])
+    assert result.exit_code == 1
+    assert "cycle" in result.output and str(bad) in result.output

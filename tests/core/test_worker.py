@@ -125,7 +125,7 @@ async def test_retry_after_is_honoured(db):
     assert due - utcnow() > timedelta(seconds=100)
 
 
-async def test_fatal_error_fails_plan_and_writes_error_text(db):
+async def test_fatal_error_holds_plan_and_writes_error_text(db):
     definition = await make_plan(db)
 
     def erp(action, payload, ctx):
@@ -133,10 +133,14 @@ async def test_fatal_error_fails_plan_and_writes_error_text(db):
 
     await worker(db, definition, erp).run_until_idle()
     plan, steps, outbox = await plan_and_steps(db)
-    assert plan.state == "failed"
+    assert plan.state == "on_hold"
+    assert plan.hold_reason == "create_sales_order: customer 42 is blocked"
+    assert steps["create_sales_order"].state == "failed"
     assert steps["create_invoice"].state == "pending"
-    assert outbox[-1]["Fulfillment_Status__c"] == "Failed"
-    assert "customer 42 is blocked" in outbox[-1]["Fulfillment_Error__c"]
+    assert outbox[-1] == {
+        "Fulfillment_Status__c": "On Hold",
+        "Fulfillment_Error__c": "create_sales_order: customer 42 is blocked",
+    }
 
 
 async def test_attempts_run_out_into_failure(db):
@@ -148,7 +152,7 @@ async def test_attempts_run_out_into_failure(db):
     await worker(db, definition, erp).run_until_idle()
     plan, steps, _ = await plan_and_steps(db)
     assert steps["create_sales_order"].attempts == 3
-    assert plan.state == "failed"
+    assert plan.state == "on_hold"
     assert "gave up after 3 attempts" in (plan.error or "")
 
 

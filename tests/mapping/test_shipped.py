@@ -11,6 +11,7 @@ import yaml
 
 from app.mapping import MappingEvalError, lint_paths, load_directory, transform_names
 from app.mapping.compiler import FIELD_KEYS, SOURCES, TOP_KEYS
+from app.mapping.rules import OPTIONS, RULE_KEYS, rule_names
 from tests.mapping import sample_order
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
@@ -30,6 +31,7 @@ def test_shipped_mappings_are_registered(shipped: dict[str, Any]) -> None:
     assert {name: (m.source, m.target) for name, m in shipped.items()} == {
         "order_to_sales_order": ("Order", "erp.sales_order"),
         "order_to_invoice": ("Order", "accounting.invoice"),
+        "quote_to_erp_quote": ("Quote", "erp.quote"),
     }
 
 
@@ -75,7 +77,7 @@ def test_order_to_sales_order_requires_account_name(shipped: dict[str, Any]) -> 
     with pytest.raises(MappingEvalError) as info:
         shipped["order_to_sales_order"].apply(sample_order(Account=None))
     assert str(info.value) == (
-        f"{MAPPINGS / 'order_to_sales_order.yaml'}:13: field 'customer.name' is required but "
+        f"{MAPPINGS / 'order_to_sales_order.yaml'}:17: field 'customer.name' is required but "
         "Account.Name is missing (record 8015e00000Q7mNpAAJ)"
     )
 
@@ -140,9 +142,14 @@ def test_invoice_vat_lookup(
 
 
 def test_every_output_carries_external_id(shipped: dict[str, Any]) -> None:
+    samples = {
+        source: json.loads((MAPPINGS / "tests" / "fixtures" / f"{source.lower()}.json").read_text())
+        for source in SOURCES
+    }
     for mapping in shipped.values():
-        doc = mapping.apply(sample_order())
-        assert doc["external_id"] == "8015e00000Q7mNpAAJ"
+        record = samples[mapping.source]
+        doc = mapping.apply(record)
+        assert doc["external_id"] == record["Id"]
         json.dumps(doc)  # JSON-safe: money and decimals are strings
 
 
@@ -158,6 +165,9 @@ def test_schema_matches_the_loader() -> None:
     field_keys = set(defs["valueField"]["properties"]) | set(defs["objectField"]["properties"])
     assert field_keys | set(defs["eachField"]["properties"]) == set(FIELD_KEYS)
     assert set(defs["transform"]["oneOf"][1]["properties"]) == set(transform_names())
+    rule = defs["rule"]["properties"]
+    assert rule["rule"]["enum"] == rule_names()
+    assert set(rule) == set(RULE_KEYS) | {opt for opts in OPTIONS.values() for opt in opts}
 
 
 def test_schema_validates_shipped_mappings() -> None:
@@ -174,3 +184,8 @@ def test_schema_validates_shipped_mappings() -> None:
         "fields": {"a": {"path": "Id", "value": 1}},
     }
     assert not validator.is_valid(bad)
+    good = {"name": "x", "source": "Quote", "target": "t", "fields": {"a": {"expr": "Id"}}}
+    assert validator.is_valid(good)
+    assert validator.is_valid({**good, "rules": [{"rule": "iban", "path": "Account.IBAN__c"}]})
+    assert not validator.is_valid({**good, "rules": [{"rule": "iban"}]})
+    assert not validator.is_valid({**good, "rules": [{"rule": "expr", "path": "Id"}]})

@@ -1,0 +1,31 @@
+"""The fallout queue: fatally failed steps of plans on hold, waiting for an operator."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from app.api.schemas import FalloutOut, Problem
+from app.db.database import Database
+from app.orchestration.operator import list_fallout
+
+
+def fallout_router(db: Database, valid: re.Pattern[str]) -> APIRouter:
+    router = APIRouter(tags=["fallout"])
+
+    @router.get(
+        "/api/fallout", response_model=list[FalloutOut], responses={400: {"model": Problem}}
+    )
+    async def fallout(
+        order_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[FalloutOut]:
+        """Failed steps of open plans, oldest first; filter by order id."""
+        if order_id is not None and not valid.match(order_id):
+            raise HTTPException(400, f"{order_id[:40]!r} is not a Salesforce record id")
+        items = await list_fallout(db, order_id=order_id, limit=limit)
+        return [FalloutOut(**item.__dict__) for item in items]
+
+    return router

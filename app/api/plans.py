@@ -1,0 +1,182 @@
+"""Plan endpoints: read a plan and its audit trail; operator actions on its steps.
+
+Actions answer 404 for an unknown plan or step, 409 when the state machine does
+not allow the change (the message says why), 400/422 for a bad request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from sqlalchemy import select
+
+from app.api.schemas import (
+    ActionIn,
+    ActionOut,
+    AuditOut,
+    CompleteIn,
+    PlanOut,
+    Problem,
+    RedriveIn,
+    RetryIn,
+    StepOut,
+)
+from app.config import WritebackSettings
+from app.db.database import Database
+from app.db.models import AuditEntry, Plan, Step
+from app.orchestration import operator
+from app.orchestration.operator import ActionResult, OperatorError
+
+MAX_ID = 2**31 - 1
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (400, 404, 409, 422)
+}
+
+
+def plan_id_of(raw: str) -> int:
+    """A plan id from the path, or 400."""
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        raise HTTPException(400, f"{raw[:40]!r} is not a plan id")
+    return int(raw)
+
+
+def step_key_of(raw: str) -> str:
+    if not 0 < len(raw) <= 100:
+        raise HTTPException(400, "a step key has 1 to 100 characters")
+    return raw
+
+
+def step_out(st: Step) -> StepOut:
+    return StepOut(
+        key=st.key,
+        kind=st.kind,
+        state=st.state,
+        depends_on=st.depends_on,
+        attempts=st.attempts,
+        connector=st.connector,
+        action=st.action,
+        idempotency_key=st.idempotency_key,
+        due_at=st.due_at,
+        started_at=st.started_at,
+        finished_at=st.finished_at,
+        error=st.error,
+        output=st.output,
+        mapping_hash=st.mapping_hash,
+        wait_key=st.wait_key,
+        wait_until=st.wait_until,
+        assignee=st.assignee,
+        note=st.note,
+        ponr=bool(st.ponr),
+    )
+
+
+def plan_out(p: Plan, steps: list[Step]) -> PlanOut:
+    return PlanOut(
+        id=p.id,
+        order_id=p.order_id,
+        scenario=p.scenario,
+        definition=p.definition,
+        correlation_id=p.correlation_id,
+        state=p.state,
+        error=p.error,
+        mapping_hashes=p.mapping_hashes,
+        created_at=p.created_at,
+        completed_at=p.completed_at,
+        steps=[step_out(st) for st in steps if st.plan_id == p.id],
+        hold_reason=p.hold_reason,
+    )
+
+
+async def _run(action: Callable[[], Awaitable[ActionResult]]) -> ActionOut:
+    try:
+        result = await action()
+    except OperatorError as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    return ActionOut(
+        plan_id=result.plan_id,
+        action=result.action,
+        plan_state=result.plan_state,
+        changed=result.changed,
+    )
+
+
+def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
+    router = APIRouter(prefix="/api/plans", tags=["plans"], responses=ERRORS)
+
+    @router.get("/{plan_id}", response_model=PlanOut)
+    async def get_plan(plan_id: str) -> PlanOut:
+        """A plan with its steps."""
+        pid = plan_id_of(plan_id)
+        async with db.read() as s:
+            plan = await s.get(Plan, pid)
+            if plan is None:
+                raise HTTPException(404, f"no plan {pid}")
+            steps = list(
+                await s.scalars(select(Step).where(Step.plan_id == pid).order_by(Step.position))
+            )
+        return plan_out(plan, steps)
+
+    @router.get("/{plan_id}/audit", response_model=list[AuditOut])
+    async def get_audit(plan_id: str) -> list[AuditOut]:
+        """Everything that happened to a plan, oldest first: who, what, why."""
+        pid = plan_id_of(plan_id)
+        async with db.read() as s:
+            if await s.get(Plan, pid) is None:
+                raise HTTPException(404, f"no plan {pid}")
+            rows = await s.scalars(
+                select(AuditEntry).where(AuditEntry.plan_id == pid).order_by(AuditEntry.id)
+            )
+            return [
+                AuditOut(id=a.id, at=a.at, actor=a.actor, action=a.action, detail=a.detail)
+                for a in rows
+            ]
+
+    @router.post("/{plan_id}/steps/{key}/retry", response_model=ActionOut)
+    async def retry_step(plan_id: str, key: str, body: RetryIn) -> ActionOut:
+        """Run a fatally failed step again, optionally with new input."""
+        pid, k = plan_id_of(plan_id), step_key_of(key)
+        return await _run(
+            lambda: operator.retry(
+                db, writeback, pid, k, actor=body.actor, reason=body.reason, input=body.input
+            )
+        )
+
+    @router.post("/{plan_id}/steps/{key}/skip", response_model=ActionOut)
+    async def skip_step(plan_id: str, key: str, body: ActionIn) -> ActionOut:
+        """Skip a step; what depends on it may run."""
+        pid, k = plan_id_of(plan_id), step_key_of(key)
+        return await _run(
+            lambda: operator.skip(db, writeback, pid, k, actor=body.actor, reason=body.reason)
+        )
+
+    @router.post("/{plan_id}/steps/{key}/complete", response_model=ActionOut)
+    async def complete_step(plan_id: str, key: str, body: CompleteIn) -> ActionOut:
+        """Complete a waiting manual task, with optional output."""
+        pid, k = plan_id_of(plan_id), step_key_of(key)
+        return await _run(
+            lambda: operator.complete(
+                db, writeback, pid, k, actor=body.actor, reason=body.reason, output=body.output
+            )
+        )
+
+    @router.post("/{plan_id}/redrive", response_model=ActionOut)
+    async def redrive(plan_id: str, body: RedriveIn) -> ActionOut:
+        """Re-run the plan from a failed step; completed steps are kept."""
+        pid = plan_id_of(plan_id)
+        return await _run(
+            lambda: operator.redrive(
+                db, writeback, pid, body.step, actor=body.actor, reason=body.reason
+            )
+        )
+
+    @router.post("/{plan_id}/cancel", response_model=ActionOut)
+    async def cancel(plan_id: str, body: ActionIn) -> ActionOut:
+        """Cancel the plan (failed if it had fallout, else cancelled)."""
+        pid = plan_id_of(plan_id)
+        return await _run(
+            lambda: operator.cancel(db, writeback, pid, actor=body.actor, reason=body.reason)
+        )
+
+    return router

@@ -1,0 +1,179 @@
+"""``revflow fallout ...``: the fallout queue and operator actions from a shell.
+
+Register with ``cli.add_typer(fallout_cli, name="fallout")``.  Every action needs
+``--actor`` and (except ``complete``) ``--reason``; both go to the audit log.
+Exit codes: 0 done, 1 refused (unknown plan or step, not allowed now), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.config import ConfigError, Settings, load_settings
+from app.db.database import Database
+from app.orchestration import operator
+from app.orchestration.operator import ActionResult, OperatorError
+
+fallout_cli = typer.Typer(
+    help="Fallout: failed steps waiting for an operator, and what to do with them.",
+    no_args_is_help=True,
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (YAML or TOML).")
+]
+Actor = Annotated[str, typer.Option("--actor", help="Who does this (for the audit log).")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (for the audit log).")]
+PlanId = Annotated[int, typer.Argument(help="The plan id.", min=1)]
+StepKey = Annotated[str, typer.Argument(help="The step key.")]
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+        raise AssertionError from exc
+
+
+def _json(text: str | None, what: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        value = json.loads(raw)
+    except (ValueError, OSError) as exc:
+        _fail(f"{what} is not valid JSON: {exc}", 2)
+    if not isinstance(value, dict):
+        _fail(f"{what} must be a JSON object", 2)
+    return value  # type: ignore[no-any-return]
+
+
+def _act(
+    config: Path | None, action: Callable[[Database, Settings], Awaitable[ActionResult]]
+) -> None:
+    settings = _settings(config)
+
+    async def main() -> ActionResult:
+        db = Database(settings.database_url)
+        try:
+            return await action(db, settings)
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(main())
+    except OperatorError as exc:
+        _fail(exc.detail, 1 if exc.status != 400 else 2)
+        return
+    changed = ", ".join(f"{k} -> {v}" for k, v in result.changed.items()) or "no step changed"
+    typer.echo(f"plan {result.plan_id}: {result.action} done ({changed}); plan {result.plan_state}")
+
+
+@fallout_cli.command("list")
+def list_(
+    config: ConfigOption = None,
+    order: Annotated[str | None, typer.Option("--order", help="Only this Order id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+) -> None:
+    """Failed steps of plans on hold, oldest first."""
+    settings = _settings(config)
+
+    async def main() -> list[operator.FalloutItem]:
+        db = Database(settings.database_url)
+        try:
+            return await operator.list_fallout(db, order_id=order, limit=limit)
+        finally:
+            await db.dispose()
+
+    items = asyncio.run(main())
+    for i in items:
+        since = f"{i.since:%Y-%m-%d %H:%M:%S}" if i.since else "-"
+        typer.echo(
+            f"{i.plan_id}\t{i.order_id}\t{i.step}\t{i.attempts} attempt(s)\tsince {since}"
+            f"\t{i.error or ''}"
+        )
+    typer.echo(f"{len(items)} failed step(s)")
+
+
+@fallout_cli.command()
+def retry(
+    plan_id: PlanId,
+    step: StepKey,
+    actor: Actor,
+    reason: Reason,
+    input: Annotated[
+        str | None, typer.Option("--input", help="New step input: JSON, or @file.json.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run a failed step again (optionally with new input)."""
+    new_input = _json(input, "--input")
+    _act(
+        config,
+        lambda db, s: operator.retry(
+            db, s.writeback, plan_id, step, actor=actor, reason=reason, input=new_input
+        ),
+    )
+
+
+@fallout_cli.command()
+def skip(
+    plan_id: PlanId, step: StepKey, actor: Actor, reason: Reason, config: ConfigOption = None
+) -> None:
+    """Skip a step; what depends on it may run."""
+    _act(
+        config,
+        lambda db, s: operator.skip(db, s.writeback, plan_id, step, actor=actor, reason=reason),
+    )
+
+
+@fallout_cli.command()
+def complete(
+    plan_id: PlanId,
+    step: StepKey,
+    actor: Actor,
+    reason: Annotated[str, typer.Option("--reason", help="Why (optional).")] = "",
+    output: Annotated[
+        str | None, typer.Option("--output", help="Task output: JSON, or @file.json.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Complete a waiting manual task."""
+    out = _json(output, "--output")
+    _act(
+        config,
+        lambda db, s: operator.complete(
+            db, s.writeback, plan_id, step, actor=actor, reason=reason, output=out
+        ),
+    )
+
+
+@fallout_cli.command()
+def redrive(
+    plan_id: PlanId, step: StepKey, actor: Actor, reason: Reason, config: ConfigOption = None
+) -> None:
+    """Re-run a plan from a failed step; completed steps are kept."""
+    _act(
+        config,
+        lambda db, s: operator.redrive(db, s.writeback, plan_id, step, actor=actor, reason=reason),
+    )
+
+
+@fallout_cli.command()
+def cancel(plan_id: PlanId, actor: Actor, reason: Reason, config: ConfigOption = None) -> None:
+    """Cancel a plan (it ends failed if it had fallout, else cancelled)."""
+    _act(
+        config, lambda db, s: operator.cancel(db, s.writeback, plan_id, actor=actor, reason=reason)
+    )

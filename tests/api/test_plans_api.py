@@ -1,0 +1,135 @@
+"""The plan, fallout and operator-action endpoints over ASGI."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.api.app import create_app
+from connectors.errors import FatalError
+from tests.plankit import ORDER_ID, insert_plan, make_worker
+
+WHO = {"actor": "ann", "reason": "checked with the customer"}
+
+
+def blocked(action, payload, ctx):
+    raise FatalError("customer 42 is blocked")
+
+
+@pytest.fixture
+async def api(db):
+    transport = httpx.ASGITransport(app=create_app(db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
+
+
+@pytest.fixture
+async def held(db):
+    pid = await insert_plan(
+        db,
+        [
+            {"key": "so", "kind": "callout", "action": "so.create"},
+            {"key": "after", "kind": "milestone", "depends_on": ["so"]},
+        ],
+    )
+    await make_worker(db, blocked).run_until_idle()
+    return pid
+
+
+async def test_plan_and_fallout_are_listed(api, held):
+    plan = (await api.get(f"/api/plans/{held}")).json()
+    assert plan["state"] == "on_hold"
+    assert plan["hold_reason"] == "so: customer 42 is blocked"
+    assert [s["state"] for s in plan["steps"]] == ["failed", "pending"]
+    fallout = (await api.get("/api/fallout")).json()
+    assert len(fallout) == 1
+    assert fallout[0] | {"since": None} == {
+        "plan_id": held,
+        "order_id": ORDER_ID,
+        "plan_state": "on_hold",
+        "step": "so",
+        "kind": "callout",
+        "error": "customer 42 is blocked",
+        "attempts": 1,
+        "since": None,
+    }
+    assert (await api.get(f"/api/fallout?order_id={ORDER_ID}")).json() == fallout
+    assert (await api.get("/api/fallout?order_id=nope")).status_code == 400
+    assert (await api.get("/api/fallout?limit=0")).status_code == 422
+    order = (await api.get(f"/api/orders/{ORDER_ID}")).json()
+    assert order["plans"][0]["hold_reason"] == plan["hold_reason"]
+
+
+async def test_skip_then_audit_trail(api, held, db):
+    r = await api.post(f"/api/plans/{held}/steps/so/skip", json=WHO)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "plan_id": held,
+        "action": "skip",
+        "plan_state": "in_progress",
+        "changed": {"so": "skipped"},
+    }
+    await make_worker(db).run_until_idle()
+    assert (await api.get(f"/api/plans/{held}")).json()["state"] == "completed"
+    audit = (await api.get(f"/api/plans/{held}/audit")).json()
+    skip = next(a for a in audit if a["action"] == "operator.skip")
+    assert skip["actor"] == "ann" and skip["detail"]["reason"] == WHO["reason"]
+    assert [a["action"] for a in audit][-1] == "plan.completed"
+
+
+async def test_retry_redrive_and_cancel(api, held):
+    r = await api.post(f"/api/plans/{held}/steps/so/retry", json={**WHO, "input": {"payload": {}}})
+    assert r.status_code == 200 and r.json()["changed"] == {"so": "ready"}
+    r = await api.post(f"/api/plans/{held}/redrive", json={**WHO, "step": "so"})
+    assert r.status_code == 409
+    assert "only" in r.json()["detail"] or "redriven" in r.json()["detail"]
+    r = await api.post(f"/api/plans/{held}/cancel", json=WHO)
+    assert r.status_code == 200 and r.json()["plan_state"] == "cancelled"
+    r = await api.post(f"/api/plans/{held}/cancel", json=WHO)
+    assert r.status_code == 409 and "cancelled" in r.json()["detail"]
+
+
+async def test_complete_manual_task(api, db):
+    pid = await insert_plan(db, [{"key": "check", "kind": "manual", "assignee": "queue:Desk"}])
+    await make_worker(db).run_until_idle()
+    step = (await api.get(f"/api/plans/{pid}")).json()["steps"][0]
+    assert step["state"] == "waiting" and step["assignee"] == "queue:Desk"
+    r = await api.post(
+        f"/api/plans/{pid}/steps/check/complete", json={"actor": "bob", "output": {"ok": True}}
+    )
+    assert r.status_code == 200 and r.json()["plan_state"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("get", "/api/plans/abc", None, 400),
+        ("get", "/api/plans/99999999999999999999", None, 400),
+        ("get", "/api/plans/0", None, 400),
+        ("get", "/api/plans/4242", None, 404),
+        ("get", "/api/plans/4242/audit", None, 404),
+        ("post", "/api/plans/4242/cancel", WHO, 404),
+        ("post", "/api/plans/{pid}/steps/nope/skip", WHO, 404),
+        ("post", "/api/plans/{pid}/steps/after/retry", WHO, 409),
+        ("post", "/api/plans/{pid}/steps/so/complete", {"actor": "x"}, 409),
+        ("post", "/api/plans/{pid}/steps/so/skip", {"actor": "ann"}, 422),
+        ("post", "/api/plans/{pid}/steps/so/skip", {**WHO, "extra": 1}, 422),
+        ("post", "/api/plans/{pid}/steps/so/skip", {"actor": "", "reason": "r"}, 422),
+        ("post", "/api/plans/{pid}/redrive", WHO, 422),
+        ("post", "/api/plans/{pid}/steps/" + "k" * 101 + "/skip", WHO, 400),
+    ],
+)
+async def test_errors_are_4xx_with_a_detail(api, held, method, path, body, status):
+    url = path.format(pid=held)
+    r = await (api.get(url) if method == "get" else api.post(url, json=body))
+    assert r.status_code == status, r.text
+    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+
+
+async def test_malformed_json_body_is_a_422(api, held):
+    r = await api.post(
+        f"/api/plans/{held}/cancel",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["detail"]
