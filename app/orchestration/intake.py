@@ -35,6 +35,7 @@ from app.orchestration.decompose import CompiledMapping, decompose
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.plans import create_plan, plan_exists
 from app.orchestration.recovery import Recovery, plan_recovery
+from app.orchestration.revalidate import revalidate
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
 from app.salesforce.orders import fetch_orders, query_fields
@@ -99,6 +100,7 @@ class _Work:
     activated: dict[str, list[int]] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     recoveries: list[tuple[ReceivedEvent, Recovery]] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)  # Orders whose data changed
 
     def want(self, order_ids: Iterable[str], reason: str) -> None:
         for oid in order_ids:
@@ -187,6 +189,11 @@ class Intake:
         await self.create_plans_for_orders(
             list(work.reasons), work.reasons, in_transaction=partial(self._finish, work)
         )
+        retried = work.changed and await revalidate(
+            self.db, self.client, self.settings, self.definition, self.mappings, work.changed
+        )
+        if retried and self.on_plans:
+            self.on_plans()
         return handled
 
     async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> None:
@@ -206,6 +213,8 @@ class Intake:
                 work.activated.setdefault(record_id, []).append(row.id)
             work.want(event.record_ids, "activation")
         else:
+            if event.entity == "Order" and event.change_type == "UPDATE":
+                work.changed.update(event.record_ids)
             work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
             self._skip("no_trigger")
 

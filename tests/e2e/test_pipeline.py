@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -89,3 +91,24 @@ async def test_api_shows_the_plan(database_url):
             assert (await api.get("/healthz")).json() == {"status": "ok"}
             assert (await api.get("/readyz")).status_code == 200
             assert "revflow_steps_executed_total" in (await api.get("/metrics")).text
+
+
+async def test_validation_failure_holds_until_the_order_is_fixed(database_url):
+    """A rule failure puts the plan on hold with the rule's text on the Order; it is not
+    retried until the order changes, and then it is, without an operator."""
+    async with DemoEnvironment(database_url=database_url, seed=5) as env:
+        (good, bad) = await env.create_orders(2)
+        await env._rest("PATCH", f"sobjects/Order/{bad}", json={"PoNumber": "PO#42!"})
+        await env.activate([good, bad])
+        assert await env.wait_until_done([good], timeout_s=60, final=("Completed",))
+        assert await env.wait_until_done([bad], timeout_s=60, final=("On Hold",))
+        order = env.org.records["Order"][bad]
+        assert "rule 'pattern' failed on PoNumber" in order["Fulfillment_Error__c"]
+        assert env.erp.stats()["documents"]["sales_order"].get(bad) is None
+        # nothing changes, nothing is retried: the ERP sees nothing for it
+        await asyncio.sleep(1.0)
+        assert env.order_status(bad) == "On Hold"
+        # the user fixes the PO number: the plan continues by itself
+        await env._rest("PATCH", f"sobjects/Order/{bad}", json={"PoNumber": "PO-42"})
+        assert await env.wait_until_done([bad], timeout_s=60, final=("Completed",))
+        assert env.erp.stats()["documents"]["sales_order"][bad] == 1

@@ -1,0 +1,94 @@
+"""Validation failures are retried when the order's data changes, not before.
+
+A plan whose ``validate`` step failed (a mapping rule or a missing required value)
+is on hold.  Retrying it with the same data would fail the same way, so Revflow
+waits for the Order to change in Salesforce: then it re-reads the order, rebuilds
+the payloads of the steps that have not run with the current data and mappings,
+and retries ``validate`` (audited as actor ``revflow``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from sqlalchemy import select, update
+
+from app.config import Settings
+from app.db.database import Database
+from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
+from app.orchestration import operator
+from app.orchestration.decompose import CompiledMapping, decompose
+from app.orchestration.definitions import PlanDefinition
+from app.salesforce.client import SalesforceClient
+from app.salesforce.orders import fetch_orders, query_fields
+
+VALIDATE = "validate"
+NOT_RUN = (StepState.PENDING, StepState.FAILED)
+
+
+async def plans_waiting_for_data(db: Database, order_ids: Iterable[str]) -> dict[str, int]:
+    """Order id -> plan id, for plans on hold because validation failed."""
+    ids = list(dict.fromkeys(order_ids))
+    if not ids:
+        return {}
+    async with db.read() as s:
+        rows = (
+            await s.execute(
+                select(Plan.order_id, Plan.id)
+                .join(Step, Step.plan_id == Plan.id)
+                .where(
+                    Plan.order_id.in_(ids),
+                    Plan.state == PlanState.ON_HOLD,
+                    Step.key == VALIDATE,
+                    Step.state == StepState.FAILED,
+                )
+            )
+        ).all()
+    return {r.order_id: r.id for r in rows}
+
+
+async def revalidate(
+    db: Database,
+    client: SalesforceClient,
+    settings: Settings,
+    definition: PlanDefinition,
+    mappings: Callable[[], Mapping[str, CompiledMapping]],
+    order_ids: Iterable[str],
+) -> list[int]:
+    """Retry validation for changed orders whose plans wait for better data; plan ids."""
+    waiting = await plans_waiting_for_data(db, order_ids)
+    if not waiting:
+        return []
+    current = mappings()
+    orders = await fetch_orders(client, list(waiting), query_fields(current.values()))
+    retried = []
+    for order_id, plan_id in waiting.items():
+        order = orders.get(order_id)
+        if order is None or order.get("Status") != "Activated":
+            continue
+        draft = decompose(definition, order, current)
+        async with db.write() as s:
+            s.add(OrderSnapshot(order_id=order_id, record=order))
+            for sd in draft.steps:
+                if sd.key == VALIDATE:
+                    continue
+                await s.execute(
+                    update(Step)
+                    .where(Step.plan_id == plan_id, Step.key == sd.key, Step.state.in_(NOT_RUN))
+                    .values(input=sd.input, mapping_hash=sd.mapping_hash)
+                )
+        validate = next((sd for sd in draft.steps if sd.key == VALIDATE), None)
+        try:
+            await operator.retry(
+                db,
+                settings.writeback,
+                plan_id,
+                VALIDATE,
+                actor="revflow",
+                reason="order data changed in Salesforce",
+                input=validate.input if validate else None,
+            )
+        except operator.OperatorError:
+            continue  # an operator acted meanwhile; their action stands
+        retried.append(plan_id)
+    return retried
