@@ -343,10 +343,14 @@ def demo(
         typer.Option(help="Inject faults, and SIGKILL and restart Revflow at random moments."),
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for orders and faults.")] = None,
+    cancel: Annotated[
+        int, typer.Option(min=0, help="Orders to cancel (Status=Cancelled) while in flight.")
+    ] = 0,
 ) -> None:
     """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
 
-    Exits 0 only when every order reads Completed on its Salesforce record.
+    Exits 0 only when every order reads Completed on its Salesforce record (or, for
+    the ``--cancel`` ones, Cancelled, or Completed with the refusal text).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -381,6 +385,7 @@ def demo(
                 transport=transport,
                 chaos=chaos,
                 seed=seed,
+                cancel=cancel,
             )
         )
     if as_json:
@@ -390,8 +395,10 @@ def demo(
             f"{summary.completed}/{summary.orders} orders completed, {summary.failed} failed, "
             f"{summary.erp_deliveries} ERP deliveries, {summary.duplicate_deliveries} duplicates, "
             f"{summary.salesforce_api_calls} Salesforce API calls, {summary.elapsed_s:.1f}s"
+            + (f", {summary.cancelled} cancelled" if cancel else "")
         )
-    raise typer.Exit(0 if summary.completed == orders else 1)
+    ended = summary.completed - summary.cancel_refused == orders - min(cancel, orders)
+    raise typer.Exit(0 if ended and summary.completed + summary.cancelled == orders else 1)
 
 
 @cli.command()

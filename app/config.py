@@ -135,6 +135,31 @@ class WebhookConnectorSettings(_Section):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
+class CallbackSettings(_Section):
+    """Inbound ERP callbacks (``POST /api/callbacks/{source}``, Standard Webhooks).
+
+    ``secrets`` verify every source; ``source_secrets`` replaces them for one source
+    (``{"sap": ["whsec_..."]}``).  Several secrets may be listed during rotation.
+    ``tolerance_s`` bounds the ``webhook-timestamp`` skew in both directions.
+    """
+
+    secrets: list[str] = []
+    source_secrets: dict[str, list[str]] = {}
+    tolerance_s: float = Field(default=300.0, gt=0)
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> CallbackSettings:
+        from connectors.signing import decode_secret
+
+        for secret in [*self.secrets, *(s for v in self.source_secrets.values() for s in v)]:
+            decode_secret(secret)  # ValueError names the problem; fail at start-up
+        return self
+
+    def secrets_for(self, source: str) -> list[str]:
+        return list(self.source_secrets.get(source, self.secrets))
+
+
 class WorkerSettings(_Section):
     """The step worker."""
 
@@ -169,6 +194,7 @@ class Settings(BaseSettings):
     writeback: WritebackSettings = WritebackSettings()
     erp: WebhookConnectorSettings = WebhookConnectorSettings()
     worker: WorkerSettings = WorkerSettings()
+    callbacks: CallbackSettings = CallbackSettings()
 
     def require_org(self) -> None:
         """Fail unless an org and the ERP endpoint are configured (for ``revflow run``)."""

@@ -22,6 +22,7 @@ import httpx
 
 from app.config import Settings, load_settings
 from app.db.migrate import upgrade
+from app.orchestration.ponr import REFUSED
 from app.process import RevflowProcess
 from app.sandbox.erp import SandboxErp
 from app.sandbox.keys import generate_keypair
@@ -57,6 +58,9 @@ class DemoSummary:
     erp_failed_attempts: int = 0
     erp_redeliveries: int = 0  # repeats of an accepted webhook-id, deduplicated by the ERP
     faults_injected: dict[str, int] = field(default_factory=dict)
+    cancelled: int = 0  # orders cancelled in flight and read Cancelled
+    cancel_refused: int = 0  # cancellations refused (point of no return, or done): Completed
+    amended: int = 0  # in-flight amendments (not implemented yet)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -331,6 +335,40 @@ class DemoEnvironment:
             for oid in chunk:
                 self.activated_at[oid] = now
 
+    async def cancel(self, order_ids: list[str]) -> None:
+        """Set Status=Cancelled on the orders, as a Salesforce user would."""
+        for start in range(0, len(order_ids), 200):
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": "Order"}, "id": oid, "Status": "Cancelled"}
+                    for oid in order_ids[start : start + 200]
+                ],
+            }
+            await self._rest("PATCH", "composite/sobjects", json=body)
+
+    def cancel_settled(self, order_id: str) -> bool:
+        """A cancelled order ended: Cancelled, or Completed with the refusal text."""
+        status = self.order_status(order_id)
+        if status == "Cancelled":
+            return True
+        error = self.order_error(order_id) or ""
+        return status == "Completed" and error.startswith(REFUSED)
+
+    def order_error(self, order_id: str) -> str | None:
+        field_name = self.settings.writeback.error_field if self.settings else None
+        record = self.org.records.get("Order", {}).get(order_id) or {}
+        return record.get(field_name or "Fulfillment_Error__c")
+
+    async def wait_for_cancellations(self, order_ids: list[str], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        pending = set(order_ids)
+        while pending and time.monotonic() < deadline:
+            pending = {o for o in pending if not self.cancel_settled(o)}
+            if pending:
+                await asyncio.sleep(0.05)
+        return not pending
+
     # -- watching ----------------------------------------------------------------------
 
     def order_status(self, order_id: str) -> str | None:
@@ -391,6 +429,7 @@ class DemoEnvironment:
             erp_failed_attempts=erp["failed"],
             erp_redeliveries=erp["duplicate_accepted"],
             faults_injected=faults,
+            cancelled=statuses.count("Cancelled"),
         )
 
 
@@ -404,10 +443,13 @@ async def run_demo(
     transport: str = "cometd",
     chaos: bool = False,
     seed: int | None = None,
+    cancel: int = 0,
 ) -> DemoSummary:
     """Create and activate orders, wait for Completed on every Order, summarise.
 
-    With ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
+    ``cancel`` orders get Status=Cancelled shortly after activation; each ends
+    Cancelled, or Completed with the refusal text when it was too late.  With
+    ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
     and restarted at random moments while the org injects its faults.
     """
     async with DemoEnvironment(
@@ -424,9 +466,19 @@ async def run_demo(
         if chaos:
             env.start_chaos()
         await env.activate(ids)
-        await env.wait_until_done(ids, timeout_s, progress, final=("Completed",))
+        doomed = ids[: min(cancel, len(ids))]
+        if doomed:
+            await asyncio.sleep(0.1)
+            await env.cancel(doomed)
+        rest = ids[len(doomed) :]
+        await env.wait_until_done(rest, timeout_s, progress, final=("Completed",))
+        await env.wait_for_cancellations(doomed, timeout_s)
         elapsed = time.monotonic() - started
-        return env.summary(ids, elapsed)
+        summary = env.summary(ids, elapsed)
+        summary.cancel_refused = sum(
+            env.order_status(o) == "Completed" and env.cancel_settled(o) for o in doomed
+        )
+        return summary
 
 
 def demo_database(path: Path | None) -> str | None:

@@ -111,7 +111,7 @@ class Revflow:
             lease_s=settings.writeback.lease_s,
         )
         self.serve_api = serve_api
-        self.api = create_app(self.db, settings.writeback)
+        self.api = create_app(self.db, settings.writeback, callbacks=settings.callbacks)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: uvicorn.Server | None = None

@@ -4,8 +4,9 @@
                             "secrets": ["whsec_..."], "timeout_s": 10,
                             "event_types": {"create_sales_order": "sales_order.create"}})
 
-``type`` is either a registered name (``"webhook"`` is built in) or an import
-path ``"package.module:factory"``, so a team's connector needs no change here.
+``type`` is either a registered name (``"webhook"``, ``"amqp"`` and ``"rest"`` are
+built in) or an import path ``"package.module:factory"``, so a team's connector needs
+no change here.
 A factory is called as ``factory(name, settings)`` and returns a ``Connector``.
 """
 
@@ -86,3 +87,33 @@ def _webhook(name: str, settings: Mapping[str, Any]) -> Connector:
         return WebhookConnector(secrets=list(secrets), **options)
     except TypeError as exc:
         raise ValueError(f"webhook connector {name!r}: {exc}") from exc
+
+
+@register_connector_type("amqp")
+def _amqp(name: str, settings: Mapping[str, Any]) -> Connector:
+    from connectors.amqp import AmqpConnector
+
+    return AmqpConnector.from_settings(name, settings)
+
+
+@register_connector_type("rest")
+def _rest(name: str, settings: Mapping[str, Any]) -> Connector:
+    from connectors.rest import RestConnector
+
+    return RestConnector.from_settings(name, settings)
+
+
+def _lazy(module: str) -> ConnectorFactory:
+    """A factory that imports ``connectors.<module>`` only when first used."""
+
+    def factory(name: str, settings: Mapping[str, Any]) -> Connector:
+        built: Connector = importlib.import_module(f"connectors.{module}").build(name, settings)
+        return built
+
+    return factory
+
+
+register_connector_type("netsuite", _lazy("netsuite"))
+register_connector_type("sap_s4", _lazy("sap_s4"))
+register_connector_type("quickbooks", _lazy("quickbooks"))
+register_connector_type("xero", _lazy("xero"))

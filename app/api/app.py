@@ -10,18 +10,27 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
+from app.api.callbacks import callbacks_router
 from app.api.fallout import fallout_router
 from app.api.plans import plan_out, plans_router
 from app.api.schemas import OrderOut, Problem
-from app.config import WritebackSettings
+from app.config import CallbackSettings, WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, Step
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
 
-def create_app(db: Database, writeback: WritebackSettings | None = None) -> FastAPI:
-    """The API; ``writeback`` (the status map) is what operator actions write to Orders."""
+def create_app(
+    db: Database,
+    writeback: WritebackSettings | None = None,
+    *,
+    callbacks: CallbackSettings | None = None,
+) -> FastAPI:
+    """The API; ``writeback`` (the status map) is what operator actions write to Orders.
+
+    ``callbacks`` holds the secrets inbound ERP callbacks are verified with.
+    """
     api = FastAPI(
         title="Revflow",
         summary="Order orchestration between Salesforce and ERP systems",
@@ -80,6 +89,7 @@ def create_app(db: Database, writeback: WritebackSettings | None = None) -> Fast
 
     api.include_router(plans_router(db, writeback or WritebackSettings()))
     api.include_router(fallout_router(db, ORDER_ID))
+    api.include_router(callbacks_router(db, callbacks))
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:

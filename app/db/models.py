@@ -32,6 +32,7 @@ class EventStatus(StrEnum):
     PROCESSED = "processed"
     SKIPPED = "skipped"
     FAILED = "failed"
+    DEFERRED = "deferred"  # a change queued behind another on the same plan
 
 
 class ReceivedEvent(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from app.mapping.model import (
     ValueField,
 )
 from app.mapping.paths import PathRef, parse_path
+from app.mapping.record_lookups import LookupSource, LookupUse, RecordLookup
 from app.mapping.rules import NEEDS_PATH, OPTIONS, RULE_KEYS, Rule, RuleConfigError, build_check
 from app.mapping.templates import parse_template
 from app.mapping.transforms import (
@@ -42,18 +44,38 @@ from app.mapping.transforms import (
     make_table,
 )
 
-__all__ = ["FIELD_KEYS", "SOURCES", "TOP_KEYS", "compile_mapping", "load_mapping"]
+__all__ = [
+    "FIELD_KEYS",
+    "RECORD_LOOKUP_KEYS",
+    "SOURCES",
+    "TOP_KEYS",
+    "compile_mapping",
+    "load_mapping",
+]
 
 SOURCES = ("Order", "Quote")
-TOP_KEYS = ("name", "version", "description", "source", "target", "lookups", "rules", "fields")
-KINDS = ("path", "value", "format", "expr", "fields", "each")
-FIELD_KEYS = (*KINDS, "where", "required", "default", "transform", "when", "description")
+TOP_KEYS = (
+    "name",
+    "version",
+    "description",
+    "source",
+    "target",
+    "lookups",
+    "record_lookups",
+    "rules",
+    "fields",
+)
+KINDS = ("path", "value", "format", "expr", "lookup_record", "fields", "each")
+FIELD_KEYS = (*KINDS, "field", "where", "required", "default", "transform", "when", "description")
+RECORD_LOOKUP_KEYS = ("sobject", "match", "key", "fields", "description")
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 # Keys that make no sense next to a given kind of field.
 FORBIDDEN = {
     "path": ("where",),
     "value": ("where",),
     "format": ("where",),
     "expr": ("where",),
+    "lookup_record": ("where",),
     "fields": ("where", "required", "default", "transform"),
     "each": ("default", "transform"),
 }
@@ -99,6 +121,14 @@ def _label(key: str) -> str:
     return key if key.startswith("rules[") else f"field '{key}'"
 
 
+def _valid_path(text: str) -> bool:
+    try:
+        parse_path(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -116,6 +146,8 @@ class _Compiler:
         self.problems: list[Problem] = []
         self.base: tuple[str, ...] = ()  # list path of the enclosing `each`, for source refs
         self.refs: list[SourceRef] = []
+        self.record_lookups: dict[str, RecordLookup] = {}
+        self.lookup_uses: list[LookupUse] = []
 
     def problem(self, pos: Pos, key: str, message: str) -> None:
         self.problems.append(Problem(self.filename, pos.line, pos.col, key, message))
@@ -147,6 +179,7 @@ class _Compiler:
             )
         target = self.text(tree, "target", "", required=True)
         ctx = CompileContext(self.lookups(tree))
+        self.record_lookups = self.compile_record_lookups(tree)
         rules = self.rules(tree)
         fields: tuple[FieldSpec, ...] = ()
         if "fields" not in tree:
@@ -167,6 +200,8 @@ class _Compiler:
             content_hash=content_hash,
             rules=rules,
             source_refs=tuple(dict.fromkeys(self.refs)),
+            record_lookups=tuple(self.record_lookups.values()),
+            lookup_uses=tuple(dict.fromkeys(self.lookup_uses)),
         )
 
     def lookups(self, tree: YamlMap) -> dict[str, LookupTable]:
@@ -183,6 +218,80 @@ class _Compiler:
             except TransformConfigError as exc:
                 self.problem(raw.key_pos[name], f"lookups.{name}", str(exc))
         return tables
+
+    def compile_record_lookups(self, tree: YamlMap) -> dict[str, RecordLookup]:
+        raw = tree.get("record_lookups")
+        if raw is None:
+            return {}
+        if not isinstance(raw, YamlMap):
+            self.problem(
+                tree.value_pos["record_lookups"],
+                "record_lookups",
+                "'record_lookups' must be a mapping",
+            )
+            return {}
+        out = {}
+        for name, spec in raw.items():
+            built = self.record_lookup(name, spec, raw.key_pos[name], raw.value_pos[name])
+            if built is not None:
+                out[name] = built
+        return out
+
+    def record_lookup(self, name: str, spec: Any, kpos: Pos, vpos: Pos) -> RecordLookup | None:
+        key = f"record_lookups.{name}"
+        if not isinstance(spec, YamlMap):
+            self.problem(
+                vpos,
+                key,
+                f"record lookup '{name}' must be a mapping with sobject, match, key and fields",
+            )
+            return None
+        self.unknown_keys(spec, RECORD_LOOKUP_KEYS, key, f"{key} key")
+        missing = [k for k in ("sobject", "match", "key", "fields") if k not in spec]
+        if missing:
+            self.problem(
+                kpos, key, f"record lookup '{name}' needs {', '.join(repr(m) for m in missing)}"
+            )
+            return None
+        ok = True
+        for word in ("sobject", "match"):
+            if not isinstance(spec[word], str) or not _API_NAME.match(spec[word]):
+                self.problem(
+                    spec.value_pos[word],
+                    key,
+                    f"record lookup '{name}': '{word}' must be an API name like Account or Id",
+                )
+                ok = False
+        raw_fields = spec["fields"]
+        fields: list[str] = []
+        if not isinstance(raw_fields, YamlList) or not raw_fields:
+            self.problem(
+                spec.value_pos["fields"],
+                key,
+                f"record lookup '{name}': 'fields' must be a non-empty list of field names",
+            )
+            ok = False
+        else:
+            for item, pos in zip(raw_fields, raw_fields.item_pos, strict=True):
+                if not isinstance(item, str) or item.startswith("$") or not _valid_path(item):
+                    self.problem(pos, key, f"record lookup '{name}': invalid field name {item!r}")
+                    ok = False
+                else:
+                    fields.append(item)
+        raw_key, path = spec["key"], None
+        try:
+            path = parse_path(raw_key) if isinstance(raw_key, str) else None
+            if path is None:
+                self.problem(
+                    spec.value_pos["key"], key, f"record lookup '{name}': 'key' must be a path"
+                )
+        except ValueError as exc:
+            self.problem(spec.value_pos["key"], key, f"record lookup '{name}': {exc}")
+        if not ok or path is None:
+            return None
+        return RecordLookup(
+            name, spec["sobject"], spec["match"], path, tuple(dict.fromkeys(fields)), kpos.line
+        )
 
     # -- fields -------------------------------------------------------------------
 
@@ -226,6 +335,10 @@ class _Compiler:
             )
             return None
         kind = kinds[0]
+        if "field" in spec and kind != "lookup_record":
+            self.problem(
+                spec.key_pos["field"], key, f"field '{key}': 'field' needs 'lookup_record'"
+            )
         for bad in FORBIDDEN[kind]:
             if bad in spec:
                 self.problem(
@@ -266,6 +379,8 @@ class _Compiler:
             source_ref = self.expr(spec["expr"], spec.value_pos["expr"], key)
         elif kind == "value":
             source_ref = Const(plain(spec["value"]))
+        elif kind == "lookup_record":
+            source_ref = self.lookup_source(spec, key)
         else:
             source_ref = self.template(spec["format"], spec.value_pos["format"], key)
         transforms = self.transforms(spec, key, ctx) if "transform" in spec else ()
@@ -274,6 +389,32 @@ class _Compiler:
         return ValueField(
             name, key, line, when, source_ref, required, plain(spec.get("default")), transforms
         )
+
+    def lookup_source(self, spec: YamlMap, key: str) -> LookupSource | None:
+        name, pos = spec["lookup_record"], spec.value_pos["lookup_record"]
+        lookup = self.record_lookups.get(name) if isinstance(name, str) else None
+        if lookup is None:
+            known = ", ".join(sorted(self.record_lookups)) or "none declared"
+            self.problem(
+                pos, key, f"field '{key}': undefined record lookup {name!r} (known: {known})"
+            )
+            return None
+        field = spec.get("field")
+        if "field" not in spec:
+            self.problem(pos, key, f"field '{key}': 'lookup_record' needs 'field'")
+            return None
+        if field not in lookup.fields:
+            self.problem(
+                spec.value_pos["field"],
+                key,
+                f"field '{key}': {field!r} is not fetched by record lookup '{lookup.name}' "
+                f"(fields: {', '.join(lookup.fields)})",
+            )
+            return None
+        base = () if lookup.key.absolute else self.base
+        self.lookup_uses.append(LookupUse(lookup.name, base))
+        self.refs.append(SourceRef(base, lookup.key.parts, pos.line, pos.col))
+        return LookupSource(lookup, parse_path(field))
 
     def nested(self, spec: YamlMap, key: str, ctx: CompileContext) -> tuple[FieldSpec, ...]:
         raw = spec["fields"]

@@ -1,7 +1,7 @@
 """The compiled mapping: a tree of field specs that evaluate a record without I/O.
 
 FieldSpec          base: target key, line, optional `when:`
-├── ValueField     path / value / format / expr source, then default, required, transforms
+├── ValueField     path / value / format / expr / lookup_record, then default, required, transforms
 ├── ObjectField    `fields:` -> nested object
 └── EachField      `each:` + `fields:` -> one object per (filtered) source list item
 """
@@ -17,6 +17,13 @@ from app.mapping.conditions import Condition
 from app.mapping.errors import MappingEvalError, MappingRuleError, RuleFailure
 from app.mapping.expressions import Expr, ExprRuntimeError
 from app.mapping.paths import PathRef, Scope
+from app.mapping.record_lookups import (
+    LookupRequest,
+    LookupSource,
+    LookupUse,
+    RecordLookup,
+    lookup_keys,
+)
 from app.mapping.templates import Template
 from app.mapping.transforms import Transform, TransformError
 
@@ -54,7 +61,7 @@ class Const:
         return repr(self.value)
 
 
-Source = PathRef | Const | Template | Expr
+Source = PathRef | Const | Template | Expr | LookupSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +115,12 @@ class ValueField(FieldSpec):
             value = self.default
         if value is None:
             if self.required:
-                raise FieldFailure(self.key, self.line, f"is required but {self.source} is missing")
+                what = (
+                    self.source.missing(scope)
+                    if isinstance(self.source, LookupSource)
+                    else str(self.source)
+                )
+                raise FieldFailure(self.key, self.line, f"is required but {what} is missing")
             return None
         for transform in self.transforms:
             try:
@@ -194,6 +206,15 @@ class Mapping:
     content_hash: str
     rules: tuple[Any, ...] = ()  # app.mapping.rules.Rule
     source_refs: tuple[SourceRef, ...] = ()
+    record_lookups: tuple[RecordLookup, ...] = ()
+    lookup_uses: tuple[LookupUse, ...] = ()
+
+    def lookup_requests(self, record: AbcMapping[str, Any]) -> list[LookupRequest]:
+        """The other records `apply(record)` reads from `record["__lookups__"]`."""
+        return [
+            LookupRequest(lookup.sobject, lookup.match, key, lookup.fields)
+            for lookup, key in lookup_keys(self.record_lookups, self.lookup_uses, record)
+        ]
 
     def check_rules(self, record: AbcMapping[str, Any]) -> list[RuleFailure]:
         """Every failed rule for `record` (empty when all pass)."""

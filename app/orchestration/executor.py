@@ -55,6 +55,7 @@ class ClaimedStep:
     wait_until: datetime | None = None
     assignee: str | None = None
     retry_policy: dict[str, Any] | None = None
+    compensating: bool = False  # runs input["compensation"] (see compensation.py)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from app.db.database import Database
 from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
+from app.orchestration.changes import is_cancellation, request_cancellation
 from app.orchestration.decompose import CompiledMapping, decompose
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.plans import create_plan, plan_exists
@@ -38,6 +39,7 @@ from app.orchestration.recovery import Recovery, plan_recovery
 from app.orchestration.revalidate import revalidate
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
+from app.salesforce.lookups import LookupCache
 from app.salesforce.orders import fetch_orders, query_fields
 
 log = logging.getLogger("revflow.intake")
@@ -124,6 +126,7 @@ class Intake:
         self.definition = definition
         self.mappings = mappings
         self.on_plans = on_plans
+        self.lookups = LookupCache(client)  # records the mappings' record_lookups read
         self.wakeup = asyncio.Event()
         self.skipped: dict[str, int] = {}
 
@@ -190,7 +193,13 @@ class Intake:
             list(work.reasons), work.reasons, in_transaction=partial(self._finish, work)
         )
         retried = work.changed and await revalidate(
-            self.db, self.client, self.settings, self.definition, self.mappings, work.changed
+            self.db,
+            self.client,
+            self.settings,
+            self.definition,
+            self.mappings,
+            work.changed,
+            lookups=self.lookups,
         )
         if retried and self.on_plans:
             self.on_plans()
@@ -214,9 +223,29 @@ class Intake:
             work.want(event.record_ids, "activation")
         else:
             if event.entity == "Order" and event.change_type == "UPDATE":
+                if await self._order_change(row, event, work):
+                    return
                 work.changed.update(event.record_ids)
             work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
             self._skip("no_trigger")
+
+    async def _order_change(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> bool:
+        """An in-flight change of an Order (see ``changes``); False if it is none."""
+        if not is_cancellation(event):
+            return False
+        results = [
+            await request_cancellation(
+                self.db, self.settings.writeback, oid, event.commit_user or "salesforce"
+            )
+            for oid in event.record_ids
+        ]
+        status = next(
+            (st for st, _ in results if st == EventStatus.DEFERRED), EventStatus.PROCESSED
+        )
+        work.outcome[row.id] = (status, "; ".join(note for _, note in results) or None)
+        if self.on_plans:
+            self.on_plans()  # wake the worker: compensations may be due
+        return True
 
     async def _finish(
         self, work: _Work, s: AsyncSession, outcomes: Mapping[str, OrderOutcome]
@@ -277,6 +306,7 @@ class Intake:
         fields = query_fields(self.mappings().values())
         orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
         mappings = self.mappings()
+        await self.lookups.attach(orders.values(), mappings.values())
         outcomes: dict[str, OrderOutcome] = {}
         async with self.db.write() as s:
             for oid in unique:

@@ -16,6 +16,7 @@ from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, Step, StepState
+from app.orchestration.ponr import REFUSED
 from app.orchestration.state import FINAL_PLAN, StepView, advance, check_plan_transition
 from app.orchestration.status import write_plan_state, write_step_state
 
@@ -86,7 +87,8 @@ async def settle(
     check_plan_transition(current, new_state)
     plan.state = new_state
     plan.hold_reason = reason if new_state is PlanState.ON_HOLD else None
-    plan.error = reason if new_state in (PlanState.ON_HOLD, PlanState.FAILED) else None
+    refused = plan.error if plan.error and plan.error.startswith(REFUSED) else None
+    plan.error = reason if new_state in (PlanState.ON_HOLD, PlanState.FAILED) else refused
     if new_state in FINAL_PLAN:
         plan.completed_at = now
     write_plan_state(s, writeback, plan.order_id, new_state, plan.correlation_id, plan.error)

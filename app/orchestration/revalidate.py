@@ -20,6 +20,7 @@ from app.orchestration import operator
 from app.orchestration.decompose import CompiledMapping, decompose
 from app.orchestration.definitions import PlanDefinition
 from app.salesforce.client import SalesforceClient
+from app.salesforce.lookups import LookupCache
 from app.salesforce.orders import fetch_orders, query_fields
 
 VALIDATE = "validate"
@@ -54,6 +55,8 @@ async def revalidate(
     definition: PlanDefinition,
     mappings: Callable[[], Mapping[str, CompiledMapping]],
     order_ids: Iterable[str],
+    *,
+    lookups: LookupCache | None = None,
 ) -> list[int]:
     """Retry validation for changed orders whose plans wait for better data; plan ids."""
     waiting = await plans_waiting_for_data(db, order_ids)
@@ -61,6 +64,7 @@ async def revalidate(
         return []
     current = mappings()
     orders = await fetch_orders(client, list(waiting), query_fields(current.values()))
+    await (lookups or LookupCache(client)).attach(orders.values(), current.values())
     retried = []
     for order_id, plan_id in waiting.items():
         order = orders.get(order_id)

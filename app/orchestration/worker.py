@@ -45,6 +45,8 @@ from app.db.models import (
 from app.db.upsert import upsert
 from app.logs import correlation_id
 from app.metrics import STEP_DURATION, STEPS_EXECUTED
+from app.orchestration.changes import continue_change, continue_locked
+from app.orchestration.compensation import apply_compensation, claim_compensations
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepExecutor, StepResult
 from app.orchestration.progress import aware, lock_plan, settle
@@ -91,14 +93,19 @@ class Worker:
     # -- claiming -----------------------------------------------------------
 
     async def claim(self, limit: int) -> list[ClaimedStep]:
+        steps = await self._claim_steps(limit)
+        comps = await claim_compensations(self.db, self.owner, self.lease, limit - len(steps))
+        return steps + comps
+
+    async def _claim_steps(self, limit: int) -> list[ClaimedStep]:
         now = utcnow()
+        # a freezing or frozen plan (a change arrived) starts no step; a running step
+        # whose lease expired is still taken over, so that it can finish
+        held = exists().where(Plan.id == Step.plan_id, Plan.state.in_(FROZEN_STATES))
         due = or_(
-            and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now),
+            and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now, ~held),
             and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
         )
-        # a freezing or frozen plan (an amendment arrived) starts no step
-        held = exists().where(Plan.id == Step.plan_id, Plan.state.in_(FROZEN_STATES))
-        due = and_(due, ~held)
         # oldest plan first: orders finish one by one instead of all at the end
         pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
         if not self.db.is_sqlite:
@@ -177,7 +184,7 @@ class Worker:
                 .where(
                     Step.id.in_(ids),
                     Step.lease_owner == self.owner,
-                    Step.state == StepState.RUNNING,
+                    Step.state.in_([StepState.RUNNING, StepState.COMPENSATING]),
                 )
                 .values(lease_expires_at=utcnow() + self.lease)
             )
@@ -315,6 +322,8 @@ class Worker:
         now = utcnow()
         values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
         policy = self._policy(step)
+        if step.compensating:
+            return await self._apply_compensation(s, step, result, policy)
         if result.outcome is Outcome.RETRY and result.error_type in policy.non_retryable:
             result.outcome = Outcome.FATAL
             result.error = f"non-retryable {result.error_type}: {result.error}"
@@ -384,6 +393,7 @@ class Worker:
                     step.correlation_id,
                 )
         if outcome in (Outcome.RETRY, Outcome.DEFER):
+            await continue_locked(s, step.plan_id, self.writeback, self.db.is_sqlite)
             return True
         new_state = str(values["state"])
         write_step_state(s, self.writeback, step.order_id, step.key, new_state, step.correlation_id)
@@ -402,7 +412,26 @@ class Worker:
             )
         if outcome is not Outcome.WAIT:
             await self._advance_plan(s, step.plan_id, step.key)
+        else:
+            await continue_locked(s, step.plan_id, self.writeback, self.db.is_sqlite)
         return True
+
+    async def _apply_compensation(
+        self, s: AsyncSession, step: ClaimedStep, result: StepResult, policy: RetryPolicy
+    ) -> bool:
+        kept = await apply_compensation(
+            s,
+            step,
+            result,
+            owner=self.owner,
+            policy=policy,
+            rng=self._rng,
+            writeback=self.writeback,
+            is_sqlite=self.db.is_sqlite,
+        )
+        if kept and step.kind == "callout":
+            await self._log_attempt(s, step, result, result.outcome, utcnow())
+        return kept
 
     async def _find_signal(self, s: AsyncSession, step: ClaimedStep) -> Any:
         q = (
@@ -460,6 +489,7 @@ class Worker:
         plan = await lock_plan(s, plan_id, self.db.is_sqlite)
         if plan is not None:
             await settle(s, plan, self.writeback, "worker", step=step_key)
+            await continue_change(s, plan, self.writeback)  # a cancellation in progress
 
     # -- waiting steps -----------------------------------------------------------
 

@@ -204,6 +204,7 @@ SOBJECTS: dict[str, SObjectType] = {
                 _f("Phone", "string", length=40),
                 _f("Website", "url"),
                 _f("VAT_Number__c", "string", length=20),  # the example org's custom field
+                _ref("ParentId", "Account", "Parent"),
                 *_address("Billing"),
                 *_address("Shipping"),
                 CURRENCY,

@@ -50,7 +50,7 @@ fields:
 """
     assert problems(text) == [
         "m.yaml:4:1: unknown top-level key 'feilds' (did you mean 'fields'?)",
-        "m.yaml:6:3: field 'a' needs one of path, value, format, expr, fields, each",
+        "m.yaml:6:3: field 'a' needs one of path, value, format, expr, lookup_record, fields, each",
         "m.yaml:6:7: unknown key in field 'a' 'pth' (did you mean 'path'?)",
         "m.yaml:7:17: unknown key in field 'b' 'transfrom' (did you mean 'transform'?)",
     ]
@@ -78,14 +78,14 @@ fields:
         "m.yaml:1:7: 'name' must be non-empty text",
         "m.yaml:2:9: 'source' must be one of Order, Quote, got 'Account'",
         "m.yaml:4:17: field 'a' has both 'path' and 'value'; use exactly one of "
-        "path, value, format, expr, fields, each",
+        "path, value, format, expr, lookup_record, fields, each",
         "m.yaml:5:28: field 'b': unknown transform 'shout' (known: concat, date, datetime, "
         "decimal, format, int, lookup, lower, map, money, percent_of, str, strip, upper)",
         "m.yaml:6:29: field 'c': undefined lookup 'rates' (known: none declared)",
         "m.yaml:7:13: field 'd': invalid path 'Account..Name': use dotted field names like "
         "Account.Name (prefix with '$.' to start from the record root)",
         "m.yaml:8:6: field 'e' must be a source path or a mapping with one of path, value, "
-        "format, expr, fields, each; got int (use value: for constants)",
+        "format, expr, lookup_record, fields, each; got int (use value: for constants)",
         "m.yaml:9:27: field 'f': 'required' must be true or false",
         "m.yaml:10:7: field 'g': 'each' needs 'fields'",
         "m.yaml:11:24: field 'h': 'transform' cannot be used with 'fields'",

@@ -13,7 +13,7 @@ ORG: dict[str, set[str]] = {
               "PoNumber", "AccountId"},
     "OrderItem": {"Id", "Quantity", "UnitPrice", "TotalPrice", "Product2Id", "Tax_Rate__c"},
     "Product2": {"Id", "Name", "ProductCode", "Family"},
-    "Account": {"Id", "Name", "AccountNumber", "BillingCountry", "VAT_Number__c"},
+    "Account": {"Id", "Name", "AccountNumber", "BillingCountry", "VAT_Number__c", "ParentId"},
     "Quote": {"Id", "QuoteNumber", "Name", "Status", "ExpirationDate", "CurrencyIsoCode",
               "TotalPrice", "AccountId", "OpportunityId"},
     "QuoteLineItem": {"Id", "Quantity", "ListPrice", "UnitPrice", "Discount", "TotalPrice",

@@ -142,7 +142,7 @@ def test_syntax_and_unknown_function_errors_point_at_the_column() -> None:
 def test_expr_with_another_source_is_rejected() -> None:
     assert load_problems('a: { expr: "Id", path: Id }') == [
         "t.yaml:5:8: field 'a' has both 'path' and 'expr'; "
-        "use exactly one of path, value, format, expr, fields, each"
+        "use exactly one of path, value, format, expr, lookup_record, fields, each"
     ]
 
 

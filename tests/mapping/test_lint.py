@@ -36,7 +36,8 @@ def test_lint_reports_all_problems_across_files(tmp_path: Path) -> None:
     found = [str(p) for p in lint_paths([tmp_path, missing])]
     assert found == sorted(
         [
-            f"{bad}:5:3: field 'a' needs one of path, value, format, expr, fields, each",
+            f"{bad}:5:3: field 'a' needs one of path, value, format, expr, lookup_record, "
+            "fields, each",
             f"{bad}:5:7: unknown key in field 'a' 'pth' (did you mean 'path'?)",
             f"{broken}:2:1: invalid YAML: while parsing a flow node expected the node content, "
             "but found '<stream end>'",

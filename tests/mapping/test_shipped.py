@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from app.mapping import MappingEvalError, lint_paths, load_directory, transform_names
-from app.mapping.compiler import FIELD_KEYS, SOURCES, TOP_KEYS
+from app.mapping.compiler import FIELD_KEYS, RECORD_LOOKUP_KEYS, SOURCES, TOP_KEYS
 from app.mapping.rules import OPTIONS, RULE_KEYS, rule_names
 from tests.mapping import sample_order
 
@@ -163,6 +163,8 @@ def test_schema_matches_the_loader() -> None:
     assert schema["properties"]["source"]["enum"] == list(SOURCES)
     defs = schema["$defs"]
     field_keys = set(defs["valueField"]["properties"]) | set(defs["objectField"]["properties"])
+    field_keys |= set(defs["lookupRecordField"]["properties"])
+    assert set(defs["recordLookup"]["properties"]) == set(RECORD_LOOKUP_KEYS)
     assert field_keys | set(defs["eachField"]["properties"]) == set(FIELD_KEYS)
     assert set(defs["transform"]["oneOf"][1]["properties"]) == set(transform_names())
     rule = defs["rule"]["properties"]

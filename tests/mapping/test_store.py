@@ -77,7 +77,8 @@ def test_broken_edit_keeps_the_old_versions(folder: Path) -> None:
     assert result.failed and not result.changed
     assert store.versions()["a"] == old_hash  # all or nothing
     assert [str(p) for p in result.problems] == [
-        f"{folder / 'b.yaml'}:5:3: field 'id' needs one of path, value, format, expr, fields, each",
+        f"{folder / 'b.yaml'}:5:3: field 'id' needs one of path, value, format, expr, "
+        "lookup_record, fields, each",
         f"{folder / 'b.yaml'}:5:8: unknown key in field 'id' 'pth' (did you mean 'path'?)",
     ]
     message = result.message()

@@ -1,0 +1,233 @@
+"""In-flight cancellation of a plan (the Order's Status became Cancelled).
+
+``request_cancellation`` refuses once a PONR step has started (the refusal goes to
+the Order's error field and the plan keeps running); else it freezes the plan.  A
+plan has at most one change in progress: a change for a freezing or frozen plan is
+queued (its inbox event is ``deferred``) and released when the change ends.
+``continue_change`` drives a frozen plan on, inside the caller's transaction: open
+steps are cancelled, running ones finish, completed steps are compensated in
+reverse dependency order (through the worker: compensating -> compensated), and
+the plan ends ``cancelled`` with the Order status from the status map.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.clock import utcnow
+from app.config import WritebackSettings
+from app.db.database import Database
+from app.db.models import EventStatus, Plan, PlanState, ReceivedEvent, Step, StepState
+from app.ingest.events import IncomingEvent
+from app.orchestration.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
+from app.orchestration.progress import lock_plan
+from app.orchestration.state import CANCELLABLE, check_plan_transition
+from app.orchestration.status import plan_state_fields, write_plan_state, write_step_state
+from app.salesforce import outbox
+
+CANCELLATION = "cancellation requested"  # Plan.hold_reason while a cancellation runs
+COMPENSATION_NOTE = "compensating: "  # Step.note of a step being (or that was) compensated
+FROZEN = (PlanState.FREEZING, PlanState.FROZEN)
+CANCELLED_STATUSES = frozenset({"Cancelled", "Canceled"})
+
+
+def is_cancellation(event: IncomingEvent) -> bool:
+    """An Order whose Status became Cancelled in this change."""
+    return (
+        event.entity == "Order"
+        and event.change_type == "UPDATE"
+        and "Status" in event.changed_fields
+        and event.payload.get("Status") in CANCELLED_STATUSES
+    )
+
+
+async def change_views(s: AsyncSession, plan_id: int) -> list[ChangeView]:
+    rows = (
+        await s.execute(
+            select(Step.key, Step.state, Step.depends_on, Step.ponr, Step.input, Step.note)
+            .where(Step.plan_id == plan_id)
+            .order_by(Step.position)
+        )
+    ).all()
+    return [
+        ChangeView(
+            r.key,
+            StepState(r.state),
+            tuple(r.depends_on),
+            bool(r.ponr),
+            bool((r.input or {}).get("compensation")),
+            r.note,
+        )
+        for r in rows
+    ]
+
+
+async def request_cancellation(
+    db: Database, writeback: WritebackSettings, order_id: str, actor: str
+) -> tuple[str, str]:
+    """Handle an Order cancellation; returns (inbox event status, note)."""
+    async with db.write() as s:
+        plan_id = await s.scalar(
+            select(Plan.id).where(Plan.order_id == order_id, Plan.scenario == "new")
+        )
+        if plan_id is None:
+            # cancelled before a plan was made (e.g. in the batch that activated it)
+            fields = plan_state_fields(writeback, PlanState.CANCELLED)
+            if fields:
+                outbox.enqueue(s, "Order", order_id, fields, None)
+            audit.record(s, actor, "order.cancelled_without_plan", order_id=order_id)
+            return EventStatus.PROCESSED, "cancellation: the order has no plan"
+        plan = await lock_plan(s, plan_id, db.is_sqlite)
+        assert plan is not None
+        state = PlanState(plan.state)
+        if state in (PlanState.CANCELLED, PlanState.FAILED):
+            return EventStatus.PROCESSED, f"cancellation: plan {plan.id} is already {state}"
+        if state in FROZEN:
+            return EventStatus.DEFERRED, f"cancellation queued behind the change on plan {plan.id}"
+        passed = ponr_passed(await change_views(s, plan.id))
+        if state is PlanState.COMPLETED or passed is not None:
+            text = refusal_text("cancellation", passed, state)
+            _refuse(s, writeback, plan, actor, text)
+            return EventStatus.PROCESSED, text
+        check_plan_transition(state, PlanState.FREEZING)
+        plan.state = PlanState.FREEZING
+        plan.hold_reason = CANCELLATION
+        audit.record(
+            s,
+            actor,
+            "plan.freezing",
+            plan_id=plan.id,
+            order_id=order_id,
+            correlation_id=plan.correlation_id,
+            change="cancellation",
+        )
+        await continue_change(s, plan, writeback)
+        return EventStatus.PROCESSED, f"cancellation accepted: plan {plan.id} {plan.state}"
+
+
+def _refuse(
+    s: AsyncSession, writeback: WritebackSettings, plan: Plan, actor: str, text: str
+) -> None:
+    if PlanState(plan.state) not in (PlanState.COMPLETED, PlanState.CANCELLED, PlanState.FAILED):
+        plan.error = text  # kept through completion (see progress.settle)
+    if writeback.error_field:
+        outbox.enqueue(
+            s, "Order", plan.order_id, {writeback.error_field: text}, plan.correlation_id
+        )
+    audit.record(
+        s,
+        actor,
+        "plan.change_refused",
+        plan_id=plan.id,
+        order_id=plan.order_id,
+        correlation_id=plan.correlation_id,
+        change="cancellation",
+        reason=text,
+    )
+
+
+async def continue_change(
+    s: AsyncSession, plan: Plan, writeback: WritebackSettings, actor: str = "revflow"
+) -> bool:
+    """Move a cancelling plan on as far as it can go now; True if compensations started."""
+    if PlanState(plan.state) not in FROZEN or plan.hold_reason != CANCELLATION:
+        return False
+    views = await change_views(s, plan.id)
+    for v in views:
+        open_fallout = v.state is StepState.FAILED and not _compensation(v.note)
+        if v.state in CANCELLABLE or open_fallout:
+            await _set(s, writeback, plan, v.key, v.state, StepState.CANCELLED, "order cancelled")
+    if any(v.state is StepState.RUNNING for v in views):
+        return False  # running steps finish first
+    if plan.state == PlanState.FREEZING:
+        plan.state = PlanState.FROZEN
+        _audit(s, actor, plan, "plan.frozen")
+    views = await change_views(s, plan.id)
+    if any(v.state is StepState.COMPENSATING for v in views):
+        return False
+    if any(v.state is StepState.FAILED for v in views):
+        return False  # a compensation failed: an operator decides (see the Order's error)
+    todo = next_compensations(views)
+    for key in todo:
+        await _set(
+            s, writeback, plan, key, StepState.COMPLETED, StepState.COMPENSATING, "cancellation"
+        )
+    if todo:
+        _audit(s, actor, plan, "plan.compensating", steps=todo)
+        return True
+    plan.state = PlanState.CANCELLED
+    plan.hold_reason = None
+    plan.error = None
+    plan.completed_at = utcnow()
+    write_plan_state(s, writeback, plan.order_id, PlanState.CANCELLED, plan.correlation_id)
+    _audit(s, actor, plan, "plan.cancelled", reason="order cancelled in Salesforce")
+    await release_queued(s, plan.order_id)
+    return False
+
+
+def _compensation(note: str | None) -> bool:
+    return bool(note and note.startswith(COMPENSATION_NOTE))
+
+
+async def _set(
+    s: AsyncSession,
+    writeback: WritebackSettings,
+    plan: Plan,
+    key: str,
+    old: StepState,
+    new: StepState,
+    why: str,
+) -> None:
+    now = utcnow()
+    values: dict[str, object] = {"state": new, "lease_owner": None, "lease_expires_at": None}
+    if new is StepState.COMPENSATING:
+        values.update(due_at=now, attempts=0, error=None, note=f"{COMPENSATION_NOTE}{why}")
+    else:
+        values.update(finished_at=now, note=why)
+    await s.execute(
+        update(Step)
+        .where(Step.plan_id == plan.id, Step.key == key, Step.state == old)
+        .values(**values)
+    )
+    write_step_state(s, writeback, plan.order_id, key, new, plan.correlation_id)
+
+
+def _audit(s: AsyncSession, actor: str, plan: Plan, action: str, **detail: object) -> None:
+    audit.record(
+        s,
+        actor,
+        action,
+        plan_id=plan.id,
+        order_id=plan.order_id,
+        correlation_id=plan.correlation_id,
+        **detail,
+    )
+
+
+async def release_queued(s: AsyncSession, order_id: str) -> int:
+    """Put the changes queued for ``order_id`` back into the inbox; how many."""
+    rows = (
+        await s.execute(
+            select(ReceivedEvent.id, ReceivedEvent.record_ids).where(
+                ReceivedEvent.status == EventStatus.DEFERRED
+            )
+        )
+    ).all()
+    ids = [r.id for r in rows if order_id in (r.record_ids or ())]
+    if ids:
+        await s.execute(
+            update(ReceivedEvent)
+            .where(ReceivedEvent.id.in_(ids))
+            .values(status=EventStatus.RECEIVED, note="released: the change before it ended")
+        )
+    return len(ids)
+
+
+async def continue_locked(
+    s: AsyncSession, plan_id: int, writeback: WritebackSettings, is_sqlite: bool
+) -> bool:
+    """``continue_change`` for a plan id (locks the plan)."""
+    plan = await lock_plan(s, plan_id, is_sqlite)
+    return plan is not None and await continue_change(s, plan, writeback)

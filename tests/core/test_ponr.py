@@ -1,0 +1,232 @@
+"""Point of no return, cancellation of a plan in flight, compensation in reverse order."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from app.clock import utcnow
+from app.config import WritebackSettings
+from app.db.models import (
+    AuditEntry,
+    EventStatus,
+    PlanState,
+    ReceivedEvent,
+    Step,
+    StepState,
+)
+from app.ingest.events import IncomingEvent
+from app.orchestration.changes import is_cancellation, request_cancellation
+from app.orchestration.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
+from connectors.base import CallResult
+from connectors.errors import FatalError
+from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states
+
+WB = WritebackSettings()
+C, P, R = StepState.COMPLETED, StepState.PENDING, StepState.RUNNING
+
+
+def comp(action: str) -> dict:
+    return {
+        "compensation": {
+            "kind": "callout",
+            "connector": "erp",
+            "action": action,
+            "idempotency_key": f"k-{action}",
+            "input": {"payload": {}},
+        }
+    }
+
+
+# -- pure ---------------------------------------------------------------------------
+
+
+def test_ponr_passed_once_a_ponr_step_started():
+    steps = [ChangeView("a", C, ()), ChangeView("inv", P, ("a",), ponr=True)]
+    assert ponr_passed(steps) is None
+    running = [steps[0], ChangeView("inv", R, ("a",), ponr=True)]
+    assert ponr_passed(running) == running[1]
+    assert "point of no return passed (step inv is running)" in refusal_text(
+        "cancellation", running[1], "in_progress"
+    )
+    assert refusal_text("cancellation", None, "completed").startswith("Change refused: ")
+
+
+def test_compensations_run_in_reverse_dependency_order():
+    steps = [
+        ChangeView("a", C, (), compensable=True),
+        ChangeView("b", C, ("a",), compensable=True),
+        ChangeView("c", C, ("b",)),  # nothing to undo
+        ChangeView("d", C, ("a",), compensable=True),
+    ]
+    assert next_compensations(steps) == ["b", "d"]
+    steps[1] = ChangeView("b", StepState.COMPENSATED, ("a",), compensable=True)
+    assert next_compensations(steps) == ["d"]
+    steps[3] = ChangeView("d", StepState.COMPENSATING, ("a",), compensable=True)
+    assert next_compensations(steps) == []
+    steps[3] = ChangeView("d", StepState.COMPENSATED, ("a",), compensable=True)
+    assert next_compensations(steps) == ["a"]
+
+
+def test_is_cancellation():
+    def ev(status: str, fields: tuple[str, ...] = ("Status",)) -> IncomingEvent:
+        return IncomingEvent(
+            channel="/data/OrderChangeEvent",
+            replay_id="1",
+            dedupe_key="d",
+            payload={"Status": status},
+            entity="Order",
+            change_type="UPDATE",
+            record_ids=(ORDER_ID,),
+            changed_fields=fields,
+        )
+
+    assert is_cancellation(ev("Cancelled"))
+    assert not is_cancellation(ev("Activated"))
+    assert not is_cancellation(ev("Cancelled", ("PoNumber",)))
+
+
+# -- against the database -------------------------------------------------------------
+
+
+async def three_steps(db, state_c: StepState = P) -> int:
+    plan_id = await insert_plan(
+        db,
+        [
+            {"key": "a", "kind": "callout", "action": "so.create", "input": comp("undo_a")},
+            {
+                "key": "b",
+                "kind": "callout",
+                "action": "x.create",
+                "depends_on": ["a"],
+                "input": comp("undo_b"),
+            },
+            {
+                "key": "c",
+                "kind": "callout",
+                "action": "inv.create",
+                "depends_on": ["b"],
+                "ponr": True,
+            },
+        ],
+    )
+    async with db.write() as s:
+        await s.execute(update(Step).where(Step.key.in_(["a", "b"])).values(state=C))
+        await s.execute(update(Step).where(Step.key == "c").values(state=state_c))
+    return plan_id
+
+
+async def audit_actions(db) -> list[str]:
+    async with db.read() as s:
+        return list((await s.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all())
+
+
+async def test_cancel_compensates_in_reverse_order_then_cancels(db):
+    plan_id = await three_steps(db, StepState.READY)
+    calls: list[str] = []
+    w = make_worker(db, lambda action, payload, ctx: calls.append(action) or CallResult("X"))
+    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    assert status == EventStatus.PROCESSED and "accepted" in note
+    plan, steps = await states(db, plan_id)
+    assert plan.state == PlanState.FROZEN
+    assert steps["c"].state == StepState.CANCELLED
+    assert steps["b"].state == StepState.COMPENSATING and steps["a"].state == C
+    await w.run_until_idle()
+    assert calls == ["undo_b", "undo_a"]  # never inv.create
+    plan, steps = await states(db, plan_id)
+    assert plan.state == PlanState.CANCELLED and plan.hold_reason is None
+    assert steps["a"].state == steps["b"].state == StepState.COMPENSATED
+    assert (
+        "Order",
+        ORDER_ID,
+        {"Fulfillment_Status__c": "Cancelled", "Fulfillment_Error__c": None},
+    ) in await outbox(db)
+    actions = await audit_actions(db)
+    assert actions.index("plan.freezing") < actions.index("plan.cancelled")
+    assert actions.count("step.compensated") == 2
+
+
+async def test_refused_after_the_point_of_no_return(db):
+    plan_id = await three_steps(db, R)
+    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    assert status == EventStatus.PROCESSED and note.startswith("Change refused")
+    plan, steps = await states(db, plan_id)
+    assert plan.state == PlanState.IN_PROGRESS
+    assert steps["a"].state == C
+    assert ("Order", ORDER_ID, {"Fulfillment_Error__c": note}) in await outbox(db)
+    assert "plan.change_refused" in await audit_actions(db)
+    # the plan runs on and completes; the refusal stays on the Order
+    async with db.write() as s:
+        await s.execute(
+            update(Step).where(Step.key == "c").values(state=StepState.READY, due_at=utcnow())
+        )
+    await make_worker(db).run_until_idle()
+    plan, _ = await states(db, plan_id)
+    assert plan.state == PlanState.COMPLETED
+    assert (await outbox(db))[-1][2] == {
+        "Fulfillment_Status__c": "Completed",
+        "Fulfillment_Error__c": note,
+    }
+
+
+async def test_running_step_finishes_and_later_changes_are_queued(db):
+    plan_id = await insert_plan(
+        db,
+        [
+            {"key": "a", "kind": "callout", "action": "so.create", "input": comp("undo_a")},
+            {"key": "b", "kind": "callout", "action": "inv.create", "depends_on": ["a"]},
+        ],
+    )
+    calls: list[str] = []
+    w = make_worker(db, lambda action, payload, ctx: calls.append(action) or CallResult("X"))
+    (claimed,) = await w.claim(10)
+    assert (await request_cancellation(db, WB, ORDER_ID, "user"))[0] == EventStatus.PROCESSED
+    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    assert status == EventStatus.DEFERRED and "queued" in note
+    async with db.write() as s:
+        s.add(
+            ReceivedEvent(
+                dedupe_key="later",
+                channel="c",
+                replay_id="9",
+                entity="Order",
+                change_type="UPDATE",
+                record_ids=[ORDER_ID],
+                payload={},
+                status=EventStatus.DEFERRED,
+            )
+        )
+    plan, _ = await states(db, plan_id)
+    assert plan.state == PlanState.FREEZING  # a is still running
+    await w.complete(claimed, await w.executor.run(claimed))
+    await w.run_until_idle()
+    assert calls == ["so.create", "undo_a"]
+    plan, steps = await states(db, plan_id)
+    assert plan.state == PlanState.CANCELLED
+    assert steps["b"].state == StepState.CANCELLED
+    async with db.read() as s:
+        later = (await s.scalars(select(ReceivedEvent))).one()
+    assert later.status == EventStatus.RECEIVED  # released to the inbox
+    assert (await request_cancellation(db, WB, ORDER_ID, "user"))[1].endswith("already cancelled")
+
+
+async def test_failed_compensation_stops_with_the_error_on_the_order(db):
+    plan_id = await three_steps(db, StepState.READY)
+
+    def erp(action, payload, ctx):
+        raise FatalError("no such order")
+
+    w = make_worker(db, erp)
+    await request_cancellation(db, WB, ORDER_ID, "user")
+    await w.run_until_idle()
+    plan, steps = await states(db, plan_id)
+    assert plan.state == PlanState.FROZEN
+    assert steps["b"].state == StepState.FAILED and steps["a"].state == C
+    assert "compensation failed: no such order" in steps["b"].error
+    last = (await outbox(db))[-1][2]["Fulfillment_Error__c"]
+    assert last.startswith("Cancellation stopped: b")
+
+
+async def test_no_plan_yet_writes_cancelled(db):
+    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    assert "no plan" in note
+    assert (await outbox(db))[0][2]["Fulfillment_Status__c"] == "Cancelled"
