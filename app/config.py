@@ -113,6 +113,13 @@ class WritebackSettings(_Section):
     status_field: str = "Fulfillment_Status__c"
     erp_number_field: str = "ERP_Order_Number__c"
     error_field: str = "Fulfillment_Error__c"
+    # the plan's due date: this Order field, else EffectiveDate (a date means its end, UTC)
+    due_date_field: str = "EndDate"
+    # on_time | at_risk | late (the picklist's API names); "" writes no jeopardy
+    jeopardy_field: str = "Fulfillment_Jeopardy__c"
+    # at risk when the expected finish is within max(margin_s, share × expected total)
+    jeopardy_margin_share: float = Field(default=0.2, ge=0, le=1)
+    jeopardy_margin_s: float = Field(default=0.0, ge=0)
     flush_interval_s: float = Field(default=1.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0)  # claimed items return to others after this
     batch_size: int = Field(default=200, ge=1, le=200)
@@ -170,6 +177,7 @@ class WorkerSettings(_Section):
     initial_interval_s: float = Field(default=0.5, gt=0)
     backoff_coefficient: float = Field(default=2.0, ge=1)
     maximum_interval_s: float = Field(default=300.0, gt=0)
+    jeopardy_sweep_s: float = Field(default=60.0, gt=0)  # re-check open plans' jeopardy
 
 
 class Settings(BaseSettings):

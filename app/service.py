@@ -86,6 +86,7 @@ class Revflow:
             concurrency=settings.worker.concurrency,
             lease_s=settings.worker.lease_s,
             poll_interval_s=settings.worker.poll_interval_s,
+            jeopardy_sweep_s=settings.worker.jeopardy_sweep_s,
         )
         self.intake = Intake(
             self.db,

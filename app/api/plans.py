@@ -69,6 +69,8 @@ def step_out(st: Step) -> StepOut:
         assignee=st.assignee,
         note=st.note,
         ponr=bool(st.ponr),
+        expected_duration_s=st.expected_duration_s,
+        jeopardy=st.jeopardy,
     )
 
 
@@ -86,6 +88,8 @@ def plan_out(p: Plan, steps: list[Step]) -> PlanOut:
         completed_at=p.completed_at,
         steps=[step_out(st) for st in steps if st.plan_id == p.id],
         hold_reason=p.hold_reason,
+        due_at=p.due_at,
+        jeopardy=p.jeopardy,
     )
 
 

@@ -28,6 +28,8 @@ class StepOut(BaseModel):
     assignee: str | None = None
     note: str | None = None
     ponr: bool = False
+    expected_duration_s: float | None = None
+    jeopardy: str | None = None  # on_time | at_risk | late; None: unknown
 
 
 class PlanOut(BaseModel):
@@ -43,6 +45,8 @@ class PlanOut(BaseModel):
     completed_at: datetime | None
     steps: list[StepOut]
     hold_reason: str | None = None
+    due_at: datetime | None = None  # the order's requested date
+    jeopardy: str | None = None  # on_time | at_risk | late; None: unknown
 
 
 class OrderOut(BaseModel):

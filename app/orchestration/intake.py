@@ -136,7 +136,9 @@ class Intake:
         if not self.settings.ingest.echo_by_fields:
             return frozenset()
         w = self.settings.writeback
-        return frozenset({w.status_field, w.erp_number_field, w.error_field})
+        return frozenset(
+            f for f in (w.status_field, w.erp_number_field, w.error_field, w.jeopardy_field) if f
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.0

@@ -12,6 +12,8 @@ from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
 from app.orchestration.decompose import PlanDraft
+from app.orchestration.jeopardy import due_date
+from app.orchestration.jeopardy_watch import refresh
 from app.orchestration.state import StepView, newly_ready
 from app.orchestration.status import write_plan_state
 
@@ -30,7 +32,10 @@ async def create_plan(
     writeback: WritebackSettings,
     actor: str = "revflow",
 ) -> Plan:
-    """Insert snapshot, plan and steps; make the first steps ready; enqueue 'In Progress'."""
+    """Insert snapshot, plan and steps; make the first steps ready; enqueue 'In Progress'.
+
+    The plan is due at the order's requested date (``writeback.due_date_field``).
+    """
     snapshot = OrderSnapshot(order_id=draft.order_id, record=order)
     session.add(snapshot)
     await session.flush()
@@ -43,6 +48,7 @@ async def create_plan(
         state=PlanState.IN_PROGRESS,
         snapshot_id=snapshot.id,
         mapping_hashes=draft.mapping_hashes,
+        due_at=due_date(order, writeback.due_date_field),
     )
     session.add(plan)
     await session.flush()
@@ -88,5 +94,7 @@ async def create_plan(
         correlation_id=draft.correlation_id,
         definition=draft.definition,
         mapping_hashes=draft.mapping_hashes,
+        due_at=plan.due_at.isoformat() if plan.due_at else None,
     )
+    await refresh(session, plan, writeback, actor)
     return plan

@@ -2,7 +2,8 @@
 
 Used by the worker (step outcomes, signals, timeouts) and by operator actions:
 ready the steps whose dependencies are done, derive the plan state and hold reason,
-and, when they changed, write them to the Order (status map) and the audit log.
+and, when they changed, write them to the Order (status map) and the audit log;
+then refresh the plan's and steps' jeopardy (see ``jeopardy_watch``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, Step, StepState
+from app.orchestration.jeopardy_watch import refresh
 from app.orchestration.ponr import REFUSED
 from app.orchestration.state import FINAL_PLAN, StepView, advance, check_plan_transition
 from app.orchestration.status import write_plan_state, write_step_state
@@ -63,6 +65,19 @@ async def settle(
     **detail: object,
 ) -> PlanState:
     """Ready what can run and move the plan to the state its steps imply (or ``forced``)."""
+    new_state = await _settle_state(s, plan, writeback, actor, forced, detail)
+    await refresh(s, plan, writeback, actor)
+    return new_state
+
+
+async def _settle_state(
+    s: AsyncSession,
+    plan: Plan,
+    writeback: WritebackSettings,
+    actor: str,
+    forced: PlanState | None,
+    detail: dict[str, object],
+) -> PlanState:
     now = utcnow()
     current = PlanState(plan.state)
     ready, new_state = advance(await step_views(s, plan.id), current)

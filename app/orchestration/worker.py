@@ -49,6 +49,7 @@ from app.orchestration.changes import continue_change, continue_locked
 from app.orchestration.compensation import apply_compensation, claim_compensations
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepExecutor, StepResult
+from app.orchestration.jeopardy_watch import sweep
 from app.orchestration.progress import aware, lock_plan, settle
 from app.orchestration.retry import RetryPolicy
 from app.orchestration.status import write_step_state
@@ -73,6 +74,7 @@ class Worker:
         owner: str | None = None,
         wakeup: asyncio.Event | None = None,
         signal_poll_s: float = 0.5,
+        jeopardy_sweep_s: float = 60.0,
     ) -> None:
         self.db = db
         self.executor = executor
@@ -89,6 +91,8 @@ class Worker:
         self.executed = 0
         self.signal_poll_s = signal_poll_s
         self._next_wait_poll = 0.0
+        self.jeopardy_sweep_s = jeopardy_sweep_s
+        self._next_jeopardy_sweep = 0.0
 
     # -- claiming -----------------------------------------------------------
 
@@ -202,6 +206,12 @@ class Worker:
                         await self.poll_waits()
                     except Exception:
                         log.exception("polling waiting steps failed")
+                if time.monotonic() >= self._next_jeopardy_sweep:
+                    self._next_jeopardy_sweep = time.monotonic() + self.jeopardy_sweep_s
+                    try:
+                        await sweep(self.db, self.writeback)
+                    except Exception:
+                        log.exception("jeopardy sweep failed")
                 free = self.concurrency - len(self._running)
                 claimed = await self.claim(free) if free > 0 else []
                 for step in claimed:
