@@ -64,6 +64,14 @@ def check_fields(
     walker = _Walker(mapping, describe, dict(relationships or {}))
     for ref in mapping.source_refs:
         walker.check((*ref.base, *ref.parts), ref.line, ref.col)
+    for lookup in mapping.record_lookups:  # what a record lookup matches on and fetches
+        fields = walker.fields(lookup.sobject, lookup.line, 1)
+        if fields is None:
+            continue
+        for name in (lookup.match, *lookup.fields):
+            if name not in fields:
+                where = f"record_lookups.{lookup.name}"
+                walker.missing(lookup.sobject, name, fields, where, lookup.line, 1, relation=False)
     return sorted(set(walker.problems))
 
 

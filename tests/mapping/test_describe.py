@@ -89,3 +89,17 @@ def test_relationship_overrides_and_describe_failures() -> None:
     overrides = {"Order.Payer__r": "Payer__c"}
     problems = check_fields(mapping, lambda s: org[s], relationships=overrides)
     assert [p.message for p in problems] == ["cannot describe Contract: 'Contract'"]
+
+
+def test_record_lookup_fields_are_checked_too() -> None:
+    text = (
+        "name: m\nsource: Order\ntarget: t\n"
+        "record_lookups:\n"
+        "  parent: { sobject: Account, match: Id, key: Account.ParentId, fields: [Name, Rating] }\n"
+        "fields:\n"
+        "  parent: { lookup_record: parent, field: Name }\n"
+    )
+    problems = check_fields(compile_mapping(text, "m.yaml"), describe)
+    assert [str(p) for p in problems] == [
+        "m.yaml:5:1: Account has no field 'Rating' (in 'record_lookups.parent')"
+    ]
