@@ -18,6 +18,8 @@ from sqlalchemy import text
 from app.db.database import Database
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
+from app.sandbox.org import SandboxOrg
+from app.sandbox.server import start_org
 
 PG_URL = os.environ.get("REVFLOW_TEST_DATABASE_URL")
 
@@ -46,6 +48,15 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def org() -> AsyncIterator[SandboxOrg]:
+    """A sandbox org served on a loopback port (its instance_url is set)."""
+    sandbox = SandboxOrg()
+    server = await start_org(sandbox)
+    yield sandbox
+    await server.close()
 
 
 @pytest.fixture(autouse=True)

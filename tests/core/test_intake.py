@@ -11,7 +11,6 @@ from prometheus_client import REGISTRY
 from app.db.models import EventStatus, ReceivedEvent
 from app.orchestration.intake import group_transactions
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
-from app.sandbox.server import start_org
 from tests.orgkit import (
     ORDER_CHANNEL,
     Shop,
@@ -25,14 +24,6 @@ from tests.orgkit import (
     settings_for,
     sf_client,
 )
-
-
-@pytest.fixture
-async def org():
-    org = SandboxOrg()
-    server = await start_org(org)
-    yield org
-    await server.close()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from app.salesforce.client import SalesforceClient
 from app.salesforce.lookups import KEYS_PER_QUERY, LookupCache, soql_string
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
 from app.sandbox.records import RecordStore
-from app.sandbox.server import start_org
 from tests.orgkit import Shop, make_intake, settings_for, sf_client
 
 MAPPING = """
@@ -42,14 +41,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def org():
-    org = SandboxOrg()
-    server = await start_org(org)
-    yield org
-    await server.close()
 
 
 @pytest.fixture

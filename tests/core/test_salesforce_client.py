@@ -12,15 +12,6 @@ from app.salesforce.orders import fetch_orders
 from app.sandbox.keys import generate_keypair
 from app.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
 from app.sandbox.records import RecordStore
-from app.sandbox.server import start_org
-
-
-@pytest.fixture
-async def org():
-    org = SandboxOrg()
-    server = await start_org(org)
-    yield org
-    await server.close()
 
 
 def cc_settings(org: SandboxOrg, secret: str = "s3cret") -> SalesforceSettings:

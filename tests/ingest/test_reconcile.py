@@ -13,7 +13,6 @@ from app.clock import utcnow
 from app.db.models import AuditEntry
 from app.ingest.reconcile import Reconciler, parse_modstamp, soql_datetime
 from app.sandbox.org import SandboxOrg
-from app.sandbox.server import start_org
 from tests.orgkit import (
     Shop,
     feed,
@@ -25,14 +24,6 @@ from tests.orgkit import (
     settings_for,
     sf_client,
 )
-
-
-@pytest.fixture
-async def org():
-    org = SandboxOrg()
-    server = await start_org(org)
-    yield org
-    await server.close()
 
 
 @pytest.fixture
