@@ -146,12 +146,10 @@ def mappings_preview(
     record: Annotated[Path, typer.Option("--record", "-r", help="A sample record (JSON).")],
 ) -> None:
     """Show the document a mapping builds from a sample record, or why it fails."""
-    from app.mapping import MappingError, load_mapping
+    from app.mapping import MappingError, preview
 
     try:
-        compiled = load_mapping(mapping)
-        sample = json.loads(record.read_text())
-        typer.echo(json.dumps(compiled.apply(sample), indent=2, default=str))
+        typer.echo(preview(mapping, record))
     except MappingError as exc:
         _fail(str(exc), code=1)
     except (OSError, ValueError) as exc:
