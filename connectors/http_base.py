@@ -27,6 +27,7 @@ from connectors.errors import (
     RateLimitedError,
     RetryableError,
 )
+from connectors.http_client import HttpClientOwner
 from connectors.oauth import TokenProvider
 from connectors.webhook import MAX_BODY_CHARS, error_for_response, error_for_transport
 
@@ -117,7 +118,7 @@ def lines_of(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
-class HttpConnector(Connector):
+class HttpConnector(HttpClientOwner, Connector):
     """Base for connectors that make JSON requests to one base URL."""
 
     def __init__(
@@ -131,19 +132,10 @@ class HttpConnector(Connector):
         self.base_url = base_url.rstrip("/")
         self.token_provider = token_provider
         self.timeout_s = timeout_s
-        self._owns_client = http_client is None
-        self._client = http_client
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
+        self.init_client(http_client)
 
     async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.close_client()
         closer = getattr(self.token_provider, "aclose", None)
         if closer is not None:
             await closer()

@@ -53,6 +53,7 @@ import httpx
 
 from connectors.base import CallContext, CallResult, Connector
 from connectors.errors import ConnectorError, FatalError, RateLimitedError, RetryableError
+from connectors.http_client import HttpClientOwner
 from connectors.webhook import (
     DEFAULT_EXTERNAL_ID_PATHS,
     MAX_BODY_CHARS,
@@ -340,7 +341,7 @@ def _mapping_loader(mappings_dir: Path) -> Callable[[str], BodyMapping]:
     return load
 
 
-class RestConnector(Connector):
+class RestConnector(HttpClientOwner, Connector):
     """Call a JSON HTTP API as configured per action (see the module docstring)."""
 
     def __init__(
@@ -376,19 +377,10 @@ class RestConnector(Connector):
         for action in self.actions.values():  # fail at start-up, not at the first call
             if action.mapping and action.mapping not in self.mappings:
                 self.mappings[action.mapping] = load(action.mapping)
-        self._owns_client = http_client is None
-        self._client = http_client
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
+        self.init_client(http_client)
 
     async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.close_client()
 
     @classmethod
     def from_settings(cls, name: str, settings: Mapping[str, Any]) -> RestConnector:

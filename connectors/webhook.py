@@ -43,6 +43,7 @@ from connectors.errors import (
     RateLimitedError,
     RetryableError,
 )
+from connectors.http_client import HttpClientOwner
 from connectors.signing import decode_secret, sign
 
 __all__ = [
@@ -140,7 +141,7 @@ def _lookup(data: Any, path: str) -> Any:
     return data
 
 
-class WebhookConnector(Connector):
+class WebhookConnector(HttpClientOwner, Connector):
     """POST each action as a signed Standard Webhooks message to ``url``.
 
     ``event_types`` maps an action to the message type (an unmapped action is
@@ -174,19 +175,10 @@ class WebhookConnector(Connector):
         )
         self.extra_headers = dict(headers or {})
         self.clock = clock
-        self._owns_client = http_client is None
-        self._client = http_client
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
+        self.init_client(http_client)
 
     async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.close_client()
 
     def build_request(
         self, action: str, payload: dict[str, Any], ctx: CallContext, now: float | None = None

@@ -1,0 +1,31 @@
+"""The httpx client a connector uses: a shared one passed in, or its own."""
+
+from __future__ import annotations
+
+import httpx
+
+
+class HttpClientOwner:
+    """Holds a connector's ``httpx.AsyncClient``.
+
+    A client passed in (the service's shared pool) is used and never closed here;
+    without one, a client is made on first use and closed by ``close_client``.
+    """
+
+    _client: httpx.AsyncClient | None
+    _owns_client: bool
+
+    def init_client(self, http_client: httpx.AsyncClient | None) -> None:
+        self._owns_client = http_client is None
+        self._client = http_client
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        return self._client
+
+    async def close_client(self) -> None:
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
