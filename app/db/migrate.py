@@ -30,13 +30,3 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Run in a thread or outside an event loop: Alembic's env starts its own loop."""
     command.upgrade(alembic_config(url), revision)
-
-
-def current(url: str) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-
-    sync_url = normalize_url(url).replace("+aiosqlite", "").replace("+asyncpg", "+psycopg2")
-    engine = create_engine(sync_url)
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()

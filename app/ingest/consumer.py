@@ -263,9 +263,6 @@ class EventConsumer:
                 task.cancel()
             await asyncio.gather(*tasks, stopping, return_exceptions=True)
 
-    async def handle(self, message: dict[str, Any]) -> None:
-        await self.handle_batch([message])
-
     async def handle_batch(self, messages: list[dict[str, Any]], fenced: bool = True) -> None:
         """Record messages in one transaction, in order; the checkpoint moves with them.
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from app.metrics import SALESFORCE_CALLS
 from app.salesforce.auth import Token, TokenProvider
 from app.salesforce.errors import (
     RequestLimitExceeded,
@@ -91,6 +92,7 @@ class SalesforceClient:
             except httpx.HTTPError as exc:
                 raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
             self.usage.calls_made += 1
+            SALESFORCE_CALLS.inc()
             self.usage.read(resp.headers.get("Sforce-Limit-Info"))
             try:
                 _raise_for_status(resp)

@@ -173,10 +173,6 @@ class EventLog:
         latest = self.latest_replay_id(channel)
         return latest if latest is not None else 0
 
-    def newer_than(self, channel: str, cursor: int) -> list[StoredEvent]:
-        """Events newer than an internal cursor (no validation; for live delivery)."""
-        return [e for e in self._retained(channel) if e.replay_id > cursor]
-
     def since(self, channel: str, cursor: int, limit: int | None = None) -> list[StoredEvent]:
         """Like ``newer_than`` (oldest first), but O(log n) and at most ``limit`` events."""
         events = self._retained(channel)
