@@ -80,6 +80,7 @@ class PlanState(StrEnum):
     ON_HOLD = "on_hold"  # a step failed fatally: fallout, waiting for an operator
     FREEZING = "freezing"  # an amendment arrived: running steps finish, none start
     FROZEN = "frozen"  # ready for the amended plan (compensation may run)
+    CANCELLING = "cancelling"  # cancelled: its cancellation scenario's steps run
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -102,6 +103,8 @@ class Plan(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by each amendment
+    # the amendment being applied while the plan is freezing/frozen (see amendments.py)
+    amendment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     due_at: Mapped[datetime | None]  # the order's requested date
     jeopardy: Mapped[str | None] = mapped_column(String(16))  # on_time | at_risk | late
     hold_reason: Mapped[str | None] = mapped_column(Text)
@@ -123,6 +126,7 @@ class StepState(StrEnum):
     CANCELLED = "cancelled"
     COMPENSATING = "compensating"
     COMPENSATED = "compensated"
+    DISCARDED = "discarded"  # removed from the plan by an amendment (undone or never done)
 
 
 class Step(Base):

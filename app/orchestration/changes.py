@@ -1,4 +1,4 @@
-"""In-flight cancellation of a plan (the Order's Status became Cancelled).
+"""In-flight changes of a plan: cancellation here, amendments in ``amendments``.
 
 ``request_cancellation`` refuses once a PONR step has started (the refusal goes to
 the Order's error field and the plan keeps running); else it freezes the plan.  A
@@ -12,22 +12,36 @@ the plan ends ``cancelled`` with the Order status from the status map.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.db.models import EventStatus, Plan, PlanState, ReceivedEvent, Step, StepState
+from app.db.models import (
+    EventStatus,
+    OrderSnapshot,
+    Plan,
+    PlanState,
+    ReceivedEvent,
+    Step,
+    StepState,
+)
 from app.ingest.events import IncomingEvent
+from app.orchestration.decompose import PlanDraft, StepDraft
+from app.orchestration.diff import draft_from_json, draft_to_json, scenario_steps
 from app.orchestration.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
-from app.orchestration.progress import lock_plan
+from app.orchestration.progress import lock_plan, settle
 from app.orchestration.state import CANCELLABLE, check_plan_transition
 from app.orchestration.status import plan_state_fields, write_plan_state, write_step_state
 from app.salesforce import outbox
 
 CANCELLATION = "cancellation requested"  # Plan.hold_reason while a cancellation runs
+AMENDMENT = "amendment requested"  # Plan.hold_reason while an amendment runs (amendments.py)
 COMPENSATION_NOTE = "compensating: "  # Step.note of a step being (or that was) compensated
 FROZEN = (PlanState.FREEZING, PlanState.FROZEN)
 CANCELLED_STATUSES = frozenset({"Cancelled", "Canceled"})
@@ -65,9 +79,18 @@ async def change_views(s: AsyncSession, plan_id: int) -> list[ChangeView]:
 
 
 async def request_cancellation(
-    db: Database, writeback: WritebackSettings, order_id: str, actor: str
+    db: Database,
+    writeback: WritebackSettings,
+    order_id: str,
+    actor: str,
+    scenario: Callable[[dict[str, Any]], PlanDraft | None] | None = None,
 ) -> tuple[str, str]:
-    """Handle an Order cancellation; returns (inbox event status, note)."""
+    """Handle an Order cancellation; returns (inbox event status, note).
+
+    ``scenario`` decomposes the order (as the plan last read it) for the plan
+    definition's ``cancellation`` scenario, if it has one: those steps run once the
+    compensations are done, before the plan is cancelled.
+    """
     async with db.write() as s:
         plan_id = await s.scalar(
             select(Plan.id).where(Plan.order_id == order_id, Plan.scenario == "new")
@@ -82,18 +105,26 @@ async def request_cancellation(
         plan = await lock_plan(s, plan_id, db.is_sqlite)
         assert plan is not None
         state = PlanState(plan.state)
-        if state in (PlanState.CANCELLED, PlanState.FAILED):
+        if state in (PlanState.CANCELLED, PlanState.FAILED, PlanState.CANCELLING):
             return EventStatus.PROCESSED, f"cancellation: plan {plan.id} is already {state}"
         if state in FROZEN:
             return EventStatus.DEFERRED, f"cancellation queued behind the change on plan {plan.id}"
         passed = ponr_passed(await change_views(s, plan.id))
         if state is PlanState.COMPLETED or passed is not None:
             text = refusal_text("cancellation", passed, state)
-            _refuse(s, writeback, plan, actor, text)
+            refuse(s, writeback, plan, actor, text)
             return EventStatus.PROCESSED, text
         check_plan_transition(state, PlanState.FREEZING)
         plan.state = PlanState.FREEZING
         plan.hold_reason = CANCELLATION
+        record = await s.scalar(
+            select(OrderSnapshot.record).where(OrderSnapshot.id == plan.snapshot_id)
+        )
+        draft = scenario(record or {"Id": order_id}) if scenario else None
+        plan.amendment = {
+            "change": "cancellation",
+            "scenario_steps": draft_to_json(scenario_steps(draft.steps, "cancel") if draft else ()),
+        }
         audit.record(
             s,
             actor,
@@ -107,9 +138,15 @@ async def request_cancellation(
         return EventStatus.PROCESSED, f"cancellation accepted: plan {plan.id} {plan.state}"
 
 
-def _refuse(
-    s: AsyncSession, writeback: WritebackSettings, plan: Plan, actor: str, text: str
+def refuse(
+    s: AsyncSession,
+    writeback: WritebackSettings,
+    plan: Plan,
+    actor: str,
+    text: str,
+    change: str = "cancellation",
 ) -> None:
+    """Record a refused change on the plan, the Order's error field and the audit log."""
     if PlanState(plan.state) not in (PlanState.COMPLETED, PlanState.CANCELLED, PlanState.FAILED):
         plan.error = text  # kept through completion (see progress.settle)
     if writeback.error_field:
@@ -123,7 +160,7 @@ def _refuse(
         plan_id=plan.id,
         order_id=plan.order_id,
         correlation_id=plan.correlation_id,
-        change="cancellation",
+        change=change,
         reason=text,
     )
 
@@ -131,14 +168,25 @@ def _refuse(
 async def continue_change(
     s: AsyncSession, plan: Plan, writeback: WritebackSettings, actor: str = "revflow"
 ) -> bool:
-    """Move a cancelling plan on as far as it can go now; True if compensations started."""
+    """Move a changing plan on as far as it can go now; True if work became due."""
+    if plan.hold_reason == AMENDMENT:
+        from app.orchestration.amendments import continue_amendment  # imports this module
+
+        return await continue_amendment(s, plan, writeback, actor)
+    change = (plan.amendment or {}).get("change")
+    if change == "cancellation" and plan.state == PlanState.CANCELLED:
+        plan.amendment = None  # its cancellation steps are done (progress.settle)
+        await release_queued(s, plan.order_id)
+        return False
     if PlanState(plan.state) not in FROZEN or plan.hold_reason != CANCELLATION:
         return False
     views = await change_views(s, plan.id)
     for v in views:
         open_fallout = v.state is StepState.FAILED and not _compensation(v.note)
         if v.state in CANCELLABLE or open_fallout:
-            await _set(s, writeback, plan, v.key, v.state, StepState.CANCELLED, "order cancelled")
+            await set_step(
+                s, writeback, plan, v.key, v.state, StepState.CANCELLED, "order cancelled"
+            )
     if any(v.state is StepState.RUNNING for v in views):
         return False  # running steps finish first
     if plan.state == PlanState.FREEZING:
@@ -151,13 +199,23 @@ async def continue_change(
         return False  # a compensation failed: an operator decides (see the Order's error)
     todo = next_compensations(views)
     for key in todo:
-        await _set(
+        await set_step(
             s, writeback, plan, key, StepState.COMPLETED, StepState.COMPENSATING, "cancellation"
         )
     if todo:
         _audit(s, actor, plan, "plan.compensating", steps=todo)
         return True
+    extra = draft_from_json((plan.amendment or {}).get("scenario_steps") or ())
+    if extra:  # the cancellation scenario's steps run, then settle cancels the plan
+        await add_steps(s, plan.id, extra, "cancellation scenario")
+        plan.amendment = {"change": "cancellation"}
+        plan.state = PlanState.CANCELLING
+        plan.hold_reason = None
+        _audit(s, actor, plan, "plan.cancelling", steps=[e.key for e in extra])
+        await settle(s, plan, writeback, actor, change="cancellation")
+        return True
     plan.state = PlanState.CANCELLED
+    plan.amendment = None
     plan.hold_reason = None
     plan.error = None
     plan.completed_at = utcnow()
@@ -167,11 +225,42 @@ async def continue_change(
     return False
 
 
+async def add_steps(s: AsyncSession, plan_id: int, steps: Sequence[StepDraft], note: str) -> None:
+    """Insert a change scenario's steps into a plan, pending (``settle`` readies them)."""
+    last = await s.scalar(select(func.max(Step.position)).where(Step.plan_id == plan_id)) or 0
+    for offset, d in enumerate(steps, start=1):
+        s.add(
+            Step(
+                plan_id=plan_id,
+                key=d.key,
+                position=last + offset,
+                kind=d.kind,
+                connector=d.connector,
+                action=d.action,
+                depends_on=list(d.depends_on),
+                state=StepState.PENDING,
+                idempotency_key=d.idempotency_key,
+                input=dict(d.input),
+                mapping_hash=d.mapping_hash,
+                scope_key=d.scope_key,
+                ponr=d.ponr,
+                compensation_key=d.compensation_key,
+                expected_duration_s=d.expected_duration_s,
+                retry_policy=d.retry_policy,
+                wait_key=d.wait_key,
+                wait_until=d.pause_until,
+                assignee=d.assignee,
+                note=note,
+            )
+        )
+    await s.flush()
+
+
 def _compensation(note: str | None) -> bool:
     return bool(note and note.startswith(COMPENSATION_NOTE))
 
 
-async def _set(
+async def set_step(
     s: AsyncSession,
     writeback: WritebackSettings,
     plan: Plan,

@@ -31,8 +31,9 @@ from app.db.database import Database
 from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
+from app.orchestration.amendments import request_amendment
 from app.orchestration.changes import is_cancellation, request_cancellation
-from app.orchestration.decompose import CompiledMapping, decompose
+from app.orchestration.decompose import CompiledMapping, PlanDraft, decompose
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.plans import create_plan, plan_exists
 from app.orchestration.recovery import Recovery, plan_recovery
@@ -191,6 +192,7 @@ class Intake:
             handled += len(txn)
             for row in txn:
                 await self._classify(row, _event(row), work)
+        await self._amend_planned(work)
         await self.create_plans_for_orders(
             list(work.reasons), work.reasons, in_transaction=partial(self._finish, work)
         )
@@ -237,7 +239,11 @@ class Intake:
             return False
         results = [
             await request_cancellation(
-                self.db, self.settings.writeback, oid, event.commit_user or "salesforce"
+                self.db,
+                self.settings.writeback,
+                oid,
+                event.commit_user or "salesforce",
+                partial(self._scenario, "cancellation"),
             )
             for oid in event.record_ids
         ]
@@ -248,6 +254,43 @@ class Intake:
         if self.on_plans:
             self.on_plans()  # wake the worker: compensations may be due
         return True
+
+    async def _amend_planned(self, work: _Work) -> None:
+        """Activated again with a plan in place (deactivated, lines edited, activated):
+        compare the order as it is now with the plan (see ``amendments``)."""
+        planned = sorted(await self._planned(list(work.activated)))
+        if not planned:
+            return
+        fields = query_fields(self.mappings().values())
+        orders = await fetch_orders(self.client, planned, fields)
+        mappings = self.mappings()
+        await self.lookups.attach(orders.values(), mappings.values())
+        woke = False
+        for oid in planned:
+            order = orders.get(oid)
+            if order is None or order.get("Status") != "Activated":
+                result: tuple[str, str | None] = (
+                    EventStatus.SKIPPED,
+                    "amendment: the order is not Activated now",
+                )
+            else:
+                draft = decompose(self.definition, order, mappings)
+                scenario = self._scenario("amendment", order)
+                result = await request_amendment(
+                    self.db, self.settings.writeback, order, draft, "salesforce", scenario
+                )
+                woke = woke or result[0] == EventStatus.PROCESSED
+            for row_id in work.activated.pop(oid):
+                work.outcome[row_id] = result
+            work.reasons.pop(oid, None)
+        if woke and self.on_plans:
+            self.on_plans()  # wake the worker: re-runs or compensations may be due
+
+    def _scenario(self, name: str, order: dict[str, Any]) -> PlanDraft | None:
+        """The order decomposed for the plan definition's ``name`` scenario, if it has one."""
+        if name not in self.definition.scenarios:
+            return None
+        return decompose(self.definition, order, self.mappings(), scenario=name)
 
     async def _finish(
         self, work: _Work, s: AsyncSession, outcomes: Mapping[str, OrderOutcome]

@@ -1,13 +1,14 @@
 """Point of no return and compensation order: pure functions on step views.
 
-A change (cancellation) is refused once any PONR step has started.  Accepted, the
+A cancellation is refused once any PONR step has started (an amendment only when
+it touches one, see ``diff.blocking_ponr``).  Accepted, the
 plan's completed steps that have a compensation are undone in reverse dependency
 order: a step is compensated only when none of its dependants still waits to be.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from app.db.models import StepState
@@ -44,17 +45,21 @@ def refusal_text(change: str, step: ChangeView | None, plan_state: str) -> str:
     return f"{REFUSED}{change} not possible: {why}"
 
 
-def _to_undo(step: ChangeView) -> bool:
-    return step.compensable and step.state is StepState.COMPLETED
-
-
-def next_compensations(steps: Iterable[ChangeView]) -> list[str]:
+def next_compensations(
+    steps: Iterable[ChangeView], only: Collection[str] | None = None
+) -> list[str]:
     """Completed, compensable steps none of whose dependants is still to be undone,
-    running or compensating: the ones to compensate now."""
+    running or compensating: the ones to compensate now.  ``only`` limits what is
+    undone (an amendment undoes the steps it changes or removes)."""
     steps = list(steps)
     views = [StepView(s.key, s.state, s.depends_on) for s in steps]
     by_key = {s.key: s for s in steps}
     busy = {StepState.RUNNING, StepState.COMPENSATING}
+
+    def _to_undo(step: ChangeView) -> bool:
+        wanted = only is None or step.key in only
+        return wanted and step.compensable and step.state is StepState.COMPLETED
+
     out = []
     for s in steps:
         if not _to_undo(s):

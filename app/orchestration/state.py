@@ -12,11 +12,15 @@ Step transitions (``_ALLOWED``)::
     failed   -> ready/pending (operator retry, redrive) | skipped | cancelled
     skipped  -> pending (redrive)
     completed -> compensating -> compensated | failed
-    cancelled, compensated: final
+    completed, compensated -> pending (an amendment re-runs it with new input)
+                            | discarded (an amendment removed it)
+    discarded -> pending (a later amendment adds the line back)
+    cancelled: final
 
 Plan states (``_PLAN_ALLOWED``): pending -> in_progress; in_progress <-> on_hold;
 in_progress/on_hold -> completed | cancelled | failed | freezing; freezing -> frozen;
-frozen -> in_progress | cancelled.  completed, cancelled and failed are final.
+frozen -> in_progress | cancelled | cancelling (the cancellation scenario's steps run;
+a failed one waits in fallout) -> cancelled.  completed, cancelled and failed are final.
 
 Fallout design: a fatally failed step puts its plan **on hold**, never straight to
 ``failed``.  A fatal error usually needs a person (bad data, a blocked customer) and
@@ -35,7 +39,8 @@ from dataclasses import dataclass
 
 from app.db.models import PlanState, StepState
 
-DONE = frozenset({StepState.COMPLETED, StepState.SKIPPED})
+# discarded steps left the plan in an amendment: nothing waits for them any more
+DONE = frozenset({StepState.COMPLETED, StepState.SKIPPED, StepState.DISCARDED})
 FINAL_STEP = frozenset(
     {
         StepState.COMPLETED,
@@ -43,6 +48,7 @@ FINAL_STEP = frozenset(
         StepState.FAILED,
         StepState.CANCELLED,
         StepState.COMPENSATED,
+        StepState.DISCARDED,
     }
 )
 FINAL_PLAN = frozenset({PlanState.COMPLETED, PlanState.FAILED, PlanState.CANCELLED})
@@ -84,15 +90,22 @@ _ALLOWED: dict[StepState, frozenset[StepState]] = {
             StepState.PENDING,
         }
     ),
-    StepState.COMPLETED: frozenset({StepState.COMPENSATING}),
+    # an amendment re-runs a changed step (pending) or drops a removed one (discarded)
+    StepState.COMPLETED: frozenset(
+        {StepState.COMPENSATING, StepState.PENDING, StepState.DISCARDED}
+    ),
     StepState.FAILED: frozenset(
         {StepState.READY, StepState.PENDING, StepState.SKIPPED, StepState.CANCELLED}
     ),
     StepState.SKIPPED: frozenset({StepState.PENDING}),
     StepState.CANCELLED: frozenset(),
     StepState.COMPENSATING: frozenset({StepState.COMPENSATED, StepState.FAILED}),
-    StepState.COMPENSATED: frozenset(),
+    StepState.COMPENSATED: frozenset({StepState.PENDING, StepState.DISCARDED}),
+    StepState.DISCARDED: frozenset({StepState.PENDING}),  # a removed line added back
 }
+# an amendment discards a removed step that has not started (or failed) as well
+for _open_state in (*CANCELLABLE, StepState.FAILED, StepState.SKIPPED):
+    _ALLOWED[_open_state] = _ALLOWED[_open_state] | {StepState.DISCARDED}
 
 _PLAN_ALLOWED: dict[PlanState, frozenset[PlanState]] = {
     PlanState.PENDING: frozenset({PlanState.IN_PROGRESS, PlanState.ON_HOLD, PlanState.CANCELLED}),
@@ -115,7 +128,8 @@ _PLAN_ALLOWED: dict[PlanState, frozenset[PlanState]] = {
         }
     ),
     PlanState.FREEZING: frozenset({PlanState.FROZEN, PlanState.CANCELLED}),
-    PlanState.FROZEN: frozenset({PlanState.IN_PROGRESS, PlanState.CANCELLED}),
+    PlanState.FROZEN: frozenset({PlanState.IN_PROGRESS, PlanState.CANCELLED, PlanState.CANCELLING}),
+    PlanState.CANCELLING: frozenset({PlanState.CANCELLED, PlanState.FAILED}),
     PlanState.COMPLETED: frozenset(),
     PlanState.FAILED: frozenset(),
     PlanState.CANCELLED: frozenset(),
@@ -176,6 +190,10 @@ def advance(
         return {}, current
     ready = {key: StepState.READY for key in newly_ready(steps)}
     after = [StepView(s.key, ready.get(s.key, s.state), s.depends_on, s.kind) for s in steps]
+    if current is PlanState.CANCELLING:  # its cancellation steps run, then it is cancelled
+        states = [s.state for s in after]
+        done = all(s in FINAL_STEP and s is not StepState.FAILED for s in states)
+        return ready, PlanState.CANCELLED if done else current
     return ready, plan_state(after)
 
 

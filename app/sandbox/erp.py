@@ -12,7 +12,9 @@ Contract of ``POST /webhooks/erp``:
 - a ``webhook-id`` that was already accepted gets the same document back (200, not
   201), counted in ``duplicate_accepted``.  A *new* ``webhook-id`` for the same order
   and type creates a second document and shows up in ``duplicate_documents``: that
-  is the sender's bug the stats exist to catch.
+  is the sender's bug the stats exist to catch.  A document sent again for an amended
+  order carries ``data["revision"]`` (2, 3, ...): one document per revision is no
+  duplicate.
 
 Answers are ``{"id": "SO-000001", "erp_number": "SO-000001", "type": ..., "order_id":
 ..., "webhook_id": ..., "duplicate": bool}``.  ``GET /_erp/stats`` and
@@ -182,6 +184,9 @@ class SandboxErp:
     def stats(self) -> dict[str, Any]:
         outcomes = Counter(d.outcome for d in self.deliveries)
         per_doc: dict[str, dict[str, int]] = {}
+        revisions: Counter[tuple[str, str, Any]] = Counter(
+            (d.doc_type, d.order_id, d.data.get("revision") or 1) for d in self.documents.values()
+        )
         for doc in self.documents.values():
             by_order = per_doc.setdefault(doc.doc_type, {})
             by_order[doc.order_id] = by_order.get(doc.order_id, 0) + 1
@@ -203,7 +208,7 @@ class SandboxErp:
             }
             for doc_type, by_order in per_doc.items()
             for order_id, count in by_order.items()
-            if count > 1
+            if any(n > 1 for (t, o, _), n in revisions.items() if (t, o) == (doc_type, order_id))
         ]
         return {
             "deliveries_total": len(self.deliveries),

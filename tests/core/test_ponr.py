@@ -230,3 +230,54 @@ async def test_no_plan_yet_writes_cancelled(db):
     status, note = await request_cancellation(db, WB, ORDER_ID, "user")
     assert "no plan" in note
     assert (await outbox(db))[0][2]["Fulfillment_Status__c"] == "Cancelled"
+
+
+async def test_cancellation_scenario_steps_run_after_compensation(db):
+    from app.orchestration.decompose import PlanDraft, StepDraft
+
+    plan_id = await three_steps(db, StepState.READY)
+    calls: list[str] = []
+    w = make_worker(db, lambda action, payload, ctx: calls.append(action) or CallResult("X"))
+
+    def cancel_steps(order: dict) -> PlanDraft:
+        assert order["Id"] == ORDER_ID  # the order as the plan last read it
+        steps = tuple(
+            StepDraft(key, i, "callout", deps, "erp", action, f"ik-{key}", {"payload": {}}, None)
+            for i, (key, deps, action) in enumerate(
+                [("cancel_so", (), "so.cancel"), ("notify", ("cancel_so",), "notify")]
+            )
+        )
+        return PlanDraft(ORDER_ID, "test", "cancellation", "rf", steps)
+
+    await request_cancellation(db, WB, ORDER_ID, "user", cancel_steps)
+    await w.run_until_idle()
+    assert calls == ["undo_b", "undo_a", "so.cancel", "notify"]
+    plan, steps = await states(db, plan_id)
+    assert plan.state == PlanState.CANCELLED and plan.amendment is None
+    assert steps["cancel_so~cancel"].state == steps["notify~cancel"].state == C
+    assert steps["notify~cancel"].depends_on == ["cancel_so~cancel"]
+    actions = await audit_actions(db)
+    assert actions.index("plan.cancelling") < actions.index("plan.cancelled")
+    assert (await outbox(db))[-1][2]["Fulfillment_Status__c"] == "Cancelled"
+
+
+async def test_a_failed_cancellation_step_waits_in_fallout(db):
+    from app.orchestration.decompose import PlanDraft, StepDraft
+
+    plan_id = await three_steps(db, StepState.READY)
+
+    def erp(action, payload, ctx):
+        if action == "so.cancel":
+            raise FatalError("already shipped")
+        return CallResult("X")
+
+    def cancel_steps(order: dict) -> PlanDraft:
+        step = StepDraft("cancel_so", 0, "callout", (), "erp", "so.cancel", "ik", {}, None)
+        return PlanDraft(ORDER_ID, "test", "cancellation", "rf", (step,))
+
+    await request_cancellation(db, WB, ORDER_ID, "user", cancel_steps)
+    await make_worker(db, erp).run_until_idle()
+    plan, steps = await states(db, plan_id)
+    assert plan.state == PlanState.CANCELLING
+    assert steps["cancel_so~cancel"].state == StepState.FAILED
+    assert "already shipped" in steps["cancel_so~cancel"].error

@@ -291,17 +291,20 @@ def test_cancel_always_ends_a_plan_with_nothing_running(dag, data):
 
 
 @given(st.sampled_from(list(StepState)), st.sampled_from(list(StepState)))
-def test_final_step_states_only_leave_for_redrive_or_compensation(a, b):
+def test_final_step_states_only_leave_for_redrive_compensation_or_amendment(a, b):
     exits = {
-        StepState.COMPLETED: {StepState.COMPENSATING},
-        StepState.SKIPPED: {StepState.PENDING},
+        StepState.COMPLETED: {StepState.COMPENSATING, StepState.PENDING, StepState.DISCARDED},
+        StepState.COMPENSATED: {StepState.PENDING, StepState.DISCARDED},
+        StepState.SKIPPED: {StepState.PENDING, StepState.DISCARDED},
+        StepState.DISCARDED: {StepState.PENDING},
         StepState.FAILED: {
             StepState.READY,
             StepState.PENDING,
             StepState.SKIPPED,
             StepState.CANCELLED,
+            StepState.DISCARDED,
         },
     }
-    if a in (StepState.CANCELLED, StepState.COMPENSATED) or (a in exits and b not in exits[a]):
+    if a is StepState.CANCELLED or (a in exits and b not in exits[a]):
         with pytest.raises(InvalidTransition):
             check_transition(a, b)
