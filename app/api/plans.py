@@ -90,7 +90,20 @@ def plan_out(p: Plan, steps: list[Step]) -> PlanOut:
         hold_reason=p.hold_reason,
         due_at=p.due_at,
         jeopardy=p.jeopardy,
+        version=p.version,
+        change=_change(p.amendment),
     )
+
+
+def _change(amendment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What is being changed, without the drafts' payloads."""
+    if not amendment:
+        return None
+    out = {k: v for k, v in amendment.items() if k not in ("steps", "scenario_steps")}
+    out.setdefault("change", "amendment")
+    out["steps"] = [s["key"] for s in amendment.get("steps") or []]
+    out["scenario_steps"] = [s["key"] for s in amendment.get("scenario_steps") or []]
+    return out
 
 
 async def _run(action: Callable[[], Awaitable[ActionResult]]) -> ActionOut:

@@ -47,6 +47,8 @@ class PlanOut(BaseModel):
     hold_reason: str | None = None
     due_at: datetime | None = None  # the order's requested date
     jeopardy: str | None = None  # on_time | at_risk | late; None: unknown
+    version: int = 1  # 1 + the amendments applied
+    change: dict[str, Any] | None = None  # the amendment or cancellation in progress
 
 
 class OrderOut(BaseModel):

@@ -133,3 +133,23 @@ async def test_malformed_json_body_is_a_422(api, held):
         headers={"content-type": "application/json"},
     )
     assert r.status_code == 422 and r.json()["detail"]
+
+
+async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
+    from app.config import WritebackSettings
+    from app.orchestration.amendments import request_amendment
+    from app.orchestration.decompose import PlanDraft, StepDraft
+
+    pid = await insert_plan(db, [{"key": "so", "kind": "callout", "action": "so.create"}])
+    worker = make_worker(db)
+    (claimed,) = await worker.claim(10)  # running: the amendment waits for it
+    step = StepDraft("so", 0, "callout", (), "erp", "so.create", "ik", {"payload": {"q": 2}}, None)
+    draft = PlanDraft(ORDER_ID, "test", "new", "rf", (step,))
+    await request_amendment(db, WritebackSettings(), {"Id": ORDER_ID}, draft, "ann")
+    plan = (await api.get(f"/api/plans/{pid}")).json()
+    assert plan["state"] == "freezing" and plan["version"] == 1
+    assert plan["change"]["version"] == 2 and plan["change"]["steps"] == ["so"]
+    await worker.complete(claimed, await worker.executor.run(claimed))
+    await worker.run_until_idle()
+    plan = (await api.get(f"/api/plans/{pid}")).json()
+    assert plan["state"] == "completed" and plan["version"] == 2 and plan["change"] is None
