@@ -49,7 +49,7 @@ async def claim_compensations(
         rows = (
             await s.execute(
                 update(Step)
-                .where(Step.id.in_(ids))
+                .where(Step.id.in_(ids), due)  # still due (SQLite: another process may claim)
                 .values(
                     lease_owner=owner,
                     lease_expires_at=now + lease,

@@ -2,6 +2,8 @@
 
 A worker claims due steps with a lease, runs them, and commits each outcome in one
 transaction with what it causes: next steps ready, plan state, write-backs, audit.
+Outcomes that finish together are committed together, set-based: one transaction
+and a fixed number of statements per batch (``_apply_batch``), not per step.
 Any number of workers may share a PostgreSQL database: claims use
 ``FOR UPDATE SKIP LOCKED``, and an outcome is only committed while the worker
 still holds the step's lease, so a step whose lease expired and was taken over is
@@ -22,10 +24,12 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
+from sqlalchemy import insert as insert_into
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -45,19 +49,21 @@ from app.db.models import (
 from app.db.upsert import upsert
 from app.logs import correlation_id
 from app.metrics import STEP_DURATION, STEPS_EXECUTED
-from app.orchestration.changes import continue_change, continue_locked
+from app.orchestration.changes import continue_change
 from app.orchestration.compensation import apply_compensation, claim_compensations
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepExecutor, StepResult
 from app.orchestration.jeopardy_watch import sweep
-from app.orchestration.progress import aware, lock_plan, settle
-from app.orchestration.retry import RetryPolicy
+from app.orchestration.progress import STEPS, aware, lock_plan, lock_plans, settle, settle_many
+from app.orchestration.retry import RetryPolicy, policy_from_json
 from app.orchestration.status import write_step_state
 from app.salesforce import outbox
 
 log = logging.getLogger("revflow.worker")
 
 FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
+CALLS = cast(Table, ConnectorCall.__table__)
+ATTEMPTS = cast(Table, ConnectorAttempt.__table__)
 
 
 class Worker:
@@ -121,7 +127,9 @@ class Worker:
             rows = (
                 await s.execute(
                     update(Step)
-                    .where(Step.id.in_(ids))
+                    # still due: on SQLite the SELECT above runs before the write lock is
+                    # taken, so another process may have claimed some of these meanwhile
+                    .where(Step.id.in_(ids), due)
                     .values(
                         state=StepState.RUNNING,
                         lease_owner=self.owner,
@@ -303,9 +311,13 @@ class Worker:
 
     async def complete_many(self, done: list[tuple[ClaimedStep, StepResult]]) -> list[bool]:
         """Commit several outcomes in one transaction (one per step if that fails)."""
+        # the batch works on copies of the results: if its transaction fails, the
+        # retry one by one starts from the executor's results again (a signal the
+        # rolled-back batch matched to a waiting step is looked up anew, for example)
+        work = [(step, replace(result)) for step, result in done]
         try:
             async with self.db.write() as s:
-                kept = [await self._apply(s, step, result) for step, result in done]
+                kept = await self._apply_batch(s, work)
         except Exception:
             if len(done) == 1:
                 raise
@@ -318,6 +330,8 @@ class Worker:
                     log.exception("outcome could not be recorded", extra={"step_id": item[0].id})
                     kept.append(False)
             return kept
+        for (_step, result), (_s, committed) in zip(done, work, strict=True):
+            vars(result).update(vars(committed))  # the outcome as committed
         for (_step, result), ok in zip(done, kept, strict=True):
             if ok:
                 self.executed += 1
@@ -328,12 +342,125 @@ class Worker:
             self.wakeup.set()
         return kept
 
-    async def _apply(self, s: AsyncSession, step: ClaimedStep, result: StepResult) -> bool:
+    async def _apply_batch(
+        self, s: AsyncSession, done: list[tuple[ClaimedStep, StepResult]]
+    ) -> list[bool]:
+        """Commit a batch of outcomes set-based, in the caller's transaction.
+
+        The plans are locked (in id order) and the steps this worker still leases are
+        locked (``_fence``); outcomes whose lease was lost are discarded.  Then one
+        UPDATE per outcome shape, one upsert of connector calls and one insert of
+        attempts, the write-backs and audit entries (flushed together), one
+        ``settle_many`` for the plans whose steps completed or failed (dependants
+        ready, plan state, jeopardy), and ``continue_change`` for plans being changed.
+        The statements per batch do not grow with its size.
+        """
         now = utcnow()
-        values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+        steps = [step for step, _ in done if not step.compensating]
+        if self.db.is_sqlite:
+            # the fence is the first write: it takes the write lock, so the plans read
+            # after it are current even with other processes on the same file
+            owned = await self._fence(s, [step.id for step in steps])
+            plan_ids = {step.plan_id for step in steps if step.id in owned}
+            plans = await lock_plans(s, plan_ids, True)
+        else:
+            # plans first, in id order, then steps: the lock order of every batch
+            plans = await lock_plans(s, {step.plan_id for step, _ in done}, False)
+            owned = await self._fence(s, [step.id for step in steps])
+        kept: list[bool] = []
+        applied: list[tuple[ClaimedStep, StepResult, Outcome, dict[str, object]]] = []
+        for step, result in done:
+            if step.compensating:
+                kept.append(await self._apply_compensation(s, step, result, self._policy(step)))
+            elif step.id not in owned:
+                log.warning("lease lost; outcome discarded", extra={"step_id": step.id})
+                kept.append(False)
+            else:
+                outcome, values = await self._outcome(s, step, result, now)
+                applied.append((step, result, outcome, values))
+                kept.append(True)
+        if not applied:
+            return kept
+        await self._update_steps(s, [(step.id, values) for step, _r, _o, values in applied])
+        calls = [(st, r, o) for st, r, o, _v in applied if st.kind == "callout"]
+        await self._log_attempts(s, calls, now)
+        settled: dict[int, str] = {}  # plan id -> key of the (last) step that finished
+        touched: dict[int, None] = {}  # plans to move on if a change is in progress
+        for step, result, outcome, values in applied:
+            touched[step.plan_id] = None
+            if outcome is Outcome.COMPLETED:
+                for w in result.writes:
+                    outbox.enqueue(s, w.sobject, w.record_id, w.fields, step.correlation_id)
+                if self._writes_erp_number(step) and result.external_id:
+                    outbox.enqueue(
+                        s,
+                        "Order",
+                        step.order_id,
+                        {self.writeback.erp_number_field: result.external_id},
+                        step.correlation_id,
+                    )
+            if outcome in (Outcome.RETRY, Outcome.DEFER):
+                continue
+            new_state = str(values["state"])
+            write_step_state(
+                s, self.writeback, step.order_id, step.key, new_state, step.correlation_id
+            )
+            if outcome in (Outcome.FATAL, Outcome.WAIT):
+                audit.record(
+                    s,
+                    "worker",
+                    f"step.{new_state}",
+                    plan_id=step.plan_id,
+                    order_id=step.order_id,
+                    correlation_id=step.correlation_id,
+                    step=step.key,
+                    error=result.error,
+                    assignee=step.assignee,
+                    attempts=step.attempt,
+                )
+            if outcome is not Outcome.WAIT:
+                settled[step.plan_id] = step.key
+        to_settle = [plans[pid] for pid in settled if pid in plans]
+        details = {pid: {"step": key} for pid, key in settled.items()}
+        await settle_many(s, to_settle, self.writeback, "worker", details=details)
+        for pid in touched:
+            plan = plans.get(pid)
+            # a cancellation or amendment in progress moves on
+            if plan is not None and await continue_change(s, plan, self.writeback):
+                self.wakeup.set()
+        return kept
+
+    async def _fence(self, s: AsyncSession, step_ids: list[int]) -> set[int]:
+        """Of ``step_ids``, those this worker still leases, locked for this transaction.
+
+        PostgreSQL: ``SELECT ... FOR UPDATE``.  SQLite: a no-op UPDATE, which takes the
+        database's write lock at once, so no other process can take a lease over
+        between this check and the outcome's UPDATE.
+        """
+        if not step_ids:
+            return set()
+        mine = and_(
+            Step.id.in_(step_ids), Step.lease_owner == self.owner, Step.state == StepState.RUNNING
+        )
+        if self.db.is_sqlite:
+            q: Any = (
+                update(Step)
+                .where(mine)
+                .values(lease_expires_at=Step.lease_expires_at)
+                .returning(Step.id)
+            )
+        else:
+            q = select(Step.id).where(mine).with_for_update()
+        return set((await s.scalars(q)).all())
+
+    async def _outcome(
+        self, s: AsyncSession, step: ClaimedStep, result: StepResult, now: datetime
+    ) -> tuple[Outcome, dict[str, object]]:
+        """The outcome to commit and the step's new column values (``attempts`` set means
+        "one less": a deferred step gives its attempt back).  A waiting step takes a
+        signal that arrived meanwhile (consumed here: the step's lease is held)."""
+        values: dict[str, object] = {}
         policy = self._policy(step)
-        if step.compensating:
-            return await self._apply_compensation(s, step, result, policy)
         if result.outcome is Outcome.RETRY and result.error_type in policy.non_retryable:
             result.outcome = Outcome.FATAL
             result.error = f"non-retryable {result.error_type}: {result.error}"
@@ -349,7 +476,6 @@ class Worker:
                     due_at=now + timedelta(seconds=delay),
                     error=result.error,
                 )
-        signal: Any = None
         wait_until = step.wait_until
         if result.outcome is Outcome.WAIT and step.kind == "wait":
             timeout_s = (step.input.get("wait") or {}).get("timeout_s")
@@ -359,6 +485,9 @@ class Worker:
             if signal is not None:
                 result.outcome = Outcome.COMPLETED
                 result.output = {"signal": signal.payload, "signal_id": signal.id}
+                await s.execute(
+                    update(Signal).where(Signal.id == signal.id).values(consumed_by_step_id=step.id)
+                )
             elif wait_until and now >= wait_until:
                 result.outcome, result.error = _timed_out(step.input, step.wait_key)
         outcome = result.outcome
@@ -372,59 +501,37 @@ class Worker:
             values.update(state=StepState.WAITING, due_at=wait_until, wait_until=wait_until)
         elif outcome is Outcome.DEFER:
             due = result.due_at or now
-            values.update(
-                state=StepState.READY, due_at=due, wait_until=due, attempts=Step.attempts - 1
-            )
-        claimed = await s.execute(
-            update(Step)
-            .where(
-                Step.id == step.id, Step.lease_owner == self.owner, Step.state == StepState.RUNNING
-            )
-            .values(**values)
-        )
-        if claimed.rowcount == 0:  # type: ignore[attr-defined]
-            log.warning("lease lost; outcome discarded", extra={"step_id": step.id})
-            return False
-        if signal is not None:
+            values.update(state=StepState.READY, due_at=due, wait_until=due, attempts=-1)
+        return outcome, values
+
+    async def _update_steps(
+        self, s: AsyncSession, changes: list[tuple[int, dict[str, object]]]
+    ) -> None:
+        """One executemany UPDATE per set of changed columns; the lease is released and
+        the fence is repeated in the statement."""
+        groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for step_id, values in changes:
+            params = {f"b_{k}": v for k, v in values.items() if k != "attempts"}
+            params["b_id"] = step_id
+            groups.setdefault(tuple(sorted(values)), []).append(params)
+        c = STEPS.c
+        for columns, rows in groups.items():
+            new: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+            for name in columns:
+                if name == "attempts":
+                    new[name] = c.attempts - 1
+                else:
+                    new[name] = bindparam(f"b_{name}", type_=c[name].type)
             await s.execute(
-                update(Signal).where(Signal.id == signal.id).values(consumed_by_step_id=step.id)
-            )
-        if step.kind == "callout":
-            await self._log_attempt(s, step, result, outcome, now)
-        if outcome is Outcome.COMPLETED:
-            for w in result.writes:
-                outbox.enqueue(s, w.sobject, w.record_id, w.fields, step.correlation_id)
-            if self._writes_erp_number(step) and result.external_id:
-                outbox.enqueue(
-                    s,
-                    "Order",
-                    step.order_id,
-                    {self.writeback.erp_number_field: result.external_id},
-                    step.correlation_id,
+                update(STEPS)
+                .where(
+                    c.id == bindparam("b_id"),
+                    c.lease_owner == self.owner,
+                    c.state == StepState.RUNNING,
                 )
-        if outcome in (Outcome.RETRY, Outcome.DEFER):
-            await continue_locked(s, step.plan_id, self.writeback, self.db.is_sqlite)
-            return True
-        new_state = str(values["state"])
-        write_step_state(s, self.writeback, step.order_id, step.key, new_state, step.correlation_id)
-        if outcome in (Outcome.FATAL, Outcome.WAIT):
-            audit.record(
-                s,
-                "worker",
-                f"step.{new_state}",
-                plan_id=step.plan_id,
-                order_id=step.order_id,
-                correlation_id=step.correlation_id,
-                step=step.key,
-                error=result.error,
-                assignee=step.assignee,
-                attempts=step.attempt,
+                .values(new),
+                rows,
             )
-        if outcome is not Outcome.WAIT:
-            await self._advance_plan(s, step.plan_id, step.key)
-        else:
-            await continue_locked(s, step.plan_id, self.writeback, self.db.is_sqlite)
-        return True
 
     async def _apply_compensation(
         self, s: AsyncSession, step: ClaimedStep, result: StepResult, policy: RetryPolicy
@@ -440,7 +547,7 @@ class Worker:
             is_sqlite=self.db.is_sqlite,
         )
         if kept and step.kind == "callout":
-            await self._log_attempt(s, step, result, result.outcome, utcnow())
+            await self._log_attempts(s, [(step, result, result.outcome)], utcnow())
         return kept
 
     async def _find_signal(self, s: AsyncSession, step: ClaimedStep) -> Any:
@@ -454,52 +561,73 @@ class Worker:
             q = q.with_for_update(skip_locked=True)
         return (await s.execute(q)).first()
 
-    async def _log_attempt(
+    async def _log_attempts(
         self,
         s: AsyncSession,
-        step: ClaimedStep,
-        result: StepResult,
-        outcome: Outcome,
+        items: list[tuple[ClaimedStep, StepResult, Outcome]],
         now: datetime,
     ) -> None:
-        status = {Outcome.COMPLETED: "succeeded", Outcome.FATAL: "failed"}.get(outcome, "retrying")
-        insert = upsert(s)(ConnectorCall).values(
-            step_id=step.id,
-            connector=step.connector or "",
-            action=step.action or "",
-            idempotency_key=step.idempotency_key,
-            correlation_id=step.correlation_id,
-            status=status,
-            external_id=result.external_id,
-            created_at=now,
-        )
-        changes: dict[str, object] = {"status": status}
-        if result.external_id:
-            changes["external_id"] = result.external_id
-        call_id = await s.scalar(
-            insert.on_conflict_do_update(
-                index_elements=["idempotency_key"], set_=changes
-            ).returning(ConnectorCall.id)
-        )
-        s.add(
-            ConnectorAttempt(
-                call_id=call_id,
-                attempt=step.attempt,
-                outcome=outcome.value,
-                status_code=result.status_code,
-                error=result.error,
-                started_at=datetime.fromtimestamp(result.started, now.tzinfo)
+        """Upsert the connector calls (one per idempotency key) and insert the attempts."""
+        if not items:
+            return
+        calls: list[dict[str, object]] = []
+        for step, result, outcome in items:
+            status = {Outcome.COMPLETED: "succeeded", Outcome.FATAL: "failed"}.get(
+                outcome, "retrying"
+            )
+            calls.append(
+                {
+                    "step_id": step.id,
+                    "connector": step.connector or "",
+                    "action": step.action or "",
+                    "idempotency_key": step.idempotency_key,
+                    "correlation_id": step.correlation_id,
+                    "status": status,
+                    "external_id": result.external_id,
+                    "created_at": now,
+                }
+            )
+        insert = upsert(s)(CALLS)
+        new_id = insert.excluded.external_id
+        stmt = insert.on_conflict_do_update(
+            index_elements=["idempotency_key"],
+            set_={
+                "status": insert.excluded.status,
+                # an attempt without an external id keeps the one known
+                "external_id": case(
+                    (or_(new_id.is_(None), new_id == ""), CALLS.c.external_id), else_=new_id
+                ),
+            },
+        ).returning(CALLS.c.id, CALLS.c.idempotency_key)
+        call_ids: dict[str, int] = {}
+        # ON CONFLICT DO UPDATE may touch a row once per statement: a key seen twice
+        # in the batch (the same step retried and finished) goes in a later round
+        todo = calls
+        while todo:
+            seen: set[object] = set()
+            now_rows: list[dict[str, object]] = []
+            later: list[dict[str, object]] = []
+            for row in todo:
+                (later if row["idempotency_key"] in seen else now_rows).append(row)
+                seen.add(row["idempotency_key"])
+            for r in (await s.execute(stmt, now_rows)).all():
+                call_ids[r.idempotency_key] = r.id
+            todo = later
+        attempts = [
+            {
+                "call_id": call_ids[step.idempotency_key],
+                "attempt": step.attempt,
+                "outcome": outcome.value,
+                "status_code": result.status_code,
+                "error": result.error,
+                "started_at": datetime.fromtimestamp(result.started, now.tzinfo)
                 if result.started
                 else now,
-                finished_at=now,
-            )
-        )
-
-    async def _advance_plan(self, s: AsyncSession, plan_id: int, step_key: str) -> None:
-        plan = await lock_plan(s, plan_id, self.db.is_sqlite)
-        if plan is not None:
-            await settle(s, plan, self.writeback, "worker", step=step_key)
-            await continue_change(s, plan, self.writeback)  # a cancellation in progress
+                "finished_at": now,
+            }
+            for step, result, outcome in items
+        ]
+        await s.execute(insert_into(ATTEMPTS), attempts)
 
     # -- waiting steps -----------------------------------------------------------
 
@@ -612,17 +740,3 @@ def _timed_out(step_input: dict[str, Any], wait_key: str | None) -> tuple[Outcom
 
 def _honours_retry_after(step: ClaimedStep) -> bool:
     return bool((step.retry_policy or {}).get("honour_retry_after", True))
-
-
-def policy_from_json(data: dict[str, Any]) -> RetryPolicy:
-    """A RetryPolicy from Step.retry_policy (Temporal's names; unknown keys ignored)."""
-    default = RetryPolicy()
-    non_retryable = data.get("non_retryable_error_types", data.get("non_retryable")) or ()
-    return RetryPolicy(
-        initial_interval_s=float(data.get("initial_interval_s", default.initial_interval_s)),
-        backoff_coefficient=float(data.get("backoff_coefficient", default.backoff_coefficient)),
-        maximum_interval_s=float(data.get("maximum_interval_s", default.maximum_interval_s)),
-        maximum_attempts=int(data.get("maximum_attempts", default.maximum_attempts)),
-        jitter=float(data.get("jitter", default.jitter)),
-        non_retryable=frozenset(str(t) for t in non_retryable),
-    )
