@@ -5,7 +5,8 @@
      │    └── RateLimitedError       429, or 503; ``retry_after`` seconds (None if not given)
      ├── FatalError                  the target rejected the request (4xx validation, ...)
      │    └── EndpointGoneError      410 Gone: disable the endpoint (``endpoint_gone`` is True)
-     └── AmbiguousError             sent, then timed out or dropped: outcome unknown
+     ├── AmbiguousError             sent, then timed out or dropped: outcome unknown
+     └── EndpointDisabledError      not sent: the endpoint is disabled; keep the message
 
 ``RateLimitedError`` is a ``RetryableError``, so catch it first when ``retry_after``
 matters.  After an ``AmbiguousError`` the caller must not blindly retry: ask
@@ -14,6 +15,10 @@ connector whose target dedupes on the idempotency key (webhooks do, on ``webhook
 
 Every error carries ``message``, ``status_code`` (``None`` when no response came) and
 ``details`` (a JSON-safe dict), and a class-level ``kind`` string for storage and logs.
+
+``EndpointDisabledError`` is neither retryable nor fatal: the message was not sent
+and must be kept (parked) until an operator enables the endpoint and replays it
+(``app/webhooks``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AmbiguousError",
     "ConnectorError",
+    "EndpointDisabledError",
     "EndpointGoneError",
     "FatalError",
     "RateLimitedError",
@@ -92,3 +98,23 @@ class AmbiguousError(ConnectorError):
     """The request was sent but no answer came back; it may or may not have applied."""
 
     kind = "ambiguous"
+
+
+class EndpointDisabledError(ConnectorError):
+    """The endpoint is disabled (410, or failing for too long): nothing was sent.
+
+    The step is parked, not failed; ``reason`` says why the endpoint was disabled.
+    """
+
+    kind = "endpoint_disabled"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "",
+        status_code: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, details=details)
+        self.reason = reason

@@ -2,8 +2,8 @@
 
 ``HttpConnector`` owns or borrows an ``httpx.AsyncClient``, bounds each request by
 ``min(timeout_s, ctx.timeout_s)``, adds a bearer token from a ``TokenProvider``,
-and classifies failures with ``connectors.webhook``'s rules, replacing the generic
-message with the target's own error text (``classify``).  A 401 invalidates the
+and classifies failures with ``connectors.http_errors`` (the rules every HTTP connector
+shares), with the target's own error text as the message (``classify``).  A 401 invalidates the
 cached token and is retryable, so the next attempt authenticates afresh.  Reads
 (``GET``) that time out are retryable rather than ambiguous: nothing was changed.
 
@@ -20,16 +20,15 @@ from typing import Any
 import httpx
 
 from connectors.base import CallContext, Connector
-from connectors.errors import (
-    AmbiguousError,
-    ConnectorError,
-    FatalError,
-    RateLimitedError,
-    RetryableError,
-)
+from connectors.errors import ConnectorError, FatalError, RetryableError
 from connectors.http_client import HttpClientOwner
+from connectors.http_errors import (
+    MAX_BODY_CHARS,
+    classify_response,
+    classify_transport,
+    target_label,
+)
 from connectors.oauth import TokenProvider
-from connectors.webhook import MAX_BODY_CHARS, error_for_response, error_for_transport
 
 __all__ = ["HttpConnector", "classify", "decimal", "json_number", "lines_of", "require"]
 
@@ -42,28 +41,12 @@ def classify(
     *,
     ambiguous_statuses: tuple[int, ...] = (),
 ) -> ConnectorError | None:
-    """Classify like ``error_for_response`` but with the target's ``message``.
+    """``connectors.http_errors.classify_response`` with the target's ``message``.
 
     ``ambiguous_statuses`` (e.g. 504 from a gateway in front of a non-idempotent
     create) become ``AmbiguousError``.
     """
-    generic = error_for_response(response)
-    if generic is None:
-        return None
-    status = response.status_code
-    text = f"{_target_label(response)} {status}: {message}" if message else generic.message
-    details = generic.details
-    if status in ambiguous_statuses:
-        return AmbiguousError(text, status_code=status, details=details)
-    if isinstance(generic, RateLimitedError):
-        return RateLimitedError(
-            text, retry_after=generic.retry_after, status_code=status, details=details
-        )
-    return type(generic)(text, status_code=status, details=details)
-
-
-def _target_label(response: httpx.Response) -> str:
-    return f"HTTP {response.request.method} {response.request.url.path}"
+    return classify_response(response, message=message, ambiguous_statuses=ambiguous_statuses)
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -177,10 +160,7 @@ class HttpConnector(HttpClientOwner, Connector):
                 timeout=self.timeout_for(ctx),
             )
         except httpx.TransportError as exc:
-            err = error_for_transport(exc)
-            if isinstance(err, AmbiguousError) and method.upper() == "GET":
-                raise RetryableError(err.message, details=err.details) from exc
-            raise err from exc
+            raise classify_transport(exc, safe=method.upper() == "GET") from exc
 
     def check(
         self,
@@ -203,7 +183,7 @@ class HttpConnector(HttpClientOwner, Connector):
             if self.token_provider is not None:
                 self.token_provider.invalidate()
             raise RetryableError(
-                f"{_target_label(response)} 401: {message or 'unauthorized'}",
+                f"{target_label(response)} 401: {message or 'unauthorized'}",
                 status_code=401,
                 details={"body": response.text[:MAX_BODY_CHARS]},
             )

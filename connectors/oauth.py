@@ -13,9 +13,15 @@ JWT-assertion flow implemented elsewhere.
   replaces the old one and is passed to ``on_refresh_token`` so it can be stored.
 
 Tokens are cached until ``expires_in`` minus ``leeway_s``; concurrent callers share
-one refresh.  Token endpoint failures map onto ``connectors.errors``: an
-``invalid_client`` / ``invalid_grant`` answer is ``FatalError`` (credentials need
-fixing), 429/5xx/transport failures are retryable (asking for a token is safe).
+one refresh.  Token endpoint failures map onto ``connectors.errors`` by
+``connectors.http_errors``, with two token rules: 400/401/403 (``invalid_client``,
+``invalid_grant``, ...) and an answer without an ``access_token`` are ``FatalError``
+(credentials or settings need fixing); a transport failure is never ambiguous (asking
+for a token changes nothing), so 429/5xx/timeouts are retryable.  Every message
+starts with ``OAuth token request``.
+
+The generic REST connector's ``oauth2`` auth is this provider too (``connectors.rest``);
+it shares the connector's HTTP client through ``bind_client``.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from connectors.errors import AmbiguousError, FatalError, RetryableError
-from connectors.webhook import error_for_response, error_for_transport
+from connectors.errors import FatalError
+from connectors.http_errors import MAX_BODY_CHARS, classify_response, classify_transport
 
 __all__ = [
     "OAuth2TokenProvider",
@@ -95,6 +101,7 @@ class OAuth2TokenProvider:
         *,
         grant_type: str = "client_credentials",
         scope: str | None = None,
+        audience: str | None = None,
         refresh_token: str | None = None,
         on_refresh_token: Callable[[str], Any] | None = None,
         auth_method: str = "basic",
@@ -114,6 +121,7 @@ class OAuth2TokenProvider:
         self.client_secret = client_secret
         self.grant_type = grant_type
         self.scope = scope
+        self.audience = audience
         self.refresh_token = refresh_token
         self.on_refresh_token = on_refresh_token
         self.auth_method = auth_method
@@ -132,6 +140,12 @@ class OAuth2TokenProvider:
         if self._client is None:
             self._client = httpx.AsyncClient()
         return self._client
+
+    def bind_client(self, client: httpx.AsyncClient) -> None:
+        """Use ``client`` (not owned, not closed here) unless one was given already."""
+        if self._client is None:
+            self._client = client
+            self._owns_client = False
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:
@@ -156,12 +170,15 @@ class OAuth2TokenProvider:
             form["refresh_token"] = self.refresh_token
         if self.scope:
             form["scope"] = self.scope
+        if self.audience:
+            form["audience"] = self.audience
         auth: httpx.BasicAuth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
         if self.auth_method == "basic":
             auth = httpx.BasicAuth(self.client_id, self.client_secret)
         else:
             form["client_id"] = self.client_id
             form["client_secret"] = self.client_secret
+        self.fetches += 1
         try:
             response = await self.client.post(
                 self.token_url,
@@ -171,32 +188,27 @@ class OAuth2TokenProvider:
                 timeout=self.timeout_s,
             )
         except httpx.TransportError as exc:
-            err = error_for_transport(exc)
-            if isinstance(err, AmbiguousError):  # a token request is safe to repeat
-                raise RetryableError(f"token request: {err.message}") from exc
-            raise err from exc
-        self.fetches += 1
-        if response.status_code in (400, 401):
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            code = body.get("error", "") if isinstance(body, dict) else ""
-            desc = body.get("error_description", "") if isinstance(body, dict) else ""
-            raise FatalError(
-                f"token request rejected: {code or response.status_code} {desc}".strip(),
-                status_code=response.status_code,
-                details={"json": body} if body else {"body": response.text[:2000]},
-            )
-        error = error_for_response(response)
+            # a token request changes nothing, so even a dropped one is safe to repeat
+            raise classify_transport(exc, safe=True, prefix="OAuth token request failed: ") from exc
+        if response.status_code in (400, 401, 403):
+            raise _refused(response)
+        error = classify_response(response, prefix="OAuth token request failed: ")
         if error is not None:
             raise error
         try:
             data = response.json()
-            token = str(data["access_token"])
+            token = data["access_token"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise RetryableError("token endpoint answered without an access_token") from exc
-        expires_in = float(data.get("expires_in") or 3600)
+            raise FatalError(
+                f"OAuth token answer has no access_token: {response.text[:200]}",
+                status_code=response.status_code,
+            ) from exc
+        if not isinstance(token, str) or not token:
+            raise FatalError("OAuth token answer has an empty access_token")
+        try:
+            expires_in = float(data.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            expires_in = 3600.0
         self._token = token
         self._expires_at = self.clock() + max(0.0, expires_in - self.leeway_s)
         new_refresh = data.get("refresh_token")
@@ -207,3 +219,20 @@ class OAuth2TokenProvider:
                 if inspect.isawaitable(result):
                     await result
         return token
+
+
+def _refused(response: httpx.Response) -> FatalError:
+    """A token endpoint's refusal (bad client or grant): the credentials need fixing."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    code = desc = ""
+    if isinstance(body, dict):
+        code, desc = str(body.get("error") or ""), str(body.get("error_description") or "")
+    said = f"{code} {desc}".strip() or response.text[:200] or response.reason_phrase
+    return FatalError(
+        f"OAuth token request refused: HTTP {response.status_code}: {said}",
+        status_code=response.status_code,
+        details={"json": body} if body is not None else {"body": response.text[:MAX_BODY_CHARS]},
+    )

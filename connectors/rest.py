@@ -29,20 +29,20 @@ before it expires and fetched anew once when the API answers 401), ``api_key``
 (``header``, ``key``, optional ``prefix``), ``basic`` (``username``, ``password``),
 ``bearer`` (``token``) or ``none``.
 
-Errors are classified as for webhooks (``connectors.webhook.error_for_response`` and
-``error_for_transport``); a token endpoint that refuses the credentials is
-``FatalError``, one that is unreachable or failing is ``RetryableError``.
+Errors are classified as for every HTTP connector (``connectors.http_errors``); the
+``oauth2`` token comes from ``connectors.oauth.OAuth2TokenProvider``: a token endpoint
+that refuses the credentials is ``FatalError``, one that is unreachable or failing is
+``RetryableError``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -52,14 +52,11 @@ from urllib.parse import quote
 import httpx
 
 from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import ConnectorError, FatalError, RateLimitedError, RetryableError
+from connectors.errors import ConnectorError, FatalError
 from connectors.http_client import HttpClientOwner
-from connectors.webhook import (
-    DEFAULT_EXTERNAL_ID_PATHS,
-    MAX_BODY_CHARS,
-    error_for_response,
-    error_for_transport,
-)
+from connectors.http_errors import MAX_BODY_CHARS, classify_response, classify_transport
+from connectors.oauth import OAuth2TokenProvider
+from connectors.webhook import DEFAULT_EXTERNAL_ID_PATHS
 
 __all__ = [
     "ApiKeyAuth",
@@ -146,104 +143,49 @@ class BasicAuth(Auth):
         return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
-@dataclass
 class OAuth2ClientCredentials(Auth):
-    """The client-credentials grant, with the token cached until ``expiry_margin_s``
-    before it expires (``expires_in``; one hour when the server does not say)."""
+    """The client-credentials grant by ``connectors.oauth.OAuth2TokenProvider``, with the
+    token cached until ``expiry_margin_s`` before it expires (``expires_in``; one hour
+    when the server does not say).  Token requests go through the connector's client."""
 
-    token_url: str
-    client_id: str
-    client_secret: str
-    scope: str | None = None
-    audience: str | None = None
-    client_auth: str = "body"  # or "basic": client id and secret as HTTP Basic
-    expiry_margin_s: float = 60.0
-    clock: Callable[[], float] = time.monotonic
-    _token: str | None = field(default=None, init=False, repr=False)
-    _expires_at: float = field(default=0.0, init=False, repr=False)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
-    fetches: int = field(default=0, init=False)
-
-    def __post_init__(self) -> None:
-        if self.client_auth not in ("body", "basic"):
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None = None,
+        audience: str | None = None,
+        client_auth: str = "body",  # or "basic": client id and secret as HTTP Basic
+        expiry_margin_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if client_auth not in ("body", "basic"):
             raise ValueError("oauth2 client_auth must be 'body' or 'basic'")
-        if not (self.token_url and self.client_id and self.client_secret):
+        if not (token_url and client_id and client_secret):
             raise ValueError("oauth2 auth needs token_url, client_id and client_secret")
+        self.provider = OAuth2TokenProvider(
+            token_url,
+            client_id,
+            client_secret,
+            scope=scope,
+            audience=audience,
+            auth_method=client_auth,
+            leeway_s=expiry_margin_s,
+            clock=clock,
+        )
+
+    @property
+    def fetches(self) -> int:
+        return self.provider.fetches
 
     async def headers(self, client: httpx.AsyncClient, timeout_s: float) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self.token(client, timeout_s)}"}
+        self.provider.bind_client(client)
+        self.provider.timeout_s = timeout_s
+        return {"Authorization": f"Bearer {await self.provider.get_token()}"}
 
     def invalidate(self) -> bool:
-        self._token = None
-        self._expires_at = 0.0
+        self.provider.invalidate()
         return True
-
-    async def token(self, client: httpx.AsyncClient, timeout_s: float) -> str:
-        async with self._lock:
-            if self._token is not None and self.clock() < self._expires_at:
-                return self._token
-            token, lifetime = await self._fetch(client, timeout_s)
-            self._token = token
-            self._expires_at = self.clock() + max(0.0, lifetime - self.expiry_margin_s)
-            return token
-
-    async def _fetch(self, client: httpx.AsyncClient, timeout_s: float) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials"}
-        if self.scope:
-            form["scope"] = self.scope
-        if self.audience:
-            form["audience"] = self.audience
-        headers = {"accept": "application/json"}
-        if self.client_auth == "basic":
-            headers.update(await BasicAuth(self.client_id, self.client_secret).headers(client, 0))
-        else:
-            form.update(client_id=self.client_id, client_secret=self.client_secret)
-        self.fetches += 1
-        try:
-            response = await client.post(
-                self.token_url, data=form, headers=headers, timeout=timeout_s
-            )
-        except httpx.TransportError as exc:
-            failed = error_for_transport(exc)
-            cls = FatalError if isinstance(failed, FatalError) else RetryableError
-            # a token request changes nothing, so even a dropped one is safe to repeat
-            raise cls(
-                f"OAuth token request failed: {failed.message}", details=failed.details
-            ) from exc
-        error = error_for_response(response)
-        if error is not None:
-            status = response.status_code
-            if status in (400, 401, 403):
-                raise FatalError(
-                    f"OAuth token request refused: {error.message}",
-                    status_code=status,
-                    details=error.details,
-                )
-            if isinstance(error, RateLimitedError):
-                raise RateLimitedError(
-                    f"OAuth token request failed: {error.message}",
-                    retry_after=error.retry_after,
-                    status_code=status,
-                    details=error.details,
-                )
-            cls = FatalError if isinstance(error, FatalError) else RetryableError
-            raise cls(
-                f"OAuth token request failed: {error.message}",
-                status_code=status,
-                details=error.details,
-            )
-        try:
-            data = response.json()
-            token = data["access_token"]
-            lifetime = float(data.get("expires_in") or 3600)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise FatalError(
-                f"OAuth token answer has no access_token: {response.text[:200]}",
-                status_code=response.status_code,
-            ) from exc
-        if not isinstance(token, str) or not token:
-            raise FatalError("OAuth token answer has an empty access_token")
-        return token, lifetime
 
 
 def make_auth(settings: Mapping[str, Any] | None) -> Auth:
@@ -468,7 +410,7 @@ class RestConnector(HttpClientOwner, Connector):
                     timeout=timeout,
                 )
             except httpx.TransportError as exc:
-                raise error_for_transport(exc) from exc
+                raise classify_transport(exc) from exc
             if response.status_code == 401 and not retried and self.auth.invalidate():
                 retried = True  # the cached token may have been revoked early: once more
                 continue
@@ -477,7 +419,7 @@ class RestConnector(HttpClientOwner, Connector):
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
         spec = self._action(action)
         response = await self._send(spec, payload, ctx)
-        error = error_for_response(response)
+        error = classify_response(response)
         if error is not None:
             raise error
         return _result(response, spec.external_id)
@@ -493,7 +435,7 @@ class RestConnector(HttpClientOwner, Connector):
             response = await self._send(spec, payload, ctx)
         except ConnectorError:
             return None
-        if error_for_response(response) is not None:
+        if classify_response(response) is not None:
             return None
         result = _result(response, spec.external_id)
         return result if result.external_id is not None else None

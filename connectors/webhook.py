@@ -7,9 +7,10 @@ Each call POSTs ``{"type": ..., "timestamp": <ISO 8601>, "data": payload}`` with
 - ``webhook-timestamp`` and ``webhook-signature``: fresh for every attempt;
 - ``Idempotency-Key`` and ``X-Correlation-Id`` from the context.
 
-Answers map onto ``connectors.errors``: 2xx success; 410 ``EndpointGoneError``;
-429 and 503 ``RateLimitedError`` (``Retry-After`` in seconds or as an HTTP date);
-408 and other 5xx ``RetryableError``; other statuses ``FatalError`` with the body.
+Answers map onto ``connectors.errors`` (``connectors.http_errors``): 2xx success;
+410 ``EndpointGoneError``; 429 and 503 ``RateLimitedError`` (``Retry-After`` in
+seconds or as an HTTP date); 408 and other 5xx ``RetryableError``; other statuses
+``FatalError`` with the body.
 A connection that failed before the request went out is ``RetryableError``; one
 that timed out or broke after it went out is ``AmbiguousError``.
 
@@ -20,34 +21,31 @@ unchanged the receiver returns its earlier answer instead of acting twice.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import (
-    AmbiguousError,
-    ConnectorError,
-    EndpointGoneError,
-    FatalError,
-    RateLimitedError,
-    RetryableError,
-)
+from connectors.errors import ConnectorError, FatalError
 from connectors.http_client import HttpClientOwner
+from connectors.http_errors import (
+    MAX_BODY_CHARS,
+    classify_response,
+    classify_transport,
+    parse_retry_after,
+)
 from connectors.signing import decode_secret, sign
 
 __all__ = [
     "DEFAULT_EXTERNAL_ID_PATHS",
+    "MAX_BODY_CHARS",
     "WebhookConnector",
     "error_for_response",
     "error_for_transport",
@@ -57,7 +55,6 @@ __all__ = [
 
 DEFAULT_EXTERNAL_ID_PATHS = ("id", "erp_number")
 DEFAULT_TIMEOUT_S = 30.0
-MAX_BODY_CHARS = 2000
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 
 
@@ -68,61 +65,14 @@ def webhook_id_for(idempotency_key: str) -> str:
     return "msg_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
 def error_for_response(response: httpx.Response) -> ConnectorError | None:
-    """Classify a non-2xx answer; ``None`` for 2xx."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return None
-    text = response.text[:MAX_BODY_CHARS]
-    details: dict[str, Any] = {"body": text}
-    with contextlib.suppress(ValueError):
-        details["json"] = response.json()
-    message = f"HTTP {status} from {response.request.url}: {text or response.reason_phrase}"
-    if status == 410:
-        return EndpointGoneError(message, status_code=status, details=details)
-    if status in (429, 503):
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return RateLimitedError(
-            message, retry_after=retry_after, status_code=status, details=details
-        )
-    if status == 408 or status >= 500:
-        return RetryableError(message, status_code=status, details=details)
-    return FatalError(message, status_code=status, details=details)
+    """Classify a non-2xx answer; ``None`` for 2xx (``connectors.http_errors``)."""
+    return classify_response(response)
 
 
 def error_for_transport(exc: httpx.TransportError) -> ConnectorError:
     """Classify a transport failure by whether the request may have gone out."""
-    details = {"exception": type(exc).__name__}
-    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return RetryableError(message, details=details)  # nothing was sent
-    if isinstance(exc, httpx.ProxyError):
-        return RetryableError(message, details=details)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
-        return FatalError(message, details=details)  # our request or URL is wrong
-    # ReadTimeout, WriteTimeout, ReadError, WriteError, RemoteProtocolError, ...
-    return AmbiguousError(message, details=details)
+    return classify_transport(exc)
 
 
 def _json_default(value: Any) -> Any:

@@ -191,6 +191,7 @@ def retry_policy_dict(policy: RetryPolicy, honour_retry_after: bool = True) -> d
         "jitter": policy.jitter,
         "non_retryable": sorted(policy.non_retryable),
         "honour_retry_after": honour_retry_after,
+        **({"schedule": list(policy.schedule)} if policy.schedule else {}),
     }
 
 
@@ -205,6 +206,7 @@ def retry_policy_from_dict(data: dict[str, Any]) -> tuple[RetryPolicy, bool]:
             maximum_attempts=data.get("maximum_attempts", default.maximum_attempts),
             jitter=data.get("jitter", default.jitter),
             non_retryable=frozenset(data.get("non_retryable", ())),
+            schedule=tuple(data.get("schedule") or ()),
         ),
         bool(data.get("honour_retry_after", True)),
     )

@@ -23,6 +23,7 @@ from connectors.base import CallContext, Connector
 from connectors.errors import (
     AmbiguousError,
     ConnectorError,
+    EndpointDisabledError,
     FatalError,
     RateLimitedError,
     RetryableError,
@@ -142,9 +143,8 @@ class StepExecutor:
             event = spec.get("event")
             if not isinstance(event, str) or not event.endswith("__e"):
                 return _config_error(f"auto step {step.key!r} names no platform event (X__e)")
-            # TODO(publish-event): the write-back flusher only updates records, so this
-            # entry is not yet published as a platform event: it fails visibly in the
-            # outbox (never reported as sent) until the flusher learns to create events.
+            # an outbox create (the name ends in __e): the flusher publishes it with
+            # other events in one sObject Collections create; record_id is the Order
             write = Write(event, step.order_id, fields)
         else:
             return _config_error(f"unknown auto action {action!r}")
@@ -195,6 +195,8 @@ class StepExecutor:
                 error_type=type(exc).__name__,
                 status_code=exc.status_code,
             )
+        except EndpointDisabledError as exc:
+            return _parked(step, exc)
         except ConnectorError as exc:
             return StepResult(Outcome.RETRY, error=str(exc), error_type=type(exc).__name__)
         return StepResult(
@@ -207,6 +209,23 @@ class StepExecutor:
             external_id=result.external_id,
             status_code=result.status_code,
         )
+
+
+def _parked(step: ClaimedStep, exc: EndpointDisabledError) -> StepResult:
+    """Nothing was sent: the endpoint is disabled.  The step parks in ``waiting`` until
+    an operator enables the endpoint and replays it (``app/webhooks/endpoints.py`` says
+    why); a compensation is deferred an hour at a time instead (it stays compensating)."""
+    if step.compensating:
+        return StepResult(
+            Outcome.DEFER,
+            error=str(exc),
+            error_type="endpoint_disabled",
+            status_code=exc.status_code,
+            due_at=utcnow() + timedelta(hours=1),
+        )
+    return StepResult(
+        Outcome.WAIT, error=str(exc), error_type="endpoint_disabled", status_code=exc.status_code
+    )
 
 
 def _config_error(message: str) -> StepResult:

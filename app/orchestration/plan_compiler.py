@@ -80,6 +80,7 @@ RETRY_KEYS = (
     "jitter",
     "non_retryable",
     "honour_retry_after",
+    "schedule",
 )
 AUTO_ACTIONS = ("update_fields", "publish_event")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -285,6 +286,15 @@ class PlanCompiler:
                 )
             else:
                 changes["non_retryable"] = frozenset(errors)
+        delays = self.get(spec, "schedule", YamlList, where)
+        if delays is not None:
+            try:
+                schedule = tuple(parse_duration(d) for d in delays)
+            except ValueError as exc:
+                self.problem(spec.value_pos["schedule"], f"{where}: 'schedule': {exc}")
+            else:
+                changes["schedule"] = schedule
+                changes.setdefault("maximum_attempts", len(schedule) + 1)
         honour = self.get(spec, "honour_retry_after", bool, where)
         return replace(base, **changes), True if honour is None else honour
 

@@ -1,0 +1,170 @@
+"""Webhook endpoints: state, parked messages and attempts; enable, disable, replay.
+
+    GET  /api/webhooks                        every endpoint's state
+    GET  /api/webhooks/{connector}            state, parked messages, recent attempts
+    POST /api/webhooks/{connector}/enable     {"actor", "reason"}
+    POST /api/webhooks/{connector}/disable    {"actor", "reason"}
+    POST /api/webhooks/{connector}/replay     {"actor", "reason", "message_id"} or
+                                              {"actor", "reason", "since"?, "until"?}
+
+Bad input is 400/422, an unknown endpoint or message 404, replaying to a disabled
+endpoint or a message that is not parked 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas import ActionIn, Problem
+from app.config import WritebackSettings
+from app.db.database import Database
+from app.orchestration.operator import OperatorError
+from app.webhooks import endpoints
+
+T = TypeVar("T")
+
+
+class ReplayIn(ActionIn):
+    model_config = ConfigDict(extra="forbid")
+    message_id: str | None = Field(default=None, min_length=1, max_length=200)
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class EndpointOut(BaseModel):
+    connector: str
+    url: str
+    state: str
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    disabled_by: str | None
+    consecutive_failures: int
+    first_failure_at: datetime | None
+    last_failure_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+
+
+class MessageOut(BaseModel):
+    message_id: str
+    plan_id: int
+    order_id: str
+    step: str
+    action: str | None
+    created_at: datetime | None
+    note: str | None
+
+
+class AttemptOut(BaseModel):
+    message_id: str
+    action: str
+    attempt: int
+    outcome: str
+    status_code: int | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EndpointStatusOut(EndpointOut):
+    parked_count: int
+    parked: list[MessageOut]
+    attempts: list[AttemptOut]
+
+
+class EndpointActionOut(BaseModel):
+    connector: str
+    state: str
+    changed: bool
+
+
+class ReplayOut(BaseModel):
+    connector: str
+    replayed: int
+    messages: list[MessageOut]
+
+
+async def _call(action: Awaitable[T]) -> T:
+    try:
+        return await action
+    except OperatorError as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+
+
+def webhooks_router(
+    db: Database, writeback: WritebackSettings, configured: Mapping[str, str]
+) -> APIRouter:
+    """``configured``: the webhook connectors Revflow sends with, name -> URL."""
+    router = APIRouter(tags=["webhooks"])
+    known = dict(configured)
+    errors: dict[int | str, dict[str, Any]] = {
+        400: {"model": Problem},
+        404: {"model": Problem},
+        409: {"model": Problem},
+    }
+
+    @router.get("/api/webhooks", response_model=list[EndpointOut])
+    async def list_webhooks() -> list[dict[str, Any]]:
+        """Every webhook endpoint: configured ones and those with a recorded state."""
+        return await endpoints.list_endpoints(db, known)
+
+    @router.get("/api/webhooks/{connector}", response_model=EndpointStatusOut, responses=errors)
+    async def webhook_status(
+        connector: str,
+        attempts: Annotated[int, Query(ge=1, le=1000)] = 20,
+        parked: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """State, parked messages (oldest first) and the latest delivery attempts."""
+        return await _call(endpoints.status(db, connector, known, attempts=attempts, parked=parked))
+
+    @router.post(
+        "/api/webhooks/{connector}/enable", response_model=EndpointActionOut, responses=errors
+    )
+    async def enable(connector: str, body: ActionIn) -> dict[str, Any]:
+        """Enable the endpoint (parked messages stay parked until replayed)."""
+        await _known(connector)
+        return await _call(endpoints.enable(db, connector, actor=body.actor, reason=body.reason))
+
+    @router.post(
+        "/api/webhooks/{connector}/disable", response_model=EndpointActionOut, responses=errors
+    )
+    async def disable(connector: str, body: ActionIn) -> dict[str, Any]:
+        """Disable the endpoint by hand: its messages are parked, not sent."""
+        await _known(connector)
+        return await _call(
+            endpoints.disable(
+                db, connector, known.get(connector, ""), actor=body.actor, reason=body.reason
+            )
+        )
+
+    @router.post("/api/webhooks/{connector}/replay", response_model=ReplayOut, responses=errors)
+    async def replay(connector: str, body: ReplayIn) -> dict[str, Any]:
+        """Send parked messages again, by ``message_id`` (webhook-id) or ``since``/``until``."""
+        await _known(connector)
+        return await _call(
+            endpoints.replay(
+                db,
+                writeback,
+                connector,
+                actor=body.actor,
+                reason=body.reason,
+                message_id=body.message_id,
+                since=body.since,
+                until=body.until,
+            )
+        )
+
+    async def _known(connector: str) -> None:
+        try:
+            endpoints.check_name(connector)
+        except OperatorError as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+        if connector not in known and await endpoints.get_endpoint(db, connector) is None:
+            raise HTTPException(404, f"no webhook endpoint {connector!r}")
+
+    return router

@@ -1,0 +1,180 @@
+"""``revflow webhooks ...``: webhook endpoint state, enable/disable, replay parked messages.
+
+Register with ``cli.add_typer(webhooks_cli, name="webhooks")``.  Actions need
+``--actor`` and ``--reason`` (both go to the audit log).  Exit codes: 0 done,
+1 refused (unknown endpoint or message, not allowed now), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.config import ConfigError, Settings, load_settings
+from app.db.database import Database
+from app.orchestration.operator import OperatorError
+from app.webhooks import endpoints
+
+webhooks_cli = typer.Typer(
+    help="Webhook endpoints: state, parked messages, enable, replay.", no_args_is_help=True
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (YAML or TOML).")
+]
+Actor = Annotated[str, typer.Option("--actor", help="Who does this (for the audit log).")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (for the audit log).")]
+Connector = Annotated[str, typer.Argument(help="The webhook connector (e.g. erp).")]
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+        raise AssertionError from exc
+
+
+def _configured(settings: Settings) -> dict[str, str]:
+    if getattr(settings.erp, "type", None) == "webhook":
+        return {"erp": str(getattr(settings.erp, "url", ""))}
+    return {}
+
+
+def _run(config: Path | None, action: Callable[[Database, Settings], Awaitable[Any]]) -> Any:
+    settings = _settings(config)
+
+    async def main() -> Any:
+        db = Database(settings.database_url)
+        try:
+            return await action(db, settings)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except OperatorError as exc:
+        _fail(exc.detail, 1 if exc.status != 400 else 2)
+
+
+def _when(text: str | None, what: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{what} is not an ISO 8601 time: {text!r}", 2)
+        raise AssertionError from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # naive: UTC
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, default=str, indent=2)
+
+
+@webhooks_cli.command()
+def status(
+    connector: Annotated[str | None, typer.Argument(help="One endpoint; all if omitted.")] = None,
+    config: ConfigOption = None,
+    attempts: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The endpoints' state; with CONNECTOR also its parked messages and latest attempts."""
+    if connector is None:
+        rows = _run(config, lambda db, s: endpoints.list_endpoints(db, _configured(s)))
+        if as_json:
+            typer.echo(_show(rows))
+            return
+        for r in rows:
+            why = f"\t{r['disabled_reason']}" if r["disabled_reason"] else ""
+            typer.echo(
+                f"{r['connector']}\t{r['state']}\t{r['consecutive_failures']} failure(s)"
+                f"\t{r['url']}{why}"
+            )
+        return
+    info = _run(
+        config, lambda db, s: endpoints.status(db, connector, _configured(s), attempts=attempts)
+    )
+    if as_json:
+        typer.echo(_show(info))
+        return
+    typer.echo(f"{info['connector']}: {info['state']} ({info['url']})")
+    if info["disabled_reason"]:
+        typer.echo(f"disabled at {info['disabled_at']} by {info['disabled_by']}: ")
+        typer.echo(f"  {info['disabled_reason']}")
+    typer.echo(f"{info['consecutive_failures']} failed attempt(s) in a row")
+    typer.echo(f"{info['parked_count']} parked message(s)")
+    for m in info["parked"]:
+        typer.echo(f"  {m['message_id']}\t{m['order_id']}\t{m['step']}\t{m['created_at']}")
+    typer.echo("latest attempts:")
+    for a in info["attempts"]:
+        typer.echo(
+            f"  {a['finished_at']}\t{a['message_id']}\t#{a['attempt']}\t{a['outcome']}"
+            f"\t{a['status_code'] or '-'}\t{a['error'] or ''}"
+        )
+
+
+@webhooks_cli.command()
+def enable(connector: Connector, actor: Actor, reason: Reason, config: ConfigOption = None) -> None:
+    """Enable a disabled endpoint (its parked messages stay parked until replayed)."""
+    out = _run(config, lambda db, s: endpoints.enable(db, connector, actor=actor, reason=reason))
+    typer.echo(f"{connector}: {out['state']}" + ("" if out["changed"] else " (already)"))
+
+
+@webhooks_cli.command()
+def disable(
+    connector: Connector, actor: Actor, reason: Reason, config: ConfigOption = None
+) -> None:
+    """Disable an endpoint by hand: its messages are parked, not sent."""
+    out = _run(
+        config,
+        lambda db, s: endpoints.disable(
+            db, connector, _configured(s).get(connector, ""), actor=actor, reason=reason
+        ),
+    )
+    typer.echo(f"{connector}: {out['state']}")
+
+
+@webhooks_cli.command()
+def replay(
+    connector: Connector,
+    actor: Actor,
+    reason: Reason,
+    message_id: Annotated[
+        str | None, typer.Option("--message-id", help="The webhook-id of one message.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this time (ISO 8601; naive = UTC).")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Before this time.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Send parked messages again, keeping their webhook-id: one, or a time range."""
+    start, end = _when(since, "--since"), _when(until, "--until")
+    out = _run(
+        config,
+        lambda db, s: endpoints.replay(
+            db,
+            s.writeback,
+            connector,
+            actor=actor,
+            reason=reason,
+            message_id=message_id,
+            since=start,
+            until=end,
+        ),
+    )
+    for m in out["messages"]:
+        typer.echo(f"{m['message_id']}\t{m['order_id']}\t{m['step']}")
+    typer.echo(f"{out['replayed']} message(s) replayed")

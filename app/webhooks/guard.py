@@ -1,0 +1,82 @@
+"""``EndpointGuard``: a webhook connector that knows its endpoint's state.
+
+Wraps the connector that sends (``WebhookConnector``) and, around every call:
+
+- endpoint disabled: sends nothing and raises ``EndpointDisabledError`` (the step is
+  parked, see ``app.webhooks.endpoints``);
+- 2xx: ends the endpoint's failure streak;
+- 410 (``EndpointGoneError``): disables the endpoint at once, parks this message;
+- any other failure: counts it; when that disables the endpoint (failing for
+  ``DisablePolicy.after_s``, or ``after_failures`` in a row) this message is parked,
+  else the original error goes to the worker, which retries on the step's schedule
+  (``Retry-After`` honoured for 429/503).
+
+The state lives in the database, so every worker process sees the same endpoint
+state; each call reads one row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db.database import Database
+from app.webhooks import endpoints
+from app.webhooks.endpoints import DISABLED, DisablePolicy
+from connectors.base import CallContext, CallResult, Connector
+from connectors.errors import ConnectorError, EndpointDisabledError, EndpointGoneError
+
+__all__ = ["EndpointGuard"]
+
+
+class EndpointGuard(Connector):
+    def __init__(
+        self,
+        inner: Connector,
+        db: Database,
+        *,
+        name: str,
+        url: str = "",
+        policy: DisablePolicy | None = None,
+    ) -> None:
+        self.inner = inner
+        self.db = db
+        self.name = name
+        self.url = url or str(getattr(inner, "url", ""))
+        self.policy = policy or DisablePolicy()
+
+    async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
+        row = await endpoints.get_endpoint(self.db, self.name)
+        if row is not None and row.state == DISABLED:
+            raise await self._park(ctx, row.disabled_reason or "")
+        try:
+            result = await self.inner.call(action, payload, ctx)
+        except ConnectorError as exc:
+            gone = isinstance(exc, EndpointGoneError)
+            reason = await endpoints.record_failure(
+                self.db, self.name, self.url, exc.message, self.policy, gone=gone
+            )
+            if reason is None:
+                raise
+            raise await self._park(ctx, reason, exc.status_code) from exc
+        if row is not None and row.consecutive_failures:
+            await endpoints.record_success(self.db, self.name)
+        return result
+
+    async def find_existing(
+        self, action: str, payload: dict[str, Any], ctx: CallContext
+    ) -> CallResult | None:
+        return await self.inner.find_existing(action, payload, ctx)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def _park(
+        self, ctx: CallContext, reason: str, status_code: int | None = None
+    ) -> EndpointDisabledError:
+        """The error that parks the step; ``status_code``: the answer that disabled it."""
+        await endpoints.mark_parked(self.db, self.name, ctx.idempotency_key, reason)
+        return EndpointDisabledError(
+            f"webhook endpoint {self.name!r} is disabled ({reason}); message kept",
+            reason=reason,
+            status_code=status_code,
+        )
