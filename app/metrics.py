@@ -16,4 +16,15 @@ STEPS_EXECUTED = Counter("revflow_steps_executed_total", "Step executions", ["ou
 STEP_DURATION = Histogram("revflow_step_seconds", "Step execution time")
 WRITEBACK_RECORDS = Counter("revflow_writeback_records_total", "Records written back", ["outcome"])
 SALESFORCE_CALLS = Counter("revflow_salesforce_calls_total", "REST calls made to Salesforce")
-SALESFORCE_API_USED = Gauge("revflow_salesforce_api_used", "Org API usage (Sforce-Limit-Info)")
+SALESFORCE_API_USED = Gauge(
+    "revflow_salesforce_api_used", "Org-wide API use, all clients (Sforce-Limit-Info N)"
+)
+SALESFORCE_API_LIMIT = Gauge(
+    "revflow_salesforce_api_limit", "Org's daily API allocation (Sforce-Limit-Info M)"
+)
+SALESFORCE_API_REVFLOW = Gauge(
+    "revflow_salesforce_api_revflow_calls", "Revflow's own REST calls in the last 24 hours"
+)
+SALESFORCE_API_BUDGET = Gauge(
+    "revflow_salesforce_api_budget", "Revflow's API budget: api_budget_share x daily allocation"
+)

@@ -169,6 +169,13 @@ class Reconciler:
         if not (self.polling or self.settings.reconcile.enabled):
             return
         while not stop.is_set():
+            budget = getattr(self.client, "budget", None)
+            if not self.polling and budget is not None and not budget.allows():
+                # a non-urgent sweep: skipped while Revflow's API budget is used up (its
+                # cursor stays, so the next allowed sweep covers the window)
+                await budget.pause_alert(self.db, "reconcile")
+                await sleep_until(self.interval_s, stop)
+                continue
             try:
                 result = await self.sweep_once()
                 if result.created:

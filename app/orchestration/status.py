@@ -5,6 +5,10 @@
 a step state as ``"<step key>.<state>"`` (``"create_invoice.completed": "Invoiced"``).
 States without an entry write nothing.  The Order error field carries the hold
 reason (or is cleared).
+
+With ``WritebackSettings.process_exceptions`` on, a plan going on hold (a step failed
+fatally: fallout) also creates a ProcessException record attached to the Order,
+through the outbox (a create, batched with others in Collections calls).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from app.config import WritebackSettings
 from app.salesforce import outbox
 
 ERROR_LIMIT = 32000
+MESSAGE_LIMIT = 255  # ProcessException.Message
+DESCRIPTION_LIMIT = 32000  # ProcessException.Description
 
 
 def plan_state_fields(
@@ -39,10 +45,54 @@ def write_plan_state(
     state: str,
     correlation_id: str,
     error: str | None = None,
+    plan_id: int | None = None,
 ) -> None:
     fields = plan_state_fields(settings, state, error)
     if fields:
         outbox.enqueue(session, "Order", order_id, fields, correlation_id)
+    if state == "on_hold" and error and settings.process_exceptions:
+        write_process_exception(session, settings, order_id, correlation_id, error, plan_id)
+
+
+def process_exception_fields(
+    settings: WritebackSettings,
+    order_id: str,
+    correlation_id: str,
+    error: str,
+    plan_id: int | None = None,
+) -> dict[str, Any]:
+    """A ProcessException for a hold reason ``"<step key>: <error>"``."""
+    step_key, _, text = error.partition(": ")
+    plan_ref = f"plan/{plan_id}" if plan_id is not None else correlation_id
+    message = f"Revflow step {step_key} failed: {text or error}"
+    return {
+        "AttachedToId": order_id,
+        "Category": settings.process_exception_category,
+        "Severity": settings.process_exception_severity,
+        "Priority": settings.process_exception_priority,
+        "Status": "New",
+        "Message": _clip(message, MESSAGE_LIMIT),
+        "Description": _clip(error, DESCRIPTION_LIMIT),
+        "ExternalReference": _clip(f"{plan_ref}/step/{step_key}", 255),
+    }
+
+
+def write_process_exception(
+    session: AsyncSession,
+    settings: WritebackSettings,
+    order_id: str,
+    correlation_id: str,
+    error: str,
+    plan_id: int | None = None,
+) -> None:
+    fields = process_exception_fields(settings, order_id, correlation_id, error, plan_id)
+    outbox.create(
+        session, "ProcessException", fields, about=order_id, correlation_id=correlation_id
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def write_step_state(

@@ -2,7 +2,8 @@
 
 Every call carries ``Sforce-Call-Options: client=<id>`` so ingestion can recognise
 Revflow's own writes in change events, re-authenticates once on
-``INVALID_SESSION_ID``, and reads the org's API usage from ``Sforce-Limit-Info``.
+``INVALID_SESSION_ID``, reads the org's API usage from ``Sforce-Limit-Info`` and
+counts itself against Revflow's API budget (``budget.ApiBudget``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 
 from app.metrics import SALESFORCE_CALLS
 from app.salesforce.auth import Token, TokenProvider
+from app.salesforce.budget import ApiBudget
 from app.salesforce.errors import (
     RequestLimitExceeded,
     SalesforceError,
@@ -33,6 +35,7 @@ class ApiUsage:
     used: int | None = None
     limit: int | None = None
     calls_made: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)  # "GET query", "PATCH composite"...
 
     def read(self, header: str | None) -> None:
         if header and (m := _LIMIT_RE.search(header)):
@@ -48,9 +51,13 @@ class RecordError:
 
 @dataclass(frozen=True)
 class RecordResult:
-    """One record's outcome in an sObject Collections call (matched by position)."""
+    """One record's outcome in an sObject Collections call (matched by position).
 
-    record_id: str
+    For creates ``record_id`` is the new id (None when the create failed); a published
+    platform event succeeds with an ``OPERATION_ENQUEUED`` entry in ``errors``.
+    """
+
+    record_id: str | None
     success: bool
     errors: list[RecordError]
 
@@ -63,6 +70,7 @@ class SalesforceClient:
         call_options_client: str,
         http: httpx.AsyncClient | None = None,
         timeout_s: float = 30.0,
+        budget: ApiBudget | None = None,
     ) -> None:
         self.tokens = tokens
         self.api_version = api_version
@@ -71,6 +79,7 @@ class SalesforceClient:
             timeout=timeout_s, limits=httpx.Limits(max_connections=20)
         )
         self.usage = ApiUsage()
+        self.budget = budget or ApiBudget()
 
     def _url(self, token: Token, path: str) -> str:
         if path.startswith("/services/"):
@@ -92,8 +101,12 @@ class SalesforceClient:
             except httpx.HTTPError as exc:
                 raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
             self.usage.calls_made += 1
+            kind = f"{method} {_kind(path)}"
+            self.usage.by_kind[kind] = self.usage.by_kind.get(kind, 0) + 1
             SALESFORCE_CALLS.inc()
             self.usage.read(resp.headers.get("Sforce-Limit-Info"))
+            if resp.status_code not in (401, 403):  # refused calls do not count
+                self.budget.count(resp.headers.get("Sforce-Limit-Info"))
             try:
                 _raise_for_status(resp)
             except SessionExpired:
@@ -118,14 +131,25 @@ class SalesforceClient:
 
         Each record is ``{"attributes": {"type": ...}, "id": ..., <fields>}``.
         """
+        return await self._collection("PATCH", records)
+
+    async def create_records(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        """POST up to 200 new records or platform events (``allOrNone: false``), in order.
+
+        Each record is ``{"attributes": {"type": ...}, <fields>}``; types may be mixed.
+        Platform events are published (asynchronously, as on ``POST sobjects/X__e``).
+        """
+        return await self._collection("POST", records)
+
+    async def _collection(self, method: str, records: list[dict[str, Any]]) -> list[RecordResult]:
         if len(records) > COLLECTION_LIMIT:
             raise ValueError(f"at most {COLLECTION_LIMIT} records per call, got {len(records)}")
         body = await self.request(
-            "PATCH", "composite/sobjects", json={"allOrNone": False, "records": records}
+            method, "composite/sobjects", json={"allOrNone": False, "records": records}
         )
         return [
             RecordResult(
-                record_id=rec["id"],
+                record_id=res.get("id") or rec.get("id"),
                 success=bool(res.get("success")),
                 errors=[
                     RecordError(
@@ -141,6 +165,13 @@ class SalesforceClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _kind(path: str) -> str:
+    """``query``, ``composite/sobjects``, ``sobjects``... of a relative or full path."""
+    tail = re.sub(r"^/services/data/v[\d.]+/", "", path).split("?")[0]
+    parts = tail.strip("/").split("/")
+    return "/".join(parts[:2]) if parts[0] == "composite" else parts[0]
 
 
 def _raise_for_status(resp: httpx.Response) -> None:

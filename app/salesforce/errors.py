@@ -29,3 +29,40 @@ class RequestLimitExceeded(SalesforceError):
 
 class TransientError(SalesforceError):
     pass
+
+
+#: per-record codes worth retrying with backoff
+RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+#: the record is in the Recycle Bin: drop the write, do not retry
+DROP_CODES = frozenset({"ENTITY_IS_DELETED"})
+#: permanent errors caused by Revflow's configuration (field names, field access,
+#: picklist values from the status map, object types), not by the record's data
+CONFIGURATION_CODES = frozenset(
+    {
+        "INVALID_FIELD",
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "INVALID_TYPE",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "INSUFFICIENT_ACCESS_OR_READONLY",
+        "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
+        "JSON_PARSER_ERROR",
+        "MISSING_ARGUMENT",
+        "INVALID_ID_FIELD",
+    }
+)
+
+
+def classify(code: str) -> str:
+    """``transient``, ``deleted``, ``configuration`` or ``data`` for a per-record code.
+
+    ``data`` covers validation rules (``FIELD_CUSTOM_VALIDATION_EXCEPTION``),
+    ``STRING_TOO_LONG``, ``REQUIRED_FIELD_MISSING``, ``MALFORMED_ID``,
+    ``DUPLICATE_VALUE`` and anything unknown: the record's data must change.
+    """
+    if code in RETRYABLE_CODES:
+        return "transient"
+    if code in DROP_CODES:
+        return "deleted"
+    if code in CONFIGURATION_CODES:
+        return "configuration"
+    return "data"

@@ -112,6 +112,9 @@ class LookupCache:
     ) -> list[Row]:
         values = ", ".join(soql_string(k) for k in keys)
         soql = f"SELECT {', '.join(fields)} FROM {sobject} WHERE {match} IN ({values})"
+        budget = getattr(self.client, "budget", None)
+        if budget is not None:
+            budget.check()  # lookups are non-urgent: BudgetExhausted makes intake retry
         self.queries += 1
         return [normalize(r) for r in await self.client.query(soql)]
 

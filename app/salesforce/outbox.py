@@ -1,4 +1,16 @@
-"""Enqueue field updates for Salesforce records, inside the caller's transaction."""
+"""Enqueue Salesforce writes, inside the caller's transaction.
+
+Two kinds of item (``WritebackItem.operation``):
+
+- **update**: field values for an existing record (``record_id``).  The flusher
+  coalesces all pending updates of a record into one (newest value per field wins).
+- **create**: a new record (e.g. a ProcessException) or a platform event (``X__e``).
+  Each is sent as it is, never coalesced: two events are two events.  ``record_id``
+  is the Order the item concerns (for the audit and the plan's error).
+
+``enqueue`` treats a platform-event name (``X__e``) as a create, so callers that only
+know ``(sobject, record_id, fields)`` (the worker's step writes) publish events.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import WritebackItem
+from app.db.models import OutboxOperation, WritebackItem
+
+#: sObjects Revflow only ever creates (never updates by id)
+CREATE_ONLY = frozenset({"ProcessException"})
+
+
+def is_platform_event(sobject: str) -> bool:
+    return sobject.endswith("__e")
+
+
+def operation_for(sobject: str) -> OutboxOperation:
+    if is_platform_event(sobject) or sobject in CREATE_ONLY:
+        return OutboxOperation.CREATE
+    return OutboxOperation.UPDATE
 
 
 def enqueue(
@@ -15,9 +40,27 @@ def enqueue(
     record_id: str,
     fields: dict[str, Any],
     correlation_id: str | None = None,
+    operation: OutboxOperation | None = None,
 ) -> None:
+    """Queue a write: an update of ``record_id``, or a create (events, ``CREATE_ONLY``)."""
     session.add(
         WritebackItem(
-            sobject=sobject, record_id=record_id, fields=fields, correlation_id=correlation_id
+            sobject=sobject,
+            record_id=record_id,
+            fields=fields,
+            correlation_id=correlation_id,
+            operation=operation or operation_for(sobject),
         )
     )
+
+
+def create(
+    session: AsyncSession,
+    sobject: str,
+    fields: dict[str, Any],
+    *,
+    about: str,
+    correlation_id: str | None = None,
+) -> None:
+    """Queue a new record (or platform event) ``about`` an Order (its id)."""
+    enqueue(session, sobject, about, fields, correlation_id, OutboxOperation.CREATE)

@@ -1,16 +1,29 @@
 """The write-back flusher: drains the outbox into sObject Collections calls.
 
-Pending items are claimed with a lease, coalesced per record (the newest value of
-each field wins), and sent up to 200 records per call with ``allOrNone: false``.
-Each record's outcome is handled on its own:
+Pending items are claimed with a lease.  Updates are coalesced per record (the
+newest value of each field wins) and sent up to 200 records per ``PATCH
+composite/sobjects``; creates (platform events, ProcessException records) are sent
+one record each, up to 200 per ``POST composite/sobjects``, never coalesced.  Both
+use ``allOrNone: false`` and each record's outcome is handled on its own:
 
-- success: its items are marked sent;
+- success: its items are marked sent (a published event's ``OPERATION_ENQUEUED``
+  entry is a success);
 - ``UNABLE_TO_LOCK_ROW``: retried later with jittered backoff;
-- ``ENTITY_IS_DELETED``: dropped and audited;
-- anything else (validation rules, bad fields): failed with the error, audited,
-  not retried blindly.
+- ``ENTITY_IS_DELETED``: dropped;
+- anything else (validation rules, bad fields, values too long...): failed with the
+  reason, classified ``configuration`` or ``data`` (``errors.classify``), never
+  retried blindly.  A failed update is sent again only together with a newer value
+  for the same record (it is coalesced under it).
 
-``REQUEST_LIMIT_EXCEEDED`` pauses the flusher; nothing is lost, items stay pending.
+Dropped and failed writes set the Order's plan ``error`` and add an audit entry.
+
+``REQUEST_LIMIT_EXCEEDED`` pauses the flusher; Revflow's own API budget
+(``budget.ApiBudget``) pauses it too, with an alert.  Nothing is lost either way:
+items stay pending.
+
+A flush sends when at least ``batch_size`` records are due or the oldest due item
+has waited ``max_delay_s``; waiting a little lets status changes of the same Order
+coalesce into one record update and fills the 200-record calls.
 """
 
 from __future__ import annotations
@@ -21,24 +34,34 @@ import random
 import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from app import audit
 from app.aio import sleep_until
 from app.clock import utcnow
 from app.db.database import Database
-from app.db.models import OutboxState, WritebackItem
+from app.db.models import OutboxOperation, OutboxState, Plan, WritebackItem
 from app.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
-from app.salesforce.client import COLLECTION_LIMIT, SalesforceClient
-from app.salesforce.errors import RequestLimitExceeded, SalesforceError
+from app.salesforce.budget import ApiBudget
+from app.salesforce.client import COLLECTION_LIMIT, RecordError, RecordResult, SalesforceClient
+from app.salesforce.errors import (
+    DROP_CODES,
+    RETRYABLE_CODES,
+    RequestLimitExceeded,
+    SalesforceError,
+    SessionExpired,
+    TransientError,
+    classify,
+)
 
 log = logging.getLogger("revflow.writeback")
 
-RETRYABLE = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
-DROP = frozenset({"ENTITY_IS_DELETED"})
+RETRYABLE = RETRYABLE_CODES
+DROP = DROP_CODES
+PLAN_ERROR_LIMIT = 4000
 
 
 @dataclass
@@ -48,6 +71,8 @@ class Coalesced:
     fields: dict[str, Any] = field(default_factory=dict)
     item_ids: list[int] = field(default_factory=list)
     attempts: int = 0
+    operation: str = OutboxOperation.UPDATE
+    correlation_id: str | None = None
 
 
 def coalesce(items: list[WritebackItem]) -> list[Coalesced]:
@@ -59,7 +84,35 @@ def coalesce(items: list[WritebackItem]) -> list[Coalesced]:
         c.fields.update(item.fields)
         c.item_ids.append(item.id)
         c.attempts = max(c.attempts, item.attempts)
+        c.correlation_id = item.correlation_id or c.correlation_id
     return list(merged.values())
+
+
+def creates(items: list[WritebackItem]) -> list[Coalesced]:
+    """Each create on its own, in id order."""
+    return [
+        Coalesced(
+            i.sobject,
+            i.record_id,
+            dict(i.fields),
+            [i.id],
+            i.attempts,
+            OutboxOperation.CREATE,
+            i.correlation_id,
+        )
+        for i in sorted(items, key=lambda i: i.id)
+    ]
+
+
+def _permanent(exc: SalesforceError) -> bool:
+    """A whole-call refusal that repeating cannot fix (a bad type or field, a bad body)."""
+    if isinstance(exc, TransientError | SessionExpired | RequestLimitExceeded):
+        return False
+    return exc.status == 400 and classify(exc.code) in ("configuration", "data")
+
+
+def _is_create(item: WritebackItem) -> bool:
+    return item.operation == OutboxOperation.CREATE
 
 
 class WritebackFlusher:
@@ -73,6 +126,7 @@ class WritebackFlusher:
         max_records_per_flush: int = 2000,
         lease_s: float = 60.0,
         pause_s: float = 300.0,
+        max_delay_s: float = 0.0,
         owner: str | None = None,
     ) -> None:
         self.db = db
@@ -82,10 +136,17 @@ class WritebackFlusher:
         self.max_records = max_records_per_flush
         self.lease = timedelta(seconds=lease_s)
         self.pause = timedelta(seconds=pause_s)
+        self.max_delay = timedelta(seconds=max_delay_s)
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.paused_until: datetime | None = None
         self._rng = random.Random()
         self.calls = 0
+        self.records_sent = 0  # coalesced records (or creates) sent successfully
+
+    @property
+    def budget(self) -> ApiBudget | None:
+        budget = getattr(self.client, "budget", None)
+        return budget if isinstance(budget, ApiBudget) else None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -94,19 +155,52 @@ class WritebackFlusher:
             except Exception:
                 log.exception("write-back flush failed")
             await sleep_until(self.interval_s, stop)
+        if self.budget is not None:
+            try:
+                await self.budget.sync(self.db, force=True)
+            except Exception:
+                log.exception("saving the API usage failed")
 
-    async def _claim(self) -> list[WritebackItem]:
-        now = utcnow()
-        due = and_(
+    def _due(self, now: datetime) -> Any:
+        return and_(
             WritebackItem.state == OutboxState.PENDING,
             WritebackItem.due_at <= now,
             or_(WritebackItem.lease_expires_at.is_(None), WritebackItem.lease_expires_at < now),
         )
-        q = select(WritebackItem).where(due).order_by(WritebackItem.id).limit(self.max_records * 4)
+
+    async def _worth_sending(self) -> bool:
+        """Enough records due to fill a call, or the oldest has waited ``max_delay_s``."""
+        if not self.max_delay:
+            return True
+        now = utcnow()
+        async with self.db.read() as s:
+            row = (
+                await s.execute(
+                    select(
+                        func.count(func.distinct(WritebackItem.record_id)),
+                        func.min(WritebackItem.created_at),
+                    ).where(self._due(now))
+                )
+            ).one()
+        count, oldest = row
+        if not count:
+            return False
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        return bool(count >= self.batch_size or oldest <= now - self.max_delay)
+
+    async def _claim(self) -> list[WritebackItem]:
+        now = utcnow()
+        q = (
+            select(WritebackItem)
+            .where(self._due(now))
+            .order_by(WritebackItem.id)
+            .limit(self.max_records * 4)
+        )
         if not self.db.is_sqlite:
             q = q.with_for_update(skip_locked=True)
         async with self.db.write() as s:
             items = list((await s.scalars(q)).all())
+            items += await self._revive(s, items)
             if items:
                 await s.execute(
                     update(WritebackItem)
@@ -115,17 +209,58 @@ class WritebackFlusher:
                 )
         return items
 
+    async def _revive(self, s: Any, items: list[WritebackItem]) -> list[WritebackItem]:
+        """Failed updates of records that have a newer pending update: sent again with it."""
+        newest: dict[tuple[str, str], int] = {}
+        for i in items:
+            if not _is_create(i):
+                key = (i.sobject, i.record_id)
+                newest[key] = max(newest.get(key, 0), i.id)
+        if not newest:
+            return []
+        q = select(WritebackItem).where(
+            WritebackItem.state == OutboxState.FAILED,
+            WritebackItem.operation == OutboxOperation.UPDATE,
+            WritebackItem.record_id.in_({rid for _, rid in newest}),
+        )
+        if not self.db.is_sqlite:
+            q = q.with_for_update(skip_locked=True)
+        failed = (await s.scalars(q)).all()
+        return [f for f in failed if f.id < newest.get((f.sobject, f.record_id), 0)]
+
     async def flush_once(self) -> int:
         """Send what is due; returns the number of records sent successfully."""
+        budget = self.budget
+        if budget is not None:
+            await budget.sync(self.db)
         if self.paused_until and utcnow() < self.paused_until:
+            return 0
+        if budget is not None and not budget.allows():
+            await budget.pause_alert(self.db, "write-back")
+            return 0
+        if budget is not None and budget.paused:
+            await budget.resume_alert(self.db)
+        if not await self._worth_sending():
             return 0
         items = await self._claim()
         if not items:
             return 0
-        records = coalesce(items)
+        records = coalesce([i for i in items if not _is_create(i)])
+        batches = [
+            records[start : start + self.batch_size]
+            for start in range(0, len(records), self.batch_size)
+        ]
+        new = creates([i for i in items if _is_create(i)])
+        batches += [
+            new[start : start + self.batch_size] for start in range(0, len(new), self.batch_size)
+        ]
         sent = 0
-        for start in range(0, len(records), self.batch_size):
-            chunk = records[start : start + self.batch_size]
+        for n, chunk in enumerate(batches):
+            if budget is not None and not budget.allows():
+                await budget.pause_alert(self.db, "write-back")
+                for rest in batches[n:]:
+                    await self._release(rest, delay_s=0.0, error=None, count_attempt=False)
+                break
             try:
                 sent += await self._send(chunk)
             except RequestLimitExceeded as exc:
@@ -134,28 +269,44 @@ class WritebackFlusher:
                     "Salesforce API limit reached; write-back paused",
                     extra={"until": self.paused_until.isoformat(), "error": exc.message},
                 )
-                await self._release(
-                    records[start:],
-                    delay_s=self.pause.total_seconds(),
-                    error=str(exc),
-                    count_attempt=False,
-                )
+                for rest in batches[n:]:
+                    await self._release(
+                        rest,
+                        delay_s=self.pause.total_seconds(),
+                        error=str(exc),
+                        count_attempt=False,
+                    )
                 async with self.db.write() as s:
                     audit.record(s, "writeback", "writeback.paused", error=str(exc))
                 break
             except SalesforceError as exc:
+                if _permanent(exc):  # the request itself is refused: every record fails
+                    log.error("write-back call refused", extra={"error": str(exc)})
+                    error = RecordError(exc.code, exc.message)
+                    results = [RecordResult(None, False, [error]) for _ in chunk]
+                    await self._apply(chunk, results)
+                    continue
                 log.warning("write-back call failed; will retry", extra={"error": str(exc)})
                 await self._release(chunk, delay_s=None, error=str(exc))
         return sent
 
     async def _send(self, chunk: list[Coalesced]) -> int:
-        payload = [
-            {"attributes": {"type": c.sobject}, "id": c.record_id, **c.fields} for c in chunk
-        ]
-        results = await self.client.update_records(payload)
+        results: list[RecordResult]
+        if chunk[0].operation == OutboxOperation.CREATE:
+            payload = [{"attributes": {"type": c.sobject}, **c.fields} for c in chunk]
+            results = await self.client.create_records(payload)
+        else:
+            payload = [
+                {"attributes": {"type": c.sobject}, "id": c.record_id, **c.fields} for c in chunk
+            ]
+            results = await self.client.update_records(payload)
         self.calls += 1
         if self.client.usage.used is not None:
             SALESFORCE_API_USED.set(self.client.usage.used)
+        return await self._apply(chunk, results)
+
+    async def _apply(self, chunk: list[Coalesced], results: list[RecordResult]) -> int:
+        """Record each record's outcome; returns how many succeeded."""
         now = utcnow()
         sent_ids: list[int] = []
         retry: list[tuple[Coalesced, str]] = []
@@ -168,6 +319,8 @@ class WritebackFlusher:
                 err = res.errors[0] if res.errors else None
                 code = err.status_code if err else "UNKNOWN"
                 text = f"{code}: {err.message}" if err else code
+                if err and err.fields:
+                    text += f" (fields: {', '.join(err.fields)})"
                 if code in RETRYABLE:
                     retry.append((c, text))
                     WRITEBACK_RECORDS.labels(outcome="retry").inc()
@@ -178,32 +331,62 @@ class WritebackFlusher:
                     .where(WritebackItem.id.in_(c.item_ids))
                     .values(state=state, error=text, lease_owner=None, lease_expires_at=None)
                 )
-                audit.record(
-                    s,
-                    "writeback",
-                    f"writeback.{state}",
-                    order_id=c.record_id,
-                    fields=c.fields,
-                    error=text,
-                )
+                await self._record_on_plan(s, c, state, code, text)
                 WRITEBACK_RECORDS.labels(outcome=str(state)).inc()
             if sent_ids:
                 await s.execute(
                     update(WritebackItem)
                     .where(WritebackItem.id.in_(sent_ids))
                     .values(
-                        state=OutboxState.SENT, sent_at=now, lease_owner=None, lease_expires_at=None
+                        state=OutboxState.SENT,
+                        sent_at=now,
+                        error=None,
+                        lease_owner=None,
+                        lease_expires_at=None,
                     )
                 )
         for c, text in retry:
             await self._release([c], delay_s=None, error=text)
-        return sum(1 for _c, res in zip(chunk, results, strict=True) if res.success)
+        ok = sum(1 for res in results if res.success)
+        self.records_sent += ok
+        return ok
+
+    async def _record_on_plan(
+        self, s: Any, c: Coalesced, state: OutboxState, code: str, text: str
+    ) -> None:
+        """The plan of the Order the write was about gets the error; the audit the detail."""
+        kind = classify(code)
+        plan = (
+            await s.scalars(
+                select(Plan).where(Plan.order_id == c.record_id).order_by(Plan.id.desc()).limit(1)
+            )
+        ).first()
+        what = "publish" if c.sobject.endswith("__e") else c.operation
+        message = f"write-back {kind} error ({what} {c.sobject}): {text}"
+        if plan is not None:
+            await s.execute(
+                update(Plan).where(Plan.id == plan.id).values(error=message[:PLAN_ERROR_LIMIT])
+            )
+        audit.record(
+            s,
+            "writeback",
+            f"writeback.{state}",
+            plan_id=plan.id if plan else None,
+            order_id=c.record_id,
+            correlation_id=c.correlation_id or (plan.correlation_id if plan else None),
+            sobject=c.sobject,
+            operation=str(c.operation),
+            fields=c.fields,
+            error=text,
+            code=code,
+            classification=kind,
+        )
 
     async def _release(
         self,
         records: list[Coalesced],
         delay_s: float | None,
-        error: str,
+        error: str | None,
         count_attempt: bool = True,
     ) -> None:
         """Put records back to pending, due after a delay (jittered backoff by default)."""
@@ -215,14 +398,14 @@ class WritebackFlusher:
                     if delay_s is not None
                     else min(0.5 * 2**attempts, 300.0) * self._rng.uniform(0.5, 1.5)
                 )
+                values: dict[str, Any] = {
+                    "attempts": attempts,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "due_at": utcnow() + timedelta(seconds=delay),
+                }
+                if error is not None:
+                    values["error"] = error
                 await s.execute(
-                    update(WritebackItem)
-                    .where(WritebackItem.id.in_(c.item_ids))
-                    .values(
-                        attempts=attempts,
-                        error=error,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                        due_at=utcnow() + timedelta(seconds=delay),
-                    )
+                    update(WritebackItem).where(WritebackItem.id.in_(c.item_ids)).values(**values)
                 )

@@ -25,6 +25,7 @@ KEY_PREFIXES: dict[str, str] = {
     "OrderItem": "802",
     "Quote": "0Q0",
     "QuoteLineItem": "0QL",
+    "ProcessException": "1PE",
 }
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"

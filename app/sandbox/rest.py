@@ -130,6 +130,23 @@ class RestApi:
                 f"unable to obtain exclusive access to this record or 1 records: {record_id}",
             )
 
+    def write_faults(
+        self, sobject: str, record_id: str | None, values: Mapping[str, Any] | None = None
+    ) -> None:
+        """The injected per-record error for this write, if any, then UNABLE_TO_LOCK_ROW."""
+        errors = self.org.faults.record_errors
+        if errors:
+            keys = {"*", sobject}
+            if record_id:
+                keys.add(record_id[:15])
+            for value in (values or {}).values():
+                if isinstance(value, str) and len(value) in (15, 18):
+                    keys.add(value[:15])
+            for key, code in errors.items():
+                if key in keys or (len(key) in (15, 18) and key[:15] in keys):
+                    self.org.note_fault(code.lower())
+                    raise injected_error(code, sobject, record_id)
+
     def _lock_target(self, t: SObjectType, values: Mapping[str, Any]) -> str | None:
         """The parent row a create would lock (first reference value given)."""
         for key, value in values.items():
@@ -228,8 +245,10 @@ class RestApi:
             )
         event = platform_event(p["type"])
         if event is not None:
+            self.write_faults(event.name, None, body)
             return Reply(201, self._publish(ctx, event.name, body))
         t = self.store.type_of(p["type"])
+        self.write_faults(t.name, None, body)
         self.lock_fault(self._lock_target(t, body))
         rid = self.store.create(t.name, body, txn=ctx.txn)
         location = f"/services/data/v{ctx.version}/sobjects/{t.name}/{rid}"
@@ -246,6 +265,7 @@ class RestApi:
                 "JSON_PARSER_ERROR", "Cannot deserialize instance of sObject from request"
             )
         record = self.store.find(p["type"], p["id"])
+        self.write_faults(self.store.type_of(p["type"]).name, record["Id"], body)
         self.lock_fault(record["Id"])
         self.store.update(p["type"], record["Id"], body, txn=ctx.txn)
         return Reply(204)
@@ -299,7 +319,7 @@ class RestApi:
         ctx: Ctx,
         items: list[Any],
         all_or_none: bool,
-        op: Callable[[Any], str],
+        op: Callable[[Any], str | dict[str, Any]],
         creating: bool = False,
     ) -> Reply:
         if len(items) > MAX_COLLECTION:
@@ -314,8 +334,10 @@ class RestApi:
         for item in items:
             known_id = item.get("id") or item.get("Id") if isinstance(item, dict) else item
             try:
-                rid = op(item)
-                results.append({"id": rid, "success": True, "errors": []})
+                done = op(item)  # an id, or a whole SaveResult (a published event)
+                results.append(
+                    done if isinstance(done, dict) else {"id": done, "success": True, "errors": []}
+                )
             except SfError as exc:
                 failed = True
                 result: dict[str, Any] = {"success": False, "errors": [exc.save_result_error()]}
@@ -349,13 +371,16 @@ class RestApi:
     def collection_create(self, ctx: Ctx, q: Mapping[str, str], body: Any, *_: Any) -> Reply:
         items, all_or_none = self._collection_body(body)
 
-        def create(item: Any) -> str:
+        def create(item: Any) -> str | dict[str, Any]:
             name = self._record_type(item)
-            if platform_event(name) is not None:
-                return str(self._publish(ctx, name, item)["id"])
+            event = platform_event(name)
+            if event is not None:  # success, with OPERATION_ENQUEUED as on sobjects/X__e
+                self.write_faults(event.name, None, item)
+                return self._publish(ctx, name, item)
             if item.get("id") or item.get("Id"):
                 raise SfError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
             t = self.store.type_of(name)
+            self.write_faults(t.name, None, item)
             self.lock_fault(self._lock_target(t, item))
             return self.store.create(t.name, item, txn=ctx.txn)
 
@@ -370,6 +395,7 @@ class RestApi:
             if not rid:
                 raise SfError("MISSING_ARGUMENT", "Id not specified in an update call")
             record = self.store.find(name, str(rid))
+            self.write_faults(self.store.type_of(name).name, record["Id"], item)
             self.lock_fault(record["Id"])
             self.store.update(name, record["Id"], item, txn=ctx.txn)
             return str(record["Id"])
@@ -465,6 +491,47 @@ class RestApi:
         )
 
 
+_INJECTED: dict[str, tuple[str, int]] = {
+    "FIELD_CUSTOM_VALIDATION_EXCEPTION": (
+        "Fulfillment updates are blocked while the order is under credit review",
+        400,
+    ),
+    "INVALID_FIELD": ("No such column 'Injected__c' on sobject of type {sobject}", 400),
+    "INVALID_FIELD_FOR_INSERT_UPDATE": (
+        "Unable to create/update fields: Injected__c. Please check the security settings of "
+        "this field and verify that it is read/write for your profile or permission set.",
+        400,
+    ),
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": (
+        "Status: bad value for restricted picklist field: Injected",
+        400,
+    ),
+    "STRING_TOO_LONG": ("Description: data value too large: Injected (max length=255)", 400),
+    "REQUIRED_FIELD_MISSING": ("Required fields are missing: [Injected__c]", 400),
+    "DUPLICATE_VALUE": ("duplicate value found: Injected__c duplicates value on record", 400),
+    "MALFORMED_ID": ("{sobject} ID: id value of incorrect type", 400),
+    "UNABLE_TO_LOCK_ROW": (
+        "unable to obtain exclusive access to this record or 1 records: {record_id}",
+        400,
+    ),
+    "ENTITY_IS_DELETED": ("entity is deleted", 404),
+}
+
+
+def injected_error(code: str, sobject: str, record_id: str | None) -> SfError:
+    """The error Salesforce would give for ``code`` (wire facts 4.3), with its fields."""
+    template, status = _INJECTED.get(code, (f"{code} (injected by the sandbox)", 400))
+    message = template.format(sobject=sobject, record_id=record_id or "")
+    fields: list[str] = []
+    if code in ("INVALID_FIELD_FOR_INSERT_UPDATE", "REQUIRED_FIELD_MISSING"):
+        fields = ["Injected__c"]
+    elif code == "STRING_TOO_LONG":
+        fields = ["Description"]
+    elif code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST":
+        fields = ["Status"]
+    return SfError(code, message, fields, status=status)
+
+
 def _halted(ref: str) -> dict[str, Any]:
     return {
         "body": [{"errorCode": "PROCESSING_HALTED", "message": HALTED}],
@@ -512,6 +579,13 @@ def _fault_value(faults: Faults, key: str, value: Any) -> Any:
     if key not in {f.name for f in fields(Faults)}:
         raise ValueError(f"unknown fault {key!r}")
     current = getattr(faults, key)
+    if key == "record_errors":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[A-Z_]+", v)
+            for k, v in value.items()
+        ):
+            raise ValueError(f"bad value for {key!r}: {value!r} (want {{key: ERROR_CODE}})")
+        return dict(value)
     if key == "seed":
         ok = value is None or type(value) is int
     elif isinstance(current, bool):

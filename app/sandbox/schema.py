@@ -335,6 +335,42 @@ SOBJECTS: dict[str, SObjectType] = {
             cdc=True,
             auto_number=("LineNumber", 10),
         ),
+        _object(
+            # Order Management's exception record; Revflow creates one per fallout when
+            # writeback.process_exceptions is on.  AttachedToId is polymorphic in
+            # Salesforce; the sandbox attaches to Orders only.
+            "ProcessException",
+            [
+                _ref("AttachedToId", "Order", "AttachedTo", required=True, updateable=False),
+                _ro("ProcessExceptionNumber", "string", length=30),
+                _f(
+                    "Category",
+                    "picklist",
+                    picklist=("Fulfillment", "Payment", "Order Item", "Other"),
+                    restricted=True,
+                ),
+                _f(
+                    "Severity",
+                    "picklist",
+                    picklist=("Low", "Medium", "High", "Critical"),
+                    restricted=True,
+                ),
+                _f("Priority", "picklist", picklist=("Low", "Medium", "High"), restricted=True),
+                _f(
+                    "Status",
+                    "picklist",
+                    required=True,
+                    default="New",
+                    picklist=("New", "Triaged", "Paused", "Resolved", "Voided"),
+                    restricted=True,
+                ),
+                _f("Message", "string", length=255, required=True),
+                _f("Description", "textarea", length=32000),
+                _f("ExternalReference", "string", length=255),
+                OWNER,
+            ],
+            auto_number=("ProcessExceptionNumber", 8),
+        ),
     )
 }
 
@@ -355,7 +391,7 @@ PLATFORM_EVENTS: dict[str, PlatformEventType] = {
                 for f in (
                     _f("Order_Id__c", "string", length=18),
                     _f("Status__c", "string"),
-                    _f("Error_Message__c", "textarea", length=32768),
+                    _f("Error_Message__c", "string", length=255),  # Text(255) in salesforce/
                 )
             },
         ),

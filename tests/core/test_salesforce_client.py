@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import SalesforceSettings
+from app.config import AuthFlow, SalesforceSettings
 from app.salesforce.auth import AuthError, TokenProvider
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import RequestLimitExceeded
@@ -18,7 +18,7 @@ def cc_settings(org: SandboxOrg, secret: str = "s3cret") -> SalesforceSettings:
     org.add_app(ConnectedApp(name="revflow", consumer_key="ck", consumer_secret="s3cret"))
     return SalesforceSettings(
         instance_url=org.instance_url,
-        auth="client_credentials",
+        auth=AuthFlow.CLIENT_CREDENTIALS,
         client_id="ck",
         client_secret=secret,
     )

@@ -99,3 +99,34 @@ async def test_request_limit_pauses_and_loses_nothing(db):
     assert flusher.paused_until is not None
     assert await flusher.flush_once() == 0 and len(client.calls) == 1  # paused: no call
     assert set((await states(db)).values()) == {"pending"}
+
+
+class RefusingClient(ScriptedClient):
+    """Refuses the whole call, as Salesforce does for a request it cannot parse."""
+
+    def __init__(self, exc):
+        super().__init__()
+        self.exc = exc
+
+    async def update_records(self, records):
+        self.calls.append(records)
+        raise self.exc
+
+
+async def test_a_refused_call_fails_its_records_but_a_transient_one_retries(db):
+    from app.salesforce.errors import SalesforceError, TransientError
+
+    await enqueue(db, (A, {"S": "x"}))
+    refused = RefusingClient(
+        SalesforceError(400, "INVALID_TYPE", "sObject type 'X' is not supported")
+    )
+    await WritebackFlusher(db, refused).flush_once()  # type: ignore[arg-type]
+    assert set((await states(db)).values()) == {"failed"}
+    async with db.read() as s:
+        (entry,) = (await s.scalars(select(AuditEntry))).all()
+    assert entry.detail["classification"] == "configuration"
+
+    await enqueue(db, (B, {"S": "y"}))
+    busy = RefusingClient(TransientError(503, "SERVER_UNAVAILABLE", "busy"))
+    await WritebackFlusher(db, busy).flush_once()  # type: ignore[arg-type]
+    assert {rid: st for (rid, _), st in (await states(db)).items()}[B] == "pending"

@@ -1,0 +1,38 @@
+"""Revflow's own Salesforce API use against its budget and the org's allocation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from app.config import SalesforceSettings
+from app.db.database import Database
+from app.salesforce.budget import usage_report
+
+
+class UsageOut(BaseModel):
+    """``org_used``/``org_limit`` are the org-wide ``Sforce-Limit-Info: api-usage=N/M``
+    (every client of the org); ``revflow_calls_24h`` is Revflow's own calls in the
+    rolling 24 hours, which the budget (``share × org_limit``) applies to."""
+
+    revflow_calls_24h: int
+    revflow_calls_today: int
+    org_used: int | None
+    org_limit: int | None
+    share: float
+    budget: int | None
+    paused: bool
+    revflow_share_of_org: float | None
+
+
+def salesforce_router(db: Database, settings: SalesforceSettings) -> APIRouter:
+    router = APIRouter(tags=["salesforce"])
+
+    @router.get("/api/salesforce/usage", response_model=UsageOut)
+    async def usage() -> UsageOut:
+        """Revflow's Salesforce API calls (last 24 h and today, UTC) vs its budget and the
+        org total."""
+        report = await usage_report(db, settings.api_budget_share)
+        return UsageOut.model_validate(report.as_dict())
+
+    return router

@@ -1,0 +1,246 @@
+"""Revflow's share of the org's daily API allocation.
+
+Every REST response carries ``Sforce-Limit-Info: api-usage=N/M``.  ``N`` is the
+**org-wide** use in Salesforce's rolling 24-hour window (every integration and user
+together), ``M`` the org's allocation.  Revflow therefore counts its **own** calls
+itself: each call is added to an hourly row of ``salesforce_api_usage`` (shared by all
+Revflow processes, kept across restarts), and its use is the sum of the last 24 rows.
+
+The budget is ``salesforce.api_budget_share × M``.  When Revflow's own use would
+exceed it, non-urgent work (write-back flushes, reconciliation sweeps, record
+lookups) pauses, an alert is recorded once, and the work resumes when old hours roll
+out of the window (or the share or ``M`` grows).  Paused work keeps its place: outbox
+items stay pending, the sweep cursor does not move, intake retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app import audit
+from app.clock import utcnow
+from app.db.database import Database
+from app.db.models import SalesforceApiUsage
+from app.db.upsert import upsert
+from app.metrics import (
+    SALESFORCE_API_BUDGET,
+    SALESFORCE_API_LIMIT,
+    SALESFORCE_API_REVFLOW,
+    SALESFORCE_API_USED,
+)
+from app.salesforce.errors import SalesforceError
+
+log = logging.getLogger("revflow.salesforce.budget")
+
+WINDOW = timedelta(hours=24)
+_LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class BudgetExhausted(SalesforceError):
+    """Non-urgent work was refused: Revflow used its share of the daily allocation."""
+
+    def __init__(self, used: int, budget: int) -> None:
+        super().__init__(
+            0, "REVFLOW_API_BUDGET", f"Revflow used {used} of its {budget} API calls budget"
+        )
+
+
+def hour_of(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class UsageReport:
+    """What ``GET /api/salesforce/usage`` answers."""
+
+    revflow_calls_24h: int
+    revflow_calls_today: int
+    org_used: int | None
+    org_limit: int | None
+    share: float
+    budget: int | None
+    paused: bool
+    revflow_share_of_org: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class ApiBudget:
+    """Counts Revflow's calls and decides whether non-urgent work may call Salesforce."""
+
+    def __init__(self, share: float = 0.5, sync_interval_s: float = 1.0) -> None:
+        self.share = share
+        self.sync_interval_s = sync_interval_s
+        self.org_used: int | None = None
+        self.org_limit: int | None = None
+        self._unsaved: dict[datetime, int] = {}
+        self._synced_calls = 0  # Revflow's calls in the window as of the last sync
+        self._last_sync = 0.0
+        self.paused = False  # an alert was recorded for the current pause
+
+    # -- counting ------------------------------------------------------------------
+    def count(self, limit_info: str | None) -> None:
+        """One call made (its response carried ``limit_info``)."""
+        hour = hour_of(utcnow())
+        self._unsaved[hour] = self._unsaved.get(hour, 0) + 1
+        if limit_info and (m := _LIMIT_RE.search(limit_info)):
+            self.org_used, self.org_limit = int(m.group(1)), int(m.group(2))
+
+    @property
+    def calls(self) -> int:
+        """Revflow's calls in the rolling 24 hours (all processes, as of the last sync)."""
+        return self._synced_calls + sum(self._unsaved.values())
+
+    @property
+    def budget(self) -> int | None:
+        """``share × M``; None until a response has told Revflow the org's allocation."""
+        return math.floor(self.share * self.org_limit) if self.org_limit else None
+
+    def allows(self, calls: int = 1) -> bool:
+        """Whether ``calls`` more non-urgent calls fit in the budget."""
+        budget = self.budget
+        return budget is None or self.calls + calls <= budget
+
+    def check(self, calls: int = 1) -> None:
+        """Raise ``BudgetExhausted`` unless ``calls`` more fit (for non-urgent callers)."""
+        if not self.allows(calls):
+            raise BudgetExhausted(self.calls, self.budget or 0)
+
+    # -- persistence -----------------------------------------------------------------
+    async def sync(self, db: Database, *, force: bool = False) -> None:
+        """Add the unsaved counts to the hourly rows and re-read the window's total."""
+        now = time.monotonic()
+        if not force and now - self._last_sync < self.sync_interval_s:
+            return
+        self._last_sync = now
+        unsaved, self._unsaved = self._unsaved, {}
+        try:
+            async with db.write() as s:
+                for hour, calls in sorted(unsaved.items()):
+                    ins = upsert(s)(SalesforceApiUsage).values(
+                        hour=hour,
+                        calls=calls,
+                        org_used=self.org_used,
+                        org_limit=self.org_limit,
+                        updated_at=utcnow(),
+                    )
+                    await s.execute(
+                        ins.on_conflict_do_update(
+                            index_elements=["hour"],
+                            set_={
+                                "calls": SalesforceApiUsage.calls + ins.excluded.calls,
+                                "org_used": ins.excluded.org_used,
+                                "org_limit": ins.excluded.org_limit,
+                                "updated_at": ins.excluded.updated_at,
+                            },
+                        )
+                    )
+                since = hour_of(utcnow()) - WINDOW + timedelta(hours=1)
+                total = await s.scalar(
+                    select(func.coalesce(func.sum(SalesforceApiUsage.calls), 0)).where(
+                        SalesforceApiUsage.hour >= since
+                    )
+                )
+                if self.org_limit is None:  # after a restart: the last figures seen
+                    row = (
+                        await s.execute(
+                            select(SalesforceApiUsage.org_used, SalesforceApiUsage.org_limit)
+                            .where(SalesforceApiUsage.org_limit.is_not(None))
+                            .order_by(SalesforceApiUsage.hour.desc())
+                            .limit(1)
+                        )
+                    ).first()
+                    if row is not None:
+                        self.org_used, self.org_limit = row.org_used, row.org_limit
+                self._synced_calls = int(total or 0)
+        except Exception:
+            for hour, calls in unsaved.items():  # keep them for the next sync
+                self._unsaved[hour] = self._unsaved.get(hour, 0) + calls
+            raise
+        self._gauges()
+
+    def _gauges(self) -> None:
+        SALESFORCE_API_REVFLOW.set(self.calls)
+        if self.org_used is not None:
+            SALESFORCE_API_USED.set(self.org_used)
+        if self.org_limit is not None:
+            SALESFORCE_API_LIMIT.set(self.org_limit)
+        if self.budget is not None:
+            SALESFORCE_API_BUDGET.set(self.budget)
+
+    async def pause_alert(self, db: Database, work: str) -> None:
+        """Record (once per pause) that non-urgent work stopped for the budget."""
+        if self.paused:
+            return
+        self.paused = True
+        log.error(
+            "Revflow's Salesforce API budget is used up; non-urgent work paused",
+            extra={"calls": self.calls, "budget": self.budget, "work": work},
+        )
+        async with db.write() as s:
+            audit.record(
+                s,
+                "salesforce",
+                "salesforce.budget_exhausted",
+                calls=self.calls,
+                budget=self.budget,
+                share=self.share,
+                org_used=self.org_used,
+                org_limit=self.org_limit,
+                work=work,
+            )
+
+    async def resume_alert(self, db: Database) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        log.warning("Salesforce API budget allows work again", extra={"calls": self.calls})
+        async with db.write() as s:
+            audit.record(
+                s, "salesforce", "salesforce.budget_resumed", calls=self.calls, budget=self.budget
+            )
+
+
+async def usage_report(db: Database, share: float) -> UsageReport:
+    """Revflow's use and the org's, from the table (any process may answer)."""
+    now = utcnow()
+    since = hour_of(now) - WINDOW + timedelta(hours=1)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    async with db.read() as s:
+        rows = list(
+            (
+                await s.scalars(
+                    select(SalesforceApiUsage)
+                    .where(SalesforceApiUsage.hour >= min(since, today))
+                    .order_by(SalesforceApiUsage.hour)
+                )
+            ).all()
+        )
+    last = next((r for r in reversed(rows) if r.org_limit is not None), None)
+    calls_24h = sum(r.calls for r in rows if _aware(r.hour) >= since)
+    calls_today = sum(r.calls for r in rows if _aware(r.hour) >= today)
+    org_used = last.org_used if last else None
+    org_limit = last.org_limit if last else None
+    budget = math.floor(share * org_limit) if org_limit else None
+    return UsageReport(
+        revflow_calls_24h=calls_24h,
+        revflow_calls_today=calls_today,
+        org_used=org_used,
+        org_limit=org_limit,
+        share=share,
+        budget=budget,
+        paused=budget is not None and calls_24h >= budget,
+        revflow_share_of_org=round(calls_24h / org_used, 4) if org_used else None,
+    )
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
