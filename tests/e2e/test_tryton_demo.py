@@ -1,0 +1,47 @@
+"""End to end with a real ERP: sandbox org -> Revflow -> a real Tryton server.
+
+The counts come from Tryton itself (sales per reference = Salesforce Order id).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("trytond")
+
+from app.demo import DemoEnvironment, run_demo  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_demo_against_tryton_completes_without_duplicates(database_url):
+    overrides = {"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}}
+    async with DemoEnvironment(
+        database_url=database_url, seed=3, erp="tryton", settings_overrides=overrides
+    ) as env:
+        ids = await env.create_orders(5)
+        await env.activate(ids)
+        assert await env.wait_until_done(ids, timeout_s=120, final=("Completed", "Failed"))
+        summary = env.summary(ids, 1.0)
+
+        assert [env.order_status(i) for i in ids] == ["Completed"] * 5, [
+            env.order_error(i) for i in ids
+        ]
+        assert summary.erp_deliveries == 5
+        assert summary.duplicate_deliveries == 0
+        assert env.tryton is not None
+        sales = env.tryton.sales_by_reference()
+        orders = env.org.records["Order"]
+        for oid in ids:
+            (number,) = sales[oid]
+            assert orders[oid]["ERP_Order_Number__c"] == number
+            assert number.startswith("SO-")
+        invoices = env.tryton.rpc(
+            "model.account.invoice.search_read", [], 0, None, None, ["state", "number"]
+        )
+        assert sorted(i["state"] for i in invoices) == ["posted"] * 5
+
+
+async def test_run_demo_with_tryton_summary_counts_tryton_sales(tmp_path):
+    summary = await run_demo(1, timeout_s=120, erp="tryton", seed=4)
+    assert (summary.completed, summary.erp_deliveries, summary.duplicate_deliveries) == (1, 1, 0)
