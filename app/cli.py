@@ -13,6 +13,7 @@ import typer
 
 from app.config import ConfigError, Settings, load_settings
 from app.orchestration.cli import fallout_cli
+from app.webhooks.cli import webhooks_cli
 
 cli = typer.Typer(
     help="Revflow: order orchestration between Salesforce and your ERP and accounting systems.",
@@ -24,6 +25,7 @@ db_cli = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 mappings_cli = typer.Typer(help="Check and try mapping files.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(fallout_cli, name="fallout")
+cli.add_typer(webhooks_cli, name="webhooks")
 plans_cli = typer.Typer(help="Check plan definitions and explain plans.", no_args_is_help=True)
 cli.add_typer(plans_cli, name="plans")
 dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_help=True)
@@ -344,11 +346,20 @@ def demo(
     cancel: Annotated[
         int, typer.Option(min=0, help="Orders to cancel (Status=Cancelled) while in flight.")
     ] = 0,
+    amend: Annotated[
+        int,
+        typer.Option(min=0, help="Orders to amend (deactivate, change lines, activate) in flight."),
+    ] = 0,
+    erp: Annotated[
+        str,
+        typer.Option(help="ERP: sandbox (webhook receiver) or tryton (a real Tryton server)."),
+    ] = "sandbox",
 ) -> None:
     """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
 
     Exits 0 only when every order reads Completed on its Salesforce record (or, for
-    the ``--cancel`` ones, Cancelled, or Completed with the refusal text).
+    the ``--cancel`` ones, Cancelled, or Completed with the refusal text; the
+    ``--amend`` ones Completed with the amended lines in the ERP, or refused).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -356,6 +367,8 @@ def demo(
 
     if transport not in ("cometd", "pubsub"):
         _fail(f"--transport must be pubsub or cometd, not {transport!r}")
+    if erp not in ("sandbox", "tryton"):
+        _fail(f"--erp must be sandbox or tryton, not {erp!r}")
     from app.logs import configure_logging
 
     configure_logging("WARNING")
@@ -384,6 +397,8 @@ def demo(
                 chaos=chaos,
                 seed=seed,
                 cancel=cancel,
+                amend=amend,
+                erp=erp,
             )
         )
     if as_json:
@@ -394,9 +409,13 @@ def demo(
             f"{summary.erp_deliveries} ERP deliveries, {summary.duplicate_deliveries} duplicates, "
             f"{summary.salesforce_api_calls} Salesforce API calls, {summary.elapsed_s:.1f}s"
             + (f", {summary.cancelled} cancelled" if cancel else "")
+            + (f", {summary.amended} amended" if amend else "")
         )
+    changed = min(amend, max(orders - cancel, 0))
     ended = summary.completed - summary.cancel_refused == orders - min(cancel, orders)
-    raise typer.Exit(0 if ended and summary.completed + summary.cancelled == orders else 1)
+    amends_ended = summary.amended + summary.amend_refused == changed
+    ok = ended and amends_ended and summary.completed + summary.cancelled == orders
+    raise typer.Exit(0 if ok else 1)
 
 
 @cli.command()

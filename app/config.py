@@ -12,10 +12,18 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "REVFLOW_"
@@ -49,6 +57,9 @@ class SalesforceSettings(_Section):
     call_options_client: str = "revflow"
     integration_user_id: str = ""
     timeout_s: float = 30.0
+    # the share of the org's daily API allocation (Sforce-Limit-Info M) Revflow's own
+    # calls may use; beyond it non-urgent work (write-back, sweeps, lookups) pauses
+    api_budget_share: float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _check_auth(self) -> SalesforceSettings:
@@ -96,6 +107,9 @@ class IngestSettings(_Section):
     initial_replay: Literal["latest", "earliest"] = "latest"
     batch_size: int = Field(default=200, ge=1, le=2000)
     poll_interval_s: float = Field(default=0.2, gt=0)
+    # intake waits until a batch is full or its oldest event is this old: fewer, fuller
+    # order queries (up to 200 ids each) for that much latency; 0 reads at once
+    batch_delay_s: float = Field(default=0.0, ge=0, le=60)
 
 
 class ReconcileSettings(_Section):
@@ -121,8 +135,16 @@ class WritebackSettings(_Section):
     jeopardy_margin_share: float = Field(default=0.2, ge=0, le=1)
     jeopardy_margin_s: float = Field(default=0.0, ge=0)
     flush_interval_s: float = Field(default=1.0, gt=0)
+    # a flush waits (up to this long after the oldest item) until a full call of
+    # batch_size records is due, so an Order's changes coalesce; 0 sends every interval
+    max_delay_s: float = Field(default=2.0, ge=0)
     lease_s: float = Field(default=30.0, gt=0)  # claimed items return to others after this
     batch_size: int = Field(default=200, ge=1, le=200)
+    # create a ProcessException on the Order when a step fails fatally (plan on hold)
+    process_exceptions: bool = False
+    process_exception_category: str = "Fulfillment"
+    process_exception_severity: str = "High"
+    process_exception_priority: str = "High"
     # plan state (or "<step key>.<step state>") -> Order status value
     status_map: dict[str, str] = {
         "in_progress": "In Progress",
@@ -140,6 +162,34 @@ class WebhookConnectorSettings(_Section):
     url: str = ""
     secrets: list[str] = []
     timeout_s: float = Field(default=10.0, gt=0)
+
+
+class TrytonConnectorSettings(_Section):
+    """A Tryton ERP over JSON-RPC (``REVFLOW_ERP__TYPE=tryton``, connectors/tryton.py)."""
+
+    type: Literal["tryton"]
+    url: str = ""  # http://host:8000 (the database name is added to the path)
+    database: str = ""
+    user: str = ""
+    password: str = ""
+    language: str = "en"
+    timeout_s: float = Field(default=30.0, gt=0)
+    product_codes: dict[str, str] = {}  # Salesforce product code -> Tryton product code
+    max_concurrency: int = Field(default=4, ge=1)
+
+
+def _erp_type(value: Any) -> str:
+    """``type`` of the ``erp`` section; ``webhook`` when not given (REVFLOW_ERP__URL alone)."""
+    if isinstance(value, dict):
+        return str(value.get("type") or "webhook")
+    return str(getattr(value, "type", "webhook"))
+
+
+ErpSettings = Annotated[
+    Annotated[WebhookConnectorSettings, Tag("webhook")]
+    | Annotated[TrytonConnectorSettings, Tag("tryton")],
+    Discriminator(_erp_type),
+]
 
 
 class CallbackSettings(_Section):
@@ -165,6 +215,29 @@ class CallbackSettings(_Section):
 
     def secrets_for(self, source: str) -> list[str]:
         return list(self.source_secrets.get(source, self.secrets))
+
+
+class WebhookSettings(_Section):
+    """Webhook deliveries: the retry schedule and when an endpoint is disabled.
+
+    ``retry_schedule``: seconds to wait after each failed attempt (Svix's: 5 s, 5 min,
+    30 min, 2 h, 5 h, 10 h, 10 h), with +/- ``retry_jitter``; it is the default policy
+    of webhook callout steps unless the worker's retry settings are set (or ``[]``).
+    An endpoint is disabled at once on 410, after failing for ``disable_after_s``
+    without a success in between, or after ``disable_after_failures`` failed attempts
+    in a row (0: off).
+    """
+
+    retry_schedule: list[float] = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    disable_after_s: float = Field(default=5 * 86400.0, gt=0)
+    disable_after_failures: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_schedule(self) -> WebhookSettings:
+        if any(d < 0 for d in self.retry_schedule):
+            raise ValueError("retry_schedule delays must be >= 0")
+        return self
 
 
 class WorkerSettings(_Section):
@@ -200,9 +273,10 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     writeback: WritebackSettings = WritebackSettings()
-    erp: WebhookConnectorSettings = WebhookConnectorSettings()
+    erp: ErpSettings = WebhookConnectorSettings()
     worker: WorkerSettings = WorkerSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     def require_org(self) -> None:
         """Fail unless an org and the ERP endpoint are configured (for ``revflow run``)."""
@@ -212,12 +286,17 @@ class Settings(BaseSettings):
                 ("REVFLOW_SALESFORCE__INSTANCE_URL", self.salesforce.instance_url),
                 ("REVFLOW_SALESFORCE__CLIENT_ID", self.salesforce.client_id),
                 ("REVFLOW_ERP__URL", self.erp.url),
+                *(
+                    (f"REVFLOW_ERP__{key.upper()}", getattr(self.erp, key))
+                    for key in ("database", "user", "password")
+                    if isinstance(self.erp, TrytonConnectorSettings)
+                ),
             )
             if not value
         ]
         if missing:
             raise ConfigError(f"missing setting {missing[0]}" + _also(missing[1:]))
-        if not self.erp.secrets:
+        if isinstance(self.erp, WebhookConnectorSettings) and not self.erp.secrets:
             raise ConfigError(
                 "missing setting REVFLOW_ERP__SECRETS (a JSON list of whsec_ secrets)"
             )
@@ -259,6 +338,8 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if p != "__root__")
+        if loc[:1] == ("erp",) and loc[1:2] in (("webhook",), ("tryton",)):
+            loc = loc[:1] + loc[2:]  # the union's tag is not part of the setting's name
         where = f" in {path}" if path else ""
         raise ConfigError(f"invalid setting {_env_name(loc)}{where}: {err['msg']}") from None
 

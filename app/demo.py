@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -30,6 +30,9 @@ from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, San
 from app.sandbox.server import RunningServer, start_erp, start_org
 from app.service import Revflow
 from connectors.signing import generate_secret
+
+if TYPE_CHECKING:
+    from app.sandbox.tryton import TrytonServer
 
 REVFLOW_APP = "revflow"
 DEMO_APP = "revflow-demo-setup"
@@ -60,7 +63,8 @@ class DemoSummary:
     faults_injected: dict[str, int] = field(default_factory=dict)
     cancelled: int = 0  # orders cancelled in flight and read Cancelled
     cancel_refused: int = 0  # cancellations refused (point of no return, or done): Completed
-    amended: int = 0  # in-flight amendments (not implemented yet)
+    amended: int = 0  # amended in flight: Completed, the ERP's documents have the new lines
+    amend_refused: int = 0  # amendments refused (point of no return, or done): Completed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +84,12 @@ class DemoEnvironment:
         serve_api: bool = False,
         transport: str = "cometd",
         separate_process: bool = False,
+        erp: str = "sandbox",
     ) -> None:
+        if erp not in ("sandbox", "tryton"):
+            raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
+        self.erp_kind = erp
+        self.tryton: TrytonServer | None = None  # a real Tryton server, with erp="tryton"
         self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
         self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
         self.rng = random.Random(seed)
@@ -131,7 +140,12 @@ class DemoEnvironment:
             )
         )
         self.org_server = await start_org(self.org)
-        self.erp_server = await start_erp(self.erp)
+        if self.erp_kind == "tryton":
+            erp_settings = await self._start_tryton()
+        else:
+            self.erp_server = await start_erp(self.erp)
+            erp_url = f"{self.erp_server.base_url}/webhooks/erp"
+            erp_settings = {"url": erp_url, "secrets": self.erp.secrets}
         ingest: dict[str, Any] = {"initial_replay": "earliest", "transport": self.transport}
         if self.transport == "pubsub":
             from app.sandbox.pubsub import start_pubsub
@@ -152,7 +166,7 @@ class DemoEnvironment:
                 "username": "integration@revflow.sandbox",
                 "private_key": keys.private_key_pem,
             },
-            "erp": {"url": f"{self.erp_server.base_url}/webhooks/erp", "secrets": self.erp.secrets},
+            "erp": erp_settings,
             "writeback": {
                 "flush_interval_s": 0.25,
                 "lease_s": 3.0 if self.separate_process else 30.0,
@@ -181,6 +195,22 @@ class DemoEnvironment:
             self.revflow = Revflow(self.settings, serve_api=self.serve_api)
             await self.revflow.start()
 
+    async def _start_tryton(self) -> dict[str, Any]:
+        """A real Tryton server with the demo's products; Revflow's ``erp`` settings."""
+        from app.sandbox.tryton import TrytonServer
+
+        self.tryton = server = TrytonServer()
+        await asyncio.to_thread(server.start)
+        kinds = {"Services": "service"}
+        await asyncio.to_thread(
+            server.create_products,
+            [
+                (code, name, kinds.get(family, "goods"), price)
+                for code, name, family, price in PRODUCTS
+            ],
+        )
+        return server.connector_settings()
+
     async def stop(self) -> None:
         if self._monkey is not None:
             self._monkey.cancel()
@@ -192,6 +222,8 @@ class DemoEnvironment:
         for server in (self.org_server, self.erp_server, self.pubsub_server):
             if server is not None:
                 await server.close()
+        if self.tryton is not None:
+            await asyncio.to_thread(self.tryton.stop)
         await self._http.aclose()
         self._tmp.cleanup()
 
@@ -203,6 +235,7 @@ class DemoEnvironment:
         """Turn on the org's faults and kill the Revflow process at random moments."""
         f = self.org.faults
         f.unknown_client, f.drop_connection, f.duplicate_events = 0.05, 0.05, 0.05
+        f.duplicate_next = 2  # at least these, however few events the run makes
         # few transactions carry many changes here (bulk activation), so overflow is likelier
         f.gap_events, f.overflow_events = 0.03, 0.25
         self._monkey = asyncio.create_task(self._kill_loop(kill_every_s, max_kills))
@@ -369,6 +402,89 @@ class DemoEnvironment:
                 await asyncio.sleep(0.05)
         return not pending
 
+    async def amend(self, order_ids: list[str]) -> None:
+        """Amend activated orders as a Salesforce user would: deactivate (an activated
+        order's products are locked), add 2 to the first line's quantity, add a line,
+        activate again."""
+        await self._set_status(order_ids, "Draft")
+        items = self.org.records.get("OrderItem", {})
+        first: dict[str, dict[str, Any]] = {}
+        for item in items.values():
+            first.setdefault(item["OrderId"], item)
+        changed = [
+            {
+                "attributes": {"type": "OrderItem"},
+                "id": first[o]["Id"],
+                "Quantity": first[o]["Quantity"] + 2,
+            }
+            for o in order_ids
+            if o in first
+        ]
+        for start in range(0, len(changed), 200):
+            body = {"allOrNone": False, "records": changed[start : start + 200]}
+            await self._rest("PATCH", "composite/sobjects", json=body)
+        added = [
+            {
+                "OrderId": o,
+                "Product2Id": first[o]["Product2Id"],
+                "Quantity": 1.0,
+                "UnitPrice": first[o]["UnitPrice"],
+            }
+            for o in order_ids
+            if o in first
+        ]
+        await self._create("OrderItem", added)
+        await self._set_status(order_ids, "Activated")
+
+    async def _set_status(self, order_ids: list[str], status: str) -> None:
+        for start in range(0, len(order_ids), 200):
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": "Order"}, "id": oid, "Status": status}
+                    for oid in order_ids[start : start + 200]
+                ],
+            }
+            await self._rest("PATCH", "composite/sobjects", json=body)
+
+    def amend_refused(self, order_id: str) -> bool:
+        error = self.order_error(order_id) or ""
+        return self.order_status(order_id) == "Completed" and error.startswith(REFUSED)
+
+    def amend_applied(self, order_id: str) -> bool:
+        """Completed, and the ERP's newest sales order has the order's lines as they are now."""
+        if self.order_status(order_id) != "Completed":
+            return False
+        lines = {
+            i["Id"]: float(i["Quantity"])
+            for i in self.org.records.get("OrderItem", {}).values()
+            if i["OrderId"] == order_id
+        }
+        docs = [
+            d
+            for d in self.erp.documents.values()
+            if d.doc_type == "sales_order" and d.order_id == order_id
+        ]
+        if not docs:
+            return False
+        newest = max(docs, key=lambda d: (d.data.get("revision") or 1, d.created_at))
+        sent = {
+            str(line.get("external_id")): float(line.get("quantity") or 0)
+            for line in newest.data.get("lines") or []
+        }
+        return sent == lines
+
+    async def wait_for(
+        self, order_ids: list[str], settled: Callable[[str], bool], timeout_s: float
+    ) -> bool:
+        deadline = time.monotonic() + timeout_s
+        pending = set(order_ids)
+        while pending and time.monotonic() < deadline:
+            pending = {o for o in pending if not settled(o)}
+            if pending:
+                await asyncio.sleep(0.05)
+        return not pending
+
     # -- watching ----------------------------------------------------------------------
 
     def order_status(self, order_id: str) -> str | None:
@@ -412,12 +528,18 @@ class DemoEnvironment:
         faults = dict(self.org.faults_injected)
         if erp.get("failed"):
             faults["erp_failures"] = erp["failed"]
+        deliveries = erp["created"]
+        duplicates = len({d["order_id"] for d in erp["duplicate_documents"]})
+        if self.tryton is not None:  # counted by Tryton itself: sales per reference
+            sales = self.tryton.sales_by_reference()
+            deliveries = sum(len(numbers) for numbers in sales.values())
+            duplicates = sum(len(numbers) > 1 for numbers in sales.values())
         return DemoSummary(
             orders=len(order_ids),
             completed=completed,
             failed=statuses.count("Failed"),
-            erp_deliveries=erp["created"],
-            duplicate_deliveries=len({d["order_id"] for d in erp["duplicate_documents"]}),
+            erp_deliveries=deliveries,
+            duplicate_deliveries=duplicates,
             salesforce_api_calls=calls,
             elapsed_s=round(elapsed_s, 3),
             orders_per_s=round(completed / elapsed_s, 2) if elapsed_s else 0.0,
@@ -444,14 +566,23 @@ async def run_demo(
     chaos: bool = False,
     seed: int | None = None,
     cancel: int = 0,
+    erp: str = "sandbox",
+    amend: int = 0,
 ) -> DemoSummary:
     """Create and activate orders, wait for Completed on every Order, summarise.
 
     ``cancel`` orders get Status=Cancelled shortly after activation; each ends
-    Cancelled, or Completed with the refusal text when it was too late.  With
+    Cancelled, or Completed with the refusal text when it was too late.  The next
+    ``amend`` orders are amended (see ``DemoEnvironment.amend``); each ends Completed
+    with the ERP's newest sales order matching the amended lines, or Completed with
+    the refusal text.  With
     ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
     and restarted at random moments while the org injects its faults.
+    ``erp="tryton"`` runs a real Tryton server (app/sandbox/tryton.py) as the ERP
+    instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
     """
+    if amend and erp != "sandbox":
+        raise ValueError("--amend checks the sandbox ERP's documents; use --erp sandbox")
     async with DemoEnvironment(
         database_url=database_url,
         erp_fail_share=0.1 if chaos and not erp_fail_share else erp_fail_share,
@@ -460,6 +591,7 @@ async def run_demo(
         separate_process=chaos,
         seed=seed,
         settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
+        erp=erp,
     ) as env:
         ids = await env.create_orders(orders)
         started = time.monotonic()
@@ -470,13 +602,24 @@ async def run_demo(
         if doomed:
             await asyncio.sleep(0.1)
             await env.cancel(doomed)
-        rest = ids[len(doomed) :]
+        changed = ids[len(doomed) : len(doomed) + min(amend, len(ids) - len(doomed))]
+        if changed:
+            await asyncio.sleep(0.1)
+            await env.amend(changed)
+        rest = ids[len(doomed) + len(changed) :]
         await env.wait_until_done(rest, timeout_s, progress, final=("Completed",))
         await env.wait_for_cancellations(doomed, timeout_s)
+        await env.wait_for(
+            changed, lambda o: env.amend_applied(o) or env.amend_refused(o), timeout_s
+        )
         elapsed = time.monotonic() - started
         summary = env.summary(ids, elapsed)
         summary.cancel_refused = sum(
             env.order_status(o) == "Completed" and env.cancel_settled(o) for o in doomed
+        )
+        summary.amended = sum(env.amend_applied(o) for o in changed)
+        summary.amend_refused = sum(
+            env.amend_refused(o) and not env.amend_applied(o) for o in changed
         )
         return summary
 

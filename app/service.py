@@ -25,11 +25,14 @@ from app.orchestration.definitions import PlanDefinition, order_fulfillment
 from app.orchestration.executor import StepExecutor
 from app.orchestration.intake import Intake
 from app.orchestration.plan_files import load_plan_file
-from app.orchestration.retry import RetryPolicy
 from app.orchestration.worker import Worker
 from app.salesforce.auth import TokenProvider
+from app.salesforce.budget import ApiBudget
 from app.salesforce.client import SalesforceClient
 from app.salesforce.writeback import WritebackFlusher
+from app.webhooks.endpoints import DisablePolicy
+from app.webhooks.guard import EndpointGuard
+from app.webhooks.policy import default_retry_policy
 from connectors.base import Connector
 from connectors.registry import build_connector
 
@@ -38,13 +41,7 @@ log = logging.getLogger("revflow")
 
 def plan_definition(settings: Settings, mappings: set[str] | None = None) -> PlanDefinition:
     """The configured plan file, or the built-in order_fulfillment plan."""
-    w = settings.worker
-    retry = RetryPolicy(
-        initial_interval_s=w.initial_interval_s,
-        backoff_coefficient=w.backoff_coefficient,
-        maximum_interval_s=w.maximum_interval_s,
-        maximum_attempts=w.max_attempts,
-    )
+    retry = default_retry_policy(settings)  # the webhook schedule, or the worker's backoff
     if settings.plan_file is not None:
         return load_plan_file(settings.plan_file, mappings=mappings, default_retry=retry)
     return order_fulfillment(settings.order_mapping, settings.invoice_mapping, retry)
@@ -69,6 +66,7 @@ class Revflow:
             settings.salesforce.api_version,
             settings.salesforce.call_options_client,
             http=self.http,
+            budget=ApiBudget(settings.salesforce.api_budget_share),
         )
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
@@ -78,6 +76,17 @@ class Revflow:
             if connectors is not None
             else {"erp": build_connector("erp", settings.erp.model_dump(), http_client=self.http)}
         )
+        # webhook endpoints: disabled on 410 or persistent failure, messages parked
+        self.webhooks: dict[str, str] = {}
+        if connectors is None and settings.erp.type == "webhook":
+            policy = DisablePolicy(
+                settings.webhooks.disable_after_s, settings.webhooks.disable_after_failures
+            )
+            url = str(getattr(settings.erp, "url", ""))
+            self.connectors["erp"] = EndpointGuard(
+                self.connectors["erp"], self.db, name="erp", url=url, policy=policy
+            )
+            self.webhooks["erp"] = url
         self.worker = Worker(
             self.db,
             StepExecutor(self.connectors, settings.erp.timeout_s),
@@ -110,9 +119,16 @@ class Revflow:
             interval_s=settings.writeback.flush_interval_s,
             batch_size=settings.writeback.batch_size,
             lease_s=settings.writeback.lease_s,
+            max_delay_s=settings.writeback.max_delay_s,
         )
         self.serve_api = serve_api
-        self.api = create_app(self.db, settings.writeback, callbacks=settings.callbacks)
+        self.api = create_app(
+            self.db,
+            settings.writeback,
+            callbacks=settings.callbacks,
+            salesforce=settings.salesforce,
+            webhooks=self.webhooks,
+        )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: uvicorn.Server | None = None

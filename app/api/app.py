@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,8 +14,10 @@ from sqlalchemy import select, text
 from app.api.callbacks import callbacks_router
 from app.api.fallout import fallout_router
 from app.api.plans import plan_out, plans_router
+from app.api.salesforce import salesforce_router
 from app.api.schemas import OrderOut, Problem
-from app.config import CallbackSettings, WritebackSettings
+from app.api.webhooks import webhooks_router
+from app.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, Step
 
@@ -26,10 +29,13 @@ def create_app(
     writeback: WritebackSettings | None = None,
     *,
     callbacks: CallbackSettings | None = None,
+    salesforce: SalesforceSettings | None = None,
+    webhooks: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
-    ``callbacks`` holds the secrets inbound ERP callbacks are verified with.
+    ``callbacks`` holds the secrets inbound ERP callbacks are verified with;
+    ``webhooks`` names the webhook connectors (name -> URL) for ``/api/webhooks``.
     """
     api = FastAPI(
         title="Revflow",
@@ -90,6 +96,8 @@ def create_app(
     api.include_router(plans_router(db, writeback or WritebackSettings()))
     api.include_router(fallout_router(db, ORDER_ID))
     api.include_router(callbacks_router(db, callbacks))
+    api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
+    api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:

@@ -207,8 +207,15 @@ class OutboxState(StrEnum):
     DROPPED = "dropped"
 
 
+class OutboxOperation(StrEnum):
+    UPDATE = "update"  # field values for an existing record: coalesced per record
+    CREATE = "create"  # a new record or a platform event: sent as it is, never coalesced
+
+
 class WritebackItem(Base):
-    """Field values bound for one Salesforce record; coalesced when flushed."""
+    """Field values bound for one Salesforce record (updates, coalesced when flushed), or
+    a record or platform event to create (``operation`` create; ``record_id`` is then the
+    Order it concerns)."""
 
     __tablename__ = "writeback_outbox"
     __table_args__ = (Index("ix_writeback_state_due", "state", "due_at"),)
@@ -216,6 +223,9 @@ class WritebackItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sobject: Mapped[str] = mapped_column(String(80))
     record_id: Mapped[str] = mapped_column(String(18), index=True)
+    operation: Mapped[str] = mapped_column(
+        String(8), default=OutboxOperation.UPDATE, server_default=OutboxOperation.UPDATE.value
+    )
     fields: Mapped[dict[str, Any]]
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
@@ -305,4 +315,38 @@ class ReconcileCursor(Base):
 
     entity: Mapped[str] = mapped_column(String(80), primary_key=True)
     last_modstamp: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SalesforceApiUsage(Base):
+    """Revflow's own Salesforce REST calls per hour (all its processes together), and the
+    org-wide ``Sforce-Limit-Info: api-usage=N/M`` last seen in that hour."""
+
+    __tablename__ = "salesforce_api_usage"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    org_used: Mapped[int | None] = mapped_column(Integer)
+    org_limit: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """A webhook connector's endpoint: enabled, or disabled (410, or failing too long) with
+    its messages parked until an operator enables it and replays them (app/webhooks)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="enabled")  # enabled | disabled
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None]
+    disabled_by: Mapped[str | None] = mapped_column(String(100))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime | None]  # first failure since the last success
+    last_failure_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(Integer)  # the open "disabled" incident
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

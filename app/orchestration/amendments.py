@@ -92,7 +92,7 @@ async def request_amendment(
         rows = await _steps(s, plan.id)
         diff = diff_plan([_current(r) for r in rows], draft.steps)
         if diff.empty:
-            return EventStatus.PROCESSED, "plan already exists (no change to it)"
+            return EventStatus.PROCESSED, "plan already exists"  # and the order did not change
         if state in (PlanState.CANCELLED, PlanState.FAILED, PlanState.CANCELLING):
             return EventStatus.PROCESSED, f"amendment ignored: plan {plan.id} is {state}"
         blocker = blocking_ponr([_current(r) for r in rows], diff)

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from functools import partial
 from typing import Any
 
@@ -184,7 +185,7 @@ class Intake:
                     )
                 ).all()
             )
-        if not rows:
+        if not rows or self._young(rows, limit):
             return 0
         work = _Work()
         handled = 0
@@ -208,6 +209,16 @@ class Intake:
         if retried and self.on_plans:
             self.on_plans()
         return handled
+
+    def _young(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
+        """A batch that is not full and whose oldest event is younger than
+        ``ingest.batch_delay_s`` waits for more (one order query for them all)."""
+        delay = self.settings.ingest.batch_delay_s
+        if delay <= 0 or len(rows) >= limit:
+            return False
+        oldest = rows[0].received_at
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        return (utcnow() - oldest).total_seconds() < delay
 
     async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> None:
         if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:

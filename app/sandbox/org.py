@@ -53,9 +53,15 @@ class Faults:
     cometd_timeout_s: float = 110.0  # long-poll hold time
     drop_connection: float = 0.0  # share of long polls / fetch responses cut off mid-stream
     duplicate_events: float = 0.0  # share of events the bus delivers twice (new replay id)
+    duplicate_next: int = 0  # the next N events are delivered twice, whatever the share
     gap_events: float = 0.0  # share of change events replaced by their GAP_* form
     overflow_events: float = 0.0  # share of transactions followed by a GAP_OVERFLOW event
     seed: int | None = None  # makes every fault decision reproducible
+    # per-record write errors: key -> errorCode (FIELD_CUSTOM_VALIDATION_EXCEPTION,
+    # INVALID_FIELD, STRING_TOO_LONG, UNABLE_TO_LOCK_ROW, ENTITY_IS_DELETED ...).  A key
+    # is a record id (the record written, or any id value in a create), an sObject or
+    # platform-event name, or "*" for every record write.
+    record_errors: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,7 +149,9 @@ class SandboxOrg:
         return share > 0 and self.rng(stream).random() < share
 
     def _duplicate(self, _event: StoredEvent) -> bool:
-        if not self.roll("duplicate", self.faults.duplicate_events):
+        if self.faults.duplicate_next > 0:
+            self.faults.duplicate_next -= 1
+        elif not self.roll("duplicate", self.faults.duplicate_events):
             return False
         self.note_fault("duplicate_event")
         return True

@@ -252,7 +252,7 @@ async def test_no_difference_changes_nothing(db):
     plan_id = await two_step_plan(db, undo_so=False)
     same = amended(draft("so", {"q": 1}), draft("inv", {"q": 1}, deps=("so",)))
     status, note = await request_amendment(db, WB, {"Id": ORDER_ID}, same, "user")
-    assert status == EventStatus.PROCESSED and "no change" in note
+    assert status == EventStatus.PROCESSED and note == "plan already exists"
     plan, _ = await states(db, plan_id)
     assert plan.state == PlanState.IN_PROGRESS and plan.version == 1
 

@@ -151,6 +151,33 @@ async def test_echo_by_fields_can_be_switched_off(org, db, database_url):
     await client.aclose()
 
 
+async def test_batch_delay_waits_for_a_fuller_batch(org, db, database_url):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.clock import utcnow
+
+    shop = Shop(org)
+    first = shop.order()
+    await feed(db, org_events(org))
+    settings = settings_for(org, database_url, ingest={"batch_delay_s": 30})
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    assert await intake.process_batch() == 0  # young and not full: it waits
+    assert await planned(db) == []
+    before = tip(org)
+    second = shop.order()
+    await feed(db, org_events(org, after=before))
+    async with db.write() as s:  # the oldest event is now older than the delay
+        await s.execute(update(ReceivedEvent).values(received_at=utcnow() - timedelta(minutes=1)))
+    calls = org.usage.used
+    assert await intake.process_batch() > 0
+    assert sorted(await planned(db)) == sorted([first, second])
+    assert org.usage.used - calls == 1  # one order query for both
+    await client.aclose()
+
+
 # ---- activation, gaps, overflow ---------------------------------------------------
 
 
