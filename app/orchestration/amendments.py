@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
@@ -38,6 +37,7 @@ from app.orchestration.changes import (
     COMPENSATION_NOTE,
     FROZEN,
     add_steps,
+    audit_plan,
     change_views,
     refuse,
     release_queued,
@@ -117,7 +117,7 @@ async def request_amendment(
         check_plan_transition(state, PlanState.FREEZING)
         plan.state = PlanState.FREEZING
         plan.hold_reason = AMENDMENT
-        _audit(
+        audit_plan(
             s, actor, plan, "plan.freezing", change="amendment", version=version, **diff.summary()
         )
         await continue_amendment(s, plan, writeback, actor)
@@ -161,7 +161,7 @@ async def continue_amendment(
         return False  # running steps finish first
     if plan.state == PlanState.FREEZING:
         plan.state = PlanState.FROZEN
-        _audit(s, actor, plan, "plan.frozen", change="amendment", version=version)
+        audit_plan(s, actor, plan, "plan.frozen", change="amendment", version=version)
 
     # 2. undo done work, dependants first
     if any(rows[k].state == StepState.COMPENSATING for k in diff.affected):
@@ -173,12 +173,12 @@ async def continue_amendment(
     for key in todo:
         await set_step(s, writeback, plan, key, StepState.COMPLETED, StepState.COMPENSATING, note)
     if todo:
-        _audit(s, actor, plan, "plan.compensating", change="amendment", steps=todo)
+        audit_plan(s, actor, plan, "plan.compensating", change="amendment", steps=todo)
         return True
 
     # 3. the amended plan goes on
     await _apply(s, writeback, plan, rows, wanted, diff, version, note)
-    _audit(s, actor, plan, "plan.amended", version=version, **diff.summary())
+    audit_plan(s, actor, plan, "plan.amended", version=version, **diff.summary())
     await settle(s, plan, writeback, actor, change="amendment", version=version)
     await release_queued(s, plan.order_id)
     return True
@@ -312,15 +312,3 @@ async def _steps(s: AsyncSession, plan_id: int) -> list[Step]:
 
 def _current(row: Step) -> CurrentStep:
     return CurrentStep(row.key, StepState(row.state), row.input or {}, row.scope_key, row.ponr)
-
-
-def _audit(s: AsyncSession, actor: str, plan: Plan, action: str, **detail: object) -> None:
-    audit.record(
-        s,
-        actor,
-        action,
-        plan_id=plan.id,
-        order_id=plan.order_id,
-        correlation_id=plan.correlation_id,
-        **detail,
-    )

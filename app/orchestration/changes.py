@@ -191,7 +191,7 @@ async def continue_change(
         return False  # running steps finish first
     if plan.state == PlanState.FREEZING:
         plan.state = PlanState.FROZEN
-        _audit(s, actor, plan, "plan.frozen")
+        audit_plan(s, actor, plan, "plan.frozen")
     views = await change_views(s, plan.id)
     if any(v.state is StepState.COMPENSATING for v in views):
         return False
@@ -203,7 +203,7 @@ async def continue_change(
             s, writeback, plan, key, StepState.COMPLETED, StepState.COMPENSATING, "cancellation"
         )
     if todo:
-        _audit(s, actor, plan, "plan.compensating", steps=todo)
+        audit_plan(s, actor, plan, "plan.compensating", steps=todo)
         return True
     extra = draft_from_json((plan.amendment or {}).get("scenario_steps") or ())
     if extra:  # the cancellation scenario's steps run, then settle cancels the plan
@@ -211,7 +211,7 @@ async def continue_change(
         plan.amendment = {"change": "cancellation"}
         plan.state = PlanState.CANCELLING
         plan.hold_reason = None
-        _audit(s, actor, plan, "plan.cancelling", steps=[e.key for e in extra])
+        audit_plan(s, actor, plan, "plan.cancelling", steps=[e.key for e in extra])
         await settle(s, plan, writeback, actor, change="cancellation")
         return True
     plan.state = PlanState.CANCELLED
@@ -220,7 +220,7 @@ async def continue_change(
     plan.error = None
     plan.completed_at = utcnow()
     write_plan_state(s, writeback, plan.order_id, PlanState.CANCELLED, plan.correlation_id)
-    _audit(s, actor, plan, "plan.cancelled", reason="order cancelled in Salesforce")
+    audit_plan(s, actor, plan, "plan.cancelled", reason="order cancelled in Salesforce")
     await release_queued(s, plan.order_id)
     return False
 
@@ -283,7 +283,8 @@ async def set_step(
     write_step_state(s, writeback, plan.order_id, key, new, plan.correlation_id)
 
 
-def _audit(s: AsyncSession, actor: str, plan: Plan, action: str, **detail: object) -> None:
+def audit_plan(s: AsyncSession, actor: str, plan: Plan, action: str, **detail: object) -> None:
+    """An audit entry about ``plan``, with its order and correlation id."""
     audit.record(
         s,
         actor,

@@ -8,7 +8,9 @@ without any step finishing.  A change from a known value is audited as the alert
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,31 +32,39 @@ def _aware(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
-async def refresh(
-    s: AsyncSession, plan: Plan, writeback: WritebackSettings, actor: str
-) -> str | None:
-    """Recompute and store the jeopardy of ``plan`` and its steps; the plan's new value.
+class StepRow(Protocol):
+    """What judging needs of a step (a query row, or settle's own)."""
 
-    A finished plan is judged at its completion time, so it keeps its final verdict;
-    a cancelled plan keeps the one it had.
-    """
+    @property
+    def id(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def depends_on(self) -> Sequence[str]: ...
+    @property
+    def expected_duration_s(self) -> float | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def jeopardy(self) -> str | None: ...
+
+
+def judged_at(plan: Plan) -> datetime:
+    """A finished plan is judged at its completion time, so it keeps its final verdict."""
     done_at = _aware(plan.completed_at)
-    now = done_at if plan.state in FINAL_PLAN and done_at else utcnow()
-    rows = (
-        await s.execute(
-            select(
-                Step.id,
-                Step.key,
-                Step.state,
-                Step.depends_on,
-                Step.expected_duration_s,
-                Step.started_at,
-                Step.finished_at,
-                Step.jeopardy,
-            ).where(Step.plan_id == plan.id)
-        )
-    ).all()
-    timings = []
+    return done_at if plan.state in FINAL_PLAN and done_at else utcnow()
+
+
+def judge_steps(
+    rows: Iterable[StepRow], now: datetime
+) -> tuple[list[StepTiming], dict[int, str | None]]:
+    """The steps' timings, and the verdicts that changed, by step id."""
+    timings: list[StepTiming] = []
+    changed: dict[int, str | None] = {}
     for r in rows:
         t = StepTiming(
             r.key,
@@ -67,11 +77,24 @@ async def refresh(
         timings.append(t)
         verdict = step_jeopardy(t, now)
         if verdict != r.jeopardy:
-            await s.execute(update(Step).where(Step.id == r.id).values(jeopardy=verdict))
+            changed[r.id] = verdict
+    return timings, changed
+
+
+def set_plan_jeopardy(
+    s: AsyncSession,
+    plan: Plan,
+    writeback: WritebackSettings,
+    actor: str,
+    timings: list[StepTiming],
+    now: datetime,
+) -> str | None:
+    """Store the plan's verdict; a change goes to the Order, and from a known value is
+    the alert.  A cancelled plan keeps the value it had.  Returns the plan's value."""
     margin = Margin(writeback.jeopardy_margin_share, writeback.jeopardy_margin_s)
     old = plan.jeopardy
     new = plan_jeopardy(_aware(plan.due_at), now, timings, margin)
-    if new == old or plan.state == PlanState.CANCELLED:  # a cancelled order keeps its value
+    if new == old or plan.state == PlanState.CANCELLED:
         return old
     plan.jeopardy = new
     if writeback.jeopardy_field:
@@ -88,6 +111,31 @@ async def refresh(
             **{"from": old, "to": new, "due_at": plan.due_at.isoformat() if plan.due_at else None},
         )
     return new
+
+
+async def refresh(
+    s: AsyncSession, plan: Plan, writeback: WritebackSettings, actor: str
+) -> str | None:
+    """Recompute and store the jeopardy of ``plan`` and its steps; the plan's new value."""
+    now = judged_at(plan)
+    rows = (
+        await s.execute(
+            select(
+                Step.id,
+                Step.key,
+                Step.state,
+                Step.depends_on,
+                Step.expected_duration_s,
+                Step.started_at,
+                Step.finished_at,
+                Step.jeopardy,
+            ).where(Step.plan_id == plan.id)
+        )
+    ).all()
+    timings, changed = judge_steps(rows, now)
+    for step_id, verdict in changed.items():
+        await s.execute(update(Step).where(Step.id == step_id).values(jeopardy=verdict))
+    return set_plan_jeopardy(s, plan, writeback, actor, timings, now)
 
 
 async def sweep(db: Database, writeback: WritebackSettings, batch: int = 200) -> int:

@@ -22,12 +22,10 @@ from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, Step, StepState
-from app.orchestration.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
-from app.orchestration.jeopardy_watch import ALERT as JEOPARDY_ALERT
+from app.orchestration.jeopardy_watch import judge_steps, judged_at, set_plan_jeopardy
 from app.orchestration.ponr import REFUSED
 from app.orchestration.state import FINAL_PLAN, StepView, advance, check_plan_transition
 from app.orchestration.status import write_plan_state, write_step_state
-from app.salesforce import outbox
 
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
 
@@ -259,42 +257,13 @@ def _refresh_jeopardy(
     changes: _Changes,
 ) -> None:
     """``jeopardy_watch.refresh`` on steps already read (their updates are collected)."""
-    done_at = _maybe_aware(plan.completed_at)
-    now = done_at if plan.state in FINAL_PLAN and done_at else utcnow()
-    timings = []
+    now = judged_at(plan)
+    timings, changed = judge_steps(steps, now)
     for r in steps:
-        t = StepTiming(
-            r.key,
-            r.state,
-            r.depends_on,
-            r.expected_duration_s,
-            _maybe_aware(r.started_at),
-            _maybe_aware(r.finished_at),
-        )
-        timings.append(t)
-        verdict = step_jeopardy(t, now)
-        if verdict != r.jeopardy:
-            r.jeopardy = verdict
-            changes.jeopardy.setdefault(verdict, []).append(r.id)
-    margin = Margin(writeback.jeopardy_margin_share, writeback.jeopardy_margin_s)
-    old = plan.jeopardy
-    new = plan_jeopardy(_maybe_aware(plan.due_at), now, timings, margin)
-    if new == old or plan.state == PlanState.CANCELLED:  # a cancelled order keeps its value
-        return
-    plan.jeopardy = new
-    if writeback.jeopardy_field:
-        fields = {writeback.jeopardy_field: new}
-        outbox.enqueue(s, "Order", plan.order_id, fields, plan.correlation_id)
-    if old is not None:
-        audit.record(
-            s,
-            actor,
-            JEOPARDY_ALERT,
-            plan_id=plan.id,
-            order_id=plan.order_id,
-            correlation_id=plan.correlation_id,
-            **{"from": old, "to": new, "due_at": plan.due_at.isoformat() if plan.due_at else None},
-        )
+        if r.id in changed:
+            r.jeopardy = changed[r.id]
+            changes.jeopardy.setdefault(changed[r.id], []).append(r.id)
+    set_plan_jeopardy(s, plan, writeback, actor, timings, now)
 
 
 def _maybe_aware(when: datetime | None) -> datetime | None:
