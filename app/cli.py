@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from app.config import ConfigError, Settings, load_settings
+from app.cli_options import ConfigOption, fail, settings_or_exit
+from app.config import ConfigError, Settings
 from app.orchestration.cli import fallout_cli
 from app.webhooks.cli import webhooks_cli
 
@@ -32,35 +33,17 @@ dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_he
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_cli, name="dead-letters")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file (YAML or TOML); env REVFLOW_* wins over it."),
-]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, **overrides)
-    except ConfigError as exc:
-        _fail(str(exc))
-        raise AssertionError from exc
-
 
 @db_cli.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Create or migrate the database schema to the newest version."""
     from app.db.migrate import upgrade
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     try:
         upgrade(settings.database_url)
     except Exception as exc:
-        _fail(f"database upgrade failed for REVFLOW_DATABASE_URL: {type(exc).__name__}: {exc}")
+        fail(f"database upgrade failed for REVFLOW_DATABASE_URL: {type(exc).__name__}: {exc}")
     typer.echo("database is at the newest schema")
 
 
@@ -78,11 +61,11 @@ def mappings_lint(
     targets = paths or [Path("mappings")]
     problems = lint_paths(targets)
     if org and not problems:
-        problems = asyncio.run(_check_fields_against_org(_settings(config), targets))
+        problems = asyncio.run(_check_fields_against_org(settings_or_exit(config), targets))
     for problem in problems:
         typer.echo(str(problem))
     if problems:
-        _fail(f"{len(problems)} problem(s) found", code=1)
+        fail(f"{len(problems)} problem(s) found", code=1)
     typer.echo("mappings OK")
 
 
@@ -96,7 +79,7 @@ async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> li
     try:
         settings.require_org()
     except ConfigError as exc:
-        _fail(f"--org needs an org: {exc}")
+        fail(f"--org needs an org: {exc}")
     client = SalesforceClient(
         TokenProvider(settings.salesforce),
         settings.salesforce.api_version,
@@ -108,7 +91,7 @@ async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> li
             body = await client.request("GET", f"sobjects/{sobject}/describe")
         except (AuthError, SalesforceError) as exc:
             await client.aclose()
-            _fail(f"describe {sobject} failed: {exc}")
+            fail(f"describe {sobject} failed: {exc}")
         names = {f["name"] for f in body.get("fields", [])}
         names |= {
             f["relationshipName"] for f in body.get("fields", []) if f.get("relationshipName")
@@ -138,7 +121,7 @@ def mappings_test(
         typer.echo(str(result))
     failed = [r for r in results if not r.ok]
     if failed:
-        _fail(f"{len(failed)} of {len(results)} golden case(s) failed", code=1)
+        fail(f"{len(failed)} of {len(results)} golden case(s) failed", code=1)
     typer.echo(f"{len(results)} golden case(s) passed")
 
 
@@ -153,15 +136,15 @@ def mappings_preview(
     try:
         typer.echo(preview(mapping, record))
     except MappingError as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
     except (OSError, ValueError) as exc:
-        _fail(f"{record}: {exc}", code=1)
+        fail(f"{record}: {exc}", code=1)
 
 
 def _database(config: Path | None) -> Any:
     from app.db.database import Database
 
-    return Database(_settings(config).database_url)
+    return Database(settings_or_exit(config).database_url)
 
 
 @dead_cli.command("list")
@@ -216,7 +199,7 @@ def plans_lint(
     from app.mapping import MappingLoadError, load_directory
     from app.orchestration.plan_files import lint_plan_paths
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     try:
         mappings: set[str] | None = set(load_directory(settings.mappings_dir))
     except MappingLoadError:
@@ -225,7 +208,7 @@ def plans_lint(
     for problem in problems:
         typer.echo(str(problem))
     if problems:
-        _fail(f"{len(problems)} problem(s) found", code=1)
+        fail(f"{len(problems)} problem(s) found", code=1)
     typer.echo("plans OK")
 
 
@@ -241,13 +224,13 @@ def plans_explain(
     """Print the plan that would be built for an order, and why each rule fired or not."""
     from app.orchestration.explain import explain
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     definition = _plan_definition(settings, plan)
     if Path(order).is_file():
         try:
             record = json.loads(Path(order).read_text())
         except ValueError as exc:
-            _fail(f"{order}: {exc}")
+            fail(f"{order}: {exc}")
     else:
         record = asyncio.run(_fetch_order(settings, order))
     typer.echo(explain(definition, record, scenario).render())
@@ -262,7 +245,7 @@ def _plan_definition(settings: Settings, plan: Path | None) -> Any:
     try:
         return load_plan_file(plan or settings.plan_file)  # type: ignore[arg-type]
     except PlanLoadError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
@@ -274,7 +257,7 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
     try:
         settings.require_org()
     except ConfigError as exc:
-        _fail(f"{exc} (or pass a JSON record file)")
+        fail(f"{exc} (or pass a JSON record file)")
     client = SalesforceClient(
         TokenProvider(settings.salesforce),
         settings.salesforce.api_version,
@@ -283,11 +266,11 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
     try:
         found = await fetch_orders(client, [order_id])
     except (AuthError, SalesforceError) as exc:
-        _fail(f"reading order {order_id} failed: {exc}")
+        fail(f"reading order {order_id} failed: {exc}")
     finally:
         await client.aclose()
     if order_id not in found:
-        _fail(f"order {order_id} not found in Salesforce")
+        fail(f"order {order_id} not found in Salesforce")
     return found[order_id]
 
 
@@ -299,11 +282,11 @@ def run(config: ConfigOption = None) -> None:
     from app.logs import configure_logging
     from app.service import Revflow
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     try:
         settings.require_org()
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     configure_logging(settings.log_level)
     if is_sqlite(settings.database_url):
         upgrade(settings.database_url)
@@ -312,7 +295,7 @@ def run(config: ConfigOption = None) -> None:
         try:
             service = Revflow(settings)
         except Exception as exc:  # mapping or connector configuration
-            _fail(str(exc))
+            fail(str(exc))
             return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -366,9 +349,9 @@ def demo(
     from app.demo import demo_database, run_demo
 
     if transport not in ("cometd", "pubsub"):
-        _fail(f"--transport must be pubsub or cometd, not {transport!r}")
+        fail(f"--transport must be pubsub or cometd, not {transport!r}")
     if erp not in ("sandbox", "tryton"):
-        _fail(f"--erp must be sandbox or tryton, not {erp!r}")
+        fail(f"--erp must be sandbox or tryton, not {erp!r}")
     from app.logs import configure_logging
 
     configure_logging("WARNING")

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from app.config import ConfigError, Settings, load_settings
+from app.cli_options import Actor, ConfigOption, Reason, fail, settings_or_exit
+from app.config import Settings
 from app.db.database import Database
 from app.orchestration import operator
 from app.orchestration.operator import ActionResult, OperatorError
@@ -25,26 +26,8 @@ fallout_cli = typer.Typer(
     no_args_is_help=True,
 )
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Config file (YAML or TOML).")
-]
-Actor = Annotated[str, typer.Option("--actor", help="Who does this (for the audit log).")]
-Reason = Annotated[str, typer.Option("--reason", help="Why (for the audit log).")]
 PlanId = Annotated[int, typer.Argument(help="The plan id.", min=1)]
 StepKey = Annotated[str, typer.Argument(help="The step key.")]
-
-
-def _fail(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-        raise AssertionError from exc
 
 
 def _json(text: str | None, what: str) -> dict[str, Any] | None:
@@ -54,16 +37,16 @@ def _json(text: str | None, what: str) -> dict[str, Any] | None:
     try:
         value = json.loads(raw)
     except (ValueError, OSError) as exc:
-        _fail(f"{what} is not valid JSON: {exc}", 2)
+        fail(f"{what} is not valid JSON: {exc}", 2)
     if not isinstance(value, dict):
-        _fail(f"{what} must be a JSON object", 2)
+        fail(f"{what} must be a JSON object", 2)
     return value  # type: ignore[no-any-return]
 
 
 def _act(
     config: Path | None, action: Callable[[Database, Settings], Awaitable[ActionResult]]
 ) -> None:
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def main() -> ActionResult:
         db = Database(settings.database_url)
@@ -75,7 +58,7 @@ def _act(
     try:
         result = asyncio.run(main())
     except OperatorError as exc:
-        _fail(exc.detail, 1 if exc.status != 400 else 2)
+        fail(exc.detail, 1 if exc.status != 400 else 2)
         return
     changed = ", ".join(f"{k} -> {v}" for k, v in result.changed.items()) or "no step changed"
     typer.echo(f"plan {result.plan_id}: {result.action} done ({changed}); plan {result.plan_state}")
@@ -88,7 +71,7 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
 ) -> None:
     """Failed steps of plans on hold, oldest first."""
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def main() -> list[operator.FalloutItem]:
         db = Database(settings.database_url)

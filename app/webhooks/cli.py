@@ -16,7 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-from app.config import ConfigError, Settings, load_settings
+from app.cli_options import Actor, ConfigOption, Reason, fail, settings_or_exit
+from app.config import Settings
 from app.db.database import Database
 from app.orchestration.operator import OperatorError
 from app.webhooks import endpoints
@@ -25,25 +26,7 @@ webhooks_cli = typer.Typer(
     help="Webhook endpoints: state, parked messages, enable, replay.", no_args_is_help=True
 )
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Config file (YAML or TOML).")
-]
-Actor = Annotated[str, typer.Option("--actor", help="Who does this (for the audit log).")]
-Reason = Annotated[str, typer.Option("--reason", help="Why (for the audit log).")]
 Connector = Annotated[str, typer.Argument(help="The webhook connector (e.g. erp).")]
-
-
-def _fail(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-        raise AssertionError from exc
 
 
 def _configured(settings: Settings) -> dict[str, str]:
@@ -53,7 +36,7 @@ def _configured(settings: Settings) -> dict[str, str]:
 
 
 def _run(config: Path | None, action: Callable[[Database, Settings], Awaitable[Any]]) -> Any:
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def main() -> Any:
         db = Database(settings.database_url)
@@ -65,7 +48,7 @@ def _run(config: Path | None, action: Callable[[Database, Settings], Awaitable[A
     try:
         return asyncio.run(main())
     except OperatorError as exc:
-        _fail(exc.detail, 1 if exc.status != 400 else 2)
+        fail(exc.detail, 1 if exc.status != 400 else 2)
 
 
 def _when(text: str | None, what: str) -> datetime | None:
@@ -74,8 +57,7 @@ def _when(text: str | None, what: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"{what} is not an ISO 8601 time: {text!r}", 2)
-        raise AssertionError from None
+        fail(f"{what} is not an ISO 8601 time: {text!r}", 2)
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # naive: UTC
 
 
