@@ -146,7 +146,12 @@ class DemoEnvironment:
             self.erp_server = await start_erp(self.erp)
             erp_url = f"{self.erp_server.base_url}/webhooks/erp"
             erp_settings = {"url": erp_url, "secrets": self.erp.secrets}
-        ingest: dict[str, Any] = {"initial_replay": "earliest", "transport": self.transport}
+        ingest: dict[str, Any] = {
+            "initial_replay": "earliest",
+            "transport": self.transport,
+            # order lines too: a line edited on an activated order is an amendment
+            "channels": ["/data/OrderChangeEvent", "/data/OrderItemChangeEvent"],
+        }
         if self.transport == "pubsub":
             from app.sandbox.pubsub import start_pubsub
 
@@ -402,11 +407,13 @@ class DemoEnvironment:
                 await asyncio.sleep(0.05)
         return not pending
 
-    async def amend(self, order_ids: list[str]) -> None:
-        """Amend activated orders as a Salesforce user would: deactivate (an activated
-        order's products are locked), add 2 to the first line's quantity, add a line,
-        activate again."""
-        await self._set_status(order_ids, "Draft")
+    async def amend(self, order_ids: list[str], in_place: bool = False) -> None:
+        """Amend activated orders as a Salesforce user would: add 2 to the first line's
+        quantity.  ``in_place``: only that, on the activated order (a user with "Edit
+        Activated Orders"; an OrderItem change event).  Otherwise also add a line, which
+        needs the order deactivated first and activated again afterwards."""
+        if not in_place:
+            await self._set_status(order_ids, "Draft")
         items = self.org.records.get("OrderItem", {})
         first: dict[str, dict[str, Any]] = {}
         for item in items.values():
@@ -423,6 +430,8 @@ class DemoEnvironment:
         for start in range(0, len(changed), 200):
             body = {"allOrNone": False, "records": changed[start : start + 200]}
             await self._rest("PATCH", "composite/sobjects", json=body)
+        if in_place:
+            return
         added = [
             {
                 "OrderId": o,
@@ -573,7 +582,8 @@ async def run_demo(
 
     ``cancel`` orders get Status=Cancelled shortly after activation; each ends
     Cancelled, or Completed with the refusal text when it was too late.  The next
-    ``amend`` orders are amended (see ``DemoEnvironment.amend``); each ends Completed
+    ``amend`` orders are amended (see ``DemoEnvironment.amend``: half edited in place,
+    half deactivated, given a line and activated again); each ends Completed
     with the ERP's newest sales order matching the amended lines, or Completed with
     the refusal text.  With
     ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
@@ -605,7 +615,9 @@ async def run_demo(
         changed = ids[len(doomed) : len(doomed) + min(amend, len(ids) - len(doomed))]
         if changed:
             await asyncio.sleep(0.1)
-            await env.amend(changed)
+            half = len(changed) // 2  # edited in place, then deactivated, edited, activated
+            await env.amend(changed[:half], in_place=True)
+            await env.amend(changed[half:])
         rest = ids[len(doomed) + len(changed) :]
         await env.wait_until_done(rest, timeout_s, progress, final=("Completed",))
         await env.wait_for_cancellations(doomed, timeout_s)

@@ -42,7 +42,7 @@ from app.orchestration.revalidate import revalidate
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
 from app.salesforce.lookups import LookupCache
-from app.salesforce.orders import fetch_orders, query_fields
+from app.salesforce.orders import fetch_orders, orders_of_items, query_fields
 
 log = logging.getLogger("revflow.intake")
 
@@ -105,6 +105,7 @@ class _Work:
     reasons: dict[str, str] = field(default_factory=dict)
     recoveries: list[tuple[ReceivedEvent, Recovery]] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # Orders whose data changed
+    items: dict[str, list[int]] = field(default_factory=dict)  # OrderItem id -> event ids
 
     def want(self, order_ids: Iterable[str], reason: str) -> None:
         for oid in order_ids:
@@ -232,6 +233,11 @@ class Intake:
         if reason is not None:
             work.outcome[row.id] = (EventStatus.SKIPPED, f"echo of Revflow's own write ({reason})")
             self._skip(reason)
+        elif event.entity == "OrderItem" and event.change_type == "UPDATE":
+            # a line edited on an activated order ("Edit Activated Orders"): an amendment;
+            # added or removed lines need the order deactivated, then activated again
+            for record_id in event.record_ids:
+                work.items.setdefault(record_id, []).append(row.id)
         elif is_activation(event):
             for record_id in event.record_ids:
                 work.activated.setdefault(record_id, []).append(row.id)
@@ -267,9 +273,30 @@ class Intake:
         return True
 
     async def _amend_planned(self, work: _Work) -> None:
-        """Activated again with a plan in place (deactivated, lines edited, activated):
-        compare the order as it is now with the plan (see ``amendments``)."""
-        planned = sorted(await self._planned(list(work.activated)))
+        """Activated again with a plan in place (deactivated, lines edited, activated),
+        or a line edited on an activated order: compare the order as it is now with
+        the plan (see ``amendments``)."""
+        rows: dict[str, list[int]] = {}
+        if work.items:
+            parents = await orders_of_items(self.client, list(work.items))
+            for item_id, row_ids in work.items.items():
+                order_id = parents.get(item_id)
+                if order_id is None:
+                    for row_id in row_ids:
+                        work.outcome[row_id] = (EventStatus.SKIPPED, "order line not found")
+                else:
+                    rows.setdefault(order_id, []).extend(row_ids)
+        activated = await self._planned(list(work.activated))
+        for order_id in activated:
+            rows.setdefault(order_id, []).extend(work.activated.pop(order_id))
+            work.reasons.pop(order_id, None)
+        planned = sorted(activated | await self._planned([o for o in rows if o not in activated]))
+        for order_id in set(rows) - set(planned):  # lines of orders not planned (yet)
+            for row_id in rows.pop(order_id):
+                work.outcome[row_id] = (
+                    EventStatus.SKIPPED,
+                    "order line of an order without a plan",
+                )
         if not planned:
             return
         fields = query_fields(self.mappings().values())
@@ -291,9 +318,8 @@ class Intake:
                     self.db, self.settings.writeback, order, draft, "salesforce", scenario
                 )
                 woke = woke or result[0] == EventStatus.PROCESSED
-            for row_id in work.activated.pop(oid):
+            for row_id in rows[oid]:
                 work.outcome[row_id] = result
-            work.reasons.pop(oid, None)
         if woke and self.on_plans:
             self.on_plans()  # wake the worker: re-runs or compensations may be due
 

@@ -105,3 +105,14 @@ async def fetch_orders(
             order["OrderItems"] = order["OrderItems"] or []
             found[order["Id"]] = order
     return found
+
+
+async def orders_of_items(client: SalesforceClient, item_ids: list[str]) -> dict[str, str]:
+    """Order id by OrderItem id, for the items that still exist (one query per 200)."""
+    found: dict[str, str] = {}
+    unique = [i for i in dict.fromkeys(item_ids) if i.isalnum()]
+    for start in range(0, len(unique), IDS_PER_QUERY):
+        quoted = ", ".join(f"'{i}'" for i in unique[start : start + IDS_PER_QUERY])
+        for rec in await client.query(f"SELECT Id, OrderId FROM OrderItem WHERE Id IN ({quoted})"):
+            found[rec["Id"]] = rec["OrderId"]
+    return found

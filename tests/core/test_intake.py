@@ -258,3 +258,58 @@ async def test_overflow_runs_a_reconciliation_query_over_the_window(env, org, db
     (incident,) = await incidents(db, "overflow")
     assert incident.entity == "Order" and "2 plan(s) created" in (incident.recovery or "")
     assert "SystemModstamp >=" in (incident.recovery or "")
+
+
+# ---- amendments -------------------------------------------------------------------
+
+
+async def plan_of(db, order_id: str):
+    from sqlalchemy import select
+
+    from app.db.models import Plan, Step
+
+    async with db.read() as s:
+        plan = (await s.scalars(select(Plan).where(Plan.order_id == order_id))).one()
+        steps = {st.key: st for st in await s.scalars(select(Step).where(Step.plan_id == plan.id))}
+    return plan, steps
+
+
+def quantities(step) -> list[float]:
+    return [line["quantity"] for line in step.input["payload"]["lines"]]
+
+
+async def test_a_line_edited_on_an_activated_order_amends_its_plan(env, org, db):
+    shop, intake = env
+    oid, unplanned = shop.order(), shop.order(activate=False)
+    await feed(db, org_events(org))
+    await intake.process_batch()
+    plan, steps = await plan_of(db, oid)
+    assert plan.version == 1 and quantities(steps["create_sales_order"]) == [2.0]
+    before = tip(org)
+    (item,) = [i for i in org.records["OrderItem"].values() if i["OrderId"] == oid]
+    (other,) = [i for i in org.records["OrderItem"].values() if i["OrderId"] == unplanned]
+    shop.store.update("OrderItem", item["Id"], {"Quantity": 7.0}, user_id=DEMO_USER_ID)
+    shop.store.update("OrderItem", other["Id"], {"Quantity": 3.0}, user_id=DEMO_USER_ID)
+    await feed(db, org_events(org, after=before))
+    await intake.process_batch()
+    plan, steps = await plan_of(db, oid)
+    assert plan.version == 2 and plan.state == "in_progress"
+    assert quantities(steps["create_sales_order"]) == [7.0]  # not sent yet: new input in place
+    notes = {e.record_ids[0]: e.note for e in await inbox(db) if e.entity == "OrderItem"}
+    assert notes[other["Id"]] == "order line of an order without a plan"
+    assert notes[item["Id"]].startswith("amendment accepted")
+
+
+async def test_reactivating_an_unchanged_order_changes_nothing(env, org, db):
+    shop, intake = env
+    oid = shop.order()
+    await feed(db, org_events(org))
+    await intake.process_batch()
+    before = tip(org)
+    shop.store.update("Order", oid, {"Status": "Draft"}, user_id=DEMO_USER_ID)
+    shop.activate(oid)
+    await feed(db, org_events(org, after=before))
+    await intake.process_batch()
+    plan, _ = await plan_of(db, oid)
+    assert plan.version == 1
+    assert (await inbox(db))[-1].note == "plan already exists"
