@@ -257,11 +257,10 @@ def main() -> None:
     ap.add_argument("--pgbench-seconds", type=int, default=10)
     args = ap.parse_args()
     workers = [int(n) for n in str(args.workers).split(",") if n.strip()]
-    urls = list(args.database_url or [])
-    if not urls:
-        urls.append(f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.sqlite")
-        if os.environ.get("REVFLOW_BENCH_DATABASE_URL"):
-            urls.append(os.environ["REVFLOW_BENCH_DATABASE_URL"])
+    urls = [f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.sqlite"]
+    urls += args.database_url or []
+    if not args.database_url and os.environ.get("REVFLOW_BENCH_DATABASE_URL"):
+        urls.append(os.environ["REVFLOW_BENCH_DATABASE_URL"])
     urls = [normalize_url(u) for u in urls]
     pg = next((u for u in urls if u.startswith("postgresql")), None)
     tps: float | None = None

@@ -228,6 +228,30 @@ class WritebackFlusher:
         failed = (await s.scalars(q)).all()
         return [f for f in failed if f.id < newest.get((f.sobject, f.record_id), 0)]
 
+    async def _hold_back_tail(
+        self, records: list[Coalesced], items: list[WritebackItem]
+    ) -> list[Coalesced]:
+        """With ``max_delay_s``, a last call that would go out part-full waits for more
+        records unless one of its items has waited ``max_delay_s``: calls stay full."""
+        tail = len(records) % self.batch_size
+        if not self.max_delay or not tail or len(records) < self.batch_size:
+            return records  # (a flush of fewer records happens only once they waited)
+        created = {i.id: i.created_at for i in items}
+        waiting = records[-tail:]
+        now = utcnow()
+        oldest = min(created[i] for r in waiting for i in r.item_ids)
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        if oldest <= now - self.max_delay:
+            return records
+        ids = [i for r in waiting for i in r.item_ids]
+        async with self.db.write() as s:
+            await s.execute(
+                update(WritebackItem)
+                .where(WritebackItem.id.in_(ids), WritebackItem.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+        return records[:-tail]
+
     async def flush_once(self) -> int:
         """Send what is due; returns the number of records sent successfully."""
         budget = self.budget
@@ -245,7 +269,9 @@ class WritebackFlusher:
         items = await self._claim()
         if not items:
             return 0
-        records = coalesce([i for i in items if not _is_create(i)])
+        records = await self._hold_back_tail(
+            coalesce([i for i in items if not _is_create(i)]), items
+        )
         batches = [
             records[start : start + self.batch_size]
             for start in range(0, len(records), self.batch_size)

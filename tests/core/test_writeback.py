@@ -76,6 +76,27 @@ async def test_one_call_per_200_records_after_coalescing(db):
     assert set((await states(db)).values()) == {"sent"}
 
 
+async def test_with_a_max_delay_a_part_full_last_call_waits_until_it_is_due(db):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.clock import utcnow
+
+    ids = [f"801{i:012d}AAA" for i in range(250)]
+    await enqueue(db, *[(i, {"S": "In Progress"}) for i in ids])
+    client = ScriptedClient()
+    flusher = WritebackFlusher(db, client, max_delay_s=60)  # type: ignore[arg-type]
+    assert await flusher.flush_once() == 200  # one full call; 50 records wait for more
+    assert [len(c) for c in client.calls] == [200]
+    assert await flusher.flush_once() == 0  # 50 is not worth a call yet
+    async with db.write() as s:  # the 50 have waited the maximum delay
+        await s.execute(update(WritebackItem).values(created_at=utcnow() - timedelta(minutes=2)))
+    assert await flusher.flush_once() == 50
+    assert [len(c) for c in client.calls] == [200, 50]
+    assert set((await states(db)).values()) == {"sent"}
+
+
 async def test_per_record_outcomes(db):
     await enqueue(db, (A, {"S": "x"}), (B, {"S": "y"}), (C, {"S": "z"}))
     client = ScriptedClient(
