@@ -8,6 +8,8 @@ Contract of ``POST /webhooks/erp``:
   ``data["external_id"]``, else ``data["order_id"]`` (400/422 if unusable);
 - ``sales_order.create`` makes ``SO-000001``, ``invoice.create`` makes ``INV-000001``,
   another ``<document>.create`` uses the document's initials (``credit_note`` → ``CN``);
+  ``<document>.update`` replaces the data of the order's newest such document and
+  ``<document>.cancel`` marks it cancelled (404 if the order has none);
 - injected faults (``fail_first_attempts``, ``fail_share``) answer 503;
 - a ``webhook-id`` that was already accepted gets the same document back (200, not
   201), counted in ``duplicate_accepted``.  A *new* ``webhook-id`` for the same order
@@ -49,7 +51,7 @@ class Delivery:
     order_id: str | None
     received_at: float
     attempt: int
-    outcome: str  # created | duplicate | failed | rejected_signature | invalid
+    outcome: str  # created | changed | duplicate | failed | rejected_signature | invalid
     status: int
     document: str | None = None
 
@@ -64,10 +66,13 @@ class Document:
     webhook_id: str
     created_at: float
     data: dict[str, Any]
+    cancelled: bool = False
+    updates: int = 0
 
     def answer(self, duplicate: bool) -> dict[str, Any]:
         return {
             "id": self.number,
+            "cancelled": self.cancelled,
             "erp_number": self.number,
             "type": self.doc_type,
             "order_id": self.order_id,
@@ -156,16 +161,41 @@ class SandboxErp:
             return 200, doc.answer(duplicate=True)
 
         doc_type, _, verb = log.type.rpartition(".")
-        if verb != "create" or not doc_type:
+        if verb not in ("create", "update", "cancel") or not doc_type:
             log.status = 422
             return 422, {"error": "unsupported_type", "message": f"cannot handle {log.type!r}"}
         if log.order_id is None:
             log.status = 422
             return 422, {"error": "missing_order", "message": "need data.external_id/order_id"}
+        if verb != "create":
+            return self._change(log, verb, doc_type, msg_id, data)
 
         doc = self._create(doc_type, log.order_id, msg_id, data, now)
         log.outcome, log.status, log.document = "created", 201, doc.number
         return 201, doc.answer(duplicate=False)
+
+    def _change(
+        self, log: Delivery, verb: str, doc_type: str, msg_id: str, data: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """``<document>.update`` replaces the newest document's data, ``.cancel`` marks it
+        cancelled; 404 when the order has no such document."""
+        docs = [
+            d
+            for d in self.documents.values()
+            if d.doc_type == doc_type and d.order_id == log.order_id
+        ]
+        if not docs:
+            log.status = 404
+            return 404, {"error": "not_found", "message": f"no {doc_type} for {log.order_id}"}
+        doc = max(docs, key=lambda d: d.created_at)
+        if verb == "cancel":
+            doc.cancelled = True
+        else:
+            doc.data = {**doc.data, **data}
+            doc.updates += 1
+        self.accepted_ids[msg_id] = doc
+        log.outcome, log.status, log.document = "changed", 200, doc.number
+        return 200, doc.answer(duplicate=False)
 
     def _create(
         self, doc_type: str, order_id: str, msg_id: str, data: dict[str, Any], now: float
@@ -193,7 +223,7 @@ class SandboxErp:
         accepted_by_order = Counter(
             d.order_id
             for d in self.deliveries
-            if d.outcome in ("created", "duplicate") and d.order_id is not None
+            if d.outcome in ("created", "changed", "duplicate") and d.order_id is not None
         )
         duplicates = [
             {
@@ -212,7 +242,8 @@ class SandboxErp:
         ]
         return {
             "deliveries_total": len(self.deliveries),
-            "accepted": outcomes["created"] + outcomes["duplicate"],
+            "accepted": outcomes["created"] + outcomes["changed"] + outcomes["duplicate"],
+            "changed": outcomes["changed"],
             "created": outcomes["created"],
             "duplicate_accepted": outcomes["duplicate"],
             "failed": outcomes["failed"],

@@ -229,7 +229,7 @@ async def test_new_key_for_same_order_is_a_duplicate_document(erp_server: Runnin
 async def test_invalid_messages(erp_server: Running) -> None:
     conn = erp_server.connector()
     with pytest.raises(FatalError) as info:
-        await conn.call("sales_order.cancel", {"order_id": "801A"}, ctx("a"))
+        await conn.call("sales_order.ship", {"order_id": "801A"}, ctx("a"))
     assert info.value.status_code == 422
     with pytest.raises(FatalError) as info:
         await conn.call("create_sales_order", {"amount": 1}, ctx("b"))
@@ -249,6 +249,24 @@ async def test_invalid_messages(erp_server: Running) -> None:
 
     other = await conn.call("credit_note.create", {"order_id": "801A"}, ctx("c"))
     assert other.external_id == "CN-000001"
+
+
+async def test_update_and_cancel_change_the_newest_document(erp_server: Running) -> None:
+    conn = erp_server.connector()
+    with pytest.raises(FatalError) as info:
+        await conn.call("sales_order.cancel", {"order_id": "801A"}, ctx("early"))
+    assert info.value.status_code == 404  # nothing to cancel yet
+    await conn.call("create_sales_order", {"order_id": "801A", "q": 1}, ctx("so"))
+    upd = await conn.call("sales_order.update", {"order_id": "801A", "q": 3}, ctx("upd"))
+    assert upd.external_id == "SO-000001" and upd.status_code == 200
+    (doc,) = erp_server.erp.documents.values()
+    assert doc.data["q"] == 3 and doc.updates == 1 and not doc.cancelled
+    cancel = await conn.call("sales_order.cancel", {"order_id": "801A"}, ctx("cancel"))
+    assert cancel.response["cancelled"] is True and doc.cancelled
+    again = await conn.call("sales_order.cancel", {"order_id": "801A"}, ctx("cancel"))
+    assert again.response["duplicate"] is True  # the same webhook-id: answered, not redone
+    stats = await erp_server.stats()
+    assert stats["changed"] == 2 and stats["created"] == 1 and stats["duplicate_documents"] == []
 
 
 async def test_faults_endpoint_validates(erp_server: Running) -> None:
