@@ -34,7 +34,6 @@ from app.sandbox.schema import (
     SOBJECTS,
     Field,
     cdc_field_names,
-    schema_id,
 )
 
 NAMESPACE = "com.sforce.eventbus"
@@ -170,7 +169,6 @@ class TopicSchema:
     event_name: str
     schema_json: str
     schema: EventSchema
-    legacy_id: str  # app.sandbox.schema.schema_id (what CometD's data.schema carries)
 
     @property
     def schema_id(self) -> str:
@@ -179,6 +177,18 @@ class TopicSchema:
     @property
     def is_platform_event(self) -> bool:
         return self.topic.startswith("/event/")
+
+
+def _event_schema(event_name: str) -> dict[str, Any]:
+    if event_name.endswith("ChangeEvent"):
+        return cdc_schema(event_name.removesuffix("ChangeEvent"))
+    return platform_event_schema(event_name)
+
+
+@functools.cache
+def event_schema_id(event_name: str) -> str:
+    """The schema id of a change or platform event (see ``schema.schema_id``)."""
+    return fingerprint(_event_schema(event_name))
 
 
 @functools.cache
@@ -196,7 +206,7 @@ def topic_schema(topic: str) -> TopicSchema | None:
         return None
     text = json.dumps(schema)
     parsed = EventSchema.from_json(fingerprint(schema), text)
-    return TopicSchema(topic, event_name, text, parsed, schema_id(event_name))
+    return TopicSchema(topic, event_name, text, parsed)
 
 
 def all_topics() -> list[str]:
@@ -210,7 +220,7 @@ def _by_id() -> dict[str, TopicSchema]:
     for topic in all_topics():
         ts = topic_schema(topic)
         assert ts is not None
-        out[ts.schema_id] = out[ts.legacy_id] = ts
+        out[ts.schema_id] = ts
     return out
 
 

@@ -192,7 +192,7 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         self, ts: TopicSchema, event: pb.ProducerEvent, session: Session
     ) -> pb.PublishResult:
         key = event.id or str(uuid.uuid4())
-        if event.schema_id not in (ts.schema_id, ts.legacy_id):
+        if event.schema_id != ts.schema_id:
             error = pb.Error(code=pb.PUBLISH, msg=f"schema id {event.schema_id!r} is not current")
             return pb.PublishResult(error=error, correlation_key=key)
         try:
@@ -204,7 +204,7 @@ class PubSubServicer(pb_grpc.PubSubServicer):
             payload["CreatedById"] = session.user_id
         if not payload.get("CreatedDate") or payload["CreatedDate"].startswith("1970-"):
             payload["CreatedDate"] = format_datetime_ms(int(self.org.events.clock() * 1000))
-        stored = self.org.events.append(ts.topic, payload, schema_id=ts.legacy_id, event_uuid=key)
+        stored = self.org.events.append(ts.topic, payload, schema_id=ts.schema_id, event_uuid=key)
         return pb.PublishResult(replay_id=replay_bytes(stored.replay_id), correlation_key=key)
 
     # -- Subscribe ----------------------------------------------------------------

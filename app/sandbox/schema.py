@@ -7,9 +7,6 @@ boolean, reference, address (compound; its components are flat fields such as
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 from app.sandbox.ids import KEY_PREFIXES
@@ -451,21 +448,9 @@ CDC_CHANNELS: tuple[str, ...] = tuple(
 PLATFORM_EVENT_CHANNELS: tuple[str, ...] = tuple(f"/event/{n}" for n in PLATFORM_EVENTS)
 
 
-def _fingerprint(description: object) -> str:
-    canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.md5(canonical.encode(), usedforsecurity=False).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 def schema_id(event_name: str) -> str:
-    """22-char schema id for ``OrderChangeEvent`` or ``Order_Status__e``."""
-    if event_name.endswith("ChangeEvent"):
-        entity = SOBJECTS[event_name.removesuffix("ChangeEvent")]
-        fields = [[n, entity.fields[n].type] for n in cdc_field_names(entity.name)]
-        return _fingerprint(
-            {"name": event_name, "fields": [["ChangeEventHeader", "header"]] + fields}
-        )
-    event = PLATFORM_EVENTS[event_name]
-    fields = [["CreatedDate", "datetime"], ["CreatedById", "string"]]
-    fields += [[f.name, f.type] for f in event.fields.values()]
-    return _fingerprint({"name": event_name, "fields": fields})
+    """The schema id of ``OrderChangeEvent`` or ``Order_Status__e``: the fingerprint of
+    its Avro schema, the same in CometD's ``data.schema`` and over Pub/Sub."""
+    from app.sandbox.avro_schemas import event_schema_id  # it imports this module
+
+    return event_schema_id(event_name)
