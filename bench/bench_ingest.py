@@ -85,6 +85,7 @@ async def bench(events: int, transport: str, url: str) -> dict[str, Any]:
     while True:
         async with db.read() as s:
             n = await s.scalar(select(func.count()).select_from(ReceivedEvent))
+        assert n is not None  # count(*) always returns a row
         if n >= total:
             break
         await asyncio.sleep(0.02)

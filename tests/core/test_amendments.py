@@ -91,7 +91,8 @@ def test_ponr_blocks_only_the_steps_and_lines_an_amendment_touches():
     ]
     touches_l1 = PlanDiff(changed=("bill@L1",))
     touches_l2 = PlanDiff(changed=("ship@L2",))
-    assert blocking_ponr(have, touches_l1).key == "ship@L1"
+    blocking = blocking_ponr(have, touches_l1)
+    assert blocking is not None and blocking.key == "ship@L1"
     assert blocking_ponr(have, touches_l2) is None  # ship@L2 has not started
     assert blocking_ponr(have, PlanDiff(added=("x",))) is None
 
@@ -164,6 +165,7 @@ async def test_quantity_change_compensates_done_work_then_runs_it_again(db):
     status, note = await request_amendment(db, WB, {"Id": ORDER_ID, "v": 2}, new, "user")
     assert status == EventStatus.PROCESSED and "amendment accepted" in note
     plan, steps = await states(db, plan_id)
+    assert plan.amendment is not None
     assert plan.state == PlanState.FROZEN and plan.amendment["version"] == 2
     assert steps["so"].state == StepState.COMPENSATING
     assert steps["inv"].state == P and steps["inv"].input == {"payload": {"q": 3}}  # in place
@@ -214,6 +216,7 @@ async def test_removed_line_is_undone_and_added_line_runs(db):
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.COMPLETED and plan.version == 2
     assert steps["ship@L1"].state == StepState.DISCARDED
+    assert steps["ship@L1"].note is not None
     assert "compensated" in steps["ship@L1"].note
     assert steps["ship@L3"].state == C and steps["bill"].depends_on == ["ship@L2", "ship@L3"]
     actions = [c[0] for c in calls]
@@ -295,6 +298,7 @@ async def test_an_amendment_scenario_carries_the_change_instead_of_a_rerun(db):
     await request_amendment(db, WB, {"Id": ORDER_ID}, new, "user", scenario)
     plan, steps = await states(db, plan_id)  # nothing to undo: applied at once
     assert plan.state == PlanState.IN_PROGRESS and plan.version == 2
+    assert steps["so"].note is not None
     assert steps["so"].state == C and "carried by amend_so~v2" in steps["so"].note
     assert steps["amend_so~v2"].idempotency_key == versioned_key(f"{ORDER_ID}-amend_so", 2)
     # the next amendment compares only the order's own steps

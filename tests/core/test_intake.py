@@ -234,6 +234,7 @@ async def test_gap_delete_is_noted_without_a_plan(env, org, db):
     await intake.process_batch()
     assert await planned(db) == []
     (incident,) = await incidents(db, "gap")
+    assert incident.recovery is not None
     assert incident.detail["change_type"] == "GAP_DELETE" and "deleted" in incident.recovery
     (event,) = await inbox(db)
     assert event.status == EventStatus.PROCESSED and "deleted" in (event.note or "")
@@ -297,7 +298,8 @@ async def test_a_line_edited_on_an_activated_order_amends_its_plan(env, org, db)
     assert quantities(steps["create_sales_order"]) == [7.0]  # not sent yet: new input in place
     notes = {e.record_ids[0]: e.note for e in await inbox(db) if e.entity == "OrderItem"}
     assert notes[other["Id"]] == "order line of an order without a plan"
-    assert notes[item["Id"]].startswith("amendment accepted")
+    item_note = notes[item["Id"]]
+    assert item_note is not None and item_note.startswith("amendment accepted")
 
 
 async def test_reactivating_an_unchanged_order_changes_nothing(env, org, db):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -14,7 +16,7 @@ from connectors.errors import FatalError
 from tests.plankit import insert_plan, make_worker, outbox, states
 
 WB = WritebackSettings()
-CHAIN = [
+CHAIN: list[dict[str, Any]] = [
     {"key": "a", "kind": "milestone"},
     {"key": "b", "kind": "callout", "action": "so.create", "depends_on": ["a"]},
     {"key": "c", "kind": "milestone", "depends_on": ["b"]},

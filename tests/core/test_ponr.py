@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import select, update
 
 from app.clock import utcnow
@@ -35,6 +38,16 @@ def comp(action: str) -> dict:
             "input": {"payload": {}},
         }
     }
+
+
+def recording(calls: list[str]) -> Callable[[str, Any, Any], CallResult]:
+    """An ERP handler that records each action it is called with and succeeds."""
+
+    def handler(action: str, payload: Any, ctx: Any) -> CallResult:
+        calls.append(action)
+        return CallResult("X")
+
+    return handler
 
 
 # -- pure ---------------------------------------------------------------------------
@@ -123,7 +136,7 @@ async def audit_actions(db) -> list[str]:
 async def test_cancel_compensates_in_reverse_order_then_cancels(db):
     plan_id = await three_steps(db, StepState.READY)
     calls: list[str] = []
-    w = make_worker(db, lambda action, payload, ctx: calls.append(action) or CallResult("X"))
+    w = make_worker(db, recording(calls))
     status, note = await request_cancellation(db, WB, ORDER_ID, "user")
     assert status == EventStatus.PROCESSED and "accepted" in note
     plan, steps = await states(db, plan_id)
@@ -177,7 +190,7 @@ async def test_running_step_finishes_and_later_changes_are_queued(db):
         ],
     )
     calls: list[str] = []
-    w = make_worker(db, lambda action, payload, ctx: calls.append(action) or CallResult("X"))
+    w = make_worker(db, recording(calls))
     (claimed,) = await w.claim(10)
     assert (await request_cancellation(db, WB, ORDER_ID, "user"))[0] == EventStatus.PROCESSED
     status, note = await request_cancellation(db, WB, ORDER_ID, "user")
@@ -221,6 +234,7 @@ async def test_failed_compensation_stops_with_the_error_on_the_order(db):
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.FROZEN
     assert steps["b"].state == StepState.FAILED and steps["a"].state == C
+    assert steps["b"].error is not None
     assert "compensation failed: no such order" in steps["b"].error
     last = (await outbox(db))[-1][2]["Fulfillment_Error__c"]
     assert last.startswith("Cancellation stopped: b")
@@ -237,7 +251,7 @@ async def test_cancellation_scenario_steps_run_after_compensation(db):
 
     plan_id = await three_steps(db, StepState.READY)
     calls: list[str] = []
-    w = make_worker(db, lambda action, payload, ctx: calls.append(action) or CallResult("X"))
+    w = make_worker(db, recording(calls))
 
     def cancel_steps(order: dict) -> PlanDraft:
         assert order["Id"] == ORDER_ID  # the order as the plan last read it
@@ -280,4 +294,5 @@ async def test_a_failed_cancellation_step_waits_in_fallout(db):
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.CANCELLING
     assert steps["cancel_so~cancel"].state == StepState.FAILED
+    assert steps["cancel_so~cancel"].error is not None
     assert "already shipped" in steps["cancel_so~cancel"].error

@@ -57,6 +57,7 @@ async def test_auto_step_without_fields_is_fallout_not_silent_success(db):
     await make_worker(db).run_until_idle()
     plan, steps = await states(db, pid)
     assert steps["pub"].state == "failed" and plan.state == "on_hold"
+    assert plan.hold_reason is not None
     assert "no fields" in plan.hold_reason
 
 
@@ -114,6 +115,7 @@ async def test_wait_completes_when_its_signal_arrives_and_consumes_it(db):
     await w.run_until_idle()
     plan, steps = await states(db, pid)
     assert plan.state == "completed"
+    assert steps["w"].output is not None
     assert steps["w"].output["signal"] == {"Status__c": "shipped"}
     async with db.read() as s:
         consumed = dict(
@@ -162,6 +164,7 @@ async def test_wait_times_out_into_fallout(db, frozen):
     assert await w.poll_waits() == 1
     plan, steps = await states(db, pid)
     assert steps["w"].state == "failed" and plan.state == "on_hold"
+    assert plan.hold_reason is not None
     assert "wait timed out" in plan.hold_reason
     assert (await outbox(db))[-1][2]["Fulfillment_Status__c"] == "On Hold"
 
@@ -202,6 +205,7 @@ async def test_per_step_policy_backs_off_precisely(db, frozen):
     await w.run_until_idle()
     plan, steps = await states(db, pid)
     assert steps["c"].attempts == 5 and plan.state == "on_hold"
+    assert plan.hold_reason is not None
     assert "gave up after 5 attempts" in plan.hold_reason
 
 
@@ -217,6 +221,7 @@ async def test_non_retryable_error_type_is_fatal_at_once(db):
     await make_worker(db, erp).run_until_idle()
     plan, steps = await states(db, pid)
     assert steps["c"].attempts == 1 and steps["c"].state == "failed"
+    assert plan.hold_reason is not None
     assert "non-retryable RetryableError" in plan.hold_reason
 
 
