@@ -16,7 +16,11 @@ httpx, as the Tryton desktop client does:
   else by name) or creates it with an address, creates the sale with its lines and
   then moves it on: ``quote`` → ``confirm`` → ``process``.  A sale found in an
   earlier state is moved on from there.  ``external_id`` is the sale ``number``.
-- ``invoice.create``: finds the sale by reference, posts its draft (or validated)
+- An amended order's sales order comes again with ``revision`` N (see
+  docs/plans.md): a sale processed in Tryton cannot be changed, so revision N is a
+  sale of its own with reference ``<Order id>/r<N>``, found and created like the
+  first.  The earlier sale stays as it is, for the ERP team to settle.
+- ``invoice.create``: finds the order's newest sale by reference, posts its draft (or validated)
   customer invoice(s) with ``model.account.invoice.post`` (Tryton numbers the invoice
   then) and returns the invoice ``number``; already posted invoices are returned as
   they are, so the action is idempotent.
@@ -345,10 +349,36 @@ class TrytonConnector(Connector):
 
     @staticmethod
     def _reference(payload: Mapping[str, Any]) -> str:
+        """The sale's reference: the Salesforce Order id, ``<id>/r<N>`` for revision N."""
         ref = payload.get("external_id")
         if not ref:
             raise FatalError("payload has no 'external_id' (the Salesforce Order id)")
-        return str(ref)
+        revision = payload.get("revision") or 1
+        if not isinstance(revision, int) or revision < 1:
+            raise FatalError(f"payload 'revision' must be a positive integer, not {revision!r}")
+        return str(ref) if revision == 1 else f"{ref}/r{revision}"
+
+    async def newest_sale(self, payload: Mapping[str, Any], ctx: CallContext) -> int | None:
+        """The order's sale of the highest revision (an amended order has several)."""
+        base = self._reference({"external_id": payload.get("external_id")})
+        rows = await self.rpc(
+            "model.sale.sale.search_read",
+            [
+                ["OR", ("reference", "=", base), ("reference", "like", f"{base}/r%")],
+                ("state", "!=", "cancelled"),
+            ],
+            0,
+            None,
+            [("id", "ASC")],
+            ["reference"],
+            timeout_s=ctx.timeout_s,
+        )
+
+        def revision(row: Mapping[str, Any]) -> int:
+            _, _, n = str(row["reference"]).partition("/r")
+            return int(n) if n.isdigit() else 1
+
+        return max(rows, key=revision)["id"] if rows else None
 
     async def find_sales(self, reference: str, ctx: CallContext | None = None) -> list[int]:
         ids = await self.rpc(
@@ -534,11 +564,11 @@ class TrytonConnector(Connector):
     # -- invoices -----------------------------------------------------------------------
 
     async def _invoice(self, payload: dict[str, Any], ctx: CallContext) -> CallResult:
-        reference = self._reference(payload)
-        found = await self.find_sales(reference, ctx)
-        if not found:
+        sale_id = await self.newest_sale(payload, ctx)
+        if sale_id is None:
+            reference = payload.get("external_id")
             raise FatalError(f"no Tryton sale with reference {reference!r} to invoice")
-        sale = await self._advance(found[0], ctx)
+        sale = await self._advance(sale_id, ctx)
         invoice_ids = sale["invoices"]
         if not invoice_ids:
             raise RetryableError(f"Tryton sale {sale['number']} has no invoice yet")

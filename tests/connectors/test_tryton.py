@@ -264,3 +264,20 @@ def test_erp_setting_accepts_tryton(monkeypatch):
     monkeypatch.setenv("REVFLOW_ERP__SECRETS", '["whsec_abc"]')
     with pytest.raises(ConfigError, match="REVFLOW_ERP__SECRETS"):
         load_settings()
+
+
+async def test_an_amended_order_is_a_sale_of_its_own_revision(tryton, connector):
+    first = order()
+    oid = first["external_id"]
+    one = await connector.call("sales_order.create", first, ctx("sales_order.create"))
+    amended = {**first, "revision": 2, "lines": first["lines"][:1]}
+    two = await connector.call("sales_order.create", amended, ctx("sales_order.create"))
+    assert two.external_id != one.external_id and two.response["created"] is True
+    again = await connector.call("sales_order.create", amended, ctx("sales_order.create", 2))
+    assert again.external_id == two.external_id  # found by its revision's reference
+    (revised,) = sales(tryton, f"{oid}/r2")
+    assert len(revised["lines"]) == 1 and revised["state"] == "processing"
+    assert len(sales(tryton, oid)) == 1  # the first sale stays as it was
+    # the invoice step (not sent before the amendment: no revision) posts the newest sale's
+    result = await connector.call("invoice.create", first, ctx("invoice.create"))
+    assert result.response["sale"] == two.external_id

@@ -43,5 +43,8 @@ async def test_demo_against_tryton_completes_without_duplicates(database_url):
 
 
 async def test_run_demo_with_tryton_summary_counts_tryton_sales(tmp_path):
-    summary = await run_demo(1, timeout_s=120, erp="tryton", seed=4)
-    assert (summary.completed, summary.erp_deliveries, summary.duplicate_deliveries) == (1, 1, 0)
+    summary = await run_demo(2, timeout_s=120, erp="tryton", seed=4, amend=1)
+    assert (summary.completed, summary.duplicate_deliveries) == (2, 0)
+    # the amended order's newest Tryton sale holds its amended lines (or it was refused)
+    assert summary.amended + summary.amend_refused == 1
+    assert summary.erp_deliveries >= 2  # a revision made after the first sale adds one
