@@ -36,6 +36,8 @@ log = logging.getLogger("revflow.reconcile")
 
 PAGE_SIZE = 2000
 ACTIVATED = "Status = 'Activated'"
+# a missed window may also hide cancellations (of planned and unplanned orders alike)
+ACTIVATED_OR_CANCELLED = "Status IN ('Activated', 'Cancelled', 'Canceled')"
 SWEPT_ENTITY = "Order"
 
 
@@ -111,11 +113,11 @@ async def scan_modified(
 async def order_ids_modified_since(
     client: SalesforceClient, entity: str, since: datetime
 ) -> list[str]:
-    """Orders to re-read for a change window on ``entity``: activated Orders, or the
-    parent Orders of OrderItems.  Other entities give nothing."""
+    """Orders to re-read for a change window on ``entity``: activated or cancelled
+    Orders, or the parent Orders of OrderItems.  Other entities give nothing."""
     ids: list[str] = []
     if entity == "Order":
-        async for page in scan_modified(client, "Order", since, where=ACTIVATED):
+        async for page in scan_modified(client, "Order", since, where=ACTIVATED_OR_CANCELLED):
             ids.extend(r["Id"] for r in page)
     elif entity == "OrderItem":
         fields = "Id, OrderId, SystemModstamp"

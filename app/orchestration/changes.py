@@ -23,6 +23,7 @@ from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import (
+    AuditEntry,
     EventStatus,
     OrderSnapshot,
     Plan,
@@ -45,6 +46,7 @@ AMENDMENT = "amendment requested"  # Plan.hold_reason while an amendment runs (a
 COMPENSATION_NOTE = "compensating: "  # Step.note of a step being (or that was) compensated
 FROZEN = (PlanState.FREEZING, PlanState.FROZEN)
 CANCELLED_STATUSES = frozenset({"Cancelled", "Canceled"})
+NO_PLAN_CANCELLED = "order.cancelled_without_plan"  # audit action
 
 
 def is_cancellation(event: IncomingEvent) -> bool:
@@ -96,11 +98,19 @@ async def request_cancellation(
             select(Plan.id).where(Plan.order_id == order_id, Plan.scenario == "new")
         )
         if plan_id is None:
-            # cancelled before a plan was made (e.g. in the batch that activated it)
+            # cancelled before a plan was made (e.g. in the batch that activated it); an
+            # event and a recovery may both report it: noted once
+            noted = await s.scalar(
+                select(AuditEntry.id).where(
+                    AuditEntry.order_id == order_id, AuditEntry.action == NO_PLAN_CANCELLED
+                )
+            )
+            if noted is not None:
+                return EventStatus.PROCESSED, "cancellation: the order has no plan (noted before)"
             fields = plan_state_fields(writeback, PlanState.CANCELLED)
             if fields:
                 outbox.enqueue(s, "Order", order_id, fields, None)
-            audit.record(s, actor, "order.cancelled_without_plan", order_id=order_id)
+            audit.record(s, actor, NO_PLAN_CANCELLED, order_id=order_id)
             return EventStatus.PROCESSED, "cancellation: the order has no plan"
         plan = await lock_plan(s, plan_id, db.is_sqlite)
         assert plan is not None

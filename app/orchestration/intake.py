@@ -33,7 +33,7 @@ from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from app.orchestration.amendments import request_amendment
-from app.orchestration.changes import is_cancellation, request_cancellation
+from app.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
 from app.orchestration.decompose import CompiledMapping, PlanDraft, decompose
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.plans import create_plan, plan_exists
@@ -48,6 +48,7 @@ log = logging.getLogger("revflow.intake")
 
 SCENARIO = "new"
 DETAIL_CAP = 500  # order ids kept in one incident's detail
+NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
 
 
 @dataclass(frozen=True)
@@ -250,19 +251,21 @@ class Intake:
             work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
             self._skip("no_trigger")
 
+    async def _cancel(self, order_id: str, actor: str = "salesforce") -> tuple[str, str]:
+        return await request_cancellation(
+            self.db,
+            self.settings.writeback,
+            order_id,
+            actor,
+            partial(self._scenario, "cancellation"),
+        )
+
     async def _order_change(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> bool:
         """An in-flight change of an Order (see ``changes``); False if it is none."""
         if not is_cancellation(event):
             return False
         results = [
-            await request_cancellation(
-                self.db,
-                self.settings.writeback,
-                oid,
-                event.commit_user or "salesforce",
-                partial(self._scenario, "cancellation"),
-            )
-            for oid in event.record_ids
+            await self._cancel(oid, event.commit_user or "salesforce") for oid in event.record_ids
         ]
         status = next(
             (st for st, _ in results if st == EventStatus.DEFERRED), EventStatus.PROCESSED
@@ -297,31 +300,40 @@ class Intake:
                     EventStatus.SKIPPED,
                     "order line of an order without a plan",
                 )
-        if not planned:
-            return
-        fields = query_fields(self.mappings().values())
-        orders = await fetch_orders(self.client, planned, fields)
-        mappings = self.mappings()
-        await self.lookups.attach(orders.values(), mappings.values())
-        woke = False
-        for oid in planned:
-            order = orders.get(oid)
-            if order is None or order.get("Status") != "Activated":
-                result: tuple[str, str | None] = (
-                    EventStatus.SKIPPED,
-                    "amendment: the order is not Activated now",
-                )
-            else:
-                draft = decompose(self.definition, order, mappings)
-                scenario = self._scenario("amendment", order)
-                result = await request_amendment(
-                    self.db, self.settings.writeback, order, draft, "salesforce", scenario
-                )
-                woke = woke or result[0] == EventStatus.PROCESSED
+        results = await self.amend_orders(planned)
+        for oid, result in results.items():
             for row_id in rows[oid]:
                 work.outcome[row_id] = result
+
+    async def amend_orders(self, order_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """Read planned orders and compare each with its plan (``request_amendment``);
+        the status and note for each order's events."""
+        if not order_ids:
+            return {}
+        fields = query_fields(self.mappings().values())
+        orders = await fetch_orders(self.client, order_ids, fields)
+        mappings = self.mappings()
+        await self.lookups.attach(orders.values(), mappings.values())
+        results: dict[str, tuple[str, str | None]] = {}
+        woke = False
+        for oid in order_ids:
+            order = orders.get(oid)
+            if order is not None and order.get("Status") in CANCELLED_STATUSES:
+                results[oid] = await self._cancel(oid)  # its cancellation event was lost
+                woke = True
+                continue
+            if order is None or order.get("Status") != "Activated":
+                results[oid] = (EventStatus.SKIPPED, "amendment: the order is not Activated now")
+                continue
+            draft = decompose(self.definition, order, mappings)
+            scenario = self._scenario("amendment", order)
+            results[oid] = await request_amendment(
+                self.db, self.settings.writeback, order, draft, "salesforce", scenario
+            )
+            woke = woke or results[oid][0] == EventStatus.PROCESSED
         if woke and self.on_plans:
             self.on_plans()  # wake the worker: re-runs or compensations may be due
+        return results
 
     def _scenario(self, name: str, order: dict[str, Any]) -> PlanDraft | None:
         """The order decomposed for the plan definition's ``name`` scenario, if it has one."""
@@ -384,15 +396,29 @@ class Intake:
         if not unique and in_transaction is None:
             return {}
         planned = await self._planned(unique)
+
+        # a recovery (gap, overflow, expired replay id, polling) may stand for an
+        # amendment whose event was lost: planned orders it names are compared too; the
+        # periodic sweep is left out (Revflow's own write-backs touch every open order)
+        def why_for(oid: str) -> str:
+            return reason if isinstance(reason, str) else reason.get(oid, "activation")
+
+        recovered = [
+            oid for oid in unique if oid in planned and why_for(oid) not in NO_AMENDMENT_CHECK
+        ]
+        await self.amend_orders(recovered)
         to_read = [i for i in unique if i not in planned]
         fields = query_fields(self.mappings().values())
         orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
+        for oid, order in orders.items():  # cancelled before it was planned: its
+            if order.get("Status") in CANCELLED_STATUSES:  # cancellation event may be lost
+                await self._cancel(oid)
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
         outcomes: dict[str, OrderOutcome] = {}
         async with self.db.write() as s:
             for oid in unique:
-                why = reason if isinstance(reason, str) else reason.get(oid, "activation")
+                why = why_for(oid)
                 outcomes[oid] = (
                     PLANNED
                     if oid in planned

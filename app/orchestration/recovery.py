@@ -17,7 +17,7 @@ from app.clock import utcnow
 from app.ingest.events import OVERFLOW, IncomingEvent
 from app.ingest.reconcile import order_ids_modified_since
 from app.salesforce.client import SalesforceClient
-from app.salesforce.orders import IDS_PER_QUERY
+from app.salesforce.orders import orders_of_items
 
 
 @dataclass
@@ -70,10 +70,4 @@ async def plan_recovery(client: SalesforceClient, event: IncomingEvent, skew_s: 
 
 async def parent_orders(client: SalesforceClient, item_ids: list[str]) -> list[str]:
     """The OrderIds of OrderItems (one query per 200)."""
-    valid = [i for i in dict.fromkeys(item_ids) if i.isalnum()]
-    found: list[str] = []
-    for start in range(0, len(valid), IDS_PER_QUERY):
-        quoted = ", ".join(f"'{i}'" for i in valid[start : start + IDS_PER_QUERY])
-        rows = await client.query(f"SELECT Id, OrderId FROM OrderItem WHERE Id IN ({quoted})")
-        found.extend(r["OrderId"] for r in rows if r.get("OrderId"))
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys((await orders_of_items(client, item_ids)).values()))

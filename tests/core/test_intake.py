@@ -315,3 +315,35 @@ async def test_reactivating_an_unchanged_order_changes_nothing(env, org, db):
     plan, _ = await plan_of(db, oid)
     assert plan.version == 1
     assert (await inbox(db))[-1].note == "plan already exists"
+
+
+async def test_a_gap_in_place_of_a_lost_amendment_still_amends_the_plan(env, org, db):
+    shop, intake = env
+    oid = shop.order()
+    await feed(db, org_events(org))
+    await intake.process_batch()
+    (item,) = [i for i in org.records["OrderItem"].values() if i["OrderId"] == oid]
+    # the line's change event is lost: the org sends a gap event for the line instead
+    shop.store.update("OrderItem", item["Id"], {"Quantity": 9.0}, user_id=DEMO_USER_ID)
+    await feed(db, [header_event("GAP_UPDATE", "OrderItem", [item["Id"]], replay_id=900)])
+    await intake.process_batch()
+    plan, steps = await plan_of(db, oid)
+    assert plan.version == 2 and quantities(steps["create_sales_order"]) == [9.0]
+
+
+async def test_an_order_found_cancelled_before_its_plan_is_written_cancelled(env, org, db):
+    from sqlalchemy import select
+
+    from app.db.models import WritebackItem
+
+    shop, intake = env
+    oid = shop.order()
+    activation = org_events(org)
+    # the cancellation's own event is lost: only the activation reaches Revflow
+    shop.store.update("Order", oid, {"Status": "Cancelled"}, user_id=DEMO_USER_ID)
+    await feed(db, activation)
+    await intake.process_batch()
+    assert await planned(db) == []
+    async with db.read() as s:
+        fields = [w.fields for w in await s.scalars(select(WritebackItem))]
+    assert {"Fulfillment_Status__c": "Cancelled", "Fulfillment_Error__c": None} in fields

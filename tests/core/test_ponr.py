@@ -296,3 +296,11 @@ async def test_a_failed_cancellation_step_waits_in_fallout(db):
     assert steps["cancel_so~cancel"].state == StepState.FAILED
     assert steps["cancel_so~cancel"].error is not None
     assert "already shipped" in steps["cancel_so~cancel"].error
+
+
+async def test_a_cancellation_without_plan_is_noted_once(db):
+    await request_cancellation(db, WB, ORDER_ID, "user")
+    status, note = await request_cancellation(db, WB, ORDER_ID, "revflow")  # a recovery
+    assert status == EventStatus.PROCESSED and "noted before" in note
+    assert len(await outbox(db)) == 1
+    assert (await audit_actions(db)).count("order.cancelled_without_plan") == 1
