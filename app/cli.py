@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli_options import ConfigOption, fail, settings_or_exit
+from app.cli_options import ConfigOption, fail, run_with_database, settings_or_exit
 from app.config import ConfigError, Settings
 from app.orchestration.cli import fallout_cli
 from app.webhooks.cli import webhooks_cli
@@ -141,12 +141,6 @@ def mappings_preview(
         fail(f"{record}: {exc}", code=1)
 
 
-def _database(config: Path | None) -> Any:
-    from app.db.database import Database
-
-    return Database(settings_or_exit(config).database_url)
-
-
 @dead_cli.command("list")
 def dead_letters_list(
     config: ConfigOption = None,
@@ -155,19 +149,14 @@ def dead_letters_list(
     """List dead letters with their reason."""
     from app.ingest.dead_letters import list_dead_letters
 
-    async def main() -> None:
-        db = _database(config)
-        letters = await list_dead_letters(db, include_replayed=all_)
-        await db.dispose()
-        for d in letters:
-            state = f" replayed {d.replayed_at:%Y-%m-%d %H:%M}" if d.replayed_at else ""
-            typer.echo(
-                f"{d.id}\t{d.created_at:%Y-%m-%d %H:%M:%S}\t{d.source}\t{d.reference}"
-                f"\t{d.reason}{state}"
-            )
-        typer.echo(f"{len(letters)} dead letter(s)")
-
-    asyncio.run(main())
+    letters = run_with_database(config, lambda db, _: list_dead_letters(db, include_replayed=all_))
+    for d in letters:
+        state = f" replayed {d.replayed_at:%Y-%m-%d %H:%M}" if d.replayed_at else ""
+        typer.echo(
+            f"{d.id}\t{d.created_at:%Y-%m-%d %H:%M:%S}\t{d.source}\t{d.reference}"
+            f"\t{d.reason}{state}"
+        )
+    typer.echo(f"{len(letters)} dead letter(s)")
 
 
 @dead_cli.command("replay")
@@ -178,16 +167,10 @@ def dead_letters_replay(
     """Parse dead letters again and record those that can be read in the inbox."""
     from app.ingest.dead_letters import replay
 
-    async def main() -> int:
-        db = _database(config)
-        outcomes = await replay(db, ids)
-        await db.dispose()
-        for o in outcomes:
-            typer.echo(f"{o.id}\t{'ok' if o.ok else 'failed'}\t{o.message}")
-        return sum(not o.ok for o in outcomes)
-
-    failed = asyncio.run(main())
-    raise typer.Exit(1 if failed else 0)
+    outcomes = run_with_database(config, lambda db, _: replay(db, ids))
+    for o in outcomes:
+        typer.echo(f"{o.id}\t{'ok' if o.ok else 'failed'}\t{o.message}")
+    raise typer.Exit(1 if any(not o.ok for o in outcomes) else 0)
 
 
 @plans_cli.command("lint")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from app.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from app.db.database import Database
+
+T = TypeVar("T")
 
 ConfigOption = Annotated[
     Path | None,
@@ -29,3 +36,21 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
         return load_settings(config, **overrides)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def run_with_database(
+    config: Path | None, action: Callable[[Database, Settings], Awaitable[T]]
+) -> T:
+    """Run ``action`` against the configured database, disposed of afterwards."""
+    from app.db.database import Database
+
+    settings = settings_or_exit(config)
+
+    async def main() -> T:
+        db = Database(settings.database_url)
+        try:
+            return await action(db, settings)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())

@@ -7,7 +7,6 @@ Exit codes: 0 done, 1 refused (unknown plan or step, not allowed now), 2 bad usa
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, settings_or_exit
+from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
 from app.config import Settings
 from app.db.database import Database
 from app.orchestration import operator
@@ -46,17 +45,8 @@ def _json(text: str | None, what: str) -> dict[str, Any] | None:
 def _act(
     config: Path | None, action: Callable[[Database, Settings], Awaitable[ActionResult]]
 ) -> None:
-    settings = settings_or_exit(config)
-
-    async def main() -> ActionResult:
-        db = Database(settings.database_url)
-        try:
-            return await action(db, settings)
-        finally:
-            await db.dispose()
-
     try:
-        result = asyncio.run(main())
+        result = run_with_database(config, action)
     except OperatorError as exc:
         fail(exc.detail, 1 if exc.status != 400 else 2)
         return
@@ -71,16 +61,9 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
 ) -> None:
     """Failed steps of plans on hold, oldest first."""
-    settings = settings_or_exit(config)
-
-    async def main() -> list[operator.FalloutItem]:
-        db = Database(settings.database_url)
-        try:
-            return await operator.list_fallout(db, order_id=order, limit=limit)
-        finally:
-            await db.dispose()
-
-    items = asyncio.run(main())
+    items = run_with_database(
+        config, lambda db, _: operator.list_fallout(db, order_id=order, limit=limit)
+    )
     for i in items:
         since = f"{i.since:%Y-%m-%d %H:%M:%S}" if i.since else "-"
         typer.echo(

@@ -7,7 +7,6 @@ Register with ``cli.add_typer(webhooks_cli, name="webhooks")``.  Actions need
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, settings_or_exit
+from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
 from app.config import Settings
 from app.db.database import Database
 from app.orchestration.operator import OperatorError
@@ -36,17 +35,8 @@ def _configured(settings: Settings) -> dict[str, str]:
 
 
 def _run(config: Path | None, action: Callable[[Database, Settings], Awaitable[Any]]) -> Any:
-    settings = settings_or_exit(config)
-
-    async def main() -> Any:
-        db = Database(settings.database_url)
-        try:
-            return await action(db, settings)
-        finally:
-            await db.dispose()
-
     try:
-        return asyncio.run(main())
+        return run_with_database(config, action)
     except OperatorError as exc:
         fail(exc.detail, 1 if exc.status != 400 else 2)
 
