@@ -12,15 +12,16 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.db.models import Plan, Step, StepState
+from app.db.models import Step, StepState
 from app.orchestration.changes import continue_locked
+from app.orchestration.claims import lease_due_steps
 from app.orchestration.executor import ClaimedStep, Outcome, StepResult
 from app.orchestration.retry import RetryPolicy
 from app.orchestration.status import write_step_state
@@ -39,38 +40,15 @@ async def claim_compensations(
         Step.due_at <= now,
         or_(Step.lease_owner.is_(None), Step.lease_expires_at < now),
     )
-    pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
-    if not db.is_sqlite:
-        pick = pick.with_for_update(skip_locked=True)
-    async with db.write() as s:
-        ids = list((await s.scalars(pick)).all())
-        if not ids:
-            return []
-        rows = (
-            await s.execute(
-                update(Step)
-                .where(Step.id.in_(ids), due)  # still due (SQLite: another process may claim)
-                .values(
-                    lease_owner=owner,
-                    lease_expires_at=now + lease,
-                    attempts=Step.attempts + 1,
-                    started_at=now,
-                )
-                .returning(
-                    Step.id, Step.plan_id, Step.key, Step.attempts, Step.input, Step.retry_policy
-                )
-            )
-        ).all()
-        plans = {
-            p.id: p
-            for p in (
-                await s.execute(
-                    select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
-                        Plan.id.in_({r.plan_id for r in rows})
-                    )
-                )
-            ).all()
-        }
+    rows, plans = await lease_due_steps(
+        db,
+        due,
+        owner=owner,
+        lease=lease,
+        now=now,
+        limit=limit,
+        columns=(Step.key, Step.attempts, Step.input, Step.retry_policy),
+    )
     out = []
     for r in rows:
         comp = (r.input or {}).get("compensation") or {}

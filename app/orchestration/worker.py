@@ -50,6 +50,7 @@ from app.db.upsert import upsert
 from app.logs import correlation_id
 from app.metrics import STEP_DURATION, STEPS_EXECUTED
 from app.orchestration.changes import continue_change
+from app.orchestration.claims import lease_due_steps
 from app.orchestration.compensation import apply_compensation, claim_compensations
 from app.orchestration.definitions import PlanDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepExecutor, StepResult
@@ -116,54 +117,28 @@ class Worker:
             and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now, ~held),
             and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
         )
-        # oldest plan first: orders finish one by one instead of all at the end
-        pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
-        async with self.db.write() as s:
-            ids = list((await s.scalars(pick)).all())
-            if not ids:
-                return []
-            rows = (
-                await s.execute(
-                    update(Step)
-                    # still due: on SQLite the SELECT above runs before the write lock is
-                    # taken, so another process may have claimed some of these meanwhile
-                    .where(Step.id.in_(ids), due)
-                    .values(
-                        state=StepState.RUNNING,
-                        lease_owner=self.owner,
-                        lease_expires_at=now + self.lease,
-                        attempts=Step.attempts + 1,
-                        started_at=now,
-                    )
-                    .returning(
-                        Step.id,
-                        Step.plan_id,
-                        Step.key,
-                        Step.kind,
-                        Step.connector,
-                        Step.action,
-                        Step.attempts,
-                        Step.idempotency_key,
-                        Step.input,
-                        Step.wait_key,
-                        Step.wait_until,
-                        Step.assignee,
-                        Step.retry_policy,
-                    )
-                )
-            ).all()
-            plans = {
-                p.id: p
-                for p in (
-                    await s.execute(
-                        select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
-                            Plan.id.in_({r.plan_id for r in rows})
-                        )
-                    )
-                ).all()
-            }
+        rows, plans = await lease_due_steps(
+            self.db,
+            due,
+            owner=self.owner,
+            lease=self.lease,
+            now=now,
+            limit=limit,
+            values={"state": StepState.RUNNING},
+            columns=(
+                Step.key,
+                Step.kind,
+                Step.connector,
+                Step.action,
+                Step.attempts,
+                Step.idempotency_key,
+                Step.input,
+                Step.wait_key,
+                Step.wait_until,
+                Step.assignee,
+                Step.retry_policy,
+            ),
+        )
         return [
             ClaimedStep(
                 id=r.id,
