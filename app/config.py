@@ -16,15 +16,20 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    SecretStr,
     Tag,
     ValidationError,
+    field_serializer,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.config_names import env_name, extra_hint, unknown_variables
 
 ENV_PREFIX = "REVFLOW_"
 
@@ -35,6 +40,30 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _check_webhook_secret(secret: SecretStr) -> SecretStr:
+    from connectors.signing import SECRET_PREFIX, decode_secret
+
+    if not secret.get_secret_value().startswith(SECRET_PREFIX):
+        raise ValueError("webhook secret is not whsec_<base64>")
+    decode_secret(secret.get_secret_value())  # ValueError names the problem, not the value
+    return secret
+
+
+# a Standard Webhooks secret, checked at start-up and hidden in repr/str/dumps
+WebhookSecret = Annotated[SecretStr, AfterValidator(_check_webhook_secret)]
+
+
+def reveal(value: Any) -> Any:
+    """``value`` with every ``SecretStr`` in it (lists and dicts too) replaced by its text."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
 
 
 class AuthFlow(StrEnum):
@@ -50,10 +79,10 @@ class SalesforceSettings(_Section):
     api_version: str = Field(default="62.0", pattern=r"^\d{2}\.0$")
     auth: AuthFlow = AuthFlow.JWT
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: SecretStr = SecretStr("")
     username: str = ""
     private_key_file: Path | None = None
-    private_key: str = ""
+    private_key: SecretStr = SecretStr("")
     call_options_client: str = "revflow"
     integration_user_id: str = ""
     timeout_s: float = 30.0
@@ -68,17 +97,17 @@ class SalesforceSettings(_Section):
         if self.auth is AuthFlow.JWT:
             if not self.username:
                 raise ValueError("username is required for the JWT bearer flow")
-            if not (self.private_key or self.private_key_file):
+            if not (self.private_key.get_secret_value() or self.private_key_file):
                 raise ValueError("private_key or private_key_file is required for the JWT flow")
             if self.private_key_file and not self.private_key_file.is_file():
                 raise ValueError(f"private_key_file {self.private_key_file} does not exist")
-        elif not self.client_secret:
+        elif not self.client_secret.get_secret_value():
             raise ValueError("client_secret is required for the client-credentials flow")
         return self
 
     def key_pem(self) -> str:
-        if self.private_key:
-            return self.private_key
+        if self.private_key.get_secret_value():
+            return self.private_key.get_secret_value()
         assert self.private_key_file is not None
         return self.private_key_file.read_text()
 
@@ -160,8 +189,12 @@ class WebhookConnectorSettings(_Section):
 
     type: Literal["webhook"] = "webhook"
     url: str = ""
-    secrets: list[str] = []
+    secrets: list[WebhookSecret] = []
     timeout_s: float = Field(default=10.0, gt=0)
+
+    def connector_options(self) -> dict[str, Any]:
+        """The options ``build_connector`` takes, secrets revealed."""
+        return reveal(self.model_dump())
 
 
 class TrytonConnectorSettings(_Section):
@@ -171,11 +204,15 @@ class TrytonConnectorSettings(_Section):
     url: str = ""  # http://host:8000 (the database name is added to the path)
     database: str = ""
     user: str = ""
-    password: str = ""
+    password: SecretStr = SecretStr("")
     language: str = "en"
     timeout_s: float = Field(default=30.0, gt=0)
     product_codes: dict[str, str] = {}  # Salesforce product code -> Tryton product code
     max_concurrency: int = Field(default=4, ge=1)
+
+    def connector_options(self) -> dict[str, Any]:
+        """The options ``build_connector`` takes, secrets revealed."""
+        return reveal(self.model_dump())
 
 
 def _erp_type(value: Any) -> str:
@@ -200,21 +237,13 @@ class CallbackSettings(_Section):
     ``tolerance_s`` bounds the ``webhook-timestamp`` skew in both directions.
     """
 
-    secrets: list[str] = []
-    source_secrets: dict[str, list[str]] = {}
+    secrets: list[WebhookSecret] = []
+    source_secrets: dict[str, list[WebhookSecret]] = {}
     tolerance_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1_000_000, ge=1)
 
-    @model_validator(mode="after")
-    def _check_secrets(self) -> CallbackSettings:
-        from connectors.signing import decode_secret
-
-        for secret in [*self.secrets, *(s for v in self.source_secrets.values() for s in v)]:
-            decode_secret(secret)  # ValueError names the problem; fail at start-up
-        return self
-
     def secrets_for(self, source: str) -> list[str]:
-        return list(self.source_secrets.get(source, self.secrets))
+        return reveal(list(self.source_secrets.get(source, self.secrets)))  # type: ignore[no-any-return]
 
 
 class WebhookSettings(_Section):
@@ -260,7 +289,8 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
-    database_url: str = "sqlite+aiosqlite:///revflow.sqlite"
+    # a str (many modules take it), shown without its password by repr() and dumps
+    database_url: str = Field(default="sqlite+aiosqlite:///revflow.sqlite", repr=False)
     mappings_dir: Path = Path("mappings")
     # a plan definition file (plans/*.yaml); unset: the built-in order_fulfillment plan
     plan_file: Path | None = None
@@ -268,6 +298,10 @@ class Settings(BaseSettings):
     invoice_mapping: str = "order_to_invoice"
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
+    # operator API requests with a larger body get 413 before they are read
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # how long `revflow run` / `db upgrade` wait for an unreachable database at start
+    database_wait_s: float = Field(default=30.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     salesforce: SalesforceSettings = SalesforceSettings()
     ingest: IngestSettings = IngestSettings()
@@ -278,6 +312,18 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     webhooks: WebhookSettings = WebhookSettings()
 
+    def __repr_args__(self) -> Any:
+        from app.db.engine import hide_password
+
+        yield "database_url", hide_password(self.database_url)
+        yield from super().__repr_args__()
+
+    @field_serializer("database_url", when_used="json")
+    def _hide_database_password(self, url: str) -> str:
+        from app.db.engine import hide_password
+
+        return hide_password(url)
+
     def require_org(self) -> None:
         """Fail unless an org and the ERP endpoint are configured (for ``revflow run``)."""
         missing = [
@@ -287,7 +333,7 @@ class Settings(BaseSettings):
                 ("REVFLOW_SALESFORCE__CLIENT_ID", self.salesforce.client_id),
                 ("REVFLOW_ERP__URL", self.erp.url),
                 *(
-                    (f"REVFLOW_ERP__{key.upper()}", getattr(self.erp, key))
+                    (f"REVFLOW_ERP__{key.upper()}", reveal(getattr(self.erp, key)))
                     for key in ("database", "user", "password")
                     if isinstance(self.erp, TrytonConnectorSettings)
                 ),
@@ -321,12 +367,12 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _env_name(loc: tuple[Any, ...]) -> str:
-    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
-
-
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Read settings from the file (if any), the environment and ``overrides``."""
+    unknown = unknown_variables(os.environ, ENV_PREFIX, Settings)
+    if unknown:
+        name, hint = unknown[0]
+        raise ConfigError(f"unknown setting {name}{hint}")
     path = config_file or os.environ.get(ENV_PREFIX + "CONFIG_FILE")
     file_values = _read_file(Path(path)) if path else {}
     try:
@@ -341,7 +387,11 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         if loc[:1] == ("erp",) and loc[1:2] in (("webhook",), ("tryton",)):
             loc = loc[:1] + loc[2:]  # the union's tag is not part of the setting's name
         where = f" in {path}" if path else ""
-        raise ConfigError(f"invalid setting {_env_name(loc)}{where}: {err['msg']}") from None
+        if err["type"] == "extra_forbidden":
+            hint = extra_hint(Settings, loc, ENV_PREFIX)
+            raise ConfigError(f"unknown setting {env_name(ENV_PREFIX, loc)}{where}{hint}") from None
+        msg = err["msg"]
+        raise ConfigError(f"invalid setting {env_name(ENV_PREFIX, loc)}{where}: {msg}") from None
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

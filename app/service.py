@@ -74,7 +74,11 @@ class Revflow:
         self.connectors = (
             dict(connectors)
             if connectors is not None
-            else {"erp": build_connector("erp", settings.erp.model_dump(), http_client=self.http)}
+            else {
+                "erp": build_connector(
+                    "erp", settings.erp.connector_options(), http_client=self.http
+                )
+            }
         )
         # webhook endpoints: disabled on 410 or persistent failure, messages parked
         self.webhooks: dict[str, str] = {}

@@ -70,7 +70,7 @@ class TokenProvider:
         return {
             "grant_type": "client_credentials",
             "client_id": s.client_id,
-            "client_secret": s.client_secret,
+            "client_secret": s.client_secret.get_secret_value(),
         }
 
     async def token(self, refresh: bool = False, stale: Token | None = None) -> Token:

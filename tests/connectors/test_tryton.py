@@ -258,7 +258,7 @@ def test_erp_setting_accepts_tryton(monkeypatch):
     monkeypatch.setenv("REVFLOW_ERP__PASSWORD", "pw")
     settings = load_settings()
     settings.require_org()  # no webhook secrets needed
-    built = build_connector("erp", settings.erp.model_dump())
+    built = build_connector("erp", settings.erp.connector_options())
     assert isinstance(built, TrytonConnector) and built.rpc_url == "http://127.0.0.1:8000/erp/rpc/"
 
     monkeypatch.setenv("REVFLOW_ERP__SECRETS", '["whsec_abc"]')
