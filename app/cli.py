@@ -37,13 +37,13 @@ cli.add_typer(dead_cli, name="dead-letters")
 @db_cli.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Create or migrate the database schema to the newest version."""
-    from app.db.migrate import upgrade
+    from app.db.startup import DatabaseStartupError, upgrade_database
 
     settings = settings_or_exit(config)
     try:
-        upgrade(settings.database_url)
-    except Exception as exc:
-        fail(f"database upgrade failed for REVFLOW_DATABASE_URL: {type(exc).__name__}: {exc}")
+        upgrade_database(settings.database_url, settings.database_wait_s)
+    except DatabaseStartupError as exc:
+        fail(str(exc), code=1)
     typer.echo("database is at the newest schema")
 
 
@@ -260,8 +260,7 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
 @cli.command()
 def run(config: ConfigOption = None) -> None:
     """Run the service against the configured Salesforce org and ERP (API included)."""
-    from app.db.engine import is_sqlite
-    from app.db.migrate import upgrade
+    from app.db.startup import DatabaseStartupError, prepare_database
     from app.logs import configure_logging
     from app.service import Revflow
 
@@ -270,9 +269,11 @@ def run(config: ConfigOption = None) -> None:
         settings.require_org()
     except ConfigError as exc:
         fail(str(exc))
+    try:  # reachable within database_wait_s; SQLite migrated, PostgreSQL at the head
+        prepare_database(settings.database_url, settings.database_wait_s)
+    except DatabaseStartupError as exc:
+        fail(str(exc), code=1)
     configure_logging(settings.log_level)
-    if is_sqlite(settings.database_url):
-        upgrade(settings.database_url)
 
     async def main() -> None:
         try:
