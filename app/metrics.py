@@ -28,3 +28,11 @@ SALESFORCE_API_REVFLOW = Gauge(
 SALESFORCE_API_BUDGET = Gauge(
     "revflow_salesforce_api_budget", "Revflow's API budget: api_budget_share x daily allocation"
 )
+CALLBACKS_REJECTED = Counter(
+    "revflow_callbacks_rejected_total",
+    "Inbound ERP callbacks refused (signature, stale, oversized, unreadable, invalid, ...)",
+    ["source", "reason"],
+)
+API_BODIES_REFUSED = Counter(
+    "revflow_api_bodies_refused_total", "Operator API requests refused as too large (413)"
+)

@@ -27,7 +27,7 @@ import logging
 import re
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +36,7 @@ from app.api.schemas import Problem
 from app.config import CallbackSettings
 from app.db.database import Database
 from app.ingest.callbacks import Callback, record_callback
+from app.metrics import CALLBACKS_REJECTED
 from connectors.signing import SignatureError, verify
 
 __all__ = ["CallbackIn", "callbacks_router"]
@@ -60,6 +61,31 @@ def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
+def _rejected(source: str, reason: str, status: int, detail: str, request: Request) -> JSONResponse:
+    """Count and log a refused callback (never its body: it may hold customer data)."""
+    CALLBACKS_REJECTED.labels(source=source, reason=reason).inc()
+    log.warning(
+        "callback rejected",
+        extra={
+            "source": source,
+            "reason": reason,
+            "status": status,
+            "detail": detail,
+            "webhook_id": request.headers.get("webhook-id", "")[:MAX_KEY],
+            "content_length": request.headers.get("content-length"),
+            "client": request.client.host if request.client else None,
+        },
+    )
+    return _problem(status, detail)
+
+
+def _signature_reason(exc: SignatureError) -> str:
+    text = str(exc)
+    if "too old" in text or "too new" in text:
+        return "stale"
+    return "missing_headers" if text.startswith("missing") else "signature"
+
+
 def callbacks_router(db: Database, settings: CallbackSettings | None = None) -> APIRouter:
     cfg = settings or CallbackSettings()
     router = APIRouter(tags=["callbacks"])
@@ -79,33 +105,39 @@ def callbacks_router(db: Database, settings: CallbackSettings | None = None) -> 
     async def receive_callback(source: str, request: Request) -> JSONResponse:
         """Record a signed ERP callback as a signal for the plan step waiting on its key."""
         if not SOURCE.match(source):
-            raise HTTPException(400, f"{source[:40]!r} is not a callback source name")
+            detail = f"{source[:40]!r} is not a callback source name"
+            return _rejected("invalid", "source", 400, detail, request)
         secrets = cfg.secrets_for(source)
         if not secrets:
-            raise HTTPException(503, f"no callback secrets configured for source {source!r}")
+            detail = f"no callback secrets configured for source {source!r}"
+            return _rejected(source, "unconfigured", 503, detail, request)
 
         body = await _read_body(request, cfg.max_body_bytes)
         if body is None:
-            return _problem(413, f"body is larger than {cfg.max_body_bytes} bytes")
+            detail = f"body is larger than {cfg.max_body_bytes} bytes"
+            return _rejected(source, "oversized", 413, detail, request)
         try:
             webhook_id = verify(body, request.headers, secrets, tolerance_s=cfg.tolerance_s)
         except SignatureError as exc:
-            return _problem(401, f"signature rejected: {exc}")
+            reason = _signature_reason(exc)
+            return _rejected(source, reason, 401, f"signature rejected: {exc}", request)
         if len(webhook_id) > MAX_KEY:
-            return _problem(400, f"webhook-id is longer than {MAX_KEY} characters")
+            detail = f"webhook-id is longer than {MAX_KEY} characters"
+            return _rejected(source, "webhook_id", 400, detail, request)
 
         try:
             raw = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            return _problem(400, f"body is not JSON: {exc}")
+            return _rejected(source, "unreadable", 400, f"body is not JSON: {exc}", request)
         if not isinstance(raw, dict):
-            return _problem(400, "body must be a JSON object")
+            return _rejected(source, "unreadable", 400, "body must be a JSON object", request)
         try:
             parsed = CallbackIn.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-            return _problem(422, f"{where}: {first.get('msg', 'invalid')}")
+            detail = f"{where}: {first.get('msg', 'invalid')}"
+            return _rejected(source, "invalid", 422, detail, request)
 
         callback = Callback(
             webhook_id=webhook_id,

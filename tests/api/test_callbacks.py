@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import select, text
 
 from app.api.app import create_app
 from app.config import CallbackSettings
 from app.db.models import Signal
+from app.logs import JsonFormatter
 from connectors.signing import generate_secret, sign
 from tests.plankit import insert_plan, make_worker, states
 
@@ -216,3 +219,37 @@ def test_callback_secrets_come_from_the_environment(monkeypatch):
     assert settings.callbacks.secrets_for("netsuite") == [SECRET]
     assert settings.callbacks.secrets_for("sap") == [SAP_SECRET]
     assert settings.callbacks.tolerance_s == 300
+
+
+def rejected(source: str, reason: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "revflow_callbacks_rejected_total", {"source": source, "reason": reason}
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "make"),
+    [
+        ("signature", 401, lambda body: signed(body, secret=generate_secret())),
+        ("stale", 401, lambda body: signed(body, ts=time.time() - 3600)),
+        ("oversized", 413, lambda body: signed(body + b" " * 10_000)),
+    ],
+)
+async def test_rejected_callback_is_counted_and_logged_without_its_body(
+    api, db, caplog, reason, status, make
+):
+    body = json.dumps({**SHIPPED, "data": {"customer": "PRIVATE-CUSTOMER-DATA"}}).encode()
+    raw, headers = make(body)
+    before = rejected("netsuite", reason)
+    with caplog.at_level(logging.INFO, logger="app.api.callbacks"):
+        r = await api.post("/api/callbacks/netsuite", content=raw, headers=headers)
+    assert r.status_code == status
+    assert rejected("netsuite", reason) == before + 1
+    lines = [JsonFormatter().format(rec) for rec in caplog.records]
+    logged = [json.loads(line) for line in lines if '"callback rejected"' in line]
+    assert [(e["source"], e["reason"], e["status"]) for e in logged] == [
+        ("netsuite", reason, status)
+    ]
+    assert not any("PRIVATE-CUSTOMER-DATA" in line for line in lines)
+    assert await signals(db) == []
