@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -12,7 +13,9 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
 
-_RESERVED = set(vars(logging.makeLogRecord({})))
+# uvicorn adds a coloured copy of some messages as `color_message`; JSON logs want none
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,7 +26,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _ANSI.sub("", record.getMessage()),
         }
         cid = correlation_id.get()
         if cid:
@@ -44,3 +47,7 @@ def configure_logging(level: str = "INFO", stream: object = None) -> None:
     root.setLevel(level)
     for noisy in ("aiocometd_ng", "aiosfstream_ng", "httpx", "aiohttp.access", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # through our JSON handler
+        uv = logging.getLogger(name)
+        uv.handlers[:] = []
+        uv.propagate = True
