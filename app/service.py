@@ -132,6 +132,7 @@ class Revflow:
             callbacks=settings.callbacks,
             salesforce=settings.salesforce,
             webhooks=self.webhooks,
+            max_body_bytes=settings.api_max_body_bytes,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -155,7 +156,8 @@ class Revflow:
                 self.api,
                 host=self.settings.api_host,
                 port=self.settings.api_port,
-                log_config=None,
+                log_config=None,  # uvicorn's lines go through our JSON handler
+                use_colors=False,
                 access_log=False,
                 lifespan="off",
             )

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
+from app.api.body_limit import BodyLimit
 from app.api.callbacks import callbacks_router
 from app.api.fallout import fallout_router
 from app.api.plans import plan_out, plans_router
@@ -31,17 +32,20 @@ def create_app(
     callbacks: CallbackSettings | None = None,
     salesforce: SalesforceSettings | None = None,
     webhooks: Mapping[str, str] | None = None,
+    max_body_bytes: int = 1024 * 1024,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
     ``callbacks`` holds the secrets inbound ERP callbacks are verified with;
     ``webhooks`` names the webhook connectors (name -> URL) for ``/api/webhooks``.
+    Request bodies over ``max_body_bytes`` are refused with 413 before they are read.
     """
     api = FastAPI(
         title="Revflow",
         summary="Order orchestration between Salesforce and ERP systems",
         version="0.1.0",
     )
+    api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
