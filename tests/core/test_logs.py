@@ -29,7 +29,7 @@ async def test_the_services_uvicorn_lines_are_plain_json(captured, database_url)
     async with DemoEnvironment(database_url=database_url, serve_api=True) as env:
         assert env.revflow is not None and env.revflow._server is not None
         server = env.revflow._server
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn's own task sets it
             await asyncio.sleep(0.01)
     lines = captured.getvalue().splitlines()
     entries = [json.loads(line) for line in lines]  # each line parses on its own
