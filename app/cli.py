@@ -395,7 +395,7 @@ def sandbox(
     Prints the credentials to configure Revflow against them.
     """
     from app.sandbox.erp import SandboxErp
-    from app.sandbox.keys import generate_keypair
+    from app.sandbox.keys import generate_keypair, write_private_file
     from app.sandbox.org import ConnectedApp, SandboxOrg
     from app.sandbox.server import start_erp, start_org
     from connectors.signing import generate_secret
@@ -414,9 +414,13 @@ def sandbox(
             )
         )
         erp = SandboxErp(secrets=[generate_secret()])
+        stop = asyncio.Event()  # before the settings are printed: a stop may follow at once
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         org_server = await start_org(org, port=port)
         erp_server = await start_erp(erp, port=erp_port)
-        await asyncio.to_thread(key_file.write_text, keys.private_key_pem)
+        await asyncio.to_thread(write_private_file, key_file, keys.private_key_pem)
         typer.echo(f"sandbox org: {org_server.base_url}   sandbox ERP: {erp_server.base_url}")
         typer.echo("configure Revflow with:")
         typer.echo(f"  REVFLOW_SALESFORCE__INSTANCE_URL={org.instance_url}")
@@ -426,10 +430,6 @@ def sandbox(
         typer.echo(f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file}")
         typer.echo(f"  REVFLOW_ERP__URL={erp_server.base_url}/webhooks/erp")
         typer.echo(f"  REVFLOW_ERP__SECRETS='{json.dumps(erp.secrets)}'")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await org_server.close()
         await erp_server.close()

@@ -25,7 +25,7 @@ from app.db.migrate import upgrade
 from app.orchestration.ponr import REFUSED
 from app.process import RevflowProcess
 from app.sandbox.erp import SandboxErp
-from app.sandbox.keys import generate_keypair
+from app.sandbox.keys import generate_keypair, write_private_file
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
 from app.sandbox.server import RunningServer, start_erp, start_org
 from app.service import Revflow
@@ -188,7 +188,7 @@ class DemoEnvironment:
         await asyncio.to_thread(upgrade, self.settings.database_url)
         if self.separate_process:
             key_file = Path(self._tmp.name) / "revflow-key.pem"
-            key_file.write_text(keys.private_key_pem)
+            write_private_file(key_file, keys.private_key_pem)
             values["salesforce"] = {
                 **values["salesforce"],
                 "private_key": None,

@@ -1,10 +1,17 @@
+import os
+import signal
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_lists_every_command():
@@ -80,3 +87,44 @@ def test_plans_lint_reports_a_cycle(tmp_path):
     result = runner.invoke(cli, ["plans", "lint", str(bad)])
     assert result.exit_code == 1
     assert "cycle" in result.output and str(bad) in result.output
+
+
+def test_sandbox_writes_its_private_key_for_the_owner_only(tmp_path):
+    key_file = tmp_path / "sandbox-private-key.pem"
+    key_file.write_text("an old key, world-readable")
+    key_file.chmod(0o644)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REVFLOW_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "sandbox", "--port", "0", "--erp-port", "0"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        printed = []
+        for line in proc.stdout:  # the settings are printed after the key is written
+            printed.append(line)
+            if "REVFLOW_ERP__SECRETS" in line:
+                break
+        assert f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file}\n" in printed
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert key_file.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
+def test_private_keys_are_ignored_by_git():
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    checked = subprocess.run(
+        ["git", "check-ignore", "--no-index", "sandbox-private-key.pem", "keys/prod.pem"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.stdout.split() == ["sandbox-private-key.pem", "keys/prod.pem"]
