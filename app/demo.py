@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import httpx
 
 from app.config import Settings, load_settings
 from app.db.migrate import upgrade
+from app.demo_report import order_latencies, percentile
 from app.orchestration.ponr import REFUSED
 from app.process import RevflowProcess
 from app.sandbox.erp import SandboxErp
@@ -55,8 +55,10 @@ class DemoSummary:
     salesforce_api_calls: int
     elapsed_s: float
     orders_per_s: float = 0.0
+    # activation -> final status per order, from the org's field history (demo_report.py)
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
+    latency_p99_s: float | None = None
     api_calls_per_order: float = 0.0
     erp_failed_attempts: int = 0
     erp_redeliveries: int = 0  # repeats of an accepted webhook-id, deduplicated by the ERP
@@ -552,11 +554,10 @@ class DemoEnvironment:
     def summary(self, order_ids: list[str], elapsed_s: float) -> DemoSummary:
         statuses = [self.order_status(o) for o in order_ids]
         erp = self.erp.stats()
-        latencies = sorted(
-            self.finished_at[o] - self.activated_at[o]
-            for o in order_ids
-            if o in self.finished_at and o in self.activated_at
-        )
+        status_field = self.settings.writeback.status_field if self.settings else ""
+        latencies = order_latencies(
+            self.org.history, order_ids, status_field or "Fulfillment_Status__c", self.order_status
+        ).values()
         calls = self.org.usage.by_app.get(REVFLOW_APP, 0)
         completed = statuses.count("Completed")
         faults = dict(self.org.faults_injected)
@@ -577,10 +578,9 @@ class DemoEnvironment:
             salesforce_api_calls=calls,
             elapsed_s=round(elapsed_s, 3),
             orders_per_s=round(completed / elapsed_s, 2) if elapsed_s else 0.0,
-            latency_p50_s=round(statistics.median(latencies), 3) if latencies else None,
-            latency_p95_s=round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 3)
-            if latencies
-            else None,
+            latency_p50_s=_rounded(percentile(latencies, 50)),
+            latency_p95_s=_rounded(percentile(latencies, 95)),
+            latency_p99_s=_rounded(percentile(latencies, 99)),
             api_calls_per_order=round(calls / len(order_ids), 3) if order_ids else 0.0,
             erp_failed_attempts=erp["failed"],
             erp_redeliveries=erp["duplicate_accepted"],
@@ -657,6 +657,10 @@ async def run_demo(
             env.amend_refused(o) and not env.amend_applied(o) for o in changed
         )
         return summary
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def demo_database(path: Path | None) -> str | None:

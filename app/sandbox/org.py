@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.sandbox.events import EventLog, StoredEvent
+from app.sandbox.history import FieldHistory
 from app.sandbox.schema import CDC_CHANNELS, PLATFORM_EVENT_CHANNELS
 
 ORG_ID = "00D5e000000RvFlEAK"
@@ -95,6 +96,7 @@ class SandboxOrg:
     sessions: dict[str, Session] = field(default_factory=dict)  # by token
     # type -> id -> fields
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    history: FieldHistory = field(default_factory=FieldHistory)  # committed field changes
     usage: ApiUsage = field(default_factory=ApiUsage)
     faults: Faults = field(default_factory=Faults)
     events: EventLog = field(default_factory=EventLog)

@@ -508,6 +508,9 @@ class RecordStore:
         pending: list[Pending] = []
         seq = 0
         for (sobj, rid), changes in grouped.items():
+            self.org.history.record(
+                sobj, rid, changes[0].before or {}, self.table(sobj).get(rid) or {}, txn.timestamp
+            )
             if not SOBJECTS[sobj].cdc:
                 continue
             first, last = changes[0].kind, changes[-1].kind

@@ -1,0 +1,70 @@
+"""What ``revflow demo`` reports: per-order latency from the org's record history, and
+whether the run passed (every order in its final state, no duplicate ERP document).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.demo import DemoSummary
+    from app.sandbox.history import FieldHistory
+
+FINAL = ("Completed", "Cancelled", "Failed")
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100), or ``None`` without values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def order_latencies(
+    history: FieldHistory,
+    order_ids: Iterable[str],
+    status_field: str,
+    status_of: Callable[[str], str | None],
+) -> dict[str, float]:
+    """Seconds from each Order's activation to its final status on the record.
+
+    Both ends are commit times in the org's field history: the first ``Status`` ->
+    ``Activated``, then the first time ``status_field`` took the order's final value.
+    Orders without a final status are left out (the verdict counts them as lost).
+    """
+    latencies: dict[str, float] = {}
+    for oid in order_ids:
+        final = status_of(oid)
+        activated = history.first_set("Order", oid, "Status", "Activated")
+        if final not in FINAL or activated is None:
+            continue
+        done = history.first_set("Order", oid, status_field, final, after=activated)
+        if done is not None:
+            latencies[oid] = done - activated
+    return latencies
+
+
+def verdict(summary: DemoSummary, cancel: int, amend: int) -> str | None:
+    """Why the run failed, in one line, or ``None`` when it passed."""
+    orders = summary.orders
+    doomed = min(cancel, orders)
+    changed = min(amend, max(orders - cancel, 0))
+    reasons = []
+    if summary.duplicate_deliveries:
+        reasons.append(f"{summary.duplicate_deliveries} order(s) got duplicate ERP documents")
+    ended = summary.completed + summary.cancelled
+    if ended != orders:
+        reasons.append(
+            f"{orders - ended} of {orders} order(s) lost: not Completed or Cancelled on the "
+            f"record ({summary.failed} Failed)"
+        )
+    elif summary.completed - summary.cancel_refused != orders - doomed:
+        reasons.append(f"{doomed} cancellation(s) did not all end Cancelled or refused")
+    if summary.amended + summary.amend_refused != changed:
+        missing = changed - summary.amended - summary.amend_refused
+        reasons.append(f"{missing} of {changed} amendment(s) neither applied nor refused")
+    return "; ".join(reasons) or None
