@@ -11,6 +11,7 @@ import httpx
 import pytest
 import uvicorn
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from app.api.app import create_app
 from app.config import CallbackSettings
@@ -23,7 +24,9 @@ LIMIT = 1000
 async def base_url(db) -> AsyncIterator[str]:
     config = uvicorn.Config(
         create_app(
-            db, callbacks=CallbackSettings(secrets=[generate_secret()]), max_body_bytes=LIMIT
+            db,
+            callbacks=CallbackSettings(secrets=[SecretStr(generate_secret())]),
+            max_body_bytes=LIMIT,
         ),
         host="127.0.0.1",
         port=0,

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import select, text
 
 from app.api.app import create_app
@@ -45,7 +45,9 @@ SHIPPED = {"type": "shipped", "correlation_key": "SO-1", "data": {"tracking": "1
 @pytest.fixture
 def settings() -> CallbackSettings:
     return CallbackSettings(
-        secrets=[SECRET], source_secrets={"sap": [SAP_SECRET]}, max_body_bytes=10_000
+        secrets=[SecretStr(SECRET)],
+        source_secrets={"sap": [SecretStr(SAP_SECRET)]},
+        max_body_bytes=10_000,
     )
 
 
@@ -178,7 +180,7 @@ async def test_database_failure_is_503_not_500(api, db):
 
 def test_settings_reject_a_malformed_secret():
     with pytest.raises(ValidationError, match="whsec_"):
-        CallbackSettings(secrets=["not base64 !!"])
+        CallbackSettings(secrets=[SecretStr("not base64 !!")])
 
 
 async def test_callback_completes_the_step_waiting_on_its_key(api, db):

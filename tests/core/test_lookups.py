@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from app.config import AuthFlow, SalesforceSettings
@@ -50,7 +51,7 @@ async def sf(org):
         instance_url=org.instance_url,
         auth=AuthFlow.CLIENT_CREDENTIALS,
         client_id="ck",
-        client_secret="s3cret",
+        client_secret=SecretStr("s3cret"),
     )
     client = SalesforceClient(TokenProvider(settings), "62.0", "revflow")
     yield client

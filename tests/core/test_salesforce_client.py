@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from app.config import AuthFlow, SalesforceSettings
 from app.salesforce.auth import AuthError, TokenProvider
@@ -20,7 +21,7 @@ def cc_settings(org: SandboxOrg, secret: str = "s3cret") -> SalesforceSettings:
         instance_url=org.instance_url,
         auth=AuthFlow.CLIENT_CREDENTIALS,
         client_id="ck",
-        client_secret=secret,
+        client_secret=SecretStr(secret),
     )
 
 
@@ -50,11 +51,13 @@ async def test_jwt_flow_with_the_wrong_key_is_refused(org):
         login_url=org.instance_url,
         client_id="jwt-ck",
         username="integration@revflow.sandbox",
-        private_key=bad.private_key_pem,
+        private_key=SecretStr(bad.private_key_pem),
     )
     with pytest.raises(AuthError, match="refused"):
         await TokenProvider(settings).token()
-    ok = TokenProvider(settings.model_copy(update={"private_key": good.private_key_pem}))
+    ok = TokenProvider(
+        settings.model_copy(update={"private_key": SecretStr(good.private_key_pem)})
+    )
     assert (await ok.token()).org_id == org.org_id
 
 

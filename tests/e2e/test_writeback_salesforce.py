@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from app.api.app import create_app
@@ -40,7 +41,7 @@ def sf_settings(org: SandboxOrg, share: float = 0.5) -> SalesforceSettings:
         instance_url=org.instance_url,
         auth=AuthFlow.CLIENT_CREDENTIALS,
         client_id="ck",
-        client_secret="s3cret",
+        client_secret=SecretStr("s3cret"),
         api_budget_share=share,
     )
 
