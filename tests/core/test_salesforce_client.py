@@ -55,9 +55,7 @@ async def test_jwt_flow_with_the_wrong_key_is_refused(org):
     )
     with pytest.raises(AuthError, match="refused"):
         await TokenProvider(settings).token()
-    ok = TokenProvider(
-        settings.model_copy(update={"private_key": SecretStr(good.private_key_pem)})
-    )
+    ok = TokenProvider(settings.model_copy(update={"private_key": SecretStr(good.private_key_pem)}))
     assert (await ok.token()).org_id == org.org_id
 
 
