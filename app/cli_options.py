@@ -41,10 +41,18 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
 def run_with_database(
     config: Path | None, action: Callable[[Database, Settings], Awaitable[T]]
 ) -> T:
-    """Run ``action`` against the configured database, disposed of afterwards."""
+    """Run ``action`` against the configured database, disposed of afterwards.
+
+    An unreachable database or a schema not at this version's head is one line.
+    """
     from app.db.database import Database
+    from app.db.startup import DatabaseStartupError, prepare_database
 
     settings = settings_or_exit(config)
+    try:
+        prepare_database(settings.database_url, settings.database_wait_s, migrate_sqlite=False)
+    except DatabaseStartupError as exc:
+        fail(str(exc), code=1)
 
     async def main() -> T:
         db = Database(settings.database_url)

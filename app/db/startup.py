@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
-from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
-from app.db.engine import hide_password, is_sqlite, make_engine
+from app.db.engine import hide_password, is_sqlite, make_engine, normalize_url
 from app.db.migrate import alembic_config, upgrade
 
 SETTING = "REVFLOW_DATABASE_URL"
@@ -39,10 +39,8 @@ def _cause(exc: BaseException) -> str:
 
 
 async def _ping(url: str, timeout_s: float) -> None:
-    kwargs: dict[str, Any] = {}
-    if not is_sqlite(url):
-        kwargs["connect_args"] = {"timeout": max(1.0, timeout_s)}
-    engine = make_engine(url, **kwargs)
+    """One connection and ``SELECT 1`` (PostgreSQL; asyncpg's connect timeout)."""
+    engine = make_engine(url, connect_args={"timeout": max(1.0, timeout_s)})
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -51,7 +49,20 @@ async def _ping(url: str, timeout_s: float) -> None:
 
 
 async def wait_for_database(url: str, wait_s: float) -> None:
-    """Return once the database answers; retry with backoff and jitter for ``wait_s``."""
+    """Return once the database answers; retry with backoff and jitter for ``wait_s``.
+
+    An SQLite file is tried once: waiting does not make a missing folder appear.
+    """
+    if is_sqlite(url):
+        try:
+            # the stdlib driver: aiosqlite's worker thread outlives a failed connect
+            path = make_url(normalize_url(url)).database or ":memory:"
+            sqlite3.connect(path).close()
+            return
+        except sqlite3.Error as exc:
+            raise DatabaseStartupError(
+                f"database cannot be opened: {SETTING}={hide_password(url)}: {_cause(exc)}"
+            ) from None
     deadline = time.monotonic() + wait_s
     delay = FIRST_DELAY_S
     attempts = 0

@@ -181,3 +181,23 @@ def _shown(url: str) -> str:
     from app.db.engine import hide_password
 
     return f"REVFLOW_DATABASE_URL={hide_password(url)}"
+
+
+def test_an_sqlite_file_that_cannot_be_opened_is_reported_at_once(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/revflow.sqlite"
+    result = revflow("run", database_url=url, wait_s=600)  # no waiting for a local file
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: database cannot be opened: REVFLOW_DATABASE_URL={url}: "
+        "OperationalError: unable to open database file"
+    ]
+
+
+def test_operator_commands_check_the_schema_too(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/unmigrated.sqlite"
+    result = revflow("fallout", "list", database_url=url)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: database REVFLOW_DATABASE_URL={url} has no Revflow schema: "
+        "run `revflow db upgrade`"
+    ]
