@@ -340,6 +340,7 @@ def demo(
         fail(f"--transport must be pubsub or cometd, not {transport!r}")
     if erp not in ("sandbox", "tryton"):
         fail(f"--erp must be sandbox or tryton, not {erp!r}")
+    settings_or_exit(None)  # the demo's settings also read REVFLOW_*: a bad one is one line
     from app.logs import configure_logging
 
     configure_logging("WARNING")

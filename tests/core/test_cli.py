@@ -128,3 +128,29 @@ def test_private_keys_are_ignored_by_git():
         text=True,
     )
     assert checked.stdout.split() == ["sandbox-private-key.pem", "keys/prod.pem"]
+
+
+def test_demo_refuses_a_misspelt_variable_in_one_line(monkeypatch):
+    monkeypatch.setenv("REVFLOW_LOGLEVEL", "DEBUG")
+    result = runner.invoke(cli, ["demo", "--orders", "1"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: unknown setting REVFLOW_LOGLEVEL (did you mean REVFLOW_LOG_LEVEL?)"
+    )
+
+
+def test_run_refuses_a_misspelt_variable_and_a_bad_erp_secret(monkeypatch):
+    monkeypatch.setenv("REVFLOW_API_PROT", "9000")
+    result = runner.invoke(cli, ["run"])
+    assert (result.exit_code, result.output.strip()) == (
+        2,
+        "error: unknown setting REVFLOW_API_PROT (did you mean REVFLOW_API_PORT?)",
+    )
+    monkeypatch.delenv("REVFLOW_API_PROT")
+    monkeypatch.setenv("REVFLOW_ERP__SECRETS", '["whsec_c2VjcmV0", "s3cret-value"]')
+    result = runner.invoke(cli, ["run"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: invalid setting REVFLOW_ERP__SECRETS[1]: Value error, webhook secret is not "
+        "whsec_<base64>"
+    )
