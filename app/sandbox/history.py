@@ -1,6 +1,6 @@
 """Field history of the sandbox org's records, as Salesforce's field history tracking keeps.
 
-Every committed change of a field appends one ``FieldChange`` stamped with the
+Every committed update of a field appends one ``FieldChange`` stamped with the
 transaction's commit time, so a test or the demo can measure what happened to a
 record when, from the org's own clock (e.g. Status -> Activated to
 Fulfillment_Status__c -> Completed), not from when someone looked.

@@ -508,9 +508,9 @@ class RecordStore:
         pending: list[Pending] = []
         seq = 0
         for (sobj, rid), changes in grouped.items():
-            self.org.history.record(
-                sobj, rid, changes[0].before or {}, self.table(sobj).get(rid) or {}, txn.timestamp
-            )
+            if changes[0].before is not None:  # updates: a creation's values are no history
+                after = self.table(sobj).get(rid) or {}
+                self.org.history.record(sobj, rid, changes[0].before, after, txn.timestamp)
             if not SOBJECTS[sobj].cdc:
                 continue
             first, last = changes[0].kind, changes[-1].kind
