@@ -28,3 +28,14 @@ SALESFORCE_API_REVFLOW = Gauge(
 SALESFORCE_API_BUDGET = Gauge(
     "revflow_salesforce_api_budget", "Revflow's API budget: api_budget_share x daily allocation"
 )
+LOOP_RESTARTS = Counter(
+    "revflow_loop_restarts_total", "Restarts of a supervised loop after it failed", ["loop"]
+)
+LOOP_UP = Gauge(
+    "revflow_loop_up", "1 while a supervised loop runs, 0 while it is restarting", ["loop"]
+)
+LOOP_PROGRESS = Gauge(
+    "revflow_loop_last_progress_seconds",
+    "Unix time of a supervised loop's last progress (heartbeat)",
+    ["loop"],
+)
