@@ -50,7 +50,7 @@ def down(body: dict[str, Any]) -> set[str]:
 
 
 async def readyz_until(
-    api: httpx.AsyncClient, status: int, timeout_s: float, naming: set[str] = frozenset()
+    api: httpx.AsyncClient, status: int, timeout_s: float, naming: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """/readyz's body once it answers ``status`` with ``naming`` among the loops down."""
     deadline = time.monotonic() + timeout_s
@@ -84,7 +84,7 @@ async def test_database_outage_mid_run_loses_nothing_and_doubles_nothing(databas
             await env.activate(second)  # activated while the database is away
 
             # the loops that touch the database all the time are down, and named
-            body = await readyz_until(api, 503, OUTAGE_S, naming={"worker", "intake"})
+            body = await readyz_until(api, 503, OUTAGE_S, naming=frozenset({"worker", "intake"}))
             checks = {c["name"]: c for c in body["checks"]}
             assert not checks["database"]["ok"]
             assert "database unavailable: ConnectionRefusedError" in body["detail"]
