@@ -251,9 +251,14 @@ class DemoEnvironment:
     # -- chaos ---------------------------------------------------------------------------
 
     def start_chaos(
-        self, kill_every_s: tuple[float, float] = (2.0, 6.0), max_kills: int | None = None
+        self,
+        kill_every_s: tuple[float, float] = (2.0, 6.0),
+        max_kills: int | None = None,
+        outage_every_s: tuple[float, float] = (2.0, 6.0),
     ) -> None:
-        """Turn on the org's faults and kill the Revflow process at random moments."""
+        """Turn on the org's faults and kill the Revflow process at random moments; with
+        a database proxy, also cut the database away at random moments (as many times
+        as the process is killed)."""
         f = self.org.faults
         f.unknown_client, f.drop_connection, f.duplicate_events = 0.05, 0.05, 0.05
         f.duplicate_next = 2  # at least these, however few events the run makes
@@ -261,7 +266,9 @@ class DemoEnvironment:
         f.gap_events, f.overflow_events = 0.03, 0.25
         self._monkey = asyncio.create_task(self._kill_loop(kill_every_s, max_kills))
         if self.proxy is not None:
-            self._outages = asyncio.create_task(self._outage_loop(max_outages=max_kills))
+            self._outages = asyncio.create_task(
+                self._outage_loop(outage_every_s, max_outages=max_kills)
+            )
 
     async def _outage_loop(
         self,
@@ -645,7 +652,9 @@ async def run_demo(
     with the ERP's newest sales order matching the amended lines, or Completed with
     the refusal text.  With
     ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
-    and restarted at random moments while the org injects its faults.
+    and restarted at random moments while the org injects its faults; on PostgreSQL
+    it also reaches the database through a proxy that is cut for a few seconds at
+    random moments (``database_outage``; an SQLite file has no connection to cut).
     ``erp="tryton"`` runs a real Tryton server (app/sandbox/tryton.py) as the ERP
     instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
     """
@@ -658,6 +667,7 @@ async def run_demo(
         seed=seed,
         settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
         erp=erp,
+        database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
     ) as env:
         ids = await env.create_orders(orders)
         started = time.monotonic()

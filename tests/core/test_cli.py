@@ -80,3 +80,11 @@ def test_plans_lint_reports_a_cycle(tmp_path):
     result = runner.invoke(cli, ["plans", "lint", str(bad)])
     assert result.exit_code == 1
     assert "cycle" in result.output and str(bad) in result.output
+
+
+def test_demo_takes_a_database_file_or_a_url_not_both(tmp_path):
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/x"
+    args = ["demo", "--database", str(tmp_path / "d.sqlite"), "--database-url", url]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert "--database-url" in result.output and "Traceback" not in result.output
