@@ -3,6 +3,8 @@
 Revflow connects to the proxy instead of the database.  ``cut()`` aborts every open
 connection and stops listening, so new connections are refused (ECONNREFUSED) as
 when the database host is down; ``restore()`` listens again on the same port.
+``stall()`` keeps the connections open but forwards nothing (a network partition:
+statements hang instead of failing) until ``resume()``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._pipes: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @classmethod
     def for_url(cls, url: str) -> TcpProxy:
@@ -70,7 +74,15 @@ class TcpProxy:
             await self.start()
             log.info("proxy restored", extra={"port": self.port})
 
+    def stall(self) -> None:
+        """Forward nothing, in either direction, on any connection, until ``resume()``."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
     async def close(self) -> None:
+        self.resume()
         await self.cut()
         for task in list(self._pipes):
             task.cancel()
@@ -96,6 +108,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(CHUNK):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -70,3 +70,43 @@ async def test_outcome_finished_during_an_outage_is_committed_once(
         await supervisor.wait(10)
         await proxied.dispose()
         await proxy.close()
+
+
+async def test_a_hung_connection_makes_loops_stale_until_it_flows_again(
+    database_url: str,
+) -> None:
+    """A partition hangs statements instead of failing them: the loops stop beating,
+    the supervisor reports them stale, and they carry on when the line flows again."""
+    proxy = TcpProxy.for_url(database_url)
+    await proxy.start()
+    proxied = Database(proxy.proxied(database_url))
+    worker = make_worker(proxied)
+    supervisor = Supervisor(stale_after_s=1.0)
+    for name, (loop, interval_s) in worker.loops().items():
+        supervisor.add(name, loop, interval_s=interval_s)
+    stop = asyncio.Event()
+    supervisor.start(stop)
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if supervisor.health("worker").state == "up":
+                break
+        proxy.stall()
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if "worker" in supervisor.report().stale:
+                break
+        report = supervisor.report()
+        assert "worker" in report.stale and report.down == [], report
+        assert "worker_commits" not in report.stale  # idle, and it needs no database
+        proxy.resume()
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if supervisor.report().ok:
+                break
+        assert supervisor.report().ok, supervisor.report()
+    finally:
+        stop.set()
+        await supervisor.wait(10)
+        await proxied.dispose()
+        await proxy.close()

@@ -63,3 +63,21 @@ def test_proxied_url_keeps_user_database_and_driver() -> None:
     assert TcpProxy.for_url("postgresql://u@host/db").target == ("host", 5432)
     with pytest.raises(ValueError, match="names no host"):
         TcpProxy.for_url("sqlite+aiosqlite:///revflow.sqlite")
+
+
+async def test_stall_holds_the_bytes_until_resume(echo: int) -> None:
+    proxy = TcpProxy("127.0.0.1", echo)
+    await proxy.start()
+    try:
+        _answer, reader, writer = await roundtrip(proxy.port, b"one")
+        proxy.stall()
+        writer.write(b"two")
+        await writer.drain()
+        pending = asyncio.create_task(reader.readexactly(3))
+        done, _ = await asyncio.wait([pending], timeout=0.3)
+        assert not done  # nothing gets through while stalled
+        proxy.resume()
+        assert await pending == b"TWO"
+        writer.close()
+    finally:
+        await proxy.close()
