@@ -24,6 +24,8 @@ ENV PATH=/opt/revflow/bin:$PATH \
 RUN mkdir -p /srv/revflow/data && chown revflow:revflow /srv/revflow/data
 USER revflow
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/healthz'); sys.exit(0)"
+# readiness, not liveness: "unhealthy" while the database is away or a loop is down or
+# stuck, which is what `docker ps` and compose's service_healthy should show (docs/supervisor.md)
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('REVFLOW_API_PORT', '8080'), timeout=4)"
 ENTRYPOINT ["revflow"]
 CMD ["run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 async def sleep_until(delay_s: float, *events: asyncio.Event) -> None:
@@ -13,3 +14,11 @@ async def sleep_until(delay_s: float, *events: asyncio.Event) -> None:
     finally:
         for w in waiters:
             w.cancel()
+
+
+Beat = Callable[[], None]
+"""A loop calls its beat after each iteration that got its work done (or found none)."""
+
+
+def no_beat() -> None:
+    """The beat of a loop run outside the supervisor (tests, tools)."""

@@ -302,6 +302,13 @@ def demo(
     database: Annotated[
         Path | None, typer.Option(help="SQLite file to keep (default: a temporary one).")
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="A database URL instead of --database, e.g. postgresql+asyncpg://u@host/db "
+            "(migrated by the demo); with --chaos on PostgreSQL, the database is also cut away."
+        ),
+    ] = None,
     transport: Annotated[
         str, typer.Option(help="Event transport: pubsub (gRPC) or cometd.")
     ] = "cometd",
@@ -338,6 +345,8 @@ def demo(
 
     if transport not in ("cometd", "pubsub"):
         fail(f"--transport must be pubsub or cometd, not {transport!r}")
+    if database and database_url:
+        fail("give --database (an SQLite file) or --database-url, not both")
     if erp not in ("sandbox", "tryton"):
         fail(f"--erp must be sandbox or tryton, not {erp!r}")
     settings_or_exit(None)  # the demo's settings also read REVFLOW_*: a bad one is one line
@@ -363,7 +372,7 @@ def demo(
                 orders,
                 timeout,
                 progress,
-                demo_database(database),
+                database_url or demo_database(database),
                 erp_fail_share=erp_fail_share,
                 transport=transport,
                 chaos=chaos,

@@ -282,6 +282,17 @@ class WorkerSettings(_Section):
     jeopardy_sweep_s: float = Field(default=60.0, gt=0)  # re-check open plans' jeopardy
 
 
+class SupervisorSettings(_Section):
+    """Restarts of failed loops (backoff with jitter) and when a silent loop counts as stale."""
+
+    initial_interval_s: float = Field(default=0.5, gt=0)
+    backoff_coefficient: float = Field(default=2.0, ge=1)
+    maximum_interval_s: float = Field(default=30.0, gt=0)
+    jitter: float = Field(default=0.2, ge=0, lt=1)
+    # a loop without progress for max(stale_after_s, 3 x its interval) makes /readyz 503
+    stale_after_s: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All of Revflow's settings."""
 
@@ -311,6 +322,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     callbacks: CallbackSettings = CallbackSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
 
     def __repr_args__(self) -> Any:
         from app.db.engine import hide_password

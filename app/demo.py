@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from app.config import Settings, load_settings
+from app.db.engine import is_sqlite
 from app.db.migrate import upgrade
 from app.demo_report import order_latencies, percentile
 from app.orchestration.ponr import REFUSED
@@ -28,6 +29,7 @@ from app.sandbox.erp import SandboxErp
 from app.sandbox.keys import generate_keypair, write_private_file
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
 from app.sandbox.server import RunningServer, start_erp, start_org
+from app.sandbox.tcp_proxy import TcpProxy
 from app.service import Revflow
 from connectors.signing import generate_secret
 
@@ -87,13 +89,19 @@ class DemoEnvironment:
         transport: str = "cometd",
         separate_process: bool = False,
         erp: str = "sandbox",
+        database_proxy: bool = False,
     ) -> None:
+        """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
+        (``self.proxy``) that tests and the chaos demo cut to make database outages."""
         if erp not in ("sandbox", "tryton"):
             raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
         self.erp_kind = erp
         self.tryton: TrytonServer | None = None  # a real Tryton server, with erp="tryton"
         self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
         self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
+        if database_proxy and is_sqlite(self.database_url):
+            raise ValueError("a database proxy needs a PostgreSQL database, not SQLite")
+        self.proxy = TcpProxy.for_url(self.database_url) if database_proxy else None
         self.rng = random.Random(seed)
         self.org = SandboxOrg()
         self.org.faults.cometd_timeout_s = 10.0
@@ -113,6 +121,7 @@ class DemoEnvironment:
         self.process: RevflowProcess | None = None
         self.pubsub_server: Any = None
         self._monkey: asyncio.Task[None] | None = None
+        self._outages: asyncio.Task[None] | None = None
         self.settings: Settings | None = None
         self._http = httpx.AsyncClient(timeout=60)
         self._demo_token: str | None = None
@@ -142,6 +151,10 @@ class DemoEnvironment:
             )
         )
         self.org_server = await start_org(self.org)
+        revflow_db = self.database_url
+        if self.proxy is not None:
+            await self.proxy.start()
+            revflow_db = self.proxy.proxied(self.database_url)
         if self.erp_kind == "tryton":
             erp_settings = await self._start_tryton()
         else:
@@ -162,7 +175,7 @@ class DemoEnvironment:
         if self.separate_process:  # a killed process's leases must expire quickly
             ingest["lease_s"] = 2.0
         values: dict[str, Any] = {
-            "database_url": self.database_url,
+            "database_url": revflow_db,
             "api_port": 0,
             "worker": {"lease_s": 3.0} if self.separate_process else {},
             "salesforce": {
@@ -187,7 +200,7 @@ class DemoEnvironment:
             else:
                 values[key] = value
         self.settings = load_settings(**values)
-        await asyncio.to_thread(upgrade, self.settings.database_url)
+        await asyncio.to_thread(upgrade, self.database_url)  # directly, not through the proxy
         if self.separate_process:
             key_file = Path(self._tmp.name) / "revflow-key.pem"
             write_private_file(key_file, keys.private_key_pem)
@@ -219,9 +232,10 @@ class DemoEnvironment:
         return server.connector_settings()
 
     async def stop(self) -> None:
-        if self._monkey is not None:
-            self._monkey.cancel()
-            await asyncio.gather(self._monkey, return_exceptions=True)
+        for task in (self._monkey, self._outages):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.process is not None:
             await self.process.stop()
         if self.revflow is not None:
@@ -231,21 +245,47 @@ class DemoEnvironment:
                 await server.close()
         if self.tryton is not None:
             await asyncio.to_thread(self.tryton.stop)
+        if self.proxy is not None:
+            await self.proxy.close()
         await self._http.aclose()
         self._tmp.cleanup()
 
     # -- chaos ---------------------------------------------------------------------------
 
     def start_chaos(
-        self, kill_every_s: tuple[float, float] = (2.0, 6.0), max_kills: int | None = None
+        self,
+        kill_every_s: tuple[float, float] = (2.0, 6.0),
+        max_kills: int | None = None,
+        outage_every_s: tuple[float, float] = (2.0, 6.0),
     ) -> None:
-        """Turn on the org's faults and kill the Revflow process at random moments."""
+        """Turn on the org's faults and kill the Revflow process at random moments; with
+        a database proxy, also cut the database away at random moments (as many times
+        as the process is killed)."""
         f = self.org.faults
         f.unknown_client, f.drop_connection, f.duplicate_events = 0.05, 0.05, 0.05
         f.duplicate_next = 2  # at least these, however few events the run makes
         # few transactions carry many changes here (bulk activation), so overflow is likelier
         f.gap_events, f.overflow_events = 0.03, 0.25
         self._monkey = asyncio.create_task(self._kill_loop(kill_every_s, max_kills))
+        if self.proxy is not None:
+            self._outages = asyncio.create_task(
+                self._outage_loop(outage_every_s, max_outages=max_kills)
+            )
+
+    async def _outage_loop(
+        self,
+        every: tuple[float, float] = (3.0, 8.0),
+        lasting: tuple[float, float] = (2.0, 5.0),
+        max_outages: int | None = None,
+    ) -> None:
+        """Cut the database connection at random moments, for a few seconds each time."""
+        assert self.proxy is not None
+        while max_outages is None or self.proxy.cuts < max_outages:
+            await asyncio.sleep(self.rng.uniform(*every))
+            await self.proxy.cut()
+            self.org.note_fault("database_outage")
+            await asyncio.sleep(self.rng.uniform(*lasting))
+            await self.proxy.restore()
 
     async def _kill_loop(self, every: tuple[float, float], max_kills: int | None) -> None:
         """Kill at random moments; each restart gets time to start up and do some work."""
@@ -612,7 +652,9 @@ async def run_demo(
     with the ERP's newest sales order matching the amended lines, or Completed with
     the refusal text.  With
     ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
-    and restarted at random moments while the org injects its faults.
+    and restarted at random moments while the org injects its faults; on PostgreSQL
+    it also reaches the database through a proxy that is cut for a few seconds at
+    random moments (``database_outage``; an SQLite file has no connection to cut).
     ``erp="tryton"`` runs a real Tryton server (app/sandbox/tryton.py) as the ERP
     instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
     """
@@ -625,6 +667,7 @@ async def run_demo(
         seed=seed,
         settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
         erp=erp,
+        database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
     ) as env:
         ids = await env.create_orders(orders)
         started = time.monotonic()

@@ -36,3 +36,14 @@ CALLBACKS_REJECTED = Counter(
 API_BODIES_REFUSED = Counter(
     "revflow_api_bodies_refused_total", "Operator API requests refused as too large (413)"
 )
+LOOP_RESTARTS = Counter(
+    "revflow_loop_restarts_total", "Restarts of a supervised loop after it failed", ["loop"]
+)
+LOOP_UP = Gauge(
+    "revflow_loop_up", "1 while a supervised loop runs, 0 while it is restarting", ["loop"]
+)
+LOOP_PROGRESS = Gauge(
+    "revflow_loop_last_progress_seconds",
+    "Unix time of a supervised loop's last progress (heartbeat)",
+    ["loop"],
+)

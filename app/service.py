@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import uvicorn
 
+from app.aio import Beat
 from app.api.app import create_app
+from app.api.health import loops_check
 from app.config import Settings
 from app.db.database import Database
 from app.ingest.consumer import EventConsumer
@@ -30,6 +32,7 @@ from app.salesforce.auth import TokenProvider
 from app.salesforce.budget import ApiBudget
 from app.salesforce.client import SalesforceClient
 from app.salesforce.writeback import WritebackFlusher
+from app.supervisor import Backoff, Supervisor
 from app.webhooks.endpoints import DisablePolicy
 from app.webhooks.guard import EndpointGuard
 from app.webhooks.policy import default_retry_policy
@@ -125,6 +128,14 @@ class Revflow:
             lease_s=settings.writeback.lease_s,
             max_delay_s=settings.writeback.max_delay_s,
         )
+        sup = settings.supervisor
+        self.supervisor = Supervisor(
+            Backoff(
+                sup.initial_interval_s, sup.backoff_coefficient, sup.maximum_interval_s, sup.jitter
+            ),
+            stale_after_s=sup.stale_after_s,
+        )
+        self._supervise()
         self.serve_api = serve_api
         self.api = create_app(
             self.db,
@@ -133,24 +144,31 @@ class Revflow:
             salesforce=settings.salesforce,
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
+            readiness=[loops_check(self.supervisor)],
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: uvicorn.Server | None = None
 
+    def _supervise(self) -> None:
+        """Every long-running loop, by name, with the interval it makes progress in."""
+        s, add = self.settings, self.supervisor.add
+        if s.ingest.transport != "polling":  # polling: no stream, the sweep is the intake
+            add("consumer", self.consumer.run, interval_s=s.ingest.lease_s / 3)
+        add("intake", self.intake.run, interval_s=s.ingest.poll_interval_s)
+        for name, (loop, interval_s) in self.worker.loops().items():
+            add(name, loop, interval_s=interval_s)  # claims, commits, leases, waits, jeopardy
+        add("writeback", self.flusher.run, interval_s=s.writeback.flush_interval_s)
+        if s.reconcile.enabled or s.ingest.transport == "polling":
+            add("reconcile", self.reconciler.run, interval_s=self.reconciler.interval_s)
+
+        async def watch_mappings(stop: asyncio.Event, beat: Beat) -> None:
+            await self.mapping_store.watch(stop, beat=beat)
+
+        add("mappings", watch_mappings, interval_s=2.0)
+
     async def start(self) -> None:
-        loops = {
-            "consumer": self.consumer.run,
-            "intake": self.intake.run,
-            "worker": self.worker.run,
-            "writeback": self.flusher.run,
-            "reconcile": self.reconciler.run,
-            "mappings": self.mapping_store.watch,
-        }
-        if self.settings.ingest.transport == "polling":
-            del loops["consumer"]  # no stream: the sweep is the intake
-        for name, loop in loops.items():
-            self._tasks.append(asyncio.create_task(loop(self._stop), name=name))
+        self._tasks.extend(self.supervisor.start(self._stop))
         if self.serve_api:
             config = uvicorn.Config(
                 self.api,

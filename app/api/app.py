@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app.api.body_limit import BodyLimit
 from app.api.callbacks import callbacks_router
 from app.api.fallout import fallout_router
+from app.api.health import ReadinessCheck, database_check, health_router
 from app.api.plans import plan_out, plans_router
 from app.api.salesforce import salesforce_router
 from app.api.schemas import OrderOut, Problem
@@ -33,12 +34,15 @@ def create_app(
     salesforce: SalesforceSettings | None = None,
     webhooks: Mapping[str, str] | None = None,
     max_body_bytes: int = 1024 * 1024,
+    readiness: Sequence[ReadinessCheck] = (),
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
     ``callbacks`` holds the secrets inbound ERP callbacks are verified with;
-    ``webhooks`` names the webhook connectors (name -> URL) for ``/api/webhooks``.
-    Request bodies over ``max_body_bytes`` are refused with 413 before they are read.
+    ``webhooks`` names the webhook connectors (name -> URL) for ``/api/webhooks``;
+    ``readiness`` adds checks to ``/readyz`` after the database's (the service adds
+    its supervised loops'). Request bodies over ``max_body_bytes`` are refused with
+    413 before they are read.
     """
     api = FastAPI(
         title="Revflow",
@@ -53,20 +57,7 @@ def create_app(
         where = ".".join(str(p) for p in first.get("loc", ()))
         return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid request')}"}, 422)
 
-    @api.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @api.get("/readyz", tags=["health"], responses={503: {"model": Problem}})
-    async def readyz() -> dict[str, str]:
-        """The database answers."""
-        try:
-            async with db.read() as s:
-                await s.execute(text("SELECT 1"))
-        except Exception as exc:
-            raise HTTPException(503, f"database unavailable: {type(exc).__name__}") from exc
-        return {"status": "ready"}
+    api.include_router(health_router([database_check(db), *readiness]))
 
     @api.get(
         "/api/orders/{order_id}",

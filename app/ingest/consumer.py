@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
-from app.aio import sleep_until
+from app.aio import Beat, no_beat, sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
@@ -131,12 +131,15 @@ class EventConsumer:
             default_replay=self._initial(),
         )
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Consume while holding the leases; a database error ends the loop (the
+        supervisor restarts it; the stored replay ids make the restart lose nothing)."""
         if self.transport == "polling":
             return  # orgs without CDC: the reconciliation sweep does the work
         backoff = 0.5
         while not stop.is_set():
             if not await self.leases.acquire():
+                beat()  # standing by is healthy
                 await sleep_until(self.settings.ingest.lease_s / 3, stop)
                 continue
             log.info(
@@ -150,7 +153,8 @@ class EventConsumer:
             try:
                 async with self.source() as source:
                     backoff = 0.5
-                    await self._consume(source, stop)
+                    beat()
+                    await self._consume(source, stop, beat)
             except ReplayIdExpired as exc:
                 await self._replay_expired(exc)
             except LeaseLost as exc:
@@ -215,7 +219,9 @@ class EventConsumer:
                 )
             )
 
-    async def _consume(self, source: EventSource, stop: asyncio.Event) -> None:
+    async def _consume(
+        self, source: EventSource, stop: asyncio.Event, beat: Beat = no_beat
+    ) -> None:
         """Read messages on one task, record them in batches on this one.
 
         Whatever has arrived while the previous batch was being written goes into
@@ -236,6 +242,7 @@ class EventConsumer:
                 while True:
                     await asyncio.sleep(self.settings.ingest.lease_s / 3)
                     await self.leases.renew()
+                    beat()
             except BaseException as exc:
                 await queue.put(exc)
 
@@ -254,6 +261,7 @@ class EventConsumer:
                 messages = [m for m in batch if isinstance(m, dict)]
                 if messages:
                     await self.handle_batch(messages)
+                    beat()
                 failure = next((m for m in batch if isinstance(m, BaseException)), None)
                 if failure is not None:
                     raise failure

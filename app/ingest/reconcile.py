@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aio import sleep_until
+from app.aio import Beat, no_beat, sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
@@ -166,8 +166,8 @@ class Reconciler:
     def interval_s(self) -> float:
         return self.polling_interval_s if self.polling else self.settings.reconcile.interval_s
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Sweep until ``stop``; errors are logged and the next sweep retries."""
+    async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Sweep until ``stop``; a failed sweep ends the loop (the supervisor restarts it)."""
         if not (self.polling or self.settings.reconcile.enabled):
             return
         while not stop.is_set():
@@ -176,14 +176,13 @@ class Reconciler:
                 # a non-urgent sweep: skipped while Revflow's API budget is used up (its
                 # cursor stays, so the next allowed sweep covers the window)
                 await budget.pause_alert(self.db, "reconcile")
+                beat()
                 await sleep_until(self.interval_s, stop)
                 continue
-            try:
-                result = await self.sweep_once()
-                if result.created:
-                    log.info("sweep created plans", extra={"orders": len(result.created)})
-            except Exception:
-                log.exception("reconciliation sweep failed")
+            result = await self.sweep_once()
+            if result.created:
+                log.info("sweep created plans", extra={"orders": len(result.created)})
+            beat()
             await sleep_until(self.interval_s, stop)
 
     async def cursor(self) -> datetime | None:

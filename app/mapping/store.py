@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.aio import Beat, no_beat
 from app.mapping.compiler import compile_mapping
 from app.mapping.errors import MappingLoadError, Problem
 from app.mapping.golden import run_golden
@@ -124,6 +125,7 @@ class MappingStore:
         stop: asyncio.Event,
         interval_s: float = 2.0,
         on_reload: Callable[[ReloadResult], None] | None = None,
+        beat: Beat = no_beat,
     ) -> None:
         """Poll every `interval_s` until `stop` is set; report reloads and failures.
 
@@ -143,6 +145,7 @@ class MappingStore:
                 continue
             if result.changed or result.failed:
                 report(result)
+            beat()
 
     # -- helpers ------------------------------------------------------------------
 

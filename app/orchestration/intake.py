@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.aio import sleep_until
+from app.aio import Beat, no_beat, sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
@@ -144,22 +144,21 @@ class Intake:
             f for f in (w.status_field, w.erp_number_field, w.error_field, w.jeopardy_field) if f
         )
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Handle received events until ``stop``; other errors end the loop (the
+        supervisor restarts it)."""
         backoff = 0.0
         while not stop.is_set():
             try:
                 done = await self.process_batch()
                 backoff = 0.0
+                beat()
             except SalesforceError as exc:
                 backoff = min(max(backoff * 2, 1.0), 60.0)
                 log.warning(
                     "reading orders failed; retrying",
                     extra={"error": str(exc), "retry_in_s": backoff},
                 )
-                done = 0
-            except Exception:
-                backoff = min(max(backoff * 2, 1.0), 60.0)
-                log.exception("intake failed")
                 done = 0
             if done == 0 or backoff:
                 self.wakeup.clear()

@@ -33,10 +33,11 @@ from sqlalchemy import insert as insert_into
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.aio import sleep_until
+from app.aio import Beat, no_beat, sleep_until
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
+from app.db.errors import unavailable
 from app.db.models import (
     ConnectorAttempt,
     ConnectorCall,
@@ -59,12 +60,14 @@ from app.orchestration.progress import STEPS, aware, lock_plan, lock_plans, sett
 from app.orchestration.retry import RetryPolicy, policy_from_json
 from app.orchestration.status import write_step_state
 from app.salesforce import outbox
+from app.supervisor import LoopFn, Supervisor
 
 log = logging.getLogger("revflow.worker")
 
 FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
 CALLS = cast(Table, ConnectorCall.__table__)
 ATTEMPTS = cast(Table, ConnectorAttempt.__table__)
+IDLE_BEAT_S = 0.5  # an idle loop still reports progress this often
 
 
 class Worker:
@@ -97,9 +100,8 @@ class Worker:
         self._rng = random.Random()
         self.executed = 0
         self.signal_poll_s = signal_poll_s
-        self._next_wait_poll = 0.0
         self.jeopardy_sweep_s = jeopardy_sweep_s
-        self._next_jeopardy_sweep = 0.0
+        self._batch: list[tuple[ClaimedStep, StepResult]] = []  # being committed
 
     # -- claiming -----------------------------------------------------------
 
@@ -178,52 +180,98 @@ class Worker:
 
     # -- running ------------------------------------------------------------
 
+    def loops(self) -> dict[str, tuple[LoopFn, float]]:
+        """The worker's loops by name, each with its interval (the service supervises each)."""
+        return {
+            "worker": (self.claim_loop, self.poll_interval_s),
+            "worker_commits": (self.commit_loop, self.poll_interval_s),
+            "worker_leases": (self.lease_loop, self.lease.total_seconds() / 3),
+            "waits": (self.waits_loop, self.signal_poll_s),
+            "jeopardy": (self.jeopardy_loop, self.jeopardy_sweep_s),
+        }
+
     async def run(self, stop: asyncio.Event) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(stop))
-        committer = asyncio.create_task(self._commit_loop())
+        """All of the worker's loops under a supervisor of their own (for tests and tools)."""
+        supervisor = Supervisor()
+        for name, (loop, interval_s) in self.loops().items():
+            supervisor.add(name, loop, interval_s=interval_s)
+        supervisor.start(stop)
+        await stop.wait()
+        await supervisor.wait(self.lease.total_seconds())
+
+    async def claim_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Claim due steps and start them; on stop, let the running ones finish."""
         try:
             while not stop.is_set():
-                if time.monotonic() >= self._next_wait_poll:
-                    self._next_wait_poll = time.monotonic() + self.signal_poll_s
-                    try:
-                        await self.poll_waits()
-                    except Exception:
-                        log.exception("polling waiting steps failed")
-                if time.monotonic() >= self._next_jeopardy_sweep:
-                    self._next_jeopardy_sweep = time.monotonic() + self.jeopardy_sweep_s
-                    try:
-                        await sweep(self.db, self.writeback)
-                    except Exception:
-                        log.exception("jeopardy sweep failed")
                 free = self.concurrency - len(self._running)
                 claimed = await self.claim(free) if free > 0 else []
                 for step in claimed:
+                    if step.id in self._running:
+                        # its outcome waits to be committed (the database was away long
+                        # enough for the lease to lapse): the claim renewed our lease
+                        continue
                     self._running[step.id] = asyncio.create_task(self._run_one(step))
+                beat()
                 if len(claimed) < max(free, 1):
                     self.wakeup.clear()
                     await sleep_until(self.poll_interval_s, self.wakeup, stop)
         finally:
-            heartbeat.cancel()
-            if self._running:
+            if stop.is_set() and self._running:
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
-            await self._done.join()
-            committer.cancel()
-            await asyncio.gather(committer, heartbeat, return_exceptions=True)
 
-    async def _commit_loop(self) -> None:
-        """Commit finished steps in batches: whatever finished while the last batch was written."""
-        while True:
-            batch = [await self._done.get()]
-            while not self._done.empty():
-                batch.append(self._done.get_nowait())
+    async def commit_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Commit finished steps in batches: whatever finished while the last batch was written.
+
+        A batch that cannot be committed because the database is unreachable stays
+        (``_batch``) and is committed when the loop is restarted; the steps' leases are
+        held meanwhile (``lease_loop``), so they are neither run again nor lost.
+        """
+        while not (stop.is_set() and not self._running and not self._batch):
+            if not self._batch:
+                try:
+                    first = await asyncio.wait_for(self._done.get(), IDLE_BEAT_S)
+                except TimeoutError:
+                    beat()
+                    continue
+                self._batch = [first]
+                while not self._done.empty():
+                    self._batch.append(self._done.get_nowait())
             try:
-                await self.complete_many(batch)
-            except Exception:
+                await self.complete_many(self._batch)
+            except Exception as exc:
+                if unavailable(exc):
+                    raise  # kept in _batch for the restart
                 log.exception("step outcomes could not be recorded")
-            finally:
-                for step, _result in batch:
-                    self._running.pop(step.id, None)
-                    self._done.task_done()
+            for step, _result in self._batch:
+                self._running.pop(step.id, None)
+                self._done.task_done()
+            self._batch = []
+            beat()
+
+    async def lease_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Extend the leases of the running steps (and those waiting to be committed)."""
+        interval = self.lease.total_seconds() / 3
+        while not (stop.is_set() and not self._running):
+            await self.extend_leases()
+            beat()
+            if stop.is_set():  # the last steps are finishing: keep their leases
+                await asyncio.sleep(min(interval, IDLE_BEAT_S))
+            else:
+                await sleep_until(interval, stop)
+
+    async def waits_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Complete waiting steps whose signal arrived; time out the expired ones."""
+        while not stop.is_set():
+            await self.poll_waits()
+            beat()
+            await sleep_until(self.signal_poll_s, stop)
+
+    async def jeopardy_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Re-check open plans' jeopardy, so a stuck plan turns late without a step finishing."""
+        while not stop.is_set():
+            await sweep(self.db, self.writeback)
+            beat()
+            await sleep_until(self.jeopardy_sweep_s, stop)
 
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Claim and run steps until none is due (for tests and tools)."""
@@ -238,15 +286,6 @@ class Worker:
             done += len(claimed)
         return done
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
-        interval = self.lease.total_seconds() / 3
-        while not stop.is_set():
-            await asyncio.sleep(interval)
-            try:
-                await self.extend_leases()
-            except Exception:
-                log.exception("lease extension failed")
-
     async def _run_one(self, step: ClaimedStep) -> None:
         """Execute a step and hand its outcome to the committer (the lease stays held)."""
         token = correlation_id.set(step.correlation_id)
@@ -254,6 +293,9 @@ class Worker:
             result = await self.executor.run(step)
             STEP_DURATION.observe(max(0.0, time.time() - result.started))
             await self._done.put((step, result))
+        except Exception:  # the executor turns errors into outcomes; this is a bug
+            log.exception("step execution crashed; it runs again when its lease expires")
+            self._running.pop(step.id, None)
         finally:
             correlation_id.reset(token)
 
@@ -293,15 +335,17 @@ class Worker:
         try:
             async with self.db.write() as s:
                 kept = await self._apply_batch(s, work)
-        except Exception:
-            if len(done) == 1:
-                raise
+        except Exception as exc:
+            if len(done) == 1 or unavailable(exc):
+                raise  # an outage: the caller keeps the outcomes and tries again
             log.exception("batch commit failed; committing outcomes one by one")
             kept = []
             for item in done:
                 try:
                     kept.extend(await self.complete_many([item]))
-                except Exception:
+                except Exception as exc:
+                    if unavailable(exc):
+                        raise
                     log.exception("outcome could not be recorded", extra={"step_id": item[0].id})
                     kept.append(False)
             return kept

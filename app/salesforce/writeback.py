@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from app import audit
-from app.aio import sleep_until
+from app.aio import Beat, no_beat, sleep_until
 from app.clock import utcnow
 from app.db.database import Database
 from app.db.models import OutboxOperation, OutboxState, Plan, WritebackItem
@@ -148,12 +148,12 @@ class WritebackFlusher:
         budget = getattr(self.client, "budget", None)
         return budget if isinstance(budget, ApiBudget) else None
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Flush every ``interval_s`` until ``stop``; a failed flush ends the loop (the
+        supervisor restarts it; claimed items return after their lease)."""
         while not stop.is_set():
-            try:
-                await self.flush_once()
-            except Exception:
-                log.exception("write-back flush failed")
+            await self.flush_once()
+            beat()
             await sleep_until(self.interval_s, stop)
         if self.budget is not None:
             try:

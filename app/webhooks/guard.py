@@ -17,15 +17,20 @@ state; each call reads one row.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from app.db.database import Database
+from app.db.errors import unavailable
+from app.supervisor import describe
 from app.webhooks import endpoints
 from app.webhooks.endpoints import DISABLED, DisablePolicy
 from connectors.base import CallContext, CallResult, Connector
 from connectors.errors import ConnectorError, EndpointDisabledError, EndpointGoneError
 
 __all__ = ["EndpointGuard"]
+
+log = logging.getLogger("revflow.webhooks")
 
 
 class EndpointGuard(Connector):
@@ -52,14 +57,29 @@ class EndpointGuard(Connector):
             result = await self.inner.call(action, payload, ctx)
         except ConnectorError as exc:
             gone = isinstance(exc, EndpointGoneError)
-            reason = await endpoints.record_failure(
-                self.db, self.name, self.url, exc.message, self.policy, gone=gone
-            )
+            try:
+                reason = await endpoints.record_failure(
+                    self.db, self.name, self.url, exc.message, self.policy, gone=gone
+                )
+            except Exception as db_exc:
+                if not unavailable(db_exc):
+                    raise
+                raise exc from None  # the database is away: retried as usual, uncounted
             if reason is None:
                 raise
             raise await self._park(ctx, reason, exc.status_code) from exc
         if row is not None and row.consecutive_failures:
-            await endpoints.record_success(self.db, self.name)
+            try:
+                await endpoints.record_success(self.db, self.name)
+            except Exception as db_exc:
+                # the ERP has the document: a database outage must not turn the
+                # delivery into a retry; the next success resets the count
+                if not unavailable(db_exc):
+                    raise
+                log.warning(
+                    "webhook success not recorded: database unavailable",
+                    extra={"connector": self.name, "error": describe(db_exc)},
+                )
         return result
 
     async def find_existing(

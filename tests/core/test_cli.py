@@ -154,3 +154,11 @@ def test_run_refuses_a_misspelt_variable_and_a_bad_erp_secret(monkeypatch):
         "error: invalid setting REVFLOW_ERP__SECRETS[1]: Value error, webhook secret is not "
         "whsec_<base64>"
     )
+
+
+def test_demo_takes_a_database_file_or_a_url_not_both(tmp_path):
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/x"
+    args = ["demo", "--database", str(tmp_path / "d.sqlite"), "--database-url", url]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert "--database-url" in result.output and "Traceback" not in result.output

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.db.database import Database
 from app.db.models import Plan, ReceivedEvent
 from app.demo import DemoEnvironment
+from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +63,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(database_url
 @pytest.mark.parametrize("transport", ["cometd", "pubsub"])
 async def test_chaos_completes_every_order_once(database_url, transport):
     """The org drops connections, answers unknown-client, duplicates events, sends gap
-    and overflow events and expires replay ids while Revflow is killed and restarted."""
+    and overflow events and expires replay ids while Revflow is killed and restarted;
+    on PostgreSQL the database is also cut away for seconds at a time."""
     overrides = {"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}}
     async with DemoEnvironment(
         database_url=database_url,
@@ -71,6 +73,7 @@ async def test_chaos_completes_every_order_once(database_url, transport):
         separate_process=True,
         erp_fail_share=0.1,
         settings_overrides=overrides,
+        database_proxy=bool(PG_URL),
     ) as env:
         ids = await env.create_orders(30)
         env.start_chaos(kill_every_s=(1.0, 3.0), max_kills=3)
@@ -92,3 +95,5 @@ async def test_chaos_completes_every_order_once(database_url, transport):
         assert documents["sales_order"][oid] == documents["invoice"][oid] == 1
     assert summary.faults_injected.get("consumer_killed", 0) >= 1
     assert summary.faults_injected.get("duplicate_event", 0) >= 1
+    if PG_URL:
+        assert summary.faults_injected.get("database_outage", 0) >= 1

@@ -1,0 +1,92 @@
+"""Liveness and readiness probes.
+
+``/healthz`` answers while the process and its event loop respond: a liveness probe
+(restart the process when it fails).  ``/readyz`` runs a list of named checks (the
+database, the supervised loops, whatever the service adds) and answers 503 naming
+the failing ones: a readiness probe (alert, route operators elsewhere; do not restart
+for it, a database outage is not cured by a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.db.database import Database
+from app.supervisor import Supervisor, describe
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""  # one line: what is wrong
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+ReadinessCheck = Callable[[], Awaitable[CheckResult]]
+
+
+def database_check(db: Database, timeout_s: float = 2.0) -> ReadinessCheck:
+    """The database answers ``SELECT 1`` within ``timeout_s``."""
+
+    async def check() -> CheckResult:
+        try:
+            async with asyncio.timeout(timeout_s), db.read() as s:
+                await s.execute(text("SELECT 1"))
+        except Exception as exc:
+            return CheckResult("database", False, f"database unavailable: {describe(exc)}")
+        return CheckResult("database", True)
+
+    return check
+
+
+def loops_check(supervisor: Supervisor) -> ReadinessCheck:
+    """Every supervised loop runs and has made progress within its limit."""
+
+    async def check() -> CheckResult:
+        report = supervisor.report()
+        problems = []
+        if report.down:
+            problems.append("loops down: " + ", ".join(report.down))
+        if report.stale:
+            problems.append("loops without progress: " + ", ".join(report.stale))
+        data = {"down": report.down, "stale": report.stale, "loops": report.loops}
+        return CheckResult("loops", report.ok, "; ".join(problems), data)
+
+    return check
+
+
+def health_router(checks: Sequence[ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up and its event loop answers (liveness)."""
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        responses={503: {"description": "not ready: `detail` names the failing checks"}},
+    )
+    async def readyz() -> JSONResponse:
+        """Every check passes (readiness): the database answers, every loop progresses."""
+        results = await asyncio.gather(*(check() for check in checks))
+        body: dict[str, Any] = {
+            "status": "ready",
+            "checks": [asdict(r) for r in results],
+        }
+        failing = [r for r in results if not r.ok]
+        if not failing:
+            return JSONResponse(body)
+        body["status"] = "not ready"
+        body["detail"] = "; ".join(r.detail or r.name for r in failing)
+        return JSONResponse(body, status_code=503)
+
+    return router
