@@ -120,6 +120,8 @@ class Revflow:
             batch_size=settings.writeback.batch_size,
             lease_s=settings.writeback.lease_s,
             max_delay_s=settings.writeback.max_delay_s,
+            status_field=settings.writeback.status_field,
+            error_field=settings.writeback.error_field or None,
         )
         self.serve_api = serve_api
         self.api = create_app(

@@ -45,9 +45,10 @@ async def enqueue(db, *items):
             outbox.enqueue(s, "Order", rid, fields)
 
 
-async def states(db):
+async def states(db, operation="update"):
     async with db.read() as s:
-        return {(w.record_id, w.id): w.state for w in (await s.scalars(select(WritebackItem)))}
+        q = select(WritebackItem).where(WritebackItem.operation == operation)
+        return {(w.record_id, w.id): w.state for w in (await s.scalars(q))}
 
 
 def test_coalesce_keeps_newest_value_per_field():
@@ -109,7 +110,12 @@ async def test_per_record_outcomes(db):
         locked = (await s.scalars(select(WritebackItem).where(WritebackItem.record_id == A))).one()
         audits = (await s.scalars(select(AuditEntry.action))).all()
     assert locked.attempts == 1 and "UNABLE_TO_LOCK_ROW" in (locked.error or "")
-    assert sorted(audits) == ["writeback.dropped", "writeback.failed"]
+    assert sorted(audits) == [
+        "writeback.dropped",
+        "writeback.failed",
+        "writeback.refusal_notice_queued",  # only the refused one: C
+    ]
+    assert list(await states(db, "notice")) == [(C, 4)]
 
 
 async def test_request_limit_pauses_and_loses_nothing(db):
@@ -144,7 +150,8 @@ async def test_a_refused_call_fails_its_records_but_a_transient_one_retries(db):
     await WritebackFlusher(db, refused).flush_once()  # type: ignore[arg-type]
     assert set((await states(db)).values()) == {"failed"}
     async with db.read() as s:
-        (entry,) = (await s.scalars(select(AuditEntry))).all()
+        q = select(AuditEntry).where(AuditEntry.action == "writeback.failed")
+        (entry,) = (await s.scalars(q)).all()
     assert entry.detail["classification"] == "configuration"
 
     await enqueue(db, (B, {"S": "y"}))
