@@ -325,7 +325,9 @@ def demo(
 
     Exits 0 only when every order reads Completed on its Salesforce record (or, for
     the ``--cancel`` ones, Cancelled, or Completed with the refusal text; the
-    ``--amend`` ones Completed with the amended lines in the ERP, or refused).
+    ``--amend`` ones Completed with the amended lines in the ERP, or refused; with
+    ``--chaos`` the ones whose Completed the org's validation rule refuses, with the
+    refusal in their error field).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -378,9 +380,10 @@ def demo(
             + (f", {summary.amended} amended" if amend else "")
         )
     changed = min(amend, max(orders - cancel, 0))
-    ended = summary.completed - summary.cancel_refused == orders - min(cancel, orders)
+    shown = summary.completed + summary.writeback_refused  # refused by the org's rule, shown
+    ended = shown - summary.cancel_refused == orders - min(cancel, orders)
     amends_ended = summary.amended + summary.amend_refused == changed
-    ok = ended and amends_ended and summary.completed + summary.cancelled == orders
+    ok = ended and amends_ended and shown + summary.cancelled == orders
     raise typer.Exit(0 if ok else 1)
 
 
