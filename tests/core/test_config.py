@@ -44,3 +44,14 @@ def test_missing_file_is_reported(tmp_path):
 def test_run_requires_an_org():
     with pytest.raises(ConfigError, match="REVFLOW_SALESFORCE__INSTANCE_URL"):
         load_settings().require_org()
+
+
+def test_bad_erp_external_id_names_the_setting(monkeypatch):
+    monkeypatch.setenv("REVFLOW_ERP__EXTERNAL_ID", "result.documentNo[")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("invalid setting REVFLOW_ERP__EXTERNAL_ID: ")
+    assert "bad JMESPath expression 'result.documentNo['" in message
+    monkeypatch.setenv("REVFLOW_ERP__EXTERNAL_ID", "result.documentNo")
+    assert load_settings().erp.model_dump()["external_id"] == "result.documentNo"
