@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Incident, Plan, PlanState
-from app.demo import DemoEnvironment
+from app.demo import DemoEnvironment, run_demo
 from app.orchestration.status import write_plan_state
 from app.salesforce import outbox
 from app.salesforce.refusals import INCIDENT_KIND, PREFIX
@@ -161,3 +161,10 @@ async def test_pipeline_rule_refusing_completed_ends_with_the_refusal_on_the_ord
     await db.dispose()
     assert {states[o] for o in ids} == {PlanState.COMPLETED}
     assert open_incidents == 0
+
+
+async def test_demo_chaos_counts_orders_whose_completion_the_org_refused() -> None:
+    summary = await run_demo(10, timeout_s=120, chaos=True, seed=4)
+    assert summary.writeback_refused == 1  # a tenth, at least one
+    assert summary.completed == 9 and summary.duplicate_deliveries == 0
+    assert summary.faults_injected["writeback_refused"] >= 1
