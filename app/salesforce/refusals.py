@@ -18,10 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.db.models import Incident, OutboxOperation, WritebackItem
+from app.db.database import Database
+from app.db.models import Incident, OutboxOperation, OutboxState, WritebackItem
 from app.metrics import WRITEBACK_REFUSALS
 
 log = logging.getLogger("revflow.writeback")
@@ -92,6 +94,36 @@ def queue_notice(
         notice=text,
     )
     WRITEBACK_REFUSALS.labels(outcome="refused").inc()
+
+
+def superseded(items: list[WritebackItem]) -> set[int]:
+    """Ids of notices older than an update of the same record claimed with them."""
+    newest: dict[tuple[str, str], int] = {}
+    for i in items:
+        if i.operation == OutboxOperation.UPDATE:
+            key = (i.sobject, i.record_id)
+            newest[key] = max(newest.get(key, 0), i.id)
+    return {
+        i.id
+        for i in items
+        if i.operation == OutboxOperation.NOTICE and newest.get((i.sobject, i.record_id), 0) > i.id
+    }
+
+
+async def drop_superseded(db: Database, ids: set[int]) -> None:
+    """Such notices are not sent: the newer update carries its own error field, or is
+    refused and noticed anew."""
+    async with db.write() as s:
+        await s.execute(
+            update(WritebackItem)
+            .where(WritebackItem.id.in_(ids))
+            .values(
+                state=OutboxState.DROPPED,
+                error="superseded by a newer update of the record",
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
 
 
 def notice_sent(s: AsyncSession, record_id: str, correlation_id: str | None) -> None:

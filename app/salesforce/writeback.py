@@ -233,6 +233,10 @@ class WritebackFlusher:
         items = await self._claim()
         if not items:
             return 0
+        stale = refusals.superseded(items)
+        if stale:
+            await refusals.drop_superseded(self.db, stale)
+            items = [i for i in items if i.id not in stale]
         records = await self._hold_back_tail(coalesce([i for i in items if is_update(i)]), items)
         batches = chunks(records, self.batch_size)
         for operation in (OutboxOperation.CREATE, OutboxOperation.NOTICE):

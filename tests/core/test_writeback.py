@@ -158,3 +158,24 @@ async def test_a_refused_call_fails_its_records_but_a_transient_one_retries(db):
     busy = RefusingClient(TransientError(503, "SERVER_UNAVAILABLE", "busy"))
     await WritebackFlusher(db, busy).flush_once()  # type: ignore[arg-type]
     assert {rid: st for (rid, _), st in (await states(db)).items()}[B] == "pending"
+
+
+def test_notice_text_names_the_status_first_and_keeps_revflows_error():
+    from app.salesforce.refusals import notice_text
+
+    text = notice_text(
+        {"Z__c": 1, "Fulfillment_Error__c": "step create_invoice failed: 422", "S": "Failed"},
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "Not while on credit hold",
+        ["S"],
+        status_field="S",
+        error_field="Fulfillment_Error__c",
+    )
+    assert text == (
+        "Salesforce refused the update S = 'Failed', Z__c = 1: "
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION: Not while on credit hold (fields: S). "
+        "Revflow's error: step create_invoice failed: 422"
+    )
+    assert len(notice_text({"S": "x" * 9000}, "C", "m", [], status_field="S", error_field="E")) == (
+        4000
+    )

@@ -168,3 +168,27 @@ async def test_demo_chaos_counts_orders_whose_completion_the_org_refused() -> No
     assert summary.writeback_refused == 1  # a tenth, at least one
     assert summary.completed == 9 and summary.duplicate_deliveries == 0
     assert summary.faults_injected["writeback_refused"] >= 1
+
+
+async def test_a_newer_update_supersedes_a_pending_notice(db: Database, org: SandboxOrg) -> None:
+    shop = Shop(org)
+    oid = shop.order()
+    plan_id = await insert_plan(db, [{"key": "s"}], order_id=oid)
+    org.faults.validation_rules = [ValidationRule(STATUS, "Completed", records=[oid])]
+    await complete(db, oid, plan_id)
+    client = client_for(org)
+    flusher = WritebackFlusher(db, client)
+    await flusher.flush_once()  # refused; the notice is queued
+    org.faults.validation_rules = []  # the admin lifts the rule at once
+    async with db.write() as s:  # and the Order changes again before the notice went out
+        write_plan_state(s, WritebackSettings(), oid, "completed", f"rf-{oid}")
+    await flusher.flush_once()
+    await flusher.flush_once()
+    record = org.records["Order"][oid]
+    # the stale notice did not overwrite the newer, successful update
+    assert record[STATUS] == "Completed" and record[ERROR] is None
+    assert record[ERP] == "SO-000042"  # the refused values went out under the newer ones
+    notice = next(i for i in await items(db) if i.operation == "notice")
+    assert notice.state == "dropped" and "superseded" in (notice.error or "")
+    assert flusher.calls == 2
+    await client.aclose()
