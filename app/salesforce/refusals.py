@@ -6,8 +6,9 @@ its old status and an empty error field: nobody looking at it would know.  So th
 flusher queues a *refusal notice*: an update of the error field alone, which the
 rule that refused the status does not block, quoting Salesforce's message and
 naming the values refused.  A notice is sent on its own (never coalesced with
-other updates, never re-sending the refused values) and only once; if the org
-refuses even that, an incident is recorded, logged as an error and counted.
+other updates, never re-sending the refused values) and only once, unless a newer
+update of the record supersedes it; if the org refuses even that, an incident is
+recorded, logged as an error and counted.
 
 The plan keeps its outcome: a refused write-back changes what the Order shows,
 not what was done in the ERP.
