@@ -192,3 +192,19 @@ async def test_a_newer_update_supersedes_a_pending_notice(db: Database, org: San
     assert notice.state == "dropped" and "superseded" in (notice.error or "")
     assert flusher.calls == 2
     await client.aclose()
+
+
+async def test_a_field_error_on_the_status_is_shown_too(db: Database, org: SandboxOrg) -> None:
+    shop = Shop(org)
+    oid = shop.order()
+    too_long = "Waiting for " + "x" * 300  # the status field holds 255 characters
+    async with db.write() as s:
+        outbox.enqueue(s, "Order", oid, {STATUS: too_long, ERROR: None}, f"rf-{oid}")
+    client = client_for(org)
+    flusher = WritebackFlusher(db, client)
+    await flusher.flush_once()
+    await flusher.flush_once()
+    text = org.records["Order"][oid][ERROR]
+    assert text.startswith(f"{PREFIX} {STATUS} = 'Waiting for xxx")
+    assert ": STRING_TOO_LONG: " in text and f"(fields: {STATUS})" in text
+    await client.aclose()
