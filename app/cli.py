@@ -333,7 +333,9 @@ def demo(
 
     Exits 0 only when every order reads Completed on its Salesforce record (or, for
     the ``--cancel`` ones, Cancelled, or Completed with the refusal text; the
-    ``--amend`` ones Completed with the amended lines in the ERP, or refused) and no
+    ``--amend`` ones Completed with the amended lines in the ERP, or refused; with
+    ``--chaos`` the ones whose Completed the org's validation rule refuses, with the
+    refusal in their error field) and no
     order got a duplicate ERP document; otherwise 1, with one line saying why.
     ``--json`` latencies are per order, activation to final status, from the org's
     field history (p50/p95/p99).

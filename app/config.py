@@ -25,6 +25,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_serializer,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -191,6 +192,17 @@ class WebhookConnectorSettings(_Section):
     url: str = ""
     secrets: list[WebhookSecret] = []
     timeout_s: float = Field(default=10.0, gt=0)
+    # JMESPath to the ERP's id in its answer (connectors/external_id.py); unset: id, erp_number
+    external_id: str | None = None
+
+    @field_validator("external_id")
+    @classmethod
+    def _check_external_id(cls, value: str | None) -> str | None:
+        from connectors.external_id import compile_path
+
+        if value is not None:
+            compile_path(value)  # ValueError says where the expression breaks
+        return value
 
     def connector_options(self) -> dict[str, Any]:
         """The options ``build_connector`` takes, secrets revealed."""

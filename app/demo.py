@@ -25,11 +25,13 @@ from app.db.migrate import upgrade
 from app.demo_report import order_latencies, percentile
 from app.orchestration.ponr import REFUSED
 from app.process import RevflowProcess
+from app.salesforce.refusals import PREFIX as WRITEBACK_REFUSED
 from app.sandbox.erp import SandboxErp
 from app.sandbox.keys import generate_keypair, write_private_file
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
 from app.sandbox.server import RunningServer, start_erp, start_org
 from app.sandbox.tcp_proxy import TcpProxy
+from app.sandbox.validation import ValidationRule
 from app.service import Revflow
 from connectors.signing import generate_secret
 
@@ -69,6 +71,7 @@ class DemoSummary:
     cancel_refused: int = 0  # cancellations refused (point of no return, or done): Completed
     amended: int = 0  # amended in flight: Completed, the ERP's documents have the new lines
     amend_refused: int = 0  # amendments refused (point of no return, or done): Completed
+    writeback_refused: int = 0  # the org's rule refused Completed: the error field says so
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -435,6 +438,24 @@ class DemoEnvironment:
         error = self.order_error(order_id) or ""
         return status == "Completed" and error.startswith(REFUSED)
 
+    def refuse_completion(self, order_ids: list[str]) -> None:
+        """The org gets a validation rule refusing status Completed on these orders."""
+        if not order_ids:
+            return  # (a rule without records would hold every order)
+        status = self.settings.writeback.status_field if self.settings else "Fulfillment_Status__c"
+        self.org.faults.validation_rules.append(
+            ValidationRule(status, "Completed", records=list(order_ids))
+        )
+
+    def refusal_shown(self, order_id: str) -> bool:
+        """The rule refused Completed, and the Order's error field quotes the refusal."""
+        error = self.order_error(order_id) or ""
+        return (
+            self.order_status(order_id) != "Completed"
+            and error.startswith(WRITEBACK_REFUSED)
+            and "'Completed'" in error
+        )
+
     def order_error(self, order_id: str) -> str | None:
         field_name = self.settings.writeback.error_field if self.settings else None
         record = self.org.records.get("Order", {}).get(order_id) or {}
@@ -652,9 +673,11 @@ async def run_demo(
     with the ERP's newest sales order matching the amended lines, or Completed with
     the refusal text.  With
     ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
-    and restarted at random moments while the org injects its faults; on PostgreSQL
-    it also reaches the database through a proxy that is cut for a few seconds at
-    random moments (``database_outage``; an SQLite file has no connection to cut).
+    and restarted at random moments while the org injects its faults, and a validation
+    rule of the org refuses status Completed on a tenth of the orders (they end with the
+    refusal in their error field, ``writeback_refused``); on PostgreSQL it also reaches
+    the database through a proxy that is cut for a few seconds at random moments
+    (``database_outage``; an SQLite file has no connection to cut).
     ``erp="tryton"`` runs a real Tryton server (app/sandbox/tryton.py) as the ERP
     instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
     """
@@ -670,6 +693,9 @@ async def run_demo(
         database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
     ) as env:
         ids = await env.create_orders(orders)
+        # with chaos the org's validation rule refuses Completed on the last tenth
+        held = ids[len(ids) - _refused_count(len(ids), cancel, amend) :] if chaos else []
+        env.refuse_completion(held)
         started = time.monotonic()
         if chaos:
             env.start_chaos()
@@ -684,8 +710,9 @@ async def run_demo(
             half = len(changed) // 2  # edited in place, then deactivated, edited, activated
             await env.amend(changed[:half], in_place=True)
             await env.amend(changed[half:])
-        rest = ids[len(doomed) + len(changed) :]
+        rest = ids[len(doomed) + len(changed) : len(ids) - len(held)]
         await env.wait_until_done(rest, timeout_s, progress, final=("Completed",))
+        await env.wait_for(held, env.refusal_shown, timeout_s)
         await env.wait_for_cancellations(doomed, timeout_s)
         await env.wait_for(
             changed, lambda o: env.amend_applied(o) or env.amend_refused(o), timeout_s
@@ -699,11 +726,19 @@ async def run_demo(
         summary.amend_refused = sum(
             env.amend_refused(o) and not env.amend_applied(o) for o in changed
         )
+        summary.writeback_refused = sum(env.refusal_shown(o) for o in held)
         return summary
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _refused_count(orders: int, cancel: int, amend: int) -> int:
+    """Orders whose Completed status the org refuses in a chaos run: a tenth of those
+    neither cancelled nor amended, at least one."""
+    plain = orders - cancel - amend
+    return max(1, plain // 10) if plain > 1 else 0
 
 
 def demo_database(path: Path | None) -> str | None:

@@ -56,13 +56,15 @@ def verdict(summary: DemoSummary, cancel: int, amend: int) -> str | None:
     reasons = []
     if summary.duplicate_deliveries:
         reasons.append(f"{summary.duplicate_deliveries} order(s) got duplicate ERP documents")
-    ended = summary.completed + summary.cancelled
+    # an order whose Completed the org's validation rule refused ends showing the refusal
+    shown = summary.completed + summary.writeback_refused
+    ended = shown + summary.cancelled
     if ended != orders:
         reasons.append(
-            f"{orders - ended} of {orders} order(s) lost: not Completed or Cancelled on the "
-            f"record ({summary.failed} Failed)"
+            f"{orders - ended} of {orders} order(s) lost: not Completed, Cancelled or showing "
+            f"a refused write-back on the record ({summary.failed} Failed)"
         )
-    elif summary.completed - summary.cancel_refused != orders - doomed:
+    elif shown - summary.cancel_refused != orders - doomed:
         reasons.append(f"{doomed} cancellation(s) did not all end Cancelled or refused")
     if summary.amended + summary.amend_refused != changed:
         missing = changed - summary.amended - summary.amend_refused

@@ -15,6 +15,12 @@ PLANS_CREATED = Counter("revflow_plans_created_total", "Plans created")
 STEPS_EXECUTED = Counter("revflow_steps_executed_total", "Step executions", ["outcome"])
 STEP_DURATION = Histogram("revflow_step_seconds", "Step execution time")
 WRITEBACK_RECORDS = Counter("revflow_writeback_records_total", "Records written back", ["outcome"])
+WRITEBACK_REFUSALS = Counter(
+    "revflow_writeback_refusals_total",
+    "Order updates Salesforce refused: refused (notice queued), shown (notice written), "
+    "unshown (the notice was refused too: an incident)",
+    ["outcome"],
+)
 SALESFORCE_CALLS = Counter("revflow_salesforce_calls_total", "REST calls made to Salesforce")
 SALESFORCE_API_USED = Gauge(
     "revflow_salesforce_api_used", "Org-wide API use, all clients (Sforce-Limit-Info N)"

@@ -127,6 +127,8 @@ class Revflow:
             batch_size=settings.writeback.batch_size,
             lease_s=settings.writeback.lease_s,
             max_delay_s=settings.writeback.max_delay_s,
+            status_field=settings.writeback.status_field,
+            error_field=settings.writeback.error_field or None,
         )
         sup = settings.supervisor
         self.supervisor = Supervisor(

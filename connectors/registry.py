@@ -85,7 +85,7 @@ def _webhook(name: str, settings: Mapping[str, Any]) -> Connector:
         raise ValueError(f"webhook connector {name!r} needs 'url' and 'secrets'")
     try:
         return WebhookConnector(secrets=list(secrets), **options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a bad option or value: name the connector
         raise ValueError(f"webhook connector {name!r}: {exc}") from exc
 
 

@@ -34,6 +34,7 @@ import httpx
 
 from connectors.base import CallContext, CallResult, Connector
 from connectors.errors import ConnectorError, FatalError
+from connectors.external_id import ExternalIdPath, compile_path
 from connectors.http_client import HttpClientOwner
 from connectors.http_errors import (
     MAX_BODY_CHARS,
@@ -95,9 +96,11 @@ class WebhookConnector(HttpClientOwner, Connector):
     """POST each action as a signed Standard Webhooks message to ``url``.
 
     ``event_types`` maps an action to the message type (an unmapped action is
-    sent as its own type); ``external_id_paths`` are dotted paths tried in
-    order on the JSON answer.  ``clock`` gives the attempt time (tests).  An
-    HTTP client the connector created itself is closed by ``aclose``.
+    sent as its own type); ``external_id`` is a JMESPath expression that finds the
+    ERP's id in the JSON answer (``connectors.external_id``; ``result.documentNo``),
+    else the dotted ``external_id_paths`` are tried in order (``id``, ``erp_number``).
+    ``clock`` gives the attempt time (tests).  An HTTP client the connector created
+    itself is closed by ``aclose``.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class WebhookConnector(HttpClientOwner, Connector):
         http_client: httpx.AsyncClient | None = None,
         event_types: Mapping[str, str] | None = None,
         *,
+        external_id: str | None = None,
         external_id_paths: str | Sequence[str] = DEFAULT_EXTERNAL_ID_PATHS,
         headers: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
@@ -123,6 +127,7 @@ class WebhookConnector(HttpClientOwner, Connector):
         self.external_id_paths = (
             (external_id_paths,) if isinstance(external_id_paths, str) else tuple(external_id_paths)
         )
+        self.external_id: ExternalIdPath | None = compile_path(external_id) if external_id else None
         self.extra_headers = dict(headers or {})
         self.clock = clock
         self.init_client(http_client)
@@ -178,6 +183,9 @@ class WebhookConnector(HttpClientOwner, Connector):
         except ValueError:
             parsed = {"text": response.text[:MAX_BODY_CHARS]}
         data = parsed if isinstance(parsed, dict) else {"data": parsed}
+        if self.external_id is not None:
+            found_id = self.external_id.find(data)
+            return CallResult(found_id, response=data, status_code=response.status_code)
         external_id = None
         for path in self.external_id_paths:
             found = _lookup(data, path)

@@ -210,6 +210,7 @@ class OutboxState(StrEnum):
 class OutboxOperation(StrEnum):
     UPDATE = "update"  # field values for an existing record: coalesced per record
     CREATE = "create"  # a new record or a platform event: sent as it is, never coalesced
+    NOTICE = "notice"  # the error field alone, after a refused update: sent on its own
 
 
 class WritebackItem(Base):

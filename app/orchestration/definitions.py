@@ -16,6 +16,7 @@ from typing import Any
 from app.mapping.paths import PathRef, Scope
 from app.orchestration.plan_rules import Cond, Value, Verdict, show
 from app.orchestration.retry import RetryPolicy
+from connectors.external_id import ExternalIdPath
 
 SCENARIOS = ("new", "amendment", "cancellation")
 EACH_SUFFIXES = ("@each", "@each_line")  # `depends_on: [x@each]`: every instance of x
@@ -87,6 +88,7 @@ class StepDefinition:
     pause: PauseSpec | None = None
     manual: ManualSpec | None = None
     auto: AutoSpec | None = None
+    external_id: ExternalIdPath | None = None  # where the id is in a callout's answer
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from app.orchestration.plan_rules import (
     parse_duration,
 )
 from app.orchestration.retry import RetryPolicy
+from connectors.external_id import ExternalIdPath, compile_path
 
 TOP_KEYS = (
     "name",
@@ -64,7 +65,7 @@ STEP_KEYS = (
 COMPENSATION_KEYS = ("key", "type", "description", "retry", "expected_duration")
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "validate": (),
-    "callout": ("connector", "action", "mapping", "payload", "writes_erp_number"),
+    "callout": ("connector", "action", "mapping", "payload", "writes_erp_number", "external_id"),
     "auto": ("action", "fields", "event", "target"),
     "wait": ("signal", "channel", "correlation_key", "timeout", "on_timeout"),
     "manual": ("assignee", "instructions"),
@@ -185,6 +186,16 @@ class PlanCompiler:
             return parse_path(text)
         except ValueError as exc:
             self.problem(raw.value_pos[key], f"{what}: {exc}")
+            return None
+
+    def external_id(self, raw: YamlMap, what: str) -> ExternalIdPath | None:
+        text = self.get(raw, "external_id", str, what)
+        if text is None:
+            return None
+        try:
+            return compile_path(text)
+        except ValueError as exc:
+            self.problem(raw.value_pos["external_id"], f"{what}: 'external_id': {exc}")
             return None
 
     # -- the file --------------------------------------------------------------
@@ -473,6 +484,7 @@ class PlanCompiler:
                 mapping=mapping,
                 payload=payload,
                 writes_erp_number=bool(self.get(raw, "writes_erp_number", bool, what)),
+                external_id=self.external_id(raw, what),
             )
         if kind == "auto":
             return replace(sd, auto=self.auto(raw, what))

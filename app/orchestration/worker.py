@@ -53,8 +53,9 @@ from app.metrics import STEP_DURATION, STEPS_EXECUTED
 from app.orchestration.changes import continue_change
 from app.orchestration.claims import lease_due_steps
 from app.orchestration.compensation import apply_compensation, claim_compensations
-from app.orchestration.definitions import PlanDefinition
+from app.orchestration.definitions import PlanDefinition, StepDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepExecutor, StepResult
+from app.orchestration.external_ids import apply_step_expression, note_missing
 from app.orchestration.jeopardy_watch import sweep
 from app.orchestration.progress import STEPS, aware, lock_plan, lock_plans, settle, settle_many
 from app.orchestration.retry import RetryPolicy, policy_from_json
@@ -313,14 +314,18 @@ class Worker:
         except StopIteration:
             return RetryPolicy()
 
-    def _writes_erp_number(self, step: ClaimedStep) -> bool:
+    def _step_definition(self, step: ClaimedStep) -> StepDefinition | None:
         definition = self.definitions.get(step.definition)
         if definition is None:
-            return False
+            return None
         try:
-            return bool(definition.step(step.key).writes_erp_number)
+            return definition.step(step.key)
         except StopIteration:
-            return False
+            return None
+
+    def _writes_erp_number(self, step: ClaimedStep) -> bool:
+        sd = self._step_definition(step)
+        return bool(sd and sd.writes_erp_number)
 
     async def complete(self, step: ClaimedStep, result: StepResult) -> bool:
         """Commit the outcome if this worker still holds the lease; False if it lost it."""
@@ -331,7 +336,9 @@ class Worker:
         # the batch works on copies of the results: if its transaction fails, the
         # retry one by one starts from the executor's results again (a signal the
         # rolled-back batch matched to a waiting step is looked up anew, for example)
-        work = [(step, replace(result)) for step, result in done]
+        work = [(step, replace(result, output=dict(result.output))) for step, result in done]
+        for step, result in work:
+            apply_step_expression(self._step_definition(step), step, result)
         try:
             async with self.db.write() as s:
                 kept = await self._apply_batch(s, work)
@@ -418,6 +425,7 @@ class Worker:
                         {self.writeback.erp_number_field: result.external_id},
                         step.correlation_id,
                     )
+                note_missing(s, self._step_definition(step), step, result)
             if outcome in (Outcome.RETRY, Outcome.DEFER):
                 continue
             new_state = str(values["state"])

@@ -15,7 +15,10 @@ use ``allOrNone: false`` and each record's outcome is handled on its own:
   retried blindly.  A failed update is sent again only together with a newer value
   for the same record (it is coalesced under it).
 
-Dropped and failed writes set the Order's plan ``error`` and add an audit entry.
+Dropped and failed writes set the Order's plan ``error`` and add an audit entry.  A
+refused update of an Order also queues a refusal notice (``refusals``): the error
+field alone, sent on its own, so the user sees why the status did not change; a
+refused notice is an incident.
 
 ``REQUEST_LIMIT_EXCEEDED`` pauses the flusher; Revflow's own API budget
 (``budget.ApiBudget``) pauses it too, with an alert.  Nothing is lost either way:
@@ -33,7 +36,6 @@ import logging
 import random
 import socket
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +47,8 @@ from app.clock import utcnow
 from app.db.database import Database
 from app.db.models import OutboxOperation, OutboxState, Plan, WritebackItem
 from app.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
+from app.salesforce import refusals
+from app.salesforce.batching import Coalesced, chunks, coalesce, is_update, singles
 from app.salesforce.budget import ApiBudget
 from app.salesforce.client import COLLECTION_LIMIT, RecordError, RecordResult, SalesforceClient
 from app.salesforce.errors import (
@@ -64,55 +68,11 @@ DROP = DROP_CODES
 PLAN_ERROR_LIMIT = 4000
 
 
-@dataclass
-class Coalesced:
-    sobject: str
-    record_id: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    item_ids: list[int] = field(default_factory=list)
-    attempts: int = 0
-    operation: str = OutboxOperation.UPDATE
-    correlation_id: str | None = None
-
-
-def coalesce(items: list[WritebackItem]) -> list[Coalesced]:
-    """One update per record, newest value per field winning (items in id order)."""
-    merged: dict[tuple[str, str], Coalesced] = {}
-    for item in sorted(items, key=lambda i: i.id):
-        key = (item.sobject, item.record_id)
-        c = merged.setdefault(key, Coalesced(item.sobject, item.record_id))
-        c.fields.update(item.fields)
-        c.item_ids.append(item.id)
-        c.attempts = max(c.attempts, item.attempts)
-        c.correlation_id = item.correlation_id or c.correlation_id
-    return list(merged.values())
-
-
-def creates(items: list[WritebackItem]) -> list[Coalesced]:
-    """Each create on its own, in id order."""
-    return [
-        Coalesced(
-            i.sobject,
-            i.record_id,
-            dict(i.fields),
-            [i.id],
-            i.attempts,
-            OutboxOperation.CREATE,
-            i.correlation_id,
-        )
-        for i in sorted(items, key=lambda i: i.id)
-    ]
-
-
 def _permanent(exc: SalesforceError) -> bool:
     """A whole-call refusal that repeating cannot fix (a bad type or field, a bad body)."""
     if isinstance(exc, TransientError | SessionExpired | RequestLimitExceeded):
         return False
     return exc.status == 400 and classify(exc.code) in ("configuration", "data")
-
-
-def _is_create(item: WritebackItem) -> bool:
-    return item.operation == OutboxOperation.CREATE
 
 
 class WritebackFlusher:
@@ -128,6 +88,8 @@ class WritebackFlusher:
         pause_s: float = 300.0,
         max_delay_s: float = 0.0,
         owner: str | None = None,
+        status_field: str = "Fulfillment_Status__c",
+        error_field: str | None = "Fulfillment_Error__c",
     ) -> None:
         self.db = db
         self.client = client
@@ -138,6 +100,8 @@ class WritebackFlusher:
         self.pause = timedelta(seconds=pause_s)
         self.max_delay = timedelta(seconds=max_delay_s)
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.status_field = status_field
+        self.error_field = error_field  # refusal notices go here (None: none are sent)
         self.paused_until: datetime | None = None
         self._rng = random.Random()
         self.calls = 0
@@ -213,7 +177,7 @@ class WritebackFlusher:
         """Failed updates of records that have a newer pending update: sent again with it."""
         newest: dict[tuple[str, str], int] = {}
         for i in items:
-            if not _is_create(i):
+            if is_update(i):
                 key = (i.sobject, i.record_id)
                 newest[key] = max(newest.get(key, 0), i.id)
         if not newest:
@@ -269,17 +233,15 @@ class WritebackFlusher:
         items = await self._claim()
         if not items:
             return 0
-        records = await self._hold_back_tail(
-            coalesce([i for i in items if not _is_create(i)]), items
-        )
-        batches = [
-            records[start : start + self.batch_size]
-            for start in range(0, len(records), self.batch_size)
-        ]
-        new = creates([i for i in items if _is_create(i)])
-        batches += [
-            new[start : start + self.batch_size] for start in range(0, len(new), self.batch_size)
-        ]
+        stale = refusals.superseded(items)
+        if stale:
+            await refusals.drop_superseded(self.db, stale)
+            items = [i for i in items if i.id not in stale]
+        records = await self._hold_back_tail(coalesce([i for i in items if is_update(i)]), items)
+        batches = chunks(records, self.batch_size)
+        for operation in (OutboxOperation.CREATE, OutboxOperation.NOTICE):
+            alone = singles([i for i in items if i.operation == operation])
+            batches += chunks(alone, self.batch_size)
         sent = 0
         for n, chunk in enumerate(batches):
             if budget is not None and not budget.allows():
@@ -341,6 +303,8 @@ class WritebackFlusher:
                 if res.success:
                     sent_ids.extend(c.item_ids)
                     WRITEBACK_RECORDS.labels(outcome="sent").inc()
+                    if c.operation == OutboxOperation.NOTICE:
+                        refusals.notice_sent(s, c.record_id, c.correlation_id)
                     continue
                 err = res.errors[0] if res.errors else None
                 code = err.status_code if err else "UNKNOWN"
@@ -357,8 +321,34 @@ class WritebackFlusher:
                     .where(WritebackItem.id.in_(c.item_ids))
                     .values(state=state, error=text, lease_owner=None, lease_expires_at=None)
                 )
-                await self._record_on_plan(s, c, state, code, text)
                 WRITEBACK_RECORDS.labels(outcome=str(state)).inc()
+                if c.operation == OutboxOperation.NOTICE:
+                    if state == OutboxState.FAILED:
+                        refusals.notice_failed(s, c.record_id, c.fields, text, c.correlation_id)
+                    continue
+                plan_id = await self._record_on_plan(s, c, state, code, text)
+                if (
+                    state == OutboxState.FAILED
+                    and c.operation == OutboxOperation.UPDATE
+                    and self.error_field
+                    and refusals.wants_notice(c.sobject, c.fields, self.error_field)
+                ):
+                    notice = refusals.notice_text(
+                        c.fields,
+                        code,
+                        err.message if err else "",
+                        list(err.fields) if err else [],
+                        status_field=self.status_field,
+                        error_field=self.error_field,
+                    )
+                    refusals.queue_notice(
+                        s,
+                        c.record_id,
+                        notice,
+                        error_field=self.error_field,
+                        correlation_id=c.correlation_id,
+                        plan_id=plan_id,
+                    )
             if sent_ids:
                 await s.execute(
                     update(WritebackItem)
@@ -379,7 +369,7 @@ class WritebackFlusher:
 
     async def _record_on_plan(
         self, s: Any, c: Coalesced, state: OutboxState, code: str, text: str
-    ) -> None:
+    ) -> int | None:
         """The plan of the Order the write was about gets the error; the audit the detail."""
         kind = classify(code)
         plan = (
@@ -407,6 +397,7 @@ class WritebackFlusher:
             code=code,
             classification=kind,
         )
+        return plan.id if plan else None
 
     async def _release(
         self,

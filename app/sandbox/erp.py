@@ -19,7 +19,9 @@ Contract of ``POST /webhooks/erp``:
   duplicate.
 
 Answers are ``{"id": "SO-000001", "erp_number": "SO-000001", "type": ..., "order_id":
-..., "webhook_id": ..., "duplicate": bool}``.  ``GET /_erp/stats`` and
+..., "webhook_id": ..., "duplicate": bool}``; ``answer_shape`` changes where the number
+sits, as other ERP teams answer: ``erp_order_number`` (``{"erp_order_number": ...}``,
+no ``id``) or ``nested`` (``{"result": {"documentNo": ...}}``).  ``GET /_erp/stats`` and
 ``GET /_erp/deliveries`` report; ``GET``/``POST /_erp/faults`` read and set faults.
 """
 
@@ -40,6 +42,17 @@ from connectors.signing import SignatureError, verify
 __all__ = ["ERP_KEY", "Delivery", "Document", "SandboxErp", "create_erp_app"]
 
 DOCUMENT_PREFIXES = {"sales_order": "SO", "invoice": "INV"}
+ANSWER_SHAPES = ("flat", "erp_order_number", "nested")
+
+
+def shaped(answer: dict[str, Any], shape: str) -> dict[str, Any]:
+    """The flat answer moved to where an ERP answering in ``shape`` puts it."""
+    if shape == "flat":
+        return answer
+    rest = {k: v for k, v in answer.items() if k not in ("id", "erp_number")}
+    if shape == "erp_order_number":
+        return {"erp_order_number": answer["id"], **rest}
+    return {"result": {"documentNo": answer["id"], **rest}}
 
 
 @dataclass
@@ -90,6 +103,7 @@ class SandboxErp:
     fail_first_attempts: bool = False
     seed: int | None = None
     retry_after_s: float | None = None  # sent as Retry-After on injected 503s
+    answer_shape: str = "flat"  # one of ANSWER_SHAPES
     tolerance_s: float = 300
     clock: Callable[[], float] = time.time
     deliveries: list[Delivery] = field(default_factory=list)
@@ -107,7 +121,12 @@ class SandboxErp:
         fail_share: float | None = None,
         fail_first_attempts: bool | None = None,
         retry_after_s: float | None = None,
+        answer_shape: str | None = None,
     ) -> None:
+        if answer_shape is not None:
+            if answer_shape not in ANSWER_SHAPES:
+                raise ValueError(f"answer_shape must be one of {', '.join(ANSWER_SHAPES)}")
+            self.answer_shape = answer_shape
         if fail_share is not None:
             if not 0.0 <= fail_share <= 1.0:
                 raise ValueError("fail_share must be within [0, 1]")
@@ -122,10 +141,15 @@ class SandboxErp:
             "fail_share": self.fail_share,
             "fail_first_attempts": self.fail_first_attempts,
             "retry_after_s": self.retry_after_s,
+            "answer_shape": self.answer_shape,
         }
 
     def receive(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """Handle one delivery; returns (status, JSON answer).  No I/O."""
+        status, answer = self._receive(body, headers)
+        return status, shaped(answer, self.answer_shape) if status < 300 else answer
+
+    def _receive(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         now = self.clock()
         lower = {k.lower(): v for k, v in headers.items()}
         log = Delivery(lower.get("webhook-id"), None, None, now, 0, "invalid", 400)
@@ -280,8 +304,9 @@ async def _faults(request: web.Request) -> web.Response:
     if request.method == "POST":
         try:
             body = await request.json()
-            share, first, retry_after = (
-                body.get(k) for k in ("fail_share", "fail_first_attempts", "retry_after_s")
+            share, first, retry_after, shape = (
+                body.get(k)
+                for k in ("fail_share", "fail_first_attempts", "retry_after_s", "answer_shape")
             )
             if first is not None and not isinstance(first, bool):
                 raise ValueError("fail_first_attempts must be true or false")
@@ -289,6 +314,7 @@ async def _faults(request: web.Request) -> web.Response:
                 fail_share=None if share is None else float(share),
                 fail_first_attempts=first,
                 retry_after_s=None if retry_after is None else float(retry_after),
+                answer_shape=shape,
             )
         except (ValueError, TypeError, AttributeError) as exc:
             return web.json_response({"error": "invalid_faults", "message": str(exc)}, status=400)

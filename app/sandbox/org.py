@@ -15,6 +15,7 @@ from typing import Any
 from app.sandbox.events import EventLog, StoredEvent
 from app.sandbox.history import FieldHistory
 from app.sandbox.schema import CDC_CHANNELS, PLATFORM_EVENT_CHANNELS
+from app.sandbox.validation import ValidationRule
 
 ORG_ID = "00D5e000000RvFlEAK"
 INTEGRATION_USER_ID = "0055e000001RvFlAAK"
@@ -63,6 +64,8 @@ class Faults:
     # is a record id (the record written, or any id value in a create), an sObject or
     # platform-event name, or "*" for every record write.
     record_errors: dict[str, str] = field(default_factory=dict)
+    # the org's own validation rules (app/sandbox/validation.py): refuse some values
+    validation_rules: list[ValidationRule] = field(default_factory=list)
 
 
 @dataclass

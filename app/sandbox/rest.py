@@ -31,6 +31,8 @@ from app.sandbox.schema import (
     sobject,
 )
 from app.sandbox.soql import run_query
+from app.sandbox.validation import check as validation_error
+from app.sandbox.validation import parse_rules
 
 MAX_COLLECTION = 200
 MAX_COMPOSITE = 25
@@ -133,7 +135,14 @@ class RestApi:
     def write_faults(
         self, sobject: str, record_id: str | None, values: Mapping[str, Any] | None = None
     ) -> None:
-        """The injected per-record error for this write, if any, then UNABLE_TO_LOCK_ROW."""
+        """The injected per-record error for this write, if any, then the org's validation
+        rules."""
+        refused = validation_error(
+            self.org.faults.validation_rules, sobject, record_id, values or {}
+        )
+        if refused is not None:
+            self.org.note_fault("writeback_refused")
+            raise refused
         errors = self.org.faults.record_errors
         if errors:
             keys = {"*", sobject}
@@ -579,6 +588,8 @@ def _fault_value(faults: Faults, key: str, value: Any) -> Any:
     if key not in {f.name for f in fields(Faults)}:
         raise ValueError(f"unknown fault {key!r}")
     current = getattr(faults, key)
+    if key == "validation_rules":
+        return parse_rules(value)
     if key == "record_errors":
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[A-Z_]+", v)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +140,12 @@ async def test_fail_first_attempts_then_success(erp_server: Running) -> None:
         erp_server.base_url + "/_erp/faults",
         json={"fail_first_attempts": True, "retry_after_s": 2},
     )
-    assert response.json() == {"fail_share": 0.0, "fail_first_attempts": True, "retry_after_s": 2}
+    assert response.json() == {
+        "fail_share": 0.0,
+        "fail_first_attempts": True,
+        "retry_after_s": 2,
+        "answer_shape": "flat",
+    }
 
     conn = erp_server.connector()
     for order in ("801A", "801B"):
@@ -288,3 +293,39 @@ async def test_deliveries_endpoint(erp_server: Running) -> None:
     assert entry["webhook_id"] == "msg_p1:so" and entry["type"] == "sales_order.create"
     assert entry["order_id"] == "801A" and entry["status"] == 201
     assert entry["outcome"] == "created" and entry["document"] == "SO-000001"
+
+
+@pytest.mark.parametrize(
+    ("shape", "expression", "where"),
+    [
+        ("erp_order_number", "erp_order_number", lambda a: a["erp_order_number"]),
+        ("nested", "result.documentNo", lambda a: a["result"]["documentNo"]),
+    ],
+)
+async def test_answer_shapes_and_the_connector_expression(
+    erp_server: Running, shape: str, expression: str, where: Callable[[dict[str, Any]], Any]
+) -> None:
+    url = erp_server.base_url + "/_erp/faults"
+    assert (await erp_server.http.post(url, json={"answer_shape": shape})).status_code == 200
+    # the default (id || erp_number) finds nothing in these answers
+    plain = await erp_server.connector().call("create_sales_order", {"order_id": "801A"}, ctx("a"))
+    assert plain.external_id is None and where(plain.response) == "SO-000001"
+    assert "id" not in plain.response and "erp_number" not in plain.response
+    located = WebhookConnector(
+        erp_server.hook_url,
+        [SECRET],
+        http_client=erp_server.http,
+        event_types=EVENT_TYPES,
+        external_id=expression,
+    )
+    again = await located.call("create_sales_order", {"order_id": "801A"}, ctx("a"))
+    assert again.external_id == "SO-000001"  # the same webhook-id: the same document
+    made = await located.call("create_sales_order", {"order_id": "801B"}, ctx("b"))
+    assert made.external_id == "SO-000002"
+
+
+async def test_bad_answer_shape_is_refused(erp_server: Running) -> None:
+    response = await erp_server.http.post(
+        erp_server.base_url + "/_erp/faults", json={"answer_shape": "xml"}
+    )
+    assert response.status_code == 400 and "answer_shape" in response.json()["message"]

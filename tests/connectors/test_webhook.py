@@ -372,3 +372,21 @@ async def test_fake_connector_sync_async_and_errors() -> None:
     assert (await fake.call("create_sales_order", {"n": 1}, ctx(attempt=2))).external_id == "E1"
     assert [c.attempt for _, _, c in fake.calls] == [1, 2]
     assert await FakeConnector(lambda a, p, c: None).find_existing("a", {}, ctx()) is None
+
+
+async def test_external_id_expression_wins_over_the_dotted_paths() -> None:
+    answer = {"id": "ack-1", "result": {"documentNo": "D-7"}}
+    conn = connector_for(
+        lambda r: httpx.Response(200, json=answer), external_id="result.documentNo"
+    )
+    result = await conn.call("create_sales_order", {}, ctx())
+    assert result.external_id == "D-7" and result.response == answer
+
+
+def test_bad_external_id_expression_names_the_connector() -> None:
+    settings = {"type": "webhook", "url": URL, "secrets": [SECRET], "external_id": "result.["}
+    with pytest.raises(ValueError) as info:
+        build_connector("erp", settings)
+    assert str(info.value).startswith(
+        "webhook connector 'erp': bad JMESPath expression 'result.[' at character 9"
+    )

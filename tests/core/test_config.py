@@ -141,3 +141,14 @@ def test_repr_str_and_json_of_settings_hide_every_secret(tmp_path):
     assert settings.callbacks.secrets_for("sap") == [GOOD_SECRET]
     assert tryton.erp.connector_options()["password"] == "tryton-password"
     assert settings.database_url == hidden["db-password"]
+
+
+def test_bad_erp_external_id_names_the_setting(monkeypatch):
+    monkeypatch.setenv("REVFLOW_ERP__EXTERNAL_ID", "result.documentNo[")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("invalid setting REVFLOW_ERP__EXTERNAL_ID: ")
+    assert "bad JMESPath expression 'result.documentNo['" in message
+    monkeypatch.setenv("REVFLOW_ERP__EXTERNAL_ID", "result.documentNo")
+    assert load_settings().erp.model_dump()["external_id"] == "result.documentNo"

@@ -80,8 +80,12 @@ def test_verdict_passes_a_clean_run_and_names_what_went_wrong():
         "2 order(s) got duplicate ERP documents"
     )
     assert verdict(summary(completed=7, failed=1), 0, 0) == (
-        "3 of 10 order(s) lost: not Completed or Cancelled on the record (1 Failed)"
+        "3 of 10 order(s) lost: not Completed, Cancelled or showing a refused write-back on "
+        "the record (1 Failed)"
     )
+    # orders whose Completed the org's rule refused end showing the refusal: not lost
+    assert verdict(summary(completed=8, writeback_refused=2), 0, 0) is None
+    assert verdict(summary(completed=7, writeback_refused=1, cancelled=2), 2, 0) is None
     assert verdict(summary(completed=8, cancelled=2), cancel=2, amend=0) is None
     assert verdict(summary(amended=1), cancel=0, amend=3) == (
         "2 of 3 amendment(s) neither applied nor refused"

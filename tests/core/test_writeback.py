@@ -45,9 +45,10 @@ async def enqueue(db, *items):
             outbox.enqueue(s, "Order", rid, fields)
 
 
-async def states(db):
+async def states(db, operation="update"):
     async with db.read() as s:
-        return {(w.record_id, w.id): w.state for w in (await s.scalars(select(WritebackItem)))}
+        q = select(WritebackItem).where(WritebackItem.operation == operation)
+        return {(w.record_id, w.id): w.state for w in (await s.scalars(q))}
 
 
 def test_coalesce_keeps_newest_value_per_field():
@@ -109,7 +110,12 @@ async def test_per_record_outcomes(db):
         locked = (await s.scalars(select(WritebackItem).where(WritebackItem.record_id == A))).one()
         audits = (await s.scalars(select(AuditEntry.action))).all()
     assert locked.attempts == 1 and "UNABLE_TO_LOCK_ROW" in (locked.error or "")
-    assert sorted(audits) == ["writeback.dropped", "writeback.failed"]
+    assert sorted(audits) == [
+        "writeback.dropped",
+        "writeback.failed",
+        "writeback.refusal_notice_queued",  # only the refused one: C
+    ]
+    assert list(await states(db, "notice")) == [(C, 4)]
 
 
 async def test_request_limit_pauses_and_loses_nothing(db):
@@ -144,10 +150,32 @@ async def test_a_refused_call_fails_its_records_but_a_transient_one_retries(db):
     await WritebackFlusher(db, refused).flush_once()  # type: ignore[arg-type]
     assert set((await states(db)).values()) == {"failed"}
     async with db.read() as s:
-        (entry,) = (await s.scalars(select(AuditEntry))).all()
+        q = select(AuditEntry).where(AuditEntry.action == "writeback.failed")
+        (entry,) = (await s.scalars(q)).all()
     assert entry.detail["classification"] == "configuration"
 
     await enqueue(db, (B, {"S": "y"}))
     busy = RefusingClient(TransientError(503, "SERVER_UNAVAILABLE", "busy"))
     await WritebackFlusher(db, busy).flush_once()  # type: ignore[arg-type]
     assert {rid: st for (rid, _), st in (await states(db)).items()}[B] == "pending"
+
+
+def test_notice_text_names_the_status_first_and_keeps_revflows_error():
+    from app.salesforce.refusals import notice_text
+
+    text = notice_text(
+        {"Z__c": 1, "Fulfillment_Error__c": "step create_invoice failed: 422", "S": "Failed"},
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "Not while on credit hold",
+        ["S"],
+        status_field="S",
+        error_field="Fulfillment_Error__c",
+    )
+    assert text == (
+        "Salesforce refused the update S = 'Failed', Z__c = 1: "
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION: Not while on credit hold (fields: S). "
+        "Revflow's error: step create_invoice failed: 422"
+    )
+    assert len(notice_text({"S": "x" * 9000}, "C", "m", [], status_field="S", error_field="E")) == (
+        4000
+    )

@@ -63,8 +63,9 @@ async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(database_url
 @pytest.mark.parametrize("transport", ["cometd", "pubsub"])
 async def test_chaos_completes_every_order_once(database_url, transport):
     """The org drops connections, answers unknown-client, duplicates events, sends gap
-    and overflow events and expires replay ids while Revflow is killed and restarted;
-    on PostgreSQL the database is also cut away for seconds at a time."""
+    and overflow events, expires replay ids and refuses some write-backs with its own
+    validation rule while Revflow is killed and restarted; on PostgreSQL the database
+    is also cut away for seconds at a time."""
     overrides = {"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}}
     async with DemoEnvironment(
         database_url=database_url,
@@ -76,14 +77,18 @@ async def test_chaos_completes_every_order_once(database_url, transport):
         database_proxy=bool(PG_URL),
     ) as env:
         ids = await env.create_orders(30)
+        # the org refuses status Completed on these: they must end showing the refusal
+        held = ids[-3:]
+        env.refuse_completion(held)
         env.start_chaos(kill_every_s=(1.0, 3.0), max_kills=3)
         await env.activate(ids)
         # changes in flight too: lost change events must be recovered like activations
-        cancelled, amended, rest = ids[:3], ids[3:7], ids[7:]
+        cancelled, amended, rest = ids[:3], ids[3:7], ids[7:-3]
         await env.cancel(cancelled)
         await env.amend(amended[:2], in_place=True)
         await env.amend(amended[2:])
         assert await env.wait_until_done(rest, timeout_s=180, final=("Completed",))
+        assert await env.wait_for(held, env.refusal_shown, timeout_s=120)
         assert await env.wait_for(cancelled, env.cancel_settled, timeout_s=120)
         assert await env.wait_for(
             amended, lambda o: env.amend_applied(o) or env.amend_refused(o), timeout_s=120
@@ -91,8 +96,9 @@ async def test_chaos_completes_every_order_once(database_url, transport):
         summary = env.summary(ids, 1.0)
         documents = env.erp.stats()["documents"]
     assert summary.duplicate_deliveries == 0
-    for oid in rest:  # one sales order and one invoice per unchanged order
+    for oid in rest + held:  # one sales order and one invoice per unchanged order
         assert documents["sales_order"][oid] == documents["invoice"][oid] == 1
+    assert summary.faults_injected.get("writeback_refused", 0) >= len(held)
     assert summary.faults_injected.get("consumer_killed", 0) >= 1
     assert summary.faults_injected.get("duplicate_event", 0) >= 1
     if PG_URL:

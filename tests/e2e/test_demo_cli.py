@@ -42,7 +42,8 @@ def test_lost_orders_fail_the_demo_with_one_line():
     lost = 3 - summary["completed"] - summary["cancelled"]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
-        f"error: demo failed: {lost} of 3 order(s) lost: not Completed or Cancelled on the "
+        f"error: demo failed: {lost} of 3 order(s) lost: not Completed, Cancelled or showing "
+        f"a refused write-back on the "
         f"record ({summary['failed']} Failed)"
     ]
     assert result.stderr.strip().splitlines()[-1] == errors[0]  # the last word

@@ -27,6 +27,7 @@ from app.salesforce.client import SalesforceClient
 from app.salesforce.lookups import LookupCache
 from app.salesforce.writeback import WritebackFlusher
 from app.sandbox.org import ConnectedApp, SandboxOrg
+from app.sandbox.validation import ValidationRule
 from connectors.errors import FatalError
 from tests.orgkit import Shop, make_intake, settings_for
 from tests.plankit import insert_plan, make_worker
@@ -103,7 +104,7 @@ async def test_injected_record_error_fails_the_item_and_records_it_on_the_plan(
     assert flusher.calls == 1  # both records in one Collections call
     assert org.records["Order"][good][STATUS] == "In Progress"
     assert org.records["Order"][bad][STATUS] is None
-    failed = [i for i in await items(db) if i.record_id == bad]
+    failed = [i for i in await items(db) if i.record_id == bad and i.operation == "update"]
     assert [i.state for i in failed] == ["failed"]
     assert (failed[0].error or "").startswith(code)
     plan = await plan_of(db, plan_id)
@@ -134,20 +135,21 @@ async def test_failed_update_is_not_retried_until_a_newer_value_comes(
 ) -> None:
     shop = Shop(org)
     oid = shop.order()
-    org.faults.record_errors = {oid: "FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+    org.faults.validation_rules = [ValidationRule(STATUS, "In Progress", records=[oid])]
     await enqueue(db, "Order", oid, {STATUS: "In Progress", "ERP_Order_Number__c": "SO-1"})
     client = client_for(org)
     flusher = WritebackFlusher(db, client)
     await flusher.flush_once()
+    await flusher.flush_once()  # the refusal notice, on its own
     await flusher.flush_once()
+    assert flusher.calls == 2  # the refused values were not retried blindly
+    assert "In Progress" in org.records["Order"][oid]["Fulfillment_Error__c"]
+    org.faults.validation_rules = []  # the admin lifted the rule
     await flusher.flush_once()
-    assert flusher.calls == 1  # not retried blindly
-    org.faults.record_errors = {}  # the user fixed the record
-    await flusher.flush_once()
-    assert flusher.calls == 1  # still nothing new to send
+    assert flusher.calls == 2  # still nothing new to send
     await enqueue(db, "Order", oid, {STATUS: "Completed"})
     assert await flusher.flush_once() == 1
-    assert flusher.calls == 2
+    assert flusher.calls == 3
     record = org.records["Order"][oid]
     # the failed value went out under the newer one: nothing lost, newest wins
     assert record[STATUS] == "Completed" and record["ERP_Order_Number__c"] == "SO-1"

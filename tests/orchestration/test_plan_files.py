@@ -332,3 +332,46 @@ def test_lint_reports_duplicate_plan_names(tmp_path: Path) -> None:
     assert found == [
         f"{tmp_path}/b.yaml:1:1: plan name 'order_fulfillment' is already used by {tmp_path}/a.yaml"
     ]
+
+
+def test_external_id_expressions_are_compiled_and_linted() -> None:
+    found = problems(
+        """\
+        groups:
+          g:
+            steps:
+              - key: a
+                type: callout
+                connector: erp
+                action: x
+                external_id: result.[
+              - key: b
+                type: callout
+                connector: erp
+                action: x
+                external_id: 42
+              - key: c
+                type: manual
+                external_id: id
+        scenarios: {new: [g]}
+        """
+    )
+    assert found == [
+        "p.yaml:10:22: step 'a': 'external_id': bad JMESPath expression 'result.[' "
+        "at character 9: Invalid jmespath expression: Incomplete expression",
+        "p.yaml:15:22: step 'b': 'external_id' must be text, got a number",
+        "p.yaml:18:9: 'external_id' is not allowed on a manual step",
+    ]
+    text = HEAD + textwrap.dedent(
+        """\
+        groups:
+          g:
+            steps:
+              - {key: a, type: callout, connector: erp, action: x, external_id: result.documentNo}
+        scenarios: {new: [g]}
+        """
+    )
+    definition, none = compile_plan(text, "p.yaml")
+    assert none == [] and definition is not None
+    expression = definition.step("a").external_id
+    assert expression is not None and expression.find({"result": {"documentNo": 7}}) == "7"
