@@ -257,12 +257,16 @@ class RecordStore:
         """A record in REST GET shape (``attributes`` first; compounds as objects)."""
         t = self.type_of(sobj)
         record = self.find(t.name, record_id)
-        names = [f.name for f in t.fields.values() if not f.compound]
+        names = [
+            f.name
+            for f in t.fields.values()
+            if not f.compound and not self.org.lacks(t.name, f.name)
+        ]
         if fields is not None:
             names = []
             for name in fields:
                 f = t.field(name)
-                if f is None:
+                if f is None or self.org.lacks(t.name, f.name):
                     raise SfError(
                         "INVALID_FIELD", f"No such column '{name}' on sobject of type {t.name}"
                     )
@@ -410,7 +414,7 @@ class RecordStore:
             if key == "attributes":
                 continue
             f = t.field(key)
-            if f is None:
+            if f is None or self.org.lacks(t.name, f.name):
                 raise SfError(
                     "INVALID_FIELD", f"No such column '{key}' on sobject of type {t.name}"
                 )
