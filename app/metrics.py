@@ -28,3 +28,9 @@ SALESFORCE_API_REVFLOW = Gauge(
 SALESFORCE_API_BUDGET = Gauge(
     "revflow_salesforce_api_budget", "Revflow's API budget: api_budget_share x daily allocation"
 )
+INCIDENTS_OPENED = Counter(
+    "revflow_incidents_opened_total", "Standing incidents opened (app.incidents)", ["kind"]
+)
+INCIDENTS_RESOLVED = Counter(
+    "revflow_incidents_resolved_total", "Standing incidents resolved", ["kind"]
+)

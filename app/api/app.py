@@ -20,6 +20,7 @@ from app.api.webhooks import webhooks_router
 from app.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, Step
+from app.incidents import describe, open_blocking_incidents
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
@@ -56,12 +57,15 @@ def create_app(
 
     @api.get("/readyz", tags=["health"], responses={503: {"model": Problem}})
     async def readyz() -> dict[str, str]:
-        """The database answers."""
+        """The database answers and no blocking incident is open."""
         try:
             async with db.read() as s:
                 await s.execute(text("SELECT 1"))
+                blocking = await open_blocking_incidents(s)
         except Exception as exc:
             raise HTTPException(503, f"database unavailable: {type(exc).__name__}") from exc
+        if blocking:
+            raise HTTPException(503, "incident open: " + "; ".join(map(describe, blocking)))
         return {"status": "ready"}
 
     @api.get(
