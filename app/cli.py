@@ -263,6 +263,7 @@ def run(config: ConfigOption = None) -> None:
     from app.db.engine import is_sqlite
     from app.db.migrate import upgrade
     from app.logs import configure_logging
+    from app.salesforce.org_check import OrgCheckError
     from app.service import Revflow
 
     settings = settings_or_exit(config)
@@ -283,7 +284,10 @@ def run(config: ConfigOption = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.request_stop)
-        await service.run_forever()
+        try:
+            await service.run_forever()
+        except OrgCheckError as exc:  # the org lacks fields: one message, exit non-zero
+            fail(str(exc))
 
     asyncio.run(main())
 

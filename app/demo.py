@@ -85,6 +85,7 @@ class DemoEnvironment:
         transport: str = "cometd",
         separate_process: bool = False,
         erp: str = "sandbox",
+        single_currency: str | None = None,
     ) -> None:
         if erp not in ("sandbox", "tryton"):
             raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
@@ -93,7 +94,7 @@ class DemoEnvironment:
         self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
         self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
         self.rng = random.Random(seed)
-        self.org = SandboxOrg()
+        self.org = SandboxOrg(single_currency=single_currency)  # e.g. "EUR": no CurrencyIsoCode
         self.org.faults.cometd_timeout_s = 10.0
         self.erp = SandboxErp(
             secrets=[generate_secret()],
@@ -337,8 +338,8 @@ class DemoEnvironment:
                     "AccountId": accounts[i % len(accounts)],
                     "Status": "Draft",
                     "EffectiveDate": "2026-12-01",
-                    "CurrencyIsoCode": "EUR",
                     "PoNumber": f"PO-{i:05d}",
+                    **({} if self.org.single_currency else {"CurrencyIsoCode": "EUR"}),
                 }
                 for i in range(n)
             ],

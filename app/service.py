@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from functools import partial
 from typing import Any
 
 import httpx
@@ -26,9 +27,11 @@ from app.orchestration.executor import StepExecutor
 from app.orchestration.intake import Intake
 from app.orchestration.plan_files import load_plan_file
 from app.orchestration.worker import Worker
+from app.org_guard import OrgGuard
 from app.salesforce.auth import TokenProvider
 from app.salesforce.budget import ApiBudget
 from app.salesforce.client import SalesforceClient
+from app.salesforce.org_check import OrgShape
 from app.salesforce.writeback import WritebackFlusher
 from app.webhooks.endpoints import DisablePolicy
 from app.webhooks.guard import EndpointGuard
@@ -105,6 +108,9 @@ class Revflow:
             self.mapping_store.current,
             on_plans=self.worker.wakeup.set,
         )
+        self.org_guard = OrgGuard(  # the org has what Revflow and the mappings read
+            self.db, self.salesforce, settings, self.definition.mappings, self._org_shape
+        )
         self.reconciler = Reconciler(self.db, self.salesforce, settings, self.intake)
         self.consumer = EventConsumer(
             self.db,
@@ -133,14 +139,19 @@ class Revflow:
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: uvicorn.Server | None = None
 
+    def _org_shape(self, shape: OrgShape) -> None:
+        self.intake.org_currency = shape.currency
+
     async def start(self) -> None:
-        loops = {
+        """Check the org (``OrgCheckError`` when it lacks a field), then start the loops."""
+        await self.org_guard.at_start(self.mappings)
+        loops: dict[str, Callable[[asyncio.Event], Coroutine[Any, Any, Any]]] = {
             "consumer": self.consumer.run,
             "intake": self.intake.run,
             "worker": self.worker.run,
             "writeback": self.flusher.run,
             "reconcile": self.reconciler.run,
-            "mappings": self.mapping_store.watch,
+            "mappings": partial(self.mapping_store.watch, check=self.org_guard.on_reload),
         }
         if self.settings.ingest.transport == "polling":
             del loops["consumer"]  # no stream: the sweep is the intake
@@ -163,7 +174,7 @@ class Revflow:
         self._stop.set()
         if self._server is not None:
             self._server.should_exit = True
-        done, pending = await asyncio.wait(self._tasks, timeout=10)
+        done, pending = await asyncio.wait(self._tasks, timeout=10) if self._tasks else ((), ())
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -173,8 +184,8 @@ class Revflow:
         await self.db.dispose()
 
     async def run_forever(self) -> None:
-        await self.start()
         try:
+            await self.start()
             await self._stop.wait()
         finally:
             await self.stop()

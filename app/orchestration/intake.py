@@ -30,6 +30,7 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
+from app.incidents import is_permanent, raise_incident, resolve_incident
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from app.orchestration.amendments import request_amendment
@@ -49,6 +50,7 @@ log = logging.getLogger("revflow.intake")
 SCENARIO = "new"
 DETAIL_CAP = 500  # order ids kept in one incident's detail
 NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
+READ_INCIDENT = "salesforce:intake:order_read"  # incident key while reads fail permanently
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class Intake:
         self.lookups = LookupCache(client)  # records the mappings' record_lookups read
         self.wakeup = asyncio.Event()
         self.skipped: dict[str, int] = {}
+        self.org_currency: str | None = None  # a single-currency org's (see org_check)
+        # an order-read incident may be open (from before a restart): checked on success
+        self._incident: str | None = READ_INCIDENT
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -150,12 +155,17 @@ class Intake:
             try:
                 done = await self.process_batch()
                 backoff = 0.0
+                await self._resolve_incident()
             except SalesforceError as exc:
-                backoff = min(max(backoff * 2, 1.0), 60.0)
-                log.warning(
-                    "reading orders failed; retrying",
-                    extra={"error": str(exc), "retry_in_s": backoff},
-                )
+                if is_permanent(exc):  # waiting will not fix it: an incident, slow retries
+                    backoff = self.settings.salesforce.incident_retry_s
+                    await self._raise_incident(exc)
+                else:
+                    backoff = min(max(backoff * 2, 1.0), 60.0)
+                    log.warning(
+                        "reading orders failed; retrying",
+                        extra={"error": str(exc), "retry_in_s": backoff},
+                    )
                 done = 0
             except Exception:
                 backoff = min(max(backoff * 2, 1.0), 60.0)
@@ -166,6 +176,22 @@ class Intake:
                 await sleep_until(
                     backoff or self.settings.ingest.poll_interval_s, self.wakeup, stop
                 )
+
+    async def _raise_incident(self, exc: SalesforceError) -> None:
+        self._incident = READ_INCIDENT
+        await raise_incident(
+            self.db,
+            self._incident,
+            "salesforce_permanent",
+            f"reading orders from Salesforce failed with {exc.code}: {exc.message} "
+            f"(retried every {self.settings.salesforce.incident_retry_s:g} s until it works)",
+            detail={"code": exc.code, "status": exc.status, "loop": "intake"},
+        )
+
+    async def _resolve_incident(self) -> None:
+        if self._incident is not None:
+            await resolve_incident(self.db, self._incident, "reading orders works again")
+            self._incident = None
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -207,6 +233,7 @@ class Intake:
             self.mappings,
             work.changed,
             lookups=self.lookups,
+            org_currency=self.org_currency,
         )
         if retried and self.on_plans:
             self.on_plans()
@@ -310,7 +337,7 @@ class Intake:
         the status and note for each order's events."""
         if not order_ids:
             return {}
-        fields = query_fields(self.mappings().values())
+        fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, order_ids, fields)
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
@@ -408,7 +435,7 @@ class Intake:
         ]
         await self.amend_orders(recovered)
         to_read = [i for i in unique if i not in planned]
-        fields = query_fields(self.mappings().values())
+        fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
         for oid, order in orders.items():  # cancelled before it was planned: its
             if order.get("Status") in CANCELLED_STATUSES:  # cancellation event may be lost
