@@ -44,8 +44,9 @@ def parse_user_info(status: int, body: bytes) -> UserInfo:
         raise TransientError(status, "UNKNOWN", f"getUserInfo answered no XML: {exc}") from exc
     fault = root.find(f".//{{{ENVELOPE_NS}}}Fault")
     if fault is not None:
-        code = (fault.findtext("faultcode") or "UNKNOWN").split(":")[-1]
-        message = fault.findtext("faultstring") or ""
+        texts = {child.tag.split("}")[-1]: (child.text or "") for child in fault}
+        code = (texts.get("faultcode") or "UNKNOWN").split(":")[-1]  # "sf:INVALID_SESSION_ID"
+        message = texts.get("faultstring", "")
         if code == "INVALID_SESSION_ID":
             raise SessionExpired(status, code, message)
         if status >= 500 and code in ("SERVER_UNAVAILABLE", "UNKNOWN"):

@@ -18,7 +18,7 @@ ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "urn:partner.soap.sforce.com"
 _HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>'
-    f'<soapenv:Envelope xmlns:soapenv="{ENVELOPE_NS}" xmlns="{PARTNER_NS}" '
+    f'<soapenv:Envelope xmlns:soapenv="{ENVELOPE_NS}" '
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 )
 
@@ -68,7 +68,7 @@ def user_info_xml(org: SandboxOrg, user_id: str, username: str) -> str:
     }
     result = "".join(_value(k, v) for k, v in fields.items())
     return (
-        f"{_HEAD}><soapenv:Body><getUserInfoResponse><result>{result}</result>"
+        f'{_HEAD} xmlns="{PARTNER_NS}"><soapenv:Body><getUserInfoResponse><result>{result}</result>'
         "</getUserInfoResponse></soapenv:Body></soapenv:Envelope>"
     )
 
