@@ -19,6 +19,7 @@ from app.salesforce.errors import SalesforceError, SessionExpired, TransientErro
 
 ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "urn:partner.soap.sforce.com"
+SOAP_KIND = "POST soap getUserInfo"  # in ApiUsage.by_kind
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ async def user_info(client: SalesforceClient) -> UserInfo:
         except httpx.HTTPError as exc:
             raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
         client.usage.calls_made += 1
+        client.usage.by_kind[SOAP_KIND] = client.usage.by_kind.get(SOAP_KIND, 0) + 1
         SALESFORCE_CALLS.inc()
         try:
             return parse_user_info(resp.status_code, resp.content)
