@@ -138,6 +138,7 @@ class Intake:
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         # an order-read incident may be open (from before a restart): checked on success
         self._incident: str | None = READ_INCIDENT
+        self._incident_open = False
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -155,11 +156,13 @@ class Intake:
             try:
                 done = await self.process_batch()
                 backoff = 0.0
+                self._incident_open = False
                 await self._resolve_incident()
             except SalesforceError as exc:
                 if is_permanent(exc):  # waiting will not fix it: an incident, slow retries
                     backoff = self.settings.salesforce.incident_retry_s
                     await self._raise_incident(exc)
+                    self._incident_open = True
                 else:
                     backoff = min(max(backoff * 2, 1.0), 60.0)
                     log.warning(
@@ -173,9 +176,9 @@ class Intake:
                 done = 0
             if done == 0 or backoff:
                 self.wakeup.clear()
-                await sleep_until(
-                    backoff or self.settings.ingest.poll_interval_s, self.wakeup, stop
-                )
+                # new events do not cut an incident's wait short: they would fail the same way
+                wake = (stop,) if self._incident_open else (self.wakeup, stop)
+                await sleep_until(backoff or self.settings.ingest.poll_interval_s, *wake)
 
     async def _raise_incident(self, exc: SalesforceError) -> None:
         self._incident = READ_INCIDENT
