@@ -30,7 +30,9 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import Incident, ReconcileCursor
+from app.incidents import is_permanent, raise_incident, resolve_incident
 from app.salesforce.client import SalesforceClient
+from app.salesforce.errors import SalesforceError
 
 log = logging.getLogger("revflow.reconcile")
 
@@ -39,6 +41,7 @@ ACTIVATED = "Status = 'Activated'"
 # a missed window may also hide cancellations (of planned and unplanned orders alike)
 ACTIVATED_OR_CANCELLED = "Status IN ('Activated', 'Cancelled', 'Canceled')"
 SWEPT_ENTITY = "Order"
+SWEEP_INCIDENT = "salesforce:reconcile:sweep"  # incident key while sweeps fail permanently
 
 
 class PlanOutcomeLike(Protocol):
@@ -160,6 +163,7 @@ class Reconciler:
         default_settle = 0.0 if self.polling else settings.reconcile.skew_s
         self.settle_s = default_settle if settle_s is None else settle_s
         self.page_size = page_size
+        self._incident = True  # a sweep incident may be open (from before a restart)
         self.clock = clock
 
     @property
@@ -178,13 +182,30 @@ class Reconciler:
                 await budget.pause_alert(self.db, "reconcile")
                 await sleep_until(self.interval_s, stop)
                 continue
+            wait = self.interval_s
             try:
                 result = await self.sweep_once()
                 if result.created:
                     log.info("sweep created plans", extra={"orders": len(result.created)})
+                if self._incident:
+                    await resolve_incident(self.db, SWEEP_INCIDENT, "the sweep works again")
+                self._incident = False
+            except SalesforceError as exc:
+                if not is_permanent(exc):
+                    log.warning("reconciliation sweep failed", extra={"error": str(exc)})
+                else:  # waiting will not fix it: an incident, and slow retries
+                    wait = max(wait, self.settings.salesforce.incident_retry_s)
+                    self._incident = True
+                    await raise_incident(
+                        self.db,
+                        SWEEP_INCIDENT,
+                        "salesforce_permanent",
+                        f"the reconciliation sweep failed with {exc.code}: {exc.message}",
+                        detail={"code": exc.code, "status": exc.status, "loop": "reconcile"},
+                    )
             except Exception:
                 log.exception("reconciliation sweep failed")
-            await sleep_until(self.interval_s, stop)
+            await sleep_until(wait, stop)
 
     async def cursor(self) -> datetime | None:
         async with self.db.read() as s:
