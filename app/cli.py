@@ -235,7 +235,8 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
     from app.salesforce.auth import AuthError, TokenProvider
     from app.salesforce.client import SalesforceClient
     from app.salesforce.errors import SalesforceError
-    from app.salesforce.orders import fetch_orders
+    from app.salesforce.orders import fetch_orders, query_fields
+    from app.salesforce.org_check import OrgCheckError, single_currency
 
     try:
         settings.require_org()
@@ -246,9 +247,10 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
         settings.salesforce.api_version,
         settings.salesforce.call_options_client,
     )
-    try:
-        found = await fetch_orders(client, [order_id])
-    except (AuthError, SalesforceError) as exc:
+    try:  # a single-currency org has no CurrencyIsoCode to select
+        fields = query_fields([], await single_currency(client, settings))
+        found = await fetch_orders(client, [order_id], fields)
+    except (AuthError, SalesforceError, OrgCheckError) as exc:
         fail(f"reading order {order_id} failed: {exc}")
     finally:
         await client.aclose()

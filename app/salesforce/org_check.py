@@ -200,3 +200,18 @@ class OrgCheck:
         if isinstance(found, str):
             raise LookupError(found.split(": ", 1)[1])
         return found | {CURRENCY} if single else found
+
+
+async def single_currency(client: SalesforceClient, settings: Settings) -> str | None:
+    """The currency of a single-currency org, None for a multicurrency one (a describe
+    call, then the setting or getUserInfo), for commands that read orders without the
+    full check.  Raises OrgCheckError when the currency cannot be told."""
+    body = await client.request("GET", "sobjects/Order/describe")
+    if CURRENCY in field_names(body or {}):
+        return None
+    check = OrgCheck(client, settings)
+    problems: list[Problem] = []
+    currency = await check._currency(problems)
+    if problems:
+        raise OrgCheckError(problems)
+    return currency

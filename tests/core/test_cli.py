@@ -80,3 +80,29 @@ def test_plans_lint_reports_a_cycle(tmp_path):
     result = runner.invoke(cli, ["plans", "lint", str(bad)])
     assert result.exit_code == 1
     assert "cycle" in result.output and str(bad) in result.output
+
+
+async def test_explain_an_order_of_a_single_currency_org(org, monkeypatch):
+    """`plans explain ORDER_ID` reads the order without selecting CurrencyIsoCode, which
+    a single-currency org does not have, and explains it."""
+    import asyncio
+
+    from app.sandbox.org import ConnectedApp
+    from tests.orgkit import Shop
+
+    org.single_currency = "EUR"
+    org.add_app(ConnectedApp(name="revflow", consumer_key="ck", consumer_secret="s3cret"))
+    order_id = Shop(org).order()
+    for key, value in {
+        "INSTANCE_URL": org.instance_url,
+        "AUTH": "client_credentials",
+        "CLIENT_ID": "ck",
+        "CLIENT_SECRET": "s3cret",
+    }.items():
+        monkeypatch.setenv(f"REVFLOW_SALESFORCE__{key}", value)
+    monkeypatch.setenv("REVFLOW_ERP__URL", "http://127.0.0.1:9/erp")  # required, not called
+    monkeypatch.setenv("REVFLOW_ERP__SECRETS", '["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]')
+    # the command runs its own event loop; the org keeps serving on this one
+    result = await asyncio.to_thread(runner.invoke, cli, ["plans", "explain", order_id])
+    assert result.exit_code == 0, result.output
+    assert order_id in result.output and "create_sales_order" in result.output
