@@ -82,6 +82,10 @@ def test_plans_lint_reports_a_cycle(tmp_path):
     assert "cycle" in result.output and str(bad) in result.output
 
 
+def _first_line(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
 def _point_at(org, monkeypatch) -> None:
     """REVFLOW_* settings for the sandbox org (the ERP is required but never called)."""
     from app.sandbox.org import ConnectedApp
@@ -128,8 +132,5 @@ async def test_mappings_lint_org_in_a_single_currency_org(org, monkeypatch):
     result = await asyncio.to_thread(runner.invoke, cli, args)
     assert result.exit_code == 1
     quote = Path("mappings/quote_to_erp_quote.yaml")
-    line = next(
-        n for n, text in enumerate(quote.read_text().splitlines(), 1) if "AccountNumber" in text
-    )
-    assert f"{quote}:{line}:" in result.output
+    assert f"{quote}:{_first_line(quote, 'AccountNumber')}:" in result.output
     assert "CurrencyIsoCode" not in result.output
