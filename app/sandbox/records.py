@@ -541,7 +541,14 @@ class RecordStore:
                 body = {k: v for k, v in cdc_record(sobj, record, drop_empty=True).items()}
             seq += 1
             header["sequenceNumber"] = seq
-            pending.append((header, body, cdc_record(sobj, record, drop_empty=False)))
+            full = cdc_record(sobj, record, drop_empty=False)
+            if self.org.single_currency or self.org.missing_fields:  # fields this org lacks
+                body = {k: v for k, v in body.items() if not self.org.lacks(sobj, k)}
+                full = {k: v for k, v in full.items() if not self.org.lacks(sobj, k)}
+                header["changedFields"] = [
+                    n for n in header["changedFields"] if not self.org.lacks(sobj, n)
+                ]
+            pending.append((header, body, full))
         for header, body, full in apply_change_chaos(self.org, pending):
             entity = header["entityName"]
             self.org.events.append(

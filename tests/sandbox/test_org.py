@@ -116,3 +116,24 @@ async def test_a_missing_field_is_gone_from_describe_soql_and_writes(org: Sandbo
     answer = await client.get(f"{V}/query", params={"q": "SELECT Id, PoNumber FROM Order"})
     assert answer.status_code == 200
     await client.aclose()
+
+
+async def test_change_events_carry_no_field_the_org_lacks() -> None:
+    org = SandboxOrg(single_currency="EUR", missing_fields={"Order.PoNumber"})
+    store = RecordStore(org)
+    account = store.create("Account", {"Name": "Acme"}, user_id=DEMO_USER_ID)
+    order_id = store.create(
+        "Order",
+        {"AccountId": account, "EffectiveDate": "2026-01-01", "Description": "a"},
+        user_id=DEMO_USER_ID,
+    )
+    [created] = org.events.all_events(["/data/OrderChangeEvent"])
+    assert created.payload["AccountId"] == account and created.payload["Description"] == "a"
+    assert "CurrencyIsoCode" not in created.payload and "PoNumber" not in created.payload
+    assert created.record is not None and "CurrencyIsoCode" not in created.record
+    store.update("Order", order_id, {"Description": "x"}, user_id=DEMO_USER_ID)
+    updated = org.events.all_events(["/data/OrderChangeEvent"])[-1]
+    assert updated.payload["ChangeEventHeader"]["changedFields"] == [
+        "Description",
+        "LastModifiedDate",
+    ]
