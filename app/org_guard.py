@@ -38,8 +38,11 @@ class OrgGuard:
         settings: Settings,
         used: Iterable[str],
         on_shape: Callable[[OrgShape], None],
+        *,
+        start_delay_s: float = 1.0,
     ) -> None:
         self.db = db
+        self.start_delay_s = start_delay_s  # first wait before asking an org again
         self.check = OrgCheck(client, settings)
         self.settings = settings
         self.used = tuple(used)  # mappings the plan names
@@ -47,7 +50,7 @@ class OrgGuard:
 
     async def at_start(self, mappings: Mapping[str, CompiledMapping]) -> OrgShape:
         """Check the org or raise OrgCheckError (also when it cannot be reached)."""
-        delay = 1.0
+        delay = self.start_delay_s
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 shape = await self.check.run(mappings, self.used)

@@ -23,7 +23,12 @@ from app.mapping.describe import PARENT_TYPES, check_fields
 from app.mapping.errors import Problem
 from app.mapping.model import Mapping as CompiledMapping
 from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import SalesforceError, SessionExpired, TransientError
+from app.salesforce.errors import (
+    RequestLimitExceeded,
+    SalesforceError,
+    SessionExpired,
+    TransientError,
+)
 from app.salesforce.orders import ITEM_FIELDS, ORDER_FIELDS
 from app.salesforce.user_info import user_info
 
@@ -31,6 +36,8 @@ log = logging.getLogger("revflow.org_check")
 
 CURRENCY = "CurrencyIsoCode"
 MAX_ROUNDS = 6  # relationship depth the mapping walk may need describes for
+# errors that say nothing of the org's shape: the caller retries or reports them
+PASSING = (TransientError, SessionExpired, RequestLimitExceeded)
 
 
 class OrgCheckError(Exception):
@@ -104,7 +111,7 @@ class OrgCheck:
             try:
                 body = await self.client.request("GET", f"sobjects/{sobject}/describe")
                 self._described[sobject] = field_names(body or {})
-            except (TransientError, SessionExpired):
+            except PASSING:
                 raise
             except SalesforceError as exc:  # NOT_FOUND: no such object (or no access)
                 self._described[sobject] = f"cannot describe {sobject}: {exc.code}: {exc.message}"
@@ -116,7 +123,7 @@ class OrgCheck:
             return configured
         try:
             info = await user_info(self.client)
-        except (TransientError, SessionExpired):
+        except PASSING:
             raise
         except SalesforceError as exc:
             info = None
