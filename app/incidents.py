@@ -30,6 +30,8 @@ from app.salesforce.errors import SalesforceError
 
 log = logging.getLogger("revflow.incidents")
 
+KIND_PERMANENT = "salesforce_permanent"  # a Salesforce call failing in a way waiting won't fix
+
 #: Salesforce error codes that retrying will not fix: Revflow's configuration, the
 #: integration user's access, or the org's shape must change first
 PERMANENT_CODES = frozenset(
@@ -129,3 +131,34 @@ def describe(incident: Incident) -> str:
     """One line for /readyz and logs: key, count and message."""
     message = (incident.detail or {}).get("message", "")
     return f"{incident.key} (x{incident.count}): {message}"
+
+
+class StandingFailure:
+    """The incident of one loop's Salesforce call while it fails permanently.
+
+    failure = StandingFailure(db, "salesforce:intake:order_read", "reading orders")
+    await failure.failed(exc, retry_s)   # opens or updates the incident
+    await failure.worked()               # resolves it (checked once after a restart)
+    """
+
+    def __init__(self, db: Database, key: str, what: str) -> None:
+        self.db = db
+        self.key = key
+        self.what = what
+        self.open = True  # may be open from before a restart: the first success checks
+
+    async def failed(self, exc: SalesforceError, retry_s: float) -> None:
+        self.open = True
+        await raise_incident(
+            self.db,
+            self.key,
+            KIND_PERMANENT,
+            f"{self.what} failed with {exc.code}: {exc.message} "
+            f"(retried every {retry_s:g} s until it works)",
+            detail={"code": exc.code, "status": exc.status},
+        )
+
+    async def worked(self) -> None:
+        if self.open:
+            await resolve_incident(self.db, self.key, f"{self.what} works again")
+            self.open = False

@@ -30,7 +30,7 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import Incident, ReconcileCursor
-from app.incidents import is_permanent, raise_incident, resolve_incident
+from app.incidents import StandingFailure, is_permanent
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
 
@@ -163,7 +163,7 @@ class Reconciler:
         default_settle = 0.0 if self.polling else settings.reconcile.skew_s
         self.settle_s = default_settle if settle_s is None else settle_s
         self.page_size = page_size
-        self._incident = True  # a sweep incident may be open (from before a restart)
+        self.failure = StandingFailure(db, SWEEP_INCIDENT, "the reconciliation sweep")
         self.clock = clock
 
     @property
@@ -187,22 +187,13 @@ class Reconciler:
                 result = await self.sweep_once()
                 if result.created:
                     log.info("sweep created plans", extra={"orders": len(result.created)})
-                if self._incident:
-                    await resolve_incident(self.db, SWEEP_INCIDENT, "the sweep works again")
-                self._incident = False
+                await self.failure.worked()
             except SalesforceError as exc:
                 if not is_permanent(exc):
                     log.warning("reconciliation sweep failed", extra={"error": str(exc)})
                 else:  # waiting will not fix it: an incident, and slow retries
                     wait = max(wait, self.settings.salesforce.incident_retry_s)
-                    self._incident = True
-                    await raise_incident(
-                        self.db,
-                        SWEEP_INCIDENT,
-                        "salesforce_permanent",
-                        f"the reconciliation sweep failed with {exc.code}: {exc.message}",
-                        detail={"code": exc.code, "status": exc.status, "loop": "reconcile"},
-                    )
+                    await self.failure.failed(exc, wait)
             except Exception:
                 log.exception("reconciliation sweep failed")
             await sleep_until(wait, stop)

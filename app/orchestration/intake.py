@@ -30,7 +30,7 @@ from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
-from app.incidents import is_permanent, raise_incident, resolve_incident
+from app.incidents import StandingFailure, is_permanent
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from app.orchestration.amendments import request_amendment
@@ -136,9 +136,8 @@ class Intake:
         self.wakeup = asyncio.Event()
         self.skipped: dict[str, int] = {}
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
-        # an order-read incident may be open (from before a restart): checked on success
-        self._incident: str | None = READ_INCIDENT
-        self._incident_open = False
+        self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
+        self._waiting_out = False  # a permanent failure: new events do not cut the wait
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -156,13 +155,13 @@ class Intake:
             try:
                 done = await self.process_batch()
                 backoff = 0.0
-                self._incident_open = False
-                await self._resolve_incident()
+                self._waiting_out = False
+                await self.read_failure.worked()
             except SalesforceError as exc:
                 if is_permanent(exc):  # waiting will not fix it: an incident, slow retries
                     backoff = self.settings.salesforce.incident_retry_s
-                    await self._raise_incident(exc)
-                    self._incident_open = True
+                    self._waiting_out = True
+                    await self.read_failure.failed(exc, backoff)
                 else:
                     backoff = min(max(backoff * 2, 1.0), 60.0)
                     log.warning(
@@ -177,24 +176,8 @@ class Intake:
             if done == 0 or backoff:
                 self.wakeup.clear()
                 # new events do not cut an incident's wait short: they would fail the same way
-                wake = (stop,) if self._incident_open else (self.wakeup, stop)
+                wake = (stop,) if self._waiting_out else (self.wakeup, stop)
                 await sleep_until(backoff or self.settings.ingest.poll_interval_s, *wake)
-
-    async def _raise_incident(self, exc: SalesforceError) -> None:
-        self._incident = READ_INCIDENT
-        await raise_incident(
-            self.db,
-            self._incident,
-            "salesforce_permanent",
-            f"reading orders from Salesforce failed with {exc.code}: {exc.message} "
-            f"(retried every {self.settings.salesforce.incident_retry_s:g} s until it works)",
-            detail={"code": exc.code, "status": exc.status, "loop": "intake"},
-        )
-
-    async def _resolve_incident(self) -> None:
-        if self._incident is not None:
-            await resolve_incident(self.db, self._incident, "reading orders works again")
-            self._incident = None
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
