@@ -1,9 +1,10 @@
 """Standing incidents: failures that waiting will not fix, kept open until they go away.
 
-    await raise_incident(db, "salesforce:INVALID_FIELD:intake", "salesforce_permanent",
-                         "No such column 'CurrencyIsoCode' on entity 'Order'...")
-    await resolve_incident(db, "salesforce:INVALID_FIELD:intake")   # the call worked again
-    rows = await open_blocking_incidents(session)                     # /readyz
+    await raise_incident(db, "salesforce:intake:order_read", "salesforce_permanent",
+                         "... INVALID_FIELD: No such column 'PoNumber' on entity 'Order'")
+    await resolve_incident(db, "salesforce:intake:order_read")   # the call worked again
+    rows = await open_blocking_incidents(session)                 # /readyz
+    StandingFailure(db, key, what)                                # the same, for one loop
 
 One open row per key: a repeat updates ``count``, ``last_seen_at`` and the message
 instead of adding rows, and is logged at debug; only the first occurrence is logged as
