@@ -88,7 +88,10 @@ def _first_line(path: Path, text: str) -> int:
 
 def _point_at(org, monkeypatch) -> None:
     """REVFLOW_* settings for the sandbox org (the ERP is required but never called)."""
+    import json
+
     from app.sandbox.org import ConnectedApp
+    from connectors.signing import generate_secret
 
     org.add_app(ConnectedApp(name="revflow", consumer_key="ck", consumer_secret="s3cret"))
     for key, value in {
@@ -99,7 +102,7 @@ def _point_at(org, monkeypatch) -> None:
     }.items():
         monkeypatch.setenv(f"REVFLOW_SALESFORCE__{key}", value)
     monkeypatch.setenv("REVFLOW_ERP__URL", "http://127.0.0.1:9/erp")
-    monkeypatch.setenv("REVFLOW_ERP__SECRETS", '["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]')
+    monkeypatch.setenv("REVFLOW_ERP__SECRETS", json.dumps([generate_secret()]))
 
 
 async def test_explain_an_order_of_a_single_currency_org(org, monkeypatch):
