@@ -22,3 +22,13 @@ Beat = Callable[[], None]
 
 def no_beat() -> None:
     """The beat of a loop run outside the supervisor (tests, tools)."""
+
+
+async def sleep_beating(delay_s: float, beat: Beat, every_s: float, *events: asyncio.Event) -> None:
+    """``sleep_until`` in slices of ``every_s``, beating after each: a loop that waits
+    on purpose (an incident's slow retry) is not stale."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + delay_s
+    while (left := deadline - loop.time()) > 0 and not any(e.is_set() for e in events):
+        await sleep_until(min(left, max(every_s, 0.1)), *events)
+        beat()

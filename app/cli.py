@@ -70,11 +70,14 @@ def mappings_lint(
 
 
 async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> list[Any]:
-    """Field names the mappings read, checked with describe calls (one per sObject)."""
-    from app.mapping import check_fields, discover_files, load_mapping
+    """What the org check at start-up would say of these mappings (describe calls):
+    every field they and Revflow read must exist; CurrencyIsoCode is supplied in a
+    single-currency org."""
+    from app.mapping.lint import load_all
     from app.salesforce.auth import AuthError, TokenProvider
     from app.salesforce.client import SalesforceClient
     from app.salesforce.errors import SalesforceError
+    from app.salesforce.org_check import OrgCheck, OrgCheckError
 
     try:
         settings.require_org()
@@ -85,28 +88,16 @@ async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> li
         settings.salesforce.api_version,
         settings.salesforce.call_options_client,
     )
-    described: dict[str, set[str]] = {}
-    for sobject in ("Order", "OrderItem", "Quote", "QuoteLineItem", "Account", "Product2"):
-        try:
-            body = await client.request("GET", f"sobjects/{sobject}/describe")
-        except (AuthError, SalesforceError) as exc:
-            await client.aclose()
-            fail(f"describe {sobject} failed: {exc}")
-        names = {f["name"] for f in body.get("fields", [])}
-        names |= {
-            f["relationshipName"] for f in body.get("fields", []) if f.get("relationshipName")
-        }
-        names |= {
-            c["relationshipName"]
-            for c in body.get("childRelationships", [])
-            if c.get("relationshipName")
-        }
-        described[sobject] = names
-    await client.aclose()
-    files, problems = discover_files(paths)
-    for file in files:
-        problems.extend(check_fields(load_mapping(file), lambda t: described.get(t, set())))
-    return problems
+    mappings = {m.name: m for m in load_all(paths)[0]}
+    try:
+        await OrgCheck(client, settings).run(mappings, used=mappings)
+    except OrgCheckError as exc:
+        return exc.problems
+    except (AuthError, SalesforceError) as exc:
+        fail(f"checking the org failed: {exc}")
+    finally:
+        await client.aclose()
+    return []
 
 
 @mappings_cli.command("test")
@@ -235,7 +226,8 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
     from app.salesforce.auth import AuthError, TokenProvider
     from app.salesforce.client import SalesforceClient
     from app.salesforce.errors import SalesforceError
-    from app.salesforce.orders import fetch_orders
+    from app.salesforce.orders import fetch_orders, query_fields
+    from app.salesforce.org_check import OrgCheckError, single_currency
 
     try:
         settings.require_org()
@@ -246,9 +238,10 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
         settings.salesforce.api_version,
         settings.salesforce.call_options_client,
     )
-    try:
-        found = await fetch_orders(client, [order_id])
-    except (AuthError, SalesforceError) as exc:
+    try:  # a single-currency org has no CurrencyIsoCode to select
+        fields = query_fields([], await single_currency(client, settings))
+        found = await fetch_orders(client, [order_id], fields)
+    except (AuthError, SalesforceError, OrgCheckError) as exc:
         fail(f"reading order {order_id} failed: {exc}")
     finally:
         await client.aclose()
@@ -262,6 +255,7 @@ def run(config: ConfigOption = None) -> None:
     """Run the service against the configured Salesforce org and ERP (API included)."""
     from app.db.startup import DatabaseStartupError, prepare_database
     from app.logs import configure_logging
+    from app.salesforce.org_check import OrgCheckError
     from app.service import Revflow
 
     settings = settings_or_exit(config)
@@ -284,7 +278,10 @@ def run(config: ConfigOption = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.request_stop)
-        await service.run_forever()
+        try:
+            await service.run_forever()
+        except OrgCheckError as exc:  # the org lacks fields: one message, exit non-zero
+            fail(str(exc))
 
     asyncio.run(main())
 

@@ -90,6 +90,11 @@ class SalesforceSettings(_Section):
     # the share of the org's daily API allocation (Sforce-Limit-Info M) Revflow's own
     # calls may use; beyond it non-urgent work (write-back, sweeps, lookups) pauses
     api_budget_share: float = Field(default=0.5, gt=0, le=1)
+    # a single-currency org's currency, when getUserInfo (SOAP) may not be asked for it
+    org_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    # how often a read that failed with an error waiting will not fix (INVALID_FIELD,
+    # INSUFFICIENT_ACCESS...) is tried again while its incident is open
+    incident_retry_s: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _check_auth(self) -> SalesforceSettings:

@@ -93,6 +93,7 @@ class DemoEnvironment:
         separate_process: bool = False,
         erp: str = "sandbox",
         database_proxy: bool = False,
+        single_currency: str | None = None,
     ) -> None:
         """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
         (``self.proxy``) that tests and the chaos demo cut to make database outages."""
@@ -106,7 +107,7 @@ class DemoEnvironment:
             raise ValueError("a database proxy needs a PostgreSQL database, not SQLite")
         self.proxy = TcpProxy.for_url(self.database_url) if database_proxy else None
         self.rng = random.Random(seed)
-        self.org = SandboxOrg()
+        self.org = SandboxOrg(single_currency=single_currency)  # e.g. "EUR": no CurrencyIsoCode
         self.org.faults.cometd_timeout_s = 10.0
         self.erp = SandboxErp(
             secrets=[generate_secret()],
@@ -382,8 +383,8 @@ class DemoEnvironment:
                     "AccountId": accounts[i % len(accounts)],
                     "Status": "Draft",
                     "EffectiveDate": "2026-12-01",
-                    "CurrencyIsoCode": "EUR",
                     "PoNumber": f"PO-{i:05d}",
+                    **({} if self.org.single_currency else {"CurrencyIsoCode": "EUR"}),
                 }
                 for i in range(n)
             ],

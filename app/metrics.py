@@ -53,3 +53,9 @@ LOOP_PROGRESS = Gauge(
     "Unix time of a supervised loop's last progress (heartbeat)",
     ["loop"],
 )
+INCIDENTS_OPENED = Counter(
+    "revflow_incidents_opened_total", "Standing incidents opened (app.incidents)", ["kind"]
+)
+INCIDENTS_RESOLVED = Counter(
+    "revflow_incidents_resolved_total", "Standing incidents resolved", ["kind"]
+)

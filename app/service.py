@@ -16,7 +16,7 @@ import uvicorn
 
 from app.aio import Beat
 from app.api.app import create_app
-from app.api.health import loops_check
+from app.api.health import incidents_check, loops_check
 from app.config import Settings
 from app.db.database import Database
 from app.ingest.consumer import EventConsumer
@@ -28,9 +28,11 @@ from app.orchestration.executor import StepExecutor
 from app.orchestration.intake import Intake
 from app.orchestration.plan_files import load_plan_file
 from app.orchestration.worker import Worker
+from app.org_guard import OrgGuard
 from app.salesforce.auth import TokenProvider
 from app.salesforce.budget import ApiBudget
 from app.salesforce.client import SalesforceClient
+from app.salesforce.org_check import OrgShape
 from app.salesforce.writeback import WritebackFlusher
 from app.supervisor import Backoff, Supervisor
 from app.webhooks.endpoints import DisablePolicy
@@ -112,6 +114,9 @@ class Revflow:
             self.mapping_store.current,
             on_plans=self.worker.wakeup.set,
         )
+        self.org_guard = OrgGuard(  # the org has what Revflow and the mappings read
+            self.db, self.salesforce, settings, self.definition.mappings, self._org_shape
+        )
         self.reconciler = Reconciler(self.db, self.salesforce, settings, self.intake)
         self.consumer = EventConsumer(
             self.db,
@@ -146,7 +151,7 @@ class Revflow:
             salesforce=settings.salesforce,
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
-            readiness=[loops_check(self.supervisor)],
+            readiness=[loops_check(self.supervisor), incidents_check(self.db)],
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -165,11 +170,16 @@ class Revflow:
             add("reconcile", self.reconciler.run, interval_s=self.reconciler.interval_s)
 
         async def watch_mappings(stop: asyncio.Event, beat: Beat) -> None:
-            await self.mapping_store.watch(stop, beat=beat)
+            await self.mapping_store.watch(stop, beat=beat, check=self.org_guard.on_reload)
 
         add("mappings", watch_mappings, interval_s=2.0)
 
+    def _org_shape(self, shape: OrgShape) -> None:
+        self.intake.org_currency = shape.currency
+
     async def start(self) -> None:
+        """Check the org (``OrgCheckError`` when it lacks a field), then start the loops."""
+        await self.org_guard.at_start(self.mappings)
         self._tasks.extend(self.supervisor.start(self._stop))
         if self.serve_api:
             config = uvicorn.Config(
@@ -189,7 +199,7 @@ class Revflow:
         self._stop.set()
         if self._server is not None:
             self._server.should_exit = True
-        done, pending = await asyncio.wait(self._tasks, timeout=10)
+        done, pending = await asyncio.wait(self._tasks, timeout=10) if self._tasks else ((), ())
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -199,8 +209,8 @@ class Revflow:
         await self.db.dispose()
 
     async def run_forever(self) -> None:
-        await self.start()
         try:
+            await self.start()
             await self._stop.wait()
         finally:
             await self.stop()

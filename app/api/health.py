@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.db.database import Database
+from app.incidents import describe as describe_incident
+from app.incidents import open_blocking_incidents
 from app.supervisor import Supervisor, describe
 
 
@@ -59,6 +61,23 @@ def loops_check(supervisor: Supervisor) -> ReadinessCheck:
             problems.append("loops without progress: " + ", ".join(report.stale))
         data = {"down": report.down, "stale": report.stale, "loops": report.loops}
         return CheckResult("loops", report.ok, "; ".join(problems), data)
+
+    return check
+
+
+def incidents_check(db: Database) -> ReadinessCheck:
+    """No blocking incident is open (an error waiting will not fix: a field the org
+    lacks, a missing permission)."""
+
+    async def check() -> CheckResult:
+        try:
+            async with db.read() as s:
+                blocking = await open_blocking_incidents(s)
+        except Exception as exc:  # the database check names the outage
+            return CheckResult("incidents", True, data={"unknown": describe(exc)})
+        keys = [i.key for i in blocking]
+        detail = "incident open: " + "; ".join(map(describe_incident, blocking))
+        return CheckResult("incidents", not blocking, detail if blocking else "", {"open": keys})
 
     return check
 

@@ -279,7 +279,7 @@ class ChannelLease(Base):
 
 class Incident(Base):
     """Something that threatened completeness (expired replay id, gap, overflow), and the
-    recovery taken."""
+    recovery taken; or a standing failure waiting will not fix (see ``app.incidents``)."""
 
     __tablename__ = "incidents"
 
@@ -291,6 +291,13 @@ class Incident(Base):
     recovery: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+    # a standing incident (``app.incidents``): one open row per cause, updated while the
+    # cause lasts; ``open_key`` is the cause's key while open, NULL once resolved
+    key: Mapped[str | None] = mapped_column(String(200), index=True)
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    blocking: Mapped[bool] = mapped_column(default=False)  # /readyz answers 503 while open
+    count: Mapped[int] = mapped_column(default=1)
+    last_seen_at: Mapped[datetime | None]
 
 
 class Signal(Base):

@@ -25,12 +25,14 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aio import Beat, no_beat, sleep_until
+from app.aio import Beat, no_beat, sleep_beating, sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import Incident, ReconcileCursor
+from app.incidents import StandingFailure, is_permanent
 from app.salesforce.client import SalesforceClient
+from app.salesforce.errors import SalesforceError
 
 log = logging.getLogger("revflow.reconcile")
 
@@ -39,6 +41,7 @@ ACTIVATED = "Status = 'Activated'"
 # a missed window may also hide cancellations (of planned and unplanned orders alike)
 ACTIVATED_OR_CANCELLED = "Status IN ('Activated', 'Cancelled', 'Canceled')"
 SWEPT_ENTITY = "Order"
+SWEEP_INCIDENT = "salesforce:reconcile:sweep"  # incident key while sweeps fail permanently
 
 
 class PlanOutcomeLike(Protocol):
@@ -160,6 +163,7 @@ class Reconciler:
         default_settle = 0.0 if self.polling else settings.reconcile.skew_s
         self.settle_s = default_settle if settle_s is None else settle_s
         self.page_size = page_size
+        self.failure = StandingFailure(db, SWEEP_INCIDENT, "the reconciliation sweep")
         self.clock = clock
 
     @property
@@ -179,11 +183,21 @@ class Reconciler:
                 beat()
                 await sleep_until(self.interval_s, stop)
                 continue
-            result = await self.sweep_once()
-            if result.created:
-                log.info("sweep created plans", extra={"orders": len(result.created)})
+            wait = self.interval_s
+            try:
+                result = await self.sweep_once()
+            except SalesforceError as exc:
+                if not is_permanent(exc):
+                    raise  # the supervisor restarts the loop after a backoff
+                # waiting will not fix it: an incident, and slow retries
+                wait = max(wait, self.settings.salesforce.incident_retry_s)
+                await self.failure.failed(exc, wait)
+            else:
+                if result.created:
+                    log.info("sweep created plans", extra={"orders": len(result.created)})
+                await self.failure.worked()
             beat()
-            await sleep_until(self.interval_s, stop)
+            await sleep_beating(wait, beat, self.interval_s, stop)
 
     async def cursor(self) -> datetime | None:
         async with self.db.read() as s:

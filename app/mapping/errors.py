@@ -28,7 +28,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, order=True)
 class Problem:
-    """One thing wrong with a mapping file; line and col are 1-based."""
+    """One thing wrong with a mapping file; line and col are 1-based (0: no file)."""
 
     file: str
     line: int
@@ -37,6 +37,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line == 0:  # not in a file: `file` names a setting or part of Revflow
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
 

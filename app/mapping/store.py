@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ __all__ = ["MappingStore", "ReloadResult"]
 
 log = logging.getLogger(__name__)
 Stamp = tuple[int, int]  # (mtime_ns, size)
+Check = Callable[[dict[str, Mapping]], Awaitable[list[Problem]]]  # more problems, or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,12 @@ class MappingStore:
 
     def reload_if_changed(self) -> ReloadResult:
         """Recompile if files changed; keep the old set (and report why) on any problem."""
+        staged = self.stage()
+        return staged if isinstance(staged, ReloadResult) else self.commit(staged)
+
+    def stage(self) -> ReloadResult | dict[str, Mapping]:
+        """Recompile changed files: the candidate set to ``commit``, or the result when
+        nothing changed or a file has a problem."""
         files, problems = discover_files([self.directory])
         stamps = {f: _stamp(f) for f in files}
         if stamps == self._stamps and self._current:
@@ -102,6 +109,14 @@ class MappingStore:
             problems.append(Problem(str(self.directory), 1, 1, "", "no mapping files found"))
         if not problems and self.golden:
             problems.extend(self._golden(candidate))
+        if problems:
+            return self.commit(candidate, problems)
+        return candidate
+
+    def commit(
+        self, candidate: dict[str, Mapping], problems: list[Problem] | None = None
+    ) -> ReloadResult:
+        """Make a staged set current, unless there are ``problems`` (then keep the old)."""
         if problems:
             self.last_problems = sorted(problems)
             return ReloadResult(False, self.last_problems, versions=self.versions())
@@ -126,10 +141,13 @@ class MappingStore:
         interval_s: float = 2.0,
         on_reload: Callable[[ReloadResult], None] | None = None,
         beat: Beat = no_beat,
+        check: Check | None = None,
     ) -> None:
         """Poll every `interval_s` until `stop` is set; report reloads and failures.
 
         Compiling runs in a worker thread. Without `on_reload`, results are logged.
+        `check` (e.g. the org check) sees each compiled set before it becomes current;
+        its problems keep the old set.
         """
         report = on_reload or _log_result
         while not stop.is_set():
@@ -139,9 +157,14 @@ class MappingStore:
             except TimeoutError:
                 pass
             try:
-                result = await asyncio.to_thread(self.reload_if_changed)
+                staged = await asyncio.to_thread(self.stage)
+                if isinstance(staged, ReloadResult):
+                    result = staged
+                else:
+                    result = self.commit(staged, await check(staged) if check else None)
             except Exception:  # never let the watcher die; the next poll tries again
                 log.exception("mapping reload crashed; keeping the current versions")
+                self._stamps = {}  # so the next poll stages (and checks) the files again
                 continue
             if result.changed or result.failed:
                 report(result)

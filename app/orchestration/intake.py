@@ -25,11 +25,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.aio import Beat, no_beat, sleep_until
+from app.aio import Beat, no_beat, sleep_beating, sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
+from app.incidents import StandingFailure, is_permanent
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from app.orchestration.amendments import request_amendment
@@ -49,6 +50,7 @@ log = logging.getLogger("revflow.intake")
 SCENARIO = "new"
 DETAIL_CAP = 500  # order ids kept in one incident's detail
 NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
+READ_INCIDENT = "salesforce:intake:order_read"  # incident key while reads fail permanently
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class Intake:
         self.lookups = LookupCache(client)  # records the mappings' record_lookups read
         self.wakeup = asyncio.Event()
         self.skipped: dict[str, int] = {}
+        self.org_currency: str | None = None  # a single-currency org's (see org_check)
+        self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
+        self._waiting_out = False  # a permanent failure: new events do not cut the wait
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -152,19 +157,29 @@ class Intake:
             try:
                 done = await self.process_batch()
                 backoff = 0.0
+                self._waiting_out = False
+                await self.read_failure.worked()
                 beat()
             except SalesforceError as exc:
-                backoff = min(max(backoff * 2, 1.0), 60.0)
-                log.warning(
-                    "reading orders failed; retrying",
-                    extra={"error": str(exc), "retry_in_s": backoff},
-                )
+                if is_permanent(exc):  # waiting will not fix it: an incident, slow retries
+                    backoff = self.settings.salesforce.incident_retry_s
+                    self._waiting_out = True
+                    await self.read_failure.failed(exc, backoff)
+                else:
+                    backoff = min(max(backoff * 2, 1.0), 60.0)
+                    log.warning(
+                        "reading orders failed; retrying",
+                        extra={"error": str(exc), "retry_in_s": backoff},
+                    )
                 done = 0
             if done == 0 or backoff:
                 self.wakeup.clear()
-                await sleep_until(
-                    backoff or self.settings.ingest.poll_interval_s, self.wakeup, stop
-                )
+                # new events do not cut an incident's wait short: they would fail the same way
+                poll_s = self.settings.ingest.poll_interval_s
+                if self._waiting_out:
+                    await sleep_beating(backoff, beat, poll_s, stop)
+                else:
+                    await sleep_until(backoff or poll_s, self.wakeup, stop)
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -206,6 +221,7 @@ class Intake:
             self.mappings,
             work.changed,
             lookups=self.lookups,
+            org_currency=self.org_currency,
         )
         if retried and self.on_plans:
             self.on_plans()
@@ -309,7 +325,7 @@ class Intake:
         the status and note for each order's events."""
         if not order_ids:
             return {}
-        fields = query_fields(self.mappings().values())
+        fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, order_ids, fields)
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
@@ -407,7 +423,7 @@ class Intake:
         ]
         await self.amend_orders(recovered)
         to_read = [i for i in unique if i not in planned]
-        fields = query_fields(self.mappings().values())
+        fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
         for oid, order in orders.items():  # cancelled before it was planned: its
             if order.get("Status") in CANCELLED_STATUSES:  # cancellation event may be lost

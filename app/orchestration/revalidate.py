@@ -57,13 +57,16 @@ async def revalidate(
     order_ids: Iterable[str],
     *,
     lookups: LookupCache | None = None,
+    org_currency: str | None = None,
 ) -> list[int]:
-    """Retry validation for changed orders whose plans wait for better data; plan ids."""
+    """Retry validation for changed orders whose plans wait for better data; plan ids.
+
+    ``org_currency``: a single-currency org's currency (see ``query_fields``)."""
     waiting = await plans_waiting_for_data(db, order_ids)
     if not waiting:
         return []
     current = mappings()
-    orders = await fetch_orders(client, list(waiting), query_fields(current.values()))
+    orders = await fetch_orders(client, list(waiting), query_fields(current.values(), org_currency))
     await (lookups or LookupCache(client)).attach(orders.values(), current.values())
     retried = []
     for order_id, plan_id in waiting.items():

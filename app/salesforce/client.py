@@ -81,6 +81,11 @@ class SalesforceClient:
         self.usage = ApiUsage()
         self.budget = budget or ApiBudget()
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client, for the few calls that are not REST (SOAP getUserInfo)."""
+        return self._http
+
     def _url(self, token: Token, path: str) -> str:
         if path.startswith("/services/"):
             return token.instance_url.rstrip("/") + path

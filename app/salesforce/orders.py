@@ -45,14 +45,23 @@ IDS_PER_QUERY = 200
 ITEMS = "OrderItems"
 
 
+CURRENCY = "CurrencyIsoCode"
+
+
 @dataclass(frozen=True)
 class QueryFields:
     order: tuple[str, ...] = ORDER_FIELDS
     items: tuple[str, ...] = ITEM_FIELDS
+    # a single-currency org's currency: CurrencyIsoCode is not selected (the org has no
+    # such field) but set to this on the order, its account, items and products
+    currency: str | None = None
 
 
-def query_fields(mappings: Iterable[Any]) -> QueryFields:
-    """The default fields plus every Order and OrderItem path the mappings read."""
+def query_fields(mappings: Iterable[Any], currency: str | None = None) -> QueryFields:
+    """The default fields plus every Order and OrderItem path the mappings read.
+
+    With ``currency`` (a single-currency org) no ``CurrencyIsoCode`` path is selected.
+    """
     order, items = dict.fromkeys(ORDER_FIELDS), dict.fromkeys(ITEM_FIELDS)
     for mapping in mappings:
         if getattr(mapping, "source", None) != "Order":
@@ -66,7 +75,20 @@ def query_fields(mappings: Iterable[Any]) -> QueryFields:
                     items.setdefault(".".join(parts[1:]))
             elif len(parts) <= 2:
                 order.setdefault(".".join(parts))
-    return QueryFields(tuple(order), tuple(items))
+    if currency is not None:
+        order = {p: None for p in order if p.split(".")[-1] != CURRENCY}
+        items = {p: None for p in items if p.split(".")[-1] != CURRENCY}
+    return QueryFields(tuple(order), tuple(items), currency)
+
+
+def _supply_currency(order: dict[str, Any], currency: str) -> None:
+    """What a multicurrency org would have returned, from the org's one currency."""
+    records = [order, order.get("Account")]
+    for item in order["OrderItems"]:
+        records += [item, item.get("Product2")]
+    for record in records:
+        if isinstance(record, dict):
+            record.setdefault(CURRENCY, currency)
 
 
 def order_query(ids: list[str], fields: QueryFields | None = None) -> str:
@@ -103,6 +125,8 @@ async def fetch_orders(
             order = normalize(rec)
             order.setdefault("OrderItems", [])
             order["OrderItems"] = order["OrderItems"] or []
+            if fields is not None and fields.currency is not None:
+                _supply_currency(order, fields.currency)
             found[order["Id"]] = order
     return found
 

@@ -104,6 +104,12 @@ class SandboxOrg:
     faults: Faults = field(default_factory=Faults)
     events: EventLog = field(default_factory=EventLog)
     faults_injected: dict[str, int] = field(default_factory=dict)
+    # Most real orgs have one currency: no CurrencyIsoCode field on any object, no
+    # CurrencyType object, and getUserInfo names the currency.  None: multicurrency.
+    single_currency: str | None = None
+    # "Order.PoNumber": fields this org lacks (never created, or hidden from the
+    # integration user by field-level security); describe and SOQL do not know them
+    missing_fields: set[str] = field(default_factory=set)
     _rngs: dict[str, tuple[int | None, random.Random]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -113,6 +119,13 @@ class SandboxOrg:
         # the CDC-enabled entities and the platform events exist from the start
         for channel in (*CDC_CHANNELS, *PLATFORM_EVENT_CHANNELS):
             self.events.declare(channel)
+
+    def lacks(self, sobject: str, field_name: str) -> bool:
+        """Whether this org has no ``sobject.field_name`` (case-insensitive)."""
+        if self.single_currency and field_name.lower() == "currencyisocode":
+            return True
+        wanted = f"{sobject}.{field_name}".lower()
+        return any(m.lower() == wanted for m in self.missing_fields)
 
     def add_app(self, app: ConnectedApp) -> None:
         self.apps[app.consumer_key] = app

@@ -257,12 +257,16 @@ class RecordStore:
         """A record in REST GET shape (``attributes`` first; compounds as objects)."""
         t = self.type_of(sobj)
         record = self.find(t.name, record_id)
-        names = [f.name for f in t.fields.values() if not f.compound]
+        names = [
+            f.name
+            for f in t.fields.values()
+            if not f.compound and not self.org.lacks(t.name, f.name)
+        ]
         if fields is not None:
             names = []
             for name in fields:
                 f = t.field(name)
-                if f is None:
+                if f is None or self.org.lacks(t.name, f.name):
                     raise SfError(
                         "INVALID_FIELD", f"No such column '{name}' on sobject of type {t.name}"
                     )
@@ -410,7 +414,7 @@ class RecordStore:
             if key == "attributes":
                 continue
             f = t.field(key)
-            if f is None:
+            if f is None or self.org.lacks(t.name, f.name):
                 raise SfError(
                     "INVALID_FIELD", f"No such column '{key}' on sobject of type {t.name}"
                 )
@@ -540,7 +544,14 @@ class RecordStore:
                 body = {k: v for k, v in cdc_record(sobj, record, drop_empty=True).items()}
             seq += 1
             header["sequenceNumber"] = seq
-            pending.append((header, body, cdc_record(sobj, record, drop_empty=False)))
+            full = cdc_record(sobj, record, drop_empty=False)
+            if self.org.single_currency or self.org.missing_fields:  # fields this org lacks
+                body = {k: v for k, v in body.items() if not self.org.lacks(sobj, k)}
+                full = {k: v for k, v in full.items() if not self.org.lacks(sobj, k)}
+                header["changedFields"] = [
+                    n for n in header["changedFields"] if not self.org.lacks(sobj, n)
+                ]
+            pending.append((header, body, full))
         for header, body, full in apply_change_chaos(self.org, pending):
             entity = header["entityName"]
             self.org.events.append(

@@ -225,6 +225,7 @@ class RestApi:
                 "restrictedPicklist": f.restricted,
             }
             for f in t.fields.values()
+            if not self.org.lacks(t.name, f.name)
         ]
         children = []
         if isinstance(t, SObjectType):

@@ -11,6 +11,7 @@ from app.sandbox.erp import SandboxErp, create_erp_app
 from app.sandbox.oauth import add_oauth_routes
 from app.sandbox.org import SandboxOrg
 from app.sandbox.rest import add_rest_routes
+from app.sandbox.soap import add_soap_routes
 
 
 @dataclass
@@ -38,6 +39,7 @@ def org_app(org: SandboxOrg) -> web.Application:
     add_oauth_routes(app, org)
     add_rest_routes(app, org)
     add_cometd_routes(app, org)
+    add_soap_routes(app, org)
     return app
 
 

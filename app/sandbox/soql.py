@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from app.sandbox.ids import is_valid_id, to18
 from app.sandbox.records import RecordStore, parse_datetime, record_attributes, rest_value
 from app.sandbox.schema import SOBJECTS, Field, SfError, SObjectType, sobject
+
+Lacks = Callable[[str, str], bool]  # (sobject, field) -> the org has no such field
 
 _TOKEN_RE = re.compile(
     r"""
@@ -347,8 +350,9 @@ def query_error(text: str, pos: int, message: str, code: str = "MALFORMED_QUERY"
 
 # ---- resolution against the schema ------------------------------------------------
 class _Resolver:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lacks: Lacks | None = None) -> None:
         self.text = text
+        self.lacks = lacks or (lambda _t, _f: False)
 
     def query(self, q: Query, t: SObjectType) -> None:
         q.type = t
@@ -384,12 +388,16 @@ class _Resolver:
         steps: list[Field] = []
         for name in p.names[:-1]:
             ref = current.relationship(name)
-            if ref is None or ref.reference_to not in SOBJECTS:
+            if (
+                ref is None
+                or ref.reference_to not in SOBJECTS
+                or self.lacks(current.name, ref.name)
+            ):
                 raise query_error(self.text, p.pos, _NO_RELATION.format(name=name), "INVALID_FIELD")
             steps.append(ref)
             current = SOBJECTS[ref.reference_to or ""]
         last = current.field(p.names[-1])
-        if last is None:
+        if last is None or self.lacks(current.name, last.name):
             raise query_error(
                 self.text,
                 p.pos,
@@ -623,8 +631,10 @@ def _rows(
     return rows if q.limit is None else rows[: q.limit]
 
 
-def parse(text: str) -> Query:
-    """Parse and resolve a query (raises SfError MALFORMED_QUERY / INVALID_FIELD / ...)."""
+def parse(text: str, lacks: Lacks | None = None) -> Query:
+    """Parse and resolve a query (raises SfError MALFORMED_QUERY / INVALID_FIELD / ...).
+
+    ``lacks(sobject, field)`` names fields the org does not have (see ``SandboxOrg``)."""
     query = _Parser(text).parse()
     t = sobject(query.sobject)
     if t is None:
@@ -636,7 +646,7 @@ def parse(text: str) -> Query:
             "your WSDL or the describe call for the appropriate names.",
             "INVALID_TYPE",
         )
-    _Resolver(text).query(query, t)
+    _Resolver(text, lacks).query(query, t)
     return query
 
 
@@ -644,7 +654,7 @@ def run_query(
     store: RecordStore, text: str, version: str = "62.0", include_deleted: bool = False
 ) -> dict[str, Any]:
     """Evaluate a query; the REST result shape with every record (no paging)."""
-    q = parse(text)
+    q = parse(text, store.org.lacks)
     rows = _rows(store, q, include_deleted=include_deleted)
     if q.count:
         return {"totalSize": len(rows), "done": True, "records": []}

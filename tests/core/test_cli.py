@@ -162,3 +162,60 @@ def test_demo_takes_a_database_file_or_a_url_not_both(tmp_path):
     result = runner.invoke(cli, args)
     assert result.exit_code == 2
     assert "--database-url" in result.output and "Traceback" not in result.output
+
+
+def _first_line(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def _point_at(org, monkeypatch) -> None:
+    """REVFLOW_* settings for the sandbox org (the ERP is required but never called)."""
+    import json
+
+    from app.sandbox.org import ConnectedApp
+    from connectors.signing import generate_secret
+
+    org.add_app(ConnectedApp(name="revflow", consumer_key="ck", consumer_secret="s3cret"))
+    for key, value in {
+        "INSTANCE_URL": org.instance_url,
+        "AUTH": "client_credentials",
+        "CLIENT_ID": "ck",
+        "CLIENT_SECRET": "s3cret",
+    }.items():
+        monkeypatch.setenv(f"REVFLOW_SALESFORCE__{key}", value)
+    monkeypatch.setenv("REVFLOW_ERP__URL", "http://127.0.0.1:9/erp")
+    monkeypatch.setenv("REVFLOW_ERP__SECRETS", json.dumps([generate_secret()]))
+
+
+async def test_explain_an_order_of_a_single_currency_org(org, monkeypatch):
+    """`plans explain ORDER_ID` reads the order without selecting CurrencyIsoCode, which
+    a single-currency org does not have, and explains it."""
+    import asyncio
+
+    from tests.orgkit import Shop
+
+    org.single_currency = "EUR"
+    _point_at(org, monkeypatch)
+    order_id = Shop(org).order()
+    # the command runs its own event loop; the org keeps serving on this one
+    result = await asyncio.to_thread(runner.invoke, cli, ["plans", "explain", order_id])
+    assert result.exit_code == 0, result.output
+    assert order_id in result.output and "create_sales_order" in result.output
+
+
+async def test_mappings_lint_org_in_a_single_currency_org(org, monkeypatch):
+    """lint --org says what start-up would: CurrencyIsoCode is supplied, a missing
+    field is named by file and line (the quote mapping included)."""
+    import asyncio
+
+    org.single_currency = "EUR"
+    _point_at(org, monkeypatch)
+    args = ["mappings", "lint", "mappings", "--org"]
+    clean = await asyncio.to_thread(runner.invoke, cli, args)
+    assert clean.exit_code == 0, clean.output
+    org.missing_fields = {"Account.AccountNumber"}
+    result = await asyncio.to_thread(runner.invoke, cli, args)
+    assert result.exit_code == 1
+    quote = Path("mappings/quote_to_erp_quote.yaml")
+    assert f"{quote}:{_first_line(quote, 'AccountNumber')}:" in result.output
+    assert "CurrencyIsoCode" not in result.output

@@ -3,13 +3,14 @@ echoes, gap and overflow events."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 from prometheus_client import REGISTRY
 
 from app.db.models import EventStatus, ReceivedEvent
-from app.orchestration.intake import group_transactions
+from app.orchestration.intake import READ_INCIDENT, group_transactions
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
 from tests.orgkit import (
     ORDER_CHANNEL,
@@ -347,3 +348,59 @@ async def test_an_order_found_cancelled_before_its_plan_is_written_cancelled(env
     async with db.read() as s:
         fields = [w.fields for w in await s.scalars(select(WritebackItem))]
     assert {"Fulfillment_Status__c": "Cancelled", "Fulfillment_Error__c": None} in fields
+
+
+# ---- errors waiting will not fix ----------------------------------------------------
+
+
+async def _until(predicate, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_field_the_org_lacks_is_an_incident_retried_slowly(org, db, database_url):
+    """Once reproduced as: an order read failing with INVALID_FIELD retried forever, once
+    a minute, with nothing recorded.  Now: one open incident, retried every
+    incident_retry_s (new events do not hasten it), resolved when the read works."""
+    shop = Shop(org)
+    order_id = shop.order()
+    await feed(db, org_events(org))
+    org.missing_fields = {"Order.PoNumber"}  # e.g. field access revoked from the user
+    settings = settings_for(org, database_url, salesforce={"incident_retry_s": 3600.0})
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(intake.run(stop))
+
+    async def opened() -> bool:
+        return bool(await incidents(db, "salesforce_permanent"))
+
+    await _until(opened)
+    calls = org.usage.by_app["revflow"]
+    intake.wakeup.set()  # as the consumer does for every new event
+    await asyncio.sleep(2.5)  # a transient error would have been retried twice by now
+    assert org.usage.by_app["revflow"] == calls
+    [incident] = await incidents(db, "salesforce_permanent")
+    assert incident.open_key == READ_INCIDENT and incident.blocking and incident.count == 1
+    assert incident.detail["code"] == "INVALID_FIELD"
+    assert "No such column 'PoNumber' on entity 'Order'" in incident.detail["message"]
+    assert await planned(db) == []
+    stop.set()
+    await task
+
+    # the field is back; a restarted intake resolves the incident with its first read
+    org.missing_fields.clear()
+    again = make_intake(db, client, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(again.run(stop))
+
+    async def resolved() -> bool:
+        return (await incidents(db, "salesforce_permanent"))[0].resolved_at is not None
+
+    await _until(resolved)
+    stop.set()
+    await task
+    assert await planned(db) == [order_id]
+    await client.aclose()

@@ -36,14 +36,22 @@ def assert_exactly_one_document_per_order(env: DemoEnvironment, ids: list[str]) 
     assert stats["duplicate_documents"] == []
 
 
-async def test_orders_flow_to_erp_and_back(database_url):
-    async with DemoEnvironment(database_url=database_url, seed=1) as env:
+@pytest.mark.parametrize("single_currency", [None, "GBP"], ids=["multicurrency", "one-currency"])
+async def test_orders_flow_to_erp_and_back(database_url, single_currency):
+    """Against a multicurrency org (orders in EUR) and against an org with one currency
+    and no CurrencyIsoCode field at all, as most orgs are: the documents carry the
+    org's currency."""
+    async with DemoEnvironment(
+        database_url=database_url, seed=1, single_currency=single_currency
+    ) as env:
         ids = await run(env)
         assert_exactly_one_document_per_order(env, ids)
         orders = env.org.records["Order"]
         for oid in ids:
             assert orders[oid]["ERP_Order_Number__c"].startswith("SO-")
             assert orders[oid]["Fulfillment_Error__c"] in (None, "")
+        currencies = {d.data.get("currency") for d in env.erp.documents.values()}
+        assert currencies == {single_currency or "EUR"}
         # write-back is batched: far fewer REST calls than orders
         calls = env.org.usage.by_app[REVFLOW_APP]
         assert calls < ORDERS, calls

@@ -157,6 +157,44 @@ async def test_polling_mode_is_the_intake(kit, org, db):
     assert await incidents(db, "sweep_found") == []  # polling is not the stream missing things
 
 
+async def test_polling_against_a_field_the_org_lacks_is_one_slow_incident(kit, org, db):
+    """Polling every 0.05 s, an org without a field the query reads opens one incident and
+    stops polling at that pace; the first sweep that works resolves it."""
+    shop, _, poller = kit(
+        settle_s=None, ingest={"transport": "polling"}, salesforce={"incident_retry_s": 3600}
+    )
+    order_id = shop.order()
+    org.missing_fields = {"Order.PoNumber"}
+    stop = asyncio.Event()
+    task = asyncio.create_task(poller.run(stop))
+    for _ in range(200):
+        if await incidents(db, "salesforce_permanent"):
+            break
+        await asyncio.sleep(0.05)
+    calls = org.usage.by_app["revflow"]
+    await asyncio.sleep(1.0)  # 20 polls' time: none is made
+    assert org.usage.by_app["revflow"] == calls
+    [incident] = await incidents(db, "salesforce_permanent")
+    assert (
+        incident.key == "salesforce:reconcile:sweep" and incident.detail["code"] == "INVALID_FIELD"
+    )
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+    org.missing_fields.clear()
+    _, _, again = kit(settle_s=None, ingest={"transport": "polling"})
+    stop = asyncio.Event()
+    task = asyncio.create_task(again.run(stop))
+    for _ in range(200):
+        if (await incidents(db, "salesforce_permanent"))[0].resolved_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert (await incidents(db, "salesforce_permanent"))[0].resolved_at is not None
+    assert await planned(db) == [order_id]
+
+
 async def test_disabled_sweep_does_not_run_unless_polling(kit):
     _, _, sweeper = kit(reconcile={"enabled": False})
     await asyncio.wait_for(sweeper.run(asyncio.Event()), 1)  # returns at once

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.mapping import MappingLoadError, MappingStore, ReloadResult
+from app.mapping.errors import Problem
+from app.mapping.model import Mapping
 
 GOOD = "name: {name}\nsource: Order\ntarget: t\nfields:\n  id: Id\n  v: {{ value: {v} }}\n"
 
@@ -144,3 +146,41 @@ async def test_watch_logs_without_callback(folder: Path, caplog: pytest.LogCaptu
     stop.set()
     await asyncio.wait_for(task, 2)
     assert "mapping reload failed, keeping version(s) a@" in caplog.text
+
+
+async def test_watch_check_gates_a_reload_and_a_crashed_check_is_retried(folder: Path) -> None:
+    """The check (the org check in the service) sees the compiled set first: its problems
+    keep the old versions; when it crashes (the org did not answer) the same files are
+    staged and checked again on the next poll."""
+    store = MappingStore(folder)
+    seen: list[ReloadResult] = []
+    answers: list[object] = [RuntimeError("org unreachable"), ["refused"], []]
+    checked: list[int] = []
+
+    async def check(candidate: dict[str, Mapping]) -> list[Problem]:
+        checked.append(candidate["a"].apply({"Id": "1"})["v"])
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return [Problem(str(folder / "a.yaml"), 6, 3, "v", str(m)) for m in answer]  # type: ignore[attr-defined]
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        store.watch(stop, interval_s=0.01, on_reload=seen.append, check=check)
+    )
+    write(folder / "a.yaml", GOOD.format(name="a", v=7))
+    for _ in range(500):
+        if seen and seen[-1].failed:
+            break
+        await asyncio.sleep(0.01)
+    assert store.current()["a"].apply({"Id": "1"})["v"] == 1  # refused: the old one stays
+    assert seen[-1].problems[0].message == "refused"
+    write(folder / "a.yaml", GOOD.format(name="a", v=8))
+    for _ in range(500):
+        if seen[-1].changed:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert checked == [7, 7, 8]  # the crashed check was repeated for the same edit
+    assert store.current()["a"].apply({"Id": "1"})["v"] == 8
