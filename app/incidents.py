@@ -57,6 +57,62 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, SalesforceError) and exc.code in PERMANENT_CODES
 
 
+async def open_in(
+    s: AsyncSession,
+    key: str,
+    kind: str,
+    message: str,
+    *,
+    blocking: bool = True,
+    detail: dict[str, Any] | None = None,
+) -> tuple[Incident, bool]:
+    """Open the incident for ``key`` in the caller's transaction, or update the open
+    one; returns the row and whether it is new (new ones are logged and counted)."""
+    now = utcnow()
+    row = await s.scalar(select(Incident).where(Incident.open_key == key))
+    if row is not None:
+        row.count += 1
+        row.last_seen_at = now
+        row.detail = {**(row.detail or {}), **(detail or {}), "message": message}
+        log.debug("incident still open", extra={"key": key, "count": row.count})
+        return row, False
+    row = Incident(
+        kind=kind,
+        key=key,
+        open_key=key,
+        blocking=blocking,
+        detail={**(detail or {}), "message": message},
+        created_at=now,
+        last_seen_at=now,
+        count=1,
+    )
+    s.add(row)
+    await s.flush()  # the unique open_key: a second process's row fails here
+    INCIDENTS_OPENED.labels(kind=kind).inc()
+    log.error(
+        "incident opened: %s",
+        message,
+        extra={"incident_key": key, "kind": kind, "blocking": blocking},
+    )
+    return row, True
+
+
+async def resolve_in(s: AsyncSession, key: str, recovery: str = "resolved") -> bool:
+    """Close the open incident for ``key`` in the caller's transaction; False when none
+    was open."""
+    row = await s.scalar(select(Incident).where(Incident.open_key == key))
+    if row is None:
+        return False
+    await s.execute(
+        update(Incident)
+        .where(Incident.id == row.id)
+        .values(open_key=None, resolved_at=utcnow(), recovery=recovery)
+    )
+    INCIDENTS_RESOLVED.labels(kind=row.kind).inc()
+    log.warning("incident resolved", extra={"incident_key": key, "kind": row.kind})
+    return True
+
+
 async def raise_incident(
     db: Database,
     key: str,
@@ -67,55 +123,20 @@ async def raise_incident(
     detail: dict[str, Any] | None = None,
 ) -> Incident:
     """Open the incident for ``key``, or update the open one; returns the row."""
-    now = utcnow()
     for _ in range(2):  # a second process may open the same key at the same moment
         try:
             async with db.write() as s:
-                row = await s.scalar(select(Incident).where(Incident.open_key == key))
-                if row is not None:
-                    row.count += 1
-                    row.last_seen_at = now
-                    row.detail = {**(row.detail or {}), **(detail or {}), "message": message}
-                    log.debug("incident still open", extra={"key": key, "count": row.count})
-                    return row
-                row = Incident(
-                    kind=kind,
-                    key=key,
-                    open_key=key,
-                    blocking=blocking,
-                    detail={**(detail or {}), "message": message},
-                    created_at=now,
-                    last_seen_at=now,
-                    count=1,
-                )
-                s.add(row)
+                row, _new = await open_in(s, key, kind, message, blocking=blocking, detail=detail)
+            return row
         except IntegrityError:
             continue
-        INCIDENTS_OPENED.labels(kind=kind).inc()
-        log.error(
-            "incident opened: %s",
-            message,
-            extra={"incident_key": key, "kind": kind, "blocking": blocking},
-        )
-        return row
     raise RuntimeError(f"could not record incident {key}")
 
 
 async def resolve_incident(db: Database, key: str, recovery: str = "resolved") -> bool:
     """Close the open incident for ``key``; False when none was open."""
     async with db.write() as s:
-        row = await s.scalar(select(Incident).where(Incident.open_key == key))
-        if row is None:
-            return False
-        await s.execute(
-            update(Incident)
-            .where(Incident.id == row.id)
-            .values(open_key=None, resolved_at=utcnow(), recovery=recovery)
-        )
-        kind = row.kind
-    INCIDENTS_RESOLVED.labels(kind=kind).inc()
-    log.warning("incident resolved", extra={"incident_key": key, "kind": kind})
-    return True
+        return await resolve_in(s, key, recovery)
 
 
 async def open_blocking_incidents(session: AsyncSession) -> Sequence[Incident]:

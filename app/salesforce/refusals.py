@@ -24,12 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.db.database import Database
-from app.db.models import Incident, OutboxOperation, OutboxState, WritebackItem
+from app.db.models import OutboxOperation, OutboxState, WritebackItem
+from app.incidents import open_in, resolve_in
 from app.metrics import WRITEBACK_REFUSALS
 
 log = logging.getLogger("revflow.writeback")
 
 INCIDENT_KIND = "writeback_refusal_unshown"
+INCIDENT_KEY = "salesforce:writeback:refusal_unshown"
 NOTICE_LIMIT = 4000  # well under a Long Text Area; a short field would refuse more
 NOTICE_SOBJECT = "Order"  # the error field lives on the Order
 PREFIX = "Salesforce refused the update"
@@ -127,7 +129,9 @@ async def drop_superseded(db: Database, ids: set[int]) -> None:
         )
 
 
-def notice_sent(s: AsyncSession, record_id: str, correlation_id: str | None) -> None:
+async def notice_sent(s: AsyncSession, record_id: str, correlation_id: str | None) -> None:
+    """A notice reached the Order: the error field is writable again."""
+    await resolve_in(s, INCIDENT_KEY, f"a refusal notice reached Order {record_id}")
     audit.record(
         s,
         "writeback",
@@ -138,24 +142,24 @@ def notice_sent(s: AsyncSession, record_id: str, correlation_id: str | None) -> 
     WRITEBACK_REFUSALS.labels(outcome="shown").inc()
 
 
-def notice_failed(
+async def notice_failed(
     s: AsyncSession,
     record_id: str,
     fields: dict[str, Any],
     error: str,
     correlation_id: str | None,
 ) -> None:
-    """Even the error field alone was refused: the Order shows nothing.  An incident."""
+    """Even the error field alone was refused: the Order shows nothing.  A blocking
+    incident (one for all such Orders, counting them) until a notice gets through."""
     log.error(
         "Salesforce refused a write-back and the notice of it; the Order shows neither",
         extra={"order_id": record_id, "error": error, "correlation_id": correlation_id},
     )
-    s.add(
-        Incident(
-            kind=INCIDENT_KIND,
-            entity=NOTICE_SOBJECT,
-            detail={"order_id": record_id, "error": error, "notice": fields},
-            recovery=None,
-        )
+    await open_in(
+        s,
+        INCIDENT_KEY,
+        INCIDENT_KIND,
+        f"Salesforce refused the error field too (Order {record_id}): {error}",
+        detail={"order_id": record_id, "error": error, "notice": fields},
     )
     WRITEBACK_REFUSALS.labels(outcome="unshown").inc()

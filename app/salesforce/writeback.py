@@ -304,7 +304,7 @@ class WritebackFlusher:
                     sent_ids.extend(c.item_ids)
                     WRITEBACK_RECORDS.labels(outcome="sent").inc()
                     if c.operation == OutboxOperation.NOTICE:
-                        refusals.notice_sent(s, c.record_id, c.correlation_id)
+                        await refusals.notice_sent(s, c.record_id, c.correlation_id)
                     continue
                 err = res.errors[0] if res.errors else None
                 code = err.status_code if err else "UNKNOWN"
@@ -324,7 +324,9 @@ class WritebackFlusher:
                 WRITEBACK_RECORDS.labels(outcome=str(state)).inc()
                 if c.operation == OutboxOperation.NOTICE:
                     if state == OutboxState.FAILED:
-                        refusals.notice_failed(s, c.record_id, c.fields, text, c.correlation_id)
+                        await refusals.notice_failed(
+                            s, c.record_id, c.fields, text, c.correlation_id
+                        )
                     continue
                 plan_id = await self._record_on_plan(s, c, state, code, text)
                 if (

@@ -116,6 +116,17 @@ async def test_a_refused_notice_is_an_incident(
         ("update", "failed"),
         ("notice", "failed"),
     }
+    # blocking: /readyz names it until a notice gets through again
+    assert incident.blocking and incident.open_key is not None
+    org.faults.record_errors = {}
+    other = shop.order()
+    org.faults.validation_rules = [ValidationRule(STATUS, "Completed", records=[other])]
+    await complete(db, other, await insert_plan(db, [{"key": "s"}], order_id=other))
+    await flusher.flush_once()  # refused by the rule
+    await flusher.flush_once()  # the notice is shown: the error field is writable again
+    assert org.records["Order"][other][ERROR].startswith(PREFIX)
+    (incident,) = await incidents(db, INCIDENT_KIND)
+    assert incident.open_key is None and incident.resolved_at is not None
     await client.aclose()
 
 
