@@ -14,6 +14,7 @@ import typer
 from app.cli_options import ConfigOption, fail, run_with_database, settings_or_exit
 from app.config import ConfigError, Settings
 from app.orchestration.cli import fallout_cli
+from app.resources import default_mappings_dir, default_plans_dir
 from app.webhooks.cli import webhooks_cli
 
 cli = typer.Typer(
@@ -32,6 +33,26 @@ cli.add_typer(plans_cli, name="plans")
 dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_help=True)
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_cli, name="dead-letters")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"revflow {version('revflow')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Revflow: order orchestration between Salesforce and your ERP and accounting systems."""
 
 
 @db_cli.command("upgrade")
@@ -58,7 +79,7 @@ def mappings_lint(
     """Check mapping files; print file:line:col: message for each problem."""
     from app.mapping import lint_paths
 
-    targets = paths or [Path("mappings")]
+    targets = paths or [default_mappings_dir()]
     problems = lint_paths(targets)
     if org and not problems:
         problems = asyncio.run(_check_fields_against_org(settings_or_exit(config), targets))
@@ -107,7 +128,7 @@ def mappings_test(
     """Run the golden cases kept beside the mappings (*.test.yaml)."""
     from app.mapping import run_golden
 
-    results = run_golden(paths or [Path("mappings")])
+    results = run_golden(paths or [default_mappings_dir()])
     for result in results:
         typer.echo(str(result))
     failed = [r for r in results if not r.ok]
@@ -178,7 +199,8 @@ def plans_lint(
         mappings: set[str] | None = set(load_directory(settings.mappings_dir))
     except MappingLoadError:
         mappings = None  # `revflow mappings lint` reports those
-    problems = lint_plan_paths(paths or [Path("plans")], mappings=mappings, connectors={"erp"})
+    targets = paths or [default_plans_dir()]
+    problems = lint_plan_paths(targets, mappings=mappings, connectors={"erp"})
     for problem in problems:
         typer.echo(str(problem))
     if problems:

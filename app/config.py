@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.config_names import env_name, extra_hint, unknown_variables
+from app.resources import default_mappings_dir
 
 ENV_PREFIX = "REVFLOW_"
 
@@ -319,7 +320,8 @@ class Settings(BaseSettings):
 
     # a str (many modules take it), shown without its password by repr() and dumps
     database_url: str = Field(default="sqlite+aiosqlite:///revflow.sqlite", repr=False)
-    mappings_dir: Path = Path("mappings")
+    # default: ./mappings if there is one, else the mappings the package ships
+    mappings_dir: Path = Field(default_factory=default_mappings_dir)
     # a plan definition file (plans/*.yaml); unset: the built-in order_fulfillment plan
     plan_file: Path | None = None
     order_mapping: str = "order_to_sales_order"

@@ -8,16 +8,12 @@ from alembic import command
 from alembic.config import Config
 
 from app.db.engine import normalize_url
+from app.resources import shipped
 
 
 def migrations_dir() -> Path:
-    for candidate in (
-        Path(__file__).resolve().parents[2] / "migrations",
-        Path.cwd() / "migrations",
-    ):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise FileNotFoundError("Revflow's migrations/ folder was not found")
+    """The checkout's migrations/, else the copy an installed wheel carries."""
+    return shipped("migrations")
 
 
 def alembic_config(url: str) -> Config:
