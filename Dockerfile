@@ -1,22 +1,26 @@
 # syntax=docker/dockerfile:1
-# Build stage: build a wheel-installed virtual environment.
+# Build stage: build the wheel (it carries the migrations, mappings and plans) and
+# install it into a virtual environment.
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/revflow
 ENV PATH=/opt/revflow/bin:$PATH
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY app ./app
 COPY connectors ./connectors
-RUN pip install --no-cache-dir --upgrade pip && pip install --no-cache-dir .
+COPY migrations ./migrations
+COPY mappings ./mappings
+COPY plans ./plans
+RUN pip install --no-cache-dir --upgrade pip \
+    && pip wheel --no-cache-dir --no-deps -w /tmp/dist . \
+    && pip install --no-cache-dir /tmp/dist/revflow-*.whl
 
-# Runtime stage: the venv, the migrations and mappings, a non-root user.
+# Runtime stage: the venv and a non-root user.  The shipped mappings are used unless
+# a mappings/ folder is mounted at /srv/revflow/mappings or REVFLOW_MAPPINGS_DIR is set.
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 revflow
 COPY --from=build /opt/revflow /opt/revflow
 WORKDIR /srv/revflow
-COPY --chown=revflow:revflow migrations ./migrations
-COPY --chown=revflow:revflow mappings ./mappings
-COPY --chown=revflow:revflow alembic.ini ./
 ENV PATH=/opt/revflow/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     REVFLOW_API_HOST=0.0.0.0 \
