@@ -23,12 +23,12 @@ from app.ingest.consumer import EventConsumer
 from app.ingest.reconcile import Reconciler
 from app.mapping import Mapping as CompiledMapping
 from app.mapping import MappingStore
-from app.orchestration.definitions import PlanDefinition, order_fulfillment
 from app.orchestration.executor import StepExecutor
 from app.orchestration.intake import Intake
-from app.orchestration.plan_files import load_plan_file
 from app.orchestration.worker import Worker
 from app.org_guard import OrgGuard
+from app.plans.definitions import PlanDefinition, order_fulfillment
+from app.plans.files import load_plan_file
 from app.salesforce.auth import TokenProvider
 from app.salesforce.budget import ApiBudget
 from app.salesforce.client import SalesforceClient

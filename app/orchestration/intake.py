@@ -35,11 +35,11 @@ from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, i
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from app.orchestration.amendments import request_amendment
 from app.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
-from app.orchestration.decompose import CompiledMapping, PlanDraft, decompose
-from app.orchestration.definitions import PlanDefinition
 from app.orchestration.plans import create_plan, plan_exists
 from app.orchestration.recovery import Recovery, plan_recovery
 from app.orchestration.revalidate import revalidate
+from app.plans.decompose import CompiledMapping, PlanDraft, decompose
+from app.plans.definitions import PlanDefinition
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
 from app.salesforce.lookups import LookupCache

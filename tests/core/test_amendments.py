@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from app.config import WritebackSettings
 from app.db.models import AuditEntry, EventStatus, PlanState, Step, StepState
 from app.orchestration.amendments import request_amendment
-from app.orchestration.decompose import PlanDraft, StepDraft
-from app.orchestration.diff import (
+from app.plans.decompose import PlanDraft, StepDraft
+from app.plans.diff import (
     CurrentStep,
     PlanDiff,
     blocking_ponr,
@@ -21,7 +21,7 @@ from app.orchestration.diff import (
     rerun_input,
     versioned_key,
 )
-from app.orchestration.ponr import REFUSED
+from app.plans.ponr import REFUSED
 from connectors.base import CallResult
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states
 

@@ -12,9 +12,11 @@ from app.api.plans import plan_out
 from app.config import WritebackSettings
 from app.db.models import AuditEntry, Plan, Step
 from app.orchestration import operator
-from app.orchestration.decompose import decompose
-from app.orchestration.definitions import order_fulfillment
-from app.orchestration.jeopardy import (
+from app.orchestration.jeopardy_watch import sweep
+from app.orchestration.plans import create_plan
+from app.plans.decompose import decompose
+from app.plans.definitions import order_fulfillment
+from app.plans.jeopardy import (
     Jeopardy,
     Margin,
     StepTiming,
@@ -23,8 +25,6 @@ from app.orchestration.jeopardy import (
     plan_jeopardy,
     step_jeopardy,
 )
-from app.orchestration.jeopardy_watch import sweep
-from app.orchestration.plans import create_plan
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from app.db.models import (
 )
 from app.ingest.events import IncomingEvent
 from app.orchestration.changes import is_cancellation, request_cancellation
-from app.orchestration.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
+from app.plans.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
 from connectors.base import CallResult
 from connectors.errors import FatalError
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states
@@ -247,7 +247,7 @@ async def test_no_plan_yet_writes_cancelled(db):
 
 
 async def test_cancellation_scenario_steps_run_after_compensation(db):
-    from app.orchestration.decompose import PlanDraft, StepDraft
+    from app.plans.decompose import PlanDraft, StepDraft
 
     plan_id = await three_steps(db, StepState.READY)
     calls: list[str] = []
@@ -276,7 +276,7 @@ async def test_cancellation_scenario_steps_run_after_compensation(db):
 
 
 async def test_a_failed_cancellation_step_waits_in_fallout(db):
-    from app.orchestration.decompose import PlanDraft, StepDraft
+    from app.plans.decompose import PlanDraft, StepDraft
 
     plan_id = await three_steps(db, StepState.READY)
 

@@ -1,6 +1,6 @@
 import random
 
-from app.orchestration.retry import RetryPolicy
+from app.plans.retry import RetryPolicy
 
 
 def test_backoff_grows_and_is_capped_without_jitter():

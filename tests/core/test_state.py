@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.db.models import PlanState, StepState
-from app.orchestration.state import (
+from app.plans.state import (
     FINAL_PLAN,
     InvalidTransition,
     StepView,

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from app.mapping import load_directory
-from app.orchestration.decompose import PlanDraft, decompose, idempotency_key
-from app.orchestration.definitions import (
+from app.plans.decompose import PlanDraft, decompose, idempotency_key
+from app.plans.definitions import (
     PlanDefinition,
     UnknownScenario,
     order_fulfillment,
     retry_policy_dict,
     retry_policy_from_dict,
 )
-from app.orchestration.plan_files import compile_plan, load_plan_file
-from app.orchestration.retry import RetryPolicy
+from app.plans.files import compile_plan, load_plan_file
+from app.plans.retry import RetryPolicy
 from tests.orchestration import HW1, HW2, MAPPINGS, PLANS, SVC, order
 
 OID = "8015e00000Q7mNpAAJ"

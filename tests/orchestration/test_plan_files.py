@@ -11,16 +11,16 @@ import pytest
 import yaml
 
 from app.mapping import load_directory
-from app.orchestration.definitions import ScopeKind, StepKind
-from app.orchestration.plan_files import (
+from app.plans.definitions import ScopeKind, StepKind
+from app.plans.files import (
     PlanLoadError,
     compile_plan,
     lint_plan_paths,
     load_plan_directory,
     load_plan_file,
 )
-from app.orchestration.plan_rules import parse_duration
-from app.orchestration.retry import RetryPolicy
+from app.plans.retry import RetryPolicy
+from app.plans.rules import parse_duration
 from tests.orchestration import MAPPINGS, PLANS
 
 MAPPING_NAMES = set(load_directory(MAPPINGS))

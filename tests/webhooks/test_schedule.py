@@ -11,16 +11,16 @@ import pytest
 
 from app import clock
 from app.config import Settings, WebhookSettings, WorkerSettings
-from app.orchestration.definitions import (
+from app.orchestration.progress import aware
+from app.plans.definitions import (
     PlanDefinition,
     StepDefinition,
     StepKind,
     retry_policy_dict,
     retry_policy_from_dict,
 )
-from app.orchestration.plan_files import compile_plan
-from app.orchestration.progress import aware
-from app.orchestration.retry import (
+from app.plans.files import compile_plan
+from app.plans.retry import (
     WEBHOOK_SCHEDULE,
     RetryPolicy,
     policy_from_json,

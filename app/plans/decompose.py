@@ -19,8 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from app.mapping.paths import Scope
-from app.orchestration.definitions import PlanDefinition, StepDefinition, retry_policy_dict
-from app.orchestration.plan_expand import Instance, StepInstance, expand
+from app.plans.definitions import PlanDefinition, StepDefinition, retry_policy_dict
+from app.plans.expand import Instance, StepInstance, expand
 
 
 class CompiledMapping(Protocol):

@@ -2,7 +2,7 @@
 
 A definition is either built in code (``order_fulfillment``: validate the mapped
 documents, create the ERP sales order, then create the invoice; every scenario runs
-the same steps) or compiled from a plan file (``app/orchestration/plan_files.py``,
+the same steps) or compiled from a plan file (``app/plans/files.py``,
 docs/plans.md) with step groups per scenario, line/bundle scopes, conditions, waits,
 manual tasks, pauses, PONR and compensation.
 """
@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from app.mapping.paths import PathRef, Scope
-from app.orchestration.plan_rules import Cond, Value, Verdict, show
-from app.orchestration.retry import RetryPolicy
+from app.plans.retry import RetryPolicy
+from app.plans.rules import Cond, Value, Verdict, show
 from connectors.external_id import ExternalIdPath
 
 SCENARIOS = ("new", "amendment", "cancellation")
