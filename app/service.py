@@ -22,7 +22,7 @@ from app.db.database import Database
 from app.ingest.consumer import EventConsumer
 from app.ingest.reconcile import Reconciler
 from app.mapping import Mapping as CompiledMapping
-from app.mapping import MappingStore
+from app.mapping.store import MappingStore
 from app.orchestration.executor import StepExecutor
 from app.orchestration.intake import Intake
 from app.orchestration.worker import Worker

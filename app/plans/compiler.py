@@ -117,9 +117,7 @@ class PlanCompiler(Reader):
         scenarios = self.scenarios(tree)
         check_references(self, self.sources, self.steps, self.compensations)
         for scenario, group_names in scenarios.items():
-            check_scenario(
-                self, scenario, group_names, self.groups, self.sources, self.steps
-            )
+            check_scenario(self, scenario, group_names, self.groups, self.sources, self.steps)
         if self.problems or name is None:
             return None
         return PlanDefinition(
@@ -381,4 +379,3 @@ class PlanCompiler(Reader):
                 self.problem(raw.value_pos[scenario], f"{where} lists a group twice")
             out[scenario] = tuple(dict.fromkeys(names))
         return out
-

@@ -44,6 +44,7 @@ def check_references(
                     f"under 'compensations' ({known})",
                 )
 
+
 def check_scenario(
     r: Reader,
     scenario: str,
@@ -65,8 +66,7 @@ def check_scenario(
             elif target in steps:
                 r.problem(
                     pos,
-                    f"step '{key}' depends on '{target}', which is not in "
-                    f"scenario '{scenario}'",
+                    f"step '{key}' depends on '{target}', which is not in scenario '{scenario}'",
                 )
     for cycle, pos in find_cycles(graph):
         message = "dependency cycle: " + " -> ".join(cycle)

@@ -37,8 +37,7 @@ def kind_fields(
         if connector and connectors is not None and connector not in connectors:
             r.problem(
                 raw.value_pos["connector"],
-                f"{what}: unknown connector "
-                f"'{connector}' (known: {', '.join(sorted(connectors))})",
+                f"{what}: unknown connector '{connector}' (known: {', '.join(sorted(connectors))})",
             )
         mapping = r.get(raw, "mapping", str, what)
         if mapping and mappings is not None and mapping not in mappings:
@@ -48,9 +47,7 @@ def kind_fields(
                 f"(loaded: {', '.join(sorted(mappings)) or 'none'})",
             )
         if "mapping" in raw and "payload" in raw:
-            r.problem(
-                raw.key_pos["payload"], f"{what}: use 'mapping' or 'payload', not both"
-            )
+            r.problem(raw.key_pos["payload"], f"{what}: use 'mapping' or 'payload', not both")
         payload = None
         if r.get(raw, "payload", YamlMap, what) is not None:
             payload = r.value(raw, "payload", what)
@@ -71,9 +68,7 @@ def kind_fields(
         instructions = None
         if r.get(raw, "instructions", str, what) is not None:
             instructions = r.value(raw, "instructions", what)
-        return replace(
-            sd, manual=ManualSpec(r.get(raw, "assignee", str, what), instructions)
-        )
+        return replace(sd, manual=ManualSpec(r.get(raw, "assignee", str, what), instructions))
     if kind == "pause":
         if "until" not in raw and "after" not in raw:
             r.problem(
@@ -86,13 +81,13 @@ def kind_fields(
         )
     return sd
 
+
 def _auto(r: Reader, raw: YamlMap, what: str) -> AutoSpec | None:
     action = r.get(raw, "action", str, what, required=True)
     if action is not None and action not in AUTO_ACTIONS:
         r.problem(
             raw.value_pos["action"],
-            f"{what}: unknown auto action '{action}' "
-            f"(expected one of: {', '.join(AUTO_ACTIONS)})",
+            f"{what}: unknown auto action '{action}' (expected one of: {', '.join(AUTO_ACTIONS)})",
         )
         return None
     fields = None
@@ -111,6 +106,7 @@ def _auto(r: Reader, raw: YamlMap, what: str) -> AutoSpec | None:
         return None
     return AutoSpec(action, fields, event, target)
 
+
 def _wait(r: Reader, raw: YamlMap, what: str) -> WaitSpec | None:
     signal = r.get(raw, "signal", str, what) or "event"
     if signal not in ("event", "callback"):
@@ -119,9 +115,7 @@ def _wait(r: Reader, raw: YamlMap, what: str) -> WaitSpec | None:
         r.problem(raw.key_pos["channel"], f"{what}: 'channel' is for signal: event")
     on_timeout = r.get(raw, "on_timeout", str, what) or "fail"
     if on_timeout not in ("fail", "complete"):
-        r.problem(
-            raw.value_pos["on_timeout"], f"{what}: 'on_timeout' must be fail or complete"
-        )
+        r.problem(raw.value_pos["on_timeout"], f"{what}: 'on_timeout' must be fail or complete")
     key = None
     if r.get(raw, "correlation_key", str, what, required=True) is not None:
         key = r.value(raw, "correlation_key", what)

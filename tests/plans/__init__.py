@@ -1,0 +1,1 @@
+"""Tests of the pure plans core (app/plans)."""
