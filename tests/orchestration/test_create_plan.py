@@ -10,7 +10,7 @@ from app.mapping import load_directory
 from app.orchestration.plans import create_plan
 from app.plans.decompose import decompose
 from app.plans.files import load_plan_file
-from tests.orchestration import HW1, MAPPINGS, PLANS, SVC, order
+from tests.plans import HW1, MAPPINGS, PLANS, SVC, order
 
 FULL = load_plan_file(PLANS / "order_fulfillment_full.yaml")
 

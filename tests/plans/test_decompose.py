@@ -18,7 +18,7 @@ from app.plans.definitions import (
 )
 from app.plans.files import compile_plan, load_plan_file
 from app.plans.retry import RetryPolicy, honours_retry_after, policy_from_json, policy_to_json
-from tests.orchestration import HW1, HW2, MAPPINGS, PLANS, SVC, order
+from tests.plans import HW1, HW2, MAPPINGS, PLANS, SVC, order
 
 OID = "8015e00000Q7mNpAAJ"
 MAPPINGS_LOADED = load_directory(MAPPINGS)
