@@ -1,7 +1,9 @@
 """The plan-file compiler: a located YAML tree -> PlanDefinition plus Problems.
 
-Used through ``app.plans.files``; every check records a Problem at
-the line and column of the offending key or value and compilation carries on.
+Used through ``app.plans.files``; every check records a Problem at the line and
+column of the offending key or value and compilation carries on.  Typed reads are in
+``reader``, the fields of each step type in ``kinds``, cross references and cycles in
+``graph``; this module reads the plan, its groups, steps, retry and scenarios.
 """
 
 from __future__ import annotations
