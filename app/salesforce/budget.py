@@ -20,12 +20,12 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from app import audit
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.db.database import Database
 from app.db.models import SalesforceApiUsage
 from app.db.upsert import upsert
@@ -225,8 +225,8 @@ async def usage_report(db: Database, share: float) -> UsageReport:
             ).all()
         )
     last = next((r for r in reversed(rows) if r.org_limit is not None), None)
-    calls_24h = sum(r.calls for r in rows if _aware(r.hour) >= since)
-    calls_today = sum(r.calls for r in rows if _aware(r.hour) >= today)
+    calls_24h = sum(r.calls for r in rows if aware(r.hour) >= since)
+    calls_today = sum(r.calls for r in rows if aware(r.hour) >= today)
     org_used = last.org_used if last else None
     org_limit = last.org_limit if last else None
     budget = math.floor(share * org_limit) if org_limit else None
@@ -240,7 +240,3 @@ async def usage_report(db: Database, share: float) -> UsageReport:
         paused=budget is not None and calls_24h >= budget,
         revflow_share_of_org=round(calls_24h / org_used, 4) if org_used else None,
     )
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

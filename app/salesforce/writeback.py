@@ -36,14 +36,14 @@ import logging
 import random
 import socket
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
 from app import audit
 from app.aio import Beat, no_beat, sleep_until
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.db.database import Database
 from app.db.models import OutboxOperation, OutboxState, Plan, WritebackItem
 from app.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
@@ -149,7 +149,7 @@ class WritebackFlusher:
         count, oldest = row
         if not count:
             return False
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        oldest = aware(oldest)
         return bool(count >= self.batch_size or oldest <= now - self.max_delay)
 
     async def _claim(self) -> list[WritebackItem]:
@@ -204,7 +204,7 @@ class WritebackFlusher:
         waiting = records[-tail:]
         now = utcnow()
         oldest = min(created[i] for r in waiting for i in r.item_ids)
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        oldest = aware(oldest)
         if oldest <= now - self.max_delay:
             return records
         ids = [i for r in waiting for i in r.item_ids]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
+from app.clock import aware
 from app.config import Settings
 from app.db.database import Database
 from app.orchestration.operator import OperatorError
@@ -48,7 +49,7 @@ def _when(text: str | None, what: str) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         fail(f"{what} is not an ISO 8601 time: {text!r}", 2)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # naive: UTC
+    return aware(value)
 
 
 def _show(value: Any) -> str:
