@@ -12,7 +12,7 @@ from app.clock import utcnow
 from app.config import load_settings
 from app.db.models import ChannelLease, DeadLetter, ReceivedEvent, Signal
 from app.ingest.consumer import EventConsumer
-from app.ingest.inbox import get_checkpoint
+from app.ingest.repository import get_checkpoint
 from app.ingest.leases import ChannelLeases, LeaseLost
 
 CH = "/data/OrderChangeEvent"
