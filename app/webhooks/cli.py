@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
 from app.clock import aware
 from app.config import Settings
 from app.db.database import Database
 from app.orchestration.operator import OperatorError
-from app.webhooks import endpoints
+from app.webhooks import actions
+from app.webhooks import status as status_view
 
 webhooks_cli = typer.Typer(
     help="Webhook endpoints: state, parked messages, enable, replay.", no_args_is_help=True
@@ -35,9 +37,20 @@ def _configured(settings: Settings) -> dict[str, str]:
     return {}
 
 
-def _run(config: Path | None, action: Callable[[Database, Settings], Awaitable[Any]]) -> Any:
+def _run(
+    config: Path | None,
+    action: Callable[[AsyncSession, Settings], Awaitable[Any]],
+    *,
+    write: bool = False,
+) -> Any:
+    """Run ``action`` in one transaction (the command owns it)."""
+
+    async def in_transaction(db: Database, settings: Settings) -> Any:
+        async with db.write() if write else db.read() as session:
+            return await action(session, settings)
+
     try:
-        return run_with_database(config, action)
+        return run_with_database(config, in_transaction)
     except OperatorError as exc:
         fail(exc.detail, 1 if exc.status != 400 else 2)
 
@@ -65,7 +78,7 @@ def status(
 ) -> None:
     """The endpoints' state; with CONNECTOR also its parked messages and latest attempts."""
     if connector is None:
-        rows = _run(config, lambda db, s: endpoints.list_endpoints(db, _configured(s)))
+        rows = _run(config, lambda session, s: status_view.list_endpoints(session, _configured(s)))
         if as_json:
             typer.echo(_show(rows))
             return
@@ -77,7 +90,10 @@ def status(
             )
         return
     info = _run(
-        config, lambda db, s: endpoints.status(db, connector, _configured(s), attempts=attempts)
+        config,
+        lambda session, s: status_view.status(
+            session, connector, _configured(s), attempts=attempts
+        ),
     )
     if as_json:
         typer.echo(_show(info))
@@ -101,7 +117,11 @@ def status(
 @webhooks_cli.command()
 def enable(connector: Connector, actor: Actor, reason: Reason, config: ConfigOption = None) -> None:
     """Enable a disabled endpoint (its parked messages stay parked until replayed)."""
-    out = _run(config, lambda db, s: endpoints.enable(db, connector, actor=actor, reason=reason))
+    out = _run(
+        config,
+        lambda session, s: actions.enable(session, connector, actor=actor, reason=reason),
+        write=True,
+    )
     typer.echo(f"{connector}: {out['state']}" + ("" if out["changed"] else " (already)"))
 
 
@@ -112,9 +132,10 @@ def disable(
     """Disable an endpoint by hand: its messages are parked, not sent."""
     out = _run(
         config,
-        lambda db, s: endpoints.disable(
-            db, connector, _configured(s).get(connector, ""), actor=actor, reason=reason
+        lambda session, s: actions.disable(
+            session, connector, _configured(s).get(connector, ""), actor=actor, reason=reason
         ),
+        write=True,
     )
     typer.echo(f"{connector}: {out['state']}")
 
@@ -137,8 +158,8 @@ def replay(
     start, end = _when(since, "--since"), _when(until, "--until")
     out = _run(
         config,
-        lambda db, s: endpoints.replay(
-            db,
+        lambda session, s: actions.replay(
+            session,
             s.writeback,
             connector,
             actor=actor,
@@ -147,6 +168,7 @@ def replay(
             since=start,
             until=end,
         ),
+        write=True,
     )
     for m in out["messages"]:
         typer.echo(f"{m['message_id']}\t{m['order_id']}\t{m['step']}")
