@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.schemas import ActionIn, Problem
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.orchestration.operator import OperatorError
 from app.webhooks import actions, endpoints
 from app.webhooks import status as status_view
+from app.webhooks.errors import OperatorError
 
 T = TypeVar("T")
 

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit, incidents
 from app.clock import utcnow
 from app.config import WritebackSettings
-from app.orchestration.operator import BadRequest, Conflict, NotFound
 from app.orchestration.progress import lock_plan, settle
 from app.webhooks import repository
 from app.webhooks.endpoints import (
@@ -27,6 +26,7 @@ from app.webhooks.endpoints import (
     disable_row,
     disabled_metrics,
 )
+from app.webhooks.errors import BadRequest, Conflict, NotFound
 from app.webhooks.status import parked_message
 from connectors.webhook import webhook_id_for
 

@@ -20,9 +20,9 @@ from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
 from app.clock import aware
 from app.config import Settings
 from app.db.database import Database
-from app.orchestration.operator import OperatorError
 from app.webhooks import actions
 from app.webhooks import status as status_view
+from app.webhooks.errors import OperatorError
 
 webhooks_cli = typer.Typer(
     help="Webhook endpoints: state, parked messages, enable, replay.", no_args_is_help=True

@@ -39,8 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit, incidents
 from app.clock import aware, utcnow
 from app.db.models import WebhookEndpoint
-from app.orchestration.operator import BadRequest
 from app.webhooks import repository
+from app.webhooks.errors import BadRequest
 
 __all__ = [
     "ALERT",

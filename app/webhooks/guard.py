@@ -25,8 +25,9 @@ from app.db.errors import unavailable
 from app.supervisor import describe
 from app.webhooks import endpoints
 from app.webhooks.endpoints import DISABLED, DisablePolicy
+from app.webhooks.errors import EndpointDisabledError
 from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import ConnectorError, EndpointDisabledError, EndpointGoneError
+from connectors.errors import ConnectorError, EndpointGoneError
 
 __all__ = ["EndpointGuard"]
 

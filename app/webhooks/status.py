@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import aware, utcnow
 from app.db.models import WebhookEndpoint
-from app.orchestration.operator import NotFound
 from app.webhooks import repository
 from app.webhooks.endpoints import ENABLED, check_name
+from app.webhooks.errors import NotFound
 from connectors.webhook import webhook_id_for
 
 __all__ = ["list_endpoints", "parked_message", "since_hours", "status"]
