@@ -34,21 +34,12 @@ from app.metrics import (
     SALESFORCE_API_USED,
 )
 from app.salesforce import repository
-from app.salesforce.errors import SalesforceError
+from app.salesforce.errors import BudgetExhausted
 
 log = logging.getLogger("revflow.salesforce.budget")
 
 WINDOW = timedelta(hours=24)
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
-
-
-class BudgetExhausted(SalesforceError):
-    """Non-urgent work was refused: Revflow used its share of the daily allocation."""
-
-    def __init__(self, used: int, budget: int) -> None:
-        super().__init__(
-            0, "REVFLOW_API_BUDGET", f"Revflow used {used} of its {budget} API calls budget"
-        )
 
 
 def hour_of(when: datetime) -> datetime:
