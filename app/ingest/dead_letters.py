@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.clock import utcnow
-from app.db.database import Database
 from app.db.models import DeadLetter
 from app.ingest import repository
 from app.ingest.events import MalformedEvent, parse_cometd
@@ -18,23 +19,22 @@ class ReplayOutcome:
     message: str
 
 
-async def list_dead_letters(db: Database, include_replayed: bool = False) -> list[DeadLetter]:
-    async with db.read() as s:
-        return await repository.dead_letters(s, include_replayed=include_replayed)
+async def list_dead_letters(s: AsyncSession, include_replayed: bool = False) -> list[DeadLetter]:
+    return await repository.dead_letters(s, include_replayed=include_replayed)
 
 
-async def replay(db: Database, ids: list[int] | None = None) -> list[ReplayOutcome]:
-    """Parse each dead letter again; those that parse go into the inbox (deduped)."""
+async def replay(s: AsyncSession, ids: list[int] | None = None) -> list[ReplayOutcome]:
+    """Parse each dead letter again; those that parse go into the inbox (deduped).
+    Runs in the caller's transaction."""
     outcomes = []
-    async with db.write() as s:
-        for letter in await repository.dead_letters(s, ids=ids):
-            try:
-                event = parse_cometd(letter.payload)
-            except MalformedEvent as exc:
-                outcomes.append(ReplayOutcome(letter.id, False, f"still unreadable: {exc}"))
-                continue
-            new = await repository.insert_events(s, [event])
-            letter.replayed_at = utcnow()
-            note = "recorded in the inbox" if new else "already in the inbox (duplicate)"
-            outcomes.append(ReplayOutcome(letter.id, True, note))
+    for letter in await repository.dead_letters(s, ids=ids):
+        try:
+            event = parse_cometd(letter.payload)
+        except MalformedEvent as exc:
+            outcomes.append(ReplayOutcome(letter.id, False, f"still unreadable: {exc}"))
+            continue
+        new = await repository.insert_events(s, [event])
+        letter.replayed_at = utcnow()
+        note = "recorded in the inbox" if new else "already in the inbox (duplicate)"
+        outcomes.append(ReplayOutcome(letter.id, True, note))
     return outcomes

@@ -16,10 +16,9 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
+from app.cli_options import Actor, ConfigOption, Reason, fail, run_in_transaction
 from app.clock import aware
 from app.config import Settings
-from app.db.database import Database
 from app.webhooks import actions
 from app.webhooks import status as status_view
 from app.webhooks.errors import OperatorError
@@ -44,13 +43,8 @@ def _run(
     write: bool = False,
 ) -> Any:
     """Run ``action`` in one transaction (the command owns it)."""
-
-    async def in_transaction(db: Database, settings: Settings) -> Any:
-        async with db.write() if write else db.read() as session:
-            return await action(session, settings)
-
     try:
-        return run_with_database(config, in_transaction)
+        return run_in_transaction(config, action, write=write)
     except OperatorError as exc:
         fail(exc.detail, 1 if exc.status != 400 else 2)
 
