@@ -340,7 +340,7 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.demo import demo_database, run_demo
-    from app.demo_report import verdict
+    from app.demo.report import verdict
 
     if transport not in ("cometd", "pubsub"):
         fail(f"--transport must be pubsub or cometd, not {transport!r}")
