@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from app.config import Settings
 from app.demo.catalog import REVFLOW_APP
 from app.demo.report import DemoSummary, order_latencies, percentile, rounded
-from app.orchestration.ponr import REFUSED
+from app.plans.ponr import REFUSED
 from app.salesforce.refusals import PREFIX as WRITEBACK_REFUSED
 from app.sandbox.erp import SandboxErp
 from app.sandbox.org import SandboxOrg

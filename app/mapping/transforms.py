@@ -17,7 +17,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.clock import aware
 from app.mapping.paths import PathRef, Scope, parse_path
 from app.mapping.templates import parse_template
 
@@ -235,7 +234,8 @@ def _parse_temporal(value: Any) -> dt.date | dt.datetime:
 
 
 def _aware(moment: dt.datetime, tz: dt.tzinfo | None) -> dt.datetime:
-    moment = aware(moment)  # Salesforce datetimes are UTC
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_UTC)  # Salesforce datetimes are UTC
     return moment.astimezone(tz) if tz is not None else moment
 
 

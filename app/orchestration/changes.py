@@ -33,12 +33,12 @@ from app.db.models import (
     StepState,
 )
 from app.ingest.events import IncomingEvent
-from app.orchestration.decompose import PlanDraft, StepDraft
-from app.orchestration.diff import draft_from_json, draft_to_json, scenario_steps
-from app.orchestration.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
 from app.orchestration.progress import lock_plan, settle
-from app.orchestration.state import CANCELLABLE, check_plan_transition
 from app.orchestration.status import plan_state_fields, write_plan_state, write_step_state
+from app.plans.decompose import PlanDraft, StepDraft
+from app.plans.diff import draft_from_json, draft_to_json, scenario_steps
+from app.plans.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
+from app.plans.state import CANCELLABLE, check_plan_transition
 from app.salesforce import outbox
 
 CANCELLATION = "cancellation requested"  # Plan.hold_reason while a cancellation runs

@@ -20,8 +20,8 @@ from app.clock import aware, utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, PlanState, Step
-from app.orchestration.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
-from app.orchestration.state import FINAL_PLAN
+from app.plans.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
+from app.plans.state import FINAL_PLAN
 from app.salesforce import outbox
 
 OPEN_PLANS = [state for state in PlanState if state not in FINAL_PLAN]

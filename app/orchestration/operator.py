@@ -22,9 +22,9 @@ from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, PlanState, Step, StepState
-from app.orchestration import state as sm
 from app.orchestration.progress import aware, lock_plan, settle, step_views
 from app.orchestration.status import write_step_state
+from app.plans import state as sm
 
 
 class OperatorError(Exception):

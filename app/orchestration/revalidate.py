@@ -17,8 +17,8 @@ from app.config import Settings
 from app.db.database import Database
 from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
 from app.orchestration import operator
-from app.orchestration.decompose import CompiledMapping, decompose
-from app.orchestration.definitions import PlanDefinition
+from app.plans.decompose import CompiledMapping, decompose
+from app.plans.definitions import PlanDefinition
 from app.salesforce.client import SalesforceClient
 from app.salesforce.lookups import LookupCache
 from app.salesforce.orders import fetch_orders, query_fields

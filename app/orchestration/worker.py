@@ -53,13 +53,13 @@ from app.metrics import STEP_DURATION, STEPS_EXECUTED
 from app.orchestration.changes import continue_change
 from app.orchestration.claims import lease_due_steps
 from app.orchestration.compensation import apply_compensation, claim_compensations
-from app.orchestration.definitions import PlanDefinition, StepDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepExecutor, StepResult
 from app.orchestration.external_ids import apply_step_expression, note_missing
 from app.orchestration.jeopardy_watch import sweep
 from app.orchestration.progress import STEPS, aware, lock_plan, lock_plans, settle, settle_many
-from app.orchestration.retry import RetryPolicy, policy_from_json
 from app.orchestration.status import write_step_state
+from app.plans.definitions import PlanDefinition, StepDefinition
+from app.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
 from app.salesforce import outbox
 from app.supervisor import LoopFn, Supervisor
 
@@ -766,4 +766,4 @@ def _timed_out(step_input: dict[str, Any], wait_key: str | None) -> tuple[Outcom
 
 
 def _honours_retry_after(step: ClaimedStep) -> bool:
-    return bool((step.retry_policy or {}).get("honour_retry_after", True))
+    return honours_retry_after(step.retry_policy)

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
-
-from app.clock import aware
 
 
 class Jeopardy(StrEnum):
@@ -140,4 +138,4 @@ def _parse(value: Any) -> datetime | None:
             return None
     else:
         return None
-    return aware(parsed)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

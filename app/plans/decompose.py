@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from app.clock import aware
 from app.mapping.paths import Scope
-from app.orchestration.definitions import PlanDefinition, StepDefinition, retry_policy_dict
-from app.orchestration.plan_expand import Instance, StepInstance, expand
+from app.plans.definitions import PlanDefinition, StepDefinition
+from app.plans.expand import Instance, StepInstance, expand
+from app.plans.retry import policy_to_json
 
 
 class CompiledMapping(Protocol):
@@ -166,7 +166,7 @@ def decompose(
                 ponr=sd.ponr,
                 compensation_key=comp_key,
                 expected_duration_s=sd.expected_duration_s,
-                retry_policy=retry_policy_dict(sd.retry, sd.honour_retry_after),
+                retry_policy=policy_to_json(sd.retry, sd.honour_retry_after),
                 **extra,
             )
         )
@@ -250,7 +250,7 @@ def _pause(sd: StepDefinition, scope: Scope) -> tuple[dict[str, Any], dict[str, 
 
 def _as_datetime(value: Any) -> datetime | None:
     if isinstance(value, datetime):
-        return aware(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
@@ -259,4 +259,4 @@ def _as_datetime(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return aware(parsed)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
