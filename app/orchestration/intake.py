@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
 from functools import partial
 from typing import Any
 
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.aio import Beat, no_beat, sleep_beating, sleep_until
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
@@ -240,8 +239,7 @@ class Intake:
         if delay <= 0 or len(rows) >= limit:
             return False
         oldest = rows[0].received_at
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-        return (utcnow() - oldest).total_seconds() < delay
+        return (utcnow() - aware(oldest)).total_seconds() < delay
 
     async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> None:
         if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, Step, StepState
 from app.orchestration.jeopardy_watch import judge_steps, judged_at, set_plan_jeopardy
@@ -267,9 +267,4 @@ def _refresh_jeopardy(
 
 
 def _maybe_aware(when: datetime | None) -> datetime | None:
-    return aware(when) if when is not None else None
-
-
-def aware(when: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return aware(when)
