@@ -20,10 +20,11 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.errors import http_error
 from app.api.schemas import ActionIn, Problem
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.orchestration.operator import OperatorError
+from app.orchestration.errors import OperatorError
 from app.webhooks import endpoints
 
 T = TypeVar("T")
@@ -93,7 +94,7 @@ async def _call(action: Awaitable[T]) -> T:
     try:
         return await action
     except OperatorError as exc:
-        raise HTTPException(exc.status, exc.detail) from None
+        raise http_error(exc) from None
 
 
 def webhooks_router(
@@ -163,7 +164,7 @@ def webhooks_router(
         try:
             endpoints.check_name(connector)
         except OperatorError as exc:
-            raise HTTPException(exc.status, exc.detail) from None
+            raise http_error(exc) from None
         if connector not in known and await endpoints.get_endpoint(db, connector) is None:
             raise HTTPException(404, f"no webhook endpoint {connector!r}")
 

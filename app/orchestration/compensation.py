@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -21,7 +21,7 @@ from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Step, StepState
 from app.orchestration.changes import continue_locked
-from app.orchestration.claims import lease_due_steps
+from app.orchestration.claims import lease_due_steps, release_compensation
 from app.orchestration.executor import ClaimedStep, Outcome, StepResult
 from app.orchestration.retry import RetryPolicy
 from app.orchestration.status import write_step_state
@@ -106,16 +106,7 @@ async def apply_compensation(
     elif outcome is Outcome.FATAL:
         error = f"compensation failed: {result.error}"
         values.update(state=StepState.FAILED, finished_at=now, error=error)
-    done = await s.execute(
-        update(Step)
-        .where(
-            Step.id == step.id,
-            Step.lease_owner == owner,
-            Step.state == StepState.COMPENSATING,
-        )
-        .values(**values)
-    )
-    if not done.rowcount:  # type: ignore[attr-defined]
+    if not await release_compensation(s, step.id, owner, values):
         return False
     if "state" not in values:
         return True

@@ -21,7 +21,6 @@ from datetime import UTC
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -29,10 +28,11 @@ from app.aio import Beat, no_beat, sleep_beating, sleep_until
 from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
-from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
+from app.db.models import EventStatus, Incident, ReceivedEvent
 from app.incidents import StandingFailure, is_permanent
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
+from app.orchestration import repository
 from app.orchestration.amendments import request_amendment
 from app.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
 from app.orchestration.decompose import CompiledMapping, PlanDraft, decompose
@@ -191,16 +191,7 @@ class Intake:
         """Handle up to one batch of received events; returns how many were handled."""
         limit = self.settings.ingest.batch_size
         async with self.db.read() as s:
-            rows = list(
-                (
-                    await s.scalars(
-                        select(ReceivedEvent)
-                        .where(ReceivedEvent.status == EventStatus.RECEIVED)
-                        .order_by(ReceivedEvent.id)
-                        .limit(limit)
-                    )
-                ).all()
-            )
+            rows = await repository.received_events(s, limit)
         if not rows or self._young(rows, limit):
             return 0
         work = _Work()
@@ -267,13 +258,14 @@ class Intake:
             self._skip("no_trigger")
 
     async def _cancel(self, order_id: str, actor: str = "salesforce") -> tuple[str, str]:
-        return await request_cancellation(
-            self.db,
-            self.settings.writeback,
-            order_id,
-            actor,
-            partial(self._scenario, "cancellation"),
-        )
+        async with self.db.write() as s:
+            return await request_cancellation(
+                s,
+                self.settings.writeback,
+                order_id,
+                actor,
+                partial(self._scenario, "cancellation"),
+            )
 
     async def _order_change(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> bool:
         """An in-flight change of an Order (see ``changes``); False if it is none."""
@@ -342,9 +334,10 @@ class Intake:
                 continue
             draft = decompose(self.definition, order, mappings)
             scenario = self._scenario("amendment", order)
-            results[oid] = await request_amendment(
-                self.db, self.settings.writeback, order, draft, "salesforce", scenario
-            )
+            async with self.db.write() as s:
+                results[oid] = await request_amendment(
+                    s, self.settings.writeback, order, draft, "salesforce", scenario
+                )
             woke = woke or results[oid][0] == EventStatus.PROCESSED
         if woke and self.on_plans:
             self.on_plans()  # wake the worker: re-runs or compensations may be due
@@ -385,11 +378,7 @@ class Intake:
         for event_id, result in work.outcome.items():
             groups.setdefault(result, []).append(event_id)
         for (new_status, text), ids in groups.items():
-            await s.execute(
-                update(ReceivedEvent)
-                .where(ReceivedEvent.id.in_(ids))
-                .values(status=new_status, note=text, processed_at=now)
-            )
+            await repository.mark_events(s, ids, new_status, text, now)
 
     # ---- the one plan-creation path -------------------------------------------------
 
@@ -449,15 +438,8 @@ class Intake:
         return outcomes
 
     async def _planned(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
         async with self.db.read() as s:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                stmt = select(Plan.order_id).where(
-                    Plan.order_id.in_(chunk), Plan.scenario == SCENARIO
-                )
-                found.update((await s.scalars(stmt)).all())
-        return found
+            return await repository.planned_orders(s, ids)
 
     async def _plan_one(
         self,

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
+from app.cli_options import Actor, ConfigOption, Reason, fail, refused, run_with_database
 from app.config import Settings
 from app.db.database import Database
-from app.orchestration.operator import OperatorError
+from app.orchestration.errors import OperatorError
 from app.webhooks import endpoints
 
 webhooks_cli = typer.Typer(
@@ -38,7 +38,7 @@ def _run(config: Path | None, action: Callable[[Database, Settings], Awaitable[A
     try:
         return run_with_database(config, action)
     except OperatorError as exc:
-        fail(exc.detail, 1 if exc.status != 400 else 2)
+        refused(exc)
 
 
 def _when(text: str | None, what: str) -> datetime | None:

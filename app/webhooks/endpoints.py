@@ -50,8 +50,10 @@ from app.db.models import (
     WebhookEndpoint,
 )
 from app.db.upsert import upsert
-from app.orchestration.operator import BadRequest, Conflict, NotFound
-from app.orchestration.progress import aware, lock_plan, settle
+from app.orchestration.actors import check_actor
+from app.orchestration.errors import BadRequest, Conflict, NotFound
+from app.orchestration.progress import aware, settle
+from app.orchestration.repository import lock_plan
 from connectors.webhook import webhook_id_for
 
 __all__ = [
@@ -111,15 +113,6 @@ class DisablePolicy:
 def check_name(connector: str) -> None:
     if not CONNECTOR_NAME.match(connector):
         raise BadRequest(f"{connector[:70]!r} is not a connector name ([A-Za-z0-9_.-], 1-64)")
-
-
-def _check_who(actor: str, reason: str) -> None:
-    if not actor.strip() or len(actor) > 100:
-        raise BadRequest("actor must be 1 to 100 characters")
-    if not reason.strip():
-        raise BadRequest("a reason is required")
-    if len(reason) > 2000:
-        raise BadRequest("reason must be at most 2000 characters")
 
 
 async def _row(s: AsyncSession, connector: str, is_sqlite: bool) -> WebhookEndpoint | None:
@@ -268,7 +261,7 @@ async def disable(
 ) -> dict[str, Any]:
     """Disable the endpoint by hand (e.g. the receiver is down for maintenance)."""
     check_name(connector)
-    _check_who(actor, reason)
+    check_actor(actor, reason)
     async with db.write() as s:
         row = await _ensure_row(s, connector, url, db.is_sqlite)
         if row.state == DISABLED:
@@ -281,7 +274,7 @@ async def disable(
 async def enable(db: Database, connector: str, *, actor: str, reason: str) -> dict[str, Any]:
     """Enable the endpoint; its parked messages stay parked until replayed."""
     check_name(connector)
-    _check_who(actor, reason)
+    check_actor(actor, reason)
     now = utcnow()
     async with db.write() as s:
         row = await _row(s, connector, db.is_sqlite)
@@ -369,7 +362,7 @@ async def replay(
     ``webhook-id``, is unchanged.
     """
     check_name(connector)
-    _check_who(actor, reason)
+    check_actor(actor, reason)
     if message_id is not None and (since is not None or until is not None):
         raise BadRequest("give message_id, or since/until, not both")
     if message_id is None and since is None and until is None:
