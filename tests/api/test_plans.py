@@ -7,7 +7,7 @@ import pytest
 
 from app.api.app import create_app
 from connectors.errors import FatalError
-from tests.plankit import ORDER_ID, insert_plan, make_worker
+from tests.plankit import ORDER_ID, insert_plan, make_worker, transact
 
 WHO = {"actor": "ann", "reason": "checked with the customer"}
 
@@ -145,7 +145,7 @@ async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
     (claimed,) = await worker.claim(10)  # running: the amendment waits for it
     step = StepDraft("so", 0, "callout", (), "erp", "so.create", "ik", {"payload": {"q": 2}}, None)
     draft = PlanDraft(ORDER_ID, "test", "new", "rf", (step,))
-    await request_amendment(db, WritebackSettings(), {"Id": ORDER_ID}, draft, "ann")
+    await transact(db, request_amendment, WritebackSettings(), {"Id": ORDER_ID}, draft, "ann")
     plan = (await api.get(f"/api/plans/{pid}")).json()
     assert plan["state"] == "freezing" and plan["version"] == 1
     assert plan["change"]["version"] == 2 and plan["change"]["steps"] == ["so"]
