@@ -18,14 +18,37 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.database import Database
-from app.db.models import Plan, Step, StepState
+from app.db.models import Plan, PlanState, Step, StepState
 
 PlanRow = Any  # a row of Plan.id, order_id, correlation_id, definition
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
+FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
+
+
+def due_steps(now: datetime) -> ColumnElement[bool]:
+    """Steps a worker may claim: ready or retrying and due, or running on a lapsed lease.
+
+    A freezing or frozen plan (a change arrived) starts no step; a running step whose
+    lease expired is still taken over, so that it can finish.
+    """
+    held = exists().where(Plan.id == Step.plan_id, Plan.state.in_(FROZEN_STATES))
+    return or_(
+        and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now, ~held),
+        and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
+    )
+
+
+def due_compensations(now: datetime) -> ColumnElement[bool]:
+    """Compensations due and not leased (or on a lapsed lease)."""
+    return and_(
+        Step.state == StepState.COMPENSATING,
+        Step.due_at <= now,
+        or_(Step.lease_owner.is_(None), Step.lease_expires_at < now),
+    )
 
 
 async def lease_due_steps(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -21,7 +20,7 @@ from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Step, StepState
 from app.orchestration.changes import continue_locked
-from app.orchestration.claims import lease_due_steps, release_compensation
+from app.orchestration.claims import due_compensations, lease_due_steps, release_compensation
 from app.orchestration.executor import ClaimedStep, Outcome, StepResult
 from app.orchestration.retry import RetryPolicy
 from app.orchestration.status import write_step_state
@@ -35,14 +34,9 @@ async def claim_compensations(
     if limit <= 0:
         return []
     now = utcnow()
-    due = and_(
-        Step.state == StepState.COMPENSATING,
-        Step.due_at <= now,
-        or_(Step.lease_owner.is_(None), Step.lease_expires_at < now),
-    )
     rows, plans = await lease_due_steps(
         db,
-        due,
+        due_compensations(now),
         owner=owner,
         lease=lease,
         now=now,

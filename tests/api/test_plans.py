@@ -153,3 +153,17 @@ async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
     await worker.run_until_idle()
     plan = (await api.get(f"/api/plans/{pid}")).json()
     assert plan["state"] == "completed" and plan["version"] == 2 and plan["change"] is None
+
+
+async def test_refusals_map_to_http_statuses_and_roll_back(api, held):
+    blank = {"actor": "   ", "reason": "x"}
+    r = await api.post(f"/api/plans/{held}/steps/so/skip", json=blank)
+    assert r.status_code == 400 and r.json() == {"detail": "actor must be 1 to 100 characters"}
+    r = await api.post(f"/api/plans/{held}/steps/nope/skip", json=WHO)
+    assert r.status_code == 404 and r.json() == {"detail": f"plan {held} has no step 'nope'"}
+    r = await api.post(f"/api/plans/{held}/steps/after/complete", json={"actor": "ann"})
+    assert r.status_code == 409 and "only a waiting" in r.json()["detail"]
+    audit = (await api.get(f"/api/plans/{held}/audit")).json()
+    assert not [a for a in audit if a["action"].startswith("operator.")]
+    plan = (await api.get(f"/api/plans/{held}")).json()
+    assert [s["state"] for s in plan["steps"]] == ["failed", "pending"]

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, or_
-
 from app.clock import utcnow
 from app.db.database import Database
-from app.db.models import Plan, PlanState, Step, StepState
-from app.orchestration.claims import lease_due_steps
+from app.db.models import Step, StepState
+from app.orchestration.claims import due_steps, lease_due_steps
 from app.orchestration.compensation import claim_compensations
 from app.orchestration.executor import ClaimedStep
 from app.orchestration.progress import aware
-
-FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
 
 
 async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:
@@ -25,16 +21,9 @@ async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[
 
 async def claim_steps(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:
     now = utcnow()
-    # a freezing or frozen plan (a change arrived) starts no step; a running step
-    # whose lease expired is still taken over, so that it can finish
-    held = exists().where(Plan.id == Step.plan_id, Plan.state.in_(FROZEN_STATES))
-    due = or_(
-        and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now, ~held),
-        and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
-    )
     rows, plans = await lease_due_steps(
         db,
-        due,
+        due_steps(now),
         owner=owner,
         lease=lease,
         now=now,
