@@ -1,7 +1,8 @@
 """Leases on steps: the one claim both the worker and compensations use, and the
 queries that keep, check and release a lease.
 
-Picks up to ``limit`` steps matching ``due`` (oldest plan first, so orders finish one
+Queries only: the caller (the worker's claim) owns the transaction.  Picks up to
+``limit`` steps matching ``due`` (oldest plan first, so orders finish one
 by one; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then leases them in one UPDATE
 that re-checks ``due``: on SQLite the SELECT runs before the write lock is taken, so
 another process may have claimed some meanwhile.  Returns the leased steps' columns
@@ -21,7 +22,6 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.database import Database
 from app.db.models import Plan, PlanState, Step, StepState
 
 PlanRow = Any  # a row of Plan.id, order_id, correlation_id, definition
@@ -52,7 +52,7 @@ def due_compensations(now: datetime) -> ColumnElement[bool]:
 
 
 async def lease_due_steps(
-    db: Database,
+    s: AsyncSession,
     due: ColumnElement[bool],
     *,
     owner: str,
@@ -64,38 +64,28 @@ async def lease_due_steps(
 ) -> tuple[list[Any], dict[int, PlanRow]]:
     """Lease due steps (``values`` set too); their ``columns`` and their plans by id."""
     pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
-    if not db.is_sqlite:
+    if s.get_bind().dialect.name != "sqlite":
         pick = pick.with_for_update(skip_locked=True)
-    async with db.write() as s:
-        ids = list((await s.scalars(pick)).all())
-        if not ids:
-            return [], {}
-        rows = list(
-            (
-                await s.execute(
-                    update(Step)
-                    .where(Step.id.in_(ids), due)
-                    .values(
-                        lease_owner=owner,
-                        lease_expires_at=now + lease,
-                        attempts=Step.attempts + 1,
-                        started_at=now,
-                        **(values or {}),
-                    )
-                    .returning(Step.id, Step.plan_id, *columns)
-                )
-            ).all()
+    ids = list((await s.scalars(pick)).all())
+    if not ids:
+        return [], {}
+    leased = (
+        update(Step)
+        .where(Step.id.in_(ids), due)
+        .values(
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            attempts=Step.attempts + 1,
+            started_at=now,
+            **(values or {}),
         )
-        plans = {
-            p.id: p
-            for p in (
-                await s.execute(
-                    select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
-                        Plan.id.in_({r.plan_id for r in rows})
-                    )
-                )
-            ).all()
-        }
+        .returning(Step.id, Step.plan_id, *columns)
+    )
+    rows = list((await s.execute(leased)).all())
+    of_plans = select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
+        Plan.id.in_({r.plan_id for r in rows})
+    )
+    plans = {p.id: p for p in (await s.execute(of_plans)).all()}
     return rows, plans
 
 

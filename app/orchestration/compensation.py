@@ -34,15 +34,16 @@ async def claim_compensations(
     if limit <= 0:
         return []
     now = utcnow()
-    rows, plans = await lease_due_steps(
-        db,
-        due_compensations(now),
-        owner=owner,
-        lease=lease,
-        now=now,
-        limit=limit,
-        columns=(Step.key, Step.attempts, Step.input, Step.retry_policy),
-    )
+    async with db.write() as s:
+        rows, plans = await lease_due_steps(
+            s,
+            due_compensations(now),
+            owner=owner,
+            lease=lease,
+            now=now,
+            limit=limit,
+            columns=(Step.key, Step.attempts, Step.input, Step.retry_policy),
+        )
     out = []
     for r in rows:
         comp = (r.input or {}).get("compensation") or {}

@@ -21,28 +21,29 @@ async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[
 
 async def claim_steps(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:
     now = utcnow()
-    rows, plans = await lease_due_steps(
-        db,
-        due_steps(now),
-        owner=owner,
-        lease=lease,
-        now=now,
-        limit=limit,
-        values={"state": StepState.RUNNING},
-        columns=(
-            Step.key,
-            Step.kind,
-            Step.connector,
-            Step.action,
-            Step.attempts,
-            Step.idempotency_key,
-            Step.input,
-            Step.wait_key,
-            Step.wait_until,
-            Step.assignee,
-            Step.retry_policy,
-        ),
-    )
+    async with db.write() as s:
+        rows, plans = await lease_due_steps(
+            s,
+            due_steps(now),
+            owner=owner,
+            lease=lease,
+            now=now,
+            limit=limit,
+            values={"state": StepState.RUNNING},
+            columns=(
+                Step.key,
+                Step.kind,
+                Step.connector,
+                Step.action,
+                Step.attempts,
+                Step.idempotency_key,
+                Step.input,
+                Step.wait_key,
+                Step.wait_until,
+                Step.assignee,
+                Step.retry_policy,
+            ),
+        )
     return [
         ClaimedStep(
             id=r.id,
