@@ -171,7 +171,7 @@ def plans_lint(
 ) -> None:
     """Check plan definition files (cycles included); print file:line:col: message."""
     from app.mapping import MappingLoadError, load_directory
-    from app.orchestration.plan_files import lint_plan_paths
+    from app.plans.files import lint_plan_paths
 
     settings = settings_or_exit(config)
     try:
@@ -196,7 +196,7 @@ def plans_explain(
     config: ConfigOption = None,
 ) -> None:
     """Print the plan that would be built for an order, and why each rule fired or not."""
-    from app.orchestration.explain import explain
+    from app.plans.explain import explain
 
     settings = settings_or_exit(config)
     definition = _plan_definition(settings, plan)
@@ -211,7 +211,7 @@ def plans_explain(
 
 
 def _plan_definition(settings: Settings, plan: Path | None) -> Any:
-    from app.orchestration.plan_files import PlanLoadError, load_plan_file
+    from app.plans.files import PlanLoadError, load_plan_file
     from app.service import plan_definition
 
     if plan is None and settings.plan_file is None:

@@ -23,7 +23,7 @@ from app.config import Settings, load_settings
 from app.db.engine import is_sqlite
 from app.db.migrate import upgrade
 from app.demo_report import order_latencies, percentile
-from app.orchestration.ponr import REFUSED
+from app.plans.ponr import REFUSED
 from app.process import RevflowProcess
 from app.salesforce.refusals import PREFIX as WRITEBACK_REFUSED
 from app.sandbox.erp import SandboxErp

@@ -22,19 +22,20 @@ from app.db.database import Database
 from app.ingest.consumer import EventConsumer
 from app.ingest.reconcile import Reconciler
 from app.mapping import Mapping as CompiledMapping
-from app.mapping import MappingStore
-from app.orchestration.definitions import PlanDefinition, order_fulfillment
+from app.mapping.store import MappingStore
 from app.orchestration.executor import StepExecutor
 from app.orchestration.intake import Intake
-from app.orchestration.plan_files import load_plan_file
 from app.orchestration.worker import Worker
 from app.org_guard import OrgGuard
+from app.plans.definitions import PlanDefinition, order_fulfillment
+from app.plans.files import load_plan_file
+from app.plans.retry import forever
 from app.salesforce.auth import TokenProvider
 from app.salesforce.budget import ApiBudget
 from app.salesforce.client import SalesforceClient
 from app.salesforce.org_check import OrgShape
 from app.salesforce.writeback import WritebackFlusher
-from app.supervisor import Backoff, Supervisor
+from app.supervisor import Supervisor
 from app.webhooks.endpoints import DisablePolicy
 from app.webhooks.guard import EndpointGuard
 from app.webhooks.policy import default_retry_policy
@@ -137,8 +138,11 @@ class Revflow:
         )
         sup = settings.supervisor
         self.supervisor = Supervisor(
-            Backoff(
-                sup.initial_interval_s, sup.backoff_coefficient, sup.maximum_interval_s, sup.jitter
+            forever(
+                sup.initial_interval_s,
+                sup.maximum_interval_s,
+                jitter=sup.jitter,
+                backoff_coefficient=sup.backoff_coefficient,
             ),
             stale_after_s=sup.stale_after_s,
         )

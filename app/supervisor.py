@@ -25,25 +25,15 @@ from typing import Any
 
 from app.aio import Beat, sleep_until
 from app.metrics import LOOP_PROGRESS, LOOP_RESTARTS, LOOP_UP
+from app.plans.retry import RetryPolicy, forever
 
 log = logging.getLogger("revflow.supervisor")
 
 LoopFn = Callable[[asyncio.Event, Beat], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before the n-th consecutive restart: initial x coefficient^(n-1), capped, +-jitter."""
-
-    initial_interval_s: float = 0.5
-    coefficient: float = 2.0
-    maximum_interval_s: float = 30.0
-    jitter: float = 0.2
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        exponent = max(failures - 1, 0)
-        base = min(self.initial_interval_s * self.coefficient**exponent, self.maximum_interval_s)
-        return base * (1 + rng.uniform(-self.jitter, self.jitter))
+# delay before the n-th consecutive restart (``RetryPolicy.backoff_s(n)``)
+DEFAULT_BACKOFF = forever(0.5, 30.0, jitter=0.2)
 
 
 def describe(exc: BaseException) -> str:
@@ -97,14 +87,14 @@ class Report:
 class Supervisor:
     def __init__(
         self,
-        backoff: Backoff | None = None,
+        backoff: RetryPolicy | None = None,
         *,
         stale_after_s: float = 30.0,
         remind_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or DEFAULT_BACKOFF
         self.min_stale_s = stale_after_s
         self.remind_s = remind_s
         self.clock = clock
@@ -183,7 +173,7 @@ class Supervisor:
         health.restarts += 1
         LOOP_RESTARTS.labels(loop=health.name).inc()
         LOOP_UP.labels(loop=health.name).set(0)
-        delay = self.backoff.delay(health.failures, self.rng)
+        delay = self.backoff.backoff_s(max(health.failures, 1), self.rng)
         extra = {
             "loop": health.name,
             "error": cause,

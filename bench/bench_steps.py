@@ -39,11 +39,11 @@ from app.db.database import Database
 from app.db.engine import normalize_url
 from app.db.migrate import upgrade
 from app.db.models import Plan, PlanState
-from app.orchestration.decompose import decompose
-from app.orchestration.definitions import order_fulfillment
 from app.orchestration.executor import StepExecutor
 from app.orchestration.plans import create_plan
 from app.orchestration.worker import Worker
+from app.plans.decompose import decompose
+from app.plans.definitions import order_fulfillment
 from connectors.base import CallResult, FakeConnector
 
 PGBENCH_CLIENTS, PGBENCH_THREADS = 4, 2

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from connectors.base import Connector
+
+if TYPE_CHECKING:  # annotation only: `import connectors` stays free of httpx
+    import httpx
 
 __all__ = ["ConnectorFactory", "build_connector", "register_connector_type"]
 

@@ -16,8 +16,8 @@ from app.db.models import Incident, Plan, ReceivedEvent
 from app.ingest.events import IncomingEvent, parse_cometd
 from app.ingest.inbox import record_events
 from app.mapping import load_directory
-from app.orchestration.definitions import order_fulfillment
 from app.orchestration.intake import Intake
+from app.plans.definitions import order_fulfillment
 from app.salesforce.auth import TokenProvider
 from app.salesforce.client import SalesforceClient
 from app.sandbox.events import StoredEvent

@@ -13,8 +13,8 @@ from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import OrderSnapshot, Plan, PlanState, Signal, Step, StepState, WritebackItem
 from app.orchestration.executor import StepExecutor
-from app.orchestration.state import StepView, newly_ready
 from app.orchestration.worker import Worker
+from app.plans.state import StepView, newly_ready
 from connectors.base import CallResult, FakeConnector
 
 ORDER_ID = "8015e00000Q7mNpAAJ"

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import AuditEntry, Incident, Step, WebhookEndpoint
-from app.orchestration.definitions import PlanDefinition
 from app.orchestration.executor import StepExecutor
 from app.orchestration.worker import Worker
+from app.plans.definitions import PlanDefinition
 from app.webhooks.endpoints import DisablePolicy
 from app.webhooks.guard import EndpointGuard
 from connectors.signing import generate_secret, verify

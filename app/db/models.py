@@ -21,6 +21,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.clock import utcnow
+from app.plans.state import PlanState, StepState  # the pure core owns the state enums
 
 
 class Base(DeclarativeBase):
@@ -74,18 +75,6 @@ class OrderSnapshot(Base):
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class PlanState(StrEnum):
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    ON_HOLD = "on_hold"  # a step failed fatally: fallout, waiting for an operator
-    FREEZING = "freezing"  # an amendment arrived: running steps finish, none start
-    FROZEN = "frozen"  # ready for the amended plan (compensation may run)
-    CANCELLING = "cancelling"  # cancelled: its cancellation scenario's steps run
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
 class Plan(Base):
     __tablename__ = "plans"
     __table_args__ = (UniqueConstraint("order_id", "scenario", name="uq_plans_order_scenario"),)
@@ -112,21 +101,6 @@ class Plan(Base):
     steps: Mapped[list[Step]] = relationship(
         back_populates="plan", order_by="Step.position", lazy="raise"
     )
-
-
-class StepState(StrEnum):
-    PENDING = "pending"
-    READY = "ready"
-    RUNNING = "running"
-    WAITING = "waiting"  # a wait or manual step parked until its signal or an operator
-    RETRYING = "retrying"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-    COMPENSATING = "compensating"
-    COMPENSATED = "compensated"
-    DISCARDED = "discarded"  # removed from the plan by an amendment (undone or never done)
 
 
 class Step(Base):
@@ -156,7 +130,7 @@ class Step(Base):
     mapping_hash: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    # from the plan definition (see app/orchestration/definitions.py)
+    # from the plan definition (see app/plans/definitions.py)
     scope_key: Mapped[str | None] = mapped_column(String(100))  # line item id, bundle...
     ponr: Mapped[bool] = mapped_column(default=False)  # point of no return
     compensation_key: Mapped[str | None] = mapped_column(String(100))

@@ -8,7 +8,6 @@ line naming ``REVFLOW_DATABASE_URL`` (password hidden) instead of a traceback pe
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 import time
 
@@ -19,10 +18,13 @@ from sqlalchemy.engine import Connection, make_url
 
 from app.db.engine import hide_password, is_sqlite, make_engine, normalize_url
 from app.db.migrate import alembic_config, upgrade
+from app.plans.retry import forever
 
 SETTING = "REVFLOW_DATABASE_URL"
 FIRST_DELAY_S = 0.25
 MAX_DELAY_S = 5.0
+# doubling from FIRST_DELAY_S up to MAX_DELAY_S; each wait 50-100 % of that (0.75 +- 1/3)
+WAIT_BACKOFF = forever(0.75 * FIRST_DELAY_S, 0.75 * MAX_DELAY_S, jitter=1 / 3)
 
 
 class DatabaseStartupError(Exception):
@@ -64,7 +66,6 @@ async def wait_for_database(url: str, wait_s: float) -> None:
                 f"database cannot be opened: {SETTING}={hide_password(url)}: {_cause(exc)}"
             ) from None
     deadline = time.monotonic() + wait_s
-    delay = FIRST_DELAY_S
     attempts = 0
     while True:
         attempts += 1
@@ -78,8 +79,7 @@ async def wait_for_database(url: str, wait_s: float) -> None:
                     f"database unreachable: {SETTING}={hide_password(url)} did not answer "
                     f"in {wait_s:g}s ({attempts} attempt(s)); last error: {_cause(exc)}"
                 ) from None
-        await asyncio.sleep(min(left, delay * random.uniform(0.5, 1.0)))
-        delay = min(delay * 2, MAX_DELAY_S)
+        await asyncio.sleep(min(left, WAIT_BACKOFF.backoff_s(attempts)))
 
 
 def head_revisions(url: str) -> set[str]:

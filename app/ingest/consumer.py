@@ -31,12 +31,15 @@ from app.ingest.inbox import advance_checkpoint, dead_letter, get_checkpoint, re
 from app.ingest.leases import ChannelLeases, LeaseLost
 from app.ingest.signals import record_signals
 from app.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
+from app.plans.retry import forever
 from app.salesforce.auth import TokenProvider
 
 if TYPE_CHECKING:
     from app.ingest.reconcile import Reconciler
 
 log = logging.getLogger("revflow.ingest")
+# reconnects of a failed event stream: 0.5 s doubling up to 30 s
+RECONNECT_BACKOFF = forever(0.5, 30.0, jitter=0.0)
 
 ALL_RETAINED = -2
 MAX_BATCH = 500
@@ -136,7 +139,7 @@ class EventConsumer:
         supervisor restarts it; the stored replay ids make the restart lose nothing)."""
         if self.transport == "polling":
             return  # orgs without CDC: the reconciliation sweep does the work
-        backoff = 0.5
+        failures = 0  # of the stream since it last opened
         while not stop.is_set():
             if not await self.leases.acquire():
                 beat()  # standing by is healthy
@@ -152,7 +155,7 @@ class EventConsumer:
             )
             try:
                 async with self.source() as source:
-                    backoff = 0.5
+                    failures = 0
                     beat()
                     await self._consume(source, stop, beat)
             except ReplayIdExpired as exc:
@@ -162,12 +165,13 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                failures += 1
+                delay = RECONNECT_BACKOFF.backoff_s(failures)
                 log.warning(
                     "event stream failed; reconnecting",
-                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": backoff},
+                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay},
                 )
-                await sleep_until(backoff, stop)
-                backoff = min(backoff * 2, 30.0)
+                await sleep_until(delay, stop)
         try:
             await self.leases.release()
         except Exception:

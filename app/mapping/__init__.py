@@ -3,10 +3,12 @@
     mapping = load_mapping("mappings/order_to_sales_order.yaml")   # compile once
     document = mapping.apply(order_record)                         # pure, fast
 
-    store = MappingStore("mappings")            # hot reload: store.reload_if_changed()
     results = run_golden(["mappings"])           # golden tests beside the mappings
     problems = check_fields(mapping, describe)   # fields exist in the org
 
+Hot reload is not imported with the package (it needs asyncio and a reload loop):
+``from app.mapping.store import MappingStore`` (``store.reload_if_changed()``).
+Everything imported here is pure: no asyncio, no I/O beyond reading files.
 See docs/mappings.md for the file format.
 """
 
@@ -27,7 +29,6 @@ from app.mapping.model import Mapping
 from app.mapping.preview import preview
 from app.mapping.registry import load_directory
 from app.mapping.rules import rule_names
-from app.mapping.store import MappingStore, ReloadResult
 from app.mapping.transforms import (
     CompileContext,
     TransformConfigError,
@@ -44,9 +45,7 @@ __all__ = [
     "MappingEvalError",
     "MappingLoadError",
     "MappingRuleError",
-    "MappingStore",
     "Problem",
-    "ReloadResult",
     "RuleFailure",
     "TransformConfigError",
     "TransformError",

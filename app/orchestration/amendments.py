@@ -41,8 +41,10 @@ from app.orchestration.changes import (
     release_queued,
     set_step,
 )
-from app.orchestration.decompose import PlanDraft, StepDraft
-from app.orchestration.diff import (
+from app.orchestration.progress import settle
+from app.orchestration.status import write_plan_state, write_step_state
+from app.plans.decompose import PlanDraft, StepDraft
+from app.plans.diff import (
     CurrentStep,
     PlanDiff,
     blocking_ponr,
@@ -53,10 +55,8 @@ from app.orchestration.diff import (
     scenario_steps,
     versioned_key,
 )
-from app.orchestration.ponr import ChangeView, next_compensations, refusal_text
-from app.orchestration.progress import settle
-from app.orchestration.state import CANCELLABLE, check_plan_transition
-from app.orchestration.status import write_plan_state, write_step_state
+from app.plans.ponr import ChangeView, next_compensations, refusal_text
+from app.plans.state import CANCELLABLE, check_plan_transition
 
 # not started (or given up on): an amendment rewrites or discards these in place
 REWRITABLE = frozenset({*CANCELLABLE, StepState.FAILED, StepState.SKIPPED})

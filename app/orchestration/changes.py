@@ -23,12 +23,12 @@ from app.config import WritebackSettings
 from app.db.models import EventStatus, Plan, PlanState, Step, StepState
 from app.ingest.events import IncomingEvent
 from app.orchestration import repository
-from app.orchestration.decompose import PlanDraft, StepDraft
-from app.orchestration.diff import draft_from_json, draft_to_json, scenario_steps
-from app.orchestration.ponr import next_compensations, ponr_passed, refusal_text
 from app.orchestration.progress import settle
-from app.orchestration.state import CANCELLABLE, check_plan_transition
 from app.orchestration.status import plan_state_fields, write_plan_state, write_step_state
+from app.plans.decompose import PlanDraft, StepDraft
+from app.plans.diff import draft_from_json, draft_to_json, scenario_steps
+from app.plans.ponr import next_compensations, ponr_passed, refusal_text
+from app.plans.state import CANCELLABLE, check_plan_transition
 from app.salesforce import outbox
 
 CANCELLATION = "cancellation requested"  # Plan.hold_reason while a cancellation runs

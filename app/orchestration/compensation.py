@@ -22,8 +22,8 @@ from app.db.models import Step, StepState
 from app.orchestration.changes import continue_locked
 from app.orchestration.claims import due_compensations, lease_due_steps, release_compensation
 from app.orchestration.executor import ClaimedStep, Outcome, StepResult
-from app.orchestration.retry import RetryPolicy
 from app.orchestration.status import write_step_state
+from app.plans.retry import RetryPolicy
 from app.salesforce import outbox
 
 

@@ -15,8 +15,8 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.orchestration.definitions import StepDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepResult
+from app.plans.definitions import StepDefinition
 
 log = logging.getLogger("revflow.worker")
 

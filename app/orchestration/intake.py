@@ -42,17 +42,20 @@ from app.orchestration.batches import (
     group_transactions,
 )
 from app.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
-from app.orchestration.decompose import CompiledMapping, PlanDraft, decompose
-from app.orchestration.definitions import PlanDefinition
 from app.orchestration.plans import create_plan, plan_exists
 from app.orchestration.recovery import plan_recovery
 from app.orchestration.revalidate import revalidate
+from app.plans.decompose import CompiledMapping, PlanDraft, decompose
+from app.plans.definitions import PlanDefinition
+from app.plans.retry import forever
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
 from app.salesforce.lookups import LookupCache
 from app.salesforce.orders import fetch_orders, orders_of_items, query_fields
 
 log = logging.getLogger("revflow.intake")
+# retries of a failed order read (not an incident): 1 s doubling up to 60 s
+READ_BACKOFF = forever(1.0, 60.0, jitter=0.0)
 
 SCENARIO = "new"
 NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
@@ -100,10 +103,12 @@ class Intake:
         """Handle received events until ``stop``; other errors end the loop (the
         supervisor restarts it)."""
         backoff = 0.0
+        failures = 0  # transient read failures in a row
         while not stop.is_set():
             try:
                 done = await self.process_batch()
                 backoff = 0.0
+                failures = 0
                 self._waiting_out = False
                 await self.read_failure.worked()
                 beat()
@@ -113,7 +118,8 @@ class Intake:
                     self._waiting_out = True
                     await self.read_failure.failed(exc, backoff)
                 else:
-                    backoff = min(max(backoff * 2, 1.0), 60.0)
+                    failures += 1
+                    backoff = READ_BACKOFF.backoff_s(failures)
                     log.warning(
                         "reading orders failed; retrying",
                         extra={"error": str(exc), "retry_in_s": backoff},

@@ -20,8 +20,8 @@ from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, PlanState
 from app.orchestration import repository
-from app.orchestration.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
-from app.orchestration.state import FINAL_PLAN
+from app.plans.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
+from app.plans.state import FINAL_PLAN
 from app.salesforce import outbox
 
 ALERT = "plan.jeopardy_changed"

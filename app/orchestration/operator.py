@@ -22,11 +22,11 @@ from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, StepState
 from app.orchestration import repository
-from app.orchestration import state as sm
 from app.orchestration.actors import check_actor
 from app.orchestration.errors import Conflict, NotFound
 from app.orchestration.progress import aware, settle
 from app.orchestration.status import write_step_state
+from app.plans import state as sm
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
 from app.orchestration import repository
-from app.orchestration.decompose import PlanDraft
-from app.orchestration.jeopardy import due_date
 from app.orchestration.jeopardy_watch import refresh
-from app.orchestration.state import StepView, newly_ready
 from app.orchestration.status import write_plan_state
+from app.plans.decompose import PlanDraft
+from app.plans.jeopardy import due_date
+from app.plans.state import StepView, newly_ready
 
 
 async def plan_exists(session: AsyncSession, order_id: str, scenario: str) -> bool:

@@ -23,9 +23,9 @@ from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, StepState
 from app.orchestration import repository
 from app.orchestration.jeopardy_watch import judge_steps, judged_at, set_plan_jeopardy
-from app.orchestration.ponr import REFUSED
-from app.orchestration.state import FINAL_PLAN, StepView, advance, check_plan_transition
 from app.orchestration.status import write_plan_state, write_step_state
+from app.plans.ponr import REFUSED
+from app.plans.state import FINAL_PLAN, StepView, advance, check_plan_transition
 
 
 @dataclass

@@ -26,8 +26,8 @@ from app.db.models import (
     Step,
     StepState,
 )
-from app.orchestration.ponr import ChangeView
-from app.orchestration.state import FINAL_PLAN, StepView
+from app.plans.ponr import ChangeView
+from app.plans.state import FINAL_PLAN, StepView
 
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
 FIRST = "new"  # the scenario of an order's first plan

@@ -17,9 +17,9 @@ from app.config import Settings
 from app.db.database import Database
 from app.db.models import OrderSnapshot, StepState
 from app.orchestration import operator, repository
-from app.orchestration.decompose import CompiledMapping, decompose
-from app.orchestration.definitions import PlanDefinition
 from app.orchestration.errors import OperatorError
+from app.plans.decompose import CompiledMapping, decompose
+from app.plans.definitions import PlanDefinition
 from app.salesforce.client import SalesforceClient
 from app.salesforce.lookups import LookupCache
 from app.salesforce.orders import fetch_orders, query_fields

@@ -47,6 +47,7 @@ from app.clock import utcnow
 from app.db.database import Database
 from app.db.models import OutboxOperation, OutboxState, Plan, WritebackItem
 from app.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
+from app.plans.retry import forever
 from app.salesforce import refusals
 from app.salesforce.batching import Coalesced, chunks, coalesce, is_update, singles
 from app.salesforce.budget import ApiBudget
@@ -62,6 +63,8 @@ from app.salesforce.errors import (
 )
 
 log = logging.getLogger("revflow.writeback")
+# a record put back after a failure: 1 s doubling up to 5 min, +-50 %
+RELEASE_BACKOFF = forever(1.0, 300.0, jitter=0.5)
 
 RETRYABLE = RETRYABLE_CODES
 DROP = DROP_CODES
@@ -415,7 +418,7 @@ class WritebackFlusher:
                 delay = (
                     delay_s
                     if delay_s is not None
-                    else min(0.5 * 2**attempts, 300.0) * self._rng.uniform(0.5, 1.5)
+                    else RELEASE_BACKOFF.backoff_s(attempts, self._rng)
                 )
                 values: dict[str, Any] = {
                     "attempts": attempts,

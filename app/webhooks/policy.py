@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.config import Settings
-from app.orchestration.retry import RetryPolicy, webhook_policy
+from app.plans.retry import RetryPolicy, webhook_policy
 
 __all__ = ["WORKER_RETRY_FIELDS", "default_retry_policy"]
 

@@ -10,8 +10,9 @@ from app.aio import Beat
 from app.api.app import create_app
 from app.api.health import CheckResult, loops_check
 from app.db.database import Database
+from app.plans.retry import RetryPolicy
 from app.sandbox.tcp_proxy import TcpProxy
-from app.supervisor import Backoff, Supervisor
+from app.supervisor import Supervisor
 from tests.conftest import PG_URL
 
 
@@ -46,7 +47,7 @@ async def test_a_failing_loop_makes_readyz_503_naming_it(db: Database) -> None:
     async def failing(stop: asyncio.Event, beat: Beat) -> None:
         raise ConnectionResetError("connection reset by peer")
 
-    supervisor = Supervisor(Backoff(initial_interval_s=60, jitter=0))
+    supervisor = Supervisor(RetryPolicy(initial_interval_s=60, jitter=0))
     supervisor.add("intake", healthy, interval_s=0.1)
     supervisor.add("writeback", failing, interval_s=1.0)
     supervisor.start(stop)

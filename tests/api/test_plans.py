@@ -138,7 +138,7 @@ async def test_malformed_json_body_is_a_422(api, held):
 async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
     from app.config import WritebackSettings
     from app.orchestration.amendments import request_amendment
-    from app.orchestration.decompose import PlanDraft, StepDraft
+    from app.plans.decompose import PlanDraft, StepDraft
 
     pid = await insert_plan(db, [{"key": "so", "kind": "callout", "action": "so.create"}])
     worker = make_worker(db)

@@ -19,7 +19,6 @@ from app.db.models import (
 )
 from app.ingest.events import IncomingEvent
 from app.orchestration.changes import is_cancellation, request_cancellation
-from app.orchestration.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
 from connectors.base import CallResult
 from connectors.errors import FatalError
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states, transact
@@ -48,36 +47,6 @@ def recording(calls: list[str]) -> Callable[[str, Any, Any], CallResult]:
         return CallResult("X")
 
     return handler
-
-
-# -- pure ---------------------------------------------------------------------------
-
-
-def test_ponr_passed_once_a_ponr_step_started():
-    steps = [ChangeView("a", C, ()), ChangeView("inv", P, ("a",), ponr=True)]
-    assert ponr_passed(steps) is None
-    running = [steps[0], ChangeView("inv", R, ("a",), ponr=True)]
-    assert ponr_passed(running) == running[1]
-    assert "point of no return passed (step inv is running)" in refusal_text(
-        "cancellation", running[1], "in_progress"
-    )
-    assert refusal_text("cancellation", None, "completed").startswith("Change refused: ")
-
-
-def test_compensations_run_in_reverse_dependency_order():
-    steps = [
-        ChangeView("a", C, (), compensable=True),
-        ChangeView("b", C, ("a",), compensable=True),
-        ChangeView("c", C, ("b",)),  # nothing to undo
-        ChangeView("d", C, ("a",), compensable=True),
-    ]
-    assert next_compensations(steps) == ["b", "d"]
-    steps[1] = ChangeView("b", StepState.COMPENSATED, ("a",), compensable=True)
-    assert next_compensations(steps) == ["d"]
-    steps[3] = ChangeView("d", StepState.COMPENSATING, ("a",), compensable=True)
-    assert next_compensations(steps) == []
-    steps[3] = ChangeView("d", StepState.COMPENSATED, ("a",), compensable=True)
-    assert next_compensations(steps) == ["a"]
 
 
 def test_is_cancellation():
@@ -249,7 +218,7 @@ async def test_no_plan_yet_writes_cancelled(db):
 
 
 async def test_cancellation_scenario_steps_run_after_compensation(db):
-    from app.orchestration.decompose import PlanDraft, StepDraft
+    from app.plans.decompose import PlanDraft, StepDraft
 
     plan_id = await three_steps(db, StepState.READY)
     calls: list[str] = []
@@ -278,7 +247,7 @@ async def test_cancellation_scenario_steps_run_after_compensation(db):
 
 
 async def test_a_failed_cancellation_step_waits_in_fallout(db):
-    from app.orchestration.decompose import PlanDraft, StepDraft
+    from app.plans.decompose import PlanDraft, StepDraft
 
     plan_id = await three_steps(db, StepState.READY)
 

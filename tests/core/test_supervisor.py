@@ -10,9 +10,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.aio import Beat
-from app.supervisor import Backoff, LoopFn, Supervisor, describe
+from app.plans.retry import RetryPolicy
+from app.supervisor import LoopFn, Supervisor, describe
 
-FAST = Backoff(initial_interval_s=0.001, coefficient=2.0, maximum_interval_s=0.004, jitter=0.0)
+FAST = RetryPolicy(
+    initial_interval_s=0.001, backoff_coefficient=2.0, maximum_interval_s=0.004, jitter=0.0
+)
 
 
 def metric(name: str, loop: str) -> float:
@@ -28,15 +31,19 @@ class Clock:
 
 
 def test_backoff_grows_by_the_coefficient_up_to_the_maximum() -> None:
-    policy = Backoff(initial_interval_s=0.5, coefficient=2.0, maximum_interval_s=3.0, jitter=0.0)
+    policy = RetryPolicy(
+        initial_interval_s=0.5, backoff_coefficient=2.0, maximum_interval_s=3.0, jitter=0.0
+    )
     rng = random.Random(1)
-    assert [policy.delay(n, rng) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert [policy.backoff_s(n, rng) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
 def test_jitter_stays_within_its_share() -> None:
-    policy = Backoff(initial_interval_s=10.0, coefficient=1.0, maximum_interval_s=10.0, jitter=0.2)
+    policy = RetryPolicy(
+        initial_interval_s=10.0, backoff_coefficient=1.0, maximum_interval_s=10.0, jitter=0.2
+    )
     rng = random.Random(7)
-    delays = [policy.delay(1, rng) for _ in range(200)]
+    delays = [policy.backoff_s(1, rng) for _ in range(200)]
     assert all(8.0 <= d <= 12.0 for d in delays)
     assert len(set(delays)) > 100  # spread, so restarts of many loops do not align
 
@@ -100,7 +107,7 @@ async def test_report_names_down_and_stale_loops() -> None:
         await release.wait()
         raise OSError("database unreachable")
 
-    sup = Supervisor(Backoff(initial_interval_s=60, jitter=0), stale_after_s=30.0, clock=clock)
+    sup = Supervisor(RetryPolicy(initial_interval_s=60, jitter=0), stale_after_s=30.0, clock=clock)
     sup.add("steady", steady("steady"), interval_s=1.0)
     sup.add("slow", steady("slow"), interval_s=100.0)  # stale only after 300 s
     sup.add("broken", broken, interval_s=1.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app.demo import DemoEnvironment, run_demo
-from app.orchestration.ponr import REFUSED
+from app.plans.ponr import REFUSED
 
 pytestmark = pytest.mark.e2e
 

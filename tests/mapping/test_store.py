@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.mapping import MappingLoadError, MappingStore, ReloadResult
+from app.mapping import MappingLoadError
 from app.mapping.errors import Problem
 from app.mapping.model import Mapping
+from app.mapping.store import MappingStore, ReloadResult
 
 GOOD = "name: {name}\nsource: Order\ntarget: t\nfields:\n  id: Id\n  v: {{ value: {v} }}\n"
 

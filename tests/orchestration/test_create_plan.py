@@ -7,10 +7,10 @@ from sqlalchemy import select
 from app.config import WritebackSettings
 from app.db.models import Step, StepState
 from app.mapping import load_directory
-from app.orchestration.decompose import decompose
-from app.orchestration.plan_files import load_plan_file
 from app.orchestration.plans import create_plan
-from tests.orchestration import HW1, MAPPINGS, PLANS, SVC, order
+from app.plans.decompose import decompose
+from app.plans.files import load_plan_file
+from tests.plans import HW1, MAPPINGS, PLANS, SVC, order
 
 FULL = load_plan_file(PLANS / "order_fulfillment_full.yaml")
 

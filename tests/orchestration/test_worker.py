@@ -9,12 +9,12 @@ from sqlalchemy import select, update
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import AuditEntry, ConnectorAttempt, Plan, Step, WritebackItem
-from app.orchestration.decompose import decompose
-from app.orchestration.definitions import order_fulfillment
 from app.orchestration.executor import StepExecutor
 from app.orchestration.plans import create_plan
-from app.orchestration.retry import RetryPolicy
 from app.orchestration.worker import Worker
+from app.plans.decompose import decompose
+from app.plans.definitions import order_fulfillment
+from app.plans.retry import RetryPolicy
 from connectors.base import CallResult, FakeConnector
 from connectors.errors import FatalError, RateLimitedError, RetryableError
 

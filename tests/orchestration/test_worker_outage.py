@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 
 from app.db.database import Database
+from app.plans.retry import RetryPolicy
 from app.sandbox.tcp_proxy import TcpProxy
-from app.supervisor import Backoff, Supervisor
+from app.supervisor import Supervisor
 from connectors.base import CallResult
 from tests.conftest import PG_URL
 from tests.plankit import insert_plan, make_worker, states
@@ -41,7 +42,7 @@ async def test_outcome_finished_during_an_outage_is_committed_once(
 
     worker = make_worker(proxied, erp)
     worker.lease = timedelta(seconds=3)  # shorter than the outage
-    supervisor = Supervisor(Backoff(initial_interval_s=0.1, maximum_interval_s=0.5))
+    supervisor = Supervisor(RetryPolicy(initial_interval_s=0.1, maximum_interval_s=0.5))
     for name, (loop, interval_s) in worker.loops().items():
         supervisor.add(name, loop, interval_s=interval_s)
     stop = asyncio.Event()

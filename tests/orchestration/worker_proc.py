@@ -17,8 +17,8 @@ from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan
 from app.orchestration.executor import StepExecutor
-from app.orchestration.state import FINAL_PLAN
 from app.orchestration.worker import Worker
+from app.plans.state import FINAL_PLAN
 from connectors.base import CallResult, FakeConnector
 
 

@@ -11,18 +11,17 @@ import pytest
 
 from app import clock
 from app.config import Settings, WebhookSettings, WorkerSettings
-from app.orchestration.definitions import (
+from app.orchestration.progress import aware
+from app.plans.definitions import (
     PlanDefinition,
     StepDefinition,
     StepKind,
-    retry_policy_dict,
-    retry_policy_from_dict,
 )
-from app.orchestration.plan_files import compile_plan
-from app.orchestration.progress import aware
-from app.orchestration.retry import (
+from app.plans.files import compile_plan
+from app.plans.retry import (
     WEBHOOK_SCHEDULE,
     RetryPolicy,
+    honours_retry_after,
     policy_from_json,
     policy_to_json,
     webhook_policy,
@@ -67,7 +66,8 @@ def test_retry_after_wins_when_longer_and_attempts_cap_the_schedule() -> None:
 def test_schedule_is_stored_with_the_step_and_read_back() -> None:
     p = webhook_policy()
     assert policy_from_json(policy_to_json(p)) == p
-    assert retry_policy_from_dict(retry_policy_dict(p, True)) == (p, True)
+    stored = policy_to_json(p, True)
+    assert (policy_from_json(stored), honours_retry_after(stored)) == (p, True)
     assert policy_from_json({"maximum_attempts": 3}).schedule == ()
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -36,6 +35,7 @@ from app.ingest.cometd import ReplayIdExpired
 from app.ingest.pubsub import pubsub_api_pb2 as pb
 from app.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
 from app.ingest.pubsub.avro import SchemaCache, to_cometd_shape
+from app.plans.retry import forever
 
 LOGGER = logging.getLogger(__name__)
 
@@ -282,8 +282,8 @@ class PubSubSource:
             await self._queue.put(exc)
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.initial_backoff_s * 2**attempt, self.max_backoff_s)
-        return delay * random.uniform(0.8, 1.2)
+        """Before reconnect ``attempt`` (from 0): doubling from the initial delay, +-20 %."""
+        return forever(self.initial_backoff_s, self.max_backoff_s).backoff_s(attempt + 1)
 
     async def _follow(self, topic: str) -> None:
         attempt = auth_failures = 0

@@ -21,13 +21,13 @@ from app.metrics import STEPS_EXECUTED
 from app.orchestration import call_log, claims, repository
 from app.orchestration.changes import continue_change
 from app.orchestration.compensation import apply_compensation
-from app.orchestration.definitions import PlanDefinition, StepDefinition
 from app.orchestration.executor import ClaimedStep, Outcome, StepResult
 from app.orchestration.external_ids import apply_step_expression, note_missing
 from app.orchestration.progress import settle_many
-from app.orchestration.retry import RetryPolicy, policy_from_json
 from app.orchestration.status import write_step_state
 from app.orchestration.worker.waits import timed_out
+from app.plans.definitions import PlanDefinition, StepDefinition
+from app.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
 from app.salesforce import outbox
 
 log = logging.getLogger("revflow.worker")
@@ -197,7 +197,7 @@ class Committer:
             result.outcome = Outcome.FATAL
             result.error = f"non-retryable {result.error_type}: {result.error}"
         if result.outcome is Outcome.RETRY:
-            retry_after = result.retry_after_s if _honours_retry_after(step) else None
+            retry_after = result.retry_after_s if honours_retry_after(step.retry_policy) else None
             delay = policy.next_delay(step.attempt, retry_after, self.rng)
             if delay is None:
                 result.outcome = Outcome.FATAL
@@ -266,7 +266,3 @@ class Committer:
             return definition.step(step.key)
         except StopIteration:
             return None
-
-
-def _honours_retry_after(step: ClaimedStep) -> bool:
-    return bool((step.retry_policy or {}).get("honour_retry_after", True))

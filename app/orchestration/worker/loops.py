@@ -18,12 +18,12 @@ from app.db.errors import unavailable
 from app.logs import correlation_id
 from app.metrics import STEP_DURATION
 from app.orchestration import claims
-from app.orchestration.definitions import PlanDefinition
 from app.orchestration.executor import ClaimedStep, StepExecutor, StepResult
 from app.orchestration.jeopardy_watch import sweep
 from app.orchestration.worker import claim as claiming
 from app.orchestration.worker.commit import Committer
 from app.orchestration.worker.waits import Waits
+from app.plans.definitions import PlanDefinition
 from app.supervisor import LoopFn, Supervisor
 
 log = logging.getLogger("revflow.worker")

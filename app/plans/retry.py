@@ -7,6 +7,10 @@ attempt at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later).  With 
 schedule the backoff fields are not used for delays, and the step gives up after
 ``len(schedule) + 1`` attempts (or ``maximum_attempts``, whichever comes first).
 Jitter applies to both, and a server's ``Retry-After`` wins when it is longer.
+
+This is Revflow's one retry policy: plan steps, webhook deliveries, the write-back
+outbox, reconnects and loop restarts all back off by it; ``policy_to_json`` and
+``policy_from_json`` are its one serialisation (``Step.retry_policy``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 __all__ = [
     "WEBHOOK_SCHEDULE",
     "RetryPolicy",
+    "forever",
+    "honours_retry_after",
     "policy_from_json",
     "policy_to_json",
     "webhook_policy",
@@ -50,10 +56,20 @@ class RetryPolicy:
         """
         if self.maximum_attempts and attempt >= self.maximum_attempts:
             return None
+        if self.schedule and attempt > len(self.schedule):
+            return None
+        delay = self.backoff_s(attempt, rng)
+        if retry_after_s is not None:
+            delay = max(delay, retry_after_s)
+        return delay
+
+    def backoff_s(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The jittered delay after failure ``attempt`` (from 1), whatever the attempts left.
+
+        Loops that retry for ever (reconnects, restarts) use this; steps ``next_delay``.
+        """
         if self.schedule:
-            if attempt > len(self.schedule):
-                return None
-            delay = self.schedule[attempt - 1]
+            delay = self.schedule[min(attempt, len(self.schedule)) - 1]
         else:
             delay = min(
                 self.initial_interval_s * self.backoff_coefficient ** (attempt - 1),
@@ -61,9 +77,23 @@ class RetryPolicy:
             )
         if self.jitter:
             delay *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
-        if retry_after_s is not None:
-            delay = max(delay, retry_after_s)
         return delay
+
+
+def forever(
+    initial_interval_s: float,
+    maximum_interval_s: float,
+    jitter: float = 0.2,
+    backoff_coefficient: float = 2.0,
+) -> RetryPolicy:
+    """A policy without an attempts limit, for loops that reconnect or restart."""
+    return RetryPolicy(
+        initial_interval_s=initial_interval_s,
+        backoff_coefficient=backoff_coefficient,
+        maximum_interval_s=maximum_interval_s,
+        maximum_attempts=0,
+        jitter=jitter,
+    )
 
 
 def webhook_policy(
@@ -105,7 +135,7 @@ def policy_to_json(policy: RetryPolicy, honour_retry_after: bool = True) -> dict
 
 def policy_from_json(data: Mapping[str, Any]) -> RetryPolicy:
     """A RetryPolicy from ``Step.retry_policy`` (Temporal's names plus ``schedule``;
-    unknown keys ignored)."""
+    unknown keys ignored; ``honour_retry_after`` is read by ``honours_retry_after``)."""
     default = RetryPolicy()
     non_retryable = data.get("non_retryable_error_types", data.get("non_retryable")) or ()
     return RetryPolicy(
@@ -117,3 +147,8 @@ def policy_from_json(data: Mapping[str, Any]) -> RetryPolicy:
         non_retryable=frozenset(str(t) for t in non_retryable),
         schedule=tuple(float(d) for d in data.get("schedule") or ()),
     )
+
+
+def honours_retry_after(data: Mapping[str, Any] | None) -> bool:
+    """Whether a stored policy lets a server's Retry-After lengthen the delay (default yes)."""
+    return bool((data or {}).get("honour_retry_after", True))

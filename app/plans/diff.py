@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from app.db.models import StepState
-from app.orchestration.decompose import StepDraft
-from app.orchestration.ponr import NOT_STARTED
+from app.plans.decompose import StepDraft
+from app.plans.ponr import NOT_STARTED
+from app.plans.state import StepState
 
 SCENARIO_MARK = "~"  # in the key of a step an amendment scenario added: not diffed
 

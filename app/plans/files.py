@@ -18,9 +18,9 @@ from typing import Any
 
 from app.mapping.errors import Problem
 from app.mapping.loader import parse_yaml
-from app.orchestration.definitions import PlanDefinition
-from app.orchestration.plan_compiler import PlanCompiler
-from app.orchestration.retry import RetryPolicy
+from app.plans.compiler import PlanCompiler
+from app.plans.definitions import PlanDefinition
+from app.plans.retry import RetryPolicy
 
 __all__ = [
     "PlanLoadError",

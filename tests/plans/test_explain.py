@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.orchestration.definitions import order_fulfillment
-from app.orchestration.explain import explain
-from app.orchestration.plan_files import load_plan_file
-from tests.orchestration import HW1, HW2, PLANS, SVC, order
+from app.plans.definitions import order_fulfillment
+from app.plans.explain import explain
+from app.plans.files import load_plan_file
+from tests.plans import HW1, HW2, PLANS, SVC, order
 
 FULL = load_plan_file(PLANS / "order_fulfillment_full.yaml")
 

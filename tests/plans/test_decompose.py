@@ -10,17 +10,15 @@ from typing import Any
 import pytest
 
 from app.mapping import load_directory
-from app.orchestration.decompose import PlanDraft, decompose, idempotency_key
-from app.orchestration.definitions import (
+from app.plans.decompose import PlanDraft, decompose, idempotency_key
+from app.plans.definitions import (
     PlanDefinition,
     UnknownScenario,
     order_fulfillment,
-    retry_policy_dict,
-    retry_policy_from_dict,
 )
-from app.orchestration.plan_files import compile_plan, load_plan_file
-from app.orchestration.retry import RetryPolicy
-from tests.orchestration import HW1, HW2, MAPPINGS, PLANS, SVC, order
+from app.plans.files import compile_plan, load_plan_file
+from app.plans.retry import RetryPolicy, honours_retry_after, policy_from_json, policy_to_json
+from tests.plans import HW1, HW2, MAPPINGS, PLANS, SVC, order
 
 OID = "8015e00000Q7mNpAAJ"
 MAPPINGS_LOADED = load_directory(MAPPINGS)
@@ -102,7 +100,8 @@ def test_mapping_failures_go_on_the_validate_step() -> None:
 
 def test_retry_policy_round_trips() -> None:
     policy = RetryPolicy(1.0, 3.0, 60.0, 4, 0.1, frozenset({"FatalError"}))
-    assert retry_policy_from_dict(retry_policy_dict(policy, False)) == (policy, False)
+    stored = policy_to_json(policy, False)
+    assert (policy_from_json(stored), honours_retry_after(stored)) == (policy, False)
 
 
 # -- scopes ---------------------------------------------------------------------------

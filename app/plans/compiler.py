@@ -1,42 +1,33 @@
 """The plan-file compiler: a located YAML tree -> PlanDefinition plus Problems.
 
-Used through ``app.orchestration.plan_files``; every check records a Problem at
-the line and column of the offending key or value and compilation carries on.
+Used through ``app.plans.files``; every check records a Problem at the line and
+column of the offending key or value and compilation carries on.  Typed reads are in
+``reader``, the fields of each step type in ``kinds``, cross references and cycles in
+``graph``; this module reads the plan, its groups, steps, retry and scenarios.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
-from app.mapping.errors import Problem
 from app.mapping.loader import Pos, YamlList, YamlMap
-from app.mapping.paths import PathRef, parse_path
-from app.orchestration.definitions import (
+from app.plans.definitions import (
     SCENARIOS,
-    AutoSpec,
     LineMatch,
-    ManualSpec,
-    PauseSpec,
     PlanDefinition,
     ScopeKind,
     StepDefinition,
     StepGroup,
     StepKind,
-    WaitSpec,
 )
-from app.orchestration.plan_expand import split_ref
-from app.orchestration.plan_rules import (
-    Cond,
-    Value,
-    compile_condition,
-    compile_value,
-    parse_duration,
-)
-from app.orchestration.retry import RetryPolicy
-from connectors.external_id import ExternalIdPath, compile_path
+from app.plans.graph import StepSource, check_references, check_scenario
+from app.plans.kinds import COMPENSATION_KINDS, KIND_KEYS, kind_fields
+from app.plans.reader import Reader, type_name
+from app.plans.retry import RetryPolicy
+from app.plans.rules import parse_duration
 
 TOP_KEYS = (
     "name",
@@ -63,16 +54,6 @@ STEP_KEYS = (
     "compensation",
 )
 COMPENSATION_KEYS = ("key", "type", "description", "retry", "expected_duration")
-KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "validate": (),
-    "callout": ("connector", "action", "mapping", "payload", "writes_erp_number", "external_id"),
-    "auto": ("action", "fields", "event", "target"),
-    "wait": ("signal", "channel", "correlation_key", "timeout", "on_timeout"),
-    "manual": ("assignee", "instructions"),
-    "milestone": (),
-    "pause": ("until", "after"),
-}
-COMPENSATION_KINDS = ("callout", "auto", "manual")
 RETRY_KEYS = (
     "initial_interval",
     "backoff_coefficient",
@@ -83,19 +64,13 @@ RETRY_KEYS = (
     "honour_retry_after",
     "schedule",
 )
-AUTO_ACTIONS = ("update_fields", "publish_event")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PLAN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z")
 
 
-@dataclass
-class _StepSrc:
-    pos: Pos
-    deps: list[tuple[str, Pos]] = field(default_factory=list)
-    compensation: tuple[str, Pos] | None = None
+class PlanCompiler(Reader):
+    """Compiles one plan file; ``plan(tree)`` answers None when it has problems."""
 
-
-class PlanCompiler:
     def __init__(
         self,
         filename: str,
@@ -103,100 +78,14 @@ class PlanCompiler:
         connectors: Collection[str] | None,
         retry: RetryPolicy,
     ) -> None:
-        self.filename = filename
+        super().__init__(filename)
         self.mappings = mappings
         self.connectors = connectors
         self.retry = retry
-        self.problems: list[Problem] = []
         self.steps: dict[str, StepDefinition] = {}
-        self.sources: dict[str, _StepSrc] = {}
+        self.sources: dict[str, StepSource] = {}
         self.compensations: dict[str, StepDefinition] = {}
         self.groups: dict[str, StepGroup] = {}
-
-    # -- helpers ---------------------------------------------------------------
-
-    def problem(self, pos: Pos | None, message: str, key: str = "") -> None:
-        line, col = pos or (1, 1)
-        self.problems.append(Problem(self.filename, line, col, key, message))
-
-    def unknown_keys(self, raw: YamlMap, allowed: Iterable[str], where: str) -> None:
-        allowed = tuple(allowed)
-        for key in raw:
-            if key not in allowed:
-                self.problem(
-                    raw.key_pos[key],
-                    f"unknown key '{key}' in {where} (expected one of: {', '.join(allowed)})",
-                )
-
-    def get(
-        self,
-        raw: YamlMap,
-        key: str,
-        kind: type | tuple[type, ...],
-        what: str,
-        required: bool = False,
-    ) -> Any:
-        if key not in raw:
-            if required:
-                self.problem(raw.pos, f"{what}: missing required key '{key}'")
-            return None
-        value = raw[key]
-        ok = isinstance(value, kind) and not (
-            isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,))
-        )
-        if not ok:
-            self.problem(
-                raw.value_pos[key],
-                f"{what}: '{key}' must be {_type_word(kind)}, got {_type_name(value)}",
-            )
-            return None
-        return value
-
-    def duration(self, raw: YamlMap, key: str, what: str) -> float | None:
-        if key not in raw:
-            return None
-        try:
-            return parse_duration(raw[key])
-        except ValueError as exc:
-            self.problem(raw.value_pos[key], f"{what}: '{key}': {exc}")
-            return None
-
-    def condition(self, raw: YamlMap, key: str, what: str) -> Cond | None:
-        if key not in raw:
-            return None
-        fallback = raw.value_pos[key]
-        return compile_condition(
-            raw[key],
-            lambda pos, msg: self.problem(pos or fallback, f"{what}: '{key}': {msg}"),
-            fallback,
-        )
-
-    def value(self, raw: YamlMap, key: str, what: str) -> Value | None:
-        try:
-            return compile_value(raw[key])
-        except ValueError as exc:
-            self.problem(raw.value_pos[key], f"{what}: '{key}': {exc}")
-            return None
-
-    def path(self, raw: YamlMap, key: str, what: str) -> PathRef | None:
-        text = self.get(raw, key, str, what)
-        if text is None:
-            return None
-        try:
-            return parse_path(text)
-        except ValueError as exc:
-            self.problem(raw.value_pos[key], f"{what}: {exc}")
-            return None
-
-    def external_id(self, raw: YamlMap, what: str) -> ExternalIdPath | None:
-        text = self.get(raw, "external_id", str, what)
-        if text is None:
-            return None
-        try:
-            return compile_path(text)
-        except ValueError as exc:
-            self.problem(raw.value_pos["external_id"], f"{what}: 'external_id': {exc}")
-            return None
 
     # -- the file --------------------------------------------------------------
 
@@ -228,9 +117,9 @@ class PlanCompiler:
         for gname in groups:
             self.group(groups[gname], groups.value_pos[gname], gname, groups.key_pos[gname])
         scenarios = self.scenarios(tree)
-        self.check_references()
+        check_references(self, self.sources, self.steps, self.compensations)
         for scenario, group_names in scenarios.items():
-            self.check_scenario(scenario, group_names)
+            check_scenario(self, scenario, group_names, self.groups, self.sources, self.steps)
         if self.problems or name is None:
             return None
         return PlanDefinition(
@@ -244,10 +133,6 @@ class PlanCompiler:
             compensations=tuple(self.compensations.values()),
             file=self.filename,
         )
-
-    def items(self, raw: YamlMap, key: str, what: str) -> list[tuple[Any, Pos]]:
-        value = self.get(raw, key, YamlList, what)
-        return list(zip(value, value.item_pos, strict=True)) if value is not None else []
 
     def defaults(self, tree: YamlMap) -> None:
         raw = self.get(tree, "defaults", YamlMap, "plan")
@@ -424,7 +309,7 @@ class PlanCompiler:
                 else f"unknown key '{k}' in {what}"
             )
             self.problem(raw.key_pos[k], msg)
-        src = _StepSrc(key_pos)
+        src = StepSource(key_pos)
         self.sources[key] = src
         deps = self.items(raw, "depends_on", what)
         for dep, dep_pos in deps:
@@ -448,112 +333,12 @@ class PlanCompiler:
             compensation=comp,
             expected_duration_s=self.duration(raw, "expected_duration", what),
         )
-        sd = self.kind_fields(sd, raw, what)
+        sd = kind_fields(self, sd, raw, what, self.mappings, self.connectors)
         if compensation:
             self.compensations[key] = sd
         return sd
 
-    def kind_fields(self, sd: StepDefinition, raw: YamlMap, what: str) -> StepDefinition:
-        kind = sd.kind.value
-        if kind == "callout":
-            connector = self.get(raw, "connector", str, what, required=True)
-            if connector and self.connectors is not None and connector not in self.connectors:
-                self.problem(
-                    raw.value_pos["connector"],
-                    f"{what}: unknown connector "
-                    f"'{connector}' (known: {', '.join(sorted(self.connectors))})",
-                )
-            mapping = self.get(raw, "mapping", str, what)
-            if mapping and self.mappings is not None and mapping not in self.mappings:
-                self.problem(
-                    raw.value_pos["mapping"],
-                    f"{what}: unknown mapping '{mapping}' "
-                    f"(loaded: {', '.join(sorted(self.mappings)) or 'none'})",
-                )
-            if "mapping" in raw and "payload" in raw:
-                self.problem(
-                    raw.key_pos["payload"], f"{what}: use 'mapping' or 'payload', not both"
-                )
-            payload = None
-            if self.get(raw, "payload", YamlMap, what) is not None:
-                payload = self.value(raw, "payload", what)
-            return replace(
-                sd,
-                connector=connector,
-                action=self.get(raw, "action", str, what, required=True),
-                mapping=mapping,
-                payload=payload,
-                writes_erp_number=bool(self.get(raw, "writes_erp_number", bool, what)),
-                external_id=self.external_id(raw, what),
-            )
-        if kind == "auto":
-            return replace(sd, auto=self.auto(raw, what))
-        if kind == "wait":
-            return replace(sd, wait=self.wait(raw, what))
-        if kind == "manual":
-            instructions = None
-            if self.get(raw, "instructions", str, what) is not None:
-                instructions = self.value(raw, "instructions", what)
-            return replace(
-                sd, manual=ManualSpec(self.get(raw, "assignee", str, what), instructions)
-            )
-        if kind == "pause":
-            if "until" not in raw and "after" not in raw:
-                self.problem(
-                    raw.pos,
-                    f"{what}: a pause needs 'until' (a date path) and/or 'after' (a duration)",
-                )
-            return replace(
-                sd,
-                pause=PauseSpec(self.path(raw, "until", what), self.duration(raw, "after", what)),
-            )
-        return sd
-
-    def auto(self, raw: YamlMap, what: str) -> AutoSpec | None:
-        action = self.get(raw, "action", str, what, required=True)
-        if action is not None and action not in AUTO_ACTIONS:
-            self.problem(
-                raw.value_pos["action"],
-                f"{what}: unknown auto action '{action}' "
-                f"(expected one of: {', '.join(AUTO_ACTIONS)})",
-            )
-            return None
-        fields = None
-        if self.get(raw, "fields", YamlMap, what, required=True) is not None:
-            fields = self.value(raw, "fields", what)
-        event = self.get(raw, "event", str, what, required=action == "publish_event")
-        target = self.get(raw, "target", str, what) or "order"
-        if action == "publish_event":
-            if "target" in raw:
-                self.problem(raw.key_pos["target"], f"{what}: 'target' is for update_fields")
-        elif "event" in raw:
-            self.problem(raw.key_pos["event"], f"{what}: 'event' is for publish_event")
-        if target not in ("order", "line"):
-            self.problem(raw.value_pos["target"], f"{what}: 'target' must be order or line")
-        if action is None or fields is None:
-            return None
-        return AutoSpec(action, fields, event, target)
-
-    def wait(self, raw: YamlMap, what: str) -> WaitSpec | None:
-        signal = self.get(raw, "signal", str, what) or "event"
-        if signal not in ("event", "callback"):
-            self.problem(raw.value_pos["signal"], f"{what}: 'signal' must be event or callback")
-        if signal == "callback" and "channel" in raw:
-            self.problem(raw.key_pos["channel"], f"{what}: 'channel' is for signal: event")
-        on_timeout = self.get(raw, "on_timeout", str, what) or "fail"
-        if on_timeout not in ("fail", "complete"):
-            self.problem(
-                raw.value_pos["on_timeout"], f"{what}: 'on_timeout' must be fail or complete"
-            )
-        key = None
-        if self.get(raw, "correlation_key", str, what, required=True) is not None:
-            key = self.value(raw, "correlation_key", what)
-        timeout = self.duration(raw, "timeout", what)
-        if key is None:
-            return None
-        return WaitSpec(key, signal, self.get(raw, "channel", str, what), timeout, on_timeout)
-
-    # -- scenarios and cross references ------------------------------------------
+    # -- scenarios -----------------------------------------------------------------
 
     def scenarios(self, tree: YamlMap) -> dict[str, tuple[str, ...]]:
         raw = self.get(tree, "scenarios", YamlMap, "plan", required=True)
@@ -590,101 +375,9 @@ class PlanCompiler:
                         names.append(gname)
                 else:
                     self.problem(
-                        pos, f"{where}: entries are group names or groups, got {_type_name(item)}"
+                        pos, f"{where}: entries are group names or groups, got {type_name(item)}"
                     )
             if len(set(names)) != len(names):
                 self.problem(raw.value_pos[scenario], f"{where} lists a group twice")
             out[scenario] = tuple(dict.fromkeys(names))
         return out
-
-    def check_references(self) -> None:
-        for key, src in self.sources.items():
-            for dep, pos in src.deps:
-                target, _each = split_ref(dep)
-                if target in self.compensations:
-                    self.problem(pos, f"step '{key}' depends on compensation '{target}'")
-                elif target not in self.steps and key in self.steps:
-                    self.problem(pos, f"step '{key}' depends on unknown step '{target}'")
-            if src.compensation is not None:
-                comp, pos = src.compensation
-                if comp not in self.compensations:
-                    known = ", ".join(self.compensations) or "none defined"
-                    self.problem(
-                        pos,
-                        f"step '{key}': compensation '{comp}' is not defined "
-                        f"under 'compensations' ({known})",
-                    )
-
-    def check_scenario(self, scenario: str, group_names: tuple[str, ...]) -> None:
-        keys = [k for g in group_names for k in self.groups[g].steps]
-        present = set(keys)
-        graph: dict[str, list[tuple[str, Pos]]] = {}
-        for key in keys:
-            edges = graph.setdefault(key, [])
-            for dep, pos in self.sources[key].deps:
-                target, _ = split_ref(dep)
-                if target in present:
-                    edges.append((target, pos))
-                elif target in self.steps:
-                    self.problem(
-                        pos,
-                        f"step '{key}' depends on '{target}', which is not in "
-                        f"scenario '{scenario}'",
-                    )
-        for cycle, pos in find_cycles(graph):
-            message = "dependency cycle: " + " -> ".join(cycle)
-            if not any(p.message == message for p in self.problems):
-                self.problem(pos, message)
-
-
-def find_cycles(graph: dict[str, list[tuple[str, Pos]]]) -> list[tuple[list[str], Pos]]:
-    """Each elementary cycle found by depth-first search, with the position of its first edge."""
-    found: list[tuple[list[str], Pos]] = []
-    seen: set[frozenset[str]] = set()
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(key: str, path: list[tuple[str, Pos | None]]) -> None:
-        state[key] = 1
-        for target, pos in graph.get(key, []):
-            if state.get(target) == 1:
-                keys = [k for k, _ in path] + [key]
-                start = keys.index(target)
-                cycle = [*keys[start:], target]
-                first_pos = path[start][1] if start < len(path) else pos
-                if frozenset(cycle) not in seen:
-                    seen.add(frozenset(cycle))
-                    found.append((cycle, first_pos or pos))
-            elif state.get(target) is None and target in graph:
-                visit(target, [*path, (key, pos)])
-        state[key] = 2
-
-    for key in graph:
-        if key not in state:
-            visit(key, [])
-    return found
-
-
-def _type_word(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    words = {
-        str: "text",
-        int: "a whole number",
-        float: "a number",
-        bool: "true or false",
-        YamlMap: "a mapping",
-        YamlList: "a list",
-    }
-    return " or ".join(dict.fromkeys(words.get(k, k.__name__) for k in kinds))
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {
-        bool: "true/false",
-        int: "a number",
-        float: "a number",
-        str: "text",
-        YamlMap: "a mapping",
-        YamlList: "a list",
-    }.get(type(value), type(value).__name__)

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.mapping.paths import Scope
-from app.orchestration.definitions import (
+from app.plans.definitions import (
     EACH_SUFFIXES,
     PlanDefinition,
     ScopeKind,
     StepDefinition,
     StepGroup,
 )
-from app.orchestration.plan_rules import Verdict
+from app.plans.rules import Verdict
 
 __all__ = ["Expansion", "Instance", "RuleResult", "StepInstance", "expand", "split_ref"]
 

@@ -2,10 +2,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.db.models import PlanState, StepState
-from app.orchestration.state import (
+from app.plans.state import (
     FINAL_PLAN,
     InvalidTransition,
+    PlanState,
+    StepState,
     StepView,
     advance,
     apply,

@@ -36,8 +36,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
-from app.db.models import PlanState, StepState
+
+class PlanState(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"  # a step failed fatally: fallout, waiting for an operator
+    FREEZING = "freezing"  # an amendment arrived: running steps finish, none start
+    FROZEN = "frozen"  # ready for the amended plan (compensation may run)
+    CANCELLING = "cancelling"  # cancelled: its cancellation scenario's steps run
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    WAITING = "waiting"  # a wait or manual step parked until its signal or an operator
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+    DISCARDED = "discarded"  # removed from the plan by an amendment (undone or never done)
+
 
 # discarded steps left the plan in an amendment: nothing waits for them any more
 DONE = frozenset({StepState.COMPLETED, StepState.SKIPPED, StepState.DISCARDED})

@@ -19,8 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from app.mapping.paths import Scope
-from app.orchestration.definitions import PlanDefinition, StepDefinition, retry_policy_dict
-from app.orchestration.plan_expand import Instance, StepInstance, expand
+from app.plans.definitions import PlanDefinition, StepDefinition
+from app.plans.expand import Instance, StepInstance, expand
+from app.plans.retry import policy_to_json
 
 
 class CompiledMapping(Protocol):
@@ -165,7 +166,7 @@ def decompose(
                 ponr=sd.ponr,
                 compensation_key=comp_key,
                 expected_duration_s=sd.expected_duration_s,
-                retry_policy=retry_policy_dict(sd.retry, sd.honour_retry_after),
+                retry_policy=policy_to_json(sd.retry, sd.honour_retry_after),
                 **extra,
             )
         )

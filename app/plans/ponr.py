@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from app.db.models import StepState
-from app.orchestration.state import StepView, dependants
+from app.plans.state import StepState, StepView, dependants
 
 # a PONR step in one of these states has not started: the plan can still change
 NOT_STARTED = frozenset(

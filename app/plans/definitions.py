@@ -2,7 +2,7 @@
 
 A definition is either built in code (``order_fulfillment``: validate the mapped
 documents, create the ERP sales order, then create the invoice; every scenario runs
-the same steps) or compiled from a plan file (``app/orchestration/plan_files.py``,
+the same steps) or compiled from a plan file (``app/plans/files.py``,
 docs/plans.md) with step groups per scenario, line/bundle scopes, conditions, waits,
 manual tasks, pauses, PONR and compensation.
 """
@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from app.mapping.paths import PathRef, Scope
-from app.orchestration.plan_rules import Cond, Value, Verdict, show
-from app.orchestration.retry import RetryPolicy
+from app.plans.retry import RetryPolicy
+from app.plans.rules import Cond, Value, Verdict, show
 from connectors.external_id import ExternalIdPath
 
 SCENARIOS = ("new", "amendment", "cancellation")
@@ -181,37 +180,6 @@ class PlanDefinition:
 
 class UnknownScenario(ValueError):
     """The definition does not define the requested scenario."""
-
-
-def retry_policy_dict(policy: RetryPolicy, honour_retry_after: bool = True) -> dict[str, Any]:
-    """The policy as stored in ``Step.retry_policy`` (JSON)."""
-    return {
-        "initial_interval_s": policy.initial_interval_s,
-        "backoff_coefficient": policy.backoff_coefficient,
-        "maximum_interval_s": policy.maximum_interval_s,
-        "maximum_attempts": policy.maximum_attempts,
-        "jitter": policy.jitter,
-        "non_retryable": sorted(policy.non_retryable),
-        "honour_retry_after": honour_retry_after,
-        **({"schedule": list(policy.schedule)} if policy.schedule else {}),
-    }
-
-
-def retry_policy_from_dict(data: dict[str, Any]) -> tuple[RetryPolicy, bool]:
-    """Inverse of ``retry_policy_dict``: the policy and whether Retry-After is honoured."""
-    default = RetryPolicy()
-    return (
-        RetryPolicy(
-            initial_interval_s=data.get("initial_interval_s", default.initial_interval_s),
-            backoff_coefficient=data.get("backoff_coefficient", default.backoff_coefficient),
-            maximum_interval_s=data.get("maximum_interval_s", default.maximum_interval_s),
-            maximum_attempts=data.get("maximum_attempts", default.maximum_attempts),
-            jitter=data.get("jitter", default.jitter),
-            non_retryable=frozenset(data.get("non_retryable", ())),
-            schedule=tuple(data.get("schedule") or ()),
-        ),
-        bool(data.get("honour_retry_after", True)),
-    )
 
 
 def order_fulfillment(

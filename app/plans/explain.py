@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.orchestration.definitions import PlanDefinition, ScopeKind, UnknownScenario
-from app.orchestration.plan_expand import RuleResult, StepInstance, expand
+from app.plans.definitions import PlanDefinition, ScopeKind, UnknownScenario
+from app.plans.expand import RuleResult, StepInstance, expand
 
 __all__ = ["Explanation", "explain"]
 
