@@ -1,4 +1,5 @@
-"""Point of no return, cancellation of a plan in flight, compensation in reverse order."""
+"""Cancelling a plan in flight (changes.py): the point of no return, compensation in
+reverse order."""
 
 from __future__ import annotations
 
