@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli_options import ConfigOption, fail, run_with_database, settings_or_exit
+from app.cli_options import ConfigOption, fail, run_in_transaction, settings_or_exit
 from app.config import ConfigError, Settings
 from app.orchestration.cli import fallout_cli
 from app.webhooks.cli import webhooks_cli
@@ -140,7 +140,7 @@ def dead_letters_list(
     """List dead letters with their reason."""
     from app.ingest.dead_letters import list_dead_letters
 
-    letters = run_with_database(config, lambda db, _: list_dead_letters(db, include_replayed=all_))
+    letters = run_in_transaction(config, lambda s, _: list_dead_letters(s, include_replayed=all_))
     for d in letters:
         state = f" replayed {d.replayed_at:%Y-%m-%d %H:%M}" if d.replayed_at else ""
         typer.echo(
@@ -158,7 +158,7 @@ def dead_letters_replay(
     """Parse dead letters again and record those that can be read in the inbox."""
     from app.ingest.dead_letters import replay
 
-    outcomes = run_with_database(config, lambda db, _: replay(db, ids))
+    outcomes = run_in_transaction(config, lambda s, _: replay(s, ids), write=True)
     for o in outcomes:
         typer.echo(f"{o.id}\t{'ok' if o.ok else 'failed'}\t{o.message}")
     raise typer.Exit(1 if any(not o.ok for o in outcomes) else 0)
@@ -340,7 +340,7 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.demo import demo_database, run_demo
-    from app.demo_report import verdict
+    from app.demo.report import verdict
 
     if transport not in ("cometd", "pubsub"):
         fail(f"--transport must be pubsub or cometd, not {transport!r}")

@@ -13,6 +13,8 @@ from app.config import ConfigError, Settings, load_settings
 from app.orchestration.errors import BadRequest, OperatorError
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from app.db.database import Database
 
 T = TypeVar("T")
@@ -68,3 +70,19 @@ def run_with_database(
             await db.dispose()
 
     return asyncio.run(main())
+
+
+def run_in_transaction(
+    config: Path | None,
+    action: Callable[[AsyncSession, Settings], Awaitable[T]],
+    *,
+    write: bool = False,
+) -> T:
+    """Run ``action`` in one transaction that the command owns: committed when it
+    returns (``write``), rolled back when it raises."""
+
+    async def in_transaction(db: Database, settings: Settings) -> T:
+        async with db.write() if write else db.read() as session:
+            return await action(session, settings)
+
+    return run_with_database(config, in_transaction)

@@ -1,7 +1,8 @@
 """Time, in one place, so tests can control it.
 
 ``utcnow()`` reads the wall clock unless a test froze it with ``set_now`` (or the
-``frozen`` context manager); ``advance`` moves a frozen clock forward.
+``frozen`` context manager); ``advance`` moves a frozen clock forward.  ``aware``
+reads a naive datetime as UTC (SQLite hands datetimes back naive).
 """
 
 from __future__ import annotations
@@ -9,12 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 _override: datetime | None = None
 
 
 def utcnow() -> datetime:
     return _override if _override is not None else datetime.now(UTC)
+
+
+@overload
+def aware(when: datetime) -> datetime: ...
+@overload
+def aware(when: None) -> None: ...
+def aware(when: datetime | None) -> datetime | None:
+    """``when`` with a timezone: a naive datetime is UTC; None stays None."""
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def set_now(when: datetime | None) -> None:

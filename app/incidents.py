@@ -5,6 +5,12 @@
     await resolve_incident(db, "salesforce:intake:order_read")   # the call worked again
     rows = await open_blocking_incidents(session)                 # /readyz
     StandingFailure(db, key, what)                                # the same, for one loop
+    record_recovered(s, "sweep_found", detail, recovery)          # a fault already handled
+    row = await open_unkeyed(s, kind, detail, recovery)           # one per occurrence
+    await resolve_by_id(s, row.id)
+
+Every query on ``incidents`` lives here; functions taking a session run in the
+caller's transaction.
 
 One open row per key: a repeat updates ``count``, ``last_seen_at`` and the message
 instead of adding rows, and is logged at debug; only the first occurrence is logged as
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -147,6 +154,51 @@ async def open_blocking_incidents(session: AsyncSession) -> Sequence[Incident]:
         .order_by(Incident.id)
     )
     return (await session.scalars(stmt)).all()
+
+
+def record_recovered(
+    s: AsyncSession,
+    kind: str,
+    detail: dict[str, Any],
+    recovery: str,
+    *,
+    channel: str | None = None,
+    entity: str | None = None,
+) -> None:
+    """Note a fault Revflow recovered from by itself (born resolved)."""
+    s.add(
+        Incident(
+            kind=kind,
+            channel=channel,
+            entity=entity,
+            detail=detail,
+            recovery=recovery,
+            resolved_at=utcnow(),
+        )
+    )
+
+
+async def open_unkeyed(
+    s: AsyncSession,
+    kind: str,
+    detail: dict[str, Any],
+    recovery: str,
+    now: datetime | None = None,
+) -> Incident:
+    """Open an incident of its own (no key: the caller keeps its id); flushed for the id."""
+    row = Incident(kind=kind, detail=detail, recovery=recovery, created_at=now or utcnow())
+    s.add(row)
+    await s.flush()
+    return row
+
+
+async def resolve_by_id(s: AsyncSession, incident_id: int, now: datetime | None = None) -> None:
+    """Resolve the incident ``incident_id`` unless it is resolved already."""
+    await s.execute(
+        update(Incident)
+        .where(Incident.id == incident_id, Incident.resolved_at.is_(None))
+        .values(resolved_at=now or utcnow())
+    )
 
 
 def describe(incident: Incident) -> str:

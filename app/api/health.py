@@ -16,9 +16,8 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from app.db.database import Database
+from app.db.database import Database, ping
 from app.incidents import describe as describe_incident
 from app.incidents import open_blocking_incidents
 from app.supervisor import Supervisor, describe
@@ -41,7 +40,7 @@ def database_check(db: Database, timeout_s: float = 2.0) -> ReadinessCheck:
     async def check() -> CheckResult:
         try:
             async with asyncio.timeout(timeout_s), db.read() as s:
-                await s.execute(text("SELECT 1"))
+                await ping(s)
         except Exception as exc:
             return CheckResult("database", False, f"database unavailable: {describe(exc)}")
         return CheckResult("database", True)

@@ -32,7 +32,8 @@ def salesforce_router(db: Database, settings: SalesforceSettings) -> APIRouter:
     async def usage() -> UsageOut:
         """Revflow's Salesforce API calls (last 24 h and today, UTC) vs its budget and the
         org total."""
-        report = await usage_report(db, settings.api_budget_share)
+        async with db.read() as s:
+            report = await usage_report(s, settings.api_budget_share)
         return UsageOut.model_validate(report.as_dict())
 
     return router

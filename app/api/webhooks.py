@@ -24,8 +24,9 @@ from app.api.errors import http_error
 from app.api.schemas import ActionIn, Problem
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.orchestration.errors import OperatorError
-from app.webhooks import endpoints
+from app.webhooks import actions, endpoints
+from app.webhooks import status as status_view
+from app.webhooks.errors import OperatorError
 
 T = TypeVar("T")
 
@@ -112,7 +113,8 @@ def webhooks_router(
     @router.get("/api/webhooks", response_model=list[EndpointOut])
     async def list_webhooks() -> list[dict[str, Any]]:
         """Every webhook endpoint: configured ones and those with a recorded state."""
-        return await endpoints.list_endpoints(db, known)
+        async with db.read() as s:
+            return await status_view.list_endpoints(s, known)
 
     @router.get("/api/webhooks/{connector}", response_model=EndpointStatusOut, responses=errors)
     async def webhook_status(
@@ -121,7 +123,10 @@ def webhooks_router(
         parked: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """State, parked messages (oldest first) and the latest delivery attempts."""
-        return await _call(endpoints.status(db, connector, known, attempts=attempts, parked=parked))
+        async with db.read() as s:
+            return await _call(
+                status_view.status(s, connector, known, attempts=attempts, parked=parked)
+            )
 
     @router.post(
         "/api/webhooks/{connector}/enable", response_model=EndpointActionOut, responses=errors
@@ -129,7 +134,8 @@ def webhooks_router(
     async def enable(connector: str, body: ActionIn) -> dict[str, Any]:
         """Enable the endpoint (parked messages stay parked until replayed)."""
         await _known(connector)
-        return await _call(endpoints.enable(db, connector, actor=body.actor, reason=body.reason))
+        async with db.write() as s:
+            return await _call(actions.enable(s, connector, actor=body.actor, reason=body.reason))
 
     @router.post(
         "/api/webhooks/{connector}/disable", response_model=EndpointActionOut, responses=errors
@@ -137,35 +143,41 @@ def webhooks_router(
     async def disable(connector: str, body: ActionIn) -> dict[str, Any]:
         """Disable the endpoint by hand: its messages are parked, not sent."""
         await _known(connector)
-        return await _call(
-            endpoints.disable(
-                db, connector, known.get(connector, ""), actor=body.actor, reason=body.reason
+        async with db.write() as s:
+            return await _call(
+                actions.disable(
+                    s, connector, known.get(connector, ""), actor=body.actor, reason=body.reason
+                )
             )
-        )
 
     @router.post("/api/webhooks/{connector}/replay", response_model=ReplayOut, responses=errors)
     async def replay(connector: str, body: ReplayIn) -> dict[str, Any]:
         """Send parked messages again, by ``message_id`` (webhook-id) or ``since``/``until``."""
         await _known(connector)
-        return await _call(
-            endpoints.replay(
-                db,
-                writeback,
-                connector,
-                actor=body.actor,
-                reason=body.reason,
-                message_id=body.message_id,
-                since=body.since,
-                until=body.until,
+        async with db.write() as s:
+            return await _call(
+                actions.replay(
+                    s,
+                    writeback,
+                    connector,
+                    actor=body.actor,
+                    reason=body.reason,
+                    message_id=body.message_id,
+                    since=body.since,
+                    until=body.until,
+                )
             )
-        )
 
     async def _known(connector: str) -> None:
         try:
             endpoints.check_name(connector)
         except OperatorError as exc:
             raise http_error(exc) from None
-        if connector not in known and await endpoints.get_endpoint(db, connector) is None:
+        if connector in known:
+            return
+        async with db.read() as s:
+            row = await endpoints.get_endpoint(s, connector)
+        if row is None:
             raise HTTPException(404, f"no webhook endpoint {connector!r}")
 
     return router

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import is_sqlite, make_engine, make_sessionmaker, normalize_url
@@ -40,3 +41,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (``SELECT 1``); raises if it does not answer."""
+    await session.execute(text("SELECT 1"))

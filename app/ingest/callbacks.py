@@ -12,8 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Signal
-from app.db.upsert import upsert
+from app.ingest import repository
 
 __all__ = ["CALLBACK_SOURCE", "Callback", "record_callback"]
 
@@ -43,16 +42,11 @@ class Callback:
 
 async def record_callback(session: AsyncSession, callback: Callback) -> int | None:
     """Insert the callback's signal; its id, or ``None`` if ``webhook_id`` was seen before."""
-    result = await session.execute(
-        upsert(session)(Signal)
-        .values(
-            source=CALLBACK_SOURCE,
-            name=callback.type,
-            dedupe_key=callback.webhook_id,
-            correlation_key=callback.correlation_key,
-            payload=callback.payload(),
-        )
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(Signal.id)
+    return await repository.insert_signal(
+        session,
+        source=CALLBACK_SOURCE,
+        name=callback.type,
+        dedupe_key=callback.webhook_id,
+        correlation_key=callback.correlation_key,
+        payload=callback.payload(),
     )
-    return result.scalar_one_or_none()

@@ -32,6 +32,8 @@ from aiosfstream_ng.auth import AuthenticatorBase
 from aiosfstream_ng.exceptions import ClientInvalidOperation, ServerError
 from aiosfstream_ng.replay import ReplayMarker, ReplayMarkerStorage, ReplayOption
 
+from app.ingest.errors import ReplayIdExpired
+
 LOGGER = logging.getLogger(__name__)
 
 FetchToken = Callable[[], Awaitable[dict[str, Any]]]
@@ -46,16 +48,6 @@ class TokenRequestFailed(Exception):
         super().__init__(status, body)
         self.status = status
         self.body = body
-
-
-class ReplayIdExpired(Exception):
-    """The stored replay id for a channel is invalid or outside the retention window."""
-
-    def __init__(self, channel: str, replay_id: int | str | None, error: str) -> None:
-        super().__init__(f"replay id {replay_id} for {channel} was rejected: {error}")
-        self.channel = channel
-        self.replay_id = replay_id
-        self.error = error
 
 
 class ReplayFallback(Enum):

@@ -18,18 +18,16 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import func, select
-
+from app import incidents
 from app.aio import Beat, no_beat, sleep_until
-from app.clock import utcnow
 from app.config import Settings
 from app.db.database import Database
-from app.db.models import Incident, ReceivedEvent
-from app.ingest.cometd import CometdSource, ReplayIdExpired, TokenAuthenticator
+from app.ingest import repository
+from app.ingest.cometd import CometdSource, TokenAuthenticator
+from app.ingest.errors import LeaseLost, ReplayIdExpired
 from app.ingest.events import IncomingEvent, MalformedEvent, parse_cometd
-from app.ingest.inbox import advance_checkpoint, dead_letter, get_checkpoint, record_events
-from app.ingest.leases import ChannelLeases, LeaseLost
-from app.ingest.signals import record_signals
+from app.ingest.inbox import Batch, record_batch
+from app.ingest.leases import ChannelLeases
 from app.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
 from app.plans.retry import forever
 from app.salesforce.auth import TokenProvider
@@ -87,7 +85,7 @@ class EventConsumer:
 
     async def _stored(self, channel: str) -> str | None:
         async with self.db.read() as s:
-            return await get_checkpoint(s, self.checkpoint_key(channel))
+            return await repository.get_checkpoint(s, self.checkpoint_key(channel))
 
     async def get_replay(self, channel: str) -> int | None:
         """CometD: the replay id to resume after (-2 after an expired one)."""
@@ -187,11 +185,7 @@ class EventConsumer:
             extra={"channel": exc.channel, "replay_id": exc.replay_id},
         )
         async with self.db.read() as s:
-            last_seen = await s.scalar(
-                select(func.max(ReceivedEvent.received_at)).where(
-                    ReceivedEvent.channel == exc.channel
-                )
-            )
+            last_seen = await repository.last_received_at(s, exc.channel)
         entity = _entity(exc.channel)
         recovered: list[str] = []
         if self.reconciler is not None and entity and last_seen is not None:
@@ -206,21 +200,19 @@ class EventConsumer:
                     "reconciliation after expired replay id failed", extra={"error": str(err)}
                 )
         async with self.db.write() as s:
-            s.add(
-                Incident(
-                    kind="replay_id_expired",
-                    channel=exc.channel,
-                    entity=entity,
-                    detail={
-                        "replay_id": str(exc.replay_id),
-                        "error": str(exc),
-                        "last_seen": last_seen.isoformat() if last_seen else None,
-                        "plans_recovered": recovered,
-                    },
-                    recovery="resubscribed from the earliest retained event (duplicates dropped by "
-                    "dedupe key) and reconciled the missed window by SystemModstamp query",
-                    resolved_at=utcnow(),
-                )
+            incidents.record_recovered(
+                s,
+                "replay_id_expired",
+                {
+                    "replay_id": str(exc.replay_id),
+                    "error": str(exc),
+                    "last_seen": last_seen.isoformat() if last_seen else None,
+                    "plans_recovered": recovered,
+                },
+                "resubscribed from the earliest retained event (duplicates dropped by "
+                "dedupe key) and reconciled the missed window by SystemModstamp query",
+                channel=exc.channel,
+                entity=entity,
             )
 
     async def _consume(
@@ -297,19 +289,15 @@ class EventConsumer:
             delivered += 1
             events.setdefault(event.dedupe_key, event)
             last_replay[event.channel] = event.replay_id
+        batch = Batch(
+            events=list(events.values()),
+            bad=bad,
+            checkpoints={self.checkpoint_key(c): r for c, r in last_replay.items()},
+        )
         async with self.db.write() as s:
             if fenced:
                 await self.leases.renew(s)
-            new_keys = await record_events(s, list(events.values()))
-            await record_signals(
-                s,
-                [e for e in events.values() if e.dedupe_key in new_keys],
-                self.settings.ingest.correlation_fields,
-            )
-            for channel, reason, message in bad:
-                dead_letter(s, "ingest", reason, message, reference=channel)
-            for channel, replay_id in last_replay.items():
-                await advance_checkpoint(s, self.checkpoint_key(channel), replay_id)
+            new_keys = await record_batch(s, batch, self.settings.ingest.correlation_fields)
         for channel, reason, _message in bad:
             log.warning(
                 "malformed event dead-lettered", extra={"channel": channel, "reason": reason}

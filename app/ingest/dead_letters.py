@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import utcnow
-from app.db.database import Database
 from app.db.models import DeadLetter
+from app.ingest import repository
 from app.ingest.events import MalformedEvent, parse_cometd
-from app.ingest.inbox import record_events
 
 
 @dataclass(frozen=True)
@@ -20,29 +19,22 @@ class ReplayOutcome:
     message: str
 
 
-async def list_dead_letters(db: Database, include_replayed: bool = False) -> list[DeadLetter]:
-    q = select(DeadLetter).order_by(DeadLetter.id)
-    if not include_replayed:
-        q = q.where(DeadLetter.replayed_at.is_(None))
-    async with db.read() as s:
-        return list((await s.scalars(q)).all())
+async def list_dead_letters(s: AsyncSession, include_replayed: bool = False) -> list[DeadLetter]:
+    return await repository.dead_letters(s, include_replayed=include_replayed)
 
 
-async def replay(db: Database, ids: list[int] | None = None) -> list[ReplayOutcome]:
-    """Parse each dead letter again; those that parse go into the inbox (deduped)."""
+async def replay(s: AsyncSession, ids: list[int] | None = None) -> list[ReplayOutcome]:
+    """Parse each dead letter again; those that parse go into the inbox (deduped).
+    Runs in the caller's transaction."""
     outcomes = []
-    async with db.write() as s:
-        q = select(DeadLetter).where(DeadLetter.replayed_at.is_(None)).order_by(DeadLetter.id)
-        if ids:
-            q = q.where(DeadLetter.id.in_(ids))
-        for letter in (await s.scalars(q)).all():
-            try:
-                event = parse_cometd(letter.payload)
-            except MalformedEvent as exc:
-                outcomes.append(ReplayOutcome(letter.id, False, f"still unreadable: {exc}"))
-                continue
-            new = await record_events(s, [event])
-            letter.replayed_at = utcnow()
-            note = "recorded in the inbox" if new else "already in the inbox (duplicate)"
-            outcomes.append(ReplayOutcome(letter.id, True, note))
+    for letter in await repository.dead_letters(s, ids=ids):
+        try:
+            event = parse_cometd(letter.payload)
+        except MalformedEvent as exc:
+            outcomes.append(ReplayOutcome(letter.id, False, f"still unreadable: {exc}"))
+            continue
+        new = await repository.insert_events(s, [event])
+        letter.replayed_at = utcnow()
+        note = "recorded in the inbox" if new else "already in the inbox (duplicate)"
+        outcomes.append(ReplayOutcome(letter.id, True, note))
     return outcomes

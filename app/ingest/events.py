@@ -11,9 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class MalformedEvent(ValueError):
-    """The message cannot be understood; it goes to the dead-letter table."""
+from app.ingest.errors import MalformedEvent
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import utcnow
 from app.db.database import Database
-from app.db.models import ChannelLease
-from app.db.upsert import upsert
+from app.ingest import repository
+from app.ingest.errors import LeaseLost
 
 
 class _NotAll(Exception):
     pass
-
-
-class LeaseLost(Exception):
-    """Another process holds the channel now; stop consuming."""
 
 
 class ChannelLeases:
@@ -46,18 +41,10 @@ class ChannelLeases:
         return True
 
     async def _take_all(self, s: AsyncSession, now: datetime) -> None:
-        taken: list[str] = []
+        taken = 0
         for channel in self.channels:
-            stmt = upsert(s)(ChannelLease).values(
-                channel=channel, owner=self.owner, expires_at=now + self.lease, acquired_at=now
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["channel"],
-                set_={"owner": self.owner, "expires_at": now + self.lease, "acquired_at": now},
-                where=or_(ChannelLease.expires_at < now, ChannelLease.owner == self.owner),
-            ).returning(ChannelLease.channel)
-            taken.extend((await s.scalars(stmt)).all())
-        if len(taken) != len(self.channels):
+            taken += await repository.take_lease(s, channel, self.owner, now, now + self.lease)
+        if taken != len(self.channels):
             raise _NotAll  # roll back the ones we did take
 
     async def renew(self, session: AsyncSession | None = None) -> None:
@@ -69,23 +56,14 @@ class ChannelLeases:
             await self._renew(s)
 
     async def _renew(self, s: AsyncSession) -> None:
-        result = await s.execute(
-            update(ChannelLease)
-            .where(ChannelLease.channel.in_(self.channels), ChannelLease.owner == self.owner)
-            .values(expires_at=utcnow() + self.lease)
-        )
-        if result.rowcount != len(self.channels):  # type: ignore[attr-defined]
+        kept = await repository.extend_leases(s, self.channels, self.owner, utcnow() + self.lease)
+        if kept != len(self.channels):
             raise LeaseLost(f"lease on {self.channels} lost by {self.owner}")
 
     async def release(self) -> None:
         async with self.db.write() as s:
-            await s.execute(
-                update(ChannelLease)
-                .where(ChannelLease.channel.in_(self.channels), ChannelLease.owner == self.owner)
-                .values(expires_at=utcnow())
-            )
+            await repository.extend_leases(s, self.channels, self.owner, utcnow())
 
     async def holders(self) -> dict[str, str]:
         async with self.db.read() as s:
-            rows = (await s.execute(select(ChannelLease.channel, ChannelLease.owner))).all()
-        return {r.channel: r.owner for r in rows}
+            return await repository.lease_holders(s)

@@ -25,12 +25,13 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import incidents
 from app.aio import Beat, no_beat, sleep_beating, sleep_until
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import Settings
 from app.db.database import Database
-from app.db.models import Incident, ReconcileCursor
 from app.incidents import StandingFailure, is_permanent
+from app.ingest import repository
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import SalesforceError
 
@@ -74,7 +75,7 @@ def soql_datetime(value: datetime) -> str:
 
 def as_utc(value: datetime) -> datetime:
     """Aware UTC (SQLite hands back naive datetimes)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware(value).astimezone(UTC)
 
 
 def parse_modstamp(value: str) -> datetime:
@@ -201,7 +202,7 @@ class Reconciler:
 
     async def cursor(self) -> datetime | None:
         async with self.db.read() as s:
-            row = await s.get(ReconcileCursor, SWEPT_ENTITY)
+            row = await repository.get_cursor(s, SWEPT_ENTITY)
             return as_utc(row.last_modstamp) if row else None
 
     async def sweep_once(self) -> SweepResult:
@@ -246,26 +247,16 @@ class Reconciler:
         top: datetime,
         since: datetime,
     ) -> None:
-        row = await s.get(ReconcileCursor, SWEPT_ENTITY)
-        if row is None:
-            s.add(ReconcileCursor(entity=SWEPT_ENTITY, last_modstamp=top))
-        elif as_utc(row.last_modstamp) < top:
-            row.last_modstamp = top
+        await repository.advance_cursor(s, SWEPT_ENTITY, top)
         created = [oid for oid, o in outcomes.items() if o.created]
         if created and not self.polling:
-            s.add(
-                Incident(
-                    kind="sweep_found",
-                    entity=SWEPT_ENTITY,
-                    detail={
-                        "order_ids": created[:500],
-                        "count": len(created),
-                        "since": since.isoformat(),
-                    },
-                    recovery=f"the stream missed {len(created)} activation(s); "
-                    "the SystemModstamp sweep created the plan(s)",
-                    resolved_at=utcnow(),
-                )
+            incidents.record_recovered(
+                s,
+                "sweep_found",
+                {"order_ids": created[:500], "count": len(created), "since": since.isoformat()},
+                f"the stream missed {len(created)} activation(s); "
+                "the SystemModstamp sweep created the plan(s)",
+                entity=SWEPT_ENTITY,
             )
 
     async def reconcile_window(

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Signal
-from app.db.upsert import upsert
+from app.ingest import repository
 from app.ingest.events import IncomingEvent
 
 
@@ -32,11 +31,7 @@ async def record_signals(
     ]
     if not rows:
         return 0
-    await session.execute(
-        upsert(session)(Signal)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-    )
+    await repository.insert_signals(session, rows)
     return len(rows)
 
 

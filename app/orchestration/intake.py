@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import UTC
 from functools import partial
 from typing import Any
 
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.aio import Beat, no_beat, sleep_beating, sleep_until
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import EventStatus, ReceivedEvent
@@ -178,8 +177,7 @@ class Intake:
         if delay <= 0 or len(rows) >= limit:
             return False
         oldest = rows[0].received_at
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-        return (utcnow() - oldest).total_seconds() < delay
+        return (utcnow() - aware(oldest)).total_seconds() < delay
 
     async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork) -> None:
         if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:

@@ -9,13 +9,13 @@ without any step finishing.  A change from a known value is audited as the alert
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Plan, PlanState
@@ -25,10 +25,6 @@ from app.plans.state import FINAL_PLAN
 from app.salesforce import outbox
 
 ALERT = "plan.jeopardy_changed"
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 class StepRow(Protocol):
@@ -54,7 +50,7 @@ class StepRow(Protocol):
 
 def judged_at(plan: Plan) -> datetime:
     """A finished plan is judged at its completion time, so it keeps its final verdict."""
-    done_at = _aware(plan.completed_at)
+    done_at = aware(plan.completed_at)
     return done_at if plan.state in FINAL_PLAN and done_at else utcnow()
 
 
@@ -70,8 +66,8 @@ def judge_steps(
             r.state,
             tuple(r.depends_on or ()),
             r.expected_duration_s,
-            _aware(r.started_at),
-            _aware(r.finished_at),
+            aware(r.started_at),
+            aware(r.finished_at),
         )
         timings.append(t)
         verdict = step_jeopardy(t, now)
@@ -92,7 +88,7 @@ def set_plan_jeopardy(
     the alert.  A cancelled plan keeps the value it had.  Returns the plan's value."""
     margin = Margin(writeback.jeopardy_margin_share, writeback.jeopardy_margin_s)
     old = plan.jeopardy
-    new = plan_jeopardy(_aware(plan.due_at), now, timings, margin)
+    new = plan_jeopardy(aware(plan.due_at), now, timings, margin)
     if new == old or plan.state == PlanState.CANCELLED:
         return old
     plan.jeopardy = new

@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, StepState
 from app.orchestration import repository
 from app.orchestration.actors import check_actor
 from app.orchestration.errors import Conflict, NotFound
-from app.orchestration.progress import aware, settle
+from app.orchestration.progress import settle
 from app.orchestration.status import write_step_state
 from app.plans import state as sm
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import WritebackSettings
 from app.db.models import Plan, PlanState, StepState
 from app.orchestration import repository
@@ -189,6 +189,3 @@ def _refresh_jeopardy(
     set_plan_jeopardy(s, plan, writeback, actor, timings, now)
 
 
-def aware(when: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -16,10 +16,7 @@ import httpx
 import jwt
 
 from app.config import AuthFlow, SalesforceSettings
-
-
-class AuthError(Exception):
-    """The org refused to issue a token; the message carries its error text."""
+from app.salesforce.errors import AuthError
 
 
 @dataclass(frozen=True)

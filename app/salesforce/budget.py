@@ -20,36 +20,26 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.db.database import Database
-from app.db.models import SalesforceApiUsage
-from app.db.upsert import upsert
 from app.metrics import (
     SALESFORCE_API_BUDGET,
     SALESFORCE_API_LIMIT,
     SALESFORCE_API_REVFLOW,
     SALESFORCE_API_USED,
 )
-from app.salesforce.errors import SalesforceError
+from app.salesforce import repository
+from app.salesforce.errors import BudgetExhausted
 
 log = logging.getLogger("revflow.salesforce.budget")
 
 WINDOW = timedelta(hours=24)
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
-
-
-class BudgetExhausted(SalesforceError):
-    """Non-urgent work was refused: Revflow used its share of the daily allocation."""
-
-    def __init__(self, used: int, budget: int) -> None:
-        super().__init__(
-            0, "REVFLOW_API_BUDGET", f"Revflow used {used} of its {budget} API calls budget"
-        )
 
 
 def hour_of(when: datetime) -> datetime:
@@ -116,7 +106,10 @@ class ApiBudget:
 
     # -- persistence -----------------------------------------------------------------
     async def sync(self, db: Database, *, force: bool = False) -> None:
-        """Add the unsaved counts to the hourly rows and re-read the window's total."""
+        """Add the unsaved counts to the hourly rows and re-read the window's total.
+
+        Its own transaction, unlike other services: the counts go back to unsaved if
+        the commit fails, so they are counted in a later sync."""
         now = time.monotonic()
         if not force and now - self._last_sync < self.sync_interval_s:
             return
@@ -125,42 +118,16 @@ class ApiBudget:
         try:
             async with db.write() as s:
                 for hour, calls in sorted(unsaved.items()):
-                    ins = upsert(s)(SalesforceApiUsage).values(
-                        hour=hour,
-                        calls=calls,
-                        org_used=self.org_used,
-                        org_limit=self.org_limit,
-                        updated_at=utcnow(),
-                    )
-                    await s.execute(
-                        ins.on_conflict_do_update(
-                            index_elements=["hour"],
-                            set_={
-                                "calls": SalesforceApiUsage.calls + ins.excluded.calls,
-                                "org_used": ins.excluded.org_used,
-                                "org_limit": ins.excluded.org_limit,
-                                "updated_at": ins.excluded.updated_at,
-                            },
-                        )
+                    await repository.add_usage(
+                        s, hour, calls, self.org_used, self.org_limit, utcnow()
                     )
                 since = hour_of(utcnow()) - WINDOW + timedelta(hours=1)
-                total = await s.scalar(
-                    select(func.coalesce(func.sum(SalesforceApiUsage.calls), 0)).where(
-                        SalesforceApiUsage.hour >= since
-                    )
-                )
+                total = await repository.calls_since(s, since)
                 if self.org_limit is None:  # after a restart: the last figures seen
-                    row = (
-                        await s.execute(
-                            select(SalesforceApiUsage.org_used, SalesforceApiUsage.org_limit)
-                            .where(SalesforceApiUsage.org_limit.is_not(None))
-                            .order_by(SalesforceApiUsage.hour.desc())
-                            .limit(1)
-                        )
-                    ).first()
-                    if row is not None:
-                        self.org_used, self.org_limit = row.org_used, row.org_limit
-                self._synced_calls = int(total or 0)
+                    figures = await repository.last_org_figures(s)
+                    if figures is not None:
+                        self.org_used, self.org_limit = figures
+                self._synced_calls = total
         except Exception:
             for hour, calls in unsaved.items():  # keep them for the next sync
                 self._unsaved[hour] = self._unsaved.get(hour, 0) + calls
@@ -209,24 +176,15 @@ class ApiBudget:
             )
 
 
-async def usage_report(db: Database, share: float) -> UsageReport:
+async def usage_report(s: AsyncSession, share: float) -> UsageReport:
     """Revflow's use and the org's, from the table (any process may answer)."""
     now = utcnow()
     since = hour_of(now) - WINDOW + timedelta(hours=1)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    async with db.read() as s:
-        rows = list(
-            (
-                await s.scalars(
-                    select(SalesforceApiUsage)
-                    .where(SalesforceApiUsage.hour >= min(since, today))
-                    .order_by(SalesforceApiUsage.hour)
-                )
-            ).all()
-        )
+    rows = await repository.usage_since(s, min(since, today))
     last = next((r for r in reversed(rows) if r.org_limit is not None), None)
-    calls_24h = sum(r.calls for r in rows if _aware(r.hour) >= since)
-    calls_today = sum(r.calls for r in rows if _aware(r.hour) >= today)
+    calls_24h = sum(r.calls for r in rows if aware(r.hour) >= since)
+    calls_today = sum(r.calls for r in rows if aware(r.hour) >= today)
     org_used = last.org_used if last else None
     org_limit = last.org_limit if last else None
     budget = math.floor(share * org_limit) if org_limit else None
@@ -240,7 +198,3 @@ async def usage_report(db: Database, share: float) -> UsageReport:
         paused=budget is not None and calls_24h >= budget,
         revflow_share_of_org=round(calls_24h / org_used, 4) if org_used else None,
     )
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -1,14 +1,23 @@
-"""Errors from the Salesforce REST API.
+"""Errors of the salesforce package: the REST API's, the token's, the org's shape.
 
     SalesforceError                 any failed call; .status, .code, .message
     ├── SessionExpired              401 INVALID_SESSION_ID (re-authenticate once)
     ├── RequestLimitExceeded        403 REQUEST_LIMIT_EXCEEDED (pause, do not hot-retry)
-    └── TransientError              5xx, UNABLE_TO_LOCK_ROW, network errors (retry with backoff)
+    ├── TransientError              5xx, UNABLE_TO_LOCK_ROW, network errors (retry with backoff)
+    └── BudgetExhausted             Revflow used its share of the org's daily API calls
+                                    (non-urgent work waits; raised before any call)
+    AuthError                       the org refused to issue a token
+    OrgCheckError                   the org lacks fields Revflow needs; .problems
 
 Per-record outcomes of sObject Collections are not exceptions: see ``RecordResult``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.salesforce.org_check import Problem
 
 
 class SalesforceError(Exception):
@@ -29,6 +38,28 @@ class RequestLimitExceeded(SalesforceError):
 
 class TransientError(SalesforceError):
     pass
+
+
+class BudgetExhausted(SalesforceError):
+    """Non-urgent work was refused: Revflow used its share of the daily allocation."""
+
+    def __init__(self, used: int, budget: int) -> None:
+        super().__init__(
+            0, "REVFLOW_API_BUDGET", f"Revflow used {used} of its {budget} API calls budget"
+        )
+
+
+class AuthError(Exception):
+    """The org refused to issue a token; the message carries its error text."""
+
+
+class OrgCheckError(Exception):
+    """Fields the org lacks; ``str()`` is the whole report, one problem per line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        head = f"the Salesforce org lacks {len(problems)} thing(s) Revflow needs:"
+        super().__init__("\n".join([head, *(f"  {p}" for p in problems)]))
 
 
 #: per-record codes worth retrying with backoff

@@ -24,6 +24,7 @@ from app.mapping.errors import Problem
 from app.mapping.model import Mapping as CompiledMapping
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import (
+    OrgCheckError,
     RequestLimitExceeded,
     SalesforceError,
     SessionExpired,
@@ -38,15 +39,6 @@ CURRENCY = "CurrencyIsoCode"
 MAX_ROUNDS = 6  # relationship depth the mapping walk may need describes for
 # errors that say nothing of the org's shape: the caller retries or reports them
 PASSING = (TransientError, SessionExpired, RequestLimitExceeded)
-
-
-class OrgCheckError(Exception):
-    """Fields the org lacks; ``str()`` is the whole report, one problem per line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        head = f"the Salesforce org lacks {len(problems)} thing(s) Revflow needs:"
-        super().__init__("\n".join([head, *(f"  {p}" for p in problems)]))
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.db.database import Database
 from app.db.models import OutboxOperation, OutboxState, WritebackItem
 from app.incidents import open_in, resolve_in
 from app.metrics import WRITEBACK_REFUSALS
+from app.salesforce import repository
 
 log = logging.getLogger("revflow.writeback")
 
@@ -113,20 +112,12 @@ def superseded(items: list[WritebackItem]) -> set[int]:
     }
 
 
-async def drop_superseded(db: Database, ids: set[int]) -> None:
+async def drop_superseded(s: AsyncSession, ids: set[int]) -> None:
     """Such notices are not sent: the newer update carries its own error field, or is
     refused and noticed anew."""
-    async with db.write() as s:
-        await s.execute(
-            update(WritebackItem)
-            .where(WritebackItem.id.in_(ids))
-            .values(
-                state=OutboxState.DROPPED,
-                error="superseded by a newer update of the record",
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
+    await repository.finish_items(
+        s, ids, OutboxState.DROPPED, error="superseded by a newer update of the record"
+    )
 
 
 async def notice_sent(s: AsyncSession, record_id: str, correlation_id: str | None) -> None:

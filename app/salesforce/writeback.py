@@ -36,19 +36,19 @@ import logging
 import random
 import socket
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.aio import Beat, no_beat, sleep_until
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.db.database import Database
-from app.db.models import OutboxOperation, OutboxState, Plan, WritebackItem
+from app.db.models import OutboxOperation, OutboxState, WritebackItem
 from app.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
 from app.plans.retry import forever
-from app.salesforce import refusals
+from app.salesforce import refusals, repository
 from app.salesforce.batching import Coalesced, chunks, coalesce, is_update, singles
 from app.salesforce.budget import ApiBudget
 from app.salesforce.client import COLLECTION_LIMIT, RecordError, RecordResult, SalesforceClient
@@ -128,55 +128,28 @@ class WritebackFlusher:
             except Exception:
                 log.exception("saving the API usage failed")
 
-    def _due(self, now: datetime) -> Any:
-        return and_(
-            WritebackItem.state == OutboxState.PENDING,
-            WritebackItem.due_at <= now,
-            or_(WritebackItem.lease_expires_at.is_(None), WritebackItem.lease_expires_at < now),
-        )
-
     async def _worth_sending(self) -> bool:
         """Enough records due to fill a call, or the oldest has waited ``max_delay_s``."""
         if not self.max_delay:
             return True
         now = utcnow()
         async with self.db.read() as s:
-            row = (
-                await s.execute(
-                    select(
-                        func.count(func.distinct(WritebackItem.record_id)),
-                        func.min(WritebackItem.created_at),
-                    ).where(self._due(now))
-                )
-            ).one()
-        count, oldest = row
-        if not count:
+            count, oldest = await repository.due_summary(s, now)
+        if not count or oldest is None:
             return False
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-        return bool(count >= self.batch_size or oldest <= now - self.max_delay)
+        return bool(count >= self.batch_size or aware(oldest) <= now - self.max_delay)
 
     async def _claim(self) -> list[WritebackItem]:
         now = utcnow()
-        q = (
-            select(WritebackItem)
-            .where(self._due(now))
-            .order_by(WritebackItem.id)
-            .limit(self.max_records * 4)
-        )
-        if not self.db.is_sqlite:
-            q = q.with_for_update(skip_locked=True)
+        lock = not self.db.is_sqlite
         async with self.db.write() as s:
-            items = list((await s.scalars(q)).all())
+            items = await repository.due_items(s, now, self.max_records * 4, lock=lock)
             items += await self._revive(s, items)
             if items:
-                await s.execute(
-                    update(WritebackItem)
-                    .where(WritebackItem.id.in_([i.id for i in items]))
-                    .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
-                )
+                await repository.lease_items(s, [i.id for i in items], self.owner, now + self.lease)
         return items
 
-    async def _revive(self, s: Any, items: list[WritebackItem]) -> list[WritebackItem]:
+    async def _revive(self, s: AsyncSession, items: list[WritebackItem]) -> list[WritebackItem]:
         """Failed updates of records that have a newer pending update: sent again with it."""
         newest: dict[tuple[str, str], int] = {}
         for i in items:
@@ -185,14 +158,9 @@ class WritebackFlusher:
                 newest[key] = max(newest.get(key, 0), i.id)
         if not newest:
             return []
-        q = select(WritebackItem).where(
-            WritebackItem.state == OutboxState.FAILED,
-            WritebackItem.operation == OutboxOperation.UPDATE,
-            WritebackItem.record_id.in_({rid for _, rid in newest}),
+        failed = await repository.failed_updates(
+            s, {rid for _, rid in newest}, lock=not self.db.is_sqlite
         )
-        if not self.db.is_sqlite:
-            q = q.with_for_update(skip_locked=True)
-        failed = (await s.scalars(q)).all()
         return [f for f in failed if f.id < newest.get((f.sobject, f.record_id), 0)]
 
     async def _hold_back_tail(
@@ -206,17 +174,12 @@ class WritebackFlusher:
         created = {i.id: i.created_at for i in items}
         waiting = records[-tail:]
         now = utcnow()
-        oldest = min(created[i] for r in waiting for i in r.item_ids)
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        oldest = aware(min(created[i] for r in waiting for i in r.item_ids))
         if oldest <= now - self.max_delay:
             return records
         ids = [i for r in waiting for i in r.item_ids]
         async with self.db.write() as s:
-            await s.execute(
-                update(WritebackItem)
-                .where(WritebackItem.id.in_(ids), WritebackItem.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
+            await repository.unlease_items(s, ids, self.owner)
         return records[:-tail]
 
     async def flush_once(self) -> int:
@@ -238,7 +201,8 @@ class WritebackFlusher:
             return 0
         stale = refusals.superseded(items)
         if stale:
-            await refusals.drop_superseded(self.db, stale)
+            async with self.db.write() as s:
+                await refusals.drop_superseded(s, stale)
             items = [i for i in items if i.id not in stale]
         records = await self._hold_back_tail(coalesce([i for i in items if is_update(i)]), items)
         batches = chunks(records, self.batch_size)
@@ -319,11 +283,7 @@ class WritebackFlusher:
                     WRITEBACK_RECORDS.labels(outcome="retry").inc()
                     continue
                 state = OutboxState.DROPPED if code in DROP else OutboxState.FAILED
-                await s.execute(
-                    update(WritebackItem)
-                    .where(WritebackItem.id.in_(c.item_ids))
-                    .values(state=state, error=text, lease_owner=None, lease_expires_at=None)
-                )
+                await repository.finish_items(s, c.item_ids, state, error=text)
                 WRITEBACK_RECORDS.labels(outcome=str(state)).inc()
                 if c.operation == OutboxOperation.NOTICE:
                     if state == OutboxState.FAILED:
@@ -355,16 +315,8 @@ class WritebackFlusher:
                         plan_id=plan_id,
                     )
             if sent_ids:
-                await s.execute(
-                    update(WritebackItem)
-                    .where(WritebackItem.id.in_(sent_ids))
-                    .values(
-                        state=OutboxState.SENT,
-                        sent_at=now,
-                        error=None,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                    )
+                await repository.finish_items(
+                    s, sent_ids, OutboxState.SENT, sent_at=now, error=None
                 )
         for c, text in retry:
             await self._release([c], delay_s=None, error=text)
@@ -373,21 +325,15 @@ class WritebackFlusher:
         return ok
 
     async def _record_on_plan(
-        self, s: Any, c: Coalesced, state: OutboxState, code: str, text: str
+        self, s: AsyncSession, c: Coalesced, state: OutboxState, code: str, text: str
     ) -> int | None:
         """The plan of the Order the write was about gets the error; the audit the detail."""
         kind = classify(code)
-        plan = (
-            await s.scalars(
-                select(Plan).where(Plan.order_id == c.record_id).order_by(Plan.id.desc()).limit(1)
-            )
-        ).first()
+        plan = await repository.latest_plan(s, c.record_id)
         what = "publish" if c.sobject.endswith("__e") else c.operation
         message = f"write-back {kind} error ({what} {c.sobject}): {text}"
         if plan is not None:
-            await s.execute(
-                update(Plan).where(Plan.id == plan.id).values(error=message[:PLAN_ERROR_LIMIT])
-            )
+            await repository.set_plan_error(s, plan.id, message[:PLAN_ERROR_LIMIT])
         audit.record(
             s,
             "writeback",
@@ -428,6 +374,4 @@ class WritebackFlusher:
                 }
                 if error is not None:
                     values["error"] = error
-                await s.execute(
-                    update(WritebackItem).where(WritebackItem.id.in_(c.item_ids)).values(**values)
-                )
+                await repository.set_items(s, c.item_ids, **values)

@@ -17,4 +17,9 @@ adds what a sender owes its receivers beyond the signature (as Svix does):
 - **Replay**: an operator enables the endpoint and replays parked messages by
   ``webhook-id`` or by time range; each keeps its ``webhook-id`` (the step's
   idempotency key is unchanged), so the receiver dedupes.
+
+Modules: ``endpoints`` (state as deliveries fail and succeed), ``guard`` (the
+connector wrapper), ``actions`` (disable, enable, replay), ``status`` (what operators
+read), ``repository`` (the queries), ``errors``, ``policy``, ``cli``.  Services take
+the session; the guard, the route or the command owns the transaction.
 """

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, refused, run_with_database
+from app.cli_options import Actor, ConfigOption, Reason, fail, refused, run_in_transaction
+from app.clock import aware
 from app.config import Settings
-from app.db.database import Database
-from app.orchestration.errors import OperatorError
-from app.webhooks import endpoints
+from app.webhooks import actions
+from app.webhooks import status as status_view
+from app.webhooks.errors import OperatorError
 
 webhooks_cli = typer.Typer(
     help="Webhook endpoints: state, parked messages, enable, replay.", no_args_is_help=True
@@ -34,9 +36,15 @@ def _configured(settings: Settings) -> dict[str, str]:
     return {}
 
 
-def _run(config: Path | None, action: Callable[[Database, Settings], Awaitable[Any]]) -> Any:
+def _run(
+    config: Path | None,
+    action: Callable[[AsyncSession, Settings], Awaitable[Any]],
+    *,
+    write: bool = False,
+) -> Any:
+    """Run ``action`` in one transaction (the command owns it)."""
     try:
-        return run_with_database(config, action)
+        return run_in_transaction(config, action, write=write)
     except OperatorError as exc:
         refused(exc)
 
@@ -48,7 +56,7 @@ def _when(text: str | None, what: str) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         fail(f"{what} is not an ISO 8601 time: {text!r}", 2)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # naive: UTC
+    return aware(value)
 
 
 def _show(value: Any) -> str:
@@ -64,7 +72,7 @@ def status(
 ) -> None:
     """The endpoints' state; with CONNECTOR also its parked messages and latest attempts."""
     if connector is None:
-        rows = _run(config, lambda db, s: endpoints.list_endpoints(db, _configured(s)))
+        rows = _run(config, lambda session, s: status_view.list_endpoints(session, _configured(s)))
         if as_json:
             typer.echo(_show(rows))
             return
@@ -76,7 +84,10 @@ def status(
             )
         return
     info = _run(
-        config, lambda db, s: endpoints.status(db, connector, _configured(s), attempts=attempts)
+        config,
+        lambda session, s: status_view.status(
+            session, connector, _configured(s), attempts=attempts
+        ),
     )
     if as_json:
         typer.echo(_show(info))
@@ -100,7 +111,11 @@ def status(
 @webhooks_cli.command()
 def enable(connector: Connector, actor: Actor, reason: Reason, config: ConfigOption = None) -> None:
     """Enable a disabled endpoint (its parked messages stay parked until replayed)."""
-    out = _run(config, lambda db, s: endpoints.enable(db, connector, actor=actor, reason=reason))
+    out = _run(
+        config,
+        lambda session, s: actions.enable(session, connector, actor=actor, reason=reason),
+        write=True,
+    )
     typer.echo(f"{connector}: {out['state']}" + ("" if out["changed"] else " (already)"))
 
 
@@ -111,9 +126,10 @@ def disable(
     """Disable an endpoint by hand: its messages are parked, not sent."""
     out = _run(
         config,
-        lambda db, s: endpoints.disable(
-            db, connector, _configured(s).get(connector, ""), actor=actor, reason=reason
+        lambda session, s: actions.disable(
+            session, connector, _configured(s).get(connector, ""), actor=actor, reason=reason
         ),
+        write=True,
     )
     typer.echo(f"{connector}: {out['state']}")
 
@@ -136,8 +152,8 @@ def replay(
     start, end = _when(since, "--since"), _when(until, "--until")
     out = _run(
         config,
-        lambda db, s: endpoints.replay(
-            db,
+        lambda session, s: actions.replay(
+            session,
             s.writeback,
             connector,
             actor=actor,
@@ -146,6 +162,7 @@ def replay(
             since=start,
             until=end,
         ),
+        write=True,
     )
     for m in out["messages"]:
         typer.echo(f"{m['message_id']}\t{m['order_id']}\t{m['step']}")

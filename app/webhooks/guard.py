@@ -25,8 +25,9 @@ from app.db.errors import unavailable
 from app.supervisor import describe
 from app.webhooks import endpoints
 from app.webhooks.endpoints import DISABLED, DisablePolicy
+from app.webhooks.errors import EndpointDisabledError
 from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import ConnectorError, EndpointDisabledError, EndpointGoneError
+from connectors.errors import ConnectorError, EndpointGoneError
 
 __all__ = ["EndpointGuard"]
 
@@ -50,7 +51,8 @@ class EndpointGuard(Connector):
         self.policy = policy or DisablePolicy()
 
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
-        row = await endpoints.get_endpoint(self.db, self.name)
+        async with self.db.read() as s:
+            row = await endpoints.get_endpoint(s, self.name)
         if row is not None and row.state == DISABLED:
             raise await self._park(ctx, row.disabled_reason or "")
         try:
@@ -58,9 +60,10 @@ class EndpointGuard(Connector):
         except ConnectorError as exc:
             gone = isinstance(exc, EndpointGoneError)
             try:
-                reason = await endpoints.record_failure(
-                    self.db, self.name, self.url, exc.message, self.policy, gone=gone
-                )
+                async with self.db.write() as s:
+                    reason = await endpoints.record_failure(
+                        s, self.name, self.url, exc.message, self.policy, gone=gone
+                    )
             except Exception as db_exc:
                 if not unavailable(db_exc):
                     raise
@@ -70,7 +73,8 @@ class EndpointGuard(Connector):
             raise await self._park(ctx, reason, exc.status_code) from exc
         if row is not None and row.consecutive_failures:
             try:
-                await endpoints.record_success(self.db, self.name)
+                async with self.db.write() as s:
+                    await endpoints.record_success(s, self.name)
             except Exception as db_exc:
                 # the ERP has the document: a database outage must not turn the
                 # delivery into a retry; the next success resets the count
@@ -94,7 +98,8 @@ class EndpointGuard(Connector):
         self, ctx: CallContext, reason: str, status_code: int | None = None
     ) -> EndpointDisabledError:
         """The error that parks the step; ``status_code``: the answer that disabled it."""
-        await endpoints.mark_parked(self.db, self.name, ctx.idempotency_key, reason)
+        async with self.db.write() as s:
+            await endpoints.mark_parked(s, self.name, ctx.idempotency_key, reason)
         return EndpointDisabledError(
             f"webhook endpoint {self.name!r} is disabled ({reason}); message kept",
             reason=reason,

@@ -12,8 +12,8 @@ from app.clock import utcnow
 from app.config import load_settings
 from app.db.models import ChannelLease, DeadLetter, ReceivedEvent, Signal
 from app.ingest.consumer import EventConsumer
-from app.ingest.inbox import get_checkpoint
 from app.ingest.leases import ChannelLeases, LeaseLost
+from app.ingest.repository import get_checkpoint
 
 CH = "/data/OrderChangeEvent"
 PE = "/event/Fulfillment_Callback__e"
@@ -110,7 +110,15 @@ async def test_standby_consumer_waits_without_consuming(db):
 
 
 async def test_dead_letters_can_be_listed_and_replayed(db):
-    from app.ingest.dead_letters import list_dead_letters, replay
+    from app.ingest import dead_letters
+
+    async def list_dead_letters(db):  # type: ignore[no-untyped-def]
+        async with db.read() as s:  # the command owns the transaction
+            return await dead_letters.list_dead_letters(s)
+
+    async def replay(db):  # type: ignore[no-untyped-def]
+        async with db.write() as s:
+            return await dead_letters.replay(s)
 
     c = consumer(db, "a")
     assert await c.leases.acquire()

@@ -15,7 +15,8 @@ from app import clock
 from app.config import WritebackSettings
 from app.db.models import PlanState, StepState
 from app.orchestration.errors import BadRequest, Conflict, NotFound
-from app.webhooks import endpoints
+from app.webhooks import actions
+from app.webhooks import status as status_view
 from app.webhooks.endpoints import ALERT, DisablePolicy
 from connectors.webhook import webhook_id_for
 from tests.webhookkit import (
@@ -29,6 +30,18 @@ from tests.webhookkit import (
     step,
     worker,
 )
+
+
+async def _write(db: Any, service: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an operator action as a route does: in one write transaction."""
+    async with db.write() as s:
+        return await service(s, *args, **kwargs)
+
+
+async def _read(db: Any, service: Any, *args: Any, **kwargs: Any) -> Any:
+    async with db.read() as s:
+        return await service(s, *args, **kwargs)
+
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 WHO: dict[str, Any] = {"actor": "ann", "reason": "receiver fixed"}
@@ -72,7 +85,7 @@ async def test_410_disables_the_endpoint_at_once_with_an_alert(db, now):
     assert (
         REGISTRY.get_sample_value("revflow_webhook_endpoint_disabled", {"connector": "erp"}) == 1.0
     )
-    info = await endpoints.status(db, "erp", {"erp": rec.url})
+    info = await _read(db, status_view.status, "erp", {"erp": rec.url})
     assert info["parked_count"] == 1
     assert info["parked"][0]["message_id"] == webhook_id_for(so.idempotency_key)
     assert info["attempts"][0]["status_code"] == 410
@@ -130,7 +143,7 @@ async def test_n_failures_in_a_row_disable_and_a_success_ends_the_streak(db, now
 
 async def test_messages_of_a_disabled_endpoint_are_kept_not_attempted(db, now):
     async with receiver() as rec:
-        await endpoints.disable(db, "erp", rec.url, actor="bob", reason="ERP maintenance")
+        await _write(db, actions.disable, "erp", rec.url, actor="bob", reason="ERP maintenance")
         pids = [await one_callout(db, o) for o in ORDERS[:3]]
         w = worker(db, guarded(db, rec.url))
         await w.run_until_idle()
@@ -142,7 +155,7 @@ async def test_messages_of_a_disabled_endpoint_are_kept_not_attempted(db, now):
         so = await step(db, pid)
         assert so.state == StepState.WAITING
         assert so.note == "endpoint disabled: disabled by bob: ERP maintenance"
-    info = await endpoints.status(db, "erp", {})
+    info = await _read(db, status_view.status, "erp", {})
     assert info["state"] == "disabled" and info["parked_count"] == 3
     alert = [a for a in await audit_actions(db) if a.action == ALERT][0]
     assert alert.actor == "bob"
@@ -165,22 +178,23 @@ async def test_replay_by_id_and_by_time_range_keeps_the_webhook_id(db, now):
         first_id = rec.ids[0]
 
         with pytest.raises(Conflict, match="enable it first"):
-            await endpoints.replay(db, wb, "erp", message_id=first_id, **WHO)
+            await _write(db, actions.replay, wb, "erp", message_id=first_id, **WHO)
         rec.status = 200
-        assert (await endpoints.enable(db, "erp", **WHO))["changed"] is True
-        assert (await endpoints.enable(db, "erp", **WHO))["changed"] is False
+        assert (await _write(db, actions.enable, "erp", **WHO))["changed"] is True
+        assert (await _write(db, actions.enable, "erp", **WHO))["changed"] is False
         (incident,) = await incidents(db)
         assert incident.resolved_at is not None
 
-        out = await endpoints.replay(db, wb, "erp", message_id=first_id, **WHO)
+        out = await _write(db, actions.replay, wb, "erp", message_id=first_id, **WHO)
         assert out["replayed"] == 1 and out["messages"][0]["plan_id"] == a
         clock.advance(1)
         await w.run_until_idle()
         assert rec.ids == [first_id, first_id]  # the same webhook-id: the receiver dedupes
         assert (await step(db, a)).state == StepState.COMPLETED
 
-        out = await endpoints.replay(
+        out = await _write(
             db,
+            actions.replay,
             wb,
             "erp",
             since=T0 + timedelta(minutes=30),
@@ -195,9 +209,9 @@ async def test_replay_by_id_and_by_time_range_keeps_the_webhook_id(db, now):
         assert c_step.state == StepState.WAITING  # outside the range: still kept
 
         with pytest.raises(Conflict, match="not parked"):
-            await endpoints.replay(db, wb, "erp", message_id=first_id, **WHO)
+            await _write(db, actions.replay, wb, "erp", message_id=first_id, **WHO)
         with pytest.raises(NotFound):
-            await endpoints.replay(db, wb, "erp", message_id="msg_nope", **WHO)
+            await _write(db, actions.replay, wb, "erp", message_id="msg_nope", **WHO)
 
     replays = [e for e in await audit_actions(db) if e.action == "webhook.replayed"]
     assert [(e.plan_id, e.actor, e.detail["reason"]) for e in replays] == [
@@ -224,4 +238,4 @@ async def test_replay_by_id_and_by_time_range_keeps_the_webhook_id(db, now):
 async def test_bad_replay_requests_are_refused(db, kwargs, words):
     args = {**WHO, **kwargs}
     with pytest.raises(BadRequest, match=words):
-        await endpoints.replay(db, WritebackSettings(), "erp", **args)
+        await _write(db, actions.replay, WritebackSettings(), "erp", **args)

@@ -30,7 +30,8 @@ async def test_success_during_an_outage_is_returned(database_url: str) -> None:
 
     try:
         # the endpoint failed once before: a success resets its streak (a database write)
-        await endpoints.record_failure(db, "erp", "http://erp", "503", DisablePolicy())
+        async with db.write() as s:
+            await endpoints.record_failure(s, "erp", "http://erp", "503", DisablePolicy())
         inner: Connector = FakeConnector(erp)
         guard = EndpointGuard(inner, db, name="erp", url="http://erp")
         result = await guard.call("sales_order.create", {}, CTX)

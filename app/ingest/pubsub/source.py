@@ -31,7 +31,7 @@ from typing import Any
 
 import grpc
 
-from app.ingest.cometd import ReplayIdExpired
+from app.ingest.errors import PubSubAuthError, PubSubError, PubSubFatalError, ReplayIdExpired
 from app.ingest.pubsub import pubsub_api_pb2 as pb
 from app.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
 from app.ingest.pubsub.avro import SchemaCache, to_cometd_shape
@@ -63,25 +63,6 @@ FATAL_CODES = frozenset(
         "service.tenant.license",
     )
 )
-
-
-class PubSubError(Exception):
-    """The Pub/Sub API refused; ``code`` is the ``error-code`` trailer (or None)."""
-
-    def __init__(self, topic: str, code: str | None, status: str, details: str) -> None:
-        super().__init__(f"{topic}: {code or status}: {details}")
-        self.topic = topic
-        self.code = code
-        self.status = status
-        self.details = details
-
-
-class PubSubFatalError(PubSubError):
-    """A permanent error (unknown topic, delivery limit, permissions): do not retry."""
-
-
-class PubSubAuthError(PubSubError):
-    """Still unauthenticated after fetching new tokens."""
 
 
 _CLOSED = object()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.db.database import Database
 from app.db.models import Step, StepState
 from app.orchestration.claims import due_steps, lease_due_steps
 from app.orchestration.compensation import claim_compensations
 from app.orchestration.executor import ClaimedStep
-from app.orchestration.progress import aware
 
 
 async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:

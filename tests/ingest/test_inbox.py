@@ -2,7 +2,8 @@ from sqlalchemy import func, select
 
 from app.db.models import ReceivedEvent
 from app.ingest.events import parse_cometd
-from app.ingest.inbox import advance_checkpoint, get_checkpoint, record_event
+from app.ingest.repository import advance_checkpoint, get_checkpoint
+from app.ingest.repository import insert_event as record_event
 
 
 def msg(tx, seq, replay):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.demo import DemoSummary
-from app.demo_report import order_latencies, percentile, verdict
+from app.demo.report import order_latencies, percentile, verdict
 from app.sandbox.events import EventLog
 from app.sandbox.org import SandboxOrg
 from app.sandbox.records import RecordStore

@@ -8,7 +8,7 @@ from app.db.models import AuditEntry, WritebackItem
 from app.salesforce import outbox
 from app.salesforce.client import ApiUsage, RecordError, RecordResult
 from app.salesforce.errors import RequestLimitExceeded
-from app.salesforce.writeback import WritebackFlusher, coalesce
+from app.salesforce.writeback import WritebackFlusher
 
 A, B, C = "801000000000001AAA", "801000000000002AAA", "801000000000003AAA"
 
@@ -49,19 +49,6 @@ async def states(db, operation="update"):
     async with db.read() as s:
         q = select(WritebackItem).where(WritebackItem.operation == operation)
         return {(w.record_id, w.id): w.state for w in (await s.scalars(q))}
-
-
-def test_coalesce_keeps_newest_value_per_field():
-    items = [
-        WritebackItem(
-            id=1, sobject="Order", record_id=A, fields={"S": "In Progress", "E": None}, attempts=0
-        ),
-        WritebackItem(id=2, sobject="Order", record_id=A, fields={"N": "SO-1"}, attempts=0),
-        WritebackItem(id=3, sobject="Order", record_id=A, fields={"S": "Completed"}, attempts=0),
-    ]
-    (c,) = coalesce(items)
-    assert c.fields == {"S": "Completed", "E": None, "N": "SO-1"}
-    assert c.item_ids == [1, 2, 3]
 
 
 async def test_one_call_per_200_records_after_coalescing(db):
@@ -158,24 +145,3 @@ async def test_a_refused_call_fails_its_records_but_a_transient_one_retries(db):
     busy = RefusingClient(TransientError(503, "SERVER_UNAVAILABLE", "busy"))
     await WritebackFlusher(db, busy).flush_once()  # type: ignore[arg-type]
     assert {rid: st for (rid, _), st in (await states(db)).items()}[B] == "pending"
-
-
-def test_notice_text_names_the_status_first_and_keeps_revflows_error():
-    from app.salesforce.refusals import notice_text
-
-    text = notice_text(
-        {"Z__c": 1, "Fulfillment_Error__c": "step create_invoice failed: 422", "S": "Failed"},
-        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-        "Not while on credit hold",
-        ["S"],
-        status_field="S",
-        error_field="Fulfillment_Error__c",
-    )
-    assert text == (
-        "Salesforce refused the update S = 'Failed', Z__c = 1: "
-        "FIELD_CUSTOM_VALIDATION_EXCEPTION: Not while on credit hold (fields: S). "
-        "Revflow's error: step create_invoice failed: 422"
-    )
-    assert len(notice_text({"S": "x" * 9000}, "C", "m", [], status_field="S", error_field="E")) == (
-        4000
-    )

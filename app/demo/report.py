@@ -1,18 +1,47 @@
-"""What ``revflow demo`` reports: per-order latency from the org's record history, and
-whether the run passed (every order in its final state, no duplicate ERP document).
+"""What ``revflow demo`` reports: the summary, per-order latency from the org's record
+history, and whether the run passed (every order in its final state, no duplicate ERP
+document).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.demo import DemoSummary
     from app.sandbox.history import FieldHistory
 
 FINAL = ("Completed", "Cancelled", "Failed")
+
+
+@dataclass
+class DemoSummary:
+    orders: int
+    completed: int
+    failed: int
+    erp_deliveries: int
+    duplicate_deliveries: int
+    salesforce_api_calls: int
+    elapsed_s: float
+    orders_per_s: float = 0.0
+    # activation -> final status per order, from the org's field history (order_latencies)
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    latency_p99_s: float | None = None
+    api_calls_per_order: float = 0.0
+    erp_failed_attempts: int = 0
+    erp_redeliveries: int = 0  # repeats of an accepted webhook-id, deduplicated by the ERP
+    faults_injected: dict[str, int] = field(default_factory=dict)
+    cancelled: int = 0  # orders cancelled in flight and read Cancelled
+    cancel_refused: int = 0  # cancellations refused (point of no return, or done): Completed
+    amended: int = 0  # amended in flight: Completed, the ERP's documents have the new lines
+    amend_refused: int = 0  # amendments refused (point of no return, or done): Completed
+    writeback_refused: int = 0  # the org's rule refused Completed: the error field says so
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -70,3 +99,7 @@ def verdict(summary: DemoSummary, cancel: int, amend: int) -> str | None:
         missing = changed - summary.amended - summary.amend_refused
         reasons.append(f"{missing} of {changed} amendment(s) neither applied nor refused")
     return "; ".join(reasons) or None
+
+
+def rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

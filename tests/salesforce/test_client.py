@@ -6,11 +6,10 @@ import pytest
 from pydantic import SecretStr
 
 from app.config import AuthFlow, SalesforceSettings
-from app.salesforce.auth import AuthError, TokenProvider
+from app.salesforce.auth import TokenProvider
 from app.salesforce.client import SalesforceClient
 from app.salesforce.errors import RequestLimitExceeded
 from app.salesforce.orders import fetch_orders
-from app.sandbox.keys import generate_keypair
 from app.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
 from app.sandbox.records import RecordStore
 
@@ -34,34 +33,6 @@ async def test_client_credentials_flow_and_limit_info(org):
     assert await sf.query("SELECT Id FROM Account") == []
     assert sf.usage.used == 1 and sf.usage.limit == org.usage.daily_limit
     await sf.aclose()
-
-
-async def test_jwt_flow_with_the_wrong_key_is_refused(org):
-    good, bad = generate_keypair(), generate_keypair()
-    org.add_app(
-        ConnectedApp(
-            name="revflow",
-            consumer_key="jwt-ck",
-            certificate_pem=good.certificate_pem,
-            username="integration@revflow.sandbox",
-        )
-    )
-    settings = SalesforceSettings(
-        instance_url=org.instance_url,
-        login_url=org.instance_url,
-        client_id="jwt-ck",
-        username="integration@revflow.sandbox",
-        private_key=SecretStr(bad.private_key_pem),
-    )
-    with pytest.raises(AuthError, match="refused"):
-        await TokenProvider(settings).token()
-    ok = TokenProvider(settings.model_copy(update={"private_key": SecretStr(good.private_key_pem)}))
-    assert (await ok.token()).org_id == org.org_id
-
-
-async def test_bad_client_secret_is_an_auth_error(org):
-    with pytest.raises(AuthError):
-        await TokenProvider(cc_settings(org, secret="wrong")).token()
 
 
 async def test_expired_session_reauthenticates_once(org):

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_every_command():

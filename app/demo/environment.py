@@ -1,0 +1,217 @@
+"""``DemoEnvironment``: a sandbox org, a sandbox ERP (or Tryton) and Revflow, wired
+together on free loopback ports.  The end-to-end tests and the benchmarks use it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from app.config import Settings, load_settings
+from app.db.engine import is_sqlite
+from app.db.migrate import upgrade
+from app.demo.catalog import DEMO_APP, PRODUCTS, REVFLOW_APP
+from app.demo.chaos import Chaos
+from app.demo.outcomes import OrderOutcomes
+from app.demo.user import SalesforceUser
+from app.process import RevflowProcess
+from app.sandbox.erp import SandboxErp
+from app.sandbox.keys import generate_keypair, write_private_file
+from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from app.sandbox.server import RunningServer, start_erp, start_org
+from app.sandbox.tcp_proxy import TcpProxy
+from app.service import Revflow
+from connectors.signing import generate_secret
+
+if TYPE_CHECKING:
+    from app.sandbox.tryton import TrytonServer
+
+
+class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
+    """Sandbox org + sandbox ERP + Revflow, wired together on loopback."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        erp_fail_share: float = 0.0,
+        erp_fail_first_attempts: bool = False,
+        seed: int | None = None,
+        settings_overrides: dict[str, Any] | None = None,
+        serve_api: bool = False,
+        transport: str = "cometd",
+        separate_process: bool = False,
+        erp: str = "sandbox",
+        database_proxy: bool = False,
+        single_currency: str | None = None,
+    ) -> None:
+        """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
+        (``self.proxy``) that tests and the chaos demo cut to make database outages."""
+        if erp not in ("sandbox", "tryton"):
+            raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
+        self.erp_kind = erp
+        self.tryton: TrytonServer | None = None  # a real Tryton server, with erp="tryton"
+        self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
+        self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
+        if database_proxy and is_sqlite(self.database_url):
+            raise ValueError("a database proxy needs a PostgreSQL database, not SQLite")
+        self.proxy = TcpProxy.for_url(self.database_url) if database_proxy else None
+        self.rng = random.Random(seed)
+        self.org = SandboxOrg(single_currency=single_currency)  # e.g. "EUR": no CurrencyIsoCode
+        self.org.faults.cometd_timeout_s = 10.0
+        self.erp = SandboxErp(
+            secrets=[generate_secret()],
+            fail_share=erp_fail_share,
+            fail_first_attempts=erp_fail_first_attempts,
+            seed=seed,
+        )
+        self.overrides = settings_overrides or {}
+        self.serve_api = serve_api
+        self.org_server: RunningServer | None = None
+        self.erp_server: RunningServer | None = None
+        self.revflow: Revflow | None = None
+        self.transport = transport
+        self.separate_process = separate_process
+        self.process: RevflowProcess | None = None
+        self.pubsub_server: Any = None
+        self._monkey: asyncio.Task[None] | None = None
+        self._outages: asyncio.Task[None] | None = None
+        self.settings: Settings | None = None
+        self._http = httpx.AsyncClient(timeout=60)
+        self._demo_token: str | None = None
+        self.activated_at: dict[str, float] = {}
+        self.finished_at: dict[str, float] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        keys = generate_keypair()
+        self.org.add_app(
+            ConnectedApp(
+                name=REVFLOW_APP,
+                consumer_key="revflow-consumer-key",
+                certificate_pem=keys.certificate_pem,
+                run_as_user_id=INTEGRATION_USER_ID,
+                username="integration@revflow.sandbox",
+            )
+        )
+        self.org.add_app(
+            ConnectedApp(
+                name=DEMO_APP,
+                consumer_key="demo-consumer-key",
+                consumer_secret="demo-secret",
+                run_as_user_id=DEMO_USER_ID,
+                username="demo@revflow.sandbox",
+            )
+        )
+        self.org_server = await start_org(self.org)
+        revflow_db = self.database_url
+        if self.proxy is not None:
+            await self.proxy.start()
+            revflow_db = self.proxy.proxied(self.database_url)
+        if self.erp_kind == "tryton":
+            erp_settings = await self._start_tryton()
+        else:
+            self.erp_server = await start_erp(self.erp)
+            erp_url = f"{self.erp_server.base_url}/webhooks/erp"
+            erp_settings = {"url": erp_url, "secrets": self.erp.secrets}
+        ingest: dict[str, Any] = {
+            "initial_replay": "earliest",
+            "transport": self.transport,
+            # order lines too: a line edited on an activated order is an amendment
+            "channels": ["/data/OrderChangeEvent", "/data/OrderItemChangeEvent"],
+        }
+        if self.transport == "pubsub":
+            from app.sandbox.pubsub import start_pubsub
+
+            self.pubsub_server = await start_pubsub(self.org)
+            ingest.update(pubsub_endpoint=self.pubsub_server.target, pubsub_tls=False)
+        if self.separate_process:  # a killed process's leases must expire quickly
+            ingest["lease_s"] = 2.0
+        values: dict[str, Any] = {
+            "database_url": revflow_db,
+            "api_port": 0,
+            "worker": {"lease_s": 3.0} if self.separate_process else {},
+            "salesforce": {
+                "instance_url": self.org.instance_url,
+                "login_url": self.org.instance_url,
+                "auth": "jwt",
+                "client_id": "revflow-consumer-key",
+                "username": "integration@revflow.sandbox",
+                "private_key": keys.private_key_pem,
+            },
+            "erp": erp_settings,
+            "writeback": {
+                "flush_interval_s": 0.25,
+                "lease_s": 3.0 if self.separate_process else 30.0,
+            },
+            "ingest": ingest,
+            "reconcile": {"interval_s": 2.0, "lookback_s": 3600.0},
+        }
+        for key, value in self.overrides.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
+        self.settings = load_settings(**values)
+        await asyncio.to_thread(upgrade, self.database_url)  # directly, not through the proxy
+        if self.separate_process:
+            key_file = Path(self._tmp.name) / "revflow-key.pem"
+            write_private_file(key_file, keys.private_key_pem)
+            values["salesforce"] = {
+                **values["salesforce"],
+                "private_key": None,
+                "private_key_file": str(key_file),
+            }
+            self.process = RevflowProcess(values, Path(self._tmp.name) / "revflow.log")
+            await self.process.start()
+        else:
+            self.revflow = Revflow(self.settings, serve_api=self.serve_api)
+            await self.revflow.start()
+
+    async def _start_tryton(self) -> dict[str, Any]:
+        """A real Tryton server with the demo's products; Revflow's ``erp`` settings."""
+        from app.sandbox.tryton import TrytonServer
+
+        self.tryton = server = TrytonServer()
+        await asyncio.to_thread(server.start)
+        kinds = {"Services": "service"}
+        await asyncio.to_thread(
+            server.create_products,
+            [
+                (code, name, kinds.get(family, "goods"), price)
+                for code, name, family, price in PRODUCTS
+            ],
+        )
+        return server.connector_settings()
+
+    async def stop(self) -> None:
+        for task in (self._monkey, self._outages):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.process is not None:
+            await self.process.stop()
+        if self.revflow is not None:
+            await self.revflow.stop()
+        for server in (self.org_server, self.erp_server, self.pubsub_server):
+            if server is not None:
+                await server.close()
+        if self.tryton is not None:
+            await asyncio.to_thread(self.tryton.stop)
+        if self.proxy is not None:
+            await self.proxy.close()
+        await self._http.aclose()
+        self._tmp.cleanup()
+
+    async def __aenter__(self) -> DemoEnvironment:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,104 @@
+"""``revflow demo``'s run: create and activate orders, cancel and amend some, wait for
+every Order's final status, and summarise."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from app.db.engine import is_sqlite
+from app.demo.environment import DemoEnvironment
+from app.demo.report import DemoSummary
+
+
+async def run_demo(
+    orders: int,
+    timeout_s: float = 300.0,
+    progress: Callable[[int, int], None] | None = None,
+    database_url: str | None = None,
+    erp_fail_share: float = 0.0,
+    serve_api: bool = False,
+    transport: str = "cometd",
+    chaos: bool = False,
+    seed: int | None = None,
+    cancel: int = 0,
+    erp: str = "sandbox",
+    amend: int = 0,
+) -> DemoSummary:
+    """Create and activate orders, wait for Completed on every Order, summarise.
+
+    ``cancel`` orders get Status=Cancelled shortly after activation; each ends
+    Cancelled, or Completed with the refusal text when it was too late.  The next
+    ``amend`` orders are amended (see ``DemoEnvironment.amend``: half edited in place,
+    half deactivated, given a line and activated again); each ends Completed
+    with the ERP's newest sales order matching the amended lines, or Completed with
+    the refusal text.  With
+    ``chaos``, Revflow runs as a separate process that is killed with SIGKILL
+    and restarted at random moments while the org injects its faults, and a validation
+    rule of the org refuses status Completed on a tenth of the orders (they end with the
+    refusal in their error field, ``writeback_refused``); on PostgreSQL it also reaches
+    the database through a proxy that is cut for a few seconds at random moments
+    (``database_outage``; an SQLite file has no connection to cut).
+    ``erp="tryton"`` runs a real Tryton server (app/sandbox/tryton.py) as the ERP
+    instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
+    """
+    async with DemoEnvironment(
+        database_url=database_url,
+        erp_fail_share=0.1 if chaos and not erp_fail_share else erp_fail_share,
+        serve_api=serve_api,
+        transport=transport,
+        separate_process=chaos,
+        seed=seed,
+        settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
+        erp=erp,
+        database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
+    ) as env:
+        ids = await env.create_orders(orders)
+        # with chaos the org's validation rule refuses Completed on the last tenth
+        held = ids[len(ids) - _refused_count(len(ids), cancel, amend) :] if chaos else []
+        env.refuse_completion(held)
+        started = time.monotonic()
+        if chaos:
+            env.start_chaos()
+        await env.activate(ids)
+        doomed = ids[: min(cancel, len(ids))]
+        if doomed:
+            await asyncio.sleep(0.1)
+            await env.cancel(doomed)
+        changed = ids[len(doomed) : len(doomed) + min(amend, len(ids) - len(doomed))]
+        if changed:
+            await asyncio.sleep(0.1)
+            half = len(changed) // 2  # edited in place, then deactivated, edited, activated
+            await env.amend(changed[:half], in_place=True)
+            await env.amend(changed[half:])
+        rest = ids[len(doomed) + len(changed) : len(ids) - len(held)]
+        await env.wait_until_done(rest, timeout_s, progress, final=("Completed",))
+        await env.wait_for(held, env.refusal_shown, timeout_s)
+        await env.wait_for_cancellations(doomed, timeout_s)
+        await env.wait_for(
+            changed, lambda o: env.amend_applied(o) or env.amend_refused(o), timeout_s
+        )
+        elapsed = time.monotonic() - started
+        summary = env.summary(ids, elapsed)
+        summary.cancel_refused = sum(
+            env.order_status(o) == "Completed" and env.cancel_settled(o) for o in doomed
+        )
+        summary.amended = sum(env.amend_applied(o) for o in changed)
+        summary.amend_refused = sum(
+            env.amend_refused(o) and not env.amend_applied(o) for o in changed
+        )
+        summary.writeback_refused = sum(env.refusal_shown(o) for o in held)
+        return summary
+
+
+def _refused_count(orders: int, cancel: int, amend: int) -> int:
+    """Orders whose Completed status the org refuses in a chaos run: a tenth of those
+    neither cancelled nor amended, at least one."""
+    plain = orders - cancel - amend
+    return max(1, plain // 10) if plain > 1 else 0
+
+
+def demo_database(path: Path | None) -> str | None:
+    return f"sqlite+aiosqlite:///{path}" if path else None
