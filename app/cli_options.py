@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from app.config import ConfigError, Settings, load_settings
+from app.orchestration.errors import BadRequest, OperatorError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: <message>`` to stderr and exit with ``code``."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def refused(exc: OperatorError) -> NoReturn:
+    """Exit for a refused action: 2 for a bad request (usage), else 1."""
+    fail(exc.detail, 2 if isinstance(exc, BadRequest) else 1)
 
 
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import utcnow
 from app.config import WritebackSettings
@@ -16,6 +18,19 @@ from app.plans.state import StepView, newly_ready
 from connectors.base import CallResult, FakeConnector
 
 ORDER_ID = "8015e00000Q7mNpAAJ"
+
+
+T = TypeVar("T")
+
+
+async def transact(
+    db: Database, service: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+) -> T:
+    """Call a service in a write transaction of its own, as an API route or CLI command
+    does (a refusal rolls it back)."""
+    session: AsyncSession
+    async with db.write() as session:
+        return await service(session, *args, **kwargs)
 
 
 async def insert_plan(db: Database, steps: list[dict[str, Any]], order_id: str = ORDER_ID) -> int:

@@ -9,8 +9,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import select
 
+from app.api import errors
 from app.api.body_limit import BodyLimit
 from app.api.callbacks import callbacks_router
 from app.api.fallout import fallout_router
@@ -21,7 +21,7 @@ from app.api.schemas import OrderOut, Problem
 from app.api.webhooks import webhooks_router
 from app.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from app.db.database import Database
-from app.db.models import Plan, Step
+from app.orchestration import repository
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
@@ -50,6 +50,7 @@ def create_app(
         version="0.1.0",
     )
     api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    errors.install(api)
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -70,22 +71,10 @@ def create_app(
         if not ORDER_ID.match(order_id):
             raise HTTPException(400, f"{order_id!r} is not a Salesforce record id")
         async with db.read() as s:
-            plans = list(
-                (
-                    await s.scalars(select(Plan).where(Plan.order_id == order_id).order_by(Plan.id))
-                ).all()
-            )
+            plans = await repository.plans_of_order(s, order_id)
             if not plans:
                 raise HTTPException(404, f"no plan for order {order_id}")
-            steps = list(
-                (
-                    await s.scalars(
-                        select(Step)
-                        .where(Step.plan_id.in_([p.id for p in plans]))
-                        .order_by(Step.plan_id, Step.position)
-                    )
-                ).all()
-            )
+            steps = await repository.steps_of_plans(s, [p.id for p in plans])
         return OrderOut(order_id=order_id, plans=[plan_out(p, steps) for p in plans])
 
     api.include_router(plans_router(db, writeback or WritebackSettings()))

@@ -25,7 +25,8 @@ def fallout_router(db: Database, valid: re.Pattern[str]) -> APIRouter:
         """Failed steps of open plans, oldest first; filter by order id."""
         if order_id is not None and not valid.match(order_id):
             raise HTTPException(400, f"{order_id[:40]!r} is not a Salesforce record id")
-        items = await list_fallout(db, order_id=order_id, limit=limit)
+        async with db.read() as s:
+            items = await list_fallout(s, order_id=order_id, limit=limit)
         return [FalloutOut(**item.__dict__) for item in items]
 
     return router

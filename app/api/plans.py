@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.schemas import (
     ActionIn,
@@ -25,9 +25,9 @@ from app.api.schemas import (
 )
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.db.models import AuditEntry, Plan, Step
-from app.orchestration import operator
-from app.orchestration.operator import ActionResult, OperatorError
+from app.db.models import Plan, Step
+from app.orchestration import operator, repository
+from app.orchestration.operator import ActionResult
 
 MAX_ID = 2**31 - 1
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -106,11 +106,13 @@ def _change(amendment: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-async def _run(action: Callable[[], Awaitable[ActionResult]]) -> ActionOut:
-    try:
-        result = await action()
-    except OperatorError as exc:
-        raise HTTPException(exc.status, exc.detail) from None
+async def _run(
+    db: Database, action: Callable[[AsyncSession], Awaitable[ActionResult]]
+) -> ActionOut:
+    """Run an operator action in its own transaction (a refusal rolls it back and is
+    answered by ``app.api.errors``)."""
+    async with db.write() as s:
+        result = await action(s)
     return ActionOut(
         plan_id=result.plan_id,
         action=result.action,
@@ -127,12 +129,10 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
         """A plan with its steps."""
         pid = plan_id_of(plan_id)
         async with db.read() as s:
-            plan = await s.get(Plan, pid)
+            plan = await repository.get_plan(s, pid)
             if plan is None:
                 raise HTTPException(404, f"no plan {pid}")
-            steps = list(
-                await s.scalars(select(Step).where(Step.plan_id == pid).order_by(Step.position))
-            )
+            steps = await repository.steps_of_plans(s, [pid])
         return plan_out(plan, steps)
 
     @router.get("/{plan_id}/audit", response_model=list[AuditOut])
@@ -140,11 +140,9 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
         """Everything that happened to a plan, oldest first: who, what, why."""
         pid = plan_id_of(plan_id)
         async with db.read() as s:
-            if await s.get(Plan, pid) is None:
+            if await repository.get_plan(s, pid) is None:
                 raise HTTPException(404, f"no plan {pid}")
-            rows = await s.scalars(
-                select(AuditEntry).where(AuditEntry.plan_id == pid).order_by(AuditEntry.id)
-            )
+            rows = await repository.plan_audit(s, pid)
             return [
                 AuditOut(id=a.id, at=a.at, actor=a.actor, action=a.action, detail=a.detail)
                 for a in rows
@@ -155,9 +153,10 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
         """Run a fatally failed step again, optionally with new input."""
         pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
-            lambda: operator.retry(
-                db, writeback, pid, k, actor=body.actor, reason=body.reason, input=body.input
-            )
+            db,
+            lambda s: operator.retry(
+                s, writeback, pid, k, actor=body.actor, reason=body.reason, input=body.input
+            ),
         )
 
     @router.post("/{plan_id}/steps/{key}/skip", response_model=ActionOut)
@@ -165,7 +164,7 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
         """Skip a step; what depends on it may run."""
         pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
-            lambda: operator.skip(db, writeback, pid, k, actor=body.actor, reason=body.reason)
+            db, lambda s: operator.skip(s, writeback, pid, k, actor=body.actor, reason=body.reason)
         )
 
     @router.post("/{plan_id}/steps/{key}/complete", response_model=ActionOut)
@@ -173,9 +172,10 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
         """Complete a waiting manual task, with optional output."""
         pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
-            lambda: operator.complete(
-                db, writeback, pid, k, actor=body.actor, reason=body.reason, output=body.output
-            )
+            db,
+            lambda s: operator.complete(
+                s, writeback, pid, k, actor=body.actor, reason=body.reason, output=body.output
+            ),
         )
 
     @router.post("/{plan_id}/redrive", response_model=ActionOut)
@@ -183,9 +183,10 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
         """Re-run the plan from a failed step; completed steps are kept."""
         pid = plan_id_of(plan_id)
         return await _run(
-            lambda: operator.redrive(
-                db, writeback, pid, body.step, actor=body.actor, reason=body.reason
-            )
+            db,
+            lambda s: operator.redrive(
+                s, writeback, pid, body.step, actor=body.actor, reason=body.reason
+            ),
         )
 
     @router.post("/{plan_id}/cancel", response_model=ActionOut)
@@ -193,7 +194,7 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
         """Cancel the plan (failed if it had fallout, else cancelled)."""
         pid = plan_id_of(plan_id)
         return await _run(
-            lambda: operator.cancel(db, writeback, pid, actor=body.actor, reason=body.reason)
+            db, lambda s: operator.cancel(s, writeback, pid, actor=body.actor, reason=body.reason)
         )
 
     return router

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.orchestration.actors import ACTOR_MAX, REASON_MAX
+
 
 class StepOut(BaseModel):
     key: str
@@ -64,8 +66,8 @@ class ActionIn(BaseModel):
     """Who acts and why (both go to the audit log)."""
 
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=2000)
+    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
 
 
 class RetryIn(ActionIn):
@@ -74,8 +76,8 @@ class RetryIn(ActionIn):
 
 class CompleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=100)
-    reason: str = Field(default="", max_length=2000)
+    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
+    reason: str = Field(default="", max_length=REASON_MAX)
     output: dict[str, Any] | None = None
 
 

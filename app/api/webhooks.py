@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.errors import http_error
 from app.api.schemas import ActionIn, Problem
 from app.config import WritebackSettings
 from app.db.database import Database
@@ -94,7 +95,7 @@ async def _call(action: Awaitable[T]) -> T:
     try:
         return await action
     except OperatorError as exc:
-        raise HTTPException(exc.status, exc.detail) from None
+        raise http_error(exc) from None
 
 
 def webhooks_router(
@@ -171,7 +172,7 @@ def webhooks_router(
         try:
             endpoints.check_name(connector)
         except OperatorError as exc:
-            raise HTTPException(exc.status, exc.detail) from None
+            raise http_error(exc) from None
         if connector in known:
             return
         async with db.read() as s:

@@ -25,25 +25,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import utcnow
 from app.config import WritebackSettings
-from app.db.database import Database
 from app.db.models import EventStatus, OrderSnapshot, Plan, PlanState, Step, StepState
+from app.orchestration import repository
 from app.orchestration.changes import (
     AMENDMENT,
     COMPENSATION_NOTE,
     FROZEN,
     add_steps,
     audit_plan,
-    change_views,
     refuse,
     release_queued,
     set_step,
 )
-from app.orchestration.progress import lock_plan, settle
+from app.orchestration.progress import settle
 from app.orchestration.status import write_plan_state, write_step_state
 from app.plans.decompose import PlanDraft, StepDraft
 from app.plans.diff import (
@@ -65,67 +63,69 @@ REWRITABLE = frozenset({*CANCELLABLE, StepState.FAILED, StepState.SKIPPED})
 
 
 async def request_amendment(
-    db: Database,
+    s: AsyncSession,
     writeback: WritebackSettings,
     order: dict[str, Any],
     draft: PlanDraft,
     actor: str,
     scenario: PlanDraft | None = None,
 ) -> tuple[str, str]:
-    """Handle a changed order; returns (inbox event status, note).
+    """Handle a changed order in the caller's transaction; returns (inbox event status,
+    note).
 
     ``draft`` is the order decomposed as new; ``scenario``, when the plan definition
     has an ``amendment`` scenario, the order decomposed for it: those steps join the
     amended plan and carry the change to the targets (e.g. ``sales_order.update``),
     so completed steps without a compensation are not run again.
     """
-    async with db.write() as s:
-        plan_id = await s.scalar(
-            select(Plan.id).where(Plan.order_id == draft.order_id, Plan.scenario == "new")
-        )
-        plan = await lock_plan(s, plan_id, db.is_sqlite) if plan_id is not None else None
-        if plan is None:
-            return EventStatus.PROCESSED, "amendment: the order has no plan"
-        state = PlanState(plan.state)
-        if state in FROZEN:
-            return EventStatus.DEFERRED, f"amendment queued behind the change on plan {plan.id}"
-        rows = await _steps(s, plan.id)
-        diff = diff_plan([_current(r) for r in rows], draft.steps)
-        if diff.empty:
-            return EventStatus.PROCESSED, "plan already exists"  # and the order did not change
-        if state in (PlanState.CANCELLED, PlanState.FAILED, PlanState.CANCELLING):
-            return EventStatus.PROCESSED, f"amendment ignored: plan {plan.id} is {state}"
-        blocker = blocking_ponr([_current(r) for r in rows], diff)
-        if state is PlanState.COMPLETED or blocker is not None:
-            passed = ChangeView(blocker.key, blocker.state, ()) if blocker else None
-            text = refusal_text("amendment", passed, state)
-            refuse(s, writeback, plan, actor, text, change="amendment")
-            return EventStatus.PROCESSED, text
-        snapshot = OrderSnapshot(order_id=plan.order_id, record=order)
-        s.add(snapshot)
-        await s.flush()
-        version = plan.version + 1
-        plan.amendment = {
-            "version": version,
-            "snapshot_id": snapshot.id,
-            "mapping_hashes": draft.mapping_hashes,
-            "steps": draft_to_json(draft.steps),
-            "scenario_steps": draft_to_json(
-                scenario_steps(scenario.steps, f"v{version}", version) if scenario else ()
-            ),
-        }
-        check_plan_transition(state, PlanState.FREEZING)
-        plan.state = PlanState.FREEZING
-        plan.hold_reason = AMENDMENT
-        audit_plan(
-            s, actor, plan, "plan.freezing", change="amendment", version=version, **diff.summary()
-        )
-        await continue_amendment(s, plan, writeback, actor)
-        return (
-            EventStatus.PROCESSED,
-            f"amendment accepted: plan {plan.id} v{version} {plan.state} "
-            f"(+{len(diff.added)} -{len(diff.removed)} ~{len(diff.changed)})",
-        )
+    plan_id = await repository.plan_id_of_order(s, draft.order_id)
+    plan = (
+        await repository.lock_plan(s, plan_id, repository.on_sqlite(s))
+        if plan_id is not None
+        else None
+    )
+    if plan is None:
+        return EventStatus.PROCESSED, "amendment: the order has no plan"
+    state = PlanState(plan.state)
+    if state in FROZEN:
+        return EventStatus.DEFERRED, f"amendment queued behind the change on plan {plan.id}"
+    rows = await repository.plan_steps(s, plan.id)
+    diff = diff_plan([_current(r) for r in rows], draft.steps)
+    if diff.empty:
+        return EventStatus.PROCESSED, "plan already exists"  # and the order did not change
+    if state in (PlanState.CANCELLED, PlanState.FAILED, PlanState.CANCELLING):
+        return EventStatus.PROCESSED, f"amendment ignored: plan {plan.id} is {state}"
+    blocker = blocking_ponr([_current(r) for r in rows], diff)
+    if state is PlanState.COMPLETED or blocker is not None:
+        passed = ChangeView(blocker.key, blocker.state, ()) if blocker else None
+        text = refusal_text("amendment", passed, state)
+        refuse(s, writeback, plan, actor, text, change="amendment")
+        return EventStatus.PROCESSED, text
+    snapshot = OrderSnapshot(order_id=plan.order_id, record=order)
+    s.add(snapshot)
+    await s.flush()
+    version = plan.version + 1
+    plan.amendment = {
+        "version": version,
+        "snapshot_id": snapshot.id,
+        "mapping_hashes": draft.mapping_hashes,
+        "steps": draft_to_json(draft.steps),
+        "scenario_steps": draft_to_json(
+            scenario_steps(scenario.steps, f"v{version}", version) if scenario else ()
+        ),
+    }
+    check_plan_transition(state, PlanState.FREEZING)
+    plan.state = PlanState.FREEZING
+    plan.hold_reason = AMENDMENT
+    audit_plan(
+        s, actor, plan, "plan.freezing", change="amendment", version=version, **diff.summary()
+    )
+    await continue_amendment(s, plan, writeback, actor)
+    return (
+        EventStatus.PROCESSED,
+        f"amendment accepted: plan {plan.id} v{version} {plan.state} "
+        f"(+{len(diff.added)} -{len(diff.removed)} ~{len(diff.changed)})",
+    )
 
 
 async def continue_amendment(
@@ -137,7 +137,7 @@ async def continue_amendment(
     amendment = plan.amendment or {}
     version = int(amendment["version"])
     wanted = {d.key: d for d in draft_from_json(amendment["steps"])}
-    rows = {r.key: r for r in await _steps(s, plan.id)}
+    rows = {r.key: r for r in await repository.plan_steps(s, plan.id)}
     diff = diff_plan([_current(r) for r in rows.values()], wanted.values())
     note = f"amendment v{version}"
 
@@ -168,7 +168,7 @@ async def continue_amendment(
         return False
     if any(_failed_compensation(rows[k]) for k in diff.affected):
         return False  # a compensation failed: an operator decides (see the Order's error)
-    views = await change_views(s, plan.id)
+    views = await repository.change_views(s, plan.id)
     todo = next_compensations(views, only=diff.affected)
     for key in todo:
         await set_step(s, writeback, plan, key, StepState.COMPLETED, StepState.COMPENSATING, note)
@@ -217,7 +217,7 @@ async def _apply(
             write_step_state(
                 s, writeback, plan.order_id, key, StepState.PENDING, plan.correlation_id
             )
-    last = await s.scalar(select(func.max(Step.position)).where(Step.plan_id == plan.id)) or 0
+    last = await repository.last_position(s, plan.id)
     for offset, key in enumerate(diff.added, start=1):
         draft = wanted[key]
         again = key in rows  # discarded by an earlier amendment: it comes back
@@ -295,19 +295,6 @@ def _may_have_been_sent(row: Step) -> bool:
 
 def _failed_compensation(row: Step) -> bool:
     return row.state == StepState.FAILED and (row.note or "").startswith(COMPENSATION_NOTE)
-
-
-async def _steps(s: AsyncSession, plan_id: int) -> list[Step]:
-    return list(
-        (
-            await s.scalars(
-                select(Step)
-                .where(Step.plan_id == plan_id)
-                .order_by(Step.position)
-                .execution_options(populate_existing=True)  # others update steps in SQL
-            )
-        ).all()
-    )
 
 
 def _current(row: Step) -> CurrentStep:

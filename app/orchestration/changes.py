@@ -15,29 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import (
-    AuditEntry,
-    EventStatus,
-    OrderSnapshot,
-    Plan,
-    PlanState,
-    ReceivedEvent,
-    Step,
-    StepState,
-)
+from app.db.models import EventStatus, Plan, PlanState, Step, StepState
 from app.ingest.events import IncomingEvent
-from app.orchestration.progress import lock_plan, settle
+from app.orchestration import repository
+from app.orchestration.progress import settle
 from app.orchestration.status import plan_state_fields, write_plan_state, write_step_state
 from app.plans.decompose import PlanDraft, StepDraft
 from app.plans.diff import draft_from_json, draft_to_json, scenario_steps
-from app.plans.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
+from app.plans.ponr import next_compensations, ponr_passed, refusal_text
 from app.plans.state import CANCELLABLE, check_plan_transition
 from app.salesforce import outbox
 
@@ -59,93 +49,63 @@ def is_cancellation(event: IncomingEvent) -> bool:
     )
 
 
-async def change_views(s: AsyncSession, plan_id: int) -> list[ChangeView]:
-    rows = (
-        await s.execute(
-            select(Step.key, Step.state, Step.depends_on, Step.ponr, Step.input, Step.note)
-            .where(Step.plan_id == plan_id)
-            .order_by(Step.position)
-        )
-    ).all()
-    return [
-        ChangeView(
-            r.key,
-            StepState(r.state),
-            tuple(r.depends_on),
-            bool(r.ponr),
-            bool((r.input or {}).get("compensation")),
-            r.note,
-        )
-        for r in rows
-    ]
-
-
 async def request_cancellation(
-    db: Database,
+    s: AsyncSession,
     writeback: WritebackSettings,
     order_id: str,
     actor: str,
     scenario: Callable[[dict[str, Any]], PlanDraft | None] | None = None,
 ) -> tuple[str, str]:
-    """Handle an Order cancellation; returns (inbox event status, note).
+    """Handle an Order cancellation in the caller's transaction; returns (inbox event
+    status, note).
 
     ``scenario`` decomposes the order (as the plan last read it) for the plan
     definition's ``cancellation`` scenario, if it has one: those steps run once the
     compensations are done, before the plan is cancelled.
     """
-    async with db.write() as s:
-        plan_id = await s.scalar(
-            select(Plan.id).where(Plan.order_id == order_id, Plan.scenario == "new")
-        )
-        if plan_id is None:
-            # cancelled before a plan was made (e.g. in the batch that activated it); an
-            # event and a recovery may both report it: noted once
-            noted = await s.scalar(
-                select(AuditEntry.id).where(
-                    AuditEntry.order_id == order_id, AuditEntry.action == NO_PLAN_CANCELLED
-                )
-            )
-            if noted is not None:
-                return EventStatus.PROCESSED, "cancellation: the order has no plan (noted before)"
-            fields = plan_state_fields(writeback, PlanState.CANCELLED)
-            if fields:
-                outbox.enqueue(s, "Order", order_id, fields, None)
-            audit.record(s, actor, NO_PLAN_CANCELLED, order_id=order_id)
-            return EventStatus.PROCESSED, "cancellation: the order has no plan"
-        plan = await lock_plan(s, plan_id, db.is_sqlite)
-        assert plan is not None
-        state = PlanState(plan.state)
-        if state in (PlanState.CANCELLED, PlanState.FAILED, PlanState.CANCELLING):
-            return EventStatus.PROCESSED, f"cancellation: plan {plan.id} is already {state}"
-        if state in FROZEN:
-            return EventStatus.DEFERRED, f"cancellation queued behind the change on plan {plan.id}"
-        passed = ponr_passed(await change_views(s, plan.id))
-        if state is PlanState.COMPLETED or passed is not None:
-            text = refusal_text("cancellation", passed, state)
-            refuse(s, writeback, plan, actor, text)
-            return EventStatus.PROCESSED, text
-        check_plan_transition(state, PlanState.FREEZING)
-        plan.state = PlanState.FREEZING
-        plan.hold_reason = CANCELLATION
-        record = await s.scalar(
-            select(OrderSnapshot.record).where(OrderSnapshot.id == plan.snapshot_id)
-        )
-        draft = scenario(record or {"Id": order_id}) if scenario else None
-        plan.amendment = {
-            "change": "cancellation",
-            "scenario_steps": draft_to_json(scenario_steps(draft.steps, "cancel") if draft else ()),
-        }
-        audit.record(
-            s,
-            actor,
-            "plan.freezing",
-            plan_id=plan.id,
-            order_id=order_id,
-            correlation_id=plan.correlation_id,
-            change="cancellation",
-        )
-        await continue_change(s, plan, writeback)
-        return EventStatus.PROCESSED, f"cancellation accepted: plan {plan.id} {plan.state}"
+    plan_id = await repository.plan_id_of_order(s, order_id)
+    if plan_id is None:
+        # cancelled before a plan was made (e.g. in the batch that activated it); an
+        # event and a recovery may both report it: noted once
+        if await repository.order_audited(s, order_id, NO_PLAN_CANCELLED):
+            return EventStatus.PROCESSED, "cancellation: the order has no plan (noted before)"
+        fields = plan_state_fields(writeback, PlanState.CANCELLED)
+        if fields:
+            outbox.enqueue(s, "Order", order_id, fields, None)
+        audit.record(s, actor, NO_PLAN_CANCELLED, order_id=order_id)
+        return EventStatus.PROCESSED, "cancellation: the order has no plan"
+    plan = await repository.lock_plan(s, plan_id, repository.on_sqlite(s))
+    assert plan is not None
+    state = PlanState(plan.state)
+    if state in (PlanState.CANCELLED, PlanState.FAILED, PlanState.CANCELLING):
+        return EventStatus.PROCESSED, f"cancellation: plan {plan.id} is already {state}"
+    if state in FROZEN:
+        return EventStatus.DEFERRED, f"cancellation queued behind the change on plan {plan.id}"
+    passed = ponr_passed(await repository.change_views(s, plan.id))
+    if state is PlanState.COMPLETED or passed is not None:
+        text = refusal_text("cancellation", passed, state)
+        refuse(s, writeback, plan, actor, text)
+        return EventStatus.PROCESSED, text
+    check_plan_transition(state, PlanState.FREEZING)
+    plan.state = PlanState.FREEZING
+    plan.hold_reason = CANCELLATION
+    record = await repository.snapshot_record(s, plan.snapshot_id)
+    draft = scenario(record or {"Id": order_id}) if scenario else None
+    plan.amendment = {
+        "change": "cancellation",
+        "scenario_steps": draft_to_json(scenario_steps(draft.steps, "cancel") if draft else ()),
+    }
+    audit.record(
+        s,
+        actor,
+        "plan.freezing",
+        plan_id=plan.id,
+        order_id=order_id,
+        correlation_id=plan.correlation_id,
+        change="cancellation",
+    )
+    await continue_change(s, plan, writeback)
+    return EventStatus.PROCESSED, f"cancellation accepted: plan {plan.id} {plan.state}"
 
 
 def refuse(
@@ -190,7 +150,7 @@ async def continue_change(
         return False
     if PlanState(plan.state) not in FROZEN or plan.hold_reason != CANCELLATION:
         return False
-    views = await change_views(s, plan.id)
+    views = await repository.change_views(s, plan.id)
     for v in views:
         open_fallout = v.state is StepState.FAILED and not _compensation(v.note)
         if v.state in CANCELLABLE or open_fallout:
@@ -202,7 +162,7 @@ async def continue_change(
     if plan.state == PlanState.FREEZING:
         plan.state = PlanState.FROZEN
         audit_plan(s, actor, plan, "plan.frozen")
-    views = await change_views(s, plan.id)
+    views = await repository.change_views(s, plan.id)
     if any(v.state is StepState.COMPENSATING for v in views):
         return False
     if any(v.state is StepState.FAILED for v in views):
@@ -237,7 +197,7 @@ async def continue_change(
 
 async def add_steps(s: AsyncSession, plan_id: int, steps: Sequence[StepDraft], note: str) -> None:
     """Insert a change scenario's steps into a plan, pending (``settle`` readies them)."""
-    last = await s.scalar(select(func.max(Step.position)).where(Step.plan_id == plan_id)) or 0
+    last = await repository.last_position(s, plan_id)
     for offset, d in enumerate(steps, start=1):
         s.add(
             Step(
@@ -285,11 +245,7 @@ async def set_step(
         values.update(due_at=now, attempts=0, error=None, note=f"{COMPENSATION_NOTE}{why}")
     else:
         values.update(finished_at=now, note=why)
-    await s.execute(
-        update(Step)
-        .where(Step.plan_id == plan.id, Step.key == key, Step.state == old)
-        .values(**values)
-    )
+    await repository.update_step_in_state(s, plan.id, key, old, values)
     write_step_state(s, writeback, plan.order_id, key, new, plan.correlation_id)
 
 
@@ -308,26 +264,14 @@ def audit_plan(s: AsyncSession, actor: str, plan: Plan, action: str, **detail: o
 
 async def release_queued(s: AsyncSession, order_id: str) -> int:
     """Put the changes queued for ``order_id`` back into the inbox; how many."""
-    rows = (
-        await s.execute(
-            select(ReceivedEvent.id, ReceivedEvent.record_ids).where(
-                ReceivedEvent.status == EventStatus.DEFERRED
-            )
-        )
-    ).all()
-    ids = [r.id for r in rows if order_id in (r.record_ids or ())]
-    if ids:
-        await s.execute(
-            update(ReceivedEvent)
-            .where(ReceivedEvent.id.in_(ids))
-            .values(status=EventStatus.RECEIVED, note="released: the change before it ended")
-        )
-    return len(ids)
+    return await repository.release_deferred(
+        s, order_id, "released: the change before it ended"
+    )
 
 
 async def continue_locked(
     s: AsyncSession, plan_id: int, writeback: WritebackSettings, is_sqlite: bool
 ) -> bool:
     """``continue_change`` for a plan id (locks the plan)."""
-    plan = await lock_plan(s, plan_id, is_sqlite)
+    plan = await repository.lock_plan(s, plan_id, is_sqlite)
     return plan is not None and await continue_change(s, plan, writeback)

@@ -1,28 +1,58 @@
-"""Lease due steps: the one claim both the worker and compensations use.
+"""Leases on steps: the one claim both the worker and compensations use, and the
+queries that keep, check and release a lease.
 
-Picks up to ``limit`` steps matching ``due`` (oldest plan first, so orders finish one
+Queries only: the caller (the worker's claim) owns the transaction.  Picks up to
+``limit`` steps matching ``due`` (oldest plan first, so orders finish one
 by one; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then leases them in one UPDATE
 that re-checks ``due``: on SQLite the SELECT runs before the write lock is taken, so
 another process may have claimed some meanwhile.  Returns the leased steps' columns
 and the plans they belong to.
+
+An outcome is written only while the lease is held: ``fence`` locks the steps this
+owner still leases, and the outcome's UPDATE repeats the check (``release_steps``,
+``release_compensation``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.database import Database
-from app.db.models import Plan, Step
+from app.db.models import Plan, PlanState, Step, StepState
 
 PlanRow = Any  # a row of Plan.id, order_id, correlation_id, definition
+STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
+FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
+
+
+def due_steps(now: datetime) -> ColumnElement[bool]:
+    """Steps a worker may claim: ready or retrying and due, or running on a lapsed lease.
+
+    A freezing or frozen plan (a change arrived) starts no step; a running step whose
+    lease expired is still taken over, so that it can finish.
+    """
+    held = exists().where(Plan.id == Step.plan_id, Plan.state.in_(FROZEN_STATES))
+    return or_(
+        and_(Step.state.in_([StepState.READY, StepState.RETRYING]), Step.due_at <= now, ~held),
+        and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
+    )
+
+
+def due_compensations(now: datetime) -> ColumnElement[bool]:
+    """Compensations due and not leased (or on a lapsed lease)."""
+    return and_(
+        Step.state == StepState.COMPENSATING,
+        Step.due_at <= now,
+        or_(Step.lease_owner.is_(None), Step.lease_expires_at < now),
+    )
 
 
 async def lease_due_steps(
-    db: Database,
+    s: AsyncSession,
     due: ColumnElement[bool],
     *,
     owner: str,
@@ -34,36 +64,102 @@ async def lease_due_steps(
 ) -> tuple[list[Any], dict[int, PlanRow]]:
     """Lease due steps (``values`` set too); their ``columns`` and their plans by id."""
     pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
-    if not db.is_sqlite:
+    if s.get_bind().dialect.name != "sqlite":
         pick = pick.with_for_update(skip_locked=True)
-    async with db.write() as s:
-        ids = list((await s.scalars(pick)).all())
-        if not ids:
-            return [], {}
-        rows = list(
-            (
-                await s.execute(
-                    update(Step)
-                    .where(Step.id.in_(ids), due)
-                    .values(
-                        lease_owner=owner,
-                        lease_expires_at=now + lease,
-                        attempts=Step.attempts + 1,
-                        started_at=now,
-                        **(values or {}),
-                    )
-                    .returning(Step.id, Step.plan_id, *columns)
-                )
-            ).all()
+    ids = list((await s.scalars(pick)).all())
+    if not ids:
+        return [], {}
+    leased = (
+        update(Step)
+        .where(Step.id.in_(ids), due)
+        .values(
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            attempts=Step.attempts + 1,
+            started_at=now,
+            **(values or {}),
         )
-        plans = {
-            p.id: p
-            for p in (
-                await s.execute(
-                    select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
-                        Plan.id.in_({r.plan_id for r in rows})
-                    )
-                )
-            ).all()
-        }
+        .returning(Step.id, Step.plan_id, *columns)
+    )
+    rows = list((await s.execute(leased)).all())
+    of_plans = select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
+        Plan.id.in_({r.plan_id for r in rows})
+    )
+    plans = {p.id: p for p in (await s.execute(of_plans)).all()}
     return rows, plans
+
+
+async def extend_leases(
+    s: AsyncSession, step_ids: Sequence[int], owner: str, until: datetime
+) -> None:
+    """Extend ``owner``'s leases on running (or compensating) steps to ``until``."""
+    await s.execute(
+        update(Step)
+        .where(
+            Step.id.in_(step_ids),
+            Step.lease_owner == owner,
+            Step.state.in_([StepState.RUNNING, StepState.COMPENSATING]),
+        )
+        .values(lease_expires_at=until)
+    )
+
+
+async def fence(s: AsyncSession, step_ids: Sequence[int], owner: str, is_sqlite: bool) -> set[int]:
+    """Of ``step_ids``, those ``owner`` still leases, locked for this transaction.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE``.  SQLite: a no-op UPDATE, which takes the
+    database's write lock at once, so no other process can take a lease over
+    between this check and the outcome's UPDATE.
+    """
+    if not step_ids:
+        return set()
+    mine = and_(Step.id.in_(step_ids), Step.lease_owner == owner, Step.state == StepState.RUNNING)
+    if is_sqlite:
+        q: Any = (
+            update(Step)
+            .where(mine)
+            .values(lease_expires_at=Step.lease_expires_at)
+            .returning(Step.id)
+        )
+    else:
+        q = select(Step.id).where(mine).with_for_update()
+    return set((await s.scalars(q)).all())
+
+
+async def release_steps(
+    s: AsyncSession, owner: str, changes: Sequence[tuple[int, dict[str, object]]]
+) -> None:
+    """Write running steps' outcomes and release their leases: one executemany UPDATE
+    per set of changed columns, the fence repeated in the statement (``attempts`` in
+    the values means "one less": a deferred step gives its attempt back)."""
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for step_id, values in changes:
+        params = {f"b_{k}": v for k, v in values.items() if k != "attempts"}
+        params["b_id"] = step_id
+        groups.setdefault(tuple(sorted(values)), []).append(params)
+    c = STEPS.c
+    for columns, rows in groups.items():
+        new: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        for name in columns:
+            if name == "attempts":
+                new[name] = c.attempts - 1
+            else:
+                new[name] = bindparam(f"b_{name}", type_=c[name].type)
+        await s.execute(
+            update(STEPS)
+            .where(c.id == bindparam("b_id"), c.lease_owner == owner, c.state == StepState.RUNNING)
+            .values(new),
+            rows,
+        )
+
+
+async def release_compensation(
+    s: AsyncSession, step_id: int, owner: str, values: Mapping[str, Any]
+) -> bool:
+    """Write a compensation's outcome if ``owner`` still leases it; False if it lost it."""
+    done = await s.execute(
+        update(Step)
+        .where(Step.id == step_id, Step.lease_owner == owner, Step.state == StepState.COMPENSATING)
+        .values(**values)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]

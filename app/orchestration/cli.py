@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, run_with_database
+from app.cli_options import Actor, ConfigOption, Reason, fail, refused, run_with_database
 from app.config import Settings
 from app.db.database import Database
 from app.orchestration import operator
-from app.orchestration.operator import ActionResult, OperatorError
+from app.orchestration.errors import OperatorError
+from app.orchestration.operator import ActionResult
 
 fallout_cli = typer.Typer(
     help="Fallout: failed steps waiting for an operator, and what to do with them.",
@@ -43,13 +45,19 @@ def _json(text: str | None, what: str) -> dict[str, Any] | None:
 
 
 def _act(
-    config: Path | None, action: Callable[[Database, Settings], Awaitable[ActionResult]]
+    config: Path | None,
+    action: Callable[[AsyncSession, Settings], Awaitable[ActionResult]],
 ) -> None:
+    """Run an operator action in one transaction (a refusal rolls it back)."""
+
+    async def in_transaction(db: Database, settings: Settings) -> ActionResult:
+        async with db.write() as s:
+            return await action(s, settings)
+
     try:
-        result = run_with_database(config, action)
+        result = run_with_database(config, in_transaction)
     except OperatorError as exc:
-        fail(exc.detail, 1 if exc.status != 400 else 2)
-        return
+        refused(exc)
     changed = ", ".join(f"{k} -> {v}" for k, v in result.changed.items()) or "no step changed"
     typer.echo(f"plan {result.plan_id}: {result.action} done ({changed}); plan {result.plan_state}")
 
@@ -61,9 +69,12 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
 ) -> None:
     """Failed steps of plans on hold, oldest first."""
-    items = run_with_database(
-        config, lambda db, _: operator.list_fallout(db, order_id=order, limit=limit)
-    )
+
+    async def fallout(db: Database, _settings: Settings) -> list[operator.FalloutItem]:
+        async with db.read() as s:
+            return await operator.list_fallout(s, order_id=order, limit=limit)
+
+    items = run_with_database(config, fallout)
     for i in items:
         since = f"{i.since:%Y-%m-%d %H:%M:%S}" if i.since else "-"
         typer.echo(
@@ -88,8 +99,8 @@ def retry(
     new_input = _json(input, "--input")
     _act(
         config,
-        lambda db, s: operator.retry(
-            db, s.writeback, plan_id, step, actor=actor, reason=reason, input=new_input
+        lambda s, settings: operator.retry(
+            s, settings.writeback, plan_id, step, actor=actor, reason=reason, input=new_input
         ),
     )
 
@@ -101,7 +112,9 @@ def skip(
     """Skip a step; what depends on it may run."""
     _act(
         config,
-        lambda db, s: operator.skip(db, s.writeback, plan_id, step, actor=actor, reason=reason),
+        lambda s, settings: operator.skip(
+            s, settings.writeback, plan_id, step, actor=actor, reason=reason
+        ),
     )
 
 
@@ -120,8 +133,8 @@ def complete(
     out = _json(output, "--output")
     _act(
         config,
-        lambda db, s: operator.complete(
-            db, s.writeback, plan_id, step, actor=actor, reason=reason, output=out
+        lambda s, settings: operator.complete(
+            s, settings.writeback, plan_id, step, actor=actor, reason=reason, output=out
         ),
     )
 
@@ -133,7 +146,9 @@ def redrive(
     """Re-run a plan from a failed step; completed steps are kept."""
     _act(
         config,
-        lambda db, s: operator.redrive(db, s.writeback, plan_id, step, actor=actor, reason=reason),
+        lambda s, settings: operator.redrive(
+            s, settings.writeback, plan_id, step, actor=actor, reason=reason
+        ),
     )
 
 
@@ -141,5 +156,8 @@ def redrive(
 def cancel(plan_id: PlanId, actor: Actor, reason: Reason, config: ConfigOption = None) -> None:
     """Cancel a plan (it ends failed if it had fallout, else cancelled)."""
     _act(
-        config, lambda db, s: operator.cancel(db, s.writeback, plan_id, actor=actor, reason=reason)
+        config,
+        lambda s, settings: operator.cancel(
+            s, settings.writeback, plan_id, actor=actor, reason=reason
+        ),
     )

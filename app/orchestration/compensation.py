@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -21,7 +20,7 @@ from app.config import WritebackSettings
 from app.db.database import Database
 from app.db.models import Step, StepState
 from app.orchestration.changes import continue_locked
-from app.orchestration.claims import lease_due_steps
+from app.orchestration.claims import due_compensations, lease_due_steps, release_compensation
 from app.orchestration.executor import ClaimedStep, Outcome, StepResult
 from app.orchestration.status import write_step_state
 from app.plans.retry import RetryPolicy
@@ -35,20 +34,16 @@ async def claim_compensations(
     if limit <= 0:
         return []
     now = utcnow()
-    due = and_(
-        Step.state == StepState.COMPENSATING,
-        Step.due_at <= now,
-        or_(Step.lease_owner.is_(None), Step.lease_expires_at < now),
-    )
-    rows, plans = await lease_due_steps(
-        db,
-        due,
-        owner=owner,
-        lease=lease,
-        now=now,
-        limit=limit,
-        columns=(Step.key, Step.attempts, Step.input, Step.retry_policy),
-    )
+    async with db.write() as s:
+        rows, plans = await lease_due_steps(
+            s,
+            due_compensations(now),
+            owner=owner,
+            lease=lease,
+            now=now,
+            limit=limit,
+            columns=(Step.key, Step.attempts, Step.input, Step.retry_policy),
+        )
     out = []
     for r in rows:
         comp = (r.input or {}).get("compensation") or {}
@@ -106,16 +101,7 @@ async def apply_compensation(
     elif outcome is Outcome.FATAL:
         error = f"compensation failed: {result.error}"
         values.update(state=StepState.FAILED, finished_at=now, error=error)
-    done = await s.execute(
-        update(Step)
-        .where(
-            Step.id == step.id,
-            Step.lease_owner == owner,
-            Step.state == StepState.COMPENSATING,
-        )
-        .values(**values)
-    )
-    if not done.rowcount:  # type: ignore[attr-defined]
+    if not await release_compensation(s, step.id, owner, values):
         return False
     if "state" not in values:
         return True

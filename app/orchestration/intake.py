@@ -16,11 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -28,14 +26,23 @@ from app.aio import Beat, no_beat, sleep_beating, sleep_until
 from app.clock import aware, utcnow
 from app.config import Settings
 from app.db.database import Database
-from app.db.models import EventStatus, Incident, Plan, ReceivedEvent
+from app.db.models import EventStatus, ReceivedEvent
 from app.incidents import StandingFailure, is_permanent
 from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
 from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
+from app.orchestration import repository
 from app.orchestration.amendments import request_amendment
+from app.orchestration.batches import (
+    PLANNED,
+    BatchWork,
+    OrderOutcome,
+    event_of,
+    finish_batch,
+    group_transactions,
+)
 from app.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
 from app.orchestration.plans import create_plan, plan_exists
-from app.orchestration.recovery import Recovery, plan_recovery
+from app.orchestration.recovery import plan_recovery
 from app.orchestration.revalidate import revalidate
 from app.plans.decompose import CompiledMapping, PlanDraft, decompose
 from app.plans.definitions import PlanDefinition
@@ -50,71 +57,11 @@ log = logging.getLogger("revflow.intake")
 READ_BACKOFF = forever(1.0, 60.0, jitter=0.0)
 
 SCENARIO = "new"
-DETAIL_CAP = 500  # order ids kept in one incident's detail
 NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
 READ_INCIDENT = "salesforce:intake:order_read"  # incident key while reads fail permanently
 
 
-@dataclass(frozen=True)
-class OrderOutcome:
-    """What became of one order: the status and note for the events that named it."""
-
-    status: str
-    note: str | None
-    created: bool = False
-
-
-PLANNED = OrderOutcome(EventStatus.PROCESSED, "plan already exists")
 InTransaction = Callable[[AsyncSession, Mapping[str, OrderOutcome]], Awaitable[None]]
-
-
-def _event(row: ReceivedEvent) -> IncomingEvent:
-    header = row.payload.get("ChangeEventHeader") or {}
-    return IncomingEvent(
-        channel=row.channel,
-        replay_id=row.replay_id,
-        dedupe_key=row.dedupe_key,
-        payload=row.payload,
-        entity=row.entity,
-        change_type=row.change_type,
-        record_ids=tuple(row.record_ids or ()),
-        transaction_key=row.transaction_key,
-        sequence_number=row.sequence_number,
-        change_origin=str(header.get("changeOrigin") or ""),
-        commit_user=header.get("commitUser"),
-        changed_fields=tuple(header.get("changedFields") or ()),
-    )
-
-
-def group_transactions(rows: Sequence[ReceivedEvent], full: bool) -> list[list[ReceivedEvent]]:
-    """Rows (in id order) grouped by transaction, each group in sequence order.
-
-    When the batch is ``full`` the transaction of the last row may continue beyond it,
-    so it is held back, unless it is the only transaction in the batch.  Events
-    without a transaction key (platform events) stand alone.
-    """
-    groups: dict[str | tuple[str, int], list[ReceivedEvent]] = {}
-    for row in rows:
-        key = row.transaction_key if row.transaction_key is not None else ("", row.id)
-        groups.setdefault(key, []).append(row)
-    trailing = rows[-1].transaction_key if rows else None
-    if full and trailing is not None and len(groups) > 1:
-        del groups[trailing]
-    return [sorted(g, key=lambda r: (r.sequence_number or 0, r.id)) for g in groups.values()]
-
-
-@dataclass
-class _Work:
-    outcome: dict[int, tuple[str, str | None]] = field(default_factory=dict)
-    activated: dict[str, list[int]] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)
-    recoveries: list[tuple[ReceivedEvent, Recovery]] = field(default_factory=list)
-    changed: set[str] = field(default_factory=set)  # Orders whose data changed
-    items: dict[str, list[int]] = field(default_factory=dict)  # OrderItem id -> event ids
-
-    def want(self, order_ids: Iterable[str], reason: str) -> None:
-        for oid in order_ids:
-            self.reasons.setdefault(oid, reason)
 
 
 class Intake:
@@ -196,27 +143,18 @@ class Intake:
         """Handle up to one batch of received events; returns how many were handled."""
         limit = self.settings.ingest.batch_size
         async with self.db.read() as s:
-            rows = list(
-                (
-                    await s.scalars(
-                        select(ReceivedEvent)
-                        .where(ReceivedEvent.status == EventStatus.RECEIVED)
-                        .order_by(ReceivedEvent.id)
-                        .limit(limit)
-                    )
-                ).all()
-            )
+            rows = await repository.received_events(s, limit)
         if not rows or self._young(rows, limit):
             return 0
-        work = _Work()
+        work = BatchWork()
         handled = 0
         for txn in group_transactions(rows, full=len(rows) >= limit):
             handled += len(txn)
             for row in txn:
-                await self._classify(row, _event(row), work)
+                await self._classify(row, event_of(row), work)
         await self._amend_planned(work)
         await self.create_plans_for_orders(
-            list(work.reasons), work.reasons, in_transaction=partial(self._finish, work)
+            list(work.reasons), work.reasons, in_transaction=partial(finish_batch, work)
         )
         retried = work.changed and await revalidate(
             self.db,
@@ -241,7 +179,7 @@ class Intake:
         oldest = rows[0].received_at
         return (utcnow() - aware(oldest)).total_seconds() < delay
 
-    async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> None:
+    async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork) -> None:
         if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
             # header only, so never judged an echo: re-reading is idempotent
             rec = await plan_recovery(self.client, event, self.settings.reconcile.skew_s)
@@ -271,15 +209,18 @@ class Intake:
             self._skip("no_trigger")
 
     async def _cancel(self, order_id: str, actor: str = "salesforce") -> tuple[str, str]:
-        return await request_cancellation(
-            self.db,
-            self.settings.writeback,
-            order_id,
-            actor,
-            partial(self._scenario, "cancellation"),
-        )
+        async with self.db.write() as s:
+            return await request_cancellation(
+                s,
+                self.settings.writeback,
+                order_id,
+                actor,
+                partial(self._scenario, "cancellation"),
+            )
 
-    async def _order_change(self, row: ReceivedEvent, event: IncomingEvent, work: _Work) -> bool:
+    async def _order_change(
+        self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork
+    ) -> bool:
         """An in-flight change of an Order (see ``changes``); False if it is none."""
         if not is_cancellation(event):
             return False
@@ -294,7 +235,7 @@ class Intake:
             self.on_plans()  # wake the worker: compensations may be due
         return True
 
-    async def _amend_planned(self, work: _Work) -> None:
+    async def _amend_planned(self, work: BatchWork) -> None:
         """Activated again with a plan in place (deactivated, lines edited, activated),
         or a line edited on an activated order: compare the order as it is now with
         the plan (see ``amendments``)."""
@@ -346,9 +287,10 @@ class Intake:
                 continue
             draft = decompose(self.definition, order, mappings)
             scenario = self._scenario("amendment", order)
-            results[oid] = await request_amendment(
-                self.db, self.settings.writeback, order, draft, "salesforce", scenario
-            )
+            async with self.db.write() as s:
+                results[oid] = await request_amendment(
+                    s, self.settings.writeback, order, draft, "salesforce", scenario
+                )
             woke = woke or results[oid][0] == EventStatus.PROCESSED
         if woke and self.on_plans:
             self.on_plans()  # wake the worker: re-runs or compensations may be due
@@ -359,41 +301,6 @@ class Intake:
         if name not in self.definition.scenarios:
             return None
         return decompose(self.definition, order, self.mappings(), scenario=name)
-
-    async def _finish(
-        self, work: _Work, s: AsyncSession, outcomes: Mapping[str, OrderOutcome]
-    ) -> None:
-        """Inside the plans' transaction: incidents for gaps/overflows; mark the events."""
-        now = utcnow()
-        for order_id, row_ids in work.activated.items():
-            o = outcomes[order_id]
-            for row_id in row_ids:
-                work.outcome.setdefault(row_id, (o.status, o.note))
-        for row, rec in work.recoveries:
-            results = {oid: outcomes[oid] for oid in rec.order_ids}
-            created = sum(o.created for o in results.values())
-            recovery = f"{rec.action}; {created} plan(s) created"
-            work.outcome.setdefault(row.id, (EventStatus.PROCESSED, f"{rec.kind}: {recovery}"))
-            orders = {oid: o.note or "plan created" for oid, o in results.items()}
-            s.add(
-                Incident(
-                    kind=rec.kind,
-                    channel=row.channel,
-                    entity=row.entity,
-                    detail={**rec.detail, "orders": dict(list(orders.items())[:DETAIL_CAP])},
-                    recovery=recovery,
-                    resolved_at=now,
-                )
-            )
-        groups: dict[tuple[str, str | None], list[int]] = {}
-        for event_id, result in work.outcome.items():
-            groups.setdefault(result, []).append(event_id)
-        for (new_status, text), ids in groups.items():
-            await s.execute(
-                update(ReceivedEvent)
-                .where(ReceivedEvent.id.in_(ids))
-                .values(status=new_status, note=text, processed_at=now)
-            )
 
     # ---- the one plan-creation path -------------------------------------------------
 
@@ -453,15 +360,8 @@ class Intake:
         return outcomes
 
     async def _planned(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
         async with self.db.read() as s:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                stmt = select(Plan.order_id).where(
-                    Plan.order_id.in_(chunk), Plan.scenario == SCENARIO
-                )
-                found.update((await s.scalars(stmt)).all())
-        return found
+            return await repository.planned_orders(s, ids)
 
     async def _plan_one(
         self,

@@ -12,19 +12,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.clock import aware, utcnow
 from app.config import WritebackSettings
 from app.db.database import Database
-from app.db.models import Plan, PlanState, Step
+from app.db.models import Plan, PlanState
+from app.orchestration import repository
 from app.plans.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
 from app.plans.state import FINAL_PLAN
 from app.salesforce import outbox
 
-OPEN_PLANS = [state for state in PlanState if state not in FINAL_PLAN]
 ALERT = "plan.jeopardy_changed"
 
 
@@ -114,47 +113,36 @@ async def refresh(
 ) -> str | None:
     """Recompute and store the jeopardy of ``plan`` and its steps; the plan's new value."""
     now = judged_at(plan)
-    rows = (
-        await s.execute(
-            select(
-                Step.id,
-                Step.key,
-                Step.state,
-                Step.depends_on,
-                Step.expected_duration_s,
-                Step.started_at,
-                Step.finished_at,
-                Step.jeopardy,
-            ).where(Step.plan_id == plan.id)
-        )
-    ).all()
-    timings, changed = judge_steps(rows, now)
+    timings, changed = judge_steps(await repository.settle_rows(s, [plan.id]), now)
     for step_id, verdict in changed.items():
-        await s.execute(update(Step).where(Step.id == step_id).values(jeopardy=verdict))
+        await repository.set_jeopardy(s, [step_id], verdict)
     return set_plan_jeopardy(s, plan, writeback, actor, timings, now)
 
 
-async def sweep(db: Database, writeback: WritebackSettings, batch: int = 200) -> int:
-    """Refresh every open plan with a due date, ``batch`` plans per transaction.
+async def sweep_batch(
+    s: AsyncSession, writeback: WritebackSettings, after_id: int, batch: int
+) -> tuple[int, int | None]:
+    """Refresh up to ``batch`` open plans with a due date, by id after ``after_id``.
 
-    Returns how many plans changed jeopardy.
+    Returns how many changed jeopardy and the last plan id (None when none is left).
     """
-    changed, last_id = 0, 0
-    while True:
-        q = (
-            select(Plan)
-            .where(Plan.id > last_id, Plan.state.in_(OPEN_PLANS), Plan.due_at.is_not(None))
-            .order_by(Plan.id)
-            .limit(batch)
-        )
-        if not db.is_sqlite:
-            q = q.with_for_update(skip_locked=True)
+    plans = await repository.open_plans_due(s, after_id, batch, repository.on_sqlite(s))
+    changed = 0
+    for plan in plans:
+        before = plan.jeopardy
+        if await refresh(s, plan, writeback, "worker") != before:
+            changed += 1
+    last = plans[-1].id if len(plans) == batch else None
+    return changed, last
+
+
+async def sweep(db: Database, writeback: WritebackSettings, batch: int = 200) -> int:
+    """Refresh every open plan with a due date, ``batch`` plans per transaction (the
+    jeopardy loop's work: it owns the transactions).  Returns how many changed."""
+    changed = 0
+    after: int | None = 0
+    while after is not None:
         async with db.write() as s:
-            plans = list((await s.scalars(q)).all())
-            for plan in plans:
-                before = plan.jeopardy
-                if await refresh(s, plan, writeback, "worker") != before:
-                    changed += 1
-        if len(plans) < batch:
-            return changed
-        last_id = plans[-1].id
+            done, after = await sweep_batch(s, writeback, after, batch)
+        changed += done
+    return changed

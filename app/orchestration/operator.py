@@ -1,10 +1,11 @@
 """Operator actions on plans and the fallout queue.
 
-Each action is one transaction: it locks the plan, checks the change against the
-state machine (``state``), applies it with guards on the steps' current states (a
-worker that moved a step meanwhile makes the action fail with a conflict, not
+Each action runs in the caller's transaction (the API route or CLI command opens
+it; a refused action rolls it back): it locks the plan, checks the change against
+the state machine (``state``), applies it with guards on the steps' current states
+(a worker that moved a step meanwhile makes the action fail with a conflict, not
 race it), settles the plan (ready steps, plan state, Order write-back) and records
-the actor and reason in the audit log.
+the actor and reason in the audit log.  Refusals are ``errors.OperatorError``.
 """
 
 from __future__ import annotations
@@ -14,37 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.clock import utcnow
+from app.clock import aware, utcnow
 from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import Plan, PlanState, Step, StepState
-from app.orchestration.progress import aware, lock_plan, settle, step_views
+from app.db.models import Plan, PlanState, StepState
+from app.orchestration import repository
+from app.orchestration.actors import check_actor
+from app.orchestration.errors import Conflict, NotFound
+from app.orchestration.progress import settle
 from app.orchestration.status import write_step_state
 from app.plans import state as sm
-
-
-class OperatorError(Exception):
-    status = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class BadRequest(OperatorError):
-    status = 400
-
-
-class NotFound(OperatorError):
-    status = 404
-
-
-class Conflict(OperatorError):
-    status = 409
 
 
 @dataclass(frozen=True)
@@ -58,17 +40,8 @@ class ActionResult:
 Compute = Callable[[list[sm.StepView], PlanState], tuple[dict[str, StepState], PlanState | None]]
 
 
-def _check_who(actor: str, reason: str, reason_required: bool = True) -> None:
-    if not actor.strip() or len(actor) > 100:
-        raise BadRequest("actor must be 1 to 100 characters")
-    if reason_required and not reason.strip():
-        raise BadRequest("a reason is required")
-    if len(reason) > 2000:
-        raise BadRequest("reason must be at most 2000 characters")
-
-
 async def _act(
-    db: Database,
+    s: AsyncSession,
     writeback: WritebackSettings,
     plan_id: int,
     action: str,
@@ -78,36 +51,35 @@ async def _act(
     step_key: str | None = None,
     values: dict[str, Any] | None = None,
 ) -> ActionResult:
-    async with db.write() as s:
-        plan = await lock_plan(s, plan_id, db.is_sqlite)
-        if plan is None:
-            raise NotFound(f"no plan {plan_id}")
-        views = await step_views(s, plan_id)
-        if step_key is not None and step_key not in {v.key for v in views}:
-            raise NotFound(f"plan {plan_id} has no step {step_key!r}")
-        try:
-            changes, forced = compute(views, PlanState(plan.state))
-            sm.apply(views, changes)
-        except sm.InvalidTransition as exc:
-            raise Conflict(str(exc)) from None
-        before = {v.key: v.state for v in views}
-        for key, new in changes.items():
-            extra = values if key == step_key else None
-            await _set_step(s, plan, key, before[key], new, reason, extra)
-            write_step_state(s, writeback, plan.order_id, key, new, plan.correlation_id)
-        audit.record(
-            s,
-            actor,
-            f"operator.{action}",
-            plan_id=plan.id,
-            order_id=plan.order_id,
-            correlation_id=plan.correlation_id,
-            reason=reason,
-            step=step_key,
-            changed={k: str(v) for k, v in changes.items()},
-            **({k: v for k, v in (values or {}).items() if k in ("input", "output")}),
-        )
-        new_state = await settle(s, plan, writeback, actor, forced=forced, reason=reason)
+    plan = await repository.lock_plan(s, plan_id, repository.on_sqlite(s))
+    if plan is None:
+        raise NotFound(f"no plan {plan_id}")
+    views = await repository.step_views(s, plan_id)
+    if step_key is not None and step_key not in {v.key for v in views}:
+        raise NotFound(f"plan {plan_id} has no step {step_key!r}")
+    try:
+        changes, forced = compute(views, PlanState(plan.state))
+        sm.apply(views, changes)
+    except sm.InvalidTransition as exc:
+        raise Conflict(str(exc)) from None
+    before = {v.key: v.state for v in views}
+    for key, new in changes.items():
+        extra = values if key == step_key else None
+        await _set_step(s, plan, key, before[key], new, reason, extra)
+        write_step_state(s, writeback, plan.order_id, key, new, plan.correlation_id)
+    audit.record(
+        s,
+        actor,
+        f"operator.{action}",
+        plan_id=plan.id,
+        order_id=plan.order_id,
+        correlation_id=plan.correlation_id,
+        reason=reason,
+        step=step_key,
+        changed={k: str(v) for k, v in changes.items()},
+        **({k: v for k, v in (values or {}).items() if k in ("input", "output")}),
+    )
+    new_state = await settle(s, plan, writeback, actor, forced=forced, reason=reason)
     return ActionResult(plan_id, action, str(new_state), {k: str(v) for k, v in changes.items()})
 
 
@@ -133,12 +105,7 @@ async def _set_step(
     else:
         values.update(finished_at=now, note=reason or None)
     values.update(extra or {})
-    done = await s.execute(
-        update(Step)
-        .where(Step.plan_id == plan.id, Step.key == key, Step.state == old)
-        .values(**values)
-    )
-    if not done.rowcount:  # type: ignore[attr-defined]
+    if not await repository.update_step_in_state(s, plan.id, key, old, values):
         raise Conflict(f"step {key!r} changed while the action ran; look again and retry")
 
 
@@ -149,7 +116,7 @@ def _one(
 
 
 async def retry(
-    db: Database,
+    s: AsyncSession,
     writeback: WritebackSettings,
     plan_id: int,
     key: str,
@@ -159,23 +126,29 @@ async def retry(
     input: dict[str, Any] | None = None,
 ) -> ActionResult:
     """Run a fatally failed step again, optionally with edited input (replaces Step.input)."""
-    _check_who(actor, reason)
+    check_actor(actor, reason)
     values = {"input": input} if input is not None else None
     return await _act(
-        db, writeback, plan_id, "retry", actor, reason, _one(sm.retry_step, key), key, values
+        s, writeback, plan_id, "retry", actor, reason, _one(sm.retry_step, key), key, values
     )
 
 
 async def skip(
-    db: Database, writeback: WritebackSettings, plan_id: int, key: str, *, actor: str, reason: str
+    s: AsyncSession,
+    writeback: WritebackSettings,
+    plan_id: int,
+    key: str,
+    *,
+    actor: str,
+    reason: str,
 ) -> ActionResult:
     """Skip a step; its dependants run as if it had completed."""
-    _check_who(actor, reason)
-    return await _act(db, writeback, plan_id, "skip", actor, reason, _one(sm.skip_step, key), key)
+    check_actor(actor, reason)
+    return await _act(s, writeback, plan_id, "skip", actor, reason, _one(sm.skip_step, key), key)
 
 
 async def complete(
-    db: Database,
+    s: AsyncSession,
     writeback: WritebackSettings,
     plan_id: int,
     key: str,
@@ -185,33 +158,39 @@ async def complete(
     output: dict[str, Any] | None = None,
 ) -> ActionResult:
     """Complete a waiting manual task (or wait), with optional output."""
-    _check_who(actor, reason, reason_required=False)
+    check_actor(actor, reason, reason_required=False)
     values = {"output": {**(output or {}), "completed_by": actor}}
     return await _act(
-        db, writeback, plan_id, "complete", actor, reason, _one(sm.complete_step, key), key, values
+        s, writeback, plan_id, "complete", actor, reason, _one(sm.complete_step, key), key, values
     )
 
 
 async def redrive(
-    db: Database, writeback: WritebackSettings, plan_id: int, key: str, *, actor: str, reason: str
+    s: AsyncSession,
+    writeback: WritebackSettings,
+    plan_id: int,
+    key: str,
+    *,
+    actor: str,
+    reason: str,
 ) -> ActionResult:
     """Re-run the plan from a failed step; completed steps are kept."""
-    _check_who(actor, reason)
-    return await _act(db, writeback, plan_id, "redrive", actor, reason, _one(sm.redrive, key), key)
+    check_actor(actor, reason)
+    return await _act(s, writeback, plan_id, "redrive", actor, reason, _one(sm.redrive, key), key)
 
 
 async def cancel(
-    db: Database, writeback: WritebackSettings, plan_id: int, *, actor: str, reason: str
+    s: AsyncSession, writeback: WritebackSettings, plan_id: int, *, actor: str, reason: str
 ) -> ActionResult:
     """Cancel the plan's open steps; the plan ends cancelled (or failed, with fallout)."""
-    _check_who(actor, reason)
+    check_actor(actor, reason)
 
     def compute(
         views: list[sm.StepView], current: PlanState
     ) -> tuple[dict[str, StepState], PlanState | None]:
         return sm.cancel_plan(views, current)
 
-    return await _act(db, writeback, plan_id, "cancel", actor, reason, compute)
+    return await _act(s, writeback, plan_id, "cancel", actor, reason, compute)
 
 
 # -- the fallout queue ---------------------------------------------------------------
@@ -230,21 +209,9 @@ class FalloutItem:
 
 
 async def list_fallout(
-    db: Database, *, order_id: str | None = None, limit: int = 100
+    s: AsyncSession, *, order_id: str | None = None, limit: int = 100
 ) -> list[FalloutItem]:
     """Fatally failed steps of open plans, oldest first."""
-    q = (
-        select(Step.plan_id, Plan.order_id, Plan.state, Step.key, Step.kind)
-        .add_columns(Step.error, Step.attempts, Step.finished_at)
-        .join(Plan, Plan.id == Step.plan_id)
-        .where(Step.state == StepState.FAILED, Plan.state.not_in(list(sm.FINAL_PLAN)))
-        .order_by(Step.finished_at, Step.id)
-        .limit(limit)
-    )
-    if order_id:
-        q = q.where(Plan.order_id == order_id)
-    async with db.read() as s:
-        rows = (await s.execute(q)).all()
     return [
         FalloutItem(
             plan_id=r.plan_id,
@@ -256,5 +223,5 @@ async def list_fallout(
             attempts=r.attempts,
             since=aware(r.finished_at) if r.finished_at else None,
         )
-        for r in rows
+        for r in await repository.fallout(s, order_id, limit)
     ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.clock import utcnow
 from app.config import WritebackSettings
 from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
+from app.orchestration import repository
 from app.orchestration.jeopardy_watch import refresh
 from app.orchestration.status import write_plan_state
 from app.plans.decompose import PlanDraft
@@ -19,10 +19,7 @@ from app.plans.state import StepView, newly_ready
 
 
 async def plan_exists(session: AsyncSession, order_id: str, scenario: str) -> bool:
-    found = await session.scalar(
-        select(Plan.id).where(Plan.order_id == order_id, Plan.scenario == scenario)
-    )
-    return found is not None
+    return await repository.plan_id_of_order(session, order_id, scenario) is not None
 
 
 async def create_plan(

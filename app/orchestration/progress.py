@@ -10,67 +10,22 @@ their steps and set-based updates; ``settle`` is ``settle_many`` for one plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.clock import aware, utcnow
 from app.config import WritebackSettings
-from app.db.models import Plan, PlanState, Step, StepState
+from app.db.models import Plan, PlanState, StepState
+from app.orchestration import repository
 from app.orchestration.jeopardy_watch import judge_steps, judged_at, set_plan_jeopardy
 from app.orchestration.status import write_plan_state, write_step_state
 from app.plans.ponr import REFUSED
 from app.plans.state import FINAL_PLAN, StepView, advance, check_plan_transition
-
-STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
-
-
-async def lock_plan(s: AsyncSession, plan_id: int, is_sqlite: bool) -> Plan | None:
-    """The plan row, locked on PostgreSQL so sibling changes are serialised."""
-    q = select(Plan).where(Plan.id == plan_id)
-    if not is_sqlite:
-        q = q.with_for_update()
-    return (await s.scalars(q)).one_or_none()
-
-
-async def lock_plans(s: AsyncSession, plan_ids: Iterable[int], is_sqlite: bool) -> dict[int, Plan]:
-    """Several plan rows, locked in id order on PostgreSQL (no deadlock between batches)."""
-    ids = sorted(set(plan_ids))
-    if not ids:
-        return {}
-    q = select(Plan).where(Plan.id.in_(ids)).order_by(Plan.id)
-    if not is_sqlite:
-        q = q.with_for_update()
-    return {p.id: p for p in (await s.scalars(q)).all()}
-
-
-async def step_views(s: AsyncSession, plan_id: int) -> list[StepView]:
-    rows = (
-        await s.execute(
-            select(Step.key, Step.state, Step.depends_on, Step.kind)
-            .where(Step.plan_id == plan_id)
-            .order_by(Step.position)
-        )
-    ).all()
-    return [StepView(r.key, StepState(r.state), tuple(r.depends_on), r.kind) for r in rows]
-
-
-async def hold_reason(s: AsyncSession, plan_id: int) -> str | None:
-    """``"<step>: <error>"`` of the first fatally failed step, if any."""
-    row = (
-        await s.execute(
-            select(Step.key, Step.error)
-            .where(Step.plan_id == plan_id, Step.state == StepState.FAILED)
-            .order_by(Step.position)
-            .limit(1)
-        )
-    ).first()
-    return f"{row.key}: {row.error or 'failed'}" if row else None
 
 
 @dataclass
@@ -131,26 +86,7 @@ async def settle_many(
     """
     if not plans:
         return {}
-    rows = (
-        await s.execute(
-            select(
-                Step.id,
-                Step.plan_id,
-                Step.key,
-                Step.state,
-                Step.depends_on,
-                Step.kind,
-                Step.error,
-                Step.wait_until,
-                Step.expected_duration_s,
-                Step.started_at,
-                Step.finished_at,
-                Step.jeopardy,
-            )
-            .where(Step.plan_id.in_([p.id for p in plans]))
-            .order_by(Step.plan_id, Step.position)
-        )
-    ).all()
+    rows = await repository.settle_rows(s, [p.id for p in plans])
     steps: dict[int, list[_StepRow]] = {p.id: [] for p in plans}
     for r in rows:
         steps[r.plan_id].append(
@@ -177,22 +113,9 @@ async def settle_many(
             s, plan, plan_steps, writeback, actor, forced, detail, changes
         )
         _refresh_jeopardy(s, plan, plan_steps, writeback, actor, changes)
-    if changes.ready_now:
-        await s.execute(
-            update(Step)
-            .where(Step.id.in_(changes.ready_now), Step.state == StepState.PENDING)
-            .values(state=StepState.READY, due_at=utcnow())
-        )
-    if changes.ready_at:
-        c = STEPS.c
-        await s.execute(
-            update(STEPS)
-            .where(c.id == bindparam("b_id"), c.state == StepState.PENDING)
-            .values(state=StepState.READY, due_at=bindparam("b_due", type_=c.due_at.type)),
-            changes.ready_at,
-        )
+    await repository.ready_steps(s, changes.ready_now, changes.ready_at, utcnow())
     for verdict, ids in changes.jeopardy.items():
-        await s.execute(update(Step).where(Step.id.in_(ids)).values(jeopardy=verdict))
+        await repository.set_jeopardy(s, ids, verdict)
     return states
 
 
@@ -266,5 +189,3 @@ def _refresh_jeopardy(
     set_plan_jeopardy(s, plan, writeback, actor, timings, now)
 
 
-def _maybe_aware(when: datetime | None) -> datetime | None:
-    return aware(when)

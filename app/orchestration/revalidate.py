@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.database import Database
-from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
-from app.orchestration import operator
+from app.db.models import OrderSnapshot, StepState
+from app.orchestration import operator, repository
+from app.orchestration.errors import OperatorError
 from app.plans.decompose import CompiledMapping, decompose
 from app.plans.definitions import PlanDefinition
 from app.salesforce.client import SalesforceClient
@@ -27,25 +28,12 @@ VALIDATE = "validate"
 NOT_RUN = (StepState.PENDING, StepState.FAILED)
 
 
-async def plans_waiting_for_data(db: Database, order_ids: Iterable[str]) -> dict[str, int]:
+async def plans_waiting_for_data(s: AsyncSession, order_ids: Iterable[str]) -> dict[str, int]:
     """Order id -> plan id, for plans on hold because validation failed."""
     ids = list(dict.fromkeys(order_ids))
     if not ids:
         return {}
-    async with db.read() as s:
-        rows = (
-            await s.execute(
-                select(Plan.order_id, Plan.id)
-                .join(Step, Step.plan_id == Plan.id)
-                .where(
-                    Plan.order_id.in_(ids),
-                    Plan.state == PlanState.ON_HOLD,
-                    Step.key == VALIDATE,
-                    Step.state == StepState.FAILED,
-                )
-            )
-        ).all()
-    return {r.order_id: r.id for r in rows}
+    return await repository.plans_failed_validation(s, ids, VALIDATE)
 
 
 async def revalidate(
@@ -61,8 +49,11 @@ async def revalidate(
 ) -> list[int]:
     """Retry validation for changed orders whose plans wait for better data; plan ids.
 
+    Part of the intake loop, so it owns its transactions: one to store the rebuilt
+    payloads, one for the retry (an operator's action meanwhile stands).
     ``org_currency``: a single-currency org's currency (see ``query_fields``)."""
-    waiting = await plans_waiting_for_data(db, order_ids)
+    async with db.read() as s:
+        waiting = await plans_waiting_for_data(s, order_ids)
     if not waiting:
         return []
     current = mappings()
@@ -79,23 +70,21 @@ async def revalidate(
             for sd in draft.steps:
                 if sd.key == VALIDATE:
                     continue
-                await s.execute(
-                    update(Step)
-                    .where(Step.plan_id == plan_id, Step.key == sd.key, Step.state.in_(NOT_RUN))
-                    .values(input=sd.input, mapping_hash=sd.mapping_hash)
-                )
+                values = {"input": sd.input, "mapping_hash": sd.mapping_hash}
+                await repository.update_steps_not_run(s, plan_id, sd.key, NOT_RUN, values)
         validate = next((sd for sd in draft.steps if sd.key == VALIDATE), None)
         try:
-            await operator.retry(
-                db,
-                settings.writeback,
-                plan_id,
-                VALIDATE,
-                actor="revflow",
-                reason="order data changed in Salesforce",
-                input=validate.input if validate else None,
-            )
-        except operator.OperatorError:
+            async with db.write() as s:
+                await operator.retry(
+                    s,
+                    settings.writeback,
+                    plan_id,
+                    VALIDATE,
+                    actor="revflow",
+                    reason="order data changed in Salesforce",
+                    input=validate.input if validate else None,
+                )
+        except OperatorError:
             continue  # an operator acted meanwhile; their action stands
         retried.append(plan_id)
     return retried

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit, incidents
 from app.clock import utcnow
 from app.config import WritebackSettings
-from app.orchestration.progress import lock_plan, settle
+from app.orchestration.actors import check_actor
+from app.orchestration.progress import settle
+from app.orchestration.repository import lock_plan
 from app.webhooks import repository
 from app.webhooks.endpoints import (
     DISABLED,
@@ -35,21 +37,12 @@ __all__ = ["disable", "enable", "replay"]
 MAX_REPLAY = 10_000
 
 
-def _check_who(actor: str, reason: str) -> None:
-    if not actor.strip() or len(actor) > 100:
-        raise BadRequest("actor must be 1 to 100 characters")
-    if not reason.strip():
-        raise BadRequest("a reason is required")
-    if len(reason) > 2000:
-        raise BadRequest("reason must be at most 2000 characters")
-
-
 async def disable(
     s: AsyncSession, connector: str, url: str, *, actor: str, reason: str
 ) -> dict[str, Any]:
     """Disable the endpoint by hand (e.g. the receiver is down for maintenance)."""
     check_name(connector)
-    _check_who(actor, reason)
+    check_actor(actor, reason)
     row = await repository.ensure_endpoint(s, connector, url, ENABLED)
     if row.state == DISABLED:
         raise Conflict(f"webhook endpoint {connector!r} is already disabled")
@@ -61,7 +54,7 @@ async def disable(
 async def enable(s: AsyncSession, connector: str, *, actor: str, reason: str) -> dict[str, Any]:
     """Enable the endpoint; its parked messages stay parked until replayed."""
     check_name(connector)
-    _check_who(actor, reason)
+    check_actor(actor, reason)
     now = utcnow()
     row = await repository.get_endpoint(s, connector, for_update=True)
     if row is None or row.state == ENABLED:
@@ -107,7 +100,7 @@ async def replay(
     ``webhook-id``, is unchanged.
     """
     check_name(connector)
-    _check_who(actor, reason)
+    check_actor(actor, reason)
     if message_id is not None and (since is not None or until is not None):
         raise BadRequest("give message_id, or since/until, not both")
     if message_id is None and since is None and until is None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, run_in_transaction
+from app.cli_options import Actor, ConfigOption, Reason, fail, refused, run_in_transaction
 from app.clock import aware
 from app.config import Settings
 from app.webhooks import actions
@@ -46,7 +46,7 @@ def _run(
     try:
         return run_in_transaction(config, action, write=write)
     except OperatorError as exc:
-        fail(exc.detail, 1 if exc.status != 400 else 2)
+        refused(exc)
 
 
 def _when(text: str | None, what: str) -> datetime | None:

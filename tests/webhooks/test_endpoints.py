@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from app import clock
 from app.config import WritebackSettings
 from app.db.models import PlanState, StepState
-from app.orchestration.operator import BadRequest, Conflict, NotFound
+from app.orchestration.errors import BadRequest, Conflict, NotFound
 from app.webhooks import actions
 from app.webhooks import status as status_view
 from app.webhooks.endpoints import ALERT, DisablePolicy

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from app import clock
+from app.clock import aware
 from app.config import Settings, WebhookSettings, WorkerSettings
-from app.orchestration.progress import aware
 from app.plans.definitions import (
     PlanDefinition,
     StepDefinition,

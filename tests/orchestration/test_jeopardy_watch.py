@@ -16,7 +16,7 @@ from app.orchestration.jeopardy_watch import sweep
 from app.orchestration.plans import create_plan
 from app.plans.decompose import decompose
 from app.plans.definitions import order_fulfillment
-from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states
+from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states, transact
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 H = 3600.0
@@ -109,7 +109,7 @@ async def test_settle_judges_a_finished_plan_at_its_completion(db, frozen):
     assert plan.jeopardy == "on_time" and steps["m"].jeopardy == "on_time"
 
     clock.set_now(at(2.5))
-    await operator.complete(db, writeback, pid, "task", actor="ops@example.com")
+    await transact(db, operator.complete, writeback, pid, "task", actor="ops@example.com")
     plan, steps = await states(db, pid)
     assert plan.state == "completed" and plan.jeopardy == "late"
     assert steps["task"].jeopardy == "late"

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.db.models import EventStatus, ReceivedEvent
-from app.orchestration.intake import READ_INCIDENT, group_transactions
+from app.orchestration.intake import READ_INCIDENT
 from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
 from tests.orgkit import (
     ORDER_CHANNEL,
@@ -39,28 +39,6 @@ async def env(org, db, database_url):
 def tip(org: SandboxOrg) -> int:
     events = org.events.all_events()
     return events[-1].replay_id if events else 0
-
-
-def row(id_: int, tx: str | None, seq: int | None = None) -> ReceivedEvent:
-    return ReceivedEvent(id=id_, transaction_key=tx, sequence_number=seq)
-
-
-# ---- transaction grouping ---------------------------------------------------------
-
-
-def test_groups_by_transaction_in_sequence_order():
-    rows = [row(1, "a", 2), row(2, "b", 1), row(3, "a", 1), row(4, None), row(5, None)]
-    groups = group_transactions(rows, full=False)
-    assert [[r.id for r in g] for g in groups] == [[3, 1], [2], [4], [5]]
-
-
-def test_full_batch_holds_back_the_trailing_transaction_unless_alone():
-    rows = [row(1, "a", 1), row(2, "b", 1), row(3, "a", 2)]
-    assert [[r.id for r in g] for g in group_transactions(rows, full=True)] == [[2]]
-    alone = [row(1, "a", 1), row(2, "a", 2)]
-    assert [[r.id for r in g] for g in group_transactions(alone, full=True)] == [[1, 2]]
-    platform = [row(1, "a", 1), row(2, None)]
-    assert len(group_transactions(platform, full=True)) == 2
 
 
 async def test_split_transaction_is_held_back_then_handled_whole_in_sequence(org, db, database_url):

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from app.config import WritebackSettings
 from app.db.models import AuditEntry
 from app.orchestration import operator
-from app.orchestration.operator import Conflict, NotFound
+from app.orchestration.errors import BadRequest, Conflict, NotFound
 from connectors.base import CallResult
 from connectors.errors import FatalError
-from tests.plankit import insert_plan, make_worker, outbox, states
+from tests.plankit import insert_plan, make_worker, outbox, states, transact
 
 WB = WritebackSettings()
 CHAIN: list[dict[str, Any]] = [
@@ -54,8 +54,9 @@ async def audit_actions(db, pid):
 async def test_retry_with_edited_input_resumes_the_plan(db):
     erp, calls = failing_then(1)
     pid, w = await held_plan(db, erp)
-    result = await operator.retry(
-        db, WB, pid, "b", actor="ann", reason="customer unblocked", input={"payload": {"n": 2}}
+    new_input = {"payload": {"n": 2}}
+    result = await transact(
+        db, operator.retry, WB, pid, "b", actor="ann", reason="customer unblocked", input=new_input
     )
     assert result.plan_state == "in_progress" and result.changed == {"b": "ready"}
     plan, steps = await states(db, pid)
@@ -78,7 +79,7 @@ async def test_retry_with_edited_input_resumes_the_plan(db):
 
 async def test_skip_lets_dependants_run(db):
     pid, w = await held_plan(db, failing_then(99)[0])
-    await operator.skip(db, WB, pid, "b", actor="ann", reason="done by hand in the ERP")
+    await transact(db, operator.skip, WB, pid, "b", actor="ann", reason="done by hand in the ERP")
     await w.run_until_idle()
     plan, steps = await states(db, pid)
     assert plan.state == "completed"
@@ -88,15 +89,15 @@ async def test_skip_lets_dependants_run(db):
 async def test_actions_not_allowed_are_conflicts_with_a_reason(db):
     pid, _ = await held_plan(db, failing_then(99)[0])
     with pytest.raises(Conflict, match="only a failed step can be retried"):
-        await operator.retry(db, WB, pid, "a", actor="ann", reason="x")
+        await transact(db, operator.retry, WB, pid, "a", actor="ann", reason="x")
     with pytest.raises(Conflict, match="only a waiting"):
-        await operator.complete(db, WB, pid, "b", actor="ann")
+        await transact(db, operator.complete, WB, pid, "b", actor="ann")
     with pytest.raises(NotFound, match="no step 'zz'"):
-        await operator.skip(db, WB, pid, "zz", actor="ann", reason="x")
+        await transact(db, operator.skip, WB, pid, "zz", actor="ann", reason="x")
     with pytest.raises(NotFound, match="no plan 999"):
-        await operator.cancel(db, WB, 999, actor="ann", reason="x")
-    with pytest.raises(operator.BadRequest, match="reason"):
-        await operator.skip(db, WB, pid, "b", actor="ann", reason=" ")
+        await transact(db, operator.cancel, WB, 999, actor="ann", reason="x")
+    with pytest.raises(BadRequest, match="reason"):
+        await transact(db, operator.skip, WB, pid, "b", actor="ann", reason=" ")
 
 
 async def test_complete_manual_task_with_output(db):
@@ -109,7 +110,7 @@ async def test_complete_manual_task_with_output(db):
     )
     w = make_worker(db)
     await w.run_until_idle()
-    await operator.complete(db, WB, pid, "check", actor="bob", output={"credit_ok": True})
+    await transact(db, operator.complete, WB, pid, "check", actor="bob", output={"credit_ok": True})
     await w.run_until_idle()
     plan, steps = await states(db, pid)
     assert plan.state == "completed"
@@ -120,7 +121,7 @@ async def test_redrive_keeps_completed_steps_and_reruns_from_the_failed_one(db):
     erp, calls = failing_then(1)
     pid, w = await held_plan(db, erp)
     _, before = await states(db, pid)
-    result = await operator.redrive(db, WB, pid, "b", actor="ann", reason="ERP fixed")
+    result = await transact(db, operator.redrive, WB, pid, "b", actor="ann", reason="ERP fixed")
     assert result.changed == {"b": "pending"}
     _, steps = await states(db, pid)
     assert steps["a"].state == "completed" and steps["a"].finished_at == before["a"].finished_at
@@ -132,26 +133,26 @@ async def test_redrive_keeps_completed_steps_and_reruns_from_the_failed_one(db):
 
 async def test_cancel_with_fallout_fails_the_plan_and_without_cancels_it(db):
     pid, _ = await held_plan(db, failing_then(99)[0])
-    result = await operator.cancel(db, WB, pid, actor="ann", reason="customer withdrew")
+    result = await transact(db, operator.cancel, WB, pid, actor="ann", reason="customer withdrew")
     assert result.plan_state == "failed"
     plan, steps = await states(db, pid)
     assert steps["c"].state == "cancelled" and steps["b"].state == "failed"
     assert (await outbox(db))[-1][2]["Fulfillment_Status__c"] == "Failed"
     with pytest.raises(Conflict, match="plan is failed"):
-        await operator.retry(db, WB, pid, "b", actor="ann", reason="x")
+        await transact(db, operator.retry, WB, pid, "b", actor="ann", reason="x")
 
     other = await insert_plan(db, [{"key": "m", "kind": "manual"}], order_id="8015e00000Q7mNqAAJ")
     await make_worker(db).run_until_idle()
     assert (
-        await operator.cancel(db, WB, other, actor="ann", reason="dup")
+        await transact(db, operator.cancel, WB, other, actor="ann", reason="dup")
     ).plan_state == "cancelled"
     assert (await outbox(db))[-1][2]["Fulfillment_Status__c"] == "Cancelled"
 
 
 async def test_fallout_queue_lists_failed_steps_of_open_plans(db):
     pid, _ = await held_plan(db, failing_then(99)[0])
-    items = await operator.list_fallout(db)
+    items = await transact(db, operator.list_fallout)
     assert [(i.plan_id, i.step, i.attempts) for i in items] == [(pid, "b", 1)]
     assert items[0].error == "customer blocked" and items[0].since is not None
-    await operator.cancel(db, WB, pid, actor="ann", reason="gone")
-    assert await operator.list_fallout(db) == []
+    await transact(db, operator.cancel, WB, pid, actor="ann", reason="gone")
+    assert await transact(db, operator.list_fallout) == []

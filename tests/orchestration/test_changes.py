@@ -1,4 +1,5 @@
-"""Point of no return, cancellation of a plan in flight, compensation in reverse order."""
+"""Cancelling a plan in flight (changes.py): the point of no return, compensation in
+reverse order."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from app.ingest.events import IncomingEvent
 from app.orchestration.changes import is_cancellation, request_cancellation
 from connectors.base import CallResult
 from connectors.errors import FatalError
-from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states
+from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states, transact
 
 WB = WritebackSettings()
 C, P, R = StepState.COMPLETED, StepState.PENDING, StepState.RUNNING
@@ -106,7 +107,7 @@ async def test_cancel_compensates_in_reverse_order_then_cancels(db):
     plan_id = await three_steps(db, StepState.READY)
     calls: list[str] = []
     w = make_worker(db, recording(calls))
-    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    status, note = await transact(db, request_cancellation, WB, ORDER_ID, "user")
     assert status == EventStatus.PROCESSED and "accepted" in note
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.FROZEN
@@ -129,7 +130,7 @@ async def test_cancel_compensates_in_reverse_order_then_cancels(db):
 
 async def test_refused_after_the_point_of_no_return(db):
     plan_id = await three_steps(db, R)
-    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    status, note = await transact(db, request_cancellation, WB, ORDER_ID, "user")
     assert status == EventStatus.PROCESSED and note.startswith("Change refused")
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.IN_PROGRESS
@@ -161,8 +162,9 @@ async def test_running_step_finishes_and_later_changes_are_queued(db):
     calls: list[str] = []
     w = make_worker(db, recording(calls))
     (claimed,) = await w.claim(10)
-    assert (await request_cancellation(db, WB, ORDER_ID, "user"))[0] == EventStatus.PROCESSED
-    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    status, _ = await transact(db, request_cancellation, WB, ORDER_ID, "user")
+    assert status == EventStatus.PROCESSED
+    status, note = await transact(db, request_cancellation, WB, ORDER_ID, "user")
     assert status == EventStatus.DEFERRED and "queued" in note
     async with db.write() as s:
         s.add(
@@ -188,7 +190,8 @@ async def test_running_step_finishes_and_later_changes_are_queued(db):
     async with db.read() as s:
         later = (await s.scalars(select(ReceivedEvent))).one()
     assert later.status == EventStatus.RECEIVED  # released to the inbox
-    assert (await request_cancellation(db, WB, ORDER_ID, "user"))[1].endswith("already cancelled")
+    _, note = await transact(db, request_cancellation, WB, ORDER_ID, "user")
+    assert note.endswith("already cancelled")
 
 
 async def test_failed_compensation_stops_with_the_error_on_the_order(db):
@@ -198,7 +201,7 @@ async def test_failed_compensation_stops_with_the_error_on_the_order(db):
         raise FatalError("no such order")
 
     w = make_worker(db, erp)
-    await request_cancellation(db, WB, ORDER_ID, "user")
+    await transact(db, request_cancellation, WB, ORDER_ID, "user")
     await w.run_until_idle()
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.FROZEN
@@ -210,7 +213,7 @@ async def test_failed_compensation_stops_with_the_error_on_the_order(db):
 
 
 async def test_no_plan_yet_writes_cancelled(db):
-    status, note = await request_cancellation(db, WB, ORDER_ID, "user")
+    status, note = await transact(db, request_cancellation, WB, ORDER_ID, "user")
     assert "no plan" in note
     assert (await outbox(db))[0][2]["Fulfillment_Status__c"] == "Cancelled"
 
@@ -232,7 +235,7 @@ async def test_cancellation_scenario_steps_run_after_compensation(db):
         )
         return PlanDraft(ORDER_ID, "test", "cancellation", "rf", steps)
 
-    await request_cancellation(db, WB, ORDER_ID, "user", cancel_steps)
+    await transact(db, request_cancellation, WB, ORDER_ID, "user", cancel_steps)
     await w.run_until_idle()
     assert calls == ["undo_b", "undo_a", "so.cancel", "notify"]
     plan, steps = await states(db, plan_id)
@@ -258,7 +261,7 @@ async def test_a_failed_cancellation_step_waits_in_fallout(db):
         step = StepDraft("cancel_so", 0, "callout", (), "erp", "so.cancel", "ik", {}, None)
         return PlanDraft(ORDER_ID, "test", "cancellation", "rf", (step,))
 
-    await request_cancellation(db, WB, ORDER_ID, "user", cancel_steps)
+    await transact(db, request_cancellation, WB, ORDER_ID, "user", cancel_steps)
     await make_worker(db, erp).run_until_idle()
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.CANCELLING
@@ -268,8 +271,8 @@ async def test_a_failed_cancellation_step_waits_in_fallout(db):
 
 
 async def test_a_cancellation_without_plan_is_noted_once(db):
-    await request_cancellation(db, WB, ORDER_ID, "user")
-    status, note = await request_cancellation(db, WB, ORDER_ID, "revflow")  # a recovery
+    await transact(db, request_cancellation, WB, ORDER_ID, "user")
+    status, note = await transact(db, request_cancellation, WB, ORDER_ID, "revflow")  # a recovery
     assert status == EventStatus.PROCESSED and "noted before" in note
     assert len(await outbox(db)) == 1
     assert (await audit_actions(db)).count("order.cancelled_without_plan") == 1

@@ -110,3 +110,10 @@ def test_skip_redrive_cancel(held):
     assert out.exit_code == 0 and "plan cancelled" in out.output
     out = runner.invoke(fallout_cli, ["list"])
     assert "0 failed step(s)" in out.output
+
+
+def test_a_blank_actor_is_bad_usage_and_changes_nothing(held):
+    url, pid = held
+    out = runner.invoke(fallout_cli, ["skip", str(pid), "so", "--actor", "  ", "--reason", "x"])
+    assert out.exit_code == 2 and "actor must be 1 to 100 characters" in out.output
+    assert plan_state(url, pid) == ("on_hold", {"so": "failed", "task": "pending"})

@@ -7,7 +7,7 @@ import pytest
 
 from app.api.app import create_app
 from connectors.errors import FatalError
-from tests.plankit import ORDER_ID, insert_plan, make_worker
+from tests.plankit import ORDER_ID, insert_plan, make_worker, transact
 
 WHO = {"actor": "ann", "reason": "checked with the customer"}
 
@@ -145,7 +145,7 @@ async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
     (claimed,) = await worker.claim(10)  # running: the amendment waits for it
     step = StepDraft("so", 0, "callout", (), "erp", "so.create", "ik", {"payload": {"q": 2}}, None)
     draft = PlanDraft(ORDER_ID, "test", "new", "rf", (step,))
-    await request_amendment(db, WritebackSettings(), {"Id": ORDER_ID}, draft, "ann")
+    await transact(db, request_amendment, WritebackSettings(), {"Id": ORDER_ID}, draft, "ann")
     plan = (await api.get(f"/api/plans/{pid}")).json()
     assert plan["state"] == "freezing" and plan["version"] == 1
     assert plan["change"]["version"] == 2 and plan["change"]["steps"] == ["so"]
@@ -153,3 +153,17 @@ async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
     await worker.run_until_idle()
     plan = (await api.get(f"/api/plans/{pid}")).json()
     assert plan["state"] == "completed" and plan["version"] == 2 and plan["change"] is None
+
+
+async def test_refusals_map_to_http_statuses_and_roll_back(api, held):
+    blank = {"actor": "   ", "reason": "x"}
+    r = await api.post(f"/api/plans/{held}/steps/so/skip", json=blank)
+    assert r.status_code == 400 and r.json() == {"detail": "actor must be 1 to 100 characters"}
+    r = await api.post(f"/api/plans/{held}/steps/nope/skip", json=WHO)
+    assert r.status_code == 404 and r.json() == {"detail": f"plan {held} has no step 'nope'"}
+    r = await api.post(f"/api/plans/{held}/steps/after/complete", json={"actor": "ann"})
+    assert r.status_code == 409 and "only a waiting" in r.json()["detail"]
+    audit = (await api.get(f"/api/plans/{held}/audit")).json()
+    assert not [a for a in audit if a["action"].startswith("operator.")]
+    plan = (await api.get(f"/api/plans/{held}")).json()
+    assert [s["state"] for s in plan["steps"]] == ["failed", "pending"]

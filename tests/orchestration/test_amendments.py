@@ -16,7 +16,7 @@ from app.plans.diff import (
 )
 from app.plans.ponr import REFUSED
 from connectors.base import CallResult
-from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states
+from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states, transact
 from tests.plans import draft, undo
 
 WB = WritebackSettings()
@@ -79,7 +79,7 @@ async def test_quantity_change_compensates_done_work_then_runs_it_again(db):
         draft("so", {"q": 3}, compensation=undo("so.cancel"), action="so.create"),
         draft("inv", {"q": 3}, deps=("so",), action="inv.create"),
     )
-    status, note = await request_amendment(db, WB, {"Id": ORDER_ID, "v": 2}, new, "user")
+    status, note = await transact(db, request_amendment, WB, {"Id": ORDER_ID, "v": 2}, new, "user")
     assert status == EventStatus.PROCESSED and "amendment accepted" in note
     plan, steps = await states(db, plan_id)
     assert plan.amendment is not None
@@ -128,7 +128,7 @@ async def test_removed_line_is_undone_and_added_line_runs(db):
         draft("bill", {"q": 1}, deps=("ship@L2", "ship@L3"), action="bill"),
     )
     # ship@L2 was created with an empty input: it is changed as well
-    await request_amendment(db, WB, {"Id": ORDER_ID}, new, "user")
+    await transact(db, request_amendment, WB, {"Id": ORDER_ID}, new, "user")
     await w.run_until_idle()
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.COMPLETED and plan.version == 2
@@ -146,7 +146,7 @@ async def test_done_work_without_compensation_runs_again_as_a_revision(db):
     calls: list[tuple[str, Any, str]] = []
     w = make_worker(db, recorder(calls))
     new = amended(draft("so", {"q": 2}, action="so.create"), draft("inv", {"q": 2}, deps=("so",)))
-    await request_amendment(db, WB, {"Id": ORDER_ID}, new, "user")
+    await transact(db, request_amendment, WB, {"Id": ORDER_ID}, new, "user")
     await w.run_until_idle()
     assert [(c[0], c[1].get("revision")) for c in calls] == [("so.create", 2), ("inv.create", None)]
     plan, _ = await states(db, plan_id)
@@ -158,7 +158,7 @@ async def test_amendment_past_the_point_of_no_return_is_refused(db):
     async with db.write() as s:
         await s.execute(update(Step).where(Step.key == "so").values(ponr=True))
     new = amended(draft("so", {"q": 9}), draft("inv", {"q": 9}, deps=("so",)))
-    status, note = await request_amendment(db, WB, {"Id": ORDER_ID}, new, "user")
+    status, note = await transact(db, request_amendment, WB, {"Id": ORDER_ID}, new, "user")
     assert status == EventStatus.PROCESSED and note.startswith(REFUSED)
     assert "point of no return passed (step so" in note
     plan, steps = await states(db, plan_id)
@@ -171,7 +171,7 @@ async def test_amendment_past_the_point_of_no_return_is_refused(db):
 async def test_no_difference_changes_nothing(db):
     plan_id = await two_step_plan(db, undo_so=False)
     same = amended(draft("so", {"q": 1}), draft("inv", {"q": 1}, deps=("so",)))
-    status, note = await request_amendment(db, WB, {"Id": ORDER_ID}, same, "user")
+    status, note = await transact(db, request_amendment, WB, {"Id": ORDER_ID}, same, "user")
     assert status == EventStatus.PROCESSED and note == "plan already exists"
     plan, _ = await states(db, plan_id)
     assert plan.state == PlanState.IN_PROGRESS and plan.version == 1
@@ -183,19 +183,19 @@ async def test_amendments_in_a_row_are_queued_then_applied(db):
     w = make_worker(db, recorder(calls))
     (claimed,) = await w.claim(10)  # so is running
     first = amended(draft("so", {"q": 2}), draft("inv", {"q": 2}, deps=("so",)))
-    status, _ = await request_amendment(db, WB, {"Id": ORDER_ID}, first, "user")
+    status, _ = await transact(db, request_amendment, WB, {"Id": ORDER_ID}, first, "user")
     assert status == EventStatus.PROCESSED
     plan, _ = await states(db, plan_id)
     assert plan.state == PlanState.FREEZING  # so is still running
     second = amended(draft("so", {"q": 4}), draft("inv", {"q": 4}, deps=("so",)))
-    status, note = await request_amendment(db, WB, {"Id": ORDER_ID}, second, "user")
+    status, note = await transact(db, request_amendment, WB, {"Id": ORDER_ID}, second, "user")
     assert status == EventStatus.DEFERRED and "queued" in note
     await w.complete(claimed, await w.executor.run(claimed))  # so done: v2 applies
     plan, steps = await states(db, plan_id)
     assert plan.state == PlanState.IN_PROGRESS and plan.version == 2
     assert steps["so"].state == StepState.READY  # to run again for v2
     # released, the queued change is handled again (intake reads the order again)
-    status, _ = await request_amendment(db, WB, {"Id": ORDER_ID}, second, "user")
+    status, _ = await transact(db, request_amendment, WB, {"Id": ORDER_ID}, second, "user")
     assert status == EventStatus.PROCESSED
     await w.run_until_idle()
     plan, steps = await states(db, plan_id)
@@ -212,7 +212,7 @@ async def test_an_amendment_scenario_carries_the_change_instead_of_a_rerun(db):
     w = make_worker(db, recorder(calls))
     new = amended(draft("so", {"q": 2}, action="so.create"), draft("inv", {"q": 2}, deps=("so",)))
     scenario = amended(draft("amend_so", {"q": 2}, action="so.update"))
-    await request_amendment(db, WB, {"Id": ORDER_ID}, new, "user", scenario)
+    await transact(db, request_amendment, WB, {"Id": ORDER_ID}, new, "user", scenario)
     plan, steps = await states(db, plan_id)  # nothing to undo: applied at once
     assert plan.state == PlanState.IN_PROGRESS and plan.version == 2
     assert steps["so"].note is not None
@@ -221,7 +221,9 @@ async def test_an_amendment_scenario_carries_the_change_instead_of_a_rerun(db):
     # the next amendment compares only the order's own steps
     again = amended(draft("so", {"q": 5}, action="so.create"), draft("inv", {"q": 5}, deps=("so",)))
     scenario = amended(draft("amend_so", {"q": 5}, action="so.update"))
-    status, note = await request_amendment(db, WB, {"Id": ORDER_ID}, again, "user", scenario)
+    status, note = await transact(
+        db, request_amendment, WB, {"Id": ORDER_ID}, again, "user", scenario
+    )
     assert "-0 ~2" in note  # nothing removed: amend_so~v2 is not part of the diff
     await w.run_until_idle()
     plan, steps = await states(db, plan_id)

@@ -1,4 +1,5 @@
-"""A worker process for crash tests: ``python -m tests.core.worker_proc URL LOG SLOW_S LEASE_S``.
+"""A worker process for crash tests:
+``python -m tests.orchestration.worker_proc URL LOG SLOW_S LEASE_S``.
 
 Its ERP connector appends ``start <idempotency key> <attempt>`` to LOG, sleeps
 SLOW_S, appends ``done ...`` and succeeds.  The process exits when no plan is open.

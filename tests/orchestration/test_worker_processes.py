@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.models import ConnectorCall, Plan
-from tests.core.worker_proc import build_worker
+from tests.orchestration.worker_proc import build_worker
 from tests.plankit import insert_plan, states
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ async def spawn(url: str, log: Path, slow_s: float, lease_s: float) -> asyncio.s
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.core.worker_proc",
+        "tests.orchestration.worker_proc",
         url,
         str(log),
         str(slow_s),

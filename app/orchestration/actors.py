@@ -1,0 +1,23 @@
+"""Who acts and why: the one check of an operator action's actor and reason.
+
+Every audited action (plan actions, webhook endpoint actions; from the API or the
+CLI) names its actor and, for most, a reason; both go to the audit log.  The API's
+request models use the same limits (``ACTOR_MAX``, ``REASON_MAX``).
+"""
+
+from __future__ import annotations
+
+from app.orchestration.errors import BadRequest
+
+ACTOR_MAX = 100  # characters
+REASON_MAX = 2000  # characters
+
+
+def check_actor(actor: str, reason: str, *, reason_required: bool = True) -> None:
+    """Raise ``BadRequest`` unless ``actor`` (and ``reason``) are fit for the audit log."""
+    if not actor.strip() or len(actor) > ACTOR_MAX:
+        raise BadRequest(f"actor must be 1 to {ACTOR_MAX} characters")
+    if reason_required and not reason.strip():
+        raise BadRequest("a reason is required")
+    if len(reason) > REASON_MAX:
+        raise BadRequest(f"reason must be at most {REASON_MAX} characters")

@@ -1,0 +1,66 @@
+"""Claim due steps (and due compensations) for a worker, as ``ClaimedStep``s."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.clock import aware, utcnow
+from app.db.database import Database
+from app.db.models import Step, StepState
+from app.orchestration.claims import due_steps, lease_due_steps
+from app.orchestration.compensation import claim_compensations
+from app.orchestration.executor import ClaimedStep
+
+
+async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:
+    """Lease up to ``limit`` due steps, then compensations with what is left."""
+    steps = await claim_steps(db, owner, lease, limit)
+    return steps + await claim_compensations(db, owner, lease, limit - len(steps))
+
+
+async def claim_steps(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:
+    now = utcnow()
+    async with db.write() as s:
+        rows, plans = await lease_due_steps(
+            s,
+            due_steps(now),
+            owner=owner,
+            lease=lease,
+            now=now,
+            limit=limit,
+            values={"state": StepState.RUNNING},
+            columns=(
+                Step.key,
+                Step.kind,
+                Step.connector,
+                Step.action,
+                Step.attempts,
+                Step.idempotency_key,
+                Step.input,
+                Step.wait_key,
+                Step.wait_until,
+                Step.assignee,
+                Step.retry_policy,
+            ),
+        )
+    return [
+        ClaimedStep(
+            id=r.id,
+            plan_id=r.plan_id,
+            key=r.key,
+            kind=r.kind,
+            connector=r.connector,
+            action=r.action,
+            attempt=r.attempts,
+            idempotency_key=r.idempotency_key,
+            input=r.input or {},
+            order_id=plans[r.plan_id].order_id,
+            correlation_id=plans[r.plan_id].correlation_id,
+            definition=plans[r.plan_id].definition,
+            wait_key=r.wait_key,
+            wait_until=aware(r.wait_until) if r.wait_until else None,
+            assignee=r.assignee,
+            retry_policy=r.retry_policy,
+        )
+        for r in rows
+    ]

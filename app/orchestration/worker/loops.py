@@ -1,0 +1,209 @@
+"""The worker's supervised loops: claim and run, commit, keep leases, waits, jeopardy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+
+from app.aio import Beat, no_beat, sleep_until
+from app.clock import utcnow
+from app.config import WritebackSettings
+from app.db.database import Database
+from app.db.errors import unavailable
+from app.logs import correlation_id
+from app.metrics import STEP_DURATION
+from app.orchestration import claims
+from app.orchestration.executor import ClaimedStep, StepExecutor, StepResult
+from app.orchestration.jeopardy_watch import sweep
+from app.orchestration.worker import claim as claiming
+from app.orchestration.worker.commit import Committer
+from app.orchestration.worker.waits import Waits
+from app.plans.definitions import PlanDefinition
+from app.supervisor import LoopFn, Supervisor
+
+log = logging.getLogger("revflow.worker")
+
+IDLE_BEAT_S = 0.5  # an idle loop still reports progress this often
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        executor: StepExecutor,
+        definitions: Mapping[str, PlanDefinition],
+        writeback: WritebackSettings,
+        *,
+        concurrency: int = 32,
+        lease_s: float = 30.0,
+        poll_interval_s: float = 0.1,
+        owner: str | None = None,
+        wakeup: asyncio.Event | None = None,
+        signal_poll_s: float = 0.5,
+        jeopardy_sweep_s: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.executor = executor
+        self.definitions = definitions
+        self.writeback = writeback
+        self.concurrency = concurrency
+        self.lease = timedelta(seconds=lease_s)
+        self.poll_interval_s = poll_interval_s
+        self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.wakeup = wakeup or asyncio.Event()
+        self.signal_poll_s = signal_poll_s
+        self.jeopardy_sweep_s = jeopardy_sweep_s
+        self.commits = Committer(db, definitions, writeback, self.owner, self.wakeup)
+        self.waits = Waits(db, writeback, self.wakeup)
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._done: asyncio.Queue[tuple[ClaimedStep, StepResult]] = asyncio.Queue()
+        self._batch: list[tuple[ClaimedStep, StepResult]] = []  # being committed
+
+    @property
+    def executed(self) -> int:
+        """Outcomes committed by this worker."""
+        return self.commits.executed
+
+    async def claim(self, limit: int) -> list[ClaimedStep]:
+        return await claiming.claim(self.db, self.owner, self.lease, limit)
+
+    async def complete(self, step: ClaimedStep, result: StepResult) -> bool:
+        """Commit the outcome if this worker still holds the lease; False if it lost it."""
+        return (await self.complete_many([(step, result)]))[0]
+
+    async def complete_many(self, done: list[tuple[ClaimedStep, StepResult]]) -> list[bool]:
+        return await self.commits.complete_many(done)
+
+    async def poll_waits(self, limit: int = 100) -> int:
+        return await self.waits.poll(limit)
+
+    async def extend_leases(self) -> None:
+        ids = list(self._running)
+        if not ids:
+            return
+        async with self.db.write() as s:
+            await claims.extend_leases(s, ids, self.owner, utcnow() + self.lease)
+
+    def loops(self) -> dict[str, tuple[LoopFn, float]]:
+        """The worker's loops by name, each with its interval (the service supervises each)."""
+        return {
+            "worker": (self.claim_loop, self.poll_interval_s),
+            "worker_commits": (self.commit_loop, self.poll_interval_s),
+            "worker_leases": (self.lease_loop, self.lease.total_seconds() / 3),
+            "waits": (self.waits_loop, self.signal_poll_s),
+            "jeopardy": (self.jeopardy_loop, self.jeopardy_sweep_s),
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """All of the worker's loops under a supervisor of their own (for tests and tools)."""
+        supervisor = Supervisor()
+        for name, (loop, interval_s) in self.loops().items():
+            supervisor.add(name, loop, interval_s=interval_s)
+        supervisor.start(stop)
+        await stop.wait()
+        await supervisor.wait(self.lease.total_seconds())
+
+    async def claim_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Claim due steps and start them; on stop, let the running ones finish."""
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self._running)
+                claimed = await self.claim(free) if free > 0 else []
+                for step in claimed:
+                    if step.id in self._running:
+                        # its outcome waits to be committed (the database was away long
+                        # enough for the lease to lapse): the claim renewed our lease
+                        continue
+                    self._running[step.id] = asyncio.create_task(self._run_one(step))
+                beat()
+                if len(claimed) < max(free, 1):
+                    self.wakeup.clear()
+                    await sleep_until(self.poll_interval_s, self.wakeup, stop)
+        finally:
+            if stop.is_set() and self._running:
+                await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def commit_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Commit finished steps in batches: whatever finished while the last batch was written.
+
+        A batch that cannot be committed because the database is unreachable stays
+        (``_batch``) and is committed when the loop is restarted; the steps' leases are
+        held meanwhile (``lease_loop``), so they are neither run again nor lost.
+        """
+        while not (stop.is_set() and not self._running and not self._batch):
+            if not self._batch:
+                try:
+                    first = await asyncio.wait_for(self._done.get(), IDLE_BEAT_S)
+                except TimeoutError:
+                    beat()
+                    continue
+                self._batch = [first]
+                while not self._done.empty():
+                    self._batch.append(self._done.get_nowait())
+            try:
+                await self.complete_many(self._batch)
+            except Exception as exc:
+                if unavailable(exc):
+                    raise  # kept in _batch for the restart
+                log.exception("step outcomes could not be recorded")
+            for step, _result in self._batch:
+                self._running.pop(step.id, None)
+                self._done.task_done()
+            self._batch = []
+            beat()
+
+    async def lease_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Extend the leases of the running steps (and those waiting to be committed)."""
+        interval = self.lease.total_seconds() / 3
+        while not (stop.is_set() and not self._running):
+            await self.extend_leases()
+            beat()
+            if stop.is_set():  # the last steps are finishing: keep their leases
+                await asyncio.sleep(min(interval, IDLE_BEAT_S))
+            else:
+                await sleep_until(interval, stop)
+
+    async def waits_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Complete waiting steps whose signal arrived; time out the expired ones."""
+        while not stop.is_set():
+            await self.poll_waits()
+            beat()
+            await sleep_until(self.signal_poll_s, stop)
+
+    async def jeopardy_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Re-check open plans' jeopardy, so a stuck plan turns late without a step finishing."""
+        while not stop.is_set():
+            await sweep(self.db, self.writeback)
+            beat()
+            await sleep_until(self.jeopardy_sweep_s, stop)
+
+    async def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Claim and run steps until none is due (for tests and tools)."""
+        done = 0
+        for _ in range(max_rounds):
+            resolved = await self.poll_waits()
+            claimed = await self.claim(self.concurrency)
+            if not claimed and not resolved:
+                return done
+            results = await asyncio.gather(*(self.executor.run(s) for s in claimed))
+            await self.complete_many(list(zip(claimed, results, strict=True)))
+            done += len(claimed)
+        return done
+
+    async def _run_one(self, step: ClaimedStep) -> None:
+        """Execute a step and hand its outcome to the committer (the lease stays held)."""
+        token = correlation_id.set(step.correlation_id)
+        try:
+            result = await self.executor.run(step)
+            STEP_DURATION.observe(max(0.0, time.time() - result.started))
+            await self._done.put((step, result))
+        except Exception:  # the executor turns errors into outcomes; this is a bug
+            log.exception("step execution crashed; it runs again when its lease expires")
+            self._running.pop(step.id, None)
+        finally:
+            correlation_id.reset(token)
