@@ -388,21 +388,26 @@ def demo(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = asyncio.run(
-            run_demo(
-                orders,
-                timeout,
-                progress,
-                database_url or demo_database(database),
-                erp_fail_share=erp_fail_share,
-                transport=transport,
-                chaos=chaos,
-                seed=seed,
-                cancel=cancel,
-                amend=amend,
-                erp=erp,
+        from app.mapping import MappingLoadError
+
+        try:
+            summary = asyncio.run(
+                run_demo(
+                    orders,
+                    timeout,
+                    progress,
+                    database_url or demo_database(database),
+                    erp_fail_share=erp_fail_share,
+                    transport=transport,
+                    chaos=chaos,
+                    seed=seed,
+                    cancel=cancel,
+                    amend=amend,
+                    erp=erp,
+                )
             )
-        )
+        except MappingLoadError as exc:  # a mappings folder that cannot be read
+            fail(str(exc))
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:

@@ -219,3 +219,10 @@ async def test_mappings_lint_org_in_a_single_currency_org(org, monkeypatch):
     quote = Path("mappings/quote_to_erp_quote.yaml")
     assert f"{quote}:{_first_line(quote, 'AccountNumber')}:" in result.output
     assert "CurrencyIsoCode" not in result.output
+
+
+def test_demo_with_an_unreadable_mappings_folder_says_so_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("REVFLOW_MAPPINGS_DIR", str(tmp_path / "missing"))
+    result = runner.invoke(cli, ["demo", "--orders", "1", "--database", str(tmp_path / "d.db")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {tmp_path / 'missing'}:1:1: no such file or directory"
