@@ -222,6 +222,10 @@ async def test_mappings_lint_org_in_a_single_currency_org(org, monkeypatch):
 
 
 def test_demo_with_an_unreadable_mappings_folder_says_so_in_one_line(monkeypatch, tmp_path):
+    import logging
+
+    # the demo points the root logger at the runner's stream, which closes afterwards
+    monkeypatch.setattr(logging.getLogger(), "handlers", list(logging.getLogger().handlers))
     monkeypatch.setenv("REVFLOW_MAPPINGS_DIR", str(tmp_path / "missing"))
     result = runner.invoke(cli, ["demo", "--orders", "1", "--database", str(tmp_path / "d.db")])
     assert result.exit_code == 2
