@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from app.mapping.compiler import load_mapping
@@ -25,8 +25,11 @@ def is_mapping_file(path: Path) -> bool:
     )
 
 
-def discover_files(paths: Iterable[str | Path] | str | Path) -> tuple[list[Path], list[Problem]]:
-    """Expand files and directories (recursively) into sorted mapping files."""
+def discover(
+    paths: Iterable[str | Path] | str | Path, wanted: Callable[[Path], bool]
+) -> tuple[list[Path], list[Problem]]:
+    """Expand files and directories (recursively, keeping the ``wanted`` files) into a
+    sorted list; a path that does not exist is a problem."""
     if isinstance(paths, str | Path):
         paths = [paths]
     files: set[Path] = set()
@@ -34,12 +37,17 @@ def discover_files(paths: Iterable[str | Path] | str | Path) -> tuple[list[Path]
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.update(p for p in path.rglob("*") if p.is_file() and is_mapping_file(p))
+            files.update(p for p in path.rglob("*") if p.is_file() and wanted(p))
         elif path.is_file():
             files.add(path)
         else:
             problems.append(Problem(str(raw), 1, 1, "", "no such file or directory"))
     return sorted(files), problems
+
+
+def discover_files(paths: Iterable[str | Path] | str | Path) -> tuple[list[Path], list[Problem]]:
+    """Expand files and directories (recursively) into sorted mapping files."""
+    return discover(paths, is_mapping_file)
 
 
 def load_all(paths: Iterable[str | Path] | str | Path) -> tuple[list[Mapping], list[Problem]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.mapping.errors import Problem
+from app.mapping.lint import discover
 from app.mapping.loader import parse_yaml
 from app.plans.compiler import PlanCompiler
 from app.plans.definitions import PlanDefinition
@@ -85,27 +86,15 @@ def load_plan_file(
     return definition
 
 
+def _is_plan_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and not path.name.startswith(".")
+
+
 def discover_plan_files(
     paths: Iterable[str | Path] | str | Path,
 ) -> tuple[list[Path], list[Problem]]:
     """Expand files and directories (recursively) into sorted ``*.yaml``/``*.yml`` files."""
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    files: set[Path] = set()
-    problems: list[Problem] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.update(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
-            )
-        elif path.is_file():
-            files.add(path)
-        else:
-            problems.append(Problem(str(raw), 1, 1, "", "no such file or directory"))
-    return sorted(files), problems
+    return discover(paths, _is_plan_file)
 
 
 def _load_all(
