@@ -34,6 +34,7 @@ FIRST = "new"  # the scenario of an order's first plan
 
 
 def on_sqlite(s: AsyncSession) -> bool:
+    """SQLite has one writer and no row locks: ``FOR UPDATE`` is left out there."""
     return s.get_bind().dialect.name == "sqlite"
 
 

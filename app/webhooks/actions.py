@@ -17,7 +17,7 @@ from app.clock import utcnow
 from app.config import WritebackSettings
 from app.orchestration.actors import check_actor
 from app.orchestration.progress import settle
-from app.orchestration.repository import lock_plan
+from app.orchestration.repository import lock_plan, on_sqlite
 from app.webhooks import repository
 from app.webhooks.endpoints import (
     DISABLED,
@@ -122,7 +122,7 @@ async def replay(
         if not rows:
             raise await _why_not_parked(s, connector, message_id)
     for r in rows:
-        plan = await lock_plan(s, r.plan_id, repository.is_sqlite(s))
+        plan = await lock_plan(s, r.plan_id, on_sqlite(s))
         if plan is None:
             continue
         if not await repository.unpark_step(s, r.id):

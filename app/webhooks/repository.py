@@ -14,18 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ConnectorAttempt, ConnectorCall, Plan, Step, StepState, WebhookEndpoint
 from app.db.upsert import upsert
-
-
-def is_sqlite(s: AsyncSession) -> bool:
-    """SQLite has one writer and no row locks: ``FOR UPDATE`` is left out there."""
-    return s.get_bind().dialect.name == "sqlite"
+from app.orchestration.repository import on_sqlite
 
 
 async def get_endpoint(
     s: AsyncSession, connector: str, *, for_update: bool = False
 ) -> WebhookEndpoint | None:
     q = select(WebhookEndpoint).where(WebhookEndpoint.connector == connector)
-    if for_update and not is_sqlite(s):
+    if for_update and not on_sqlite(s):
         q = q.with_for_update()
     return (await s.scalars(q)).one_or_none()
 
