@@ -1,3 +1,3 @@
-from app.cli import main
+from revflow.cli import main
 
 main()

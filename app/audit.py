@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import AuditEntry
+from revflow.db.models import AuditEntry
 
 
 def record(

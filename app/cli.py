@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli_options import ConfigOption, fail, run_in_transaction, settings_or_exit
-from app.config import ConfigError, Settings
-from app.orchestration.cli import fallout_cli
-from app.resources import default_mappings_dir, default_plans_dir
-from app.webhooks.cli import webhooks_cli
+from revflow.cli_options import ConfigOption, fail, run_in_transaction, settings_or_exit
+from revflow.config import ConfigError, Settings
+from revflow.orchestration.cli import fallout_cli
+from revflow.resources import default_mappings_dir, default_plans_dir
+from revflow.webhooks.cli import webhooks_cli
 
 cli = typer.Typer(
     help="Revflow: order orchestration between Salesforce and your ERP and accounting systems.",
@@ -58,7 +58,7 @@ def _options(
 @db_cli.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Create or migrate the database schema to the newest version."""
-    from app.db.startup import DatabaseStartupError, upgrade_database
+    from revflow.db.startup import DatabaseStartupError, upgrade_database
 
     settings = settings_or_exit(config)
     try:
@@ -77,7 +77,7 @@ def mappings_lint(
     config: ConfigOption = None,
 ) -> None:
     """Check mapping files; print file:line:col: message for each problem."""
-    from app.mapping import lint_paths
+    from revflow.mapping import lint_paths
 
     targets = paths or [default_mappings_dir()]
     problems = lint_paths(targets)
@@ -94,11 +94,11 @@ async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> li
     """What the org check at start-up would say of these mappings (describe calls):
     every field they and Revflow read must exist; CurrencyIsoCode is supplied in a
     single-currency org."""
-    from app.mapping.lint import load_all
-    from app.salesforce.auth import AuthError, TokenProvider
-    from app.salesforce.client import SalesforceClient
-    from app.salesforce.errors import SalesforceError
-    from app.salesforce.org_check import OrgCheck, OrgCheckError
+    from revflow.mapping.lint import load_all
+    from revflow.salesforce.auth import AuthError, TokenProvider
+    from revflow.salesforce.client import SalesforceClient
+    from revflow.salesforce.errors import SalesforceError
+    from revflow.salesforce.org_check import OrgCheck, OrgCheckError
 
     try:
         settings.require_org()
@@ -126,7 +126,7 @@ def mappings_test(
     paths: Annotated[list[Path] | None, typer.Argument(help="Golden files or folders.")] = None,
 ) -> None:
     """Run the golden cases kept beside the mappings (*.test.yaml)."""
-    from app.mapping import run_golden
+    from revflow.mapping import run_golden
 
     results = run_golden(paths or [default_mappings_dir()])
     for result in results:
@@ -143,7 +143,7 @@ def mappings_preview(
     record: Annotated[Path, typer.Option("--record", "-r", help="A sample record (JSON).")],
 ) -> None:
     """Show the document a mapping builds from a sample record, or why it fails."""
-    from app.mapping import MappingError, preview
+    from revflow.mapping import MappingError, preview
 
     try:
         typer.echo(preview(mapping, record))
@@ -159,7 +159,7 @@ def dead_letters_list(
     all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
 ) -> None:
     """List dead letters with their reason."""
-    from app.ingest.dead_letters import list_dead_letters
+    from revflow.ingest.dead_letters import list_dead_letters
 
     letters = run_in_transaction(config, lambda s, _: list_dead_letters(s, include_replayed=all_))
     for d in letters:
@@ -177,7 +177,7 @@ def dead_letters_replay(
     config: ConfigOption = None,
 ) -> None:
     """Parse dead letters again and record those that can be read in the inbox."""
-    from app.ingest.dead_letters import replay
+    from revflow.ingest.dead_letters import replay
 
     outcomes = run_in_transaction(config, lambda s, _: replay(s, ids), write=True)
     for o in outcomes:
@@ -191,8 +191,8 @@ def plans_lint(
     config: ConfigOption = None,
 ) -> None:
     """Check plan definition files (cycles included); print file:line:col: message."""
-    from app.mapping import MappingLoadError, load_directory
-    from app.plans.files import lint_plan_paths
+    from revflow.mapping import MappingLoadError, load_directory
+    from revflow.plans.files import lint_plan_paths
 
     settings = settings_or_exit(config)
     try:
@@ -218,7 +218,7 @@ def plans_explain(
     config: ConfigOption = None,
 ) -> None:
     """Print the plan that would be built for an order, and why each rule fired or not."""
-    from app.plans.explain import explain
+    from revflow.plans.explain import explain
 
     settings = settings_or_exit(config)
     definition = _plan_definition(settings, plan)
@@ -233,8 +233,8 @@ def plans_explain(
 
 
 def _plan_definition(settings: Settings, plan: Path | None) -> Any:
-    from app.plans.files import PlanLoadError, load_plan_file
-    from app.service import plan_definition
+    from revflow.plans.files import PlanLoadError, load_plan_file
+    from revflow.service import plan_definition
 
     if plan is None and settings.plan_file is None:
         return plan_definition(settings)
@@ -245,11 +245,11 @@ def _plan_definition(settings: Settings, plan: Path | None) -> Any:
 
 
 async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
-    from app.salesforce.auth import AuthError, TokenProvider
-    from app.salesforce.client import SalesforceClient
-    from app.salesforce.errors import SalesforceError
-    from app.salesforce.orders import fetch_orders, query_fields
-    from app.salesforce.org_check import OrgCheckError, single_currency
+    from revflow.salesforce.auth import AuthError, TokenProvider
+    from revflow.salesforce.client import SalesforceClient
+    from revflow.salesforce.errors import SalesforceError
+    from revflow.salesforce.orders import fetch_orders, query_fields
+    from revflow.salesforce.org_check import OrgCheckError, single_currency
 
     try:
         settings.require_org()
@@ -275,10 +275,10 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
 @cli.command()
 def run(config: ConfigOption = None) -> None:
     """Run the service against the configured Salesforce org and ERP (API included)."""
-    from app.db.startup import DatabaseStartupError, prepare_database
-    from app.logs import configure_logging
-    from app.salesforce.org_check import OrgCheckError
-    from app.service import Revflow
+    from revflow.db.startup import DatabaseStartupError, prepare_database
+    from revflow.logs import configure_logging
+    from revflow.salesforce.org_check import OrgCheckError
+    from revflow.service import Revflow
 
     settings = settings_or_exit(config)
     try:
@@ -361,8 +361,8 @@ def demo(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from app.demo import demo_database, run_demo
-    from app.demo.report import verdict
+    from revflow.demo import demo_database, run_demo
+    from revflow.demo.report import verdict
 
     if transport not in ("cometd", "pubsub"):
         fail(f"--transport must be pubsub or cometd, not {transport!r}")
@@ -371,7 +371,7 @@ def demo(
     if erp not in ("sandbox", "tryton"):
         fail(f"--erp must be sandbox or tryton, not {erp!r}")
     settings_or_exit(None)  # the demo's settings also read REVFLOW_*: a bad one is one line
-    from app.logs import configure_logging
+    from revflow.logs import configure_logging
 
     configure_logging("WARNING")
     with Progress(
@@ -388,7 +388,7 @@ def demo(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        from app.mapping import MappingLoadError
+        from revflow.mapping import MappingLoadError
 
         try:
             summary = asyncio.run(
@@ -432,11 +432,11 @@ def sandbox(
 
     Prints the credentials to configure Revflow against them.
     """
-    from app.sandbox.erp import SandboxErp
-    from app.sandbox.keys import generate_keypair, write_private_file
-    from app.sandbox.org import ConnectedApp, SandboxOrg
-    from app.sandbox.server import start_erp, start_org
-    from connectors.signing import generate_secret
+    from revflow.connectors.signing import generate_secret
+    from revflow.sandbox.erp import SandboxErp
+    from revflow.sandbox.keys import generate_keypair, write_private_file
+    from revflow.sandbox.org import ConnectedApp, SandboxOrg
+    from revflow.sandbox.server import start_erp, start_org
 
     key_file = Path("sandbox-private-key.pem").resolve()
 

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from app.config import ConfigError, Settings, load_settings
-from app.orchestration.errors import BadRequest, OperatorError
+from revflow.config import ConfigError, Settings, load_settings
+from revflow.orchestration.errors import BadRequest, OperatorError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from app.db.database import Database
+    from revflow.db.database import Database
 
 T = TypeVar("T")
 
@@ -53,8 +53,8 @@ def run_with_database(
 
     An unreachable database or a schema not at this version's head is one line.
     """
-    from app.db.database import Database
-    from app.db.startup import DatabaseStartupError, prepare_database
+    from revflow.db.database import Database
+    from revflow.db.startup import DatabaseStartupError, prepare_database
 
     settings = settings_or_exit(config)
     try:

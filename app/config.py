@@ -30,8 +30,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.config_names import env_name, extra_hint, unknown_variables
-from app.resources import default_mappings_dir
+from revflow.config_names import env_name, extra_hint, unknown_variables
+from revflow.resources import default_mappings_dir
 
 ENV_PREFIX = "REVFLOW_"
 
@@ -45,7 +45,7 @@ class _Section(BaseModel):
 
 
 def _check_webhook_secret(secret: SecretStr) -> SecretStr:
-    from connectors.signing import SECRET_PREFIX, decode_secret
+    from revflow.connectors.signing import SECRET_PREFIX, decode_secret
 
     if not secret.get_secret_value().startswith(SECRET_PREFIX):
         raise ValueError("webhook secret is not whsec_<base64>")
@@ -204,7 +204,7 @@ class WebhookConnectorSettings(_Section):
     @field_validator("external_id")
     @classmethod
     def _check_external_id(cls, value: str | None) -> str | None:
-        from connectors.external_id import compile_path
+        from revflow.connectors.external_id import compile_path
 
         if value is not None:
             compile_path(value)  # ValueError says where the expression breaks
@@ -344,14 +344,14 @@ class Settings(BaseSettings):
     supervisor: SupervisorSettings = SupervisorSettings()
 
     def __repr_args__(self) -> Any:
-        from app.db.engine import hide_password
+        from revflow.db.engine import hide_password
 
         yield "database_url", hide_password(self.database_url)
         yield from super().__repr_args__()
 
     @field_serializer("database_url", when_used="json")
     def _hide_database_password(self, url: str) -> str:
-        from app.db.engine import hide_password
+        from revflow.db.engine import hide_password
 
         return hide_password(url)
 

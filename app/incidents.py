@@ -30,11 +30,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import utcnow
-from app.db.database import Database
-from app.db.models import Incident
-from app.metrics import INCIDENTS_OPENED, INCIDENTS_RESOLVED
-from app.salesforce.errors import SalesforceError
+from revflow.clock import utcnow
+from revflow.db.database import Database
+from revflow.db.models import Incident
+from revflow.metrics import INCIDENTS_OPENED, INCIDENTS_RESOLVED
+from revflow.salesforce.errors import SalesforceError
 
 log = logging.getLogger("revflow.incidents")
 

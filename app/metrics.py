@@ -54,7 +54,7 @@ LOOP_PROGRESS = Gauge(
     ["loop"],
 )
 INCIDENTS_OPENED = Counter(
-    "revflow_incidents_opened_total", "Standing incidents opened (app.incidents)", ["kind"]
+    "revflow_incidents_opened_total", "Standing incidents opened (revflow.incidents)", ["kind"]
 )
 INCIDENTS_RESOLVED = Counter(
     "revflow_incidents_resolved_total", "Standing incidents resolved", ["kind"]

@@ -14,15 +14,15 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from app.config import Settings
-from app.db.database import Database
-from app.incidents import raise_incident, resolve_incident
-from app.mapping.errors import Problem
-from app.mapping.model import Mapping as CompiledMapping
-from app.salesforce.auth import AuthError
-from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import SalesforceError
-from app.salesforce.org_check import OrgCheck, OrgCheckError, OrgShape
+from revflow.config import Settings
+from revflow.db.database import Database
+from revflow.incidents import raise_incident, resolve_incident
+from revflow.mapping.errors import Problem
+from revflow.mapping.model import Mapping as CompiledMapping
+from revflow.salesforce.auth import AuthError
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.errors import SalesforceError
+from revflow.salesforce.org_check import OrgCheck, OrgCheckError, OrgShape
 
 log = logging.getLogger("revflow.org_check")
 

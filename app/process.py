@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.config import ENV_PREFIX
+from revflow.config import ENV_PREFIX
 
 
 def settings_env(values: dict[str, Any], prefix: str = ENV_PREFIX) -> dict[str, str]:
@@ -43,7 +43,7 @@ class RevflowProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "revflow",
             "run",
             env=self.env,
             stdout=log,

@@ -6,7 +6,7 @@
 
 In a checkout (``pip install -e .``) these are the repository's ``migrations/``,
 ``mappings/`` and ``plans/``, so edits show at once.  A wheel carries the same
-folders as package data under ``app/_shipped/`` (see setup.py), which is used when
+folders as package data under ``revflow/_shipped/`` (see setup.py), which is used when
 the checkout's folders are not there.
 """
 

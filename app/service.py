@@ -14,33 +14,33 @@ from typing import Any
 import httpx
 import uvicorn
 
-from app.aio import Beat
-from app.api.app import create_app
-from app.api.health import incidents_check, loops_check
-from app.config import Settings
-from app.db.database import Database
-from app.ingest.consumer import EventConsumer
-from app.ingest.reconcile import Reconciler
-from app.mapping import Mapping as CompiledMapping
-from app.mapping.store import MappingStore
-from app.orchestration.executor import StepExecutor
-from app.orchestration.intake import Intake
-from app.orchestration.worker import Worker
-from app.org_guard import OrgGuard
-from app.plans.definitions import PlanDefinition, order_fulfillment
-from app.plans.files import load_plan_file
-from app.plans.retry import forever
-from app.salesforce.auth import TokenProvider
-from app.salesforce.budget import ApiBudget
-from app.salesforce.client import SalesforceClient
-from app.salesforce.org_check import OrgShape
-from app.salesforce.writeback import WritebackFlusher
-from app.supervisor import Supervisor
-from app.webhooks.endpoints import DisablePolicy
-from app.webhooks.guard import EndpointGuard
-from app.webhooks.policy import default_retry_policy
-from connectors.base import Connector
-from connectors.registry import build_connector
+from revflow.aio import Beat
+from revflow.api.app import create_app
+from revflow.api.health import incidents_check, loops_check
+from revflow.config import Settings
+from revflow.connectors.base import Connector
+from revflow.connectors.registry import build_connector
+from revflow.db.database import Database
+from revflow.ingest.consumer import EventConsumer
+from revflow.ingest.reconcile import Reconciler
+from revflow.mapping import Mapping as CompiledMapping
+from revflow.mapping.store import MappingStore
+from revflow.orchestration.executor import StepExecutor
+from revflow.orchestration.intake import Intake
+from revflow.orchestration.worker import Worker
+from revflow.org_guard import OrgGuard
+from revflow.plans.definitions import PlanDefinition, order_fulfillment
+from revflow.plans.files import load_plan_file
+from revflow.plans.retry import forever
+from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.budget import ApiBudget
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.org_check import OrgShape
+from revflow.salesforce.writeback import WritebackFlusher
+from revflow.supervisor import Supervisor
+from revflow.webhooks.endpoints import DisablePolicy
+from revflow.webhooks.guard import EndpointGuard
+from revflow.webhooks.policy import default_retry_policy
 
 log = logging.getLogger("revflow")
 

@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.aio import Beat, sleep_until
-from app.metrics import LOOP_PROGRESS, LOOP_RESTARTS, LOOP_UP
-from app.plans.retry import RetryPolicy, forever
+from revflow.aio import Beat, sleep_until
+from revflow.metrics import LOOP_PROGRESS, LOOP_RESTARTS, LOOP_UP
+from revflow.plans.retry import RetryPolicy, forever
 
 log = logging.getLogger("revflow.supervisor")
 

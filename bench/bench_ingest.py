@@ -21,15 +21,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.config import load_settings
-from app.db.database import Database
-from app.db.migrate import upgrade
-from app.db.models import ReceivedEvent
-from app.ingest.consumer import EventConsumer
-from app.salesforce.auth import TokenProvider
-from app.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
-from app.sandbox.records import RecordStore
-from app.sandbox.server import start_org
+from revflow.config import load_settings
+from revflow.db.database import Database
+from revflow.db.migrate import upgrade
+from revflow.db.models import ReceivedEvent
+from revflow.ingest.consumer import EventConsumer
+from revflow.salesforce.auth import TokenProvider
+from revflow.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.server import start_org
 
 
 def fill(org: SandboxOrg, events: int) -> None:
@@ -61,7 +61,7 @@ async def bench(events: int, transport: str, url: str) -> dict[str, Any]:
     pubsub = None
     ingest: dict[str, Any] = {"transport": transport, "initial_replay": "earliest"}
     if transport == "pubsub":
-        from app.sandbox.pubsub import start_pubsub
+        from revflow.sandbox.pubsub import start_pubsub
 
         pubsub = await start_pubsub(org)
         ingest.update(pubsub_endpoint=pubsub.target, pubsub_tls=False)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.mapping import Mapping, load_mapping
+from revflow.mapping import Mapping, load_mapping
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 FIXTURE = MAPPINGS / "tests" / "fixtures" / "order.json"

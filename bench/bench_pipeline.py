@@ -18,7 +18,7 @@ import logging
 import os
 import time
 
-from app.demo import DemoEnvironment
+from revflow.demo import DemoEnvironment
 
 
 async def bench(orders: int, database_url: str | None) -> dict[str, object]:

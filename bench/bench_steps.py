@@ -34,17 +34,17 @@ from multiprocessing.synchronize import Event as MpEvent
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.engine import normalize_url
-from app.db.migrate import upgrade
-from app.db.models import Plan, PlanState
-from app.orchestration.executor import StepExecutor
-from app.orchestration.plans import create_plan
-from app.orchestration.worker import Worker
-from app.plans.decompose import decompose
-from app.plans.definitions import order_fulfillment
-from connectors.base import CallResult, FakeConnector
+from revflow.config import WritebackSettings
+from revflow.connectors.base import CallResult, FakeConnector
+from revflow.db.database import Database
+from revflow.db.engine import normalize_url
+from revflow.db.migrate import upgrade
+from revflow.db.models import Plan, PlanState
+from revflow.orchestration.executor import StepExecutor
+from revflow.orchestration.plans import create_plan
+from revflow.orchestration.worker import Worker
+from revflow.plans.decompose import decompose
+from revflow.plans.definitions import order_fulfillment
 
 PGBENCH_CLIENTS, PGBENCH_THREADS = 4, 2
 

@@ -16,11 +16,11 @@ import time
 
 import httpx
 
-from app.sandbox.erp import SandboxErp
-from app.sandbox.server import start_erp
-from connectors.base import CallContext
-from connectors.signing import generate_secret
-from connectors.webhook import WebhookConnector
+from revflow.connectors.base import CallContext
+from revflow.connectors.signing import generate_secret
+from revflow.connectors.webhook import WebhookConnector
+from revflow.sandbox.erp import SandboxErp
+from revflow.sandbox.server import start_erp
 
 
 def _serve(secret: str, port_out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

@@ -26,8 +26,8 @@ import os
 import time
 from typing import Any
 
-from app.config import ReconcileSettings, WritebackSettings
-from app.demo import REVFLOW_APP, DemoEnvironment
+from revflow.config import ReconcileSettings, WritebackSettings
+from revflow.demo import REVFLOW_APP, DemoEnvironment
 
 FLOOR_RECORDS_PER_CALL = 200
 

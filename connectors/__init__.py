@@ -1,14 +1,14 @@
 """Connectors: how Revflow talks to ERP and accounting systems.
 
 A connector has one required method, ``call(action, payload, ctx) -> CallResult``,
-and raises the classified errors in ``connectors.errors`` (retryable, rate limited,
+and raises the classified errors in ``revflow.connectors.errors`` (retryable, rate limited,
 fatal, endpoint gone, ambiguous).  ``find_existing`` optionally answers "did an
 earlier, ambiguous attempt land?"; ``None`` means unknown.
 
 Adding a connector takes one file.  For example ``connectors/acme.py``::
 
-    from connectors import CallContext, CallResult, Connector, FatalError
-    from connectors.registry import register_connector_type
+    from revflow.connectors import CallContext, CallResult, Connector, FatalError
+    from revflow.connectors.registry import register_connector_type
 
     class AcmeConnector(Connector):
         def __init__(self, base_url: str, token: str) -> None: ...
@@ -27,12 +27,12 @@ Adding a connector takes one file.  For example ``connectors/acme.py``::
         return AcmeConnector(settings["base_url"], settings["token"])
 
 Configure it with ``{"type": "acme", ...}`` once the module is imported, or
-without any registration as ``{"type": "connectors.acme:build", ...}``; either way
+without any registration as ``{"type": "revflow.connectors.acme:build", ...}``; either way
 ``build_connector(name, settings)`` builds it.  Test code against ``FakeConnector``.
 """
 
-from connectors.base import CallContext, CallResult, Connector, FakeConnector
-from connectors.errors import (
+from revflow.connectors.base import CallContext, CallResult, Connector, FakeConnector
+from revflow.connectors.errors import (
     AmbiguousError,
     ConnectorError,
     EndpointGoneError,
@@ -40,7 +40,7 @@ from connectors.errors import (
     RateLimitedError,
     RetryableError,
 )
-from connectors.registry import build_connector, register_connector_type
+from revflow.connectors.registry import build_connector, register_connector_type
 
 __all__ = [
     "AmbiguousError",

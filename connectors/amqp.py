@@ -38,8 +38,8 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from pamqp.commands import Basic
 
-from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import AmbiguousError, FatalError, RetryableError
+from revflow.connectors.base import CallContext, CallResult, Connector
+from revflow.connectors.errors import AmbiguousError, FatalError, RetryableError
 
 __all__ = ["AmqpConnector"]
 

@@ -1,7 +1,7 @@
 """The connector boundary: one ``call`` per plan step, plus an optional look-up.
 
 A connector turns ``(action, payload, ctx)`` into one request to a target system
-and returns a ``CallResult`` or raises an error from ``connectors.errors``::
+and returns a ``CallResult`` or raises an error from ``revflow.connectors.errors``::
 
     class EchoConnector(Connector):
         async def call(self, action: str, payload: dict, ctx: CallContext) -> CallResult:

@@ -2,7 +2,7 @@
 
 ``HttpConnector`` owns or borrows an ``httpx.AsyncClient``, bounds each request by
 ``min(timeout_s, ctx.timeout_s)``, adds a bearer token from a ``TokenProvider``,
-and classifies failures with ``connectors.http_errors`` (the rules every HTTP connector
+and classifies failures with ``revflow.connectors.http_errors`` (the rules every HTTP connector
 shares), with the target's own error text as the message (``classify``).  A 401 invalidates the
 cached token and is retryable, so the next attempt authenticates afresh.  Reads
 (``GET``) that time out are retryable rather than ambiguous: nothing was changed.
@@ -19,16 +19,16 @@ from typing import Any
 
 import httpx
 
-from connectors.base import CallContext, Connector
-from connectors.errors import ConnectorError, FatalError, RetryableError
-from connectors.http_client import HttpClientOwner
-from connectors.http_errors import (
+from revflow.connectors.base import CallContext, Connector
+from revflow.connectors.errors import ConnectorError, FatalError, RetryableError
+from revflow.connectors.http_client import HttpClientOwner
+from revflow.connectors.http_errors import (
     MAX_BODY_CHARS,
     classify_response,
     classify_transport,
     target_label,
 )
-from connectors.oauth import TokenProvider
+from revflow.connectors.oauth import TokenProvider
 
 __all__ = ["HttpConnector", "classify", "decimal", "json_number", "lines_of", "require"]
 
@@ -41,7 +41,7 @@ def classify(
     *,
     ambiguous_statuses: tuple[int, ...] = (),
 ) -> ConnectorError | None:
-    """``connectors.http_errors.classify_response`` with the target's ``message``.
+    """``revflow.connectors.http_errors.classify_response`` with the target's ``message``.
 
     ``ambiguous_statuses`` (e.g. 504 from a gateway in front of a non-idempotent
     create) become ``AmbiguousError``.

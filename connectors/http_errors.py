@@ -1,4 +1,4 @@
-"""One classification of HTTP outcomes onto ``connectors.errors``, for every HTTP
+"""One classification of HTTP outcomes onto ``revflow.connectors.errors``, for every HTTP
 connector (webhook, generic REST, NetSuite, SAP S/4HANA, QuickBooks, Xero) and the
 OAuth token client.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import (
+from revflow.connectors.errors import (
     AmbiguousError,
     ConnectorError,
     EndpointGoneError,

@@ -13,14 +13,14 @@ JWT-assertion flow implemented elsewhere.
   replaces the old one and is passed to ``on_refresh_token`` so it can be stored.
 
 Tokens are cached until ``expires_in`` minus ``leeway_s``; concurrent callers share
-one refresh.  Token endpoint failures map onto ``connectors.errors`` by
-``connectors.http_errors``, with two token rules: 400/401/403 (``invalid_client``,
+one refresh.  Token endpoint failures map onto ``revflow.connectors.errors`` by
+``revflow.connectors.http_errors``, with two token rules: 400/401/403 (``invalid_client``,
 ``invalid_grant``, ...) and an answer without an ``access_token`` are ``FatalError``
 (credentials or settings need fixing); a transport failure is never ambiguous (asking
 for a token changes nothing), so 429/5xx/timeouts are retryable.  Every message
 starts with ``OAuth token request``.
 
-The generic REST connector's ``oauth2`` auth is this provider too (``connectors.rest``);
+The generic REST connector's ``oauth2`` auth is this provider too (``revflow.connectors.rest``);
 it shares the connector's HTTP client through ``bind_client``.
 """
 
@@ -34,8 +34,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from connectors.errors import FatalError
-from connectors.http_errors import MAX_BODY_CHARS, classify_response, classify_transport
+from revflow.connectors.errors import FatalError
+from revflow.connectors.http_errors import MAX_BODY_CHARS, classify_response, classify_transport
 
 __all__ = [
     "OAuth2TokenProvider",

@@ -35,10 +35,16 @@ from typing import Any
 
 import httpx
 
-from connectors.base import CallContext, CallResult
-from connectors.errors import FatalError
-from connectors.http_base import DEFAULT_TIMEOUT_S, HttpConnector, json_number, lines_of, require
-from connectors.oauth import OAuth2TokenProvider, as_token_provider
+from revflow.connectors.base import CallContext, CallResult
+from revflow.connectors.errors import FatalError
+from revflow.connectors.http_base import (
+    DEFAULT_TIMEOUT_S,
+    HttpConnector,
+    json_number,
+    lines_of,
+    require,
+)
+from revflow.connectors.oauth import OAuth2TokenProvider, as_token_provider
 
 __all__ = ["QuickBooksConnector", "qbo_error_message", "request_id_for"]
 

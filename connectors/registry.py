@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from connectors.base import Connector
+from revflow.connectors.base import Connector
 
 if TYPE_CHECKING:  # annotation only: `import connectors` stays free of httpx
     import httpx
@@ -76,7 +76,7 @@ def build_connector(
 
 @register_connector_type("webhook")
 def _webhook(name: str, settings: Mapping[str, Any]) -> Connector:
-    from connectors.webhook import WebhookConnector
+    from revflow.connectors.webhook import WebhookConnector
 
     options = dict(settings)
     secrets = options.pop("secrets", None)
@@ -92,14 +92,14 @@ def _webhook(name: str, settings: Mapping[str, Any]) -> Connector:
 
 @register_connector_type("amqp")
 def _amqp(name: str, settings: Mapping[str, Any]) -> Connector:
-    from connectors.amqp import AmqpConnector
+    from revflow.connectors.amqp import AmqpConnector
 
     return AmqpConnector.from_settings(name, settings)
 
 
 @register_connector_type("rest")
 def _rest(name: str, settings: Mapping[str, Any]) -> Connector:
-    from connectors.rest import RestConnector
+    from revflow.connectors.rest import RestConnector
 
     return RestConnector.from_settings(name, settings)
 
@@ -108,7 +108,9 @@ def _lazy(module: str) -> ConnectorFactory:
     """A factory that imports ``connectors.<module>`` only when first used."""
 
     def factory(name: str, settings: Mapping[str, Any]) -> Connector:
-        built: Connector = importlib.import_module(f"connectors.{module}").build(name, settings)
+        built: Connector = importlib.import_module(f"revflow.connectors.{module}").build(
+            name, settings
+        )
         return built
 
     return factory

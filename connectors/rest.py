@@ -29,8 +29,8 @@ before it expires and fetched anew once when the API answers 401), ``api_key``
 (``header``, ``key``, optional ``prefix``), ``basic`` (``username``, ``password``),
 ``bearer`` (``token``) or ``none``.
 
-Errors are classified as for every HTTP connector (``connectors.http_errors``); the
-``oauth2`` token comes from ``connectors.oauth.OAuth2TokenProvider``: a token endpoint
+Errors are classified as for every HTTP connector (``revflow.connectors.http_errors``); the
+``oauth2`` token comes from ``revflow.connectors.oauth.OAuth2TokenProvider``: a token endpoint
 that refuses the credentials is ``FatalError``, one that is unreachable or failing is
 ``RetryableError``.
 """
@@ -51,12 +51,12 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import ConnectorError, FatalError
-from connectors.http_client import HttpClientOwner
-from connectors.http_errors import MAX_BODY_CHARS, classify_response, classify_transport
-from connectors.oauth import OAuth2TokenProvider
-from connectors.webhook import DEFAULT_EXTERNAL_ID_PATHS
+from revflow.connectors.base import CallContext, CallResult, Connector
+from revflow.connectors.errors import ConnectorError, FatalError
+from revflow.connectors.http_client import HttpClientOwner
+from revflow.connectors.http_errors import MAX_BODY_CHARS, classify_response, classify_transport
+from revflow.connectors.oauth import OAuth2TokenProvider
+from revflow.connectors.webhook import DEFAULT_EXTERNAL_ID_PATHS
 
 __all__ = [
     "ApiKeyAuth",
@@ -76,7 +76,7 @@ _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
 class BodyMapping(Protocol):
-    """What a body mapping needs to be: ``app.mapping.model.Mapping`` is one."""
+    """What a body mapping needs to be: ``revflow.mapping.model.Mapping`` is one."""
 
     def apply(self, record: Mapping[str, Any]) -> dict[str, Any]: ...
 
@@ -144,7 +144,7 @@ class BasicAuth(Auth):
 
 
 class OAuth2ClientCredentials(Auth):
-    """The client-credentials grant by ``connectors.oauth.OAuth2TokenProvider``, with the
+    """The client-credentials grant by ``revflow.connectors.oauth.OAuth2TokenProvider``, with the
     token cached until ``expiry_margin_s`` before it expires (``expires_in``; one hour
     when the server does not say).  Token requests go through the connector's client."""
 
@@ -272,7 +272,7 @@ class RestAction:
 
 def _mapping_loader(mappings_dir: Path) -> Callable[[str], BodyMapping]:
     def load(name: str) -> BodyMapping:
-        from app.mapping.compiler import compile_mapping
+        from revflow.mapping.compiler import compile_mapping
 
         for suffix in (".yaml", ".yml"):
             path = mappings_dir / f"{name}{suffix}"

@@ -35,10 +35,10 @@ from typing import Any
 
 import httpx
 
-from connectors.base import CallContext, CallResult
-from connectors.errors import FatalError, RetryableError
-from connectors.http_base import DEFAULT_TIMEOUT_S, HttpConnector, lines_of, require
-from connectors.oauth import as_token_provider
+from revflow.connectors.base import CallContext, CallResult
+from revflow.connectors.errors import FatalError, RetryableError
+from revflow.connectors.http_base import DEFAULT_TIMEOUT_S, HttpConnector, lines_of, require
+from revflow.connectors.oauth import as_token_provider
 
 __all__ = ["SapS4SalesOrderConnector", "sap_error_message"]
 

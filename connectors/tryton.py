@@ -32,7 +32,7 @@ Tryton product ``code`` (``sku``) and every code must exist as a salable product
 ERP team owns the item master and its accounting categories).  An unknown code is a
 ``FatalError`` naming it.  ``product_codes`` may map Salesforce codes to Tryton codes.
 
-Errors (``connectors.errors``):
+Errors (``revflow.connectors.errors``):
 
 | Tryton answer | Error |
 |---|---|
@@ -61,8 +61,8 @@ from typing import Any
 
 import httpx
 
-from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import (
+from revflow.connectors.base import CallContext, CallResult, Connector
+from revflow.connectors.errors import (
     AmbiguousError,
     ConnectorError,
     FatalError,

@@ -7,7 +7,7 @@ Each call POSTs ``{"type": ..., "timestamp": <ISO 8601>, "data": payload}`` with
 - ``webhook-timestamp`` and ``webhook-signature``: fresh for every attempt;
 - ``Idempotency-Key`` and ``X-Correlation-Id`` from the context.
 
-Answers map onto ``connectors.errors`` (``connectors.http_errors``): 2xx success;
+Answers map onto ``revflow.connectors.errors`` (``revflow.connectors.http_errors``): 2xx success;
 410 ``EndpointGoneError``; 429 and 503 ``RateLimitedError`` (``Retry-After`` in
 seconds or as an HTTP date); 408 and other 5xx ``RetryableError``; other statuses
 ``FatalError`` with the body.
@@ -32,17 +32,17 @@ from typing import Any
 
 import httpx
 
-from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import ConnectorError, FatalError
-from connectors.external_id import ExternalIdPath, compile_path
-from connectors.http_client import HttpClientOwner
-from connectors.http_errors import (
+from revflow.connectors.base import CallContext, CallResult, Connector
+from revflow.connectors.errors import ConnectorError, FatalError
+from revflow.connectors.external_id import ExternalIdPath, compile_path
+from revflow.connectors.http_client import HttpClientOwner
+from revflow.connectors.http_errors import (
     MAX_BODY_CHARS,
     classify_response,
     classify_transport,
     parse_retry_after,
 )
-from connectors.signing import decode_secret, sign
+from revflow.connectors.signing import decode_secret, sign
 
 __all__ = [
     "DEFAULT_EXTERNAL_ID_PATHS",
@@ -67,7 +67,7 @@ def webhook_id_for(idempotency_key: str) -> str:
 
 
 def error_for_response(response: httpx.Response) -> ConnectorError | None:
-    """Classify a non-2xx answer; ``None`` for 2xx (``connectors.http_errors``)."""
+    """Classify a non-2xx answer; ``None`` for 2xx (``revflow.connectors.http_errors``)."""
     return classify_response(response)
 
 
@@ -97,7 +97,7 @@ class WebhookConnector(HttpClientOwner, Connector):
 
     ``event_types`` maps an action to the message type (an unmapped action is
     sent as its own type); ``external_id`` is a JMESPath expression that finds the
-    ERP's id in the JSON answer (``connectors.external_id``; ``result.documentNo``),
+    ERP's id in the JSON answer (``revflow.connectors.external_id``; ``result.documentNo``),
     else the dotted ``external_id_paths`` are tried in order (``id``, ``erp_number``).
     ``clock`` gives the attempt time (tests).  An HTTP client the connector created
     itself is closed by ``aclose``.

@@ -8,8 +8,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app.db.engine import is_sqlite, make_engine
-from app.db.models import Base
+from revflow.db.engine import is_sqlite, make_engine
+from revflow.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -18,7 +18,7 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        from app.config import load_settings
+        from revflow.config import load_settings
 
         url = load_settings().database_url
     return url

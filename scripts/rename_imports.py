@@ -1,6 +1,7 @@
 """Rewrite Revflow's import names: ``app`` -> ``revflow``, ``connectors`` -> ``revflow.connectors``.
 
-Not applied yet (issue 11): run it once, on a quiet main, with the rest of the recipe.
+Applied to main (issue 11). Run it again on a branch that was started before the
+rename, before merging main: it is idempotent, and then only real edits conflict.
 The repository keeps its top-level folders; only the import names change.
 
 1. ``python3 scripts/rename_imports.py`` (from the repository root; idempotent).
@@ -33,7 +34,7 @@ RULES = [
     (re.compile(r"\b(from|import)\s+app(?=[\s.])"), r"\1 revflow"),
     # dotted names in strings: "app.sandbox.tryton", f"connectors.{module}", patch targets
     (re.compile(r"(?<=[\"'])connectors\.(?=[a-z_{])"), "revflow.connectors."),
-    (re.compile(r"(?<=[\"'])app\.(?=[a-z_{])"), "revflow."),
+    (re.compile(r"(?<=[\"'])app\.(?!py\b)(?=[a-z_{])"), "revflow."),
     # python -m app
     (re.compile(r"([\"']-m[\"'],\s*)[\"']app[\"']"), r'\1"revflow"'),
 ]

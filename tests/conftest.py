@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.db.database import Database
-from app.db.engine import make_engine
-from app.db.migrate import upgrade
-from app.sandbox.org import SandboxOrg
-from app.sandbox.server import start_org
+from revflow.db.database import Database
+from revflow.db.engine import make_engine
+from revflow.db.migrate import upgrade
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.server import start_org
 
 PG_URL = os.environ.get("REVFLOW_TEST_DATABASE_URL")
 

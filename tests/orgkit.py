@@ -10,19 +10,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.config import Settings
-from app.db.database import Database
-from app.db.models import Incident, Plan, ReceivedEvent
-from app.ingest.events import IncomingEvent, parse_cometd
-from app.ingest.inbox import record_events
-from app.mapping import load_directory
-from app.orchestration.intake import Intake
-from app.plans.definitions import order_fulfillment
-from app.salesforce.auth import TokenProvider
-from app.salesforce.client import SalesforceClient
-from app.sandbox.events import StoredEvent
-from app.sandbox.org import DEMO_USER_ID, ConnectedApp, SandboxOrg
-from app.sandbox.records import RecordStore
+from revflow.config import Settings
+from revflow.db.database import Database
+from revflow.db.models import Incident, Plan, ReceivedEvent
+from revflow.ingest.events import IncomingEvent, parse_cometd
+from revflow.ingest.inbox import record_events
+from revflow.mapping import load_directory
+from revflow.orchestration.intake import Intake
+from revflow.plans.definitions import order_fulfillment
+from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.client import SalesforceClient
+from revflow.sandbox.events import StoredEvent
+from revflow.sandbox.org import DEMO_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.records import RecordStore
 
 MAPPINGS = load_directory(Path(__file__).resolve().parents[1] / "mappings")
 ORDER_CHANNEL = "/data/OrderChangeEvent"

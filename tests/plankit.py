@@ -8,14 +8,14 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import OrderSnapshot, Plan, PlanState, Signal, Step, StepState, WritebackItem
-from app.orchestration.executor import StepExecutor
-from app.orchestration.worker import Worker
-from app.plans.state import StepView, newly_ready
-from connectors.base import CallResult, FakeConnector
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.connectors.base import CallResult, FakeConnector
+from revflow.db.database import Database
+from revflow.db.models import OrderSnapshot, Plan, PlanState, Signal, Step, StepState, WritebackItem
+from revflow.orchestration.executor import StepExecutor
+from revflow.orchestration.worker import Worker
+from revflow.plans.state import StepView, newly_ready
 
 ORDER_ID = "8015e00000Q7mNpAAJ"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
+from revflow.cli import cli
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def test_sandbox_writes_its_private_key_for_the_owner_only(tmp_path):
     key_file.chmod(0o644)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REVFLOW_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "sandbox", "--port", "0", "--erp-port", "0"],
+        [sys.executable, "-m", "revflow", "sandbox", "--port", "0", "--erp-port", "0"],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -172,8 +172,8 @@ def _point_at(org, monkeypatch) -> None:
     """REVFLOW_* settings for the sandbox org (the ERP is required but never called)."""
     import json
 
-    from app.sandbox.org import ConnectedApp
-    from connectors.signing import generate_secret
+    from revflow.connectors.signing import generate_secret
+    from revflow.sandbox.org import ConnectedApp
 
     org.add_app(ConnectedApp(name="revflow", consumer_key="ck", consumer_secret="s3cret"))
     for key, value in {

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app import clock
+from revflow import clock
 
 
 def test_aware_reads_a_naive_datetime_as_utc() -> None:

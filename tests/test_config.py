@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from app.config import ConfigError, load_settings
-from connectors.signing import generate_secret
+from revflow.config import ConfigError, load_settings
+from revflow.connectors.signing import generate_secret
 
 GOOD_SECRET = generate_secret()
 OTHER_SECRET = generate_secret()

@@ -8,15 +8,15 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from app.db.database import Database
-from app.incidents import (
+from revflow.db.database import Database
+from revflow.incidents import (
     describe,
     is_permanent,
     open_blocking_incidents,
     raise_incident,
     resolve_incident,
 )
-from app.salesforce.errors import SalesforceError, TransientError
+from revflow.salesforce.errors import SalesforceError, TransientError
 from tests.orgkit import incidents
 
 

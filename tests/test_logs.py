@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.demo import DemoEnvironment
-from app.logs import configure_logging
+from revflow.demo import DemoEnvironment
+from revflow.logs import configure_logging
 
 
 @pytest.fixture

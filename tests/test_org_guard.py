@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from app.db.database import Database
-from app.org_guard import RELOAD_INCIDENT, OrgGuard
-from app.salesforce.org_check import OrgCheckError, OrgShape
-from app.sandbox.org import SandboxOrg
+from revflow.db.database import Database
+from revflow.org_guard import RELOAD_INCIDENT, OrgGuard
+from revflow.salesforce.org_check import OrgCheckError, OrgShape
+from revflow.sandbox.org import SandboxOrg
 from tests.orgkit import MAPPINGS, incidents, settings_for, sf_client
 
 USED = ("order_to_sales_order", "order_to_invoice")

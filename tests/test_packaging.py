@@ -1,7 +1,7 @@
 """The wheel: what it carries, and that it migrates and runs without a checkout.
 
 Builds the wheel from a copy of the sources, unpacks it with ``pip install --target``
-into a temporary folder and runs ``python -m app`` there, from a working directory
+into a temporary folder and runs ``python -m revflow`` there, from a working directory
 with no ``migrations/``, ``mappings/`` or ``plans/`` (CI also installs it with its
 dependencies into a fresh virtual environment, see .ci/run).
 """
@@ -56,7 +56,7 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def run(installed: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m app ARGS`` importing Revflow from the unpacked wheel only."""
+    """``python -m revflow ARGS`` importing Revflow from the unpacked wheel only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REVFLOW_")}
     env["PYTHONPATH"] = str(installed)
     env["REVFLOW_DATABASE_URL"] = f"sqlite+aiosqlite:///{cwd}/revflow.sqlite"
@@ -71,34 +71,36 @@ def test_the_wheel_carries_migrations_mappings_and_plans(wheel: Path):
         shipped = {p.relative_to(ROOT / folder).as_posix() for p in (ROOT / folder).rglob("*")}
         shipped = {p for p in shipped if (ROOT / folder / p).is_file() and "__pycache__" not in p}
         assert shipped, folder
-        missing = {p for p in shipped if f"app/_shipped/{folder}/{p}" not in names}
+        missing = {p for p in shipped if f"revflow/_shipped/{folder}/{p}" not in names}
         assert not missing, f"{folder}: {sorted(missing)}"
 
 
 def test_the_wheel_installs_only_revflows_top_level_packages(wheel: Path):
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
-    assert tops == {"app", "connectors", f"revflow-{version('revflow')}.dist-info"}
+    assert tops == {"revflow", f"revflow-{version('revflow')}.dist-info"}
 
 
 def test_installed_code_is_the_wheels(installed: Path, elsewhere: Path):
-    done = run(installed, elsewhere, "-c", "import app.resources as r; print(r.shipped('plans'))")
+    done = run(
+        installed, elsewhere, "-c", "import revflow.resources as r; print(r.shipped('plans'))"
+    )
     assert done.returncode == 0, done.stderr
-    assert Path(done.stdout.strip()) == installed / "app" / "_shipped" / "plans"
+    assert Path(done.stdout.strip()) == installed / "revflow" / "_shipped" / "plans"
 
 
 def test_version_db_upgrade_and_demo_without_a_checkout(installed: Path, elsewhere: Path):
-    shown = run(installed, elsewhere, "-m", "app", "--version")
+    shown = run(installed, elsewhere, "-m", "revflow", "--version")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == f"revflow {version('revflow')}"
 
-    upgrade = run(installed, elsewhere, "-m", "app", "db", "upgrade")
+    upgrade = run(installed, elsewhere, "-m", "revflow", "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     assert "newest schema" in upgrade.stdout
     assert (elsewhere / "revflow.sqlite").is_file()
 
-    lint = run(installed, elsewhere, "-m", "app", "mappings", "lint")  # the shipped ones
+    lint = run(installed, elsewhere, "-m", "revflow", "mappings", "lint")  # the shipped ones
     assert lint.returncode == 0 and "mappings OK" in lint.stdout, lint.stdout + lint.stderr
 
-    demo = run(installed, elsewhere, "-m", "app", "demo", "--orders", "3", "--seed", "3")
+    demo = run(installed, elsewhere, "-m", "revflow", "demo", "--orders", "3", "--seed", "3")
     assert demo.returncode == 0, demo.stdout + demo.stderr[-2000:]
     assert "3/3 orders completed" in demo.stdout

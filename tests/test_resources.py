@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import app.resources as resources
-from app.config import load_settings
-from app.resources import default_mappings_dir, default_plans_dir, shipped
+import revflow.resources as resources
+from revflow.config import load_settings
+from revflow.resources import default_mappings_dir, default_plans_dir, shipped
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ def test_a_checkout_uses_its_own_top_level_folders():
 
 
 def test_without_a_checkout_the_packaged_copy_is_used(tmp_path, monkeypatch):
-    packaged = tmp_path / "site" / "app" / "_shipped"
+    packaged = tmp_path / "site" / "revflow" / "_shipped"
     (packaged / "migrations").mkdir(parents=True)
     (packaged / "migrations" / "env.py").write_text("")
     monkeypatch.setattr(resources, "CHECKOUT", tmp_path / "site")

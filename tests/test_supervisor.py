@@ -9,9 +9,9 @@ import random
 import pytest
 from prometheus_client import REGISTRY
 
-from app.aio import Beat
-from app.plans.retry import RetryPolicy
-from app.supervisor import LoopFn, Supervisor, describe
+from revflow.aio import Beat
+from revflow.plans.retry import RetryPolicy
+from revflow.supervisor import LoopFn, Supervisor, describe
 
 FAST = RetryPolicy(
     initial_interval_s=0.001, backoff_coefficient=2.0, maximum_interval_s=0.004, jitter=0.0

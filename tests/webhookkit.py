@@ -11,16 +11,16 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import AuditEntry, Incident, Step, WebhookEndpoint
-from app.orchestration.executor import StepExecutor
-from app.orchestration.worker import Worker
-from app.plans.definitions import PlanDefinition
-from app.webhooks.endpoints import DisablePolicy
-from app.webhooks.guard import EndpointGuard
-from connectors.signing import generate_secret, verify
-from connectors.webhook import WebhookConnector
+from revflow.config import WritebackSettings
+from revflow.connectors.signing import generate_secret, verify
+from revflow.connectors.webhook import WebhookConnector
+from revflow.db.database import Database
+from revflow.db.models import AuditEntry, Incident, Step, WebhookEndpoint
+from revflow.orchestration.executor import StepExecutor
+from revflow.orchestration.worker import Worker
+from revflow.plans.definitions import PlanDefinition
+from revflow.webhooks.endpoints import DisablePolicy
+from revflow.webhooks.guard import EndpointGuard
 from tests.plankit import insert_plan
 
 SECRET = generate_secret()

@@ -10,18 +10,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api import errors
-from app.api.body_limit import BodyLimit
-from app.api.callbacks import callbacks_router
-from app.api.fallout import fallout_router
-from app.api.health import ReadinessCheck, database_check, health_router
-from app.api.plans import plan_out, plans_router
-from app.api.salesforce import salesforce_router
-from app.api.schemas import OrderOut, Problem
-from app.api.webhooks import webhooks_router
-from app.config import CallbackSettings, SalesforceSettings, WritebackSettings
-from app.db.database import Database
-from app.orchestration import repository
+from revflow.api import errors
+from revflow.api.body_limit import BodyLimit
+from revflow.api.callbacks import callbacks_router
+from revflow.api.fallout import fallout_router
+from revflow.api.health import ReadinessCheck, database_check, health_router
+from revflow.api.plans import plan_out, plans_router
+from revflow.api.salesforce import salesforce_router
+from revflow.api.schemas import OrderOut, Problem
+from revflow.api.webhooks import webhooks_router
+from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
+from revflow.db.database import Database
+from revflow.orchestration import repository
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 

@@ -13,7 +13,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import API_BODIES_REFUSED
+from revflow.metrics import API_BODIES_REFUSED
 
 log = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.api.schemas import Problem
-from app.config import CallbackSettings
-from app.db.database import Database
-from app.ingest.callbacks import Callback, record_callback
-from app.metrics import CALLBACKS_REJECTED
-from connectors.signing import SignatureError, verify
+from revflow.api.schemas import Problem
+from revflow.config import CallbackSettings
+from revflow.connectors.signing import SignatureError, verify
+from revflow.db.database import Database
+from revflow.ingest.callbacks import Callback, record_callback
+from revflow.metrics import CALLBACKS_REJECTED
 
 __all__ = ["CallbackIn", "callbacks_router"]
 

@@ -1,6 +1,6 @@
 """HTTP answers for domain errors: the mapping lives here, at the edge.
 
-    OperatorError (app.orchestration.errors)
+    OperatorError (revflow.orchestration.errors)
      ├── BadRequest   -> 400
      ├── NotFound     -> 404
      └── Conflict     -> 409
@@ -14,7 +14,7 @@ from __future__ import annotations
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from app.orchestration.errors import BadRequest, Conflict, NotFound, OperatorError
+from revflow.orchestration.errors import BadRequest, Conflict, NotFound, OperatorError
 
 STATUS: dict[type[OperatorError], int] = {BadRequest: 400, NotFound: 404, Conflict: 409}
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from app.api.schemas import FalloutOut, Problem
-from app.db.database import Database
-from app.orchestration.operator import list_fallout
+from revflow.api.schemas import FalloutOut, Problem
+from revflow.db.database import Database
+from revflow.orchestration.operator import list_fallout
 
 
 def fallout_router(db: Database, valid: re.Pattern[str]) -> APIRouter:

@@ -17,10 +17,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.db.database import Database, ping
-from app.incidents import describe as describe_incident
-from app.incidents import open_blocking_incidents
-from app.supervisor import Supervisor, describe
+from revflow.db.database import Database, ping
+from revflow.incidents import describe as describe_incident
+from revflow.incidents import open_blocking_incidents
+from revflow.supervisor import Supervisor, describe
 
 
 @dataclass

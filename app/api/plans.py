@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.schemas import (
+from revflow.api.schemas import (
     ActionIn,
     ActionOut,
     AuditOut,
@@ -23,11 +23,11 @@ from app.api.schemas import (
     RetryIn,
     StepOut,
 )
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import Plan, Step
-from app.orchestration import operator, repository
-from app.orchestration.operator import ActionResult
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.db.models import Plan, Step
+from revflow.orchestration import operator, repository
+from revflow.orchestration.operator import ActionResult
 
 MAX_ID = 2**31 - 1
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -110,7 +110,7 @@ async def _run(
     db: Database, action: Callable[[AsyncSession], Awaitable[ActionResult]]
 ) -> ActionOut:
     """Run an operator action in its own transaction (a refusal rolls it back and is
-    answered by ``app.api.errors``)."""
+    answered by ``revflow.api.errors``)."""
     async with db.write() as s:
         result = await action(s)
     return ActionOut(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from app.config import SalesforceSettings
-from app.db.database import Database
-from app.salesforce.budget import usage_report
+from revflow.config import SalesforceSettings
+from revflow.db.database import Database
+from revflow.salesforce.budget import usage_report
 
 
 class UsageOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.orchestration.actors import ACTOR_MAX, REASON_MAX
+from revflow.orchestration.actors import ACTOR_MAX, REASON_MAX
 
 
 class StepOut(BaseModel):

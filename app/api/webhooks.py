@@ -20,13 +20,13 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.errors import http_error
-from app.api.schemas import ActionIn, Problem
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.webhooks import actions, endpoints
-from app.webhooks import status as status_view
-from app.webhooks.errors import OperatorError
+from revflow.api.errors import http_error
+from revflow.api.schemas import ActionIn, Problem
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.webhooks import actions, endpoints
+from revflow.webhooks import status as status_view
+from revflow.webhooks.errors import OperatorError
 
 T = TypeVar("T")
 

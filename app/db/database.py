@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.engine import is_sqlite, make_engine, make_sessionmaker, normalize_url
+from revflow.db.engine import is_sqlite, make_engine, make_sessionmaker, normalize_url
 
 
 class Database:

@@ -7,8 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from app.db.engine import normalize_url
-from app.resources import shipped
+from revflow.db.engine import normalize_url
+from revflow.resources import shipped
 
 
 def migrations_dir() -> Path:

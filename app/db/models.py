@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.clock import utcnow
-from app.plans.state import PlanState, StepState  # the pure core owns the state enums
+from revflow.clock import utcnow
+from revflow.plans.state import PlanState, StepState  # the pure core owns the state enums
 
 
 class Base(DeclarativeBase):
@@ -253,7 +253,7 @@ class ChannelLease(Base):
 
 class Incident(Base):
     """Something that threatened completeness (expired replay id, gap, overflow), and the
-    recovery taken; or a standing failure waiting will not fix (see ``app.incidents``)."""
+    recovery taken; or a standing failure waiting will not fix (see ``revflow.incidents``)."""
 
     __tablename__ = "incidents"
 
@@ -265,7 +265,7 @@ class Incident(Base):
     recovery: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
-    # a standing incident (``app.incidents``): one open row per cause, updated while the
+    # a standing incident (``revflow.incidents``): one open row per cause, updated while the
     # cause lasts; ``open_key`` is the cause's key while open, NULL once resolved
     key: Mapped[str | None] = mapped_column(String(200), index=True)
     open_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -16,9 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
-from app.db.engine import hide_password, is_sqlite, make_engine, normalize_url
-from app.db.migrate import alembic_config, upgrade
-from app.plans.retry import forever
+from revflow.db.engine import hide_password, is_sqlite, make_engine, normalize_url
+from revflow.db.migrate import alembic_config, upgrade
+from revflow.plans.retry import forever
 
 SETTING = "REVFLOW_DATABASE_URL"
 FIRST_DELAY_S = 0.25

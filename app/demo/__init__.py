@@ -10,9 +10,9 @@ Modules: ``environment`` (start and stop), ``user`` (acting as a Salesforce user
 (the summary and the verdict), ``run`` (``run_demo``), ``catalog`` (apps, products).
 """
 
-from app.demo.catalog import REVFLOW_APP
-from app.demo.environment import DemoEnvironment
-from app.demo.report import DemoSummary
-from app.demo.run import demo_database, run_demo
+from revflow.demo.catalog import REVFLOW_APP
+from revflow.demo.environment import DemoEnvironment
+from revflow.demo.report import DemoSummary
+from revflow.demo.run import demo_database, run_demo
 
 __all__ = ["REVFLOW_APP", "DemoEnvironment", "DemoSummary", "demo_database", "run_demo"]

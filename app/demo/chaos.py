@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-from app.process import RevflowProcess
-from app.sandbox.org import SandboxOrg
-from app.sandbox.tcp_proxy import TcpProxy
+from revflow.process import RevflowProcess
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.tcp_proxy import TcpProxy
 
 
 class Chaos:

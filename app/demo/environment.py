@@ -12,24 +12,24 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.config import Settings, load_settings
-from app.db.engine import is_sqlite
-from app.db.migrate import upgrade
-from app.demo.catalog import DEMO_APP, PRODUCTS, REVFLOW_APP
-from app.demo.chaos import Chaos
-from app.demo.outcomes import OrderOutcomes
-from app.demo.user import SalesforceUser
-from app.process import RevflowProcess
-from app.sandbox.erp import SandboxErp
-from app.sandbox.keys import generate_keypair, write_private_file
-from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
-from app.sandbox.server import RunningServer, start_erp, start_org
-from app.sandbox.tcp_proxy import TcpProxy
-from app.service import Revflow
-from connectors.signing import generate_secret
+from revflow.config import Settings, load_settings
+from revflow.connectors.signing import generate_secret
+from revflow.db.engine import is_sqlite
+from revflow.db.migrate import upgrade
+from revflow.demo.catalog import DEMO_APP, PRODUCTS, REVFLOW_APP
+from revflow.demo.chaos import Chaos
+from revflow.demo.outcomes import OrderOutcomes
+from revflow.demo.user import SalesforceUser
+from revflow.process import RevflowProcess
+from revflow.sandbox.erp import SandboxErp
+from revflow.sandbox.keys import generate_keypair, write_private_file
+from revflow.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.server import RunningServer, start_erp, start_org
+from revflow.sandbox.tcp_proxy import TcpProxy
+from revflow.service import Revflow
 
 if TYPE_CHECKING:
-    from app.sandbox.tryton import TrytonServer
+    from revflow.sandbox.tryton import TrytonServer
 
 
 class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
@@ -127,7 +127,7 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
             "channels": ["/data/OrderChangeEvent", "/data/OrderItemChangeEvent"],
         }
         if self.transport == "pubsub":
-            from app.sandbox.pubsub import start_pubsub
+            from revflow.sandbox.pubsub import start_pubsub
 
             self.pubsub_server = await start_pubsub(self.org)
             ingest.update(pubsub_endpoint=self.pubsub_server.target, pubsub_tls=False)
@@ -176,7 +176,7 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
 
     async def _start_tryton(self) -> dict[str, Any]:
         """A real Tryton server with the demo's products; Revflow's ``erp`` settings."""
-        from app.sandbox.tryton import TrytonServer
+        from revflow.sandbox.tryton import TrytonServer
 
         self.tryton = server = TrytonServer()
         await asyncio.to_thread(server.start)

@@ -8,16 +8,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from app.config import Settings
-from app.demo.catalog import REVFLOW_APP
-from app.demo.report import DemoSummary, order_latencies, percentile, rounded
-from app.plans.ponr import REFUSED
-from app.salesforce.refusals import PREFIX as WRITEBACK_REFUSED
-from app.sandbox.erp import SandboxErp
-from app.sandbox.org import SandboxOrg
+from revflow.config import Settings
+from revflow.demo.catalog import REVFLOW_APP
+from revflow.demo.report import DemoSummary, order_latencies, percentile, rounded
+from revflow.plans.ponr import REFUSED
+from revflow.salesforce.refusals import PREFIX as WRITEBACK_REFUSED
+from revflow.sandbox.erp import SandboxErp
+from revflow.sandbox.org import SandboxOrg
 
 if TYPE_CHECKING:
-    from app.sandbox.tryton import TrytonServer
+    from revflow.sandbox.tryton import TrytonServer
 
 
 class OrderOutcomes:

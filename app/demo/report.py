@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.sandbox.history import FieldHistory
+    from revflow.sandbox.history import FieldHistory
 
 FINAL = ("Completed", "Cancelled", "Failed")
 

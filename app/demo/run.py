@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from app.db.engine import is_sqlite
-from app.demo.environment import DemoEnvironment
-from app.demo.report import DemoSummary
+from revflow.db.engine import is_sqlite
+from revflow.demo.environment import DemoEnvironment
+from revflow.demo.report import DemoSummary
 
 
 async def run_demo(

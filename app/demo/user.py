@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from app.config import Settings
-from app.demo.catalog import COUNTRIES, PRODUCTS
-from app.sandbox.org import SandboxOrg
-from app.sandbox.validation import ValidationRule
+from revflow.config import Settings
+from revflow.demo.catalog import COUNTRIES, PRODUCTS
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.validation import ValidationRule
 
 
 class SalesforceUser:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ingest import repository
+from revflow.ingest import repository
 
 __all__ = ["CALLBACK_SOURCE", "Callback", "record_callback"]
 

@@ -32,7 +32,7 @@ from aiosfstream_ng.auth import AuthenticatorBase
 from aiosfstream_ng.exceptions import ClientInvalidOperation, ServerError
 from aiosfstream_ng.replay import ReplayMarker, ReplayMarkerStorage, ReplayOption
 
-from app.ingest.errors import ReplayIdExpired
+from revflow.ingest.errors import ReplayIdExpired
 
 LOGGER = logging.getLogger(__name__)
 

@@ -18,22 +18,22 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from app import incidents
-from app.aio import Beat, no_beat, sleep_until
-from app.config import Settings
-from app.db.database import Database
-from app.ingest import repository
-from app.ingest.cometd import CometdSource, TokenAuthenticator
-from app.ingest.errors import LeaseLost, ReplayIdExpired
-from app.ingest.events import IncomingEvent, MalformedEvent, parse_cometd
-from app.ingest.inbox import Batch, record_batch
-from app.ingest.leases import ChannelLeases
-from app.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
-from app.plans.retry import forever
-from app.salesforce.auth import TokenProvider
+from revflow import incidents
+from revflow.aio import Beat, no_beat, sleep_until
+from revflow.config import Settings
+from revflow.db.database import Database
+from revflow.ingest import repository
+from revflow.ingest.cometd import CometdSource, TokenAuthenticator
+from revflow.ingest.errors import LeaseLost, ReplayIdExpired
+from revflow.ingest.events import IncomingEvent, MalformedEvent, parse_cometd
+from revflow.ingest.inbox import Batch, record_batch
+from revflow.ingest.leases import ChannelLeases
+from revflow.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
+from revflow.plans.retry import forever
+from revflow.salesforce.auth import TokenProvider
 
 if TYPE_CHECKING:
-    from app.ingest.reconcile import Reconciler
+    from revflow.ingest.reconcile import Reconciler
 
 log = logging.getLogger("revflow.ingest")
 # reconnects of a failed event stream: 0.5 s doubling up to 30 s
@@ -114,7 +114,7 @@ class EventConsumer:
     def source(self) -> EventSource:
         channels = self.settings.ingest.channels
         if self.transport == "pubsub":
-            from app.ingest.pubsub.source import PubSubSource
+            from revflow.ingest.pubsub.source import PubSubSource
 
             return PubSubSource(
                 self._fetch_token,

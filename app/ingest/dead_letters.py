@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import utcnow
-from app.db.models import DeadLetter
-from app.ingest import repository
-from app.ingest.events import MalformedEvent, parse_cometd
+from revflow.clock import utcnow
+from revflow.db.models import DeadLetter
+from revflow.ingest import repository
+from revflow.ingest.events import MalformedEvent, parse_cometd
 
 
 @dataclass(frozen=True)

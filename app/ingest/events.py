@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.ingest.errors import MalformedEvent
+from revflow.ingest.errors import MalformedEvent
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ingest import repository
-from app.ingest.events import IncomingEvent
-from app.ingest.signals import record_signals
+from revflow.ingest import repository
+from revflow.ingest.events import IncomingEvent
+from revflow.ingest.signals import record_signals
 
 
 @dataclass

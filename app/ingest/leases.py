@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import utcnow
-from app.db.database import Database
-from app.ingest import repository
-from app.ingest.errors import LeaseLost
+from revflow.clock import utcnow
+from revflow.db.database import Database
+from revflow.ingest import repository
+from revflow.ingest.errors import LeaseLost
 
 
 class _NotAll(Exception):

@@ -25,15 +25,15 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import incidents
-from app.aio import Beat, no_beat, sleep_beating, sleep_until
-from app.clock import aware, utcnow
-from app.config import Settings
-from app.db.database import Database
-from app.incidents import StandingFailure, is_permanent
-from app.ingest import repository
-from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import SalesforceError
+from revflow import incidents
+from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
+from revflow.clock import aware, utcnow
+from revflow.config import Settings
+from revflow.db.database import Database
+from revflow.incidents import StandingFailure, is_permanent
+from revflow.ingest import repository
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.errors import SalesforceError
 
 log = logging.getLogger("revflow.reconcile")
 

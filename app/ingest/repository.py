@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import aware, utcnow
-from app.db.models import (
+from revflow.clock import aware, utcnow
+from revflow.db.models import (
     ChannelLease,
     DeadLetter,
     ReceivedEvent,
@@ -23,8 +23,8 @@ from app.db.models import (
     ReplayCheckpoint,
     Signal,
 )
-from app.db.upsert import upsert
-from app.ingest.events import IncomingEvent
+from revflow.db.upsert import upsert
+from revflow.ingest.events import IncomingEvent
 
 # -- the inbox (received_events) ------------------------------------------------------
 

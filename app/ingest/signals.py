@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ingest import repository
-from app.ingest.events import IncomingEvent
+from revflow.ingest import repository
+from revflow.ingest.events import IncomingEvent
 
 
 async def record_signals(

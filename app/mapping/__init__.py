@@ -7,14 +7,14 @@
     problems = check_fields(mapping, describe)   # fields exist in the org
 
 Hot reload is not imported with the package (it needs asyncio and a reload loop):
-``from app.mapping.store import MappingStore`` (``store.reload_if_changed()``).
+``from revflow.mapping.store import MappingStore`` (``store.reload_if_changed()``).
 Everything imported here is pure: no asyncio, no I/O beyond reading files.
 See docs/mappings.md for the file format.
 """
 
-from app.mapping.compiler import compile_mapping, load_mapping
-from app.mapping.describe import check_fields
-from app.mapping.errors import (
+from revflow.mapping.compiler import compile_mapping, load_mapping
+from revflow.mapping.describe import check_fields
+from revflow.mapping.errors import (
     MappingError,
     MappingEvalError,
     MappingLoadError,
@@ -22,14 +22,14 @@ from app.mapping.errors import (
     Problem,
     RuleFailure,
 )
-from app.mapping.expressions import function_names
-from app.mapping.golden import CaseResult, run_golden
-from app.mapping.lint import discover_files, lint_paths
-from app.mapping.model import Mapping
-from app.mapping.preview import preview
-from app.mapping.registry import load_directory
-from app.mapping.rules import rule_names
-from app.mapping.transforms import (
+from revflow.mapping.expressions import function_names
+from revflow.mapping.golden import CaseResult, run_golden
+from revflow.mapping.lint import discover_files, lint_paths
+from revflow.mapping.model import Mapping
+from revflow.mapping.preview import preview
+from revflow.mapping.registry import load_directory
+from revflow.mapping.rules import rule_names
+from revflow.mapping.transforms import (
     CompileContext,
     TransformConfigError,
     TransformError,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.mapping.conditions import (
+from revflow.mapping.conditions import (
     COMBINATORS,
     OPERATORS,
     All,
@@ -19,10 +19,10 @@ from app.mapping.conditions import (
     ExprCondition,
     Not,
 )
-from app.mapping.errors import MappingLoadError, Problem
-from app.mapping.expressions import ROOT_NAME, Expr, ExprSyntaxError, compile_expr, expr_paths
-from app.mapping.loader import Pos, YamlList, YamlMap, parse_yaml, plain
-from app.mapping.model import (
+from revflow.mapping.errors import MappingLoadError, Problem
+from revflow.mapping.expressions import ROOT_NAME, Expr, ExprSyntaxError, compile_expr, expr_paths
+from revflow.mapping.loader import Pos, YamlList, YamlMap, parse_yaml, plain
+from revflow.mapping.model import (
     Const,
     EachField,
     FieldSpec,
@@ -31,11 +31,11 @@ from app.mapping.model import (
     SourceRef,
     ValueField,
 )
-from app.mapping.paths import PathRef, parse_path
-from app.mapping.record_lookups import LookupSource, LookupUse, RecordLookup
-from app.mapping.rules import NEEDS_PATH, OPTIONS, RULE_KEYS, Rule, RuleConfigError, build_check
-from app.mapping.templates import parse_template
-from app.mapping.transforms import (
+from revflow.mapping.paths import PathRef, parse_path
+from revflow.mapping.record_lookups import LookupSource, LookupUse, RecordLookup
+from revflow.mapping.rules import NEEDS_PATH, OPTIONS, RULE_KEYS, Rule, RuleConfigError, build_check
+from revflow.mapping.templates import parse_template
+from revflow.mapping.transforms import (
     CompileContext,
     LookupTable,
     Transform,

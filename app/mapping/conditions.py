@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.mapping.expressions import Expr
-from app.mapping.paths import PathRef, Scope
+from revflow.mapping.expressions import Expr
+from revflow.mapping.paths import PathRef, Scope
 
 __all__ = ["All", "Any_", "Compare", "Condition", "ExprCondition", "Not"]
 

@@ -17,8 +17,8 @@ import difflib
 from collections.abc import Callable
 from collections.abc import Mapping as AbcMapping
 
-from app.mapping.errors import Problem
-from app.mapping.model import Mapping
+from revflow.mapping.errors import Problem
+from revflow.mapping.model import Mapping
 
 __all__ = ["CHILD_RELATIONSHIPS", "PARENT_TYPES", "Describe", "check_fields"]
 

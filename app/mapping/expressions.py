@@ -23,7 +23,7 @@ from jmespath import exceptions as jexc
 from jmespath import functions as jfn
 from jmespath import visitor
 
-from app.mapping.paths import Scope
+from revflow.mapping.paths import Scope
 
 __all__ = [
     "ROOT_NAME",

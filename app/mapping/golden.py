@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.mapping.compiler import load_mapping
-from app.mapping.errors import MappingEvalError, MappingLoadError, MappingRuleError
-from app.mapping.lint import GOLDEN_SUFFIXES
-from app.mapping.loader import YamlList, YamlMap, parse_yaml, plain
-from app.mapping.model import Mapping
+from revflow.mapping.compiler import load_mapping
+from revflow.mapping.errors import MappingEvalError, MappingLoadError, MappingRuleError
+from revflow.mapping.lint import GOLDEN_SUFFIXES
+from revflow.mapping.loader import YamlList, YamlMap, parse_yaml, plain
+from revflow.mapping.model import Mapping
 
 __all__ = ["CaseResult", "diff", "discover_golden", "run_golden"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from app.mapping.compiler import load_mapping
-from app.mapping.errors import MappingLoadError, Problem
-from app.mapping.model import Mapping
+from revflow.mapping.compiler import load_mapping
+from revflow.mapping.errors import MappingLoadError, Problem
+from revflow.mapping.model import Mapping
 
 __all__ = ["GOLDEN_SUFFIXES", "discover_files", "lint_paths"]
 

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from app.mapping.errors import Problem
+from revflow.mapping.errors import Problem
 
 __all__ = ["Parsed", "Pos", "YamlList", "YamlMap", "parse_yaml", "plain"]
 

@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.mapping.conditions import Condition
-from app.mapping.errors import MappingEvalError, MappingRuleError, RuleFailure
-from app.mapping.expressions import Expr, ExprRuntimeError
-from app.mapping.paths import PathRef, Scope
-from app.mapping.record_lookups import (
+from revflow.mapping.conditions import Condition
+from revflow.mapping.errors import MappingEvalError, MappingRuleError, RuleFailure
+from revflow.mapping.expressions import Expr, ExprRuntimeError
+from revflow.mapping.paths import PathRef, Scope
+from revflow.mapping.record_lookups import (
     LookupRequest,
     LookupSource,
     LookupUse,
     RecordLookup,
     lookup_keys,
 )
-from app.mapping.templates import Template
-from app.mapping.transforms import Transform, TransformError
+from revflow.mapping.templates import Template
+from revflow.mapping.transforms import Transform, TransformError
 
 __all__ = [
     "Const",

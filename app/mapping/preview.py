@@ -7,7 +7,7 @@ from collections.abc import Mapping as AbcMapping
 from pathlib import Path
 from typing import Any
 
-from app.mapping.compiler import load_mapping
+from revflow.mapping.compiler import load_mapping
 
 __all__ = ["preview"]
 

@@ -1,6 +1,6 @@
 """Cached lookups of other Salesforce records (top-level `record_lookups:`).
 
-Evaluation stays pure: the I/O side (app.salesforce.lookups) fetches the records
+Evaluation stays pure: the I/O side (revflow.salesforce.lookups) fetches the records
 named by `lookup_keys` and stores them in `record["__lookups__"][name][key]`;
 `LookupSource` only reads them from there.
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.mapping.paths import PathRef, Scope
+from revflow.mapping.paths import PathRef, Scope
 
 __all__ = [
     "LOOKUPS_KEY",

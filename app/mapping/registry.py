@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.mapping.errors import MappingLoadError
-from app.mapping.lint import load_all
-from app.mapping.model import Mapping
+from revflow.mapping.errors import MappingLoadError
+from revflow.mapping.lint import load_all
+from revflow.mapping.model import Mapping
 
 __all__ = ["load_directory"]
 

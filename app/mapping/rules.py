@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from app.mapping.conditions import Condition
-from app.mapping.errors import RuleFailure
-from app.mapping.expressions import Expr, ExprRuntimeError
-from app.mapping.paths import PathRef, Scope
-from app.mapping.tax_tables import IBAN_LENGTHS, VAT_ID_PATTERNS, VAT_RATES
-from app.mapping.transforms import TransformError, to_decimal
+from revflow.mapping.conditions import Condition
+from revflow.mapping.errors import RuleFailure
+from revflow.mapping.expressions import Expr, ExprRuntimeError
+from revflow.mapping.paths import PathRef, Scope
+from revflow.mapping.tax_tables import IBAN_LENGTHS, VAT_ID_PATTERNS, VAT_RATES
+from revflow.mapping.transforms import TransformError, to_decimal
 
 __all__ = ["RULE_KEYS", "Rule", "RuleConfigError", "build_check", "rule_names"]
 

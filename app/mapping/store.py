@@ -22,12 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.aio import Beat, no_beat
-from app.mapping.compiler import compile_mapping
-from app.mapping.errors import MappingLoadError, Problem
-from app.mapping.golden import run_golden
-from app.mapping.lint import discover_files
-from app.mapping.model import Mapping
+from revflow.aio import Beat, no_beat
+from revflow.mapping.compiler import compile_mapping
+from revflow.mapping.errors import MappingLoadError, Problem
+from revflow.mapping.golden import run_golden
+from revflow.mapping.lint import discover_files
+from revflow.mapping.model import Mapping
 
 __all__ = ["MappingStore", "ReloadResult"]
 

@@ -11,7 +11,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from app.mapping.paths import PathRef, Scope, parse_path
+from revflow.mapping.paths import PathRef, Scope, parse_path
 
 __all__ = ["Template", "parse_template"]
 

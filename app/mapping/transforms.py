@@ -17,8 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.mapping.paths import PathRef, Scope, parse_path
-from app.mapping.templates import parse_template
+from revflow.mapping.paths import PathRef, Scope, parse_path
+from revflow.mapping.templates import parse_template
 
 __all__ = [
     "CompileContext",

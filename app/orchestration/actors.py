@@ -7,7 +7,7 @@ request models use the same limits (``ACTOR_MAX``, ``REASON_MAX``).
 
 from __future__ import annotations
 
-from app.orchestration.errors import BadRequest
+from revflow.orchestration.errors import BadRequest
 
 ACTOR_MAX = 100  # characters
 REASON_MAX = 2000  # characters

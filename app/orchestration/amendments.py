@@ -27,11 +27,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.models import EventStatus, OrderSnapshot, Plan, PlanState, Step, StepState
-from app.orchestration import repository
-from app.orchestration.changes import (
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.db.models import EventStatus, OrderSnapshot, Plan, PlanState, Step, StepState
+from revflow.orchestration import repository
+from revflow.orchestration.changes import (
     AMENDMENT,
     COMPENSATION_NOTE,
     FROZEN,
@@ -41,10 +41,10 @@ from app.orchestration.changes import (
     release_queued,
     set_step,
 )
-from app.orchestration.progress import settle
-from app.orchestration.status import write_plan_state, write_step_state
-from app.plans.decompose import PlanDraft, StepDraft
-from app.plans.diff import (
+from revflow.orchestration.progress import settle
+from revflow.orchestration.status import write_plan_state, write_step_state
+from revflow.plans.decompose import PlanDraft, StepDraft
+from revflow.plans.diff import (
     CurrentStep,
     PlanDiff,
     blocking_ponr,
@@ -55,8 +55,8 @@ from app.plans.diff import (
     scenario_steps,
     versioned_key,
 )
-from app.plans.ponr import ChangeView, next_compensations, refusal_text
-from app.plans.state import CANCELLABLE, check_plan_transition
+from revflow.plans.ponr import ChangeView, next_compensations, refusal_text
+from revflow.plans.state import CANCELLABLE, check_plan_transition
 
 # not started (or given up on): an amendment rewrites or discards these in place
 REWRITABLE = frozenset({*CANCELLABLE, StepState.FAILED, StepState.SKIPPED})

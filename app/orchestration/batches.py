@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import utcnow
-from app.db.models import EventStatus, Incident, ReceivedEvent
-from app.ingest.events import IncomingEvent
-from app.orchestration import repository
-from app.orchestration.recovery import Recovery
+from revflow.clock import utcnow
+from revflow.db.models import EventStatus, Incident, ReceivedEvent
+from revflow.ingest.events import IncomingEvent
+from revflow.orchestration import repository
+from revflow.orchestration.recovery import Recovery
 
 DETAIL_CAP = 500  # order ids kept in one incident's detail
 

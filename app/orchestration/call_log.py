@@ -13,9 +13,9 @@ from sqlalchemy import Table, case, or_
 from sqlalchemy import insert as insert_into
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import ConnectorAttempt, ConnectorCall
-from app.db.upsert import upsert
-from app.orchestration.executor import ClaimedStep, Outcome, StepResult
+from revflow.db.models import ConnectorAttempt, ConnectorCall
+from revflow.db.upsert import upsert
+from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
 
 CALLS = cast(Table, ConnectorCall.__table__)
 ATTEMPTS = cast(Table, ConnectorAttempt.__table__)

@@ -17,19 +17,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.models import EventStatus, Plan, PlanState, Step, StepState
-from app.ingest.events import IncomingEvent
-from app.orchestration import repository
-from app.orchestration.progress import settle
-from app.orchestration.status import plan_state_fields, write_plan_state, write_step_state
-from app.plans.decompose import PlanDraft, StepDraft
-from app.plans.diff import draft_from_json, draft_to_json, scenario_steps
-from app.plans.ponr import next_compensations, ponr_passed, refusal_text
-from app.plans.state import CANCELLABLE, check_plan_transition
-from app.salesforce import outbox
+from revflow import audit
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.db.models import EventStatus, Plan, PlanState, Step, StepState
+from revflow.ingest.events import IncomingEvent
+from revflow.orchestration import repository
+from revflow.orchestration.progress import settle
+from revflow.orchestration.status import plan_state_fields, write_plan_state, write_step_state
+from revflow.plans.decompose import PlanDraft, StepDraft
+from revflow.plans.diff import draft_from_json, draft_to_json, scenario_steps
+from revflow.plans.ponr import next_compensations, ponr_passed, refusal_text
+from revflow.plans.state import CANCELLABLE, check_plan_transition
+from revflow.salesforce import outbox
 
 CANCELLATION = "cancellation requested"  # Plan.hold_reason while a cancellation runs
 AMENDMENT = "amendment requested"  # Plan.hold_reason while an amendment runs (amendments.py)
@@ -140,7 +140,7 @@ async def continue_change(
 ) -> bool:
     """Move a changing plan on as far as it can go now; True if work became due."""
     if plan.hold_reason == AMENDMENT:
-        from app.orchestration.amendments import continue_amendment  # imports this module
+        from revflow.orchestration.amendments import continue_amendment  # imports this module
 
         return await continue_amendment(s, plan, writeback, actor)
     change = (plan.amendment or {}).get("change")
@@ -264,9 +264,7 @@ def audit_plan(s: AsyncSession, actor: str, plan: Plan, action: str, **detail: o
 
 async def release_queued(s: AsyncSession, order_id: str) -> int:
     """Put the changes queued for ``order_id`` back into the inbox; how many."""
-    return await repository.release_deferred(
-        s, order_id, "released: the change before it ended"
-    )
+    return await repository.release_deferred(s, order_id, "released: the change before it ended")
 
 
 async def continue_locked(

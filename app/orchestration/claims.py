@@ -22,7 +22,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Plan, PlanState, Step, StepState
+from revflow.db.models import Plan, PlanState, Step, StepState
 
 PlanRow = Any  # a row of Plan.id, order_id, correlation_id, definition
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id

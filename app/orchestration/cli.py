@@ -15,12 +15,12 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, refused, run_with_database
-from app.config import Settings
-from app.db.database import Database
-from app.orchestration import operator
-from app.orchestration.errors import OperatorError
-from app.orchestration.operator import ActionResult
+from revflow.cli_options import Actor, ConfigOption, Reason, fail, refused, run_with_database
+from revflow.config import Settings
+from revflow.db.database import Database
+from revflow.orchestration import operator
+from revflow.orchestration.errors import OperatorError
+from revflow.orchestration.operator import ActionResult
 
 fallout_cli = typer.Typer(
     help="Fallout: failed steps waiting for an operator, and what to do with them.",

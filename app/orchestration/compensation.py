@@ -14,17 +14,17 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import Step, StepState
-from app.orchestration.changes import continue_locked
-from app.orchestration.claims import due_compensations, lease_due_steps, release_compensation
-from app.orchestration.executor import ClaimedStep, Outcome, StepResult
-from app.orchestration.status import write_step_state
-from app.plans.retry import RetryPolicy
-from app.salesforce import outbox
+from revflow import audit
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.db.models import Step, StepState
+from revflow.orchestration.changes import continue_locked
+from revflow.orchestration.claims import due_compensations, lease_due_steps, release_compensation
+from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
+from revflow.orchestration.status import write_step_state
+from revflow.plans.retry import RetryPolicy
+from revflow.salesforce import outbox
 
 
 async def claim_compensations(

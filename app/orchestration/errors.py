@@ -6,7 +6,7 @@
      └── Conflict            not allowed in the current state, or it changed meanwhile
 
 The errors carry no transport detail: each edge maps them (the API to HTTP
-400/404/409 in ``app.api.errors``, the CLI to exit codes 2/1/1 in ``app.cli_options``).
+400/404/409 in ``revflow.api.errors``, the CLI to exit codes 2/1/1 in ``revflow.cli_options``).
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from app.clock import utcnow
-from connectors.base import CallContext, Connector
-from connectors.errors import (
+from revflow.clock import utcnow
+from revflow.connectors.base import CallContext, Connector
+from revflow.connectors.errors import (
     AmbiguousError,
     ConnectorError,
     EndpointDisabledError,

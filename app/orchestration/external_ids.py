@@ -1,7 +1,7 @@
 """A callout step's external id: the step's own expression, and saying when none came.
 
 A plan step may say where its id sits in the connector's answer (``external_id``,
-a JMESPath expression; ``connectors.external_id``); it overrides the connector's.
+a JMESPath expression; ``revflow.connectors.external_id``); it overrides the connector's.
 A completed callout whose id matters (it writes the ERP number, or names an
 expression) but whose 2xx answer held none gets a warning and an audit entry on
 the step, instead of silently writing nothing back.
@@ -14,9 +14,9 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.orchestration.executor import ClaimedStep, Outcome, StepResult
-from app.plans.definitions import StepDefinition
+from revflow import audit
+from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
+from revflow.plans.definitions import StepDefinition
 
 log = logging.getLogger("revflow.worker")
 

@@ -21,18 +21,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.aio import Beat, no_beat, sleep_beating, sleep_until
-from app.clock import aware, utcnow
-from app.config import Settings
-from app.db.database import Database
-from app.db.models import EventStatus, ReceivedEvent
-from app.incidents import StandingFailure, is_permanent
-from app.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
-from app.metrics import EVENTS_SKIPPED, PLANS_CREATED
-from app.orchestration import repository
-from app.orchestration.amendments import request_amendment
-from app.orchestration.batches import (
+from revflow import audit
+from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
+from revflow.clock import aware, utcnow
+from revflow.config import Settings
+from revflow.db.database import Database
+from revflow.db.models import EventStatus, ReceivedEvent
+from revflow.incidents import StandingFailure, is_permanent
+from revflow.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
+from revflow.metrics import EVENTS_SKIPPED, PLANS_CREATED
+from revflow.orchestration import repository
+from revflow.orchestration.amendments import request_amendment
+from revflow.orchestration.batches import (
     PLANNED,
     BatchWork,
     OrderOutcome,
@@ -40,17 +40,17 @@ from app.orchestration.batches import (
     finish_batch,
     group_transactions,
 )
-from app.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
-from app.orchestration.plans import create_plan, plan_exists
-from app.orchestration.recovery import plan_recovery
-from app.orchestration.revalidate import revalidate
-from app.plans.decompose import CompiledMapping, PlanDraft, decompose
-from app.plans.definitions import PlanDefinition
-from app.plans.retry import forever
-from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import SalesforceError
-from app.salesforce.lookups import LookupCache
-from app.salesforce.orders import fetch_orders, orders_of_items, query_fields
+from revflow.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
+from revflow.orchestration.plans import create_plan, plan_exists
+from revflow.orchestration.recovery import plan_recovery
+from revflow.orchestration.revalidate import revalidate
+from revflow.plans.decompose import CompiledMapping, PlanDraft, decompose
+from revflow.plans.definitions import PlanDefinition
+from revflow.plans.retry import forever
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.errors import SalesforceError
+from revflow.salesforce.lookups import LookupCache
+from revflow.salesforce.orders import fetch_orders, orders_of_items, query_fields
 
 log = logging.getLogger("revflow.intake")
 # retries of a failed order read (not an incident): 1 s doubling up to 60 s

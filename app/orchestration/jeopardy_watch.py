@@ -14,15 +14,15 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import aware, utcnow
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import Plan, PlanState
-from app.orchestration import repository
-from app.plans.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
-from app.plans.state import FINAL_PLAN
-from app.salesforce import outbox
+from revflow import audit
+from revflow.clock import aware, utcnow
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.db.models import Plan, PlanState
+from revflow.orchestration import repository
+from revflow.plans.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
+from revflow.plans.state import FINAL_PLAN
+from revflow.salesforce import outbox
 
 ALERT = "plan.jeopardy_changed"
 

@@ -17,16 +17,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import aware, utcnow
-from app.config import WritebackSettings
-from app.db.models import Plan, PlanState, StepState
-from app.orchestration import repository
-from app.orchestration.actors import check_actor
-from app.orchestration.errors import Conflict, NotFound
-from app.orchestration.progress import settle
-from app.orchestration.status import write_step_state
-from app.plans import state as sm
+from revflow import audit
+from revflow.clock import aware, utcnow
+from revflow.config import WritebackSettings
+from revflow.db.models import Plan, PlanState, StepState
+from revflow.orchestration import repository
+from revflow.orchestration.actors import check_actor
+from revflow.orchestration.errors import Conflict, NotFound
+from revflow.orchestration.progress import settle
+from revflow.orchestration.status import write_step_state
+from revflow.plans import state as sm
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
-from app.orchestration import repository
-from app.orchestration.jeopardy_watch import refresh
-from app.orchestration.status import write_plan_state
-from app.plans.decompose import PlanDraft
-from app.plans.jeopardy import due_date
-from app.plans.state import StepView, newly_ready
+from revflow import audit
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
+from revflow.orchestration import repository
+from revflow.orchestration.jeopardy_watch import refresh
+from revflow.orchestration.status import write_plan_state
+from revflow.plans.decompose import PlanDraft
+from revflow.plans.jeopardy import due_date
+from revflow.plans.state import StepView, newly_ready
 
 
 async def plan_exists(session: AsyncSession, order_id: str, scenario: str) -> bool:

@@ -17,15 +17,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import aware, utcnow
-from app.config import WritebackSettings
-from app.db.models import Plan, PlanState, StepState
-from app.orchestration import repository
-from app.orchestration.jeopardy_watch import judge_steps, judged_at, set_plan_jeopardy
-from app.orchestration.status import write_plan_state, write_step_state
-from app.plans.ponr import REFUSED
-from app.plans.state import FINAL_PLAN, StepView, advance, check_plan_transition
+from revflow import audit
+from revflow.clock import aware, utcnow
+from revflow.config import WritebackSettings
+from revflow.db.models import Plan, PlanState, StepState
+from revflow.orchestration import repository
+from revflow.orchestration.jeopardy_watch import judge_steps, judged_at, set_plan_jeopardy
+from revflow.orchestration.status import write_plan_state, write_step_state
+from revflow.plans.ponr import REFUSED
+from revflow.plans.state import FINAL_PLAN, StepView, advance, check_plan_transition
 
 
 @dataclass
@@ -187,5 +187,3 @@ def _refresh_jeopardy(
             r.jeopardy = changed[r.id]
             changes.jeopardy.setdefault(changed[r.id], []).append(r.id)
     set_plan_jeopardy(s, plan, writeback, actor, timings, now)
-
-

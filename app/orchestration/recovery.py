@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.clock import utcnow
-from app.ingest.events import OVERFLOW, IncomingEvent
-from app.ingest.reconcile import order_ids_modified_since
-from app.salesforce.client import SalesforceClient
-from app.salesforce.orders import orders_of_items
+from revflow.clock import utcnow
+from revflow.ingest.events import OVERFLOW, IncomingEvent
+from revflow.ingest.reconcile import order_ids_modified_since
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.orders import orders_of_items
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import (
+from revflow.db.models import (
     AuditEntry,
     EventStatus,
     OrderSnapshot,
@@ -26,8 +26,8 @@ from app.db.models import (
     Step,
     StepState,
 )
-from app.plans.ponr import ChangeView
-from app.plans.state import FINAL_PLAN, StepView
+from revflow.plans.ponr import ChangeView
+from revflow.plans.state import FINAL_PLAN, StepView
 
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
 FIRST = "new"  # the scenario of an order's first plan

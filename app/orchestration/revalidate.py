@@ -13,16 +13,16 @@ from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
-from app.db.database import Database
-from app.db.models import OrderSnapshot, StepState
-from app.orchestration import operator, repository
-from app.orchestration.errors import OperatorError
-from app.plans.decompose import CompiledMapping, decompose
-from app.plans.definitions import PlanDefinition
-from app.salesforce.client import SalesforceClient
-from app.salesforce.lookups import LookupCache
-from app.salesforce.orders import fetch_orders, query_fields
+from revflow.config import Settings
+from revflow.db.database import Database
+from revflow.db.models import OrderSnapshot, StepState
+from revflow.orchestration import operator, repository
+from revflow.orchestration.errors import OperatorError
+from revflow.plans.decompose import CompiledMapping, decompose
+from revflow.plans.definitions import PlanDefinition
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.lookups import LookupCache
+from revflow.salesforce.orders import fetch_orders, query_fields
 
 VALIDATE = "validate"
 NOT_RUN = (StepState.PENDING, StepState.FAILED)

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import WritebackSettings
-from app.salesforce import outbox
+from revflow.config import WritebackSettings
+from revflow.salesforce import outbox
 
 ERROR_LIMIT = 32000
 MESSAGE_LIMIT = 255  # ProcessException.Message

@@ -9,8 +9,8 @@
   ``ponr`` the point of no return and compensation order; ``diff`` compares a plan
   with an amended order; ``retry`` the one retry policy; ``jeopardy`` on time or late.
 
-Layering: modules here import only the standard library, ``app.plans``, the pure
-parts of ``app.mapping`` (PyYAML, JMESPath) and ``connectors.external_id`` (a JMESPath
+Layering: modules here import only the standard library, ``revflow.plans``, the pure
+parts of ``revflow.mapping`` (PyYAML, JMESPath) and ``revflow.connectors.external_id`` (a JMESPath
 expression); never SQLAlchemy, asyncio, httpx or gRPC (``tests/plans/test_purity.py``).
-``app.orchestration`` does the I/O around them; ``app.db.models`` uses the state enums.
+``revflow.orchestration`` does the I/O around them; ``revflow.db.models`` uses the state enums.
 """

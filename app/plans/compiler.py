@@ -1,6 +1,6 @@
 """The plan-file compiler: a located YAML tree -> PlanDefinition plus Problems.
 
-Used through ``app.plans.files``; every check records a Problem at the line and
+Used through ``revflow.plans.files``; every check records a Problem at the line and
 column of the offending key or value and compilation carries on.  Typed reads are in
 ``reader``, the fields of each step type in ``kinds``, cross references and cycles in
 ``graph``; this module reads the plan, its groups, steps, retry and scenarios.
@@ -13,8 +13,8 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
-from app.mapping.loader import Pos, YamlList, YamlMap
-from app.plans.definitions import (
+from revflow.mapping.loader import Pos, YamlList, YamlMap
+from revflow.plans.definitions import (
     SCENARIOS,
     LineMatch,
     PlanDefinition,
@@ -23,11 +23,11 @@ from app.plans.definitions import (
     StepGroup,
     StepKind,
 )
-from app.plans.graph import StepSource, check_references, check_scenario
-from app.plans.kinds import COMPENSATION_KINDS, KIND_KEYS, kind_fields
-from app.plans.reader import Reader, type_name
-from app.plans.retry import RetryPolicy
-from app.plans.rules import parse_duration
+from revflow.plans.graph import StepSource, check_references, check_scenario
+from revflow.plans.kinds import COMPENSATION_KINDS, KIND_KEYS, kind_fields
+from revflow.plans.reader import Reader, type_name
+from revflow.plans.retry import RetryPolicy
+from revflow.plans.rules import parse_duration
 
 TOP_KEYS = (
     "name",

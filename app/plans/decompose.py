@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from app.mapping.paths import Scope
-from app.plans.definitions import PlanDefinition, StepDefinition
-from app.plans.expand import Instance, StepInstance, expand
-from app.plans.retry import policy_to_json
+from revflow.mapping.paths import Scope
+from revflow.plans.definitions import PlanDefinition, StepDefinition
+from revflow.plans.expand import Instance, StepInstance, expand
+from revflow.plans.retry import policy_to_json
 
 
 class CompiledMapping(Protocol):

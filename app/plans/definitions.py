@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from app.mapping.paths import PathRef, Scope
-from app.plans.retry import RetryPolicy
-from app.plans.rules import Cond, Value, Verdict, show
-from connectors.external_id import ExternalIdPath
+from revflow.connectors.external_id import ExternalIdPath
+from revflow.mapping.paths import PathRef, Scope
+from revflow.plans.retry import RetryPolicy
+from revflow.plans.rules import Cond, Value, Verdict, show
 
 SCENARIOS = ("new", "amendment", "cancellation")
 EACH_SUFFIXES = ("@each", "@each_line")  # `depends_on: [x@each]`: every instance of x

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from app.plans.decompose import StepDraft
-from app.plans.ponr import NOT_STARTED
-from app.plans.state import StepState
+from revflow.plans.decompose import StepDraft
+from revflow.plans.ponr import NOT_STARTED
+from revflow.plans.state import StepState
 
 SCENARIO_MARK = "~"  # in the key of a step an amendment scenario added: not diffed
 

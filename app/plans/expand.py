@@ -21,15 +21,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from app.mapping.paths import Scope
-from app.plans.definitions import (
+from revflow.mapping.paths import Scope
+from revflow.plans.definitions import (
     EACH_SUFFIXES,
     PlanDefinition,
     ScopeKind,
     StepDefinition,
     StepGroup,
 )
-from app.plans.rules import Verdict
+from revflow.plans.rules import Verdict
 
 __all__ = ["Expansion", "Instance", "RuleResult", "StepInstance", "expand", "split_ref"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.plans.definitions import PlanDefinition, ScopeKind, UnknownScenario
-from app.plans.expand import RuleResult, StepInstance, expand
+from revflow.plans.definitions import PlanDefinition, ScopeKind, UnknownScenario
+from revflow.plans.expand import RuleResult, StepInstance, expand
 
 __all__ = ["Explanation", "explain"]
 

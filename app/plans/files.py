@@ -16,12 +16,12 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
-from app.mapping.errors import Problem
-from app.mapping.lint import discover
-from app.mapping.loader import parse_yaml
-from app.plans.compiler import PlanCompiler
-from app.plans.definitions import PlanDefinition
-from app.plans.retry import RetryPolicy
+from revflow.mapping.errors import Problem
+from revflow.mapping.lint import discover
+from revflow.mapping.loader import parse_yaml
+from revflow.plans.compiler import PlanCompiler
+from revflow.plans.definitions import PlanDefinition
+from revflow.plans.retry import RetryPolicy
 
 __all__ = [
     "PlanLoadError",

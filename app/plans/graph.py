@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from app.mapping.loader import Pos
-from app.plans.definitions import StepGroup
-from app.plans.expand import split_ref
-from app.plans.reader import Reader
+from revflow.mapping.loader import Pos
+from revflow.plans.definitions import StepGroup
+from revflow.plans.expand import split_ref
+from revflow.plans.reader import Reader
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
-from app.mapping.loader import YamlMap
-from app.plans.definitions import AutoSpec, ManualSpec, PauseSpec, StepDefinition, WaitSpec
-from app.plans.reader import Reader
+from revflow.mapping.loader import YamlMap
+from revflow.plans.definitions import AutoSpec, ManualSpec, PauseSpec, StepDefinition, WaitSpec
+from revflow.plans.reader import Reader
 
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "validate": (),

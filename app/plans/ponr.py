@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from app.plans.state import StepState, StepView, dependants
+from revflow.plans.state import StepState, StepView, dependants
 
 # a PONR step in one of these states has not started: the plan can still change
 NOT_STARTED = frozenset(

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.mapping.errors import Problem
-from app.mapping.loader import Pos, YamlList, YamlMap
-from app.mapping.paths import PathRef, parse_path
-from app.plans.rules import Cond, Value, compile_condition, compile_value, parse_duration
-from connectors.external_id import ExternalIdPath, compile_path
+from revflow.connectors.external_id import ExternalIdPath, compile_path
+from revflow.mapping.errors import Problem
+from revflow.mapping.loader import Pos, YamlList, YamlMap
+from revflow.mapping.paths import PathRef, parse_path
+from revflow.plans.rules import Cond, Value, compile_condition, compile_value, parse_duration
 
 
 class Reader:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.mapping.paths import PathRef, Scope, parse_path
-from app.mapping.templates import Template, parse_template
+from revflow.mapping.paths import PathRef, Scope, parse_path
+from revflow.mapping.templates import Template, parse_template
 
 __all__ = [
     "COMBINATORS",

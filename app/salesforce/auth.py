@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import jwt
 
-from app.config import AuthFlow, SalesforceSettings
-from app.salesforce.errors import AuthError
+from revflow.config import AuthFlow, SalesforceSettings
+from revflow.salesforce.errors import AuthError
 
 
 @dataclass(frozen=True)

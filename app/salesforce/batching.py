@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.db.models import OutboxOperation, WritebackItem
+from revflow.db.models import OutboxOperation, WritebackItem
 
 
 @dataclass

@@ -24,17 +24,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import aware, utcnow
-from app.db.database import Database
-from app.metrics import (
+from revflow import audit
+from revflow.clock import aware, utcnow
+from revflow.db.database import Database
+from revflow.metrics import (
     SALESFORCE_API_BUDGET,
     SALESFORCE_API_LIMIT,
     SALESFORCE_API_REVFLOW,
     SALESFORCE_API_USED,
 )
-from app.salesforce import repository
-from app.salesforce.errors import BudgetExhausted
+from revflow.salesforce import repository
+from revflow.salesforce.errors import BudgetExhausted
 
 log = logging.getLogger("revflow.salesforce.budget")
 

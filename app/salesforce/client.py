@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
-from app.metrics import SALESFORCE_CALLS
-from app.salesforce.auth import Token, TokenProvider
-from app.salesforce.budget import ApiBudget
-from app.salesforce.errors import (
+from revflow.metrics import SALESFORCE_CALLS
+from revflow.salesforce.auth import Token, TokenProvider
+from revflow.salesforce.budget import ApiBudget
+from revflow.salesforce.errors import (
     RequestLimitExceeded,
     SalesforceError,
     SessionExpired,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.salesforce.org_check import Problem
+    from revflow.salesforce.org_check import Problem
 
 
 class SalesforceError(Exception):

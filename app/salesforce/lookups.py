@@ -14,9 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from app.mapping.record_lookups import LOOKUPS_KEY, LookupRequest, RecordLookup, lookup_keys
-from app.salesforce.client import SalesforceClient
-from app.salesforce.orders import normalize
+from revflow.mapping.record_lookups import LOOKUPS_KEY, LookupRequest, RecordLookup, lookup_keys
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.orders import normalize
 
 __all__ = ["KEYS_PER_QUERY", "LookupCache", "soql_string"]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.salesforce.client import SalesforceClient
+from revflow.salesforce.client import SalesforceClient
 
 ORDER_FIELDS = (
     "Id",

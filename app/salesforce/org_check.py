@@ -18,20 +18,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from app.config import Settings
-from app.mapping.describe import PARENT_TYPES, check_fields
-from app.mapping.errors import Problem
-from app.mapping.model import Mapping as CompiledMapping
-from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import (
+from revflow.config import Settings
+from revflow.mapping.describe import PARENT_TYPES, check_fields
+from revflow.mapping.errors import Problem
+from revflow.mapping.model import Mapping as CompiledMapping
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.errors import (
     OrgCheckError,
     RequestLimitExceeded,
     SalesforceError,
     SessionExpired,
     TransientError,
 )
-from app.salesforce.orders import ITEM_FIELDS, ORDER_FIELDS
-from app.salesforce.user_info import user_info
+from revflow.salesforce.orders import ITEM_FIELDS, ORDER_FIELDS
+from revflow.salesforce.user_info import user_info
 
 log = logging.getLogger("revflow.org_check")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import OutboxOperation, WritebackItem
+from revflow.db.models import OutboxOperation, WritebackItem
 
 #: sObjects Revflow only ever creates (never updates by id)
 CREATE_ONLY = frozenset({"ProcessException"})

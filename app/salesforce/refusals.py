@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.db.models import OutboxOperation, OutboxState, WritebackItem
-from app.incidents import open_in, resolve_in
-from app.metrics import WRITEBACK_REFUSALS
-from app.salesforce import repository
+from revflow import audit
+from revflow.db.models import OutboxOperation, OutboxState, WritebackItem
+from revflow.incidents import open_in, resolve_in
+from revflow.metrics import WRITEBACK_REFUSALS
+from revflow.salesforce import repository
 
 log = logging.getLogger("revflow.writeback")
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import OutboxOperation, OutboxState, Plan, SalesforceApiUsage, WritebackItem
-from app.db.upsert import upsert
+from revflow.db.models import OutboxOperation, OutboxState, Plan, SalesforceApiUsage, WritebackItem
+from revflow.db.upsert import upsert
 
 # -- the outbox (writeback_items) -----------------------------------------------------------
 

@@ -13,9 +13,9 @@ from xml.etree import ElementTree
 
 import httpx
 
-from app.metrics import SALESFORCE_CALLS
-from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import SalesforceError, SessionExpired, TransientError
+from revflow.metrics import SALESFORCE_CALLS
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.errors import SalesforceError, SessionExpired, TransientError
 
 ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "urn:partner.soap.sforce.com"

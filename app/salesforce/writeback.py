@@ -41,18 +41,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.aio import Beat, no_beat, sleep_until
-from app.clock import aware, utcnow
-from app.db.database import Database
-from app.db.models import OutboxOperation, OutboxState, WritebackItem
-from app.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
-from app.plans.retry import forever
-from app.salesforce import refusals, repository
-from app.salesforce.batching import Coalesced, chunks, coalesce, is_update, singles
-from app.salesforce.budget import ApiBudget
-from app.salesforce.client import COLLECTION_LIMIT, RecordError, RecordResult, SalesforceClient
-from app.salesforce.errors import (
+from revflow import audit
+from revflow.aio import Beat, no_beat, sleep_until
+from revflow.clock import aware, utcnow
+from revflow.db.database import Database
+from revflow.db.models import OutboxOperation, OutboxState, WritebackItem
+from revflow.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
+from revflow.plans.retry import forever
+from revflow.salesforce import refusals, repository
+from revflow.salesforce.batching import Coalesced, chunks, coalesce, is_update, singles
+from revflow.salesforce.budget import ApiBudget
+from revflow.salesforce.client import COLLECTION_LIMIT, RecordError, RecordResult, SalesforceClient
+from revflow.salesforce.errors import (
     DROP_CODES,
     RETRYABLE_CODES,
     RequestLimitExceeded,

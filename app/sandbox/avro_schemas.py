@@ -1,6 +1,6 @@
 """Avro schemas and payloads for the sandbox's Pub/Sub API (facts §2.6, §2.7, §3.2).
 
-Schemas are generated from ``app.sandbox.schema``: ``{Entity}ChangeEvent`` records
+Schemas are generated from ``revflow.sandbox.schema``: ``{Entity}ChangeEvent`` records
 (field 0 ``ChangeEventHeader``, then every body field as ``["null", T]``, addresses as
 nested ``Address`` records, DateTime/Date as epoch-ms longs) and platform events
 (``CreatedDate`` long, ``CreatedById`` string, then their fields).  A schema id is
@@ -25,10 +25,10 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from app.ingest.pubsub.avro import HEADER, EventSchema, decode_payload
-from app.ingest.pubsub.bitmaps import encode
-from app.sandbox.events import StoredEvent
-from app.sandbox.schema import (
+from revflow.ingest.pubsub.avro import HEADER, EventSchema, decode_payload
+from revflow.ingest.pubsub.bitmaps import encode
+from revflow.sandbox.events import StoredEvent
+from revflow.sandbox.schema import (
     ADDRESS_COMPONENTS,
     PLATFORM_EVENTS,
     SOBJECTS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.sandbox.org import SandboxOrg
+from revflow.sandbox.org import SandboxOrg
 
 # (header, body, record) of one change event about to be appended
 Pending = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]

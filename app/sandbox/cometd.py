@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from app.sandbox.events import StoredEvent
-from app.sandbox.org import SandboxOrg
+from revflow.sandbox.events import StoredEvent
+from revflow.sandbox.org import SandboxOrg
 
 Message = dict[str, Any]
 

@@ -3,7 +3,7 @@
 Contract of ``POST /webhooks/erp``:
 
 - every delivery must carry a valid Standard Webhooks signature for one of
-  ``SandboxErp.secrets`` (checked with ``connectors.signing.verify``), else 401;
+  ``SandboxErp.secrets`` (checked with ``revflow.connectors.signing.verify``), else 401;
 - the body is ``{"type": "<document>.create", "data": {...}}``; the order is
   ``data["external_id"]``, else ``data["order_id"]`` (400/422 if unusable);
 - ``sales_order.create`` makes ``SO-000001``, ``invoice.create`` makes ``INV-000001``,
@@ -37,7 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.signing import SignatureError, verify
+from revflow.connectors.signing import SignatureError, verify
 
 __all__ = ["ERP_KEY", "Delivery", "Document", "SandboxErp", "create_erp_app"]
 

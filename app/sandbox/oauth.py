@@ -13,7 +13,7 @@ import jwt
 from aiohttp import web
 from cryptography import x509
 
-from app.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.sandbox.events import EventLog, StoredEvent
-from app.sandbox.history import FieldHistory
-from app.sandbox.schema import CDC_CHANNELS, PLATFORM_EVENT_CHANNELS
-from app.sandbox.validation import ValidationRule
+from revflow.sandbox.events import EventLog, StoredEvent
+from revflow.sandbox.history import FieldHistory
+from revflow.sandbox.schema import CDC_CHANNELS, PLATFORM_EVENT_CHANNELS
+from revflow.sandbox.validation import ValidationRule
 
 ORG_ID = "00D5e000000RvFlEAK"
 INTEGRATION_USER_ID = "0055e000001RvFlAAK"

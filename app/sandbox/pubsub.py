@@ -20,18 +20,18 @@ from typing import Any, NoReturn
 
 import grpc
 
-from app.ingest.pubsub import pubsub_api_pb2 as pb
-from app.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
-from app.ingest.pubsub.avro import format_datetime_ms
-from app.sandbox.avro_schemas import (
+from revflow.ingest.pubsub import pubsub_api_pb2 as pb
+from revflow.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
+from revflow.ingest.pubsub.avro import format_datetime_ms
+from revflow.sandbox.avro_schemas import (
     TopicSchema,
     decode_published,
     encode_event,
     schema_by_id,
     topic_schema,
 )
-from app.sandbox.events import StoredEvent
-from app.sandbox.org import SandboxOrg, Session
+from revflow.sandbox.events import StoredEvent
+from revflow.sandbox.org import SandboxOrg, Session
 
 ERROR_PREFIX = "sfdc.platform.eventbus.grpc."
 MAX_PENDING = 100

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from app.sandbox.chaos import Pending, apply_change_chaos
-from app.sandbox.ids import MalformedIdError, id_of_type, is_valid_id, new_id, to18
-from app.sandbox.org import INTEGRATION_USER_ID, SandboxOrg
-from app.sandbox.schema import (
+from revflow.sandbox.chaos import Pending, apply_change_chaos
+from revflow.sandbox.ids import MalformedIdError, id_of_type, is_valid_id, new_id, to18
+from revflow.sandbox.org import INTEGRATION_USER_ID, SandboxOrg
+from revflow.sandbox.schema import (
     ADDRESS_COMPONENTS,
     PLATFORM_EVENTS,
     ROLLUPS,

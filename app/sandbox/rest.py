@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
-from app.sandbox.chaos import expire_replay_ids
-from app.sandbox.ids import is_valid_id, new_id, sobject_for_prefix
-from app.sandbox.org import Faults, SandboxOrg, Session
-from app.sandbox.records import ROLLED_BACK, RecordStore, Transaction
-from app.sandbox.schema import (
+from revflow.sandbox.chaos import expire_replay_ids
+from revflow.sandbox.ids import is_valid_id, new_id, sobject_for_prefix
+from revflow.sandbox.org import Faults, SandboxOrg, Session
+from revflow.sandbox.records import ROLLED_BACK, RecordStore, Transaction
+from revflow.sandbox.schema import (
     PLATFORM_EVENTS,
     SOBJECTS,
     PlatformEventType,
@@ -30,9 +30,9 @@ from app.sandbox.schema import (
     platform_event,
     sobject,
 )
-from app.sandbox.soql import run_query
-from app.sandbox.validation import check as validation_error
-from app.sandbox.validation import parse_rules
+from revflow.sandbox.soql import run_query
+from revflow.sandbox.validation import check as validation_error
+from revflow.sandbox.validation import parse_rules
 
 MAX_COLLECTION = 200
 MAX_COMPOSITE = 25

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.sandbox.ids import KEY_PREFIXES
+from revflow.sandbox.ids import KEY_PREFIXES
 
 #: Custom fields of Revflow's metadata package, per object, by role.
 REVFLOW_FIELDS: dict[str, dict[str, str]] = {
@@ -451,6 +451,6 @@ PLATFORM_EVENT_CHANNELS: tuple[str, ...] = tuple(f"/event/{n}" for n in PLATFORM
 def schema_id(event_name: str) -> str:
     """The schema id of ``OrderChangeEvent`` or ``Order_Status__e``: the fingerprint of
     its Avro schema, the same in CometD's ``data.schema`` and over Pub/Sub."""
-    from app.sandbox.avro_schemas import event_schema_id  # it imports this module
+    from revflow.sandbox.avro_schemas import event_schema_id  # it imports this module
 
     return event_schema_id(event_name)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from app.sandbox.cometd import add_cometd_routes
-from app.sandbox.erp import SandboxErp, create_erp_app
-from app.sandbox.oauth import add_oauth_routes
-from app.sandbox.org import SandboxOrg
-from app.sandbox.rest import add_rest_routes
-from app.sandbox.soap import add_soap_routes
+from revflow.sandbox.cometd import add_cometd_routes
+from revflow.sandbox.erp import SandboxErp, create_erp_app
+from revflow.sandbox.oauth import add_oauth_routes
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.rest import add_rest_routes
+from revflow.sandbox.soap import add_soap_routes
 
 
 @dataclass

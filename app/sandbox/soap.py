@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from app.sandbox.org import SandboxOrg
+from revflow.sandbox.org import SandboxOrg
 
 ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "urn:partner.soap.sforce.com"

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from app.sandbox.ids import is_valid_id, to18
-from app.sandbox.records import RecordStore, parse_datetime, record_attributes, rest_value
-from app.sandbox.schema import SOBJECTS, Field, SfError, SObjectType, sobject
+from revflow.sandbox.ids import is_valid_id, to18
+from revflow.sandbox.records import RecordStore, parse_datetime, record_attributes, rest_value
+from revflow.sandbox.schema import SOBJECTS, Field, SfError, SObjectType, sobject
 
 Lacks = Callable[[str, str], bool]  # (sobject, field) -> the org has no such field
 

@@ -49,7 +49,7 @@ from typing import Any
 
 import httpx
 
-from connectors.tryton import session_header, tryton_decode, tryton_encode
+from revflow.connectors.tryton import session_header, tryton_decode, tryton_encode
 
 __all__ = ["ADMIN_PASSWORD", "ADMIN_USER", "DATABASE", "TrytonServer", "cached_database"]
 
@@ -138,7 +138,7 @@ def _build(folder: Path, log: Any) -> Path:
         )
     # proteus keeps global state: set the company and accounts up in a child process
     subprocess.run(
-        [sys.executable, "-m", "app.sandbox.tryton", "setup", str(conf)],
+        [sys.executable, "-m", "revflow.sandbox.tryton", "setup", str(conf)],
         env=env,
         check=True,
         stdout=out,
@@ -400,7 +400,7 @@ def main(argv: list[str]) -> int:  # pragma: no cover - a child process
     if argv == ["build"]:
         print(cached_database(log=sys.stderr))
         return 0
-    print("usage: python -m app.sandbox.tryton build", file=sys.stderr)
+    print("usage: python -m revflow.sandbox.tryton build", file=sys.stderr)
     return 2
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from dataclasses import field as default
 from typing import Any
 
-from app.sandbox.schema import SfError
+from revflow.sandbox.schema import SfError
 
 CODE = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
 DEFAULT_MESSAGE = "Fulfillment cannot be completed while the order is under credit review"

@@ -3,7 +3,7 @@
 Outbound webhooks (``connectors/webhook.py``) follow Standard Webhooks; this package
 adds what a sender owes its receivers beyond the signature (as Svix does):
 
-- **Retry schedule** over hours (``app.plans.retry.webhook_policy``; the
+- **Retry schedule** over hours (``revflow.plans.retry.webhook_policy``; the
   default policy of webhook callout steps, see ``policy.default_retry_policy``).
 - **Endpoint state** (``webhook_endpoints``, ``endpoints.py``): a 410 disables the
   endpoint at once; so does failing continuously for ``disable_after_s`` (no success

@@ -12,14 +12,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit, incidents
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.orchestration.actors import check_actor
-from app.orchestration.progress import settle
-from app.orchestration.repository import lock_plan, on_sqlite
-from app.webhooks import repository
-from app.webhooks.endpoints import (
+from revflow import audit, incidents
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.connectors.webhook import webhook_id_for
+from revflow.orchestration.actors import check_actor
+from revflow.orchestration.progress import settle
+from revflow.orchestration.repository import lock_plan, on_sqlite
+from revflow.webhooks import repository
+from revflow.webhooks.endpoints import (
     DISABLED,
     ENABLED,
     ENDPOINT_DISABLED,
@@ -28,9 +29,8 @@ from app.webhooks.endpoints import (
     disable_row,
     disabled_metrics,
 )
-from app.webhooks.errors import BadRequest, Conflict, NotFound
-from app.webhooks.status import parked_message
-from connectors.webhook import webhook_id_for
+from revflow.webhooks.errors import BadRequest, Conflict, NotFound
+from revflow.webhooks.status import parked_message
 
 __all__ = ["disable", "enable", "replay"]
 

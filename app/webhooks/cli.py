@@ -16,12 +16,12 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cli_options import Actor, ConfigOption, Reason, fail, refused, run_in_transaction
-from app.clock import aware
-from app.config import Settings
-from app.webhooks import actions
-from app.webhooks import status as status_view
-from app.webhooks.errors import OperatorError
+from revflow.cli_options import Actor, ConfigOption, Reason, fail, refused, run_in_transaction
+from revflow.clock import aware
+from revflow.config import Settings
+from revflow.webhooks import actions
+from revflow.webhooks import status as status_view
+from revflow.webhooks.errors import OperatorError
 
 webhooks_cli = typer.Typer(
     help="Webhook endpoints: state, parked messages, enable, replay.", no_args_is_help=True

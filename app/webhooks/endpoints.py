@@ -36,11 +36,11 @@ from datetime import datetime
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit, incidents
-from app.clock import aware, utcnow
-from app.db.models import WebhookEndpoint
-from app.webhooks import repository
-from app.webhooks.errors import BadRequest
+from revflow import audit, incidents
+from revflow.clock import aware, utcnow
+from revflow.db.models import WebhookEndpoint
+from revflow.webhooks import repository
+from revflow.webhooks.errors import BadRequest
 
 __all__ = [
     "ALERT",

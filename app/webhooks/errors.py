@@ -7,13 +7,13 @@
     EndpointDisabledError           (connectors.errors) the guard's refusal to send:
                                     the executor parks the step
 
-The operator errors are the plan actions' (``app.orchestration.errors``); the API maps
-them to HTTP (``app.api.errors``), the CLI to exit codes.
+The operator errors are the plan actions' (``revflow.orchestration.errors``); the API maps
+them to HTTP (``revflow.api.errors``), the CLI to exit codes.
 """
 
 from __future__ import annotations
 
-from app.orchestration.errors import BadRequest, Conflict, NotFound, OperatorError
-from connectors.errors import EndpointDisabledError
+from revflow.connectors.errors import EndpointDisabledError
+from revflow.orchestration.errors import BadRequest, Conflict, NotFound, OperatorError
 
 __all__ = ["BadRequest", "Conflict", "EndpointDisabledError", "NotFound", "OperatorError"]

@@ -3,7 +3,7 @@
 Wraps the connector that sends (``WebhookConnector``) and, around every call:
 
 - endpoint disabled: sends nothing and raises ``EndpointDisabledError`` (the step is
-  parked, see ``app.webhooks.endpoints``);
+  parked, see ``revflow.webhooks.endpoints``);
 - 2xx: ends the endpoint's failure streak;
 - 410 (``EndpointGoneError``): disables the endpoint at once, parks this message;
 - any other failure: counts it; when that disables the endpoint (failing for
@@ -20,14 +20,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.db.database import Database
-from app.db.errors import unavailable
-from app.supervisor import describe
-from app.webhooks import endpoints
-from app.webhooks.endpoints import DISABLED, DisablePolicy
-from app.webhooks.errors import EndpointDisabledError
-from connectors.base import CallContext, CallResult, Connector
-from connectors.errors import ConnectorError, EndpointGoneError
+from revflow.connectors.base import CallContext, CallResult, Connector
+from revflow.connectors.errors import ConnectorError, EndpointGoneError
+from revflow.db.database import Database
+from revflow.db.errors import unavailable
+from revflow.supervisor import describe
+from revflow.webhooks import endpoints
+from revflow.webhooks.endpoints import DISABLED, DisablePolicy
+from revflow.webhooks.errors import EndpointDisabledError
 
 __all__ = ["EndpointGuard"]
 

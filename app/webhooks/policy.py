@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.config import Settings
-from app.plans.retry import RetryPolicy, webhook_policy
+from revflow.config import Settings
+from revflow.plans.retry import RetryPolicy, webhook_policy
 
 __all__ = ["WORKER_RETRY_FIELDS", "default_retry_policy"]
 

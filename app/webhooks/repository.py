@@ -12,9 +12,16 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import ConnectorAttempt, ConnectorCall, Plan, Step, StepState, WebhookEndpoint
-from app.db.upsert import upsert
-from app.orchestration.repository import on_sqlite
+from revflow.db.models import (
+    ConnectorAttempt,
+    ConnectorCall,
+    Plan,
+    Step,
+    StepState,
+    WebhookEndpoint,
+)
+from revflow.db.upsert import upsert
+from revflow.orchestration.repository import on_sqlite
 
 
 async def get_endpoint(

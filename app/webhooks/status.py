@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import aware, utcnow
-from app.db.models import WebhookEndpoint
-from app.webhooks import repository
-from app.webhooks.endpoints import ENABLED, check_name
-from app.webhooks.errors import NotFound
-from connectors.webhook import webhook_id_for
+from revflow.clock import aware, utcnow
+from revflow.connectors.webhook import webhook_id_for
+from revflow.db.models import WebhookEndpoint
+from revflow.webhooks import repository
+from revflow.webhooks.endpoints import ENABLED, check_name
+from revflow.webhooks.errors import NotFound
 
 __all__ = ["list_endpoints", "parked_message", "since_hours", "status"]
 

@@ -13,9 +13,9 @@ import uvicorn
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from app.api.app import create_app
-from app.config import CallbackSettings
-from connectors.signing import generate_secret
+from revflow.api.app import create_app
+from revflow.config import CallbackSettings
+from revflow.connectors.signing import generate_secret
 
 LIMIT = 1000
 

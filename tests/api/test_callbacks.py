@@ -12,11 +12,11 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select, text
 
-from app.api.app import create_app
-from app.config import CallbackSettings
-from app.db.models import Signal
-from app.logs import JsonFormatter
-from connectors.signing import generate_secret, sign
+from revflow.api.app import create_app
+from revflow.config import CallbackSettings
+from revflow.connectors.signing import generate_secret, sign
+from revflow.db.models import Signal
+from revflow.logs import JsonFormatter
 from tests.plankit import insert_plan, make_worker, states
 
 SECRET = generate_secret()
@@ -213,7 +213,7 @@ async def test_callback_completes_the_step_waiting_on_its_key(api, db):
 
 
 def test_callback_secrets_come_from_the_environment(monkeypatch):
-    from app.config import load_settings
+    from revflow.config import load_settings
 
     monkeypatch.setenv("REVFLOW_CALLBACKS__SECRETS", json.dumps([SECRET]))
     monkeypatch.setenv("REVFLOW_CALLBACKS__SOURCE_SECRETS", json.dumps({"sap": [SAP_SECRET]}))
@@ -244,7 +244,7 @@ async def test_rejected_callback_is_counted_and_logged_without_its_body(
     body = json.dumps({**SHIPPED, "data": {"customer": "PRIVATE-CUSTOMER-DATA"}}).encode()
     raw, headers = make(body)
     before = rejected("netsuite", reason)
-    with caplog.at_level(logging.INFO, logger="app.api.callbacks"):
+    with caplog.at_level(logging.INFO, logger="revflow.api.callbacks"):
         r = await api.post("/api/callbacks/netsuite", content=raw, headers=headers)
     assert r.status_code == status
     assert rejected("netsuite", reason) == before + 1

@@ -6,13 +6,13 @@ import asyncio
 
 import httpx
 
-from app.aio import Beat
-from app.api.app import create_app
-from app.api.health import CheckResult, loops_check
-from app.db.database import Database
-from app.plans.retry import RetryPolicy
-from app.sandbox.tcp_proxy import TcpProxy
-from app.supervisor import Supervisor
+from revflow.aio import Beat
+from revflow.api.app import create_app
+from revflow.api.health import CheckResult, loops_check
+from revflow.db.database import Database
+from revflow.plans.retry import RetryPolicy
+from revflow.sandbox.tcp_proxy import TcpProxy
+from revflow.supervisor import Supervisor
 from tests.conftest import PG_URL
 
 

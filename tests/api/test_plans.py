@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.api.app import create_app
-from connectors.errors import FatalError
+from revflow.api.app import create_app
+from revflow.connectors.errors import FatalError
 from tests.plankit import ORDER_ID, insert_plan, make_worker, transact
 
 WHO = {"actor": "ann", "reason": "checked with the customer"}
@@ -136,9 +136,9 @@ async def test_malformed_json_body_is_a_422(api, held):
 
 
 async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
-    from app.config import WritebackSettings
-    from app.orchestration.amendments import request_amendment
-    from app.plans.decompose import PlanDraft, StepDraft
+    from revflow.config import WritebackSettings
+    from revflow.orchestration.amendments import request_amendment
+    from revflow.plans.decompose import PlanDraft, StepDraft
 
     pid = await insert_plan(db, [{"key": "so", "kind": "callout", "action": "so.create"}])
     worker = make_worker(db)

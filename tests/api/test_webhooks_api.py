@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.api.app import create_app
-from connectors.webhook import webhook_id_for
+from revflow.api.app import create_app
+from revflow.connectors.webhook import webhook_id_for
 from tests.webhookkit import ORDERS, guarded, one_callout, receiver, step, worker
 
 WHO = {"actor": "ann", "reason": "receiver is back"}

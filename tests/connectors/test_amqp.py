@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 
-from connectors.amqp import AmqpConnector
-from connectors.base import CallContext
-from connectors.errors import FatalError, RetryableError
-from connectors.registry import build_connector
+from revflow.connectors.amqp import AmqpConnector
+from revflow.connectors.base import CallContext
+from revflow.connectors.errors import FatalError, RetryableError
+from revflow.connectors.registry import build_connector
 
 URL = os.environ.get("REVFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 

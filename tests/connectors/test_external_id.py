@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.external_id import DEFAULT_EXPRESSION, ExternalIdPath, compile_path
+from revflow.connectors.external_id import DEFAULT_EXPRESSION, ExternalIdPath, compile_path
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,16 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import http_base, rest, webhook
-from connectors.errors import (
+from revflow.connectors import http_base, rest, webhook
+from revflow.connectors.errors import (
     AmbiguousError,
     EndpointGoneError,
     FatalError,
     RateLimitedError,
     RetryableError,
 )
-from connectors.http_errors import classify_response, classify_transport
-from connectors.oauth import OAuth2TokenProvider
+from revflow.connectors.http_errors import classify_response, classify_transport
+from revflow.connectors.oauth import OAuth2TokenProvider
 
 
 def answer(status: int, **kw: Any) -> httpx.Response:

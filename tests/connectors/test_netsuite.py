@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from connectors import (
+from revflow.connectors import (
     AmbiguousError,
     CallContext,
     FatalError,
@@ -16,7 +16,7 @@ from connectors import (
     RetryableError,
     build_connector,
 )
-from connectors.netsuite import NetSuiteConnector, account_base_url
+from revflow.connectors.netsuite import NetSuiteConnector, account_base_url
 
 BASE = "https://1234567-sb1.suitetalk.api.netsuite.com"
 RECORD = f"{BASE}/services/rest/record/v1/salesOrder/eid:SF-00012345"

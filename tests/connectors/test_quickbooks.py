@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from connectors import (
+from revflow.connectors import (
     AmbiguousError,
     CallContext,
     FatalError,
@@ -16,8 +16,8 @@ from connectors import (
     RetryableError,
     build_connector,
 )
-from connectors.oauth import OAuth2TokenProvider
-from connectors.quickbooks import TOKEN_URL, QuickBooksConnector, request_id_for
+from revflow.connectors.oauth import OAuth2TokenProvider
+from revflow.connectors.quickbooks import TOKEN_URL, QuickBooksConnector, request_id_for
 
 BASE = "https://sandbox-quickbooks.api.intuit.com"
 INVOICE = f"{BASE}/v3/company/9130350000000000/invoice"

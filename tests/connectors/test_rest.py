@@ -10,16 +10,16 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import CallContext
-from connectors.errors import (
+from revflow.connectors.base import CallContext
+from revflow.connectors.errors import (
     AmbiguousError,
     EndpointGoneError,
     FatalError,
     RateLimitedError,
     RetryableError,
 )
-from connectors.registry import build_connector
-from connectors.rest import OAuth2ClientCredentials, RestConnector, lookup_path
+from revflow.connectors.registry import build_connector
+from revflow.connectors.rest import OAuth2ClientCredentials, RestConnector, lookup_path
 
 BASE = "https://erp.example/api/v2"
 TOKEN_URL = "https://erp.example/oauth/token"

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from app.sandbox.erp import SandboxErp, create_erp_app
-from connectors import CallContext, FatalError, RateLimitedError
-from connectors.signing import generate_secret, sign
-from connectors.webhook import WebhookConnector
+from revflow.connectors import CallContext, FatalError, RateLimitedError
+from revflow.connectors.signing import generate_secret, sign
+from revflow.connectors.webhook import WebhookConnector
+from revflow.sandbox.erp import SandboxErp, create_erp_app
 
 SECRET = generate_secret()
 EVENT_TYPES = {"create_sales_order": "sales_order.create", "create_invoice": "invoice.create"}

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from connectors import (
+from revflow.connectors import (
     AmbiguousError,
     CallContext,
     FatalError,
@@ -16,7 +16,7 @@ from connectors import (
     RetryableError,
     build_connector,
 )
-from connectors.sap_s4 import SapS4SalesOrderConnector
+from revflow.connectors.sap_s4 import SapS4SalesOrderConnector
 
 BASE = "https://my123456-api.s4hana.cloud.sap"
 SERVICE = f"{BASE}/sap/opu/odata/sap/API_SALES_ORDER_SRV"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from connectors.signing import SignatureError, decode_secret, generate_secret, sign, verify
+from revflow.connectors.signing import SignatureError, decode_secret, generate_secret, sign, verify
 
 BODY = b'{"type":"sales_order.create","data":{"order_id":"801xx0000001"}}'
 

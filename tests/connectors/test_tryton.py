@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("trytond")
 
-from app.config import ConfigError, TrytonConnectorSettings, load_settings  # noqa: E402
-from app.sandbox.tryton import TrytonServer  # noqa: E402
-from connectors.base import CallContext  # noqa: E402
-from connectors.errors import AmbiguousError, FatalError, RetryableError  # noqa: E402
-from connectors.registry import build_connector  # noqa: E402
-from connectors.tryton import TrytonConnector, tryton_error  # noqa: E402
+from revflow.config import ConfigError, TrytonConnectorSettings, load_settings  # noqa: E402
+from revflow.connectors.base import CallContext  # noqa: E402
+from revflow.connectors.errors import AmbiguousError, FatalError, RetryableError  # noqa: E402
+from revflow.connectors.registry import build_connector  # noqa: E402
+from revflow.connectors.tryton import TrytonConnector, tryton_error  # noqa: E402
+from revflow.sandbox.tryton import TrytonServer  # noqa: E402
 
 PRODUCTS = [
     ("T-WIDGET", "Widget", "goods", "25"),

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from connectors import (
+from revflow.connectors import (
     AmbiguousError,
     CallContext,
     CallResult,
@@ -28,8 +28,8 @@ from connectors import (
     build_connector,
     register_connector_type,
 )
-from connectors.signing import generate_secret
-from connectors.webhook import WebhookConnector, parse_retry_after, webhook_id_for
+from revflow.connectors.signing import generate_secret
+from revflow.connectors.webhook import WebhookConnector, parse_retry_after, webhook_id_for
 
 URL = "https://erp.example/webhooks/erp"
 SECRET = generate_secret()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from connectors import (
+from revflow.connectors import (
     AmbiguousError,
     CallContext,
     FatalError,
@@ -16,8 +16,8 @@ from connectors import (
     RetryableError,
     build_connector,
 )
-from connectors.oauth import OAuth2TokenProvider
-from connectors.xero import TOKEN_URL, XeroConnector, idempotency_key_for
+from revflow.connectors.oauth import OAuth2TokenProvider
+from revflow.connectors.xero import TOKEN_URL, XeroConnector, idempotency_key_for
 
 INVOICES = "https://api.xero.com/api.xro/2.0/Invoices"
 TENANT = "70784a63-d24b-46a9-a4db-0e70a274b056"

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from app.db.database import Database
-from app.db.errors import unavailable
-from app.sandbox.tcp_proxy import TcpProxy
+from revflow.db.database import Database
+from revflow.db.errors import unavailable
+from revflow.sandbox.tcp_proxy import TcpProxy
 from tests.conftest import PG_URL
 
 

@@ -23,9 +23,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, text
 from sqlalchemy.engine import Connection, make_url
 
-from app.db.engine import make_engine
-from app.db.migrate import upgrade
-from app.db.models import Base
+from revflow.db.engine import make_engine
+from revflow.db.migrate import upgrade
+from revflow.db.models import Base
 
 PG_URL = os.environ.get("REVFLOW_TEST_DATABASE_URL", "")
 

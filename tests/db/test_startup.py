@@ -1,6 +1,6 @@
 """Start-up checks of the database, through the real CLI and real databases.
 
-The CLI tests run ``python -m app`` as a child process so that what the operator sees
+The CLI tests run ``python -m revflow`` as a child process so that what the operator sees
 (exit code, every line on stderr) is what the test sees.
 """
 
@@ -17,16 +17,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app.db.engine import make_engine
-from app.db.migrate import upgrade
-from app.db.startup import (
+from revflow.connectors.signing import generate_secret
+from revflow.db.engine import make_engine
+from revflow.db.migrate import upgrade
+from revflow.db.startup import (
     DatabaseStartupError,
     check_schema,
     head_revisions,
     prepare_database,
     wait_for_database,
 )
-from connectors.signing import generate_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("REVFLOW_TEST_DATABASE_URL", "")
@@ -57,7 +57,7 @@ def revflow(*args: str, database_url: str, wait_s: float = 1.0) -> subprocess.Co
         REVFLOW_API_PORT="0",
     )
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "revflow", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -178,7 +178,7 @@ async def test_cli_on_an_empty_postgresql_database(empty_url):
 
 
 def _shown(url: str) -> str:
-    from app.db.engine import hide_password
+    from revflow.db.engine import hide_password
 
     return f"REVFLOW_DATABASE_URL={hide_password(url)}"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.demo import DemoSummary
-from app.demo.report import order_latencies, percentile, verdict
-from app.sandbox.events import EventLog
-from app.sandbox.org import SandboxOrg
-from app.sandbox.records import RecordStore
+from revflow.demo import DemoSummary
+from revflow.demo.report import order_latencies, percentile, verdict
+from revflow.sandbox.events import EventLog
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.records import RecordStore
 
 
 class Clock:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.demo import DemoEnvironment, run_demo
-from app.plans.ponr import REFUSED
+from revflow.demo import DemoEnvironment, run_demo
+from revflow.plans.ponr import REFUSED
 
 pytestmark = pytest.mark.e2e
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from app.db.database import Database
-from app.db.models import Plan, ReceivedEvent
-from app.demo import DemoEnvironment
+from revflow.db.database import Database
+from revflow.db.models import Plan, ReceivedEvent
+from revflow.demo import DemoEnvironment
 from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.e2e

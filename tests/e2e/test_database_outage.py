@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from app.demo import DemoEnvironment
+from revflow.demo import DemoEnvironment
 from tests.conftest import PG_URL
 from tests.e2e.test_pipeline import assert_exactly_one_document_per_order
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REVFLOW_")}
     return subprocess.run(
-        [sys.executable, "-m", "app", "demo", "--seed", "7", *args],
+        [sys.executable, "-m", "revflow", "demo", "--seed", "7", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.db.database import Database
-from app.db.models import AuditEntry
-from app.demo import DemoEnvironment
+from revflow.db.database import Database
+from revflow.db.models import AuditEntry
+from revflow.demo import DemoEnvironment
 
 pytestmark = pytest.mark.e2e
 

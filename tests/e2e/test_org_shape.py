@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.demo import DemoEnvironment
-from app.salesforce.org_check import OrgCheckError
-from app.sandbox.org import ConnectedApp, SandboxOrg
-from app.service import Revflow
-from connectors.signing import generate_secret
+from revflow.connectors.signing import generate_secret
+from revflow.demo import DemoEnvironment
+from revflow.salesforce.org_check import OrgCheckError
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.service import Revflow
 from tests.orgkit import incidents, settings_for
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +74,7 @@ async def test_revflow_run_exits_with_one_message(org: SandboxOrg, tmp_path: Pat
     }
     env.pop("REVFLOW_TEST_DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "run",
+        sys.executable, "-m", "revflow", "run",
         cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from app.demo import REVFLOW_APP, DemoEnvironment
+from revflow.demo import REVFLOW_APP, DemoEnvironment
 
 pytestmark = pytest.mark.e2e
 

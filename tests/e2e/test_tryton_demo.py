@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("trytond")
 
-from app.demo import DemoEnvironment, run_demo  # noqa: E402
+from revflow.demo import DemoEnvironment, run_demo  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -10,16 +10,16 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import Incident, Plan, PlanState
-from app.demo import DemoEnvironment, run_demo
-from app.orchestration.status import write_plan_state
-from app.salesforce import outbox
-from app.salesforce.refusals import INCIDENT_KIND, PREFIX
-from app.salesforce.writeback import WritebackFlusher
-from app.sandbox.org import SandboxOrg
-from app.sandbox.validation import CODE, ValidationRule
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.db.models import Incident, Plan, PlanState
+from revflow.demo import DemoEnvironment, run_demo
+from revflow.orchestration.status import write_plan_state
+from revflow.salesforce import outbox
+from revflow.salesforce.refusals import INCIDENT_KIND, PREFIX
+from revflow.salesforce.writeback import WritebackFlusher
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.validation import CODE, ValidationRule
 from tests.e2e.test_writeback_salesforce import audits, client_for, items, plan_of
 from tests.orgkit import Shop, incidents
 from tests.plankit import insert_plan

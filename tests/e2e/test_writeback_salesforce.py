@@ -12,23 +12,23 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from app.api.app import create_app
-from app.config import AuthFlow, SalesforceSettings, WritebackSettings
-from app.db.database import Database
-from app.db.models import AuditEntry, Plan, SalesforceApiUsage, WritebackItem
-from app.demo import DemoEnvironment
-from app.ingest.reconcile import Reconciler
-from app.orchestration.executor import ClaimedStep, StepExecutor
-from app.orchestration.status import write_plan_state
-from app.salesforce import outbox
-from app.salesforce.auth import TokenProvider
-from app.salesforce.budget import ApiBudget, BudgetExhausted
-from app.salesforce.client import SalesforceClient
-from app.salesforce.lookups import LookupCache
-from app.salesforce.writeback import WritebackFlusher
-from app.sandbox.org import ConnectedApp, SandboxOrg
-from app.sandbox.validation import ValidationRule
-from connectors.errors import FatalError
+from revflow.api.app import create_app
+from revflow.config import AuthFlow, SalesforceSettings, WritebackSettings
+from revflow.connectors.errors import FatalError
+from revflow.db.database import Database
+from revflow.db.models import AuditEntry, Plan, SalesforceApiUsage, WritebackItem
+from revflow.demo import DemoEnvironment
+from revflow.ingest.reconcile import Reconciler
+from revflow.orchestration.executor import ClaimedStep, StepExecutor
+from revflow.orchestration.status import write_plan_state
+from revflow.salesforce import outbox
+from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.budget import ApiBudget, BudgetExhausted
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.lookups import LookupCache
+from revflow.salesforce.writeback import WritebackFlusher
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.sandbox.validation import ValidationRule
 from tests.orgkit import Shop, make_intake, settings_for
 from tests.plankit import insert_plan, make_worker
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.ingest.pubsub.bitmaps import FieldNode, decode, encode, field_tree
-from app.sandbox.avro_schemas import cdc_schema
+from revflow.ingest.pubsub.bitmaps import FieldNode, decode, encode, field_tree
+from revflow.sandbox.avro_schemas import cdc_schema
 
 ADDRESS = ("Street", "City", "State", "PostalCode", "Country", "Latitude", "Longitude", "Geo")
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiosfstream_ng.exceptions import AuthenticationError, TransportTimeoutError
 
-from app.ingest.cometd import (
+from revflow.ingest.cometd import (
     CometdSource,
     ReplayFallback,
     ReplayIdExpired,
@@ -19,8 +19,8 @@ from app.ingest.cometd import (
     TokenRequestFailed,
     replay_gap,
 )
-from app.sandbox.cometd import CometdServer, add_cometd_routes
-from app.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.sandbox.cometd import CometdServer, add_cometd_routes
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
 
 CH = "/data/OrderChangeEvent"
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from app.clock import utcnow
-from app.config import load_settings
-from app.db.models import ChannelLease, DeadLetter, ReceivedEvent, Signal
-from app.ingest.consumer import EventConsumer
-from app.ingest.leases import ChannelLeases, LeaseLost
-from app.ingest.repository import get_checkpoint
+from revflow.clock import utcnow
+from revflow.config import load_settings
+from revflow.db.models import ChannelLease, DeadLetter, ReceivedEvent, Signal
+from revflow.ingest.consumer import EventConsumer
+from revflow.ingest.leases import ChannelLeases, LeaseLost
+from revflow.ingest.repository import get_checkpoint
 
 CH = "/data/OrderChangeEvent"
 PE = "/event/Fulfillment_Callback__e"
@@ -110,7 +110,7 @@ async def test_standby_consumer_waits_without_consuming(db):
 
 
 async def test_dead_letters_can_be_listed_and_replayed(db):
-    from app.ingest import dead_letters
+    from revflow.ingest import dead_letters
 
     async def list_dead_letters(db):  # type: ignore[no-untyped-def]
         async with db.read() as s:  # the command owns the transaction

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.db.database import Database
-from app.db.migrate import upgrade
-from app.db.models import DeadLetter, ReceivedEvent
+from revflow.cli import cli
+from revflow.db.database import Database
+from revflow.db.migrate import upgrade
+from revflow.db.models import DeadLetter, ReceivedEvent
 from tests.ingest.test_consumer import change
 
 runner = CliRunner()

@@ -1,6 +1,6 @@
 import pytest
 
-from app.ingest.events import MalformedEvent, is_activation, is_echo, parse_cometd
+from revflow.ingest.events import MalformedEvent, is_activation, is_echo, parse_cometd
 
 
 def message(header_overrides=None, replay=184522, **fields):

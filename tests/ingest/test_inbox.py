@@ -1,9 +1,9 @@
 from sqlalchemy import func, select
 
-from app.db.models import ReceivedEvent
-from app.ingest.events import parse_cometd
-from app.ingest.repository import advance_checkpoint, get_checkpoint
-from app.ingest.repository import insert_event as record_event
+from revflow.db.models import ReceivedEvent
+from revflow.ingest.events import parse_cometd
+from revflow.ingest.repository import advance_checkpoint, get_checkpoint
+from revflow.ingest.repository import insert_event as record_event
 
 
 def msg(tx, seq, replay):

@@ -9,9 +9,9 @@ from typing import Any
 import fastavro
 import pytest
 
-from app.ingest.events import parse_cometd
-from app.ingest.pubsub import pubsub_api_pb2 as pb
-from app.ingest.pubsub.avro import (
+from revflow.ingest.events import parse_cometd
+from revflow.ingest.pubsub import pubsub_api_pb2 as pb
+from revflow.ingest.pubsub.avro import (
     EventSchema,
     SchemaCache,
     format_date_ms,
@@ -19,8 +19,8 @@ from app.ingest.pubsub.avro import (
     format_time_ms,
     to_cometd_shape,
 )
-from app.ingest.pubsub.bitmaps import encode
-from app.sandbox.avro_schemas import (
+from revflow.ingest.pubsub.bitmaps import encode
+from revflow.sandbox.avro_schemas import (
     cdc_schema,
     encode_event,
     fingerprint,
@@ -29,11 +29,11 @@ from app.sandbox.avro_schemas import (
     to_epoch_ms,
     topic_schema,
 )
-from app.sandbox.cometd import event_message
-from app.sandbox.events import StoredEvent
-from app.sandbox.org import SandboxOrg
-from app.sandbox.records import RecordStore
-from app.sandbox.schema import schema_id
+from revflow.sandbox.cometd import event_message
+from revflow.sandbox.events import StoredEvent
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.schema import schema_id
 
 ORDER = "/data/OrderChangeEvent"
 NOON = 1767268800000  # 2026-01-01T12:00:00.000Z

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from aiosfstream_ng.replay import ReplayOption
 
-from app.ingest.cometd import CometdSource, ReplayIdExpired, TokenAuthenticator
-from app.ingest.events import parse_cometd
-from app.ingest.pubsub.source import PubSubAuthError, PubSubFatalError, PubSubSource
-from app.sandbox.org import ConnectedApp, SandboxOrg
-from app.sandbox.pubsub import RunningGrpc, start_pubsub
-from app.sandbox.records import RecordStore
-from app.sandbox.schema import schema_id
-from app.sandbox.server import start_org
+from revflow.ingest.cometd import CometdSource, ReplayIdExpired, TokenAuthenticator
+from revflow.ingest.events import parse_cometd
+from revflow.ingest.pubsub.source import PubSubAuthError, PubSubFatalError, PubSubSource
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.sandbox.pubsub import RunningGrpc, start_pubsub
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.schema import schema_id
+from revflow.sandbox.server import start_org
 
 CH = "/data/OrderChangeEvent"
 PE = "/event/Order_Status__e"

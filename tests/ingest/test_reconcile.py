@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.clock import utcnow
-from app.db.models import AuditEntry
-from app.ingest.reconcile import Reconciler, parse_modstamp, soql_datetime
-from app.sandbox.org import SandboxOrg
+from revflow.clock import utcnow
+from revflow.db.models import AuditEntry
+from revflow.ingest.reconcile import Reconciler, parse_modstamp, soql_datetime
+from revflow.sandbox.org import SandboxOrg
 from tests.orgkit import (
     Shop,
     feed,

@@ -6,7 +6,7 @@ import copy
 import textwrap
 from typing import Any
 
-from app.mapping import Mapping, compile_mapping
+from revflow.mapping import Mapping, compile_mapping
 
 ORDER: dict[str, Any] = {
     "Id": "8015e00000Q7mNpAAJ",

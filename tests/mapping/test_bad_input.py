@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.mapping import MappingEvalError, MappingLoadError, compile_mapping, load_directory
+from revflow.mapping import MappingEvalError, MappingLoadError, compile_mapping, load_directory
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 SHIPPED = load_directory(MAPPINGS)

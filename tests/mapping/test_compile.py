@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app.mapping import MappingLoadError, Problem, compile_mapping, load_mapping
+from revflow.mapping import MappingLoadError, Problem, compile_mapping, load_mapping
 from tests.mapping import sample_order
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.mapping import check_fields, compile_mapping, load_directory
+from revflow.mapping import check_fields, compile_mapping, load_directory
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 

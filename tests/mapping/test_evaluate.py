@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.mapping import MappingEvalError, compile_mapping
+from revflow.mapping import MappingEvalError, compile_mapping
 from tests.mapping import compile_fields, sample_order
 
 MAPPING_TEXT = """\

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.mapping import MappingEvalError, MappingLoadError, compile_mapping, function_names
-from app.mapping.expressions import ExprSyntaxError, compile_expr, expr_paths
+from revflow.mapping import MappingEvalError, MappingLoadError, compile_mapping, function_names
+from revflow.mapping.expressions import ExprSyntaxError, compile_expr, expr_paths
 from tests.mapping import HEADER, compile_fields, sample_order
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.mapping import load_directory, preview, run_golden
-from app.mapping.golden import diff
+from revflow.mapping import load_directory, preview, run_golden
+from revflow.mapping.golden import diff
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 MAPPING = """\

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app.mapping import MappingLoadError, discover_files, lint_paths, load_directory
+from revflow.mapping import MappingLoadError, discover_files, lint_paths, load_directory
 
 GOOD = "name: {name}\nsource: Order\ntarget: t\nfields:\n  id: Id\n"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.mapping.paths import Scope, parse_path
+from revflow.mapping.paths import Scope, parse_path
 from tests.mapping import sample_order
 
 

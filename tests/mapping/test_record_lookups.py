@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.mapping import MappingEvalError, MappingLoadError, compile_mapping
-from app.mapping.record_lookups import LookupRequest
+from revflow.mapping import MappingEvalError, MappingLoadError, compile_mapping
+from revflow.mapping.record_lookups import LookupRequest
 
 HEAD = """name: t
 source: Order

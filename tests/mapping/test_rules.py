@@ -6,14 +6,14 @@ import textwrap
 
 import pytest
 
-from app.mapping import (
+from revflow.mapping import (
     MappingEvalError,
     MappingLoadError,
     MappingRuleError,
     RuleFailure,
     compile_mapping,
 )
-from app.mapping.rules import iban_problem, vat_id_problem
+from revflow.mapping.rules import iban_problem, vat_id_problem
 from tests.mapping import HEADER, sample_order
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from app.mapping import MappingEvalError, lint_paths, load_directory, transform_names
-from app.mapping.compiler import FIELD_KEYS, RECORD_LOOKUP_KEYS, SOURCES, TOP_KEYS
-from app.mapping.rules import OPTIONS, RULE_KEYS, rule_names
+from revflow.mapping import MappingEvalError, lint_paths, load_directory, transform_names
+from revflow.mapping.compiler import FIELD_KEYS, RECORD_LOOKUP_KEYS, SOURCES, TOP_KEYS
+from revflow.mapping.rules import OPTIONS, RULE_KEYS, rule_names
 from tests.mapping import sample_order
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"

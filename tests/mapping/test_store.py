@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.mapping import MappingLoadError
-from app.mapping.errors import Problem
-from app.mapping.model import Mapping
-from app.mapping.store import MappingStore, ReloadResult
+from revflow.mapping import MappingLoadError
+from revflow.mapping.errors import Problem
+from revflow.mapping.model import Mapping
+from revflow.mapping.store import MappingStore, ReloadResult
 
 GOOD = "name: {name}\nsource: Order\ntarget: t\nfields:\n  id: Id\n  v: {{ value: {v} }}\n"
 

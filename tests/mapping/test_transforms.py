@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.mapping.paths import Scope
-from app.mapping.transforms import (
+from revflow.mapping.paths import Scope
+from revflow.mapping.transforms import (
     CURRENCY_PLACES,
     CompileContext,
     LookupTable,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.orchestration.actors import ACTOR_MAX, REASON_MAX, check_actor
-from app.orchestration.errors import BadRequest, OperatorError
+from revflow.orchestration.actors import ACTOR_MAX, REASON_MAX, check_actor
+from revflow.orchestration.errors import BadRequest, OperatorError
 
 
 @pytest.mark.parametrize(

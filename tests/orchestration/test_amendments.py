@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from app.config import WritebackSettings
-from app.db.models import AuditEntry, EventStatus, PlanState, Step, StepState
-from app.orchestration.amendments import request_amendment
-from app.plans.decompose import PlanDraft, StepDraft
-from app.plans.diff import (
+from revflow.config import WritebackSettings
+from revflow.connectors.base import CallResult
+from revflow.db.models import AuditEntry, EventStatus, PlanState, Step, StepState
+from revflow.orchestration.amendments import request_amendment
+from revflow.plans.decompose import PlanDraft, StepDraft
+from revflow.plans.diff import (
     versioned_key,
 )
-from app.plans.ponr import REFUSED
-from connectors.base import CallResult
+from revflow.plans.ponr import REFUSED
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states, transact
 from tests.plans import draft, undo
 

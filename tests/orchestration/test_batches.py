@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.db.models import ReceivedEvent
-from app.orchestration.batches import group_transactions
+from revflow.db.models import ReceivedEvent
+from revflow.orchestration.batches import group_transactions
 
 
 def row(id_: int, tx: str | None, seq: int | None = None) -> ReceivedEvent:

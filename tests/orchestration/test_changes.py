@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.models import (
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.connectors.base import CallResult
+from revflow.connectors.errors import FatalError
+from revflow.db.models import (
     AuditEntry,
     EventStatus,
     PlanState,
@@ -18,10 +20,8 @@ from app.db.models import (
     Step,
     StepState,
 )
-from app.ingest.events import IncomingEvent
-from app.orchestration.changes import is_cancellation, request_cancellation
-from connectors.base import CallResult
-from connectors.errors import FatalError
+from revflow.ingest.events import IncomingEvent
+from revflow.orchestration.changes import is_cancellation, request_cancellation
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states, transact
 
 WB = WritebackSettings()
@@ -219,7 +219,7 @@ async def test_no_plan_yet_writes_cancelled(db):
 
 
 async def test_cancellation_scenario_steps_run_after_compensation(db):
-    from app.plans.decompose import PlanDraft, StepDraft
+    from revflow.plans.decompose import PlanDraft, StepDraft
 
     plan_id = await three_steps(db, StepState.READY)
     calls: list[str] = []
@@ -248,7 +248,7 @@ async def test_cancellation_scenario_steps_run_after_compensation(db):
 
 
 async def test_a_failed_cancellation_step_waits_in_fallout(db):
-    from app.plans.decompose import PlanDraft, StepDraft
+    from revflow.plans.decompose import PlanDraft, StepDraft
 
     plan_id = await three_steps(db, StepState.READY)
 

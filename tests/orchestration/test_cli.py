@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from typer.testing import CliRunner
 
-from app.db.database import Database
-from app.db.migrate import upgrade
-from app.orchestration.cli import fallout_cli
-from connectors.errors import FatalError
+from revflow.connectors.errors import FatalError
+from revflow.db.database import Database
+from revflow.db.migrate import upgrade
+from revflow.orchestration.cli import fallout_cli
 from tests.plankit import insert_plan, make_worker, states
 
 runner = CliRunner()

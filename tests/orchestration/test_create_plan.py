@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.config import WritebackSettings
-from app.db.models import Step, StepState
-from app.mapping import load_directory
-from app.orchestration.plans import create_plan
-from app.plans.decompose import decompose
-from app.plans.files import load_plan_file
+from revflow.config import WritebackSettings
+from revflow.db.models import Step, StepState
+from revflow.mapping import load_directory
+from revflow.orchestration.plans import create_plan
+from revflow.plans.decompose import decompose
+from revflow.plans.files import load_plan_file
 from tests.plans import HW1, MAPPINGS, PLANS, SVC, order
 
 FULL = load_plan_file(PLANS / "order_fulfillment_full.yaml")

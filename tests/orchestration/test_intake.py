@@ -9,9 +9,9 @@ import time
 import pytest
 from prometheus_client import REGISTRY
 
-from app.db.models import EventStatus, ReceivedEvent
-from app.orchestration.intake import READ_INCIDENT
-from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
+from revflow.db.models import EventStatus, ReceivedEvent
+from revflow.orchestration.intake import READ_INCIDENT
+from revflow.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
 from tests.orgkit import (
     ORDER_CHANNEL,
     Shop,
@@ -135,7 +135,7 @@ async def test_batch_delay_waits_for_a_fuller_batch(org, db, database_url):
 
     from sqlalchemy import update
 
-    from app.clock import utcnow
+    from revflow.clock import utcnow
 
     shop = Shop(org)
     first = shop.order()
@@ -246,7 +246,7 @@ async def test_overflow_runs_a_reconciliation_query_over_the_window(env, org, db
 async def plan_of(db, order_id: str):
     from sqlalchemy import select
 
-    from app.db.models import Plan, Step
+    from revflow.db.models import Plan, Step
 
     async with db.read() as s:
         plan = (await s.scalars(select(Plan).where(Plan.order_id == order_id))).one()
@@ -313,7 +313,7 @@ async def test_a_gap_in_place_of_a_lost_amendment_still_amends_the_plan(env, org
 async def test_an_order_found_cancelled_before_its_plan_is_written_cancelled(env, org, db):
     from sqlalchemy import select
 
-    from app.db.models import WritebackItem
+    from revflow.db.models import WritebackItem
 
     shop, intake = env
     oid = shop.order()

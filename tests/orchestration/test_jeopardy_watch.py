@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from app import clock
-from app.api.plans import plan_out
-from app.config import WritebackSettings
-from app.db.models import AuditEntry, Plan, Step
-from app.orchestration import operator
-from app.orchestration.jeopardy_watch import sweep
-from app.orchestration.plans import create_plan
-from app.plans.decompose import decompose
-from app.plans.definitions import order_fulfillment
+from revflow import clock
+from revflow.api.plans import plan_out
+from revflow.config import WritebackSettings
+from revflow.db.models import AuditEntry, Plan, Step
+from revflow.orchestration import operator
+from revflow.orchestration.jeopardy_watch import sweep
+from revflow.orchestration.plans import create_plan
+from revflow.plans.decompose import decompose
+from revflow.plans.definitions import order_fulfillment
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, states, transact
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.config import WritebackSettings
-from app.db.models import AuditEntry
-from app.orchestration import operator
-from app.orchestration.errors import BadRequest, Conflict, NotFound
-from connectors.base import CallResult
-from connectors.errors import FatalError
+from revflow.config import WritebackSettings
+from revflow.connectors.base import CallResult
+from revflow.connectors.errors import FatalError
+from revflow.db.models import AuditEntry
+from revflow.orchestration import operator
+from revflow.orchestration.errors import BadRequest, Conflict, NotFound
 from tests.plankit import insert_plan, make_worker, outbox, states, transact
 
 WB = WritebackSettings()

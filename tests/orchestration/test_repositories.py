@@ -45,8 +45,6 @@ def test_services_and_routes_hold_no_queries() -> None:
 def test_the_check_finds_a_query(tmp_path: Path) -> None:
     route = tmp_path / "route.py"
     route.write_text(
-        "from sqlalchemy import select\n"
-        "async def get(s):\n"
-        "    return await s.scalar(select(1))\n"
+        "from sqlalchemy import select\nasync def get(s):\n    return await s.scalar(select(1))\n"
     )
     assert _sql_in(route) == ["route.py:1 imports select", "route.py:3 calls s.scalar"]

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app import clock
-from app.db.models import AuditEntry, Signal
-from connectors.errors import FatalError, RetryableError
+from revflow import clock
+from revflow.connectors.errors import FatalError, RetryableError
+from revflow.db.models import AuditEntry, Signal
 from tests.plankit import ORDER_ID, insert_plan, make_worker, outbox, signal, states
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -249,7 +249,7 @@ async def test_fallout_holds_plan_while_independent_branches_finish(db):
 
 
 async def test_step_states_in_the_status_map_are_written_back(db):
-    from app.config import WritebackSettings
+    from revflow.config import WritebackSettings
 
     wb = WritebackSettings(status_map={"in_progress": "In Progress", "m.completed": "Milestone!"})
     pid = await insert_plan(db, [{"key": "m"}, {"key": "n", "depends_on": ["m"]}])
@@ -261,7 +261,7 @@ async def test_step_states_in_the_status_map_are_written_back(db):
 async def test_a_freezing_plan_starts_no_step(db):
     from sqlalchemy import update
 
-    from app.db.models import Plan
+    from revflow.db.models import Plan
 
     pid = await insert_plan(db, [{"key": "m"}])
     async with db.write() as s:

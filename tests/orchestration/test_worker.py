@@ -6,17 +6,17 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.models import AuditEntry, ConnectorAttempt, Plan, Step, WritebackItem
-from app.orchestration.executor import StepExecutor
-from app.orchestration.plans import create_plan
-from app.orchestration.worker import Worker
-from app.plans.decompose import decompose
-from app.plans.definitions import order_fulfillment
-from app.plans.retry import RetryPolicy
-from connectors.base import CallResult, FakeConnector
-from connectors.errors import FatalError, RateLimitedError, RetryableError
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.connectors.base import CallResult, FakeConnector
+from revflow.connectors.errors import FatalError, RateLimitedError, RetryableError
+from revflow.db.models import AuditEntry, ConnectorAttempt, Plan, Step, WritebackItem
+from revflow.orchestration.executor import StepExecutor
+from revflow.orchestration.plans import create_plan
+from revflow.orchestration.worker import Worker
+from revflow.plans.decompose import decompose
+from revflow.plans.definitions import order_fulfillment
+from revflow.plans.retry import RetryPolicy
 
 ORDER = {"Id": "8015e00000Q7mNpAAJ", "OrderItems": []}
 FAST = RetryPolicy(initial_interval_s=0.0, jitter=0, maximum_attempts=3)

@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import event, select, update
 
-from app.clock import utcnow
-from app.db.database import Database
-from app.db.models import (
+from revflow.clock import utcnow
+from revflow.connectors.base import CallResult
+from revflow.connectors.errors import FatalError, RetryableError
+from revflow.db.database import Database
+from revflow.db.models import (
     AuditEntry,
     ConnectorAttempt,
     ConnectorCall,
@@ -21,8 +23,6 @@ from app.db.models import (
     Step,
     WritebackItem,
 )
-from connectors.base import CallResult
-from connectors.errors import FatalError, RetryableError
 from tests.plankit import insert_plan, make_worker, signal, states
 
 

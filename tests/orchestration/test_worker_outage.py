@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from app.db.database import Database
-from app.plans.retry import RetryPolicy
-from app.sandbox.tcp_proxy import TcpProxy
-from app.supervisor import Supervisor
-from connectors.base import CallResult
+from revflow.connectors.base import CallResult
+from revflow.db.database import Database
+from revflow.plans.retry import RetryPolicy
+from revflow.sandbox.tcp_proxy import TcpProxy
+from revflow.supervisor import Supervisor
 from tests.conftest import PG_URL
 from tests.plankit import insert_plan, make_worker, states
 

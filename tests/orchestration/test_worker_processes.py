@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import ConnectorCall, Plan
+from revflow.db.models import ConnectorCall, Plan
 from tests.orchestration.worker_proc import build_worker
 from tests.plankit import insert_plan, states
 

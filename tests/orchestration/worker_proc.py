@@ -13,13 +13,13 @@ import sys
 
 from sqlalchemy import func, select
 
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import Plan
-from app.orchestration.executor import StepExecutor
-from app.orchestration.worker import Worker
-from app.plans.state import FINAL_PLAN
-from connectors.base import CallResult, FakeConnector
+from revflow.config import WritebackSettings
+from revflow.connectors.base import CallResult, FakeConnector
+from revflow.db.database import Database
+from revflow.db.models import Plan
+from revflow.orchestration.executor import StepExecutor
+from revflow.orchestration.worker import Worker
+from revflow.plans.state import FINAL_PLAN
 
 
 def logging_erp(log_path: str, slow_s: float):

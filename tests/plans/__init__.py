@@ -12,10 +12,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from app.plans.decompose import StepDraft
-from app.plans.diff import CurrentStep
-from app.plans.files import compile_plan
-from app.plans.state import StepState
+from revflow.plans.decompose import StepDraft
+from revflow.plans.diff import CurrentStep
+from revflow.plans.files import compile_plan
+from revflow.plans.state import StepState
 
 PLANS = Path(__file__).resolve().parents[2] / "plans"
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from app.mapping import load_directory
-from app.plans.decompose import PlanDraft, decompose, idempotency_key
-from app.plans.definitions import (
+from revflow.mapping import load_directory
+from revflow.plans.decompose import PlanDraft, decompose, idempotency_key
+from revflow.plans.definitions import (
     PlanDefinition,
     UnknownScenario,
     order_fulfillment,
 )
-from app.plans.files import compile_plan, load_plan_file
-from app.plans.retry import RetryPolicy, honours_retry_after, policy_from_json, policy_to_json
+from revflow.plans.files import compile_plan, load_plan_file
+from revflow.plans.retry import RetryPolicy, honours_retry_after, policy_from_json, policy_to_json
 from tests.plans import HW1, HW2, MAPPINGS, PLANS, SVC, order
 
 OID = "8015e00000Q7mNpAAJ"

@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.plans.decompose import decompose
-from app.plans.files import compile_plan
+from revflow.plans.decompose import decompose
+from revflow.plans.files import compile_plan
 
 FAMILIES = ["Hardware", "Service", "Software"]
 CODES = ["A", "B", "C"]

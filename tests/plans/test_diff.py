@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.plans.diff import (
+from revflow.plans.diff import (
     CurrentStep,
     PlanDiff,
     blocking_ponr,
@@ -12,7 +12,7 @@ from app.plans.diff import (
     rerun_input,
     versioned_key,
 )
-from app.plans.state import StepState
+from revflow.plans.state import StepState
 from tests.plans import current, draft, undo
 
 C, P, R, S = StepState.COMPLETED, StepState.PENDING, StepState.RUNNING, StepState.SKIPPED

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.plans.definitions import order_fulfillment
-from app.plans.explain import explain
-from app.plans.files import load_plan_file
+from revflow.plans.definitions import order_fulfillment
+from revflow.plans.explain import explain
+from revflow.plans.files import load_plan_file
 from tests.plans import HW1, HW2, PLANS, SVC, order
 
 FULL = load_plan_file(PLANS / "order_fulfillment_full.yaml")

@@ -9,15 +9,15 @@ import jsonschema
 import pytest
 import yaml
 
-from app.mapping import load_directory
-from app.plans.definitions import ScopeKind, StepKind
-from app.plans.files import (
+from revflow.mapping import load_directory
+from revflow.plans.definitions import ScopeKind, StepKind
+from revflow.plans.files import (
     PlanLoadError,
     lint_plan_paths,
     load_plan_directory,
     load_plan_file,
 )
-from app.plans.retry import RetryPolicy
+from revflow.plans.retry import RetryPolicy
 from tests.plans import MAPPINGS, PLANS, problems
 
 MAPPING_NAMES = set(load_directory(MAPPINGS))

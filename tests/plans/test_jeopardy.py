@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.plans.jeopardy import (
+from revflow.plans.jeopardy import (
     Jeopardy,
     Margin,
     StepTiming,

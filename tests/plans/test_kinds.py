@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from app.plans.files import (
+from revflow.plans.files import (
     compile_plan,
 )
 from tests.plans import HEAD, problems

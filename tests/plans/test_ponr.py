@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.plans.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
-from app.plans.state import StepState
+from revflow.plans.ponr import ChangeView, next_compensations, ponr_passed, refusal_text
+from revflow.plans.state import StepState
 
 C, P, R = StepState.COMPLETED, StepState.PENDING, StepState.RUNNING
 

@@ -17,14 +17,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("sqlalchemy", "asyncio", "httpx", "grpc")
-PLANS = sorted(f"app.plans.{p.stem}" for p in (ROOT / "app" / "plans").glob("*.py"))
+PLANS = sorted(f"revflow.plans.{p.stem}" for p in (ROOT / "app" / "plans").glob("*.py"))
 MAPPING = sorted(
-    f"app.mapping.{p.stem}"
+    f"revflow.mapping.{p.stem}"
     for p in (ROOT / "app" / "mapping").glob("*.py")
     if p.stem not in ("__init__", "store")
 )
 # what app/plans may import besides the standard library and itself
-ALLOWED = ("app.plans", "app.mapping", "connectors.external_id", "yaml", "jmespath")
+ALLOWED = ("revflow.plans", "revflow.mapping", "revflow.connectors.external_id", "yaml", "jmespath")
 
 
 def loaded_after(*modules: str) -> dict[str, list[str]]:
@@ -40,23 +40,23 @@ def loaded_after(*modules: str) -> dict[str, list[str]]:
     names = json.loads(out.stdout)
     return {
         "forbidden": sorted({n.split(".")[0] for n in names} & set(FORBIDDEN)),
-        "app": [n for n in names if n.startswith("app.")],
+        "app": [n for n in names if n.startswith("revflow.")],
     }
 
 
 def test_plans_and_mapping_load_no_database_network_or_event_loop() -> None:
-    loaded = loaded_after("app.plans", *PLANS, "app.mapping", *MAPPING)
+    loaded = loaded_after("revflow.plans", *PLANS, "revflow.mapping", *MAPPING)
     assert loaded["forbidden"] == []
-    outside = [n for n in loaded["app"] if not n.startswith(("app.plans", "app.mapping"))]
+    outside = [n for n in loaded["app"] if not n.startswith(("revflow.plans", "revflow.mapping"))]
     assert outside == []
-    assert "app.mapping.store" not in loaded["app"]
+    assert "revflow.mapping.store" not in loaded["app"]
 
 
 def test_the_check_sees_a_module_that_loads_asyncio() -> None:
     # the control: the hot-reload store needs asyncio, so it stays out of app.mapping
-    loaded = loaded_after("app.mapping.store")
+    loaded = loaded_after("revflow.mapping.store")
     assert "asyncio" in loaded["forbidden"]
-    assert "app.aio" in loaded["app"]
+    assert "revflow.aio" in loaded["app"]
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "app" / "plans").glob("*.py")), ids=str)
@@ -73,6 +73,6 @@ def test_plans_import_only_the_standard_library_and_pure_packages(path: Path) ->
             top = name.split(".")[0]
             if top in sys.stdlib_module_names or name == "__future__":
                 continue
-            if name == "app.mapping.store" or not name.startswith(ALLOWED):
+            if name == "revflow.mapping.store" or not name.startswith(ALLOWED):
                 bad.append(f"{path.name}:{node.lineno}: {name}")
     assert bad == []

@@ -2,7 +2,7 @@
 
 import random
 
-from app.plans.retry import RetryPolicy, forever
+from revflow.plans.retry import RetryPolicy, forever
 
 
 def test_backoff_grows_and_is_capped_without_jitter():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.plans.rules import parse_duration
+from revflow.plans.rules import parse_duration
 
 
 @pytest.mark.parametrize(

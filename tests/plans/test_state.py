@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.plans.state import (
+from revflow.plans.state import (
     FINAL_PLAN,
     InvalidTransition,
     PlanState,

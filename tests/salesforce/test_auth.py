@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from app.config import SalesforceSettings
-from app.salesforce.auth import AuthError, TokenProvider
-from app.sandbox.keys import generate_keypair
-from app.sandbox.org import ConnectedApp
+from revflow.config import SalesforceSettings
+from revflow.salesforce.auth import AuthError, TokenProvider
+from revflow.sandbox.keys import generate_keypair
+from revflow.sandbox.org import ConnectedApp
 from tests.salesforce.test_client import cc_settings
 
 

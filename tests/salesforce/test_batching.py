@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.db.models import WritebackItem
-from app.salesforce.batching import coalesce
+from revflow.db.models import WritebackItem
+from revflow.salesforce.batching import coalesce
 
 A = "801000000000001AAA"
 

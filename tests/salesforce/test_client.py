@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from app.config import AuthFlow, SalesforceSettings
-from app.salesforce.auth import TokenProvider
-from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import RequestLimitExceeded
-from app.salesforce.orders import fetch_orders
-from app.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
-from app.sandbox.records import RecordStore
+from revflow.config import AuthFlow, SalesforceSettings
+from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.errors import RequestLimitExceeded
+from revflow.salesforce.orders import fetch_orders
+from revflow.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.records import RecordStore
 
 
 def cc_settings(org: SandboxOrg, secret: str = "s3cret") -> SalesforceSettings:

@@ -9,15 +9,15 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from app.config import AuthFlow, SalesforceSettings
-from app.db.models import Step
-from app.mapping import compile_mapping
-from app.mapping.record_lookups import LookupRequest
-from app.salesforce.auth import TokenProvider
-from app.salesforce.client import SalesforceClient
-from app.salesforce.lookups import KEYS_PER_QUERY, LookupCache, soql_string
-from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
-from app.sandbox.records import RecordStore
+from revflow.config import AuthFlow, SalesforceSettings
+from revflow.db.models import Step
+from revflow.mapping import compile_mapping
+from revflow.mapping.record_lookups import LookupRequest
+from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.lookups import KEYS_PER_QUERY, LookupCache, soql_string
+from revflow.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.records import RecordStore
 from tests.orgkit import Shop, make_intake, settings_for, sf_client
 
 MAPPING = """

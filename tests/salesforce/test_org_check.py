@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from app.mapping import load_directory
-from app.salesforce.org_check import OrgCheck, OrgCheckError
-from app.salesforce.user_info import SOAP_KIND
-from app.sandbox.org import SandboxOrg
+from revflow.mapping import load_directory
+from revflow.salesforce.org_check import OrgCheck, OrgCheckError
+from revflow.salesforce.user_info import SOAP_KIND
+from revflow.sandbox.org import SandboxOrg
 from tests.orgkit import MAPPINGS, settings_for, sf_client
 
 ROOT = Path(__file__).resolve().parents[2]

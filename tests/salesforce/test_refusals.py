@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_notice_text_names_the_status_first_and_keeps_revflows_error():
-    from app.salesforce.refusals import notice_text
+    from revflow.salesforce.refusals import notice_text
 
     text = notice_text(
         {"Z__c": 1, "Fulfillment_Error__c": "step create_invoice failed: 422", "S": "Failed"},

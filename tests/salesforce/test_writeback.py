@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.db.models import AuditEntry, WritebackItem
-from app.salesforce import outbox
-from app.salesforce.client import ApiUsage, RecordError, RecordResult
-from app.salesforce.errors import RequestLimitExceeded
-from app.salesforce.writeback import WritebackFlusher
+from revflow.db.models import AuditEntry, WritebackItem
+from revflow.salesforce import outbox
+from revflow.salesforce.client import ApiUsage, RecordError, RecordResult
+from revflow.salesforce.errors import RequestLimitExceeded
+from revflow.salesforce.writeback import WritebackFlusher
 
 A, B, C = "801000000000001AAA", "801000000000002AAA", "801000000000003AAA"
 
@@ -69,7 +69,7 @@ async def test_with_a_max_delay_a_part_full_last_call_waits_until_it_is_due(db):
 
     from sqlalchemy import update
 
-    from app.clock import utcnow
+    from revflow.clock import utcnow
 
     ids = [f"801{i:012d}AAA" for i in range(250)]
     await enqueue(db, *[(i, {"S": "In Progress"}) for i in ids])
@@ -128,7 +128,7 @@ class RefusingClient(ScriptedClient):
 
 
 async def test_a_refused_call_fails_its_records_but_a_transient_one_retries(db):
-    from app.salesforce.errors import SalesforceError, TransientError
+    from revflow.salesforce.errors import SalesforceError, TransientError
 
     await enqueue(db, (A, {"S": "x"}))
     refused = RefusingClient(

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from aiohttp import web
 
-from app.ingest.cometd import CometdSource, ReplayIdExpired, TokenAuthenticator
-from app.sandbox.chaos import expire_replay_ids
-from app.sandbox.cometd import add_cometd_routes, event_message
-from app.sandbox.events import ReplayIdInvalid, StoredEvent
-from app.sandbox.oauth import add_oauth_routes
-from app.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, Faults, SandboxOrg
-from app.sandbox.records import RecordStore
-from app.sandbox.rest import add_rest_routes
+from revflow.ingest.cometd import CometdSource, ReplayIdExpired, TokenAuthenticator
+from revflow.sandbox.chaos import expire_replay_ids
+from revflow.sandbox.cometd import add_cometd_routes, event_message
+from revflow.sandbox.events import ReplayIdInvalid, StoredEvent
+from revflow.sandbox.oauth import add_oauth_routes
+from revflow.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, Faults, SandboxOrg
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.rest import add_rest_routes
 
 CH = "/data/OrderChangeEvent"
 ITEMS = "/data/OrderItemChangeEvent"

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from app.sandbox.cometd import CometdServer, add_cometd_routes
-from app.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.sandbox.cometd import CometdServer, add_cometd_routes
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
 
 CH = "/data/OrderChangeEvent"
 PE = "/event/Order_Status__e"

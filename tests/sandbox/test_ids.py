@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.sandbox.ids import (
+from revflow.sandbox.ids import (
     KEY_PREFIXES,
     MalformedIdError,
     checksum,
@@ -14,7 +14,7 @@ from app.sandbox.ids import (
     sobject_for_prefix,
     to18,
 )
-from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ORG_ID
+from revflow.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ORG_ID
 
 
 def test_known_ids_get_their_real_suffix() -> None:

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from app.sandbox.oauth import JWT_GRANT, add_oauth_routes
-from app.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
-from app.sandbox.rest import add_rest_routes
+from revflow.sandbox.oauth import JWT_GRANT, add_oauth_routes
+from revflow.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.rest import add_rest_routes
 
 
 def make_key_and_cert() -> tuple[str, str]:

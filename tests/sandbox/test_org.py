@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.sandbox.org import DEMO_USER_ID, ConnectedApp, SandboxOrg
-from app.sandbox.records import RecordStore
-from app.sandbox.server import start_org
+from revflow.sandbox.org import DEMO_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.server import start_org
 
 V = "/services/data/v62.0"
 NO_CURRENCY = (

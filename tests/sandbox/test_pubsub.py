@@ -13,14 +13,14 @@ import fastavro
 import grpc
 import pytest
 
-from app.ingest.pubsub import pubsub_api_pb2 as pb
-from app.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
-from app.ingest.pubsub.avro import decode_payload
-from app.sandbox.avro_schemas import topic_schema
-from app.sandbox.org import ConnectedApp, SandboxOrg
-from app.sandbox.pubsub import RunningGrpc, start_pubsub
-from app.sandbox.records import RecordStore
-from app.sandbox.schema import schema_id
+from revflow.ingest.pubsub import pubsub_api_pb2 as pb
+from revflow.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
+from revflow.ingest.pubsub.avro import decode_payload
+from revflow.sandbox.avro_schemas import topic_schema
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.sandbox.pubsub import RunningGrpc, start_pubsub
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.schema import schema_id
 
 CH = "/data/OrderChangeEvent"
 PE = "/event/Order_Status__e"

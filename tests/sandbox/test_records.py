@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from app.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
-from app.sandbox.records import RecordStore
-from app.sandbox.schema import (
+from revflow.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.schema import (
     CDC_CHANNELS,
     REVFLOW_FIELDS,
     SOBJECTS,

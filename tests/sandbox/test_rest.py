@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.sandbox.oauth import add_oauth_routes
-from app.sandbox.org import ConnectedApp, SandboxOrg
-from app.sandbox.records import RecordStore
-from app.sandbox.rest import add_rest_routes
+from revflow.sandbox.oauth import add_oauth_routes
+from revflow.sandbox.org import ConnectedApp, SandboxOrg
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.rest import add_rest_routes
 
 V = "/services/data/v62.0"
 APP = ConnectedApp(name="revflow", consumer_key="ck-revflow", consumer_secret="cs")

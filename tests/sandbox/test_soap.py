@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.salesforce.auth import TokenProvider
-from app.salesforce.client import SalesforceClient
-from app.salesforce.errors import SalesforceError, SessionExpired
-from app.salesforce.user_info import user_info
-from app.sandbox.org import SandboxOrg
+from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.errors import SalesforceError, SessionExpired
+from revflow.salesforce.user_info import user_info
+from revflow.sandbox.org import SandboxOrg
 from tests.orgkit import settings_for
 
 

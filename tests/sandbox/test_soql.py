@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.sandbox.events import EventLog
-from app.sandbox.org import SandboxOrg
-from app.sandbox.records import RecordStore
-from app.sandbox.schema import SfError
-from app.sandbox.soql import run_query
+from revflow.sandbox.events import EventLog
+from revflow.sandbox.org import SandboxOrg
+from revflow.sandbox.records import RecordStore
+from revflow.sandbox.schema import SfError
+from revflow.sandbox.soql import run_query
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp()
 

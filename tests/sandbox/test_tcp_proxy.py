@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.sandbox.tcp_proxy import TcpProxy
+from revflow.sandbox.tcp_proxy import TcpProxy
 
 
 @pytest.fixture

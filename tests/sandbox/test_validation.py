@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.sandbox.validation import CODE, DEFAULT_MESSAGE, parse_rules
+from revflow.sandbox.validation import CODE, DEFAULT_MESSAGE, parse_rules
 from tests.sandbox.test_rest import Env, V, env  # noqa: F401  (the fixture)
 
 STATUS = "Fulfillment_Status__c"

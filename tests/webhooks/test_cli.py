@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.db.database import Database
-from app.db.migrate import upgrade
+from revflow.cli import cli
+from revflow.db.database import Database
+from revflow.db.migrate import upgrade
 from tests.webhookkit import ORDERS, endpoint, guarded, one_callout, receiver, step, worker
 
 runner = CliRunner()

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from app import clock
-from app.config import WritebackSettings
-from app.db.models import PlanState, StepState
-from app.orchestration.errors import BadRequest, Conflict, NotFound
-from app.webhooks import actions
-from app.webhooks import status as status_view
-from app.webhooks.endpoints import ALERT, DisablePolicy
-from connectors.webhook import webhook_id_for
+from revflow import clock
+from revflow.config import WritebackSettings
+from revflow.connectors.webhook import webhook_id_for
+from revflow.db.models import PlanState, StepState
+from revflow.orchestration.errors import BadRequest, Conflict, NotFound
+from revflow.webhooks import actions
+from revflow.webhooks import status as status_view
+from revflow.webhooks.endpoints import ALERT, DisablePolicy
 from tests.webhookkit import (
     ORDERS,
     audit_actions,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.db.database import Database
-from app.sandbox.tcp_proxy import TcpProxy
-from app.webhooks import endpoints
-from app.webhooks.endpoints import DisablePolicy
-from app.webhooks.guard import EndpointGuard
-from connectors.base import CallContext, CallResult, Connector, FakeConnector
-from connectors.errors import RetryableError
+from revflow.connectors.base import CallContext, CallResult, Connector, FakeConnector
+from revflow.connectors.errors import RetryableError
+from revflow.db.database import Database
+from revflow.sandbox.tcp_proxy import TcpProxy
+from revflow.webhooks import endpoints
+from revflow.webhooks.endpoints import DisablePolicy
+from revflow.webhooks.guard import EndpointGuard
 from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.skipif(

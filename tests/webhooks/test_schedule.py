@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app import clock
-from app.clock import aware
-from app.config import Settings, WebhookSettings, WorkerSettings
-from app.plans.definitions import (
+from revflow import clock
+from revflow.clock import aware
+from revflow.config import Settings, WebhookSettings, WorkerSettings
+from revflow.plans.definitions import (
     PlanDefinition,
     StepDefinition,
     StepKind,
 )
-from app.plans.files import compile_plan
-from app.plans.retry import (
+from revflow.plans.files import compile_plan
+from revflow.plans.retry import (
     WEBHOOK_SCHEDULE,
     RetryPolicy,
     honours_retry_after,
@@ -26,7 +26,7 @@ from app.plans.retry import (
     policy_to_json,
     webhook_policy,
 )
-from app.webhooks.policy import default_retry_policy
+from revflow.webhooks.policy import default_retry_policy
 from tests.webhookkit import ORDERS, guarded, one_callout, receiver, step, worker
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Avro payloads of Pub/Sub events, and their CometD-shaped rendering (facts §2.6, §3.2).
 
 ``to_cometd_shape`` turns a ``ConsumerEvent`` into exactly the message the CometD
-path yields, so ``app.ingest.events.parse_cometd`` sees the same event over both
+path yields, so ``revflow.ingest.events.parse_cometd`` sees the same event over both
 transports: decoded bitmaps, only the fields CometD would carry, and DateTime/Date
 longs as CometD strings.  The replay id is the replay id bytes as lowercase hex.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 import fastavro
 
-from app.ingest.pubsub import pubsub_api_pb2 as pb
-from app.ingest.pubsub.bitmaps import FieldNode, decode, field_tree
+from revflow.ingest.pubsub import pubsub_api_pb2 as pb
+from revflow.ingest.pubsub.bitmaps import FieldNode, decode, field_tree
 
 HEADER = "ChangeEventHeader"
 BITMAP_FIELDS = ("changedFields", "nulledFields", "diffFields")

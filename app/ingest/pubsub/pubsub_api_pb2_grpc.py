@@ -7,7 +7,7 @@
 import grpc
 import warnings
 
-from app.ingest.pubsub import pubsub_api_pb2 as app_dot_ingest_dot_pubsub_dot_pubsub__api__pb2
+from revflow.ingest.pubsub import pubsub_api_pb2 as app_dot_ingest_dot_pubsub_dot_pubsub__api__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

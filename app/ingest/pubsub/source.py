@@ -1,7 +1,7 @@
-"""Revflow's Pub/Sub API (gRPC) source, a drop-in for ``app.ingest.cometd.CometdSource``.
+"""Revflow's Pub/Sub API (gRPC) source, a drop-in for ``revflow.ingest.cometd.CometdSource``.
 
 ``async with PubSubSource(...) as source: async for message in source.messages()``
-yields CometD-shaped event messages (see ``app.ingest.pubsub.avro.to_cometd_shape``;
+yields CometD-shaped event messages (see ``revflow.ingest.pubsub.avro.to_cometd_shape``;
 ``data.event.replayId`` is the Pub/Sub replay id as lowercase hex).
 
 * One ``Subscribe`` stream per topic, run concurrently and merged; per topic the
@@ -31,11 +31,11 @@ from typing import Any
 
 import grpc
 
-from app.ingest.errors import PubSubAuthError, PubSubError, PubSubFatalError, ReplayIdExpired
-from app.ingest.pubsub import pubsub_api_pb2 as pb
-from app.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
-from app.ingest.pubsub.avro import SchemaCache, to_cometd_shape
-from app.plans.retry import forever
+from revflow.ingest.errors import PubSubAuthError, PubSubError, PubSubFatalError, ReplayIdExpired
+from revflow.ingest.pubsub import pubsub_api_pb2 as pb
+from revflow.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
+from revflow.ingest.pubsub.avro import SchemaCache, to_cometd_shape
+from revflow.plans.retry import forever
 
 LOGGER = logging.getLogger(__name__)
 

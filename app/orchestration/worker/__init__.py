@@ -15,6 +15,6 @@ signal in the step's transaction, and fails them as fallout at ``wait_until``.  
 fatal outcome puts the plan on hold (see ``state``); operators resolve it.
 """
 
-from app.orchestration.worker.loops import Worker
+from revflow.orchestration.worker.loops import Worker
 
 __all__ = ["Worker"]

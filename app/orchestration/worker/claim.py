@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.clock import aware, utcnow
-from app.db.database import Database
-from app.db.models import Step, StepState
-from app.orchestration.claims import due_steps, lease_due_steps
-from app.orchestration.compensation import claim_compensations
-from app.orchestration.executor import ClaimedStep
+from revflow.clock import aware, utcnow
+from revflow.db.database import Database
+from revflow.db.models import Step, StepState
+from revflow.orchestration.claims import due_steps, lease_due_steps
+from revflow.orchestration.compensation import claim_compensations
+from revflow.orchestration.executor import ClaimedStep
 
 
 async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:

@@ -11,24 +11,24 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.errors import unavailable
-from app.db.models import StepState
-from app.metrics import STEPS_EXECUTED
-from app.orchestration import call_log, claims, repository
-from app.orchestration.changes import continue_change
-from app.orchestration.compensation import apply_compensation
-from app.orchestration.executor import ClaimedStep, Outcome, StepResult
-from app.orchestration.external_ids import apply_step_expression, note_missing
-from app.orchestration.progress import settle_many
-from app.orchestration.status import write_step_state
-from app.orchestration.worker.waits import timed_out
-from app.plans.definitions import PlanDefinition, StepDefinition
-from app.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
-from app.salesforce import outbox
+from revflow import audit
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.db.errors import unavailable
+from revflow.db.models import StepState
+from revflow.metrics import STEPS_EXECUTED
+from revflow.orchestration import call_log, claims, repository
+from revflow.orchestration.changes import continue_change
+from revflow.orchestration.compensation import apply_compensation
+from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
+from revflow.orchestration.external_ids import apply_step_expression, note_missing
+from revflow.orchestration.progress import settle_many
+from revflow.orchestration.status import write_step_state
+from revflow.orchestration.worker.waits import timed_out
+from revflow.plans.definitions import PlanDefinition, StepDefinition
+from revflow.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
+from revflow.salesforce import outbox
 
 log = logging.getLogger("revflow.worker")
 

@@ -10,21 +10,21 @@ import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 
-from app.aio import Beat, no_beat, sleep_until
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.errors import unavailable
-from app.logs import correlation_id
-from app.metrics import STEP_DURATION
-from app.orchestration import claims
-from app.orchestration.executor import ClaimedStep, StepExecutor, StepResult
-from app.orchestration.jeopardy_watch import sweep
-from app.orchestration.worker import claim as claiming
-from app.orchestration.worker.commit import Committer
-from app.orchestration.worker.waits import Waits
-from app.plans.definitions import PlanDefinition
-from app.supervisor import LoopFn, Supervisor
+from revflow.aio import Beat, no_beat, sleep_until
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.db.errors import unavailable
+from revflow.logs import correlation_id
+from revflow.metrics import STEP_DURATION
+from revflow.orchestration import claims
+from revflow.orchestration.executor import ClaimedStep, StepExecutor, StepResult
+from revflow.orchestration.jeopardy_watch import sweep
+from revflow.orchestration.worker import claim as claiming
+from revflow.orchestration.worker.commit import Committer
+from revflow.orchestration.worker.waits import Waits
+from revflow.plans.definitions import PlanDefinition
+from revflow.supervisor import LoopFn, Supervisor
 
 log = logging.getLogger("revflow.worker")
 

@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.clock import utcnow
-from app.config import WritebackSettings
-from app.db.database import Database
-from app.db.models import StepState
-from app.orchestration import repository
-from app.orchestration.executor import Outcome
-from app.orchestration.progress import settle
-from app.orchestration.status import write_step_state
+from revflow import audit
+from revflow.clock import utcnow
+from revflow.config import WritebackSettings
+from revflow.db.database import Database
+from revflow.db.models import StepState
+from revflow.orchestration import repository
+from revflow.orchestration.executor import Outcome
+from revflow.orchestration.progress import settle
+from revflow.orchestration.status import write_step_state
 
 
 class Waits:
