@@ -347,6 +347,10 @@ def demo(
         str,
         typer.Option(help="ERP: sandbox (webhook receiver) or tryton (a real Tryton server)."),
     ] = "sandbox",
+    quotes: Annotated[
+        int,
+        typer.Option(min=0, help="Quotes to approve beside the orders (synced as ERP quotes)."),
+    ] = 0,
 ) -> None:
     """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
 
@@ -354,7 +358,8 @@ def demo(
     the ``--cancel`` ones, Cancelled, or Completed with the refusal text; the
     ``--amend`` ones Completed with the amended lines in the ERP, or refused; with
     ``--chaos`` the ones whose Completed the org's validation rule refuses, with the
-    refusal in their error field) and no
+    refusal in their error field; the ``--quotes`` ones Completed with the ERP's quote
+    number on the Quote) and no
     order got a duplicate ERP document; otherwise 1, with one line saying why.
     ``--json`` latencies are per order, activation to final status, from the org's
     field history (p50/p95/p99).
@@ -404,6 +409,7 @@ def demo(
                     cancel=cancel,
                     amend=amend,
                     erp=erp,
+                    quotes=quotes,
                 )
             )
         except MappingLoadError as exc:  # a mappings folder that cannot be read
@@ -417,6 +423,7 @@ def demo(
             f"{summary.salesforce_api_calls} Salesforce API calls, {summary.elapsed_s:.1f}s"
             + (f", {summary.cancelled} cancelled" if cancel else "")
             + (f", {summary.amended} amended" if amend else "")
+            + (f", {summary.quotes_synced}/{summary.quotes} quotes synced" if quotes else "")
         )
     failure = verdict(summary, cancel, amend)
     if failure:

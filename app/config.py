@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from revflow.config_names import env_name, extra_hint, unknown_variables
+from revflow.config_quotes import QuoteSettings, QuoteWriteback
 from revflow.resources import default_mappings_dir
 
 ENV_PREFIX = "REVFLOW_"
@@ -189,6 +190,7 @@ class WritebackSettings(_Section):
         "cancelled": "Cancelled",
         "failed": "Failed",
     }
+    quote: QuoteWriteback = QuoteWriteback()  # the Quote's fields (REVFLOW_WRITEBACK__QUOTE__*)
 
 
 class WebhookConnectorSettings(_Section):
@@ -342,6 +344,7 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    quotes: QuoteSettings = QuoteSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -17,7 +17,8 @@ import uvicorn
 from revflow.aio import Beat
 from revflow.api.app import create_app
 from revflow.api.health import incidents_check, loops_check
-from revflow.config import Settings
+from revflow.config import ConfigError, Settings
+from revflow.config_quotes import channel_problem
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.db.database import Database
@@ -27,11 +28,13 @@ from revflow.mapping import Mapping as CompiledMapping
 from revflow.mapping.store import MappingStore
 from revflow.orchestration.executor import StepExecutor
 from revflow.orchestration.intake import Intake
+from revflow.orchestration.quotes import QuoteIntake
 from revflow.orchestration.worker import Worker
 from revflow.org_guard import OrgGuard
 from revflow.plans.definitions import PlanDefinition, order_fulfillment
 from revflow.plans.files import load_plan_file
 from revflow.plans.retry import forever
+from revflow.resources import shipped
 from revflow.salesforce.auth import TokenProvider
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
@@ -49,8 +52,38 @@ def plan_definition(settings: Settings, mappings: set[str] | None = None) -> Pla
     """The configured plan file, or the built-in order_fulfillment plan."""
     retry = default_retry_policy(settings)  # the webhook schedule, or the worker's backoff
     if settings.plan_file is not None:
-        return load_plan_file(settings.plan_file, mappings=mappings, default_retry=retry)
+        definition = load_plan_file(settings.plan_file, mappings=mappings, default_retry=retry)
+        _check_source(definition, "Order", "REVFLOW_PLAN_FILE")
+        return definition
     return order_fulfillment(settings.order_mapping, settings.invoice_mapping, retry)
+
+
+QUOTE_PLAN = "quote_to_erp.yaml"  # the shipped Quote plan
+
+
+def quote_plan_definition(
+    settings: Settings, mappings: set[str] | None = None
+) -> PlanDefinition | None:
+    """The Quote plan (``REVFLOW_QUOTES__PLAN_FILE``, else the shipped one), or None
+    when Quotes are not orchestrated.  ConfigError when the settings cannot work."""
+    if not settings.quotes.enabled:
+        return None
+    problem = channel_problem(settings.quotes, settings.ingest)
+    if problem:
+        raise ConfigError(problem)
+    path = settings.quotes.plan_file or shipped("plans") / QUOTE_PLAN
+    retry = default_retry_policy(settings)
+    definition = load_plan_file(path, mappings=mappings, default_retry=retry)
+    _check_source(definition, "Quote", "REVFLOW_QUOTES__PLAN_FILE")
+    return definition
+
+
+def _check_source(definition: PlanDefinition, source: str, setting: str) -> None:
+    if definition.source != source:
+        raise ConfigError(
+            f"invalid setting {setting}: {definition.file} is a plan for "
+            f"{definition.source}s (source: {definition.source}), not {source}s"
+        )
 
 
 class Revflow:
@@ -77,6 +110,10 @@ class Revflow:
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
         self.definition = plan_definition(settings, set(self.mappings))
+        self.quote_definition = quote_plan_definition(settings, set(self.mappings))
+        definitions = {self.definition.name: self.definition}
+        if self.quote_definition is not None:
+            definitions[self.quote_definition.name] = self.quote_definition
         self.connectors = (
             dict(connectors)
             if connectors is not None
@@ -100,7 +137,7 @@ class Revflow:
         self.worker = Worker(
             self.db,
             StepExecutor(self.connectors, settings.erp.timeout_s),
-            {self.definition.name: self.definition},
+            definitions,
             settings.writeback,
             concurrency=settings.worker.concurrency,
             lease_s=settings.worker.lease_s,
@@ -115,8 +152,18 @@ class Revflow:
             self.mapping_store.current,
             on_plans=self.worker.wakeup.set,
         )
+        if self.quote_definition is not None:
+            self.intake.quotes = QuoteIntake(
+                self.db,
+                self.salesforce,
+                settings,
+                self.quote_definition,
+                self.mapping_store.current,
+                self.intake.lookups,
+            )
+        used = [m for d in definitions.values() for m in d.mappings]
         self.org_guard = OrgGuard(  # the org has what Revflow and the mappings read
-            self.db, self.salesforce, settings, self.definition.mappings, self._org_shape
+            self.db, self.salesforce, settings, used, self._org_shape
         )
         self.reconciler = Reconciler(self.db, self.salesforce, settings, self.intake)
         self.consumer = EventConsumer(
@@ -135,6 +182,7 @@ class Revflow:
             max_delay_s=settings.writeback.max_delay_s,
             status_field=settings.writeback.status_field,
             error_field=settings.writeback.error_field or None,
+            writeback=settings.writeback,  # an Order's fields, or a Quote's
         )
         sup = settings.supervisor
         self.supervisor = Supervisor(
@@ -180,6 +228,8 @@ class Revflow:
 
     def _org_shape(self, shape: OrgShape) -> None:
         self.intake.org_currency = shape.currency
+        if self.intake.quotes is not None:
+            self.intake.quotes.org_currency = shape.currency
 
     async def start(self) -> None:
         """Check the org (``OrgCheckError`` when it lacks a field), then start the loops."""

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from revflow.config import Settings, load_settings
+from revflow.config_quotes import QUOTE_CHANNELS
 from revflow.connectors.signing import generate_secret
 from revflow.db.engine import is_sqlite
 from revflow.db.migrate import upgrade
 from revflow.demo.catalog import DEMO_APP, PRODUCTS, REVFLOW_APP
 from revflow.demo.chaos import Chaos
 from revflow.demo.outcomes import OrderOutcomes
-from revflow.demo.user import SalesforceUser
+from revflow.demo.quotes import DemoQuotes
 from revflow.process import RevflowProcess
 from revflow.sandbox.erp import SandboxErp
 from revflow.sandbox.keys import generate_keypair, write_private_file
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from revflow.sandbox.tryton import TrytonServer
 
 
-class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
+class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
     """Sandbox org + sandbox ERP + Revflow, wired together on loopback."""
 
     def __init__(
@@ -49,9 +50,11 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
         erp: str = "sandbox",
         database_proxy: bool = False,
         single_currency: str | None = None,
+        quotes: bool = False,
     ) -> None:
         """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
-        (``self.proxy``) that tests and the chaos demo cut to make database outages."""
+        (``self.proxy``) that tests and the chaos demo cut to make database outages.
+        ``quotes``: Revflow orchestrates Quotes too (the shipped Quote plan)."""
         if erp not in ("sandbox", "tryton"):
             raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
         self.erp_kind = erp
@@ -86,6 +89,8 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
         self._demo_token: str | None = None
         self.activated_at: dict[str, float] = {}
         self.finished_at: dict[str, float] = {}
+        self.quotes = quotes
+        self.approved_at: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -126,6 +131,8 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
             # order lines too: a line edited on an activated order is an amendment
             "channels": ["/data/OrderChangeEvent", "/data/OrderItemChangeEvent"],
         }
+        if self.quotes:  # a Quote's approval, and its lines edited (revalidation)
+            ingest["channels"] = [*ingest["channels"], *QUOTE_CHANNELS]
         if self.transport == "pubsub":
             from revflow.sandbox.pubsub import start_pubsub
 
@@ -152,6 +159,7 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
             },
             "ingest": ingest,
             "reconcile": {"interval_s": 2.0, "lookback_s": 3600.0},
+            "quotes": {"enabled": self.quotes},
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(values.get(key), dict):

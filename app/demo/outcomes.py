@@ -186,4 +186,5 @@ class OrderOutcomes:
             erp_redeliveries=erp["duplicate_accepted"],
             faults_injected=faults,
             cancelled=statuses.count("Cancelled"),
+            api_calls_per_record=round(calls / len(order_ids), 3) if order_ids else 0.0,
         )

@@ -39,6 +39,14 @@ class DemoSummary:
     amended: int = 0  # amended in flight: Completed, the ERP's documents have the new lines
     amend_refused: int = 0  # amendments refused (point of no return, or done): Completed
     writeback_refused: int = 0  # the org's rule refused Completed: the error field says so
+    # Quotes approved beside the orders (--quotes): Completed with the ERP's quote number
+    quotes: int = 0
+    quotes_synced: int = 0
+    quote_latency_p50_s: float | None = None  # approval -> Completed on the Quote
+    quote_latency_p95_s: float | None = None
+    # Revflow's Salesforce API calls per Order or Quote (api_calls_per_order counts Orders
+    # alone, so it includes the Quotes' calls when there are Quotes)
+    api_calls_per_record: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,15 +73,29 @@ def order_latencies(
     ``Activated``, then the first time ``status_field`` took the order's final value.
     Orders without a final status are left out (the verdict counts them as lost).
     """
+    start = ("Status", "Activated")
+    return status_latencies(history, "Order", order_ids, start, status_field, status_of)
+
+
+def status_latencies(
+    history: FieldHistory,
+    sobject: str,
+    record_ids: Iterable[str],
+    start: tuple[str, str],
+    status_field: str,
+    status_of: Callable[[str], str | None],
+) -> dict[str, float]:
+    """Seconds from the first time field ``start[0]`` became ``start[1]`` (an Order's
+    activation, a Quote's approval) to the record's final status, per record."""
     latencies: dict[str, float] = {}
-    for oid in order_ids:
-        final = status_of(oid)
-        activated = history.first_set("Order", oid, "Status", "Activated")
-        if final not in FINAL or activated is None:
+    for rid in record_ids:
+        final = status_of(rid)
+        began = history.first_set(sobject, rid, start[0], start[1])
+        if final not in FINAL or began is None:
             continue
-        done = history.first_set("Order", oid, status_field, final, after=activated)
+        done = history.first_set(sobject, rid, status_field, final, after=began)
         if done is not None:
-            latencies[oid] = done - activated
+            latencies[rid] = done - began
     return latencies
 
 
@@ -98,6 +120,11 @@ def verdict(summary: DemoSummary, cancel: int, amend: int) -> str | None:
     if summary.amended + summary.amend_refused != changed:
         missing = changed - summary.amended - summary.amend_refused
         reasons.append(f"{missing} of {changed} amendment(s) neither applied nor refused")
+    if summary.quotes_synced != summary.quotes:
+        missing = summary.quotes - summary.quotes_synced
+        reasons.append(
+            f"{missing} of {summary.quotes} quote(s) not Completed with an ERP quote number"
+        )
     return "; ".join(reasons) or None
 
 

@@ -26,6 +26,7 @@ async def run_demo(
     cancel: int = 0,
     erp: str = "sandbox",
     amend: int = 0,
+    quotes: int = 0,
 ) -> DemoSummary:
     """Create and activate orders, wait for Completed on every Order, summarise.
 
@@ -43,6 +44,8 @@ async def run_demo(
     (``database_outage``; an SQLite file has no connection to cut).
     ``erp="tryton"`` runs a real Tryton server (app/sandbox/tryton.py) as the ERP
     instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
+    ``quotes`` Quotes with lines are approved right after the orders are activated;
+    each must end Completed with the ERP's quote number on the Quote.
     """
     async with DemoEnvironment(
         database_url=database_url,
@@ -54,8 +57,10 @@ async def run_demo(
         settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
         erp=erp,
         database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
+        quotes=quotes > 0,
     ) as env:
         ids = await env.create_orders(orders)
+        quote_ids = await env.create_quotes(quotes) if quotes else []
         # with chaos the org's validation rule refuses Completed on the last tenth
         held = ids[len(ids) - _refused_count(len(ids), cancel, amend) :] if chaos else []
         env.refuse_completion(held)
@@ -63,6 +68,7 @@ async def run_demo(
         if chaos:
             env.start_chaos()
         await env.activate(ids)
+        await env.approve(quote_ids)
         doomed = ids[: min(cancel, len(ids))]
         if doomed:
             await asyncio.sleep(0.1)
@@ -80,8 +86,9 @@ async def run_demo(
         await env.wait_for(
             changed, lambda o: env.amend_applied(o) or env.amend_refused(o), timeout_s
         )
+        await env.wait_for(quote_ids, env.quote_synced, timeout_s)
         elapsed = time.monotonic() - started
-        summary = env.summary(ids, elapsed)
+        summary = env.add_quotes(env.summary(ids, elapsed), quote_ids)
         summary.cancel_refused = sum(
             env.order_status(o) == "Completed" and env.cancel_settled(o) for o in doomed
         )

@@ -25,6 +25,7 @@ class SalesforceUser:
     activated_at: dict[str, float]
     _http: httpx.AsyncClient
     _demo_token: str | None
+    _catalog: tuple[list[str], list[str]] | None = None  # accounts, products
 
     async def _rest(self, method: str, path: str, **kw: Any) -> Any:
         if self._demo_token is None:
@@ -66,9 +67,13 @@ class SalesforceUser:
                 ids.append(res["id"])
         return ids
 
-    async def create_orders(self, n: int, max_items: int = 4) -> list[str]:
-        """Create ``n`` draft orders with 1..max_items items, accounts and products."""
-        accounts = await self._create(
+    async def catalog(self, n: int) -> tuple[list[str], list[str]]:
+        """The demo's accounts (up to 20, for ``n`` records) and products, created once."""
+        cached = self._catalog
+        if cached is not None and len(cached[0]) >= max(1, min(n, 20)):
+            return cached
+        start = len(cached[0]) if cached else 0
+        accounts = (cached[0] if cached else []) + await self._create(
             "Account",
             [
                 {
@@ -76,16 +81,26 @@ class SalesforceUser:
                     "AccountNumber": f"ACC-{i:04d}",
                     "BillingCountry": COUNTRIES[i % len(COUNTRIES)],
                 }
-                for i in range(max(1, min(n, 20)))
+                for i in range(start, max(1, min(n, 20)))
             ],
         )
-        products = await self._create(
-            "Product2",
-            [
-                {"Name": name, "ProductCode": code, "Family": family, "IsActive": True}
-                for code, name, family, _ in PRODUCTS
-            ],
+        products = (
+            cached[1]
+            if cached
+            else await self._create(
+                "Product2",
+                [
+                    {"Name": name, "ProductCode": code, "Family": family, "IsActive": True}
+                    for code, name, family, _ in PRODUCTS
+                ],
+            )
         )
+        self._catalog = (accounts, products)
+        return accounts, products
+
+    async def create_orders(self, n: int, max_items: int = 4) -> list[str]:
+        """Create ``n`` draft orders with 1..max_items items, accounts and products."""
+        accounts, products = await self.catalog(n)
         orders = await self._create(
             "Order",
             [

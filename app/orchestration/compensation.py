@@ -25,6 +25,7 @@ from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
 from revflow.orchestration.status import write_step_state
 from revflow.plans.retry import RetryPolicy
 from revflow.salesforce import outbox
+from revflow.salesforce.targets import fields_for
 
 
 async def claim_compensations(
@@ -111,10 +112,11 @@ async def apply_compensation(
         for w in result.writes:
             outbox.enqueue(s, w.sobject, w.record_id, w.fields, step.correlation_id)
     else:
-        if writeback.error_field:
+        target = fields_for(writeback, step.order_id)
+        if target.error_field:
             text = f"Cancellation stopped: {step.key}: {values['error']}"
-            fields = {writeback.error_field: text}
-            outbox.enqueue(s, "Order", step.order_id, fields, step.correlation_id)
+            fields = {target.error_field: text}
+            outbox.enqueue(s, target.sobject, step.order_id, fields, step.correlation_id)
     audit.record(
         s,
         "worker",

@@ -9,6 +9,8 @@
   (a reconciliation query over the window) all end in ``create_plans_for_orders``:
   the one path that reads orders (one query per 200), decomposes them and stores the
   plans, in one transaction with marking the events and recording incidents.
+- With ``quotes`` (``QuoteIntake``), Quote and QuoteLineItem events are handed to it:
+  its Quote plans are stored in that same transaction.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from revflow.orchestration.batches import (
 )
 from revflow.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
 from revflow.orchestration.plans import create_plan, plan_exists
+from revflow.orchestration.quotes import QuoteIntake, QuoteWork
 from revflow.orchestration.recovery import plan_recovery
 from revflow.orchestration.revalidate import revalidate
 from revflow.plans.decompose import CompiledMapping, PlanDraft, decompose
@@ -51,6 +54,7 @@ from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.errors import SalesforceError
 from revflow.salesforce.lookups import LookupCache
 from revflow.salesforce.orders import fetch_orders, orders_of_items, query_fields
+from revflow.salesforce.targets import own_fields
 
 log = logging.getLogger("revflow.intake")
 # retries of a failed order read (not an incident): 1 s doubling up to 60 s
@@ -87,16 +91,14 @@ class Intake:
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
         self._waiting_out = False  # a permanent failure: new events do not cut the wait
+        self.quotes: QuoteIntake | None = None  # set when Quotes are orchestrated
 
     @property
     def own_fields(self) -> frozenset[str]:
         """Write-back fields whose sole change marks an echo (empty when disabled)."""
         if not self.settings.ingest.echo_by_fields:
             return frozenset()
-        w = self.settings.writeback
-        return frozenset(
-            f for f in (w.status_field, w.erp_number_field, w.error_field, w.jeopardy_field) if f
-        )
+        return own_fields(self.settings.writeback)  # the Order's and the Quote's
 
     async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
         """Handle received events until ``stop``; other errors end the loop (the
@@ -147,15 +149,22 @@ class Intake:
         if not rows or self._young(rows, limit):
             return 0
         work = BatchWork()
+        quotes = QuoteWork()
         handled = 0
         for txn in group_transactions(rows, full=len(rows) >= limit):
             handled += len(txn)
             for row in txn:
-                await self._classify(row, event_of(row), work)
+                await self._classify(row, event_of(row), work, quotes)
+        if self.quotes is not None:
+            await self.quotes.read(quotes)
         await self._amend_planned(work)
         await self.create_plans_for_orders(
-            list(work.reasons), work.reasons, in_transaction=partial(finish_batch, work)
+            list(work.reasons), work.reasons, in_transaction=partial(self._finish, work, quotes)
         )
+        if self.quotes is not None:
+            retried_quotes = await self.quotes.revalidate(quotes)
+            if (quotes.created or retried_quotes) and self.on_plans:
+                self.on_plans()  # wake the worker: the Quotes' first steps are ready
         retried = work.changed and await revalidate(
             self.db,
             self.client,
@@ -170,6 +179,19 @@ class Intake:
             self.on_plans()
         return handled
 
+    async def _finish(
+        self,
+        work: BatchWork,
+        quotes: QuoteWork,
+        s: AsyncSession,
+        outcomes: Mapping[str, OrderOutcome],
+    ) -> None:
+        """In the plans' transaction: the Quotes' plans, then every event's outcome."""
+        if self.quotes is not None:
+            PLANS_CREATED.inc(await self.quotes.store(s, quotes))
+            work.outcome.update(quotes.outcome)
+        await finish_batch(work, s, outcomes)
+
     def _young(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
         """A batch that is not full and whose oldest event is younger than
         ``ingest.batch_delay_s`` waits for more (one order query for them all)."""
@@ -179,15 +201,27 @@ class Intake:
         oldest = rows[0].received_at
         return (utcnow() - aware(oldest)).total_seconds() < delay
 
-    async def _classify(self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork) -> None:
+    async def _classify(
+        self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork, quotes: QuoteWork
+    ) -> None:
+        if self.quotes is not None and self.quotes.claims(event):
+            reason = self._echo(event)
+            if reason is not None:
+                quotes.outcome[row.id] = (
+                    EventStatus.SKIPPED,
+                    f"echo of Revflow's own write ({reason})",
+                )
+                self._skip(reason)
+            else:
+                self.quotes.classify(row, event, quotes)
+            return
         if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
             # header only, so never judged an echo: re-reading is idempotent
             rec = await plan_recovery(self.client, event, self.settings.reconcile.skew_s)
             work.want(rec.order_ids, rec.kind)
             work.recoveries.append((row, rec))
             return
-        sf = self.settings.salesforce
-        reason = echo_reason(event, sf.call_options_client, sf.integration_user_id, self.own_fields)
+        reason = self._echo(event)
         if reason is not None:
             work.outcome[row.id] = (EventStatus.SKIPPED, f"echo of Revflow's own write ({reason})")
             self._skip(reason)
@@ -207,6 +241,13 @@ class Intake:
                 work.changed.update(event.record_ids)
             work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
             self._skip("no_trigger")
+
+    def _echo(self, event: IncomingEvent) -> str | None:
+        """Why the event is Revflow's own write-back, or None (gap events never are)."""
+        if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
+            return None  # header only: re-reading is idempotent
+        sf = self.settings.salesforce
+        return echo_reason(event, sf.call_options_client, sf.integration_user_id, self.own_fields)
 
     async def _cancel(self, order_id: str, actor: str = "salesforce") -> tuple[str, str]:
         async with self.db.write() as s:

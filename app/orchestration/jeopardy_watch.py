@@ -23,6 +23,7 @@ from revflow.orchestration import repository
 from revflow.plans.jeopardy import Margin, StepTiming, plan_jeopardy, step_jeopardy
 from revflow.plans.state import FINAL_PLAN
 from revflow.salesforce import outbox
+from revflow.salesforce.targets import fields_for
 
 ALERT = "plan.jeopardy_changed"
 
@@ -92,9 +93,10 @@ def set_plan_jeopardy(
     if new == old or plan.state == PlanState.CANCELLED:
         return old
     plan.jeopardy = new
-    if writeback.jeopardy_field:
-        fields = {writeback.jeopardy_field: new}
-        outbox.enqueue(s, "Order", plan.order_id, fields, plan.correlation_id)
+    target = fields_for(writeback, plan.order_id)
+    if target.jeopardy_field:
+        fields = {target.jeopardy_field: new}
+        outbox.enqueue(s, target.sobject, plan.order_id, fields, plan.correlation_id)
     if old is not None:
         audit.record(
             s,

@@ -118,6 +118,23 @@ async def plans_failed_validation(
     return {r.order_id: r.id for r in rows}
 
 
+async def any_failed_validation(s: AsyncSession, id_prefix: str, validate_key: str) -> bool:
+    """Whether some plan of a record whose id starts with ``id_prefix`` (a Quote's
+    ``0Q0``) is on hold because its ``validate_key`` step failed."""
+    found = await s.scalar(
+        select(Plan.id)
+        .join(Step, Step.plan_id == Plan.id)
+        .where(
+            Plan.order_id.startswith(id_prefix, autoescape=True),
+            Plan.state == PlanState.ON_HOLD,
+            Step.key == validate_key,
+            Step.state == StepState.FAILED,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def snapshot_record(s: AsyncSession, snapshot_id: int | None) -> dict[str, Any] | None:
     return await s.scalar(select(OrderSnapshot.record).where(OrderSnapshot.id == snapshot_id))
 

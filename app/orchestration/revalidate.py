@@ -2,14 +2,15 @@
 
 A plan whose ``validate`` step failed (a mapping rule or a missing required value)
 is on hold.  Retrying it with the same data would fail the same way, so Revflow
-waits for the Order to change in Salesforce: then it re-reads the order, rebuilds
+waits for the Order (or Quote) to change in Salesforce: then it re-reads it, rebuilds
 the payloads of the steps that have not run with the current data and mappings,
 and retries ``validate`` (audited as actor ``revflow``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +27,13 @@ from revflow.salesforce.orders import fetch_orders, query_fields
 
 VALIDATE = "validate"
 NOT_RUN = (StepState.PENDING, StepState.FAILED)
+
+# reads the records by id (for Quotes: ``salesforce.quotes.fetch_quotes``)
+Fetch = Callable[[list[str]], Awaitable[Mapping[str, dict[str, Any]]]]
+
+
+def activated(order: dict[str, Any]) -> bool:
+    return order.get("Status") == "Activated"
 
 
 async def plans_waiting_for_data(s: AsyncSession, order_ids: Iterable[str]) -> dict[str, int]:
@@ -46,23 +54,32 @@ async def revalidate(
     *,
     lookups: LookupCache | None = None,
     org_currency: str | None = None,
+    fetch: Fetch | None = None,
+    live: Callable[[dict[str, Any]], bool] = activated,
 ) -> list[int]:
     """Retry validation for changed orders whose plans wait for better data; plan ids.
 
     Part of the intake loop, so it owns its transactions: one to store the rebuilt
     payloads, one for the retry (an operator's action meanwhile stands).
-    ``org_currency``: a single-currency org's currency (see ``query_fields``)."""
+    ``org_currency``: a single-currency org's currency (see ``query_fields``).
+    ``fetch`` and ``live``: how the records are read and which may be retried (default:
+    Orders, Activated ones)."""
     async with db.read() as s:
         waiting = await plans_waiting_for_data(s, order_ids)
     if not waiting:
         return []
     current = mappings()
-    orders = await fetch_orders(client, list(waiting), query_fields(current.values(), org_currency))
+    orders: Mapping[str, dict[str, Any]]
+    if fetch is None:
+        fields = query_fields(current.values(), org_currency)
+        orders = await fetch_orders(client, list(waiting), fields)
+    else:
+        orders = await fetch(list(waiting))
     await (lookups or LookupCache(client)).attach(orders.values(), current.values())
     retried = []
     for order_id, plan_id in waiting.items():
         order = orders.get(order_id)
-        if order is None or order.get("Status") != "Activated":
+        if order is None or not live(order):
             continue
         draft = decompose(definition, order, current)
         async with db.write() as s:
@@ -81,7 +98,7 @@ async def revalidate(
                     plan_id,
                     VALIDATE,
                     actor="revflow",
-                    reason="order data changed in Salesforce",
+                    reason=f"{definition.source.lower()} data changed in Salesforce",
                     input=validate.input if validate else None,
                 )
         except OperatorError:

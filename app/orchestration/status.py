@@ -1,4 +1,7 @@
-"""What plan and step states mean on the Salesforce Order: the configurable status map.
+"""What plan and step states mean on the Salesforce record: the configurable status map.
+
+The record is the plan's Order or Quote (``salesforce.targets``: its id tells which,
+and which fields it has).
 
 ``WritebackSettings.status_map`` maps a plan state (``in_progress``, ``on_hold``,
 ``completed``, ``cancelled``, ``failed``...) to the Order status value, and may map
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.config import WritebackSettings
 from revflow.salesforce import outbox
+from revflow.salesforce.targets import ORDER, fields_for
 
 ERROR_LIMIT = 32000
 MESSAGE_LIMIT = 255  # ProcessException.Message
@@ -26,15 +30,16 @@ DESCRIPTION_LIMIT = 32000  # ProcessException.Description
 
 
 def plan_state_fields(
-    settings: WritebackSettings, state: str, error: str | None = None
+    settings: WritebackSettings, state: str, error: str | None = None, record_id: str = ""
 ) -> dict[str, Any] | None:
-    """The Order field values for a plan state; None when the map has no entry."""
-    value = settings.status_map.get(state)
+    """The record's field values for a plan state; None when the map has no entry."""
+    target = fields_for(settings, record_id)
+    value = target.status_map.get(state)
     if value is None:
         return None
-    fields: dict[str, Any] = {settings.status_field: value}
-    if settings.error_field:
-        fields[settings.error_field] = error[:ERROR_LIMIT] if error else None
+    fields: dict[str, Any] = {target.status_field: value}
+    if target.error_field:
+        fields[target.error_field] = error[:ERROR_LIMIT] if error else None
     return fields
 
 
@@ -47,10 +52,12 @@ def write_plan_state(
     error: str | None = None,
     plan_id: int | None = None,
 ) -> None:
-    fields = plan_state_fields(settings, state, error)
+    sobject = fields_for(settings, order_id).sobject
+    fields = plan_state_fields(settings, state, error, order_id)
     if fields:
-        outbox.enqueue(session, "Order", order_id, fields, correlation_id)
-    if state == "on_hold" and error and settings.process_exceptions:
+        outbox.enqueue(session, sobject, order_id, fields, correlation_id)
+    # ProcessException attaches to Orders (Order Management); a Quote's error field shows it
+    if state == "on_hold" and error and settings.process_exceptions and sobject == ORDER:
         write_process_exception(session, settings, order_id, correlation_id, error, plan_id)
 
 
@@ -103,7 +110,9 @@ def write_step_state(
     state: str,
     correlation_id: str,
 ) -> None:
-    """Enqueue the Order status for a step state when the map has ``"<key>.<state>"``."""
-    value = settings.status_map.get(f"{step_key}.{state}")
+    """Enqueue the record's status for a step state when the map has ``"<key>.<state>"``."""
+    target = fields_for(settings, order_id)
+    value = target.status_map.get(f"{step_key}.{state}")
     if value is not None:
-        outbox.enqueue(session, "Order", order_id, {settings.status_field: value}, correlation_id)
+        fields = {target.status_field: value}
+        outbox.enqueue(session, target.sobject, order_id, fields, correlation_id)

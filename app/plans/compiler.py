@@ -16,6 +16,7 @@ from typing import Any
 from revflow.mapping.loader import Pos, YamlList, YamlMap
 from revflow.plans.definitions import (
     SCENARIOS,
+    SOURCES,
     LineMatch,
     PlanDefinition,
     ScopeKind,
@@ -104,10 +105,12 @@ class PlanCompiler(Reader):
                 f"plan name '{name}' must be letters, digits, '_', '.' or '-' (up to 100)",
             )
         source = self.get(tree, "source", str, "plan") or "Order"
-        if source != "Order":
+        if source not in SOURCES:
             self.problem(
-                tree.value_pos["source"], f"source '{source}' is not supported (only Order)"
+                tree.value_pos["source"],
+                f"source '{source}' is not supported (one of {', '.join(SOURCES)})",
             )
+            source = "Order"
         version = self.get(tree, "version", int, "plan") or 1
         description = self.get(tree, "description", str, "plan") or ""
         self.defaults(tree)

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from revflow.mapping.paths import Scope
-from revflow.plans.definitions import PlanDefinition, StepDefinition
+from revflow.plans.definitions import PlanDefinition, Source, StepDefinition
 from revflow.plans.expand import Instance, StepInstance, expand
 from revflow.plans.retry import policy_to_json
 
@@ -134,12 +134,12 @@ def decompose(
     for position, si in enumerate(expansion.steps):
         sd = si.definition
         scope = Scope(order, si.instance.item)
-        step_input, extra = _input(sd, si, scope, payloads)
+        step_input, extra = _input(sd, si, scope, payloads, definition.record)
         comp_key = None
         if sd.compensation:
             comp = definition.step(sd.compensation)
             comp_key = _instance_key(comp.key, si)
-            comp_input, _ = _input(comp, si, scope, payloads)
+            comp_input, _ = _input(comp, si, scope, payloads, definition.record)
             step_input["compensation"] = {
                 "key": comp_key,
                 "kind": comp.kind.value,
@@ -191,7 +191,7 @@ def _instance_key(key: str, si: StepInstance) -> str:
 
 
 def _input(
-    sd: StepDefinition, si: StepInstance, scope: Scope, payloads: _Payloads
+    sd: StepDefinition, si: StepInstance, scope: Scope, payloads: _Payloads, record: Source
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The step's input document and the extra StepDraft fields its kind sets."""
     kind = sd.kind.value
@@ -211,7 +211,7 @@ def _input(
             spec["event"] = sd.auto.event
         else:
             line = sd.auto.target == "line" and si.instance.group.scope.value == "line"
-            spec["object"] = "OrderItem" if line else "Order"
+            spec["object"] = record.line_object if line else record.name
             spec["record_id"] = si.instance.item.get("Id") if line else scope.root.get("Id")
         return {"auto": spec}, {}
     if kind == "wait" and sd.wait is not None:

@@ -18,6 +18,21 @@ from revflow.plans.retry import RetryPolicy
 from revflow.plans.rules import Cond, Value, Verdict, show
 
 SCENARIOS = ("new", "amendment", "cancellation")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kind of record plans are built for: its lines' child relationship and sObject."""
+
+    name: str  # Order | Quote
+    lines: str  # OrderItems | QuoteLineItems
+    line_object: str  # OrderItem | QuoteLineItem
+
+
+SOURCES = {
+    "Order": Source("Order", "OrderItems", "OrderItem"),
+    "Quote": Source("Quote", "QuoteLineItems", "QuoteLineItem"),
+}
 EACH_SUFFIXES = ("@each", "@each_line")  # `depends_on: [x@each]`: every instance of x
 
 
@@ -33,7 +48,7 @@ class StepKind(StrEnum):
 
 class ScopeKind(StrEnum):
     ORDER = "order"  # once per order
-    LINE = "line"  # once per matching OrderItem
+    LINE = "line"  # once per matching OrderItem (QuoteLineItem in a Quote plan)
     BUNDLE = "bundle"  # once per group of matching lines sharing a value
 
 
@@ -149,7 +164,7 @@ class PlanDefinition:
     name: str
     steps: tuple[StepDefinition, ...]
     description: str = ""
-    source: str = "Order"
+    source: str = "Order"  # a key of SOURCES
     version: int = 1
     groups: tuple[StepGroup, ...] = ()  # empty: one order-scope group of all steps
     scenarios: dict[str, tuple[str, ...]] = field(default_factory=dict)  # -> group names
@@ -160,6 +175,11 @@ class PlanDefinition:
         """The definition of a step or compensation; instance suffixes (``@line``) are ignored."""
         base = key.split("@", 1)[0]
         return next(s for s in (*self.steps, *self.compensations) if s.key == base)
+
+    @property
+    def record(self) -> Source:
+        """What the plan's records are: their lines' relationship and sObject."""
+        return SOURCES[self.source]
 
     @property
     def mappings(self) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from revflow.plans.definitions import (
     EACH_SUFFIXES,
     PlanDefinition,
     ScopeKind,
+    Source,
     StepDefinition,
     StepGroup,
 )
@@ -97,12 +98,15 @@ def key_part(value: Any) -> str:
 
 
 def expand(definition: PlanDefinition, order: dict[str, Any], scenario: str = "new") -> Expansion:
-    lines = [ln for ln in order.get("OrderItems") or [] if isinstance(ln, dict)]
-    head = {k: v for k, v in order.items() if k != "OrderItems"}
+    """``order`` is the plan's record: an Order, or a Quote for ``source: Quote`` (its
+    lines are ``QuoteLineItems``, and line-scope mappings see the head as ``Quote``)."""
+    source = definition.record
+    lines = [ln for ln in order.get(source.lines) or [] if isinstance(ln, dict)]
+    head = {k: v for k, v in order.items() if k != source.lines}
     rules: list[RuleResult] = []
     instances: list[Instance] = []
     for group in definition.scenario_groups(scenario):
-        found, rule = _instances(group, order, head, lines)
+        found, rule = _instances(group, order, head, lines, source)
         instances.extend(found)
         if rule is not None:
             rules.append(rule)
@@ -111,7 +115,11 @@ def expand(definition: PlanDefinition, order: dict[str, Any], scenario: str = "n
 
 
 def _instances(
-    group: StepGroup, order: dict[str, Any], head: dict[str, Any], lines: list[dict[str, Any]]
+    group: StepGroup,
+    order: dict[str, Any],
+    head: dict[str, Any],
+    lines: list[dict[str, Any]],
+    source: Source,
 ) -> tuple[list[Instance], RuleResult | None]:
     if group.scope is ScopeKind.ORDER and group.match is None:
         return [Instance(group, None, order, order, None)], None
@@ -135,15 +143,16 @@ def _instances(
             found.append(Instance(group, None, order, order, None))
     elif group.scope is ScopeKind.LINE:
         for lid, _why, line in matched:
-            found.append(Instance(group, lid, line, {**line, "Order": head}, frozenset([lid])))
+            record = {**line, source.name: head}
+            found.append(Instance(group, lid, line, record, frozenset([lid])))
     else:
         for lid, _why, line in matched:
             value = group.bundle_by.get(Scope(order, line)) if group.bundle_by else None
             bundles.setdefault(key_part(lid if value is None else value), []).append((lid, line))
         for bkey, members in bundles.items():
             items = [ln for _, ln in members]
-            item = {"BundleKey": bkey, "OrderItems": items, "Order": head}
-            record = {**order, "OrderItems": items}
+            item = {"BundleKey": bkey, source.lines: items, source.name: head}
+            record = {**order, source.lines: items}
             found.append(Instance(group, bkey, item, record, frozenset(m for m, _ in members)))
     rule = RuleResult(
         group.name,

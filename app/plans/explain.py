@@ -78,7 +78,8 @@ def explain(
     definition: PlanDefinition, order_record: dict[str, Any], scenario: str = "new"
 ) -> Explanation:
     """The plan ``definition`` would build for ``order_record``, with every reason."""
-    lines = [ln for ln in order_record.get("OrderItems") or [] if isinstance(ln, dict)]
+    items = order_record.get(definition.record.lines) or []
+    lines = [ln for ln in items if isinstance(ln, dict)]
     base: dict[str, Any] = {
         "plan": definition.name,
         "scenario": scenario,

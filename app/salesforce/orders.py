@@ -57,20 +57,29 @@ class QueryFields:
     currency: str | None = None
 
 
-def query_fields(mappings: Iterable[Any], currency: str | None = None) -> QueryFields:
-    """The default fields plus every Order and OrderItem path the mappings read.
+def query_fields(
+    mappings: Iterable[Any],
+    currency: str | None = None,
+    *,
+    source: str = "Order",
+    head: tuple[str, ...] = ORDER_FIELDS,
+    lines: tuple[str, ...] = ITEM_FIELDS,
+    children: str = ITEMS,
+) -> QueryFields:
+    """The default fields plus every Order and OrderItem path the mappings read (or,
+    with ``source`` and the others, a Quote's and its ``QuoteLineItems``' paths).
 
     With ``currency`` (a single-currency org) no ``CurrencyIsoCode`` path is selected.
     """
-    order, items = dict.fromkeys(ORDER_FIELDS), dict.fromkeys(ITEM_FIELDS)
+    order, items = dict.fromkeys(head), dict.fromkeys(lines)
     for mapping in mappings:
-        if getattr(mapping, "source", None) != "Order":
+        if getattr(mapping, "source", None) != source:
             continue
         for ref in getattr(mapping, "source_refs", ()):
             parts = tuple(ref.base) + tuple(ref.parts)
             if not parts or any(p.startswith("_") for p in parts):
                 continue  # expression roots, not fields
-            if parts[0] == ITEMS:
+            if parts[0] == children:
                 if 1 < len(parts) <= 3:
                     items.setdefault(".".join(parts[1:]))
             elif len(parts) <= 2:

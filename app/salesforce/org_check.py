@@ -31,6 +31,7 @@ from revflow.salesforce.errors import (
     TransientError,
 )
 from revflow.salesforce.orders import ITEM_FIELDS, ORDER_FIELDS
+from revflow.salesforce.quotes import LINE_FIELDS, QUOTE_FIELDS
 from revflow.salesforce.user_info import user_info
 
 log = logging.getLogger("revflow.org_check")
@@ -150,6 +151,18 @@ class OrgCheck:
         ):
             if name:
                 needs.append(("Order", name, f"REVFLOW_WRITEBACK__{setting}"))
+        if self.settings.quotes.enabled:  # the quote query and the Quote's write-back
+            quotes = "revflow (quote query, app/salesforce/quotes.py)"
+            needs += [("Quote", p, quotes) for p in QUOTE_FIELDS]
+            needs += [("QuoteLineItem", p, quotes) for p in LINE_FIELDS]
+            q = w.quote
+            for setting, name in (
+                ("STATUS_FIELD", q.status_field),
+                ("ERP_NUMBER_FIELD", q.erp_number_field),
+                ("ERROR_FIELD", q.error_field),
+            ):
+                if name:
+                    needs.append(("Quote", name, f"REVFLOW_WRITEBACK__QUOTE__{setting}"))
         problems: list[Problem] = []
         for sobject, path, who in needs:
             if single and path.split(".")[-1] == CURRENCY:

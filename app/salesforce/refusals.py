@@ -1,6 +1,6 @@
 """Show the user a write-back that Salesforce refused.
 
-When the org refuses an update of an Order (its own validation rule,
+When the org refuses an update of an Order or a Quote (its own validation rule,
 ``FIELD_CUSTOM_VALIDATION_EXCEPTION``, or a field error), the Order would keep
 its old status and an empty error field: nobody looking at it would know.  So the
 flusher queues a *refusal notice*: an update of the error field alone, which the
@@ -26,13 +26,14 @@ from revflow.db.models import OutboxOperation, OutboxState, WritebackItem
 from revflow.incidents import open_in, resolve_in
 from revflow.metrics import WRITEBACK_REFUSALS
 from revflow.salesforce import repository
+from revflow.salesforce.targets import RECORD_TYPES
 
 log = logging.getLogger("revflow.writeback")
 
 INCIDENT_KIND = "writeback_refusal_unshown"
 INCIDENT_KEY = "salesforce:writeback:refusal_unshown"
 NOTICE_LIMIT = 4000  # well under a Long Text Area; a short field would refuse more
-NOTICE_SOBJECT = "Order"  # the error field lives on the Order
+NOTICE_SOBJECT = "Order"  # where the error field is unless the record is a Quote
 PREFIX = "Salesforce refused the update"
 
 
@@ -63,8 +64,9 @@ def notice_text(
 
 
 def wants_notice(sobject: str, fields: dict[str, Any], error_field: str | None) -> bool:
-    """An Order update that carried more than the error field (else nothing new to say)."""
-    return bool(error_field) and sobject == NOTICE_SOBJECT and any(f != error_field for f in fields)
+    """An Order or Quote update that carried more than the error field (else nothing
+    new to say)."""
+    return bool(error_field) and sobject in RECORD_TYPES and any(f != error_field for f in fields)
 
 
 def queue_notice(
@@ -75,11 +77,12 @@ def queue_notice(
     error_field: str,
     correlation_id: str | None,
     plan_id: int | None,
+    sobject: str = NOTICE_SOBJECT,
 ) -> None:
     """Queue the notice in the transaction that marks the refused update failed."""
     s.add(
         WritebackItem(
-            sobject=NOTICE_SOBJECT,
+            sobject=sobject,
             record_id=record_id,
             fields={error_field: text},
             correlation_id=correlation_id,

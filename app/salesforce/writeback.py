@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_until
 from revflow.clock import aware, utcnow
+from revflow.config import WritebackSettings
 from revflow.db.database import Database
 from revflow.db.models import OutboxOperation, OutboxState, WritebackItem
 from revflow.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
@@ -61,6 +62,7 @@ from revflow.salesforce.errors import (
     TransientError,
     classify,
 )
+from revflow.salesforce.targets import fields_for
 
 log = logging.getLogger("revflow.writeback")
 # a record put back after a failure: 1 s doubling up to 5 min, +-50 %
@@ -93,7 +95,10 @@ class WritebackFlusher:
         owner: str | None = None,
         status_field: str = "Fulfillment_Status__c",
         error_field: str | None = "Fulfillment_Error__c",
+        writeback: WritebackSettings | None = None,
     ) -> None:
+        """``writeback``: the fields per record (Order or Quote, ``targets``); without
+        it every record has ``status_field`` and ``error_field``."""
         self.db = db
         self.client = client
         self.interval_s = interval_s
@@ -105,6 +110,7 @@ class WritebackFlusher:
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.status_field = status_field
         self.error_field = error_field  # refusal notices go here (None: none are sent)
+        self.writeback = writeback
         self.paused_until: datetime | None = None
         self._rng = random.Random()
         self.calls = 0
@@ -292,27 +298,29 @@ class WritebackFlusher:
                         )
                     continue
                 plan_id = await self._record_on_plan(s, c, state, code, text)
+                status_field, error_field = self._fields(c.record_id)
                 if (
                     state == OutboxState.FAILED
                     and c.operation == OutboxOperation.UPDATE
-                    and self.error_field
-                    and refusals.wants_notice(c.sobject, c.fields, self.error_field)
+                    and error_field
+                    and refusals.wants_notice(c.sobject, c.fields, error_field)
                 ):
                     notice = refusals.notice_text(
                         c.fields,
                         code,
                         err.message if err else "",
                         list(err.fields) if err else [],
-                        status_field=self.status_field,
-                        error_field=self.error_field,
+                        status_field=status_field,
+                        error_field=error_field,
                     )
                     refusals.queue_notice(
                         s,
                         c.record_id,
                         notice,
-                        error_field=self.error_field,
+                        error_field=error_field,
                         correlation_id=c.correlation_id,
                         plan_id=plan_id,
+                        sobject=c.sobject,
                     )
             if sent_ids:
                 await repository.finish_items(
@@ -323,6 +331,13 @@ class WritebackFlusher:
         ok = sum(1 for res in results if res.success)
         self.records_sent += ok
         return ok
+
+    def _fields(self, record_id: str) -> tuple[str, str | None]:
+        """The status and error field of the record (an Order's or a Quote's)."""
+        if self.writeback is None or self.error_field is None:
+            return self.status_field, self.error_field
+        target = fields_for(self.writeback, record_id)
+        return target.status_field, target.error_field or None
 
     async def _record_on_plan(
         self, s: AsyncSession, c: Coalesced, state: OutboxState, code: str, text: str

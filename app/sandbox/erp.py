@@ -7,6 +7,7 @@ Contract of ``POST /webhooks/erp``:
 - the body is ``{"type": "<document>.create", "data": {...}}``; the order is
   ``data["external_id"]``, else ``data["order_id"]`` (400/422 if unusable);
 - ``sales_order.create`` makes ``SO-000001``, ``invoice.create`` makes ``INV-000001``,
+  ``quote.create`` (a Salesforce Quote) makes ``QT-000001``,
   another ``<document>.create`` uses the document's initials (``credit_note`` → ``CN``);
   ``<document>.update`` replaces the data of the order's newest such document and
   ``<document>.cancel`` marks it cancelled (404 if the order has none);
@@ -41,7 +42,7 @@ from revflow.connectors.signing import SignatureError, verify
 
 __all__ = ["ERP_KEY", "Delivery", "Document", "SandboxErp", "create_erp_app"]
 
-DOCUMENT_PREFIXES = {"sales_order": "SO", "invoice": "INV"}
+DOCUMENT_PREFIXES = {"sales_order": "SO", "invoice": "INV", "quote": "QT"}
 ANSWER_SHAPES = ("flat", "erp_order_number", "nested")
 
 

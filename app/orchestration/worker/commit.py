@@ -29,6 +29,7 @@ from revflow.orchestration.worker.waits import timed_out
 from revflow.plans.definitions import PlanDefinition, StepDefinition
 from revflow.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
 from revflow.salesforce import outbox
+from revflow.salesforce.targets import fields_for
 
 log = logging.getLogger("revflow.worker")
 
@@ -176,8 +177,9 @@ class Committer:
             outbox.enqueue(s, w.sobject, w.record_id, w.fields, step.correlation_id)
         sd = self._step_definition(step)
         if sd is not None and sd.writes_erp_number and result.external_id:
-            fields = {self.writeback.erp_number_field: result.external_id}
-            outbox.enqueue(s, "Order", step.order_id, fields, step.correlation_id)
+            target = fields_for(self.writeback, step.order_id)  # the Order's, or the Quote's
+            fields = {target.erp_number_field: result.external_id}
+            outbox.enqueue(s, target.sobject, step.order_id, fields, step.correlation_id)
         note_missing(s, sd, step, result)
 
     async def _log_attempts(
