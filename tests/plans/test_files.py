@@ -25,7 +25,11 @@ MAPPING_NAMES = set(load_directory(MAPPINGS))
 
 def test_shipped_plans_lint_clean() -> None:
     assert lint_plan_paths([PLANS], mappings=MAPPING_NAMES, connectors={"erp"}) == []
-    assert set(load_plan_directory(PLANS)) == {"order_fulfillment", "order_fulfillment_full"}
+    assert set(load_plan_directory(PLANS)) == {
+        "order_fulfillment",
+        "order_fulfillment_full",
+        "quote_to_erp",
+    }
 
 
 def test_shipped_plans_match_the_json_schema() -> None:
