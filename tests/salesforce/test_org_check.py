@@ -105,3 +105,25 @@ async def test_an_object_the_org_lacks(org: SandboxOrg, tmp_path: Path) -> None:
         problem
     )
     await check.client.aclose()
+
+
+async def test_with_quotes_the_quote_plan_mapping_and_quote_fields_are_checked(
+    org: SandboxOrg,
+) -> None:
+    check = await _check(org, quotes={"enabled": True})
+    used = (*USED, "quote_to_erp_quote")
+    await check.run(MAPPINGS, used)  # the sandbox org has them all
+    assert {"Quote", "QuoteLineItem"} <= set(check._described)
+    org.missing_fields = {"Quote.ERP_Quote_Number__c", "QuoteLineItem.Discount"}
+    with pytest.raises(OrgCheckError) as caught:
+        await check.run(MAPPINGS, used)
+    report = str(caught.value)
+    assert (
+        "REVFLOW_WRITEBACK__QUOTE__ERP_NUMBER_FIELD: Quote has no field 'ERP_Quote_Number__c'"
+        in report
+    )
+    assert "revflow (quote query, app/salesforce/quotes.py): QuoteLineItem has no field" in report
+    quote_mapping = [p for p in caught.value.problems if p.file.endswith("quote_to_erp_quote.yaml")]
+    discount = _lines("quote_to_erp_quote.yaml", "Discount")
+    assert discount and {p.line for p in quote_mapping} == set(discount)
+    await check.client.aclose()
