@@ -20,6 +20,10 @@ httpx, as the Tryton desktop client does:
   docs/plans.md): a sale processed in Tryton cannot be changed, so revision N is a
   sale of its own with reference ``<Order id>/r<N>``, found and created like the
   first.  The earlier sale stays as it is, for the ERP team to settle.
+- ``quote.create`` (a Salesforce Quote, the ``quote_to_erp_quote`` mapping): the
+  same look-up by ``reference`` = the Quote id, then a sale created as above and
+  moved to ``quotation`` only (Tryton numbers it then); a line's ``discount_percent``
+  lowers its unit price.  ``external_id`` is the sale ``number``.
 - ``invoice.create``: finds the order's newest sale by reference, posts its draft (or validated)
   customer invoice(s) with ``model.account.invoice.post`` (Tryton numbers the invoice
   then) and returns the invoice ``number``; already posted invoices are returned as
@@ -46,7 +50,8 @@ Errors (``revflow.connectors.errors``):
 Payload keys (the ``order_to_sales_order`` / ``order_to_invoice`` mappings):
 ``external_id`` (required), ``customer`` ({``name``, ``account_number``?} or a
 name), ``lines`` [{``sku``, ``quantity``, ``unit_price``, ``description``?}],
-``currency``?, ``order_date``?, ``order_number``?, ``po_number``?.
+``currency``?, ``order_date``?, ``order_number``? (a Quote: ``quote_number``?),
+``po_number``?.
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ __all__ = [
 
 SALE_ACTIONS = {"sales_order.create", "create_sales_order"}
 INVOICE_ACTIONS = {"invoice.create", "create_invoice"}
+QUOTE_ACTIONS = {"quote.create", "create_quote"}
+PROCESSED, QUOTATION = "processing", "quotation"  # where sales and quotes are left
 _TRANSIENT = ("database is locked", "could not serialize", "deadlock", "OperationalError")
 
 
@@ -323,8 +330,9 @@ class TrytonConnector(Connector):
 
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
         async with self._slots:
-            if action in SALE_ACTIONS:
-                result = await self._sales_order(payload, ctx, create=True)
+            if action in SALE_ACTIONS or action in QUOTE_ACTIONS:
+                until = QUOTATION if action in QUOTE_ACTIONS else PROCESSED
+                result = await self._sales_order(payload, ctx, create=True, until=until)
                 assert result is not None  # create=True always answers
                 return result
             if action in INVOICE_ACTIONS:
@@ -337,6 +345,8 @@ class TrytonConnector(Connector):
         async with self._slots:
             if action in SALE_ACTIONS:
                 return await self._sales_order(payload, ctx, create=False)
+            if action in QUOTE_ACTIONS:
+                return await self._sales_order(payload, ctx, create=False, until=QUOTATION)
             if action in INVOICE_ACTIONS:
                 return None  # ``call`` posts what is still draft and is safe to repeat
         return None
@@ -392,7 +402,7 @@ class TrytonConnector(Connector):
         return list(ids)
 
     async def _sales_order(
-        self, payload: dict[str, Any], ctx: CallContext, *, create: bool
+        self, payload: dict[str, Any], ctx: CallContext, *, create: bool, until: str = PROCESSED
     ) -> CallResult | None:
         reference = self._reference(payload)
         found = await self.find_sales(reference, ctx)
@@ -407,7 +417,7 @@ class TrytonConnector(Connector):
                 "model.sale.sale.create", [values], write=True, timeout_s=ctx.timeout_s
             )
             created = True
-        sale = await self._advance(sale_id, ctx)
+        sale = await self._advance(sale_id, ctx, until)
         return CallResult(
             external_id=sale["number"],
             response={
@@ -428,20 +438,21 @@ class TrytonConnector(Connector):
         )
         return dict(sale)
 
-    async def _advance(self, sale_id: int, ctx: CallContext) -> dict[str, Any]:
-        """Move a sale on to ``processing``; each transition skips sales already past it."""
+    async def _advance(
+        self, sale_id: int, ctx: CallContext, until: str = PROCESSED
+    ) -> dict[str, Any]:
+        """Move a sale on to ``until`` (``processing``, or ``quotation`` for a quote);
+        each transition skips sales already past it."""
+        steps = (("draft", "quote"), ("quotation", "confirm"), ("confirmed", "process"))
+        before = [state for state, _ in steps][: 1 if until == QUOTATION else 3]
         sale = await self._read_sale(sale_id, ctx)
-        for state, button in (
-            ("draft", "quote"),
-            ("quotation", "confirm"),
-            ("confirmed", "process"),
-        ):
-            if sale["state"] == state:
+        for state, button in steps:
+            if sale["state"] == state and state in before:
                 await self.rpc(
                     f"model.sale.sale.{button}", [sale_id], write=True, timeout_s=ctx.timeout_s
                 )
                 sale = await self._read_sale(sale_id, ctx)
-        if sale["state"] in ("draft", "quotation", "confirmed"):
+        if sale["state"] in before:
             raise RetryableError(
                 f"Tryton sale {sale['number'] or sale_id} is still {sale['state']}"
             )
@@ -458,12 +469,16 @@ class TrytonConnector(Connector):
         sale_lines = []
         for i, line in enumerate(lines, 1):
             product_id, unit_id = products[self._code(line)]
+            price = _decimal(line.get("unit_price"), f"line {i} unit_price")
+            if line.get("discount_percent"):  # a quote line's discount: a lower price
+                off = _decimal(line["discount_percent"], f"line {i} discount_percent")
+                price = (price * (100 - off) / 100).quantize(Decimal("0.0001"))
             values: dict[str, Any] = {
                 "type": "line",
                 "product": product_id,
                 "unit": unit_id,
                 "quantity": float(_decimal(line.get("quantity"), f"line {i} quantity")),
-                "unit_price": _decimal(line.get("unit_price"), f"line {i} unit_price"),
+                "unit_price": price,
             }
             if line.get("description"):
                 values["description"] = str(line["description"])
@@ -478,6 +493,8 @@ class TrytonConnector(Connector):
         number = payload.get("order_number")
         po = payload.get("po_number")
         description = " / ".join(str(v) for v in (number, po) if v)
+        if payload.get("quote_number"):
+            description = f"quote {payload['quote_number']}"
         if description:
             values["description"] = f"Salesforce {description}"
         if payload.get("order_date"):

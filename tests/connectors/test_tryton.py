@@ -281,3 +281,30 @@ async def test_an_amended_order_is_a_sale_of_its_own_revision(tryton, connector)
     # the invoice step (not sent before the amendment: no revision) posts the newest sale's
     result = await connector.call("invoice.create", first, ctx("invoice.create"))
     assert result.response["sale"] == two.external_id
+
+
+async def test_a_quote_is_a_sale_left_in_quotation_once(tryton, connector):
+    """quote.create (the quote_to_erp_quote mapping's shape): a numbered quotation,
+    the discount in the price; a retry and find_existing answer the same sale."""
+    n = next(_order_ids)
+    payload = {
+        "external_id": f"0Q0TRY{n:012d}",
+        "quote_number": f"{n:08d}",
+        "customer": {"name": "Tryton Test Customer", "account_number": "ACC-T-1"},
+        "currency": "EUR",
+        "lines": [
+            {"sku": "T-WIDGET", "quantity": 4.0, "unit_price": "25.00", "discount_percent": 10},
+            {"sku": "T-SUPPORT", "quantity": 1.0, "unit_price": "480.00", "discount_percent": 0},
+        ],
+    }
+    result = await connector.call("quote.create", payload, ctx("quote.create"))
+    (sale,) = sales(tryton, payload["external_id"])
+    assert sale["state"] == "quotation"
+    assert result.external_id == sale["number"] and sale["number"]
+    prices = tryton.rpc("model.sale.line.read", sale["lines"], ["unit_price", "quantity"])
+    assert sorted(float(p["unit_price"]) for p in prices) == [22.5, 480.0]
+    again = await connector.call("quote.create", payload, ctx("quote.create", 2))
+    assert (again.external_id, again.response["created"]) == (result.external_id, False)
+    found = await connector.find_existing("quote.create", payload, ctx("quote.create", 3))
+    assert found is not None and found.external_id == result.external_id
+    assert len(sales(tryton, payload["external_id"])) == 1

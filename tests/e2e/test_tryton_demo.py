@@ -48,3 +48,28 @@ async def test_run_demo_with_tryton_summary_counts_tryton_sales(tmp_path):
     # the amended order's newest Tryton sale holds its amended lines (or it was refused)
     assert summary.amended + summary.amend_refused == 1
     assert summary.erp_deliveries >= 2  # a revision made after the first sale adds one
+
+
+async def test_quotes_beside_orders_become_tryton_quotations(database_url):
+    async with DemoEnvironment(database_url=database_url, seed=9, erp="tryton", quotes=True) as env:
+        order_ids = await env.create_orders(2)
+        quote_ids = await env.create_quotes(3)
+        await env.activate(order_ids)
+        await env.approve(quote_ids)
+        assert await env.wait_until_done(order_ids, timeout_s=120, final=("Completed",))
+        assert await env.wait_for(quote_ids, env.quote_synced, 120), [
+            env.quote_error(q) for q in quote_ids
+        ]
+        assert env.tryton is not None
+        rows = env.tryton.rpc(
+            "model.sale.sale.search_read",
+            [("reference", "in", quote_ids)],
+            0,
+            None,
+            None,
+            ["reference", "number", "state"],
+        )
+        assert sorted(r["reference"] for r in rows) == sorted(quote_ids)  # one sale each
+        assert {r["state"] for r in rows} == {"quotation"}
+        for row in rows:
+            assert env.quote_erp_number(row["reference"]) == row["number"]
