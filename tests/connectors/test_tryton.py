@@ -105,7 +105,7 @@ async def test_repeated_call_returns_the_same_sale(tryton, connector):
 
     assert again.external_id == first.external_id
     assert again.response["created"] is False
-    assert len(sales(tryton, payload["external_id"])) == 1
+    assert len(sales(tryton, quote_id)) == 1
 
 
 async def test_invoice_is_posted_with_a_number_once(tryton, connector):
@@ -287,8 +287,9 @@ async def test_a_quote_is_a_sale_left_in_quotation_once(tryton, connector):
     """quote.create (the quote_to_erp_quote mapping's shape): a numbered quotation,
     the discount in the price; a retry and find_existing answer the same sale."""
     n = next(_order_ids)
-    payload = {
-        "external_id": f"0Q0TRY{n:012d}",
+    quote_id = f"0Q0TRY{n:012d}"
+    payload: dict[str, Any] = {
+        "external_id": quote_id,
         "quote_number": f"{n:08d}",
         "customer": {"name": "Tryton Test Customer", "account_number": "ACC-T-1"},
         "currency": "EUR",
@@ -298,7 +299,7 @@ async def test_a_quote_is_a_sale_left_in_quotation_once(tryton, connector):
         ],
     }
     result = await connector.call("quote.create", payload, ctx("quote.create"))
-    (sale,) = sales(tryton, payload["external_id"])
+    (sale,) = sales(tryton, quote_id)
     assert sale["state"] == "quotation"
     assert result.external_id == sale["number"] and sale["number"]
     prices = tryton.rpc("model.sale.line.read", sale["lines"], ["unit_price", "quantity"])
@@ -307,4 +308,4 @@ async def test_a_quote_is_a_sale_left_in_quotation_once(tryton, connector):
     assert (again.external_id, again.response["created"]) == (result.external_id, False)
     found = await connector.find_existing("quote.create", payload, ctx("quote.create", 3))
     assert found is not None and found.external_id == result.external_id
-    assert len(sales(tryton, payload["external_id"])) == 1
+    assert len(sales(tryton, quote_id)) == 1
