@@ -105,7 +105,7 @@ async def test_repeated_call_returns_the_same_sale(tryton, connector):
 
     assert again.external_id == first.external_id
     assert again.response["created"] is False
-    assert len(sales(tryton, quote_id)) == 1
+    assert len(sales(tryton, payload["external_id"])) == 1
 
 
 async def test_invoice_is_posted_with_a_number_once(tryton, connector):
