@@ -597,7 +597,10 @@ def _parse_error(f: Field, value: Any) -> SfError:
 def _derive(sobj: str, record: dict[str, Any]) -> None:
     if sobj in ("OrderItem", "QuoteLineItem"):
         qty, price = record.get("Quantity"), record.get("UnitPrice")
-        record["TotalPrice"] = None if qty is None or price is None else round(qty * price, 2)
+        # a quote line's TotalPrice is its subtotal (quantity x sales price) less Discount %
+        share = 1 - (record.get("Discount") or 0) / 100 if sobj == "QuoteLineItem" else 1
+        total = None if qty is None or price is None else round(qty * price * share, 2)
+        record["TotalPrice"] = total
 
 
 def _cdc_value(f: Field, value: Any) -> Any:

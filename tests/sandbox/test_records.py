@@ -154,6 +154,17 @@ def test_totals_roll_up_from_items(store: RecordStore) -> None:
     assert store.find("Order", order)["TotalAmount"] == 10.0
 
 
+def test_a_quote_lines_discount_lowers_its_total(store: RecordStore) -> None:
+    _, product, _ = _seed(store)
+    quote = store.create("Quote", {"Name": "Q"})
+    line = store.create(
+        "QuoteLineItem",
+        {"QuoteId": quote, "Product2Id": product, "Quantity": 4, "UnitPrice": 25, "Discount": 10},
+    )
+    assert store.find("QuoteLineItem", line)["TotalPrice"] == 90.0
+    assert store.find("Quote", quote)["TotalPrice"] == 90.0
+
+
 def test_create_event_carries_non_empty_fields(org: SandboxOrg, store: RecordStore) -> None:
     account, _, order = _seed(store)
     [event] = org.events.all_events(["/data/OrderChangeEvent"])
