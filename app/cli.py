@@ -210,26 +210,43 @@ def plans_lint(
 
 @plans_cli.command("explain")
 def plans_explain(
-    order: Annotated[str, typer.Argument(help="A Salesforce Order id, or a JSON record file.")],
+    order: Annotated[
+        str, typer.Argument(help="A Salesforce Order or Quote id, or a JSON record file.")
+    ],
     plan: Annotated[
         Path | None, typer.Option(help="Plan file (default: the configured plan).")
     ] = None,
     scenario: Annotated[str, typer.Option(help="new, amendment or cancellation.")] = "new",
     config: ConfigOption = None,
 ) -> None:
-    """Print the plan that would be built for an order, and why each rule fired or not."""
+    """Print the plan that would be built for an order (or a Quote: its id, or a plan
+    file with ``source: Quote``), and why each rule fired or not."""
     from revflow.plans.explain import explain
+    from revflow.salesforce.targets import sobject_of
 
     settings = settings_or_exit(config)
-    definition = _plan_definition(settings, plan)
+    quote = plan is None and sobject_of(order) == "Quote" and not Path(order).is_file()
+    definition = _quote_plan(settings) if quote else _plan_definition(settings, plan)
     if Path(order).is_file():
         try:
             record = json.loads(Path(order).read_text())
         except ValueError as exc:
             fail(f"{order}: {exc}")
     else:
-        record = asyncio.run(_fetch_order(settings, order))
+        record = asyncio.run(_fetch_order(settings, order, definition.source))
     typer.echo(explain(definition, record, scenario).render())
+
+
+def _quote_plan(settings: Settings) -> Any:
+    """The configured (or shipped) Quote plan, whether or not Quotes are enabled."""
+    from revflow.plans.files import PlanLoadError, load_plan_file
+    from revflow.resources import shipped
+    from revflow.service import QUOTE_PLAN
+
+    try:
+        return load_plan_file(settings.quotes.plan_file or shipped("plans") / QUOTE_PLAN)
+    except PlanLoadError as exc:
+        fail(str(exc))
 
 
 def _plan_definition(settings: Settings, plan: Path | None) -> Any:
@@ -244,12 +261,13 @@ def _plan_definition(settings: Settings, plan: Path | None) -> Any:
         fail(str(exc))
 
 
-async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
+async def _fetch_order(settings: Settings, order_id: str, source: str = "Order") -> dict[str, Any]:
     from revflow.salesforce.auth import AuthError, TokenProvider
     from revflow.salesforce.client import SalesforceClient
     from revflow.salesforce.errors import SalesforceError
     from revflow.salesforce.orders import fetch_orders, query_fields
     from revflow.salesforce.org_check import OrgCheckError, single_currency
+    from revflow.salesforce.quotes import fetch_quotes, quote_fields
 
     try:
         settings.require_org()
@@ -260,15 +278,19 @@ async def _fetch_order(settings: Settings, order_id: str) -> dict[str, Any]:
         settings.salesforce.api_version,
         settings.salesforce.call_options_client,
     )
+    what = source.lower()
     try:  # a single-currency org has no CurrencyIsoCode to select
-        fields = query_fields([], await single_currency(client, settings))
-        found = await fetch_orders(client, [order_id], fields)
+        currency = await single_currency(client, settings)
+        if source == "Quote":
+            found = await fetch_quotes(client, [order_id], quote_fields([], currency))
+        else:
+            found = await fetch_orders(client, [order_id], query_fields([], currency))
     except (AuthError, SalesforceError, OrgCheckError) as exc:
-        fail(f"reading order {order_id} failed: {exc}")
+        fail(f"reading {what} {order_id} failed: {exc}")
     finally:
         await client.aclose()
     if order_id not in found:
-        fail(f"order {order_id} not found in Salesforce")
+        fail(f"{what} {order_id} not found in Salesforce")
     return found[order_id]
 
 

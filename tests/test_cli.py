@@ -203,6 +203,27 @@ async def test_explain_an_order_of_a_single_currency_org(org, monkeypatch):
     assert order_id in result.output and "create_sales_order" in result.output
 
 
+async def test_explain_a_quote_by_its_id(org, monkeypatch):
+    """`plans explain QUOTE_ID` reads the Quote with its lines and explains the Quote plan."""
+    import asyncio
+
+    from revflow.sandbox.org import DEMO_USER_ID
+    from revflow.sandbox.records import RecordStore
+
+    _point_at(org, monkeypatch)
+    store = RecordStore(org)
+    quote_id = store.create("Quote", {"Name": "Q", "Status": "Approved"}, user_id=DEMO_USER_ID)
+    result = await asyncio.to_thread(runner.invoke, cli, ["plans", "explain", quote_id])
+    assert result.exit_code == 0, result.output
+    assert "quote_to_erp" in result.output and "create_erp_quote" in result.output
+    from revflow.sandbox.ids import new_id
+
+    missing = new_id("Quote")
+    result = await asyncio.to_thread(runner.invoke, cli, ["plans", "explain", missing])
+    assert result.exit_code != 0
+    assert f"quote {missing} not found in Salesforce" in result.output
+
+
 async def test_mappings_lint_org_in_a_single_currency_org(org, monkeypatch):
     """lint --org says what start-up would: CurrencyIsoCode is supplied, a missing
     field is named by file and line (the quote mapping included)."""
