@@ -100,16 +100,15 @@ class Intake:
         )
 
     async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
-        """Handle received events until ``stop``.
-
-        A transient read failure is retried (``READ_BACKOFF``; new events cut the wait
-        short); a permanent one is an incident, retried every ``incident_retry_s``;
-        other errors end the loop (the supervisor restarts it).
-        """
+        """Handle received events until ``stop``: a transient read failure is retried
+        (``READ_BACKOFF``, cut short by new events), a permanent one is an incident
+        retried every ``incident_retry_s``; other errors end the loop (for a restart)."""
         reading = forever_until(
             stop,
             wait=wait_policy(READ_BACKOFF),
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(
+                lambda e: isinstance(e, SalesforceError) and not is_permanent(e)
+            ),
             before_sleep=self._read_failed,
             wake=(self.wakeup,),
         )
@@ -398,8 +397,3 @@ class Intake:
                 reason=reason,
             )
         return OrderOutcome(EventStatus.PROCESSED, None, created=True)
-
-
-def _transient(exc: BaseException) -> bool:
-    """A failed read worth retrying soon (a permanent one is an incident instead)."""
-    return isinstance(exc, SalesforceError) and not is_permanent(exc)
