@@ -9,8 +9,8 @@
   (a reconciliation query over the window) all end in ``create_plans_for_orders``:
   the one path that reads orders (one query per 200), decomposes them and stores the
   plans, in one transaction with marking the events and recording incidents.
-- With ``quotes`` (``QuoteIntake``), Quote and QuoteLineItem events are handed to it:
-  its Quote plans are stored in that same transaction.
+- Quote and QuoteLineItem events go to ``quotes`` (``QuoteIntake``), if set; its Quote
+  plans are stored in that same transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import RetryCallState, retry_if_exception
 
 from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
@@ -39,17 +40,17 @@ from revflow.orchestration.batches import (
     BatchWork,
     OrderOutcome,
     event_of,
-    finish_batch,
     group_transactions,
 )
 from revflow.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
 from revflow.orchestration.plans import create_plan, plan_exists
-from revflow.orchestration.quotes import QuoteIntake, QuoteWork
+from revflow.orchestration.quotes import QuoteIntake, QuoteWork, finish_with_quotes
 from revflow.orchestration.recovery import plan_recovery
 from revflow.orchestration.revalidate import revalidate
 from revflow.plans.decompose import CompiledMapping, PlanDraft, decompose
 from revflow.plans.definitions import PlanDefinition
 from revflow.plans.retry import forever
+from revflow.retrying import forever_until, wait_policy
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.errors import SalesforceError
 from revflow.salesforce.lookups import LookupCache
@@ -90,7 +91,6 @@ class Intake:
         self.skipped: dict[str, int] = {}
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
-        self._waiting_out = False  # a permanent failure: new events do not cut the wait
         self.quotes: QuoteIntake | None = None  # set when Quotes are orchestrated
 
     @property
@@ -101,39 +101,44 @@ class Intake:
         return own_fields(self.settings.writeback)  # the Order's and the Quote's
 
     async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
-        """Handle received events until ``stop``; other errors end the loop (the
-        supervisor restarts it)."""
-        backoff = 0.0
-        failures = 0  # transient read failures in a row
+        """Handle received events until ``stop``: a transient read failure is retried
+        (``READ_BACKOFF``, cut short by new events), a permanent one is an incident
+        retried every ``incident_retry_s``; other errors end the loop (for a restart)."""
+        reading = forever_until(
+            stop,
+            wait=wait_policy(READ_BACKOFF),
+            retry=retry_if_exception(
+                lambda e: isinstance(e, SalesforceError) and not is_permanent(e)
+            ),
+            before_sleep=self._read_failed,
+            wake=(self.wakeup,),
+        )
+        poll_s = self.settings.ingest.poll_interval_s
         while not stop.is_set():
             try:
-                done = await self.process_batch()
-                backoff = 0.0
-                failures = 0
-                self._waiting_out = False
-                await self.read_failure.worked()
-                beat()
-            except SalesforceError as exc:
-                if is_permanent(exc):  # waiting will not fix it: an incident, slow retries
-                    backoff = self.settings.salesforce.incident_retry_s
-                    self._waiting_out = True
-                    await self.read_failure.failed(exc, backoff)
-                else:
-                    failures += 1
-                    backoff = READ_BACKOFF.backoff_s(failures)
-                    log.warning(
-                        "reading orders failed; retrying",
-                        extra={"error": str(exc), "retry_in_s": backoff},
-                    )
-                done = 0
-            if done == 0 or backoff:
+                done: int | None = await reading(self.process_batch)
+            except SalesforceError as exc:  # permanent: an incident, slow retries
+                wait_s = self.settings.salesforce.incident_retry_s
+                await self.read_failure.failed(exc, wait_s)
                 self.wakeup.clear()
                 # new events do not cut an incident's wait short: they would fail the same way
-                poll_s = self.settings.ingest.poll_interval_s
-                if self._waiting_out:
-                    await sleep_beating(backoff, beat, poll_s, stop)
-                else:
-                    await sleep_until(backoff or poll_s, self.wakeup, stop)
+                await sleep_beating(wait_s, beat, poll_s, stop)
+                continue
+            if done is None:  # stopped while retrying
+                return
+            await self.read_failure.worked()
+            beat()
+            if done == 0:
+                self.wakeup.clear()
+                await sleep_until(poll_s, self.wakeup, stop)
+
+    def _read_failed(self, retry: RetryCallState) -> None:
+        exc = retry.outcome.exception() if retry.outcome else None
+        log.warning(
+            "reading orders failed; retrying",
+            extra={"error": str(exc), "retry_in_s": retry.upcoming_sleep},
+        )
+        self.wakeup.clear()  # only events that arrive from now on cut the wait short
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -158,13 +163,10 @@ class Intake:
         if self.quotes is not None:
             await self.quotes.read(quotes)
         await self._amend_planned(work)
-        await self.create_plans_for_orders(
-            list(work.reasons), work.reasons, in_transaction=partial(self._finish, work, quotes)
-        )
-        if self.quotes is not None:
-            retried_quotes = await self.quotes.revalidate(quotes)
-            if (quotes.created or retried_quotes) and self.on_plans:
-                self.on_plans()  # wake the worker: the Quotes' first steps are ready
+        finish = partial(finish_with_quotes, self.quotes, quotes, work)
+        await self.create_plans_for_orders(list(work.reasons), work.reasons, in_transaction=finish)
+        if self.quotes is not None and await self.quotes.more_work(quotes) and self.on_plans:
+            self.on_plans()  # wake the worker: Quotes' steps are ready
         retried = work.changed and await revalidate(
             self.db,
             self.client,
@@ -179,19 +181,6 @@ class Intake:
             self.on_plans()
         return handled
 
-    async def _finish(
-        self,
-        work: BatchWork,
-        quotes: QuoteWork,
-        s: AsyncSession,
-        outcomes: Mapping[str, OrderOutcome],
-    ) -> None:
-        """In the plans' transaction: the Quotes' plans, then every event's outcome."""
-        if self.quotes is not None:
-            PLANS_CREATED.inc(await self.quotes.store(s, quotes))
-            work.outcome.update(quotes.outcome)
-        await finish_batch(work, s, outcomes)
-
     def _young(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
         """A batch that is not full and whose oldest event is younger than
         ``ingest.batch_delay_s`` waits for more (one order query for them all)."""
@@ -205,15 +194,8 @@ class Intake:
         self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork, quotes: QuoteWork
     ) -> None:
         if self.quotes is not None and self.quotes.claims(event):
-            reason = self._echo(event)
-            if reason is not None:
-                quotes.outcome[row.id] = (
-                    EventStatus.SKIPPED,
-                    f"echo of Revflow's own write ({reason})",
-                )
-                self._skip(reason)
-            else:
-                self.quotes.classify(row, event, quotes)
+            if (echo := self.quotes.classify(row, event, quotes, self.own_fields)) is not None:
+                self._skip(echo)
             return
         if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
             # header only, so never judged an echo: re-reading is idempotent
@@ -221,7 +203,8 @@ class Intake:
             work.want(rec.order_ids, rec.kind)
             work.recoveries.append((row, rec))
             return
-        reason = self._echo(event)
+        sf = self.settings.salesforce
+        reason = echo_reason(event, sf.call_options_client, sf.integration_user_id, self.own_fields)
         if reason is not None:
             work.outcome[row.id] = (EventStatus.SKIPPED, f"echo of Revflow's own write ({reason})")
             self._skip(reason)
@@ -241,13 +224,6 @@ class Intake:
                 work.changed.update(event.record_ids)
             work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
             self._skip("no_trigger")
-
-    def _echo(self, event: IncomingEvent) -> str | None:
-        """Why the event is Revflow's own write-back, or None (gap events never are)."""
-        if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
-            return None  # header only: re-reading is idempotent
-        sf = self.settings.salesforce
-        return echo_reason(event, sf.call_options_client, sf.integration_user_id, self.own_fields)
 
     async def _cancel(self, order_id: str, actor: str = "salesforce") -> tuple[str, str]:
         async with self.db.write() as s:

@@ -31,10 +31,11 @@ from revflow.clock import utcnow
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import EventStatus, Incident, ReceivedEvent
-from revflow.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent
+from revflow.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason
 from revflow.ingest.reconcile import scan_modified
+from revflow.metrics import PLANS_CREATED
 from revflow.orchestration import repository
-from revflow.orchestration.batches import event_of
+from revflow.orchestration.batches import BatchWork, OrderOutcome, event_of, finish_batch
 from revflow.orchestration.plans import create_plan
 from revflow.orchestration.recovery import commit_time
 from revflow.orchestration.revalidate import VALIDATE, revalidate
@@ -114,10 +115,25 @@ class QuoteIntake:
     def claims(event: IncomingEvent) -> bool:
         return event.entity in ENTITIES
 
-    def classify(self, row: ReceivedEvent, event: IncomingEvent, work: QuoteWork) -> None:
-        """Note what the event asks (no I/O); its outcome is set when the batch is stored."""
+    def classify(
+        self,
+        row: ReceivedEvent,
+        event: IncomingEvent,
+        work: QuoteWork,
+        own_fields: frozenset[str] = frozenset(),
+    ) -> str | None:
+        """Note what the event asks (no I/O; its outcome is set when the batch is
+        stored).  Returns why it is Revflow's own write-back (``echo_reason`` with
+        ``own_fields``), or None."""
         ids = list(event.record_ids)
-        if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
+        sf = self.settings.salesforce
+        gap = event.change_type in GAP_TYPES or event.change_type == OVERFLOW
+        echo = None  # a gap or overflow is a header only: never an echo
+        if not gap:
+            echo = echo_reason(event, sf.call_options_client, sf.integration_user_id, own_fields)
+        if echo is not None:
+            work.outcome[row.id] = (EventStatus.SKIPPED, f"echo of Revflow's own write ({echo})")
+        elif gap:
             self._recovery(row, event, work)
         elif reached_status(event, self.statuses):
             for qid in ids:
@@ -136,6 +152,7 @@ class QuoteIntake:
             work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
         else:
             work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
+        return echo
 
     def _recovery(self, row: ReceivedEvent, event: IncomingEvent, work: QuoteWork) -> None:
         ids = list(event.record_ids)
@@ -254,6 +271,11 @@ class QuoteIntake:
 
     # -- after the transaction --------------------------------------------------------------
 
+    async def more_work(self, work: QuoteWork) -> bool:
+        """After the batch's transaction: retry validation of changed Quotes; whether
+        the worker has new work (plans created or retried)."""
+        return bool(await self.revalidate(work)) or bool(work.created)
+
     async def revalidate(self, work: QuoteWork) -> list[int]:
         """Retry validation of changed Quotes whose plans wait for better data."""
         if not work.changed:
@@ -274,3 +296,17 @@ class QuoteIntake:
             fetch=fetch,
             live=lambda quote: quote.get("Status") in self.statuses,
         )
+
+
+async def finish_with_quotes(
+    quotes: QuoteIntake | None,
+    qwork: QuoteWork,
+    work: BatchWork,
+    s: AsyncSession,
+    outcomes: Mapping[str, OrderOutcome],
+) -> None:
+    """In the batch's transaction: the Quotes' plans, then every event's outcome."""
+    if quotes is not None:
+        PLANS_CREATED.inc(await quotes.store(s, qwork))
+        work.outcome.update(qwork.outcome)
+    await finish_batch(work, s, outcomes)
