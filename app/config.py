@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from revflow.config_names import env_name, extra_hint, unknown_variables
+from revflow.links import ConsoleSettings
 from revflow.resources import default_mappings_dir
 
 ENV_PREFIX = "REVFLOW_"
@@ -167,6 +168,8 @@ class WritebackSettings(_Section):
     due_date_field: str = "EndDate"
     # on_time | at_risk | late (the picklist's API names); "" writes no jeopardy
     jeopardy_field: str = "Fulfillment_Jeopardy__c"
+    # the link to the plan's console page (written when console.public_url is set)
+    plan_url_field: str = "Revflow_Plan_URL__c"
     # at risk when the expected finish is within max(margin_s, share × expected total)
     jeopardy_margin_share: float = Field(default=0.2, ge=0, le=1)
     jeopardy_margin_s: float = Field(default=0.0, ge=0)
@@ -342,6 +345,7 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -95,7 +95,15 @@ class Intake:
             return frozenset()
         w = self.settings.writeback
         return frozenset(
-            f for f in (w.status_field, w.erp_number_field, w.error_field, w.jeopardy_field) if f
+            f
+            for f in (
+                w.status_field,
+                w.erp_number_field,
+                w.error_field,
+                w.jeopardy_field,
+                w.plan_url_field,
+            )
+            if f
         )
 
     async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
@@ -378,7 +386,8 @@ class Intake:
         if await plan_exists(s, order_id, SCENARIO):
             return PLANNED
         draft = decompose(self.definition, order, mappings)
-        plan = await create_plan(s, draft, order, self.settings.writeback)
+        settings = self.settings
+        plan = await create_plan(s, draft, order, settings.writeback, console=settings.console)
         if reason != "activation":
             log.info("plan created by recovery", extra={"order_id": order_id, "reason": reason})
             audit.record(
