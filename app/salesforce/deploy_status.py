@@ -80,8 +80,9 @@ def parse_deploy_result(body: bytes) -> DeployResult:
         raise DeployStatusError("UNKNOWN", f"checkDeployStatus answered no XML: {exc}") from exc
     fault = root.find(f".//{{{ENVELOPE_NS}}}Fault")
     if fault is not None:
-        code = (fault.findtext("faultcode") or "UNKNOWN").split(":")[-1]
-        raise DeployStatusError(code, fault.findtext("faultstring") or "")
+        texts = {child.tag.split("}")[-1]: (child.text or "") for child in fault}
+        code = (texts.get("faultcode") or "UNKNOWN").split(":")[-1]  # "sf:INVALID_SESSION_ID"
+        raise DeployStatusError(code, texts.get("faultstring", ""))
     result = root.find(f".//{{{MD}}}checkDeployStatusResponse/{{{MD}}}result")
     if result is None:
         raise DeployStatusError("UNKNOWN", "checkDeployStatus answered without a result")

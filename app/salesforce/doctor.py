@@ -60,8 +60,11 @@ def login_fix(message: str) -> str:
             f"assign the {PERMISSION_SET} permission set to the integration user and set the "
             "app's Permitted Users to 'Admin approved users are pre-authorized'"
         )
-    if "invalid_client" in text:
-        return "check REVFLOW_SALESFORCE__CLIENT_ID (a new app takes minutes to become usable)"
+    if "invalid_client" in text or "client credentials" in text:
+        return (
+            "check REVFLOW_SALESFORCE__CLIENT_ID and __CLIENT_SECRET "
+            "(a new app takes minutes to become usable)"
+        )
     if "audience" in text:
         return "REVFLOW_SALESFORCE__LOGIN_URL: https://test.salesforce.com for a sandbox org"
     if "unreachable" in text:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from revflow.config import Settings
@@ -86,7 +87,8 @@ def _reads(source: str, paths: Iterable[str], why: str) -> list[FieldUse]:
 
 def mapping_reads(mapping: Mapping) -> list[FieldUse]:
     """The fields a mapping reads: its source paths and its record lookups."""
-    why = mapping.filename or mapping.name
+    why = Path(mapping.filename).name if mapping.filename else mapping.name
+    why = f"mappings/{why}"
     out: list[FieldUse] = []
     for ref in mapping.source_refs:
         parts = (*ref.base, *ref.parts)
@@ -143,16 +145,17 @@ def plan_writes(plan: PlanDefinition) -> list[FieldUse]:
     out: list[FieldUse] = []
     for step in (*plan.steps, *plan.compensations):
         auto = step.auto
-        if auto is None or not isinstance(auto.fields, dict):
+        names = getattr(auto.fields, "raw", None) if auto else None
+        if auto is None or not isinstance(names, dict):
             continue
-        why = f"{plan.file or plan.name} (step {step.key})"
+        why = f"plans/{Path(plan.file).name if plan.file else plan.name} (step {step.key})"
         if auto.action == "publish_event" and auto.event:
             target = auto.event
         elif auto.target == "line":
             target = "OrderItem"
         else:
             target = plan.source
-        out += [FieldUse(target, str(name), Access.WRITE, why) for name in auto.fields]
+        out += [FieldUse(target, str(name), Access.WRITE, why) for name in names]
     return out
 
 

@@ -179,7 +179,7 @@ class RestApi:
             {
                 "DailyApiRequests": {
                     "Max": usage.daily_limit,
-                    "Remaining": usage.daily_limit - usage.used,
+                    "Remaining": max(0, usage.daily_limit - usage.used),
                 }
             },
         )
