@@ -95,17 +95,8 @@ class Intake:
         if not self.settings.ingest.echo_by_fields:
             return frozenset()
         w = self.settings.writeback
-        return frozenset(
-            f
-            for f in (
-                w.status_field,
-                w.erp_number_field,
-                w.error_field,
-                w.jeopardy_field,
-                w.plan_url_field,
-            )
-            if f
-        )
+        own = (w.status_field, w.erp_number_field, w.error_field, w.jeopardy_field)
+        return frozenset(f for f in (*own, w.plan_url_field) if f)
 
     async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
         """Handle received events until ``stop``: a transient read failure is retried
