@@ -1,0 +1,1 @@
+"""Security: encryption of what Revflow stores, identities and roles, the audit chain."""
