@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from revflow.config_names import env_name, extra_hint, unknown_variables
 from revflow.resources import default_mappings_dir
+from revflow.security.keyring import KeyringSettings
 from revflow.security.settings import SecuritySettings
 
 ENV_PREFIX = "REVFLOW_"
@@ -344,6 +345,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     security: SecuritySettings = SecuritySettings()
+    keyring: KeyringSettings = KeyringSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

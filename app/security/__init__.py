@@ -1,6 +1,7 @@
-"""Who may call Revflow: identities and roles, API keys, local users, browser sessions.
+"""Security: who may call Revflow and what is protected at rest.
 
 ``identity`` (Identity, Role), ``dependencies`` (``require(role)`` for routes),
 ``sessions`` (cookies, CSRF, timeouts; every login ends in ``start_session``),
-``keys`` (API keys), ``users`` (local users with TOTP), ``repository`` (queries).
+``keys`` (API keys), ``users`` (local users with TOTP), ``repository`` (queries),
+``keyring`` (encryption of stored secrets).
 """
