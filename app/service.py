@@ -37,6 +37,7 @@ from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.writeback import WritebackFlusher
+from revflow.security.keyring import Keyring
 from revflow.supervisor import Supervisor
 from revflow.webhooks.endpoints import DisablePolicy
 from revflow.webhooks.guard import EndpointGuard
@@ -156,6 +157,8 @@ class Revflow:
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=[loops_check(self.supervisor), incidents_check(self.db)],
+            security=settings.security,
+            keyring=Keyring.from_settings(settings) if settings.keyring.configured else None,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
