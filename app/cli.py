@@ -15,6 +15,7 @@ from revflow.cli_options import ConfigOption, fail, run_in_transaction, settings
 from revflow.config import ConfigError, Settings
 from revflow.orchestration.cli import fallout_cli
 from revflow.resources import default_mappings_dir, default_plans_dir
+from revflow.security.cli import keys_cli, users_cli
 from revflow.webhooks.cli import webhooks_cli
 
 cli = typer.Typer(
@@ -33,6 +34,8 @@ cli.add_typer(plans_cli, name="plans")
 dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_help=True)
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_cli, name="dead-letters")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(users_cli, name="users")
 
 
 def _print_version(value: bool) -> None:
