@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from revflow.audit.cli import audit_cli
 from revflow.cli_options import ConfigOption, fail, run_in_transaction, settings_or_exit
 from revflow.config import ConfigError, Settings
 from revflow.orchestration.cli import fallout_cli
@@ -33,6 +34,7 @@ cli.add_typer(plans_cli, name="plans")
 dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_help=True)
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_cli, name="dead-letters")
+cli.add_typer(audit_cli, name="audit")
 
 
 def _print_version(value: bool) -> None:

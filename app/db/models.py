@@ -8,7 +8,9 @@
 - ``connector_calls``/``connector_attempts`` log every external effect.
 - ``writeback_outbox`` holds field updates bound for Salesforce.
 - ``dead_letters`` keep what could not be processed, with the reason.
-- ``audit_log`` is append-only.
+- ``audit_log`` is append-only, each entry chained to the one before by a hash
+  (``audit_chain_head`` holds the newest; ``revflow.security.audit_chain``).
+- ``stored_secrets`` holds secrets Revflow keeps itself, encrypted (``revflow.security``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from revflow.clock import utcnow
@@ -238,6 +250,35 @@ class AuditEntry(Base):
     order_id: Mapped[str | None] = mapped_column(String(18), index=True)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the hash chain: set when the writing transaction commits (NULL only until then)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The newest link of the audit chain (one row, id 1): locked by each sealing commit,
+    so concurrent writers chain one after another; a deleted tail shows against it."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StoredSecret(Base):
+    """A secret Revflow keeps (a rotated OAuth refresh token, a webhook secret being
+    rolled out), encrypted by the keyring; ``key_id`` names the key that wraps it."""
+
+    __tablename__ = "stored_secrets"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ChannelLease(Base):
