@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from revflow.clock import utcnow
+from revflow.db.encrypted import PayloadJSON, PayloadText, SecretText
 from revflow.plans.state import PlanState, StepState  # the pure core owns the state enums
 
 
@@ -83,7 +84,7 @@ class OrderSnapshot(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[str] = mapped_column(String(18), index=True)
-    record: Mapped[dict[str, Any]]
+    record: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -136,8 +137,8 @@ class Step(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
     idempotency_key: Mapped[str] = mapped_column(String(100))
-    input: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    input: Mapped[dict[str, Any] | None] = mapped_column(PayloadJSON)
+    output: Mapped[dict[str, Any] | None] = mapped_column(PayloadJSON)
     error: Mapped[str | None] = mapped_column(Text)
     mapping_hash: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None]
@@ -181,7 +182,7 @@ class ConnectorAttempt(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(PayloadText)  # may quote the ERP's answer
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -213,7 +214,7 @@ class WritebackItem(Base):
     operation: Mapped[str] = mapped_column(
         String(8), default=OutboxOperation.UPDATE, server_default=OutboxOperation.UPDATE.value
     )
-    fields: Mapped[dict[str, Any]]
+    fields: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -232,7 +233,7 @@ class DeadLetter(Base):
     source: Mapped[str] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     replayed_at: Mapped[datetime | None]
 
@@ -270,13 +271,12 @@ class AuditChainHead(Base):
 
 class StoredSecret(Base):
     """A secret Revflow keeps (a rotated OAuth refresh token, a webhook secret being
-    rolled out), encrypted by the keyring; ``key_id`` names the key that wraps it."""
+    rolled out), always encrypted by the keyring."""
 
     __tablename__ = "stored_secrets"
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    key_id: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(SecretText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -326,7 +326,7 @@ class Signal(Base):
     name: Mapped[str] = mapped_column(String(200))  # channel or callback type
     dedupe_key: Mapped[str] = mapped_column(String(200))
     correlation_key: Mapped[str | None] = mapped_column(String(200), index=True)
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     consumed_by_step_id: Mapped[int | None] = mapped_column(Integer)
 

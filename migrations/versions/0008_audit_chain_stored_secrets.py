@@ -41,7 +41,6 @@ def upgrade() -> None:
         "stored_secrets",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
