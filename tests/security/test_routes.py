@@ -44,7 +44,7 @@ def concrete(path: str) -> str:
 
 
 async def call(api: httpx.AsyncClient, method: str, path: str, headers=None) -> httpx.Response:
-    body = {} if method != "GET" else None
+    body: dict[str, object] | None = {} if method != "GET" else None
     return await api.request(method, concrete(path), json=body, headers=headers or {})
 
 
@@ -77,12 +77,13 @@ async def test_every_documented_route_needs_credentials_and_a_role(db) -> None:
             assert r.status_code not in (401, 403), (method, path, r.text)
             responses = spec["paths"][path][method.lower()]["responses"]
             assert {"401", "403"} <= set(responses), (method, path)
-    assert checked_403 == len(ops) - len(PUBLIC) - 1  # all but /metrics (the weakest role)
+    guarded = len(ops) - len(PUBLIC)
+    assert checked_403 == guarded - 3  # all but /metrics, /api/auth/me and logout (any role)
     async with db.read() as s:
         refused = (
             await s.scalars(select(AuditEntry).where(AuditEntry.action == "access.refused"))
         ).all()
-    assert len(refused) == 3 * len(ops) - 4 * len(PUBLIC) - 1  # every refusal is audited
+    assert len(refused) == 2 * guarded + checked_403  # every refusal is audited
     assert {a.detail["status"] for a in refused} == {401, 403}
 
 
