@@ -475,6 +475,8 @@ def sandbox(
         typer.echo(f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file}")
         typer.echo(f"  REVFLOW_ERP__URL={erp_server.base_url}/webhooks/erp")
         typer.echo(f"  REVFLOW_ERP__SECRETS='{json.dumps(erp.secrets)}'")
+        typer.echo("then call Revflow's API with a key from:")
+        typer.echo("  revflow keys create --role admin --expires 1d --name sandbox")
         await stop.wait()
         await org_server.close()
         await erp_server.close()
