@@ -100,3 +100,19 @@ async def test_other_credentials_are_401(db, header) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
         r = await api.get("/api/fallout", headers={"Authorization": header})
     assert r.status_code == 401 and r.json()["detail"]
+
+
+async def test_credentials_cannot_be_checked_without_the_database_is_a_503() -> None:
+    from revflow.db.database import Database
+
+    gone = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")  # nothing listens
+    try:
+        transport = httpx.ASGITransport(app=create_app(gone))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+            headers = {"Authorization": "Bearer rfk_000000000000_" + "A" * 43}
+            r = await api.get("/api/fallout", headers=headers)
+            anonymous = await api.get("/api/fallout")
+    finally:
+        await gone.dispose()
+    assert r.status_code == 503 and "database is unavailable" in r.json()["detail"]
+    assert anonymous.status_code == 503  # the refusal could not be audited
