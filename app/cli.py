@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from revflow.audit.cli import audit_cli
 from revflow.cli_mappings import mappings_cli
 from revflow.cli_options import ConfigOption, fail, settings_or_exit
 from revflow.cli_plans import plans_cli
@@ -16,6 +17,8 @@ from revflow.demo.cli import demo, sandbox
 from revflow.ingest.cli import dead_letters_cli
 from revflow.orchestration.cli import fallout_cli
 from revflow.salesforce.cli import salesforce_cli
+from revflow.security.cli import keys_cli, users_cli
+from revflow.vault.cli import secrets_cli
 from revflow.webhooks.cli import webhooks_cli
 
 cli = typer.Typer(
@@ -32,6 +35,10 @@ cli.add_typer(plans_cli, name="plans")
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_letters_cli, name="dead-letters")
 cli.add_typer(salesforce_cli, name="salesforce")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(secrets_cli, name="secrets")
 
 
 def _print_version(value: bool) -> None:

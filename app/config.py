@@ -33,6 +33,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from revflow.config_names import env_name, extra_hint, unknown_variables
 from revflow.links import ConsoleSettings
 from revflow.resources import default_mappings_dir
+from revflow.security.keyring import KeyringSettings
+from revflow.security.settings import SecuritySettings
 
 ENV_PREFIX = "REVFLOW_"
 
@@ -346,6 +348,8 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     console: ConsoleSettings = ConsoleSettings()
+    security: SecuritySettings = SecuritySettings()
+    keyring: KeyringSettings = KeyringSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -191,6 +191,8 @@ def sandbox(
         if certificates is not None:  # requests (simple-salesforce) and httpx trust it
             typer.echo(f"  REQUESTS_CA_BUNDLE={certificates.ca_file}")
             typer.echo(f"  SSL_CERT_FILE={certificates.ca_file}")
+        typer.echo("then call Revflow's API with a key from:")
+        typer.echo("  revflow keys create --role admin --expires 1d --name sandbox")
         await stop.wait()
         await org_server.close()
         await erp_server.close()
