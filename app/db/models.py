@@ -11,6 +11,7 @@
 - ``audit_log`` is append-only.
 - ``api_keys``, ``local_users``, ``recovery_codes`` and ``auth_sessions`` are who may
   call the API (``app/security``); secrets in them are hashes or ciphertext only.
+- ``oidc_logins`` are OpenID Connect logins under way (state, nonce, PKCE verifier).
 """
 
 from __future__ import annotations
@@ -411,3 +412,16 @@ class AuthSession(Base):
     expires_at: Mapped[datetime]  # the absolute timeout
     ended_at: Mapped[datetime | None]
     ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class OidcLogin(Base):
+    """An OpenID Connect login sent to the provider and not back yet (``app/security/oidc``);
+    used once, by the browser holding its state cookie, within ``login_timeout_s``."""
+
+    __tablename__ = "oidc_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of state
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE
+    return_to: Mapped[str] = mapped_column(String(500), default="/")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
