@@ -37,6 +37,7 @@ from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.writeback import WritebackFlusher
+from revflow.security.oidc.provider import OidcProvider
 from revflow.supervisor import Supervisor
 from revflow.webhooks.endpoints import DisablePolicy
 from revflow.webhooks.guard import EndpointGuard
@@ -156,6 +157,7 @@ class Revflow:
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=[loops_check(self.supervisor), incidents_check(self.db)],
+            oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

@@ -15,6 +15,7 @@ from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
 from revflow.api.fallout import fallout_router
 from revflow.api.health import ReadinessCheck, database_check, health_router
+from revflow.api.oidc import oidc_router
 from revflow.api.plans import plan_out, plans_router
 from revflow.api.salesforce import salesforce_router
 from revflow.api.schemas import OrderOut, Problem
@@ -22,6 +23,7 @@ from revflow.api.webhooks import webhooks_router
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from revflow.db.database import Database
 from revflow.orchestration import repository
+from revflow.security.oidc.provider import OidcProvider
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
@@ -35,6 +37,7 @@ def create_app(
     webhooks: Mapping[str, str] | None = None,
     max_body_bytes: int = 1024 * 1024,
     readiness: Sequence[ReadinessCheck] = (),
+    oidc: OidcProvider | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -42,7 +45,8 @@ def create_app(
     ``webhooks`` names the webhook connectors (name -> URL) for ``/api/webhooks``;
     ``readiness`` adds checks to ``/readyz`` after the database's (the service adds
     its supervised loops'). Request bodies over ``max_body_bytes`` are refused with
-    413 before they are read.
+    413 before they are read. ``oidc``: the identity provider people log in with
+    (``/auth/oidc/*``), if one is configured.
     """
     api = FastAPI(
         title="Revflow",
@@ -82,6 +86,8 @@ def create_app(
     api.include_router(callbacks_router(db, callbacks))
     api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
     api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))
+    if oidc is not None:
+        api.include_router(oidc_router(db, oidc))
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:
