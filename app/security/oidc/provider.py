@@ -8,12 +8,21 @@ makes Revflow read the keys again once (the provider rotated them).
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import httpx
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc.jwk import KeySet
+
+# authlib 1.x prefers the httpx2 package and warns (on every start) when it falls back
+# to httpx, which Revflow uses everywhere; the fallback is supported until authlib 2
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", "The httpx module is deprecated", category=AuthlibDeprecationWarning
+    )
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from revflow.security.oidc.errors import ProviderError
 from revflow.security.oidc.settings import OidcSettings
