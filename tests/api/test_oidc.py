@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 
 from revflow import clock
@@ -296,3 +297,33 @@ async def test_the_routes_are_absent_without_a_provider(db) -> None:
     asgi = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow:
         assert (await revflow.get("/auth/oidc/login")).status_code == 404
+
+
+async def test_a_discovery_document_naming_another_issuer_is_refused(db, provider) -> None:
+    app = create_app(db, oidc=OidcProvider(oidc_settings(provider.issuer + "/")))
+    install(app, db, SecuritySettings())
+    asgi = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow:
+        answer = await revflow.get("/auth/oidc/login")
+    assert answer.status_code == 502
+    assert answer.json()["detail"] == (
+        f"discovery names issuer {provider.issuer!r}, not the configured {provider.issuer + '/'!r}"
+    )
+
+
+async def test_keys_from_before_a_rotation_are_read_again(db, provider: Provider) -> None:
+    """Revflow holds a key set without the key the provider signs with now."""
+    oidc = OidcProvider(oidc_settings(provider.issuer))
+    await oidc.metadata()
+    old = RSAKey.generate_key(2048, parameters={"kid": "retired"})
+    oidc._keys = KeySet.import_key_set({"keys": [old.as_dict(private=False)]})
+    app = create_app(db, oidc=oidc)
+    install(app, db, SecuritySettings())
+    asgi = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow,
+        httpx.AsyncClient() as idp,
+    ):
+        answer = await Browser(revflow, idp).log_in("otto")
+    assert answer.status_code == 303, answer.text
+    assert oidc._keys is not None and "retired" not in {k.kid for k in oidc._keys}

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 # authlib 1.x prefers the httpx2 package and warns (on every start) when it falls back
@@ -95,7 +96,7 @@ class OidcProvider:
             data = await self._get_json(metadata["jwks_uri"], "key set")
             try:
                 self._keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
-            except (ValueError, KeyError, TypeError) as exc:
+            except (JoseError, ValueError, KeyError, TypeError) as exc:
                 raise ProviderError(f"identity provider's key set is not valid: {exc}") from None
         return self._keys
 
