@@ -37,6 +37,7 @@ from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.writeback import WritebackFlusher
+from revflow.security.keyring import Keyring
 from revflow.security.oidc.provider import OidcProvider
 from revflow.supervisor import Supervisor
 from revflow.webhooks.endpoints import DisablePolicy
@@ -157,6 +158,8 @@ class Revflow:
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=[loops_check(self.supervisor), incidents_check(self.db)],
+            security=settings.security,
+            keyring=Keyring.from_settings(settings) if settings.keyring.configured else None,
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
         )
         self._stop = asyncio.Event()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from revflow.api import errors
+from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
 from revflow.api.fallout import fallout_router
@@ -18,12 +19,17 @@ from revflow.api.health import ReadinessCheck, database_check, health_router
 from revflow.api.oidc import oidc_router
 from revflow.api.plans import plan_out, plans_router
 from revflow.api.salesforce import salesforce_router
-from revflow.api.schemas import OrderOut, Problem
+from revflow.api.schemas import AUTH_ERRORS, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from revflow.db.database import Database
 from revflow.orchestration import repository
+from revflow.security.dependencies import install as install_security
+from revflow.security.dependencies import require
+from revflow.security.identity import Role
+from revflow.security.keyring import Keyring
 from revflow.security.oidc.provider import OidcProvider
+from revflow.security.settings import SecuritySettings
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
@@ -37,6 +43,8 @@ def create_app(
     webhooks: Mapping[str, str] | None = None,
     max_body_bytes: int = 1024 * 1024,
     readiness: Sequence[ReadinessCheck] = (),
+    security: SecuritySettings | None = None,
+    keyring: Keyring | None = None,
     oidc: OidcProvider | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
@@ -45,8 +53,10 @@ def create_app(
     ``webhooks`` names the webhook connectors (name -> URL) for ``/api/webhooks``;
     ``readiness`` adds checks to ``/readyz`` after the database's (the service adds
     its supervised loops'). Request bodies over ``max_body_bytes`` are refused with
-    413 before they are read. ``oidc``: the identity provider people log in with
-    (``/auth/oidc/*``), if one is configured.
+    413 before they are read.  Every route but the probes, callbacks and login needs
+    an identity (``revflow.security``; ``security`` holds its settings, ``keyring``
+    decrypts local users' TOTP seeds). ``oidc``: the identity
+    provider people log in with (``/auth/oidc/*``), if one is configured.
     """
     api = FastAPI(
         title="Revflow",
@@ -55,6 +65,7 @@ def create_app(
     )
     api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     errors.install(api)
+    install_security(api, db, security, keyring)
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -68,7 +79,8 @@ def create_app(
         "/api/orders/{order_id}",
         response_model=OrderOut,
         tags=["orders"],
-        responses={400: {"model": Problem}, 404: {"model": Problem}},
+        responses={400: {"model": Problem}, 404: {"model": Problem}, **AUTH_ERRORS},
+        dependencies=[Depends(require(Role.VIEWER))],
     )
     async def get_order(order_id: str) -> OrderOut:
         """The fulfillment plans of a Salesforce Order, with their steps."""
@@ -89,8 +101,17 @@ def create_app(
     if oidc is not None:
         api.include_router(oidc_router(db, oidc))
 
-    @api.get("/metrics", include_in_schema=False)
+    api.include_router(auth_router())
+
+    @api.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses=AUTH_ERRORS,
+        dependencies=[Depends(require(Role.METRICS))],
+        tags=["metrics"],
+    )
     async def metrics() -> PlainTextResponse:
+        """Prometheus metrics (an API key with the ``metrics`` role, or any stronger)."""
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return api

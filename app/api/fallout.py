@@ -5,18 +5,23 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
-from revflow.api.schemas import FalloutOut, Problem
+from revflow.api.schemas import AUTH_ERRORS, FalloutOut, Problem
 from revflow.db.database import Database
 from revflow.orchestration.operator import list_fallout
+from revflow.security.dependencies import require
+from revflow.security.identity import Role
 
 
 def fallout_router(db: Database, valid: re.Pattern[str]) -> APIRouter:
-    router = APIRouter(tags=["fallout"])
+    router = APIRouter(tags=["fallout"], responses=AUTH_ERRORS)
 
     @router.get(
-        "/api/fallout", response_model=list[FalloutOut], responses={400: {"model": Problem}}
+        "/api/fallout",
+        response_model=list[FalloutOut],
+        responses={400: {"model": Problem}},
+        dependencies=[Depends(require(Role.VIEWER))],
     )
     async def fallout(
         order_id: str | None = None,

@@ -7,12 +7,13 @@ not allow the change (the message says why), 400/422 for a bad request.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.api.schemas import (
+    AUTH_ERRORS,
     ActionIn,
     ActionOut,
     AuditOut,
@@ -28,10 +29,16 @@ from revflow.db.database import Database
 from revflow.db.models import Plan, Step
 from revflow.orchestration import operator, repository
 from revflow.orchestration.operator import ActionResult
+from revflow.security.dependencies import require
+from revflow.security.identity import Identity, Role
+
+Viewer = Depends(require(Role.VIEWER))
+Operator = Annotated[Identity, Depends(require(Role.OPERATOR))]
 
 MAX_ID = 2**31 - 1
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (400, 404, 409, 422)
+    **{code: {"model": Problem} for code in (400, 404, 409, 422)},
+    **AUTH_ERRORS,
 }
 
 
@@ -124,7 +131,7 @@ async def _run(
 def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
     router = APIRouter(prefix="/api/plans", tags=["plans"], responses=ERRORS)
 
-    @router.get("/{plan_id}", response_model=PlanOut)
+    @router.get("/{plan_id}", response_model=PlanOut, dependencies=[Viewer])
     async def get_plan(plan_id: str) -> PlanOut:
         """A plan with its steps."""
         pid = plan_id_of(plan_id)
@@ -135,7 +142,7 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
             steps = await repository.steps_of_plans(s, [pid])
         return plan_out(plan, steps)
 
-    @router.get("/{plan_id}/audit", response_model=list[AuditOut])
+    @router.get("/{plan_id}/audit", response_model=list[AuditOut], dependencies=[Viewer])
     async def get_audit(plan_id: str) -> list[AuditOut]:
         """Everything that happened to a plan, oldest first: who, what, why."""
         pid = plan_id_of(plan_id)
@@ -149,52 +156,52 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
             ]
 
     @router.post("/{plan_id}/steps/{key}/retry", response_model=ActionOut)
-    async def retry_step(plan_id: str, key: str, body: RetryIn) -> ActionOut:
+    async def retry_step(plan_id: str, key: str, body: RetryIn, who: Operator) -> ActionOut:
         """Run a fatally failed step again, optionally with new input."""
         pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
             db,
             lambda s: operator.retry(
-                s, writeback, pid, k, actor=body.actor, reason=body.reason, input=body.input
+                s, writeback, pid, k, actor=who.subject, reason=body.reason, input=body.input
             ),
         )
 
     @router.post("/{plan_id}/steps/{key}/skip", response_model=ActionOut)
-    async def skip_step(plan_id: str, key: str, body: ActionIn) -> ActionOut:
+    async def skip_step(plan_id: str, key: str, body: ActionIn, who: Operator) -> ActionOut:
         """Skip a step; what depends on it may run."""
         pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
-            db, lambda s: operator.skip(s, writeback, pid, k, actor=body.actor, reason=body.reason)
+            db, lambda s: operator.skip(s, writeback, pid, k, actor=who.subject, reason=body.reason)
         )
 
     @router.post("/{plan_id}/steps/{key}/complete", response_model=ActionOut)
-    async def complete_step(plan_id: str, key: str, body: CompleteIn) -> ActionOut:
+    async def complete_step(plan_id: str, key: str, body: CompleteIn, who: Operator) -> ActionOut:
         """Complete a waiting manual task, with optional output."""
         pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
             db,
             lambda s: operator.complete(
-                s, writeback, pid, k, actor=body.actor, reason=body.reason, output=body.output
+                s, writeback, pid, k, actor=who.subject, reason=body.reason, output=body.output
             ),
         )
 
     @router.post("/{plan_id}/redrive", response_model=ActionOut)
-    async def redrive(plan_id: str, body: RedriveIn) -> ActionOut:
+    async def redrive(plan_id: str, body: RedriveIn, who: Operator) -> ActionOut:
         """Re-run the plan from a failed step; completed steps are kept."""
         pid = plan_id_of(plan_id)
         return await _run(
             db,
             lambda s: operator.redrive(
-                s, writeback, pid, body.step, actor=body.actor, reason=body.reason
+                s, writeback, pid, body.step, actor=who.subject, reason=body.reason
             ),
         )
 
     @router.post("/{plan_id}/cancel", response_model=ActionOut)
-    async def cancel(plan_id: str, body: ActionIn) -> ActionOut:
+    async def cancel(plan_id: str, body: ActionIn, who: Operator) -> ActionOut:
         """Cancel the plan (failed if it had fallout, else cancelled)."""
         pid = plan_id_of(plan_id)
         return await _run(
-            db, lambda s: operator.cancel(s, writeback, pid, actor=body.actor, reason=body.reason)
+            db, lambda s: operator.cancel(s, writeback, pid, actor=who.subject, reason=body.reason)
         )
 
     return router

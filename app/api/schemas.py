@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from revflow.orchestration.actors import ACTOR_MAX, REASON_MAX
+from revflow.orchestration.actors import REASON_MAX
 
 
 class StepOut(BaseModel):
@@ -62,11 +62,17 @@ class Problem(BaseModel):
     detail: str
 
 
+# what every route that needs an identity may answer (revflow.security.dependencies)
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid credentials (API key or session)"},
+    403: {"model": Problem, "description": "the caller's role is too weak, or no CSRF token"},
+}
+
+
 class ActionIn(BaseModel):
-    """Who acts and why (both go to the audit log)."""
+    """Why (to the audit log, with the authenticated caller as the actor)."""
 
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
     reason: str = Field(min_length=1, max_length=REASON_MAX)
 
 
@@ -76,7 +82,6 @@ class RetryIn(ActionIn):
 
 class CompleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
     reason: str = Field(default="", max_length=REASON_MAX)
     output: dict[str, Any] | None = None
 

@@ -26,10 +26,12 @@ from revflow.clock import utcnow
 from revflow.db.database import Database
 from revflow.security import repository
 from revflow.security.identity import Identity, Method, Role
+from revflow.security.keyring import Keyring
 from revflow.security.keys import check_key, key_prefix
 from revflow.security.ratelimit import SlidingWindow
 from revflow.security.sessions import SESSION_COOKIE, Resolved, check_session, csrf_ok
 from revflow.security.settings import SecuritySettings
+from revflow.security.tokens import digest
 
 ANONYMOUS = "anonymous"
 PATH_MAX = 200
@@ -54,14 +56,20 @@ class Guard:
 
     db: Database
     settings: SecuritySettings
+    keyring: Keyring | None = None  # decrypts TOTP seeds; None: no local login
     login_limit: SlidingWindow = field(init=False)
 
     def __post_init__(self) -> None:
         self.login_limit = SlidingWindow(self.settings.login_rate_per_minute, 60.0)
 
 
-def install(app: FastAPI, db: Database, settings: SecuritySettings | None = None) -> Guard:
-    guard = Guard(db, settings or SecuritySettings())
+def install(
+    app: FastAPI,
+    db: Database,
+    settings: SecuritySettings | None = None,
+    keyring: Keyring | None = None,
+) -> Guard:
+    guard = Guard(db, settings or SecuritySettings(), keyring)
     app.state.security = guard
     return guard
 
@@ -107,7 +115,7 @@ async def _authenticate(
     if isinstance(found, str):
         if found in ("expired", "idle"):
             async with guard.db.write() as s:
-                row = await repository.session_by_token(s, _digest(token))
+                row = await repository.session_by_token(s, digest(token))
                 if row is not None:
                     await repository.end_session(s, row.id, utcnow(), found)
         raise _Refusal(401, ANONYMOUS, f"session {found}", "session expired or unknown; log in")
@@ -116,12 +124,6 @@ async def _authenticate(
             await repository.touch_session(s, found.row.id, utcnow())
     _check_csrf(request, found)
     return found.identity
-
-
-def _digest(token: str) -> str:
-    from revflow.security.tokens import digest
-
-    return digest(token)
 
 
 def _check_csrf(request: Request, found: Resolved) -> None:
