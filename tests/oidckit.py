@@ -33,7 +33,7 @@ SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 CLIENT_ID = "revflow-console"
 CLIENT_SECRET = "test-only-oidc-client-secret-7Hq2"
 REVFLOW = "https://revflow.test"  # the API under test, over ASGI
-REDIRECT_URI = f"{REVFLOW}/auth/oidc/callback"
+REDIRECT_URI = f"{REVFLOW}/api/auth/oidc/callback"
 AFTER_LOGOUT = f"{REVFLOW}/"
 
 ACCOUNTS: dict[str, dict[str, Any]] = {
@@ -145,7 +145,7 @@ class Browser:
         """Start a login at Revflow and sign in at the provider as ``login``; the
         callback URL the provider sends the browser back to (not yet visited)."""
         params = {"return_to": return_to} if return_to else {}
-        start = await self.revflow.get("/auth/oidc/login", params=params)
+        start = await self.revflow.get("/api/auth/oidc/login", params=params)
         assert start.status_code == 303, start.text
         page, url = await self.follow(start.headers["location"])
         while page is not None:

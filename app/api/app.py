@@ -56,7 +56,7 @@ def create_app(
     413 before they are read.  Every route but the probes, callbacks and login needs
     an identity (``revflow.security``; ``security`` holds its settings, ``keyring``
     decrypts local users' TOTP seeds). ``oidc``: the identity
-    provider people log in with (``/auth/oidc/*``), if one is configured.
+    provider people log in with (``/api/auth/oidc/*``), if one is configured.
     """
     api = FastAPI(
         title="Revflow",

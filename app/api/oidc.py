@@ -1,4 +1,4 @@
-"""OpenID Connect login for people: ``/auth/oidc/login``, ``/callback`` and ``/logout``.
+"""OpenID Connect login for people: ``/api/auth/oidc/login``, ``/callback`` and ``/logout``.
 
 ``login`` and ``callback`` are public (the browser has no identity yet); the
 callback ends in ``start_session``. A login that fails answers 400 (state unknown,
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from revflow.api.schemas import Problem
+from revflow.api.schemas import AUTH_ERRORS, Problem
 from revflow.db.database import Database
 from revflow.security.dependencies import current_identity, guard_of
 from revflow.security.identity import Identity
@@ -26,7 +26,7 @@ from revflow.security.oidc.provider import OidcProvider
 from revflow.security.sessions import end_session, start_session
 
 STATE_COOKIE = "revflow_oidc_state"
-COOKIE_PATH = "/auth/oidc"
+COOKIE_PATH = "/api/auth/oidc"
 
 
 class LogoutOut(BaseModel):
@@ -40,7 +40,7 @@ def _problem(*codes: int) -> dict[int | str, dict[str, object]]:
 
 
 def oidc_router(db: Database, provider: OidcProvider) -> APIRouter:
-    router = APIRouter(prefix="/auth/oidc", tags=["auth"])
+    router = APIRouter(prefix="/api/auth/oidc", tags=["auth"])
     cfg = provider.settings
 
     @router.get(
@@ -119,7 +119,7 @@ def oidc_router(db: Database, provider: OidcProvider) -> APIRouter:
         response.delete_cookie(STATE_COOKIE, path=COOKIE_PATH)
         return response
 
-    @router.post("/logout", response_model=LogoutOut, responses=_problem(401, 403))
+    @router.post("/logout", response_model=LogoutOut, responses=AUTH_ERRORS)
     async def oidc_logout(
         request: Request, response: Response, _who: Annotated[Identity, Depends(current_identity)]
     ) -> LogoutOut:

@@ -22,11 +22,9 @@ from sqlalchemy import select
 from revflow import clock
 from revflow.api.app import create_app
 from revflow.db.models import AuditEntry, AuthSession, OidcLogin
-from revflow.security.dependencies import install
 from revflow.security.oidc.provider import OidcProvider
 from revflow.security.oidc.settings import OidcSettings
 from revflow.security.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from revflow.security.settings import SecuritySettings
 from tests.oidckit import (
     AFTER_LOGOUT,
     CLIENT_ID,
@@ -69,7 +67,6 @@ def tamper() -> Tamper:
 @pytest.fixture
 async def browser(db, provider: Provider, tamper: Tamper) -> AsyncIterator[Browser]:
     app = create_app(db, oidc=OidcProvider(oidc_settings(provider.issuer), transport=tamper))
-    install(app, db, SecuritySettings())
     asgi = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow,
@@ -96,7 +93,14 @@ async def test_a_person_in_a_mapped_group_gets_a_session_with_that_role(
     answer = await browser.log_in("otto", return_to="/api/fallout")
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == "/api/fallout"
-    assert browser.revflow.cookies.get(SESSION_COOKIE)
+    me = await browser.revflow.get("/api/auth/me")
+    assert me.json() == {
+        "subject": f"oidc:{provider.issuer}#otto",
+        "name": "otto@example.com",
+        "role": "operator",
+        "method": "session",
+    }
+    assert (await browser.revflow.get("/api/fallout")).status_code == 200
     [row] = await sessions(db)
     assert (row.subject, row.name, row.role) == (
         f"oidc:{provider.issuer}#otto",
@@ -115,8 +119,7 @@ async def test_the_strongest_mapped_group_wins_and_unsafe_return_to_is_ignored(
     answer = await browser.log_in("ada", return_to="https://evil.example/phish")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/"
-    [row] = await sessions(db)
-    assert row.role == "admin"
+    assert (await browser.revflow.get("/api/auth/me")).json()["role"] == "admin"
 
 
 async def test_a_person_without_a_mapped_group_is_refused_and_audited(
@@ -127,6 +130,7 @@ async def test_a_person_without_a_mapped_group_is_refused_and_audited(
     assert "has no Revflow role" in answer.json()["detail"]
     assert SESSION_COOKIE not in browser.revflow.cookies
     assert await sessions(db) == []
+    assert (await browser.revflow.get("/api/auth/me")).status_code == 401
     [refused] = await audit(db, "login.refused")
     assert refused.actor == f"oidc:{provider.issuer}#nora"
     assert refused.detail["via"] == "oidc"
@@ -212,7 +216,6 @@ async def test_an_expired_id_token_is_refused(db, browser: Browser) -> None:
 
 async def test_a_login_that_took_too_long_is_refused(db, provider: Provider) -> None:
     app = create_app(db, oidc=OidcProvider(oidc_settings(provider.issuer, login_timeout_s=60)))
-    install(app, db, SecuritySettings())
     asgi = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow,
@@ -227,7 +230,7 @@ async def test_a_login_that_took_too_long_is_refused(db, provider: Provider) -> 
 
 
 async def test_the_provider_saying_no_is_refused(db, browser: Browser) -> None:
-    start = await browser.revflow.get("/auth/oidc/login")
+    start = await browser.revflow.get("/api/auth/oidc/login")
     page, _ = await browser.follow(start.headers["location"])
     assert page is not None
     abort = str(page.url).rstrip("/") + "/abort"
@@ -246,8 +249,8 @@ async def test_logout_ends_the_session_here_and_at_the_provider(
     csrf = browser.revflow.cookies[CSRF_COOKIE]
     token = browser.revflow.cookies[SESSION_COOKIE]
     # without the CSRF header the session may not log out (a forged form post)
-    assert (await browser.revflow.post("/auth/oidc/logout")).status_code == 403
-    answer = await browser.revflow.post("/auth/oidc/logout", headers={CSRF_HEADER: csrf})
+    assert (await browser.revflow.post("/api/auth/oidc/logout")).status_code == 403
+    answer = await browser.revflow.post("/api/auth/oidc/logout", headers={CSRF_HEADER: csrf})
     assert answer.status_code == 200, answer.text
     logout_url = answer.json()["logout_url"]
     assert logout_url.startswith(f"{provider.issuer}/session/end?")
@@ -260,7 +263,7 @@ async def test_logout_ends_the_session_here_and_at_the_provider(
     # the cookies are gone, and the old session token no longer works
     assert SESSION_COOKIE not in browser.revflow.cookies
     browser.revflow.cookies.set(SESSION_COOKIE, token, domain="revflow.test")
-    again = await browser.revflow.post("/auth/oidc/logout", headers={CSRF_HEADER: csrf})
+    again = await browser.revflow.post("/api/auth/oidc/logout", headers={CSRF_HEADER: csrf})
     assert again.status_code == 401
 
     # at the provider: confirm the logout; it sends the browser back to Revflow
@@ -270,7 +273,7 @@ async def test_logout_ends_the_session_here_and_at_the_provider(
     _, landed = await browser.follow(back)
     assert landed == AFTER_LOGOUT
     # the provider's session is over: the next login asks for the password again
-    start = await browser.revflow.get("/auth/oidc/login")
+    start = await browser.revflow.get("/api/auth/oidc/login")
     page, _ = await browser.follow(start.headers["location"])
     assert page is not None and 'name="login"' in page.text
 
@@ -284,10 +287,9 @@ def _closed_port() -> int:
 async def test_an_unreachable_provider_answers_502(db) -> None:
     issuer = f"http://127.0.0.1:{_closed_port()}"
     app = create_app(db, oidc=OidcProvider(oidc_settings(issuer)))
-    install(app, db, SecuritySettings())
     asgi = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow:
-        answer = await revflow.get("/auth/oidc/login")
+        answer = await revflow.get("/api/auth/oidc/login")
     assert answer.status_code == 502
     assert "identity provider unreachable (discovery)" in answer.json()["detail"]
 
@@ -296,15 +298,14 @@ async def test_the_routes_are_absent_without_a_provider(db) -> None:
     app = create_app(db)
     asgi = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow:
-        assert (await revflow.get("/auth/oidc/login")).status_code == 404
+        assert (await revflow.get("/api/auth/oidc/login")).status_code == 404
 
 
 async def test_a_discovery_document_naming_another_issuer_is_refused(db, provider) -> None:
     app = create_app(db, oidc=OidcProvider(oidc_settings(provider.issuer + "/")))
-    install(app, db, SecuritySettings())
     asgi = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow:
-        answer = await revflow.get("/auth/oidc/login")
+        answer = await revflow.get("/api/auth/oidc/login")
     assert answer.status_code == 502
     assert answer.json()["detail"] == (
         f"discovery names issuer {provider.issuer!r}, not the configured {provider.issuer + '/'!r}"
@@ -318,7 +319,6 @@ async def test_keys_from_before_a_rotation_are_read_again(db, provider: Provider
     old = RSAKey.generate_key(2048, parameters={"kid": "retired"})
     oidc._keys = KeySet.import_key_set({"keys": [old.as_dict(private=False)]})
     app = create_app(db, oidc=oidc)
-    install(app, db, SecuritySettings())
     asgi = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=asgi, base_url=REVFLOW) as revflow,

@@ -53,7 +53,7 @@ class OidcSettings(BaseModel):
     client_secret: SecretStr = SecretStr("")
     client_secret_file: Path | None = None
     # Revflow's public URL as browsers see it; the provider redirects to
-    # <redirect_base_url>/auth/oidc/callback (register that URL with the provider)
+    # <redirect_base_url>/api/auth/oidc/callback (register that URL with the provider)
     redirect_base_url: str = ""
     # where the provider sends the browser after logout; unset: <redirect_base_url>/
     post_logout_redirect_url: str = ""
@@ -112,7 +112,7 @@ class OidcSettings(BaseModel):
 
     @property
     def redirect_uri(self) -> str:
-        return f"{self.redirect_base_url}/auth/oidc/callback"
+        return f"{self.redirect_base_url}/api/auth/oidc/callback"
 
     @property
     def after_logout_url(self) -> str:

@@ -33,7 +33,7 @@ def test_oidc_is_off_unless_an_issuer_is_set() -> None:
 def test_a_complete_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     oidc = settings_with(monkeypatch, REVFLOW_OIDC__GROUP_ROLES='{"revflow-admins": "admin"}').oidc
     assert oidc.enabled
-    assert oidc.redirect_uri == "https://revflow.example.com/auth/oidc/callback"
+    assert oidc.redirect_uri == "https://revflow.example.com/api/auth/oidc/callback"
     assert oidc.after_logout_url == "https://revflow.example.com/"
     assert oidc.group_roles == {"revflow-admins": Role.ADMIN}
     assert oidc.secret() == "s3cret"
