@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from joserfc.jwk import KeySet
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from revflow import audit
+from revflow import audit, metrics
 from revflow.clock import aware, utcnow
 from revflow.db.models import OidcLogin
 from revflow.security.identity import SUBJECT_MAX, Identity, Method
@@ -113,10 +113,12 @@ async def finish(s: AsyncSession, provider: OidcProvider, callback: Callback) ->
         actor = subject_of(provider.settings.issuer, str(claims["sub"]))
         identity = _identity(provider, claims, actor)
     except OidcError as refusal:
-        action = "login.refused" if isinstance(refusal, NoRole) else "login.failed"
-        audit.record(s, actor, action, via="oidc", reason=refusal.detail[:DETAIL_MAX])
+        outcome = "refused" if isinstance(refusal, NoRole) else "failed"
+        audit.record(s, actor, f"login.{outcome}", via="oidc", reason=refusal.detail[:DETAIL_MAX])
+        metrics.LOGINS.labels(outcome).inc()
         log.warning("oidc login refused", extra={"actor": actor, "reason": refusal.detail})
         return Finished(None, refusal, return_to)
+    metrics.LOGINS.labels("ok").inc()
     return Finished(identity, None, return_to)
 
 
@@ -124,12 +126,13 @@ async def _claims(provider: OidcProvider, login: OidcLogin, cb: Callback) -> dic
     """The ID token's claims (checked) with the userinfo's added beneath them."""
     cfg = provider.settings
     if cb.error:
-        described = f" ({cb.error_description[:200]})" if cb.error_description else ""
-        raise TokenRejected(f"the identity provider refused the login: {cb.error[:100]}{described}")
+        described = f" ({printable(cb.error_description, 200)})" if cb.error_description else ""
+        error = printable(cb.error, 100)
+        raise TokenRejected(f"the identity provider refused the login: {error}{described}")
     metadata = await provider.metadata()
     # RFC 9207: a provider that names itself on the redirect must be ours (mix-up attacks)
     if cb.iss is not None and cb.iss != cfg.issuer:
-        raise TokenRejected(f"the callback comes from issuer {cb.iss[:200]!r}, not ours")
+        raise TokenRejected(f"the callback comes from issuer {printable(cb.iss, 200)!r}, not ours")
     if cb.iss is None and metadata.get("authorization_response_iss_parameter_supported"):
         raise TokenRejected("the callback lacks the iss parameter its provider always sends")
     if not cb.code:
@@ -162,6 +165,12 @@ async def _claims(provider: OidcProvider, login: OidcLogin, cb: Callback) -> dic
     return claims
 
 
+def printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` with anything unprintable (CR, LF, controls) dropped: what
+    the provider or the browser sent goes to the audit log and the logs."""
+    return "".join(c for c in text if c.isprintable())[:limit]
+
+
 def subject_of(issuer: str, sub: str) -> str:
     """The audit actor: ``oidc:<issuer>#<sub>``, or ``oidc:<issuer host>#<sub>`` when the
     issuer is too long for the actor column (one issuer is configured, so both are unique)."""
@@ -186,4 +195,5 @@ def _identity(provider: OidcProvider, claims: dict[str, Any], subject: str) -> I
         ),
         subject,
     )
-    return Identity(subject=subject, name=str(name), role=role, method=Method.SESSION)
+    shown = printable(str(name), 200) or subject
+    return Identity(subject=subject, name=shown, role=role, method=Method.SESSION)
