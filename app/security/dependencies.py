@@ -14,12 +14,14 @@ settings)`` must run in ``create_app`` before the first request.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 
 from revflow import audit, metrics
 from revflow.clock import utcnow
@@ -32,6 +34,8 @@ from revflow.security.ratelimit import SlidingWindow
 from revflow.security.sessions import SESSION_COOKIE, Resolved, check_session, csrf_ok
 from revflow.security.settings import SecuritySettings
 from revflow.security.tokens import digest
+
+log = logging.getLogger(__name__)
 
 ANONYMOUS = "anonymous"
 PATH_MAX = 200
@@ -149,6 +153,12 @@ async def _refuse(guard: Guard, request: Request, refusal: _Refusal, needed: Rol
     raise HTTPException(refusal.status, refusal.detail, headers=headers)
 
 
+def _unavailable(exc: Exception) -> NoReturn:
+    """No identity can be checked (or a refusal audited) while the database is away."""
+    log.error("cannot check credentials: %s", type(exc).__name__)
+    raise HTTPException(503, "cannot check credentials now: the database is unavailable")
+
+
 def require(role: Role) -> Callable[..., Awaitable[Identity]]:
     """A dependency: the caller's identity if its role allows ``role``; else 401/403."""
     needed = Role(role)
@@ -169,8 +179,13 @@ def require(role: Role) -> Callable[..., Awaitable[Identity]]:
                     f"this needs the {needed} role; {identity.subject} has {identity.role}",
                 )
         except _Refusal as refusal:
-            await _refuse(guard, request, refusal, needed)
+            try:
+                await _refuse(guard, request, refusal, needed)
+            except (SQLAlchemyError, OSError) as exc:  # the refusal cannot be audited
+                _unavailable(exc)
             raise  # unreachable: _refuse raises
+        except (SQLAlchemyError, OSError) as exc:
+            _unavailable(exc)
         request.state.identity = identity
         return identity
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 PREFIX = "rf1"
 KEYS_ENV = "REVFLOW_KEYRING__KEYS"
@@ -42,10 +42,19 @@ class KeyringSettings(BaseModel):
 
     keys: SecretStr = SecretStr("")
     keys_file: Path | None = None
+    # encrypt order payloads kept for retries and audit (snapshots, step input and
+    # output, connector attempt errors, outbox fields, signals, dead letters)
+    encrypt_payloads: bool = False
 
     @property
     def configured(self) -> bool:
         return bool(self.keys.get_secret_value().strip() or self.keys_file)
+
+    @model_validator(mode="after")
+    def _payloads_need_a_key(self) -> KeyringSettings:
+        if self.encrypt_payloads and not self.configured:
+            raise ValueError("encrypt_payloads needs keys or keys_file")
+        return self
 
 
 class _HasKeyring(Protocol):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
@@ -27,12 +28,24 @@ def _role_of(dependant: Dependant) -> Role | None:
     return None
 
 
+def _api_routes(app: FastAPI) -> Iterator[tuple[str, set[str], Dependant]]:
+    """(path, methods, dependant) of every API route, included routers too."""
+    contexts = getattr(routing, "iter_route_contexts", None)
+    if contexts is None:  # FastAPI before lazily included routers: a flat list
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                yield route.path, set(route.methods or ()), route.dependant
+        return
+    for ctx in contexts(app.routes):
+        if isinstance(ctx.original_route, APIRoute):
+            yield ctx.path, set(ctx.methods or ()), ctx.dependant
+
+
 def route_roles(app: FastAPI) -> list[RouteRole]:
     """Every API route with the role it needs, sorted by path then method."""
     out = [
-        RouteRole(method, route.path, _role_of(route.dependant))
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        for method in sorted((route.methods or set()) - {"HEAD"})
+        RouteRole(method, path, _role_of(dependant))
+        for path, methods, dependant in _api_routes(app)
+        for method in sorted(methods - {"HEAD"})
     ]
     return sorted(out, key=lambda r: (r.path, r.method))
