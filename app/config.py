@@ -34,6 +34,7 @@ from revflow.config_names import env_name, extra_hint, unknown_variables
 from revflow.links import ConsoleSettings
 from revflow.resources import default_mappings_dir
 from revflow.security.keyring import KeyringSettings
+from revflow.security.oidc.settings import OidcSettings
 from revflow.security.settings import SecuritySettings
 
 ENV_PREFIX = "REVFLOW_"
@@ -350,6 +351,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     security: SecuritySettings = SecuritySettings()
     keyring: KeyringSettings = KeyringSettings()
+    oidc: OidcSettings = OidcSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -37,6 +37,7 @@ from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.writeback import WritebackFlusher
+from revflow.security.oidc.provider import OidcProvider
 from revflow.supervisor import Supervisor
 from revflow.vault import configure as configure_vault
 from revflow.vault.refresh_tokens import bind_refresh_tokens
@@ -161,6 +162,7 @@ class Revflow:
             readiness=[loops_check(self.supervisor), incidents_check(self.db)],
             security=settings.security,
             keyring=self.keyring,
+            oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

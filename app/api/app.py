@@ -16,6 +16,7 @@ from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
 from revflow.api.fallout import fallout_router
 from revflow.api.health import ReadinessCheck, database_check, health_router
+from revflow.api.oidc import oidc_router
 from revflow.api.plans import plan_out, plans_router
 from revflow.api.salesforce import salesforce_router
 from revflow.api.schemas import AUTH_ERRORS, OrderOut, Problem
@@ -27,6 +28,7 @@ from revflow.security.dependencies import install as install_security
 from revflow.security.dependencies import require
 from revflow.security.identity import Role
 from revflow.security.keyring import Keyring
+from revflow.security.oidc.provider import OidcProvider
 from revflow.security.settings import SecuritySettings
 
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
@@ -43,6 +45,7 @@ def create_app(
     readiness: Sequence[ReadinessCheck] = (),
     security: SecuritySettings | None = None,
     keyring: Keyring | None = None,
+    oidc: OidcProvider | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -52,7 +55,8 @@ def create_app(
     its supervised loops'). Request bodies over ``max_body_bytes`` are refused with
     413 before they are read.  Every route but the probes, callbacks and login needs
     an identity (``revflow.security``; ``security`` holds its settings, ``keyring``
-    decrypts local users' TOTP seeds).
+    decrypts local users' TOTP seeds). ``oidc``: the identity
+    provider people log in with (``/api/auth/oidc/*``), if one is configured.
     """
     api = FastAPI(
         title="Revflow",
@@ -94,6 +98,8 @@ def create_app(
     api.include_router(callbacks_router(db, callbacks))
     api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
     api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))
+    if oidc is not None:
+        api.include_router(oidc_router(db, oidc))
 
     api.include_router(auth_router())
 

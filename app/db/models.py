@@ -13,6 +13,7 @@
 - ``audit_log`` is append-only, each entry chained to the one before by a hash
   (``audit_chain_head`` holds the newest; ``revflow.security.audit_chain``).
 - ``stored_secrets`` holds secrets Revflow keeps itself, encrypted (``revflow.security``).
+- ``oidc_logins`` are OpenID Connect logins under way (state, nonce, PKCE verifier).
 """
 
 from __future__ import annotations
@@ -444,3 +445,16 @@ class AuthSession(Base):
     expires_at: Mapped[datetime]  # the absolute timeout
     ended_at: Mapped[datetime | None]
     ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class OidcLogin(Base):
+    """An OpenID Connect login sent to the provider and not back yet (``app/security/oidc``);
+    used once, by the browser holding its state cookie, within ``login_timeout_s``."""
+
+    __tablename__ = "oidc_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of state
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE
+    return_to: Mapped[str] = mapped_column(String(500), default="/")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

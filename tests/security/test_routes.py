@@ -8,11 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from revflow.api.app import create_app
 from revflow.db.models import AuditEntry
 from revflow.security.identity import Role
+from revflow.security.oidc.provider import OidcProvider
+from revflow.security.oidc.settings import OidcSettings
 from revflow.security.routes import route_roles
 from tests.securitykit import make_key
 
@@ -21,13 +24,22 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("POST", "/api/callbacks/{source}"),  # Standard Webhooks signatures instead
     ("POST", "/api/auth/login"),
+    ("GET", "/api/auth/oidc/login"),
+    ("GET", "/api/auth/oidc/callback"),
 }
 SAMPLES = {"plan_id": "1", "key": "so", "order_id": "801000000000001AAA", "connector": "erp"}
 DOC = Path(__file__).parents[2] / "docs" / "security.md"
 
 
 def app(db):
-    return create_app(db, webhooks={"erp": "http://127.0.0.1:9/hook"})
+    # OIDC configured so its routes are walked too (port 9: nothing listens, nothing is read)
+    oidc = OidcSettings(
+        issuer="http://127.0.0.1:9",
+        client_id="revflow",
+        client_secret=SecretStr("x"),
+        redirect_base_url="https://revflow.test",
+    )
+    return create_app(db, webhooks={"erp": "http://127.0.0.1:9/hook"}, oidc=OidcProvider(oidc))
 
 
 def operations(spec: dict) -> list[tuple[str, str]]:
@@ -78,7 +90,7 @@ async def test_every_documented_route_needs_credentials_and_a_role(db) -> None:
             responses = spec["paths"][path][method.lower()]["responses"]
             assert {"401", "403"} <= set(responses), (method, path)
     guarded = len(ops) - len(PUBLIC)
-    assert checked_403 == guarded - 3  # all but /metrics, /api/auth/me and logout (any role)
+    assert checked_403 == guarded - 4  # all but /metrics, /api/auth/me and logouts (any role)
     async with db.read() as s:
         refused = (
             await s.scalars(select(AuditEntry).where(AuditEntry.action == "access.refused"))
