@@ -11,10 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
+from revflow.audit.cli import audit_cli
 from revflow.cli_options import ConfigOption, fail, run_in_transaction, settings_or_exit
 from revflow.config import ConfigError, Settings
 from revflow.orchestration.cli import fallout_cli
 from revflow.resources import default_mappings_dir, default_plans_dir
+from revflow.security.cli import keys_cli, users_cli
+from revflow.vault.cli import secrets_cli
 from revflow.webhooks.cli import webhooks_cli
 
 cli = typer.Typer(
@@ -33,6 +36,10 @@ cli.add_typer(plans_cli, name="plans")
 dead_cli = typer.Typer(help="Events that could not be processed.", no_args_is_help=True)
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_cli, name="dead-letters")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(secrets_cli, name="secrets")
 
 
 def _print_version(value: bool) -> None:
@@ -468,6 +475,8 @@ def sandbox(
         typer.echo(f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file}")
         typer.echo(f"  REVFLOW_ERP__URL={erp_server.base_url}/webhooks/erp")
         typer.echo(f"  REVFLOW_ERP__SECRETS='{json.dumps(erp.secrets)}'")
+        typer.echo("then call Revflow's API with a key from:")
+        typer.echo("  revflow keys create --role admin --expires 1d --name sandbox")
         await stop.wait()
         await org_server.close()
         await erp_server.close()

@@ -32,6 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from revflow.config_names import env_name, extra_hint, unknown_variables
 from revflow.resources import default_mappings_dir
+from revflow.security.keyring import KeyringSettings
+from revflow.security.settings import SecuritySettings
 
 ENV_PREFIX = "REVFLOW_"
 
@@ -342,6 +344,8 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    security: SecuritySettings = SecuritySettings()
+    keyring: KeyringSettings = KeyringSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -59,3 +59,7 @@ INCIDENTS_OPENED = Counter(
 INCIDENTS_RESOLVED = Counter(
     "revflow_incidents_resolved_total", "Standing incidents resolved", ["kind"]
 )
+API_REFUSED = Counter(
+    "revflow_api_refused_total", "API calls refused: 401 no identity, 403 role or CSRF", ["status"]
+)
+LOGINS = Counter("revflow_logins_total", "Login attempts", ["outcome"])

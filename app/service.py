@@ -38,6 +38,8 @@ from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.writeback import WritebackFlusher
 from revflow.supervisor import Supervisor
+from revflow.vault import configure as configure_vault
+from revflow.vault.refresh_tokens import bind_refresh_tokens
 from revflow.webhooks.endpoints import DisablePolicy
 from revflow.webhooks.guard import EndpointGuard
 from revflow.webhooks.policy import default_retry_policy
@@ -62,6 +64,7 @@ class Revflow:
         serve_api: bool = True,
     ) -> None:
         self.settings = settings
+        self.keyring = configure_vault(settings)  # before anything reads an encrypted column
         self.db = Database(settings.database_url)
         self.http = httpx.AsyncClient(
             timeout=settings.salesforce.timeout_s, limits=httpx.Limits(max_connections=50)
@@ -156,6 +159,8 @@ class Revflow:
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=[loops_check(self.supervisor), incidents_check(self.db)],
+            security=settings.security,
+            keyring=self.keyring,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -184,6 +189,9 @@ class Revflow:
     async def start(self) -> None:
         """Check the org (``OrgCheckError`` when it lacks a field), then start the loops."""
         await self.org_guard.at_start(self.mappings)
+        await bind_refresh_tokens(  # rotated OAuth refresh tokens survive restarts
+            self.db, self.connectors, keyring_configured=self.keyring is not None
+        )
         self._tasks.extend(self.supervisor.start(self._stop))
         if self.serve_api:
             config = uvicorn.Config(

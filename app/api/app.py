@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Path
+from fastapi import Depends, FastAPI, HTTPException, Path
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from revflow.api import errors
+from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
 from revflow.api.fallout import fallout_router
@@ -18,11 +19,16 @@ from revflow.api.health import ReadinessCheck, database_check, health_router
 from revflow.api.openapi import document, invalid_request
 from revflow.api.plans import plan_out, plans_router
 from revflow.api.salesforce import salesforce_router
-from revflow.api.schemas import ORDER_ID, OrderOut, Problem
+from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from revflow.db.database import Database
 from revflow.orchestration import repository
+from revflow.security.dependencies import install as install_security
+from revflow.security.dependencies import require
+from revflow.security.identity import Role
+from revflow.security.keyring import Keyring
+from revflow.security.settings import SecuritySettings
 
 # a Salesforce record id, as the OpenAPI document declares it (FastAPI checks it: 400)
 OrderId = Annotated[str, Path(pattern=ORDER_ID.pattern, examples=["8015e00000Q7mNpAAJ"])]
@@ -37,6 +43,8 @@ def create_app(
     webhooks: Mapping[str, str] | None = None,
     max_body_bytes: int = 1024 * 1024,
     readiness: Sequence[ReadinessCheck] = (),
+    security: SecuritySettings | None = None,
+    keyring: Keyring | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -44,7 +52,9 @@ def create_app(
     ``webhooks`` names the webhook connectors (name -> URL) for ``/api/webhooks``;
     ``readiness`` adds checks to ``/readyz`` after the database's (the service adds
     its supervised loops'). Request bodies over ``max_body_bytes`` are refused with
-    413 before they are read.
+    413 before they are read.  Every route but the probes, callbacks and login needs
+    an identity (``revflow.security``; ``security`` holds its settings, ``keyring``
+    decrypts local users' TOTP seeds).
     """
     api = FastAPI(
         title="Revflow",
@@ -59,6 +69,7 @@ def create_app(
     errors.install(api)
     api.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     api.openapi = lambda: document(api, rate_limited=False)  # type: ignore[method-assign]
+    install_security(api, db, security, keyring)
 
     api.include_router(health_router([database_check(db), *readiness]))
 
@@ -66,7 +77,8 @@ def create_app(
         "/api/orders/{order_id}",
         response_model=OrderOut,
         tags=["orders"],
-        responses={404: {"model": Problem}},
+        responses={404: {"model": Problem}, **AUTH_ERRORS},
+        dependencies=[Depends(require(Role.VIEWER))],
     )
     async def get_order(order_id: OrderId) -> OrderOut:
         """The fulfillment plans of a Salesforce Order, with their steps."""
@@ -83,8 +95,17 @@ def create_app(
     api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
     api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))
 
-    @api.get("/metrics", include_in_schema=False)
+    api.include_router(auth_router())
+
+    @api.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses=AUTH_ERRORS,
+        dependencies=[Depends(require(Role.METRICS))],
+        tags=["metrics"],
+    )
     async def metrics() -> PlainTextResponse:
+        """Prometheus metrics (an API key with the ``metrics`` role, or any stronger)."""
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return api

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from revflow.api.schemas import ORDER_ID, FalloutOut
+from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, FalloutOut
 from revflow.db.database import Database
 from revflow.orchestration.operator import list_fallout
+from revflow.security.dependencies import require
+from revflow.security.identity import Role
 
 OrderIdFilter = Annotated[str | None, Query(pattern=ORDER_ID.pattern)]
 
 
 def fallout_router(db: Database) -> APIRouter:
-    router = APIRouter(tags=["fallout"])
+    router = APIRouter(tags=["fallout"], responses=AUTH_ERRORS)
 
-    @router.get("/api/fallout", response_model=list[FalloutOut])
+    @router.get(
+        "/api/fallout",
+        response_model=list[FalloutOut],
+        dependencies=[Depends(require(Role.VIEWER))],
+    )
     async def fallout(
         order_id: OrderIdFilter = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -92,7 +92,20 @@ def _fix_answers(op: dict[str, Any], *, rate_limited: bool) -> None:
     if has_params:
         answers.setdefault("400", problem("a path or query parameter is not valid"))
     if has_body:
+        answers.setdefault("400", problem("the body cannot be parsed (not JSON, not UTF-8)"))
         answers.setdefault("422", problem("the body is not of the documented shape"))
         answers.setdefault("413", problem(TOO_LARGE))
     if rate_limited:
         answers.setdefault("429", problem(TOO_MANY))
+    for status, answer in answers.items():
+        _problems_are_json(status, answer)
+
+
+def _problems_are_json(status: str, answer: dict[str, Any]) -> None:
+    """An error is always ``Problem`` as JSON, also where the route's own answer is not
+    (FastAPI gives ``/metrics``' 401 its ``text/plain``)."""
+    content = answer.get("content", {})
+    if not status.startswith(("4", "5")) or "application/json" in content:
+        return
+    if any(PROBLEM_REF in str(media) for media in content.values()):
+        answer["content"] = {"application/json": {"schema": {"$ref": PROBLEM_REF}}}

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.api.schemas import (
+    AUTH_ERRORS,
     ActionIn,
     ActionOut,
     AuditOut,
@@ -29,9 +30,17 @@ from revflow.db.database import Database
 from revflow.db.models import Plan, Step
 from revflow.orchestration import operator, repository
 from revflow.orchestration.operator import ActionResult
+from revflow.security.dependencies import require
+from revflow.security.identity import Identity, Role
+
+Viewer = Depends(require(Role.VIEWER))
+Operator = Annotated[Identity, Depends(require(Role.OPERATOR))]
 
 MAX_ID = 2**31 - 1  # plans.id is a 32-bit integer on PostgreSQL
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 404, 409)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **{code: {"model": Problem} for code in (400, 404, 409)},
+    **AUTH_ERRORS,
+}
 # declared in the OpenAPI document and checked by FastAPI (400 when they do not fit)
 PlanId = Annotated[int, Path(ge=1, le=MAX_ID, description="a plan's id")]
 StepKey = Annotated[str, Path(min_length=1, max_length=100, description="a step's key")]
@@ -113,7 +122,7 @@ async def _run(
 def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
     router = APIRouter(prefix="/api/plans", tags=["plans"], responses=ERRORS)
 
-    @router.get("/{plan_id}", response_model=PlanOut)
+    @router.get("/{plan_id}", response_model=PlanOut, dependencies=[Viewer])
     async def get_plan(plan_id: PlanId) -> PlanOut:
         """A plan with its steps."""
         async with db.read() as s:
@@ -123,7 +132,7 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
             steps = await repository.steps_of_plans(s, [plan_id])
         return plan_out(plan, steps)
 
-    @router.get("/{plan_id}/audit", response_model=list[AuditOut])
+    @router.get("/{plan_id}/audit", response_model=list[AuditOut], dependencies=[Viewer])
     async def get_audit(plan_id: PlanId) -> list[AuditOut]:
         """Everything that happened to a plan, oldest first: who, what, why."""
         async with db.read() as s:
@@ -136,51 +145,59 @@ def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
             ]
 
     @router.post("/{plan_id}/steps/{key}/retry", response_model=ActionOut)
-    async def retry_step(plan_id: PlanId, key: StepKey, body: RetryIn) -> ActionOut:
+    async def retry_step(plan_id: PlanId, key: StepKey, body: RetryIn, who: Operator) -> ActionOut:
         """Run a fatally failed step again, optionally with new input."""
         return await _run(
             db,
             lambda s: operator.retry(
-                s, writeback, plan_id, key, actor=body.actor, reason=body.reason, input=body.input
+                s, writeback, plan_id, key, actor=who.subject, reason=body.reason, input=body.input
             ),
         )
 
     @router.post("/{plan_id}/steps/{key}/skip", response_model=ActionOut)
-    async def skip_step(plan_id: PlanId, key: StepKey, body: ActionIn) -> ActionOut:
+    async def skip_step(plan_id: PlanId, key: StepKey, body: ActionIn, who: Operator) -> ActionOut:
         """Skip a step; what depends on it may run."""
         return await _run(
             db,
             lambda s: operator.skip(
-                s, writeback, plan_id, key, actor=body.actor, reason=body.reason
+                s, writeback, plan_id, key, actor=who.subject, reason=body.reason
             ),
         )
 
     @router.post("/{plan_id}/steps/{key}/complete", response_model=ActionOut)
-    async def complete_step(plan_id: PlanId, key: StepKey, body: CompleteIn) -> ActionOut:
+    async def complete_step(
+        plan_id: PlanId, key: StepKey, body: CompleteIn, who: Operator
+    ) -> ActionOut:
         """Complete a waiting manual task, with optional output."""
         return await _run(
             db,
             lambda s: operator.complete(
-                s, writeback, plan_id, key, actor=body.actor, reason=body.reason, output=body.output
+                s,
+                writeback,
+                plan_id,
+                key,
+                actor=who.subject,
+                reason=body.reason,
+                output=body.output,
             ),
         )
 
     @router.post("/{plan_id}/redrive", response_model=ActionOut)
-    async def redrive(plan_id: PlanId, body: RedriveIn) -> ActionOut:
+    async def redrive(plan_id: PlanId, body: RedriveIn, who: Operator) -> ActionOut:
         """Re-run the plan from a failed step; completed steps are kept."""
         return await _run(
             db,
             lambda s: operator.redrive(
-                s, writeback, plan_id, body.step, actor=body.actor, reason=body.reason
+                s, writeback, plan_id, body.step, actor=who.subject, reason=body.reason
             ),
         )
 
     @router.post("/{plan_id}/cancel", response_model=ActionOut)
-    async def cancel(plan_id: PlanId, body: ActionIn) -> ActionOut:
+    async def cancel(plan_id: PlanId, body: ActionIn, who: Operator) -> ActionOut:
         """Cancel the plan (failed if it had fallout, else cancelled)."""
         return await _run(
             db,
-            lambda s: operator.cancel(s, writeback, plan_id, actor=body.actor, reason=body.reason),
+            lambda s: operator.cancel(s, writeback, plan_id, actor=who.subject, reason=body.reason),
         )
 
     return router

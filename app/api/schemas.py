@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from revflow.clock import aware
 from revflow.orchestration import actors
-from revflow.orchestration.actors import ACTOR_MAX, REASON_MAX
+from revflow.orchestration.actors import REASON_MAX
 
 # a Salesforce record id (15 or 18 characters), in paths and queries
 ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
@@ -73,11 +73,17 @@ class Problem(BaseModel):
     detail: str
 
 
+# what every route that needs an identity may answer (revflow.security.dependencies)
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid credentials (API key or session)"},
+    403: {"model": Problem, "description": "the caller's role is too weak, or no CSRF token"},
+}
+
+
 class ActionIn(BaseModel):
-    """Who acts and why (both go to the audit log)."""
+    """Why (to the audit log, with the authenticated caller as the actor)."""
 
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX, json_schema_extra=NOT_BLANK)
     reason: str = Field(min_length=1, max_length=REASON_MAX, json_schema_extra=NOT_BLANK)
 
 
@@ -87,7 +93,6 @@ class RetryIn(ActionIn):
 
 class CompleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX, json_schema_extra=NOT_BLANK)
     reason: str = Field(default="", max_length=REASON_MAX)
     output: dict[str, Any] | None = None
 

@@ -84,6 +84,8 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
         self.settings: Settings | None = None
         self._http = httpx.AsyncClient(timeout=60)
         self._demo_token: str | None = None
+        # with serve_api: an admin API key's headers, for calling Revflow's API
+        self.api_headers: dict[str, str] = {}
         self.activated_at: dict[str, float] = {}
         self.finished_at: dict[str, float] = {}
 
@@ -160,6 +162,8 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
                 values[key] = value
         self.settings = load_settings(**values)
         await asyncio.to_thread(upgrade, self.database_url)  # directly, not through the proxy
+        if self.serve_api:
+            self.api_headers = await self._api_key()
         if self.separate_process:
             key_file = Path(self._tmp.name) / "revflow-key.pem"
             write_private_file(key_file, keys.private_key_pem)
@@ -173,6 +177,20 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
         else:
             self.revflow = Revflow(self.settings, serve_api=self.serve_api)
             await self.revflow.start()
+
+    async def _api_key(self) -> dict[str, str]:
+        """An admin API key for the demo's API (the demo's database is thrown away)."""
+        from revflow.db.database import Database
+        from revflow.security.identity import Role
+        from revflow.security.keys import create_key
+
+        db = Database(self.database_url)
+        try:
+            async with db.write() as s:
+                new = await create_key(s, name="demo", role=Role.ADMIN, actor="revflow-demo")
+        finally:
+            await db.dispose()
+        return {"Authorization": f"Bearer {new.secret}"}
 
     async def _start_tryton(self) -> dict[str, Any]:
         """A real Tryton server with the demo's products; Revflow's ``erp`` settings."""

@@ -2,8 +2,9 @@
 
 ``test_schemathesis_finds_nothing`` runs schemathesis (every check, every phase:
 examples, coverage, fuzzing, stateful) over the whole document against a real uvicorn
-server on loopback, with a fixed seed and a bounded number of examples per operation,
-and fails on any server error or mismatch between the answers and the document.
+server on loopback, once anonymously and once with an API key of each role, with a
+fixed seed and a bounded number of examples per operation, and fails on any server
+error or mismatch between the answers and the document.
 """
 
 from __future__ import annotations
@@ -11,48 +12,49 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from revflow.api.app import create_app
 from revflow.config import CallbackSettings
 from revflow.connectors.signing import generate_secret
+from revflow.security.identity import Role
+from revflow.security.keyring import Keyring, generate_key
 from tests.plankit import insert_plan
+from tests.securitykit import make_key, serve
 
 ST = Path(sys.executable).parent / "st"  # schemathesis' command, in the same environment
 SEED = 20261127  # fixed: CI reruns the same cases; change it to explore others
-MAX_EXAMPLES = 10  # per operation and phase: about half a minute a run
+# the admin reaches every operation's logic: every phase (the coverage phase is the
+# long one); the weaker roles and no key meet 401/403 early: examples and fuzzing
+PHASES = {Role.ADMIN: "examples,coverage,fuzzing,stateful"}
+MAX_EXAMPLES = {Role.ADMIN: 10}  # per operation and phase; 5 for the others
 
 
 @pytest.fixture
-async def api(db) -> AsyncIterator[tuple[str, object]]:
+async def api(db) -> AsyncIterator[str]:
     app = create_app(
         db,
         callbacks=CallbackSettings(secrets=[SecretStr(generate_secret())]),
         webhooks={"erp": "http://127.0.0.1:9/hook"},
+        keyring=Keyring([generate_key()]),  # local login configured: it answers, not 503
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", app
-    server.should_exit = True
-    await task
-    sock.close()
+    async with serve(app) as base:
+        yield base
 
 
-async def test_the_document_declares_problem_answers_not_fastapis(api):
-    base, _app = api
-    async with httpx.AsyncClient(base_url=base) as client:
+@pytest.fixture
+async def viewer(db) -> dict[str, str]:
+    return (await make_key(db, Role.VIEWER)).headers
+
+
+async def test_the_document_declares_problem_answers_not_fastapis(api, viewer):
+    async with httpx.AsyncClient(base_url=api, headers=viewer) as client:
         doc = (await client.get("/openapi.json")).json()
     schemas = doc["components"]["schemas"]
     assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
@@ -77,37 +79,40 @@ async def test_the_document_declares_problem_answers_not_fastapis(api):
         ("/api/plans/4242", 404, "no plan 4242"),
     ],
 )
-async def test_bad_parameters_are_400_with_the_parameter_named(api, path, status, words):
-    base, _app = api
-    async with httpx.AsyncClient(base_url=base) as client:
+async def test_bad_parameters_are_400_with_the_parameter_named(api, viewer, path, status, words):
+    async with httpx.AsyncClient(base_url=api, headers=viewer) as client:
         r = await client.get(path)
     assert r.status_code == status and words in r.json()["detail"]
 
 
 async def test_a_bad_body_is_422_and_its_values_are_not_echoed(api, db):
-    base, _app = api
     pid = await insert_plan(db, [{"key": "so", "kind": "callout"}])
-    async with httpx.AsyncClient(base_url=base) as client:
-        r = await client.post(f"/api/plans/{pid}/cancel", json={"actor": "a", "reason": 7})
+    operator = (await make_key(db, Role.OPERATOR)).headers
+    async with httpx.AsyncClient(base_url=api, headers=operator) as client:
+        r = await client.post(f"/api/plans/{pid}/cancel", json={"reason": 7})
     assert r.status_code == 422
     assert r.json() == {"detail": "body.reason: Input should be a valid string"}
 
 
 @pytest.mark.skipif(not ST.exists(), reason="schemathesis is not installed (the dev extra)")
-async def test_schemathesis_finds_nothing(api, db, capsys, tmp_path):
-    base, _app = api
+@pytest.mark.parametrize("role", [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN])
+async def test_schemathesis_finds_nothing(api, db, capsys, tmp_path, role):
     await insert_plan(db, [{"key": "so", "kind": "callout"}])  # something to find
-    report = await _schemathesis(base, tmp_path)
+    headers = [f"{k}: {v}" for k, v in (await make_key(db, role)).headers.items()] if role else []
+    phases = PHASES.get(role, "examples,fuzzing") if role else "examples,fuzzing"
+    examples = MAX_EXAMPLES.get(role, 5) if role else 5
+    report = await _schemathesis(api, tmp_path, phases, examples, *headers)
     with capsys.disabled():
-        print(f"\nschemathesis (anonymous): {_figures(report)}")
+        print(f"\nschemathesis ({role or 'anonymous'}): {_figures(report)}")
     assert " 0 failures" not in report  # a line that never prints: the summary says passed
     assert re.search(r"\d+ generated, \d+ passed", report), report[-3000:]
 
 
-async def _schemathesis(base: str, workdir: Path, *headers: str) -> str:
+async def _schemathesis(base: str, workdir: Path, phases: str, examples: int, *headers: str) -> str:
     """Run schemathesis in ``workdir`` (where it keeps its cache); its report."""
     args = [str(ST), "run", f"{base}/openapi.json", "--checks", "all", "--workers", "1"]
-    args += ["--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--no-color"]
+    args += ["--phases", phases, "--max-examples", str(examples), "--seed", str(SEED)]
+    args += ["--no-color"]
     for header in headers:
         args += ["--header", header]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks"}
