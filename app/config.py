@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from revflow.api.http_settings import HttpSettings
 from revflow.config_names import env_name, extra_hint, unknown_variables
 from revflow.resources import default_mappings_dir
 from revflow.security.keyring import KeyringSettings
@@ -345,6 +346,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     security: SecuritySettings = SecuritySettings()
+    http: HttpSettings = HttpSettings()
     keyring: KeyringSettings = KeyringSettings()
 
     def __repr_args__(self) -> Any:

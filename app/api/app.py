@@ -9,13 +9,16 @@ from fastapi import Depends, FastAPI, HTTPException, Path
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from revflow.api import errors
 from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
 from revflow.api.fallout import fallout_router
+from revflow.api.headers import SecurityHeaders
 from revflow.api.health import ReadinessCheck, database_check, health_router
+from revflow.api.http_settings import HttpSettings
 from revflow.api.openapi import document, invalid_request
 from revflow.api.plans import plan_out, plans_router
 from revflow.api.salesforce import salesforce_router
@@ -28,6 +31,7 @@ from revflow.security.dependencies import install as install_security
 from revflow.security.dependencies import require
 from revflow.security.identity import Role
 from revflow.security.keyring import Keyring
+from revflow.security.ratelimit import RateLimit
 from revflow.security.settings import SecuritySettings
 
 # a Salesforce record id, as the OpenAPI document declares it (FastAPI checks it: 400)
@@ -45,6 +49,7 @@ def create_app(
     readiness: Sequence[ReadinessCheck] = (),
     security: SecuritySettings | None = None,
     keyring: Keyring | None = None,
+    http: HttpSettings | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -54,8 +59,10 @@ def create_app(
     its supervised loops'). Request bodies over ``max_body_bytes`` are refused with
     413 before they are read.  Every route but the probes, callbacks and login needs
     an identity (``revflow.security``; ``security`` holds its settings, ``keyring``
-    decrypts local users' TOTP seeds).
+    decrypts local users' TOTP seeds).  ``http``: the per-identity rate limit, the
+    trusted proxies and HSTS (the answers' security headers are always sent).
     """
+    net = http or HttpSettings()
     api = FastAPI(
         title="Revflow",
         summary="Order orchestration between Salesforce and ERP systems",
@@ -65,10 +72,18 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    # the last added runs first: the proxy's headers are read, then every answer gets
+    # the security headers (a 413 too), then the body is limited
     api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    api.add_middleware(SecurityHeaders, hsts_max_age_s=net.hsts_max_age_s)
+    if net.trusted_proxies:
+        api.add_middleware(ProxyHeadersMiddleware, trusted_hosts=net.trusted_proxies)
+    limited = net.rate_limit_per_minute > 0
+    if limited:
+        api.state.rate_limit = RateLimit(net.rate_limit_per_minute, net.rate_limit_burst)
     errors.install(api)
     api.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
-    api.openapi = lambda: document(api, rate_limited=False)  # type: ignore[method-assign]
+    api.openapi = lambda: document(api, rate_limited=limited)  # type: ignore[method-assign]
     install_security(api, db, security, keyring)
 
     api.include_router(health_router([database_check(db), *readiness]))

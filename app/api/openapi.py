@@ -4,8 +4,9 @@ FastAPI validates path, query and body against the declared parameters and model
 Revflow answers a malformed URL (a path or query parameter) with 400 and a body of
 the wrong shape with 422, both as ``Problem`` (``{"detail": "where: what"}``), not
 FastAPI's list of errors.  ``document`` rewrites the generated OpenAPI document to
-say so, and adds the answers every route can give because of the middleware in front
-of it (413 for a body over the limit, 429 over the rate limit).  ``tests/api/
+say so, and adds the answers routes give because of what runs before them: 413 for a
+body over the limit (``BodyLimit``), 429 past the per-identity rate limit on every
+route that needs an identity (``revflow.security.ratelimit``).  ``tests/api/
 test_openapi.py`` holds the API to it with schemathesis.
 """
 
@@ -62,8 +63,8 @@ def document(api: FastAPI, *, rate_limited: bool) -> dict[str, Any]:
             description=api.description,
             routes=api.routes,
         )
-        for path, op in _operations(doc):
-            _fix_answers(op, rate_limited=rate_limited and path not in UNLIMITED)
+        for op in _operations(doc):
+            _fix_answers(op, rate_limited=rate_limited and "security" in op)
         schemas = doc.get("components", {}).get("schemas", {})
         for name in FASTAPI_ERRORS:
             schemas.pop(name, None)
@@ -71,15 +72,11 @@ def document(api: FastAPI, *, rate_limited: bool) -> dict[str, Any]:
     return api.openapi_schema
 
 
-# the probes are not rate limited (a throttled probe would take the service out)
-UNLIMITED = {"/healthz", "/readyz"}
-
-
-def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for path, item in doc.get("paths", {}).items():
+def _operations(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for item in doc.get("paths", {}).values():
         for method, op in item.items():
             if method in METHODS:
-                yield path, op
+                yield op
 
 
 def _fix_answers(op: dict[str, Any], *, rate_limited: bool) -> None:
