@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from revflow.api.http_settings import HttpSettings
 from revflow.config_names import env_name, extra_hint, unknown_variables
 from revflow.links import ConsoleSettings
 from revflow.resources import default_mappings_dir
@@ -350,6 +351,7 @@ class Settings(BaseSettings):
     supervisor: SupervisorSettings = SupervisorSettings()
     console: ConsoleSettings = ConsoleSettings()
     security: SecuritySettings = SecuritySettings()
+    http: HttpSettings = HttpSettings()
     keyring: KeyringSettings = KeyringSettings()
     oidc: OidcSettings = OidcSettings()
 

@@ -62,4 +62,9 @@ INCIDENTS_RESOLVED = Counter(
 API_REFUSED = Counter(
     "revflow_api_refused_total", "API calls refused: 401 no identity, 403 role or CSRF", ["status"]
 )
+API_RATE_LIMITED = Counter(
+    "revflow_api_rate_limited_total",
+    "API calls answered 429 by the per-identity rate limit",
+    ["kind"],  # identity (authenticated) or anonymous (by client address)
+)
 LOGINS = Counter("revflow_logins_total", "Login attempts", ["outcome"])

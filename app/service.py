@@ -17,6 +17,7 @@ import uvicorn
 from revflow.aio import Beat
 from revflow.api.app import create_app
 from revflow.api.health import incidents_check, loops_check
+from revflow.api.serving import server_config
 from revflow.config import Settings
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
@@ -163,6 +164,7 @@ class Revflow:
             security=settings.security,
             keyring=self.keyring,
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
+            http=settings.http,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -196,15 +198,8 @@ class Revflow:
         )
         self._tasks.extend(self.supervisor.start(self._stop))
         if self.serve_api:
-            config = uvicorn.Config(
-                self.api,
-                host=self.settings.api_host,
-                port=self.settings.api_port,
-                log_config=None,  # uvicorn's lines go through our JSON handler
-                use_colors=False,
-                access_log=False,
-                lifespan="off",
-            )
+            s = self.settings
+            config = server_config(self.api, s.api_host, s.api_port, s.http)
             self._server = uvicorn.Server(config)
             self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
         log.info("revflow started", extra={"database": self.db.url.split("@")[-1]})

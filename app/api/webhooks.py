@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from revflow.api.errors import http_error
-from revflow.api.schemas import AUTH_ERRORS, ActionIn, Problem
+from revflow.api.schemas import AUTH_ERRORS, ActionIn, Problem, Utc
 from revflow.config import WritebackSettings
 from revflow.db.database import Database
 from revflow.security.dependencies import require
@@ -37,9 +37,30 @@ Viewer = Depends(require(Role.VIEWER))
 Operator = Annotated[Identity, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Identity, Depends(require(Role.ADMIN))]
 
+# what revflow.webhooks.endpoints.check_name accepts, declared for the OpenAPI document
+ConnectorName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+
+
+def _one_selection(schema: dict[str, Any]) -> None:
+    """A replay names a message or a time range (``since`` and/or ``until``), not both."""
+    string, null = {"type": "string"}, {"type": "null"}
+    schema["anyOf"] = [
+        {
+            "required": ["message_id"],
+            "properties": {"message_id": string, "since": null, "until": null},
+        },
+        {
+            "properties": {"message_id": null},
+            "anyOf": [
+                {"required": ["since"], "properties": {"since": string}},
+                {"required": ["until"], "properties": {"until": string}},
+            ],
+        },
+    ]
+
 
 class ReplayIn(ActionIn):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_selection)
     message_id: str | None = Field(default=None, min_length=1, max_length=200)
     since: datetime | None = None
     until: datetime | None = None
@@ -50,12 +71,12 @@ class EndpointOut(BaseModel):
     url: str
     state: str
     disabled_reason: str | None
-    disabled_at: datetime | None
+    disabled_at: Utc | None
     disabled_by: str | None
     consecutive_failures: int
-    first_failure_at: datetime | None
-    last_failure_at: datetime | None
-    last_success_at: datetime | None
+    first_failure_at: Utc | None
+    last_failure_at: Utc | None
+    last_success_at: Utc | None
     last_error: str | None
 
 
@@ -65,7 +86,7 @@ class MessageOut(BaseModel):
     order_id: str
     step: str
     action: str | None
-    created_at: datetime | None
+    created_at: Utc | None
     note: str | None
 
 
@@ -76,8 +97,8 @@ class AttemptOut(BaseModel):
     outcome: str
     status_code: int | None
     error: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: Utc | None
+    finished_at: Utc | None
 
 
 class EndpointStatusOut(EndpointOut):
@@ -130,7 +151,7 @@ def webhooks_router(
         dependencies=[Viewer],
     )
     async def webhook_status(
-        connector: str,
+        connector: ConnectorName,
         attempts: Annotated[int, Query(ge=1, le=1000)] = 20,
         parked: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
@@ -143,7 +164,7 @@ def webhooks_router(
     @router.post(
         "/api/webhooks/{connector}/enable", response_model=EndpointActionOut, responses=errors
     )
-    async def enable(connector: str, body: ActionIn, who: Admin) -> dict[str, Any]:
+    async def enable(connector: ConnectorName, body: ActionIn, who: Admin) -> dict[str, Any]:
         """Enable the endpoint (parked messages stay parked until replayed)."""
         await _known(connector)
         async with db.write() as s:
@@ -152,7 +173,7 @@ def webhooks_router(
     @router.post(
         "/api/webhooks/{connector}/disable", response_model=EndpointActionOut, responses=errors
     )
-    async def disable(connector: str, body: ActionIn, who: Admin) -> dict[str, Any]:
+    async def disable(connector: ConnectorName, body: ActionIn, who: Admin) -> dict[str, Any]:
         """Disable the endpoint by hand: its messages are parked, not sent."""
         await _known(connector)
         async with db.write() as s:
@@ -163,7 +184,7 @@ def webhooks_router(
             )
 
     @router.post("/api/webhooks/{connector}/replay", response_model=ReplayOut, responses=errors)
-    async def replay(connector: str, body: ReplayIn, who: Operator) -> dict[str, Any]:
+    async def replay(connector: ConnectorName, body: ReplayIn, who: Operator) -> dict[str, Any]:
         """Send parked messages again, by ``message_id`` (webhook-id) or ``since``/``until``."""
         await _known(connector)
         async with db.write() as s:

@@ -8,7 +8,9 @@
 ``Authorization: Bearer rfk_...`` or a session cookie) and 403 for a role too weak
 or, for a state-changing request on a session cookie, a missing or wrong
 ``X-CSRF-Token``.  Each refusal is audited (``access.refused``) and counted.
-``current_identity`` accepts any authenticated caller.  ``install(app, db,
+``current_identity`` accepts any authenticated caller.  Past the app's rate limit
+(``revflow.security.ratelimit``) an identity, or the address of a caller refused 401,
+gets 429.  ``install(app, db,
 settings)`` must run in ``create_app`` before the first request.
 """
 
@@ -30,7 +32,7 @@ from revflow.security import repository
 from revflow.security.identity import Identity, Method, Role
 from revflow.security.keyring import Keyring
 from revflow.security.keys import check_key, key_prefix
-from revflow.security.ratelimit import SlidingWindow
+from revflow.security.ratelimit import SlidingWindow, client_key, rate_limit_of
 from revflow.security.sessions import SESSION_COOKIE, Resolved, check_session, csrf_ok
 from revflow.security.settings import SecuritySettings
 from revflow.security.tokens import digest
@@ -169,8 +171,11 @@ def require(role: Role) -> Callable[..., Awaitable[Identity]]:
         _cookie: str | None = Security(cookie_scheme),
     ) -> Identity:
         guard = guard_of(request)
+        limit = rate_limit_of(request)
         try:
             identity = await _authenticate(guard, request, bearer)
+            if limit is not None:
+                limit.enforce(identity.subject, "identity")
             if not identity.role.allows(needed):
                 raise _Refusal(
                     403,
@@ -179,6 +184,8 @@ def require(role: Role) -> Callable[..., Awaitable[Identity]]:
                     f"this needs the {needed} role; {identity.subject} has {identity.role}",
                 )
         except _Refusal as refusal:
+            if limit is not None and refusal.status == 401:  # before the audit write
+                limit.enforce(client_key(request), "anonymous")
             try:
                 await _refuse(guard, request, refusal, needed)
             except (SQLAlchemyError, OSError) as exc:  # the refusal cannot be audited

@@ -64,7 +64,7 @@ async def test_plan_and_fallout_are_listed(api, held):
     }
     assert (await api.get(f"/api/fallout?order_id={ORDER_ID}")).json() == fallout
     assert (await api.get("/api/fallout?order_id=nope")).status_code == 400
-    assert (await api.get("/api/fallout?limit=0")).status_code == 422
+    assert (await api.get("/api/fallout?limit=0")).status_code == 400
     order = (await api.get(f"/api/orders/{ORDER_ID}")).json()
     assert order["plans"][0]["hold_reason"] == plan["hold_reason"]
 

@@ -73,8 +73,8 @@ async def test_disable_park_enable_replay(api, db, admin):
     "method, path, body, status, words",
     [
         ("GET", "/api/webhooks/nope", None, 404, "no webhook endpoint"),
-        ("GET", "/api/webhooks/bad%20name", None, 400, "not a connector name"),
-        ("GET", "/api/webhooks/erp?attempts=0", None, 422, "attempts"),
+        ("GET", "/api/webhooks/bad%20name", None, 400, "path.connector: 'bad name' is not valid"),
+        ("GET", "/api/webhooks/erp?attempts=0", None, 400, "attempts"),
         ("POST", "/api/webhooks/nope/enable", WHO, 404, "no webhook endpoint"),
         ("POST", "/api/webhooks/erp/enable", {}, 422, "reason"),
         ("POST", "/api/webhooks/erp/enable", {**WHO, "actor": "ann"}, 422, "actor"),
