@@ -27,15 +27,18 @@ from pydantic import (
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from revflow.config_names import env_name, extra_hint, unknown_variables
-from revflow.config_types import ConfigError, WebhookSecret, reveal
+from revflow.config_types import ConfigError as ConfigError  # re-exported
 from revflow.config_types import Section as _Section
+from revflow.config_types import WebhookSecret as WebhookSecret
+from revflow.config_types import reveal as reveal
 from revflow.connector_settings import (
     CONNECTOR_NAME,
     TYPE_TAGS,
     ConnectorSettings,
     ErpSettings,
-    WebhookConnectorSettings,
 )
+from revflow.connector_settings import TrytonConnectorSettings as TrytonConnectorSettings
+from revflow.connector_settings import WebhookConnectorSettings as WebhookConnectorSettings
 from revflow.resources import default_mappings_dir
 
 ENV_PREFIX = "REVFLOW_"

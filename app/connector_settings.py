@@ -396,7 +396,11 @@ _TYPES = (
 )
 TYPE_TAGS = ("webhook", "tryton", "amqp", "rest", "netsuite", "sap_s4", "quickbooks", "xero")
 
+_TYPE_ERROR = {
+    "custom_error_type": "connector_type",
+    "custom_error_message": f"type must be one of {', '.join(TYPE_TAGS)}",
+}
 # a named connector: ``type`` is required
-ConnectorSettings = Annotated[_TYPES, Discriminator(_type_of(None))]
+ConnectorSettings = Annotated[_TYPES, Discriminator(_type_of(None), **_TYPE_ERROR)]
 # the ``erp`` section: ``webhook`` when no type is given (REVFLOW_ERP__URL alone)
-ErpSettings = Annotated[_TYPES, Discriminator(_type_of("webhook"))]
+ErpSettings = Annotated[_TYPES, Discriminator(_type_of("webhook"), **_TYPE_ERROR)]

@@ -46,9 +46,11 @@ def assertion_signer(
 ) -> Callable[[], str]:
     """A function that signs a fresh client assertion for each token request."""
     try:
-        key = jwt.api_jws.get_algorithm_by_name(algorithm).prepare_key(private_key_pem)
-    except (ValueError, TypeError, NotImplementedError) as exc:
+        key = jwt.get_algorithm_by_name(algorithm).prepare_key(private_key_pem)
+    except (ValueError, TypeError, NotImplementedError, jwt.PyJWTError) as exc:
         raise ValueError(f"private_key is not a usable {algorithm} key: {exc}") from None
+    if not hasattr(key, "sign"):  # a public key or certificate was given
+        raise ValueError(f"private_key is not a usable {algorithm} key: not a private key")
 
     def sign() -> str:
         now = int(clock())
