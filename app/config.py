@@ -26,14 +26,19 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
-from revflow.config_names import env_name, extra_hint, unknown_variables
+from revflow.config_names import (
+    connector_hint,
+    env_name,
+    extra_hint,
+    setting_loc,
+    unknown_variables,
+)
 from revflow.config_types import ConfigError as ConfigError  # re-exported
 from revflow.config_types import Section as _Section
 from revflow.config_types import WebhookSecret as WebhookSecret
 from revflow.config_types import reveal as reveal
 from revflow.connector_settings import (
     CONNECTOR_NAME,
-    TYPE_TAGS,
     ConnectorSettings,
     ErpSettings,
 )
@@ -367,6 +372,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     path = config_file or os.environ.get(ENV_PREFIX + "CONFIG_FILE")
     file_values = _read_file(Path(path)) if path else {}
     where = f" in {path}" if path else ""
+    merged: dict[str, Any] = {}
     try:
         # one validation of file < environment < overrides, merged section by section,
         # so a connector's type may sit in the file and its secret in the environment
@@ -377,20 +383,12 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         raise ConfigError(f"invalid setting: {exc}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = _setting_loc(tuple(p for p in err["loc"] if p != "__root__"))
+        loc = setting_loc(tuple(p for p in err["loc"] if p != "__root__"))
         if err["type"] == "extra_forbidden":
-            hint = extra_hint(Settings, loc, ENV_PREFIX)
+            hint = connector_hint(merged, loc, ENV_PREFIX) or extra_hint(Settings, loc, ENV_PREFIX)
             raise ConfigError(f"unknown setting {env_name(ENV_PREFIX, loc)}{where}{hint}") from None
         msg = err["msg"]
         raise ConfigError(f"invalid setting {env_name(ENV_PREFIX, loc)}{where}: {msg}") from None
-
-
-def _setting_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``loc`` without the connector union's tag, which is no part of a setting's name."""
-    at = 1 if loc[:1] == ("erp",) else 2 if loc[:1] == ("connectors",) else None
-    if at is not None and len(loc) > at and loc[at] in TYPE_TAGS:
-        return loc[:at] + loc[at + 1 :]
-    return loc
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

@@ -10,16 +10,14 @@ and dumps, revealed only by ``connector_options`` for ``build_connector``.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, SecretStr, Tag, field_validator, model_validator
 
-from revflow.config_types import Section, WebhookSecret, reveal
+from revflow.config_types import SecretFiles, WebhookSecret, reveal, write_secret_file
 from revflow.connectors.actions import TYPE_ACTIONS
 
 __all__ = [
@@ -37,55 +35,6 @@ __all__ = [
 ]
 
 CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-
-
-def _read_secret(path: Any, key: str, many: bool) -> Any:
-    try:
-        text = Path(str(path)).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
-    if many:
-        return text.split()
-    value = text.strip()
-    if not value:
-        raise ValueError(f"{key}: {path} is empty")
-    return value
-
-
-def write_secret_file(path: Path, value: str) -> None:
-    """Replace ``path``'s content with ``value`` atomically, readable by the owner only."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(value + "\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class SecretFiles(Section):
-    """A section whose ``secret_fields`` may each be given as ``<field>_file``."""
-
-    secret_fields: ClassVar[frozenset[str]] = frozenset()
-    secret_lists: ClassVar[frozenset[str]] = frozenset()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = dict(data)
-        for name in cls.secret_fields | cls.secret_lists:
-            key = f"{name}_file"
-            path = out.get(key) if key in cls.model_fields else out.pop(key, None)
-            if path in (None, ""):
-                continue
-            if out.get(name) not in (None, "", []):
-                raise ValueError(f"give {name} or {key}, not both")
-            out[name] = _read_secret(path, key, name in cls.secret_lists)
-        return out
 
 
 class ConnectorBase(SecretFiles):
@@ -395,6 +344,27 @@ _TYPES = (
     | Annotated[XeroConnectorSettings, Tag("xero")]
 )
 TYPE_TAGS = ("webhook", "tryton", "amqp", "rest", "netsuite", "sap_s4", "quickbooks", "xero")
+
+MODELS: dict[str, type[ConnectorBase]] = {
+    "webhook": WebhookConnectorSettings,
+    "tryton": TrytonConnectorSettings,
+    "amqp": AmqpConnectorSettings,
+    "rest": RestConnectorSettings,
+    "netsuite": NetSuiteConnectorSettings,
+    "sap_s4": SapS4ConnectorSettings,
+    "quickbooks": QuickBooksConnectorSettings,
+    "xero": XeroConnectorSettings,
+}
+
+
+def setting_keys(kind: str) -> list[str]:
+    """The keys a connector of type ``kind`` takes, ``<secret>_file`` ones included."""
+    model = MODELS.get(kind)
+    if model is None:
+        return []
+    files = [f"{n}_file" for n in model.secret_fields | model.secret_lists]
+    return [*model.model_fields, *files]
+
 
 _TYPE_ERROR = {
     "custom_error_type": "connector_type",

@@ -148,7 +148,8 @@ def test_default_erp_is_the_webhook_connector_when_nothing_is_configured() -> No
         ),
         (
             {"REVFLOW_CONNECTORS__WH__TYPE": "amqp", "REVFLOW_CONNECTORS__WH__EXCHANG": "x"},
-            "unknown setting REVFLOW_CONNECTORS__WH__EXCHANG",
+            "unknown setting REVFLOW_CONNECTORS__WH__EXCHANG "
+            "(did you mean REVFLOW_CONNECTORS__WH__EXCHANGE?)",
         ),
         (
             {"REVFLOW_CONNECTORS__WH__TYPE": "amqp", "REVFLOW_CONNECTORS__WH__URL": "http://x"},
