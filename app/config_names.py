@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from revflow.connector_settings import TYPE_TAGS, setting_keys
+
 # REVFLOW_* variables that are read by the tests, benchmarks and sandbox, not settings
 NOT_SETTINGS = frozenset(
     {
@@ -79,8 +81,6 @@ def connector_hint(values: dict[str, Any], loc: tuple[Any, ...], prefix: str) ->
         return ""
     section = values.get("erp") if at == 1 else (values.get("connectors") or {}).get(loc[1])
     kind = section.get("type") if isinstance(section, dict) else None
-    from revflow.connector_settings import setting_keys
-
     hint = did_you_mean(str(loc[-1]), setting_keys(str(kind or "webhook")))
     if not hint:
         return ""
@@ -91,8 +91,6 @@ def connector_hint(values: dict[str, Any], loc: tuple[Any, ...], prefix: str) ->
 def setting_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """``loc`` without the connector union's tag, which is no part of a setting's name."""
     at = 1 if loc[:1] == ("erp",) else 2 if loc[:1] == ("connectors",) else None
-    from revflow.connector_settings import TYPE_TAGS
-
     if at is not None and len(loc) > at and loc[at] in TYPE_TAGS:
         return loc[:at] + loc[at + 1 :]
     return loc
