@@ -30,7 +30,7 @@ from revflow.orchestration.executor import StepExecutor
 from revflow.orchestration.intake import Intake
 from revflow.orchestration.worker import Worker
 from revflow.org_guard import OrgGuard
-from revflow.plans.definitions import PlanDefinition, order_fulfillment
+from revflow.plans.definitions import PlanDefinition, StepKind, order_fulfillment
 from revflow.plans.files import load_plan_file
 from revflow.plans.retry import forever
 from revflow.salesforce.auth import TokenProvider
@@ -88,6 +88,21 @@ def build_connectors(
     return connectors, webhooks
 
 
+def _check_plan_connectors(definition: PlanDefinition, configured: set[str]) -> None:
+    """Refuse to start a plan that sends to a connector that is not configured."""
+    used = {
+        s.connector
+        for s in (*definition.steps, *definition.compensations)
+        if s.kind is StepKind.CALLOUT and s.connector
+    }
+    if used - configured:
+        raise ConfigError(
+            f"plan {definition.name!r} sends to connector(s) {', '.join(sorted(used - configured))}"
+            f" that are not configured (configured: {', '.join(sorted(configured)) or 'none'}; "
+            "REVFLOW_ERP__* is the connector named erp)"
+        )
+
+
 class Revflow:
     def __init__(
         self,
@@ -112,6 +127,10 @@ class Revflow:
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
         self.definition = plan_definition(settings, set(self.mappings))
+        _check_plan_connectors(
+            self.definition,
+            set(connectors if connectors is not None else settings.all_connectors()),
+        )
         # webhook endpoints (name -> URL): disabled on 410 or persistent failure
         self.webhooks: dict[str, str] = {}
         if connectors is None:

@@ -353,3 +353,18 @@ async def test_a_rotated_refresh_token_is_written_back_to_its_file(tmp_path: Pat
     assert "refresh_token=rt-1" in token.calls[0].request.content.decode()
     assert token_file.read_text() == "rt-2\n"
     assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_built_in_plan_needs_its_erp_connector(tmp_path: Path) -> None:
+    from revflow.service import Revflow
+
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/x.sqlite",
+        connectors={"warehouse": {"type": "amqp", "url": "amqp://guest:guest@127.0.0.1/"}},
+    )
+    with pytest.raises(ConfigError) as err:
+        Revflow(settings, serve_api=False)
+    assert str(err.value) == (
+        "plan 'order_fulfillment' sends to connector(s) erp that are not configured "
+        "(configured: warehouse; REVFLOW_ERP__* is the connector named erp)"
+    )
