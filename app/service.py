@@ -18,7 +18,8 @@ from revflow.aio import Beat
 from revflow.api.app import create_app
 from revflow.api.health import incidents_check, loops_check
 from revflow.api.serving import server_config
-from revflow.config import Settings
+from revflow.config import ConfigError, Settings
+from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSettings
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.db.database import Database
@@ -30,7 +31,7 @@ from revflow.orchestration.executor import StepExecutor
 from revflow.orchestration.intake import Intake
 from revflow.orchestration.worker import Worker
 from revflow.org_guard import OrgGuard
-from revflow.plans.definitions import PlanDefinition, order_fulfillment
+from revflow.plans.definitions import PlanDefinition, StepKind, order_fulfillment
 from revflow.plans.files import load_plan_file
 from revflow.plans.retry import forever
 from revflow.salesforce.auth import TokenProvider
@@ -50,11 +51,60 @@ log = logging.getLogger("revflow")
 
 
 def plan_definition(settings: Settings, mappings: set[str] | None = None) -> PlanDefinition:
-    """The configured plan file, or the built-in order_fulfillment plan."""
+    """The configured plan file (its connectors and actions checked against the
+    configured ones), or the built-in order_fulfillment plan."""
     retry = default_retry_policy(settings)  # the webhook schedule, or the worker's backoff
     if settings.plan_file is not None:
-        return load_plan_file(settings.plan_file, mappings=mappings, default_retry=retry)
+        return load_plan_file(
+            settings.plan_file,
+            mappings=mappings,
+            connectors=settings.connector_actions(),
+            default_retry=retry,
+        )
     return order_fulfillment(settings.order_mapping, settings.invoice_mapping, retry)
+
+
+def build_connectors(
+    settings: Settings, db: Database, http: httpx.AsyncClient
+) -> tuple[dict[str, Connector], dict[str, str]]:
+    """Every configured connector by name, and the webhook ones' URLs.
+
+    Webhook connectors are guarded: disabled on 410 or persistent failure, their
+    messages parked (app/webhooks).
+    """
+    policy = DisablePolicy(
+        settings.webhooks.disable_after_s, settings.webhooks.disable_after_failures
+    )
+    connectors: dict[str, Connector] = {}
+    webhooks: dict[str, str] = {}
+    for name, options in settings.all_connectors().items():
+        values = options.connector_options()
+        if isinstance(options, RestConnectorSettings) and options.mappings_dir is None:
+            values["mappings_dir"] = settings.mappings_dir
+        try:
+            connector = build_connector(name, values, http_client=http)
+        except ValueError as exc:  # the builders name the connector and the problem
+            raise ConfigError(str(exc)) from None
+        if isinstance(options, WebhookConnectorSettings):
+            connector = EndpointGuard(connector, db, name=name, url=options.url, policy=policy)
+            webhooks[name] = options.url
+        connectors[name] = connector
+    return connectors, webhooks
+
+
+def _check_plan_connectors(definition: PlanDefinition, configured: set[str]) -> None:
+    """Refuse to start a plan that sends to a connector that is not configured."""
+    used = {
+        s.connector
+        for s in (*definition.steps, *definition.compensations)
+        if s.kind is StepKind.CALLOUT and s.connector
+    }
+    if used - configured:
+        raise ConfigError(
+            f"plan {definition.name!r} sends to connector(s) {', '.join(sorted(used - configured))}"
+            f" that are not configured (configured: {', '.join(sorted(configured)) or 'none'}; "
+            "REVFLOW_ERP__* is the connector named erp)"
+        )
 
 
 class Revflow:
@@ -82,29 +132,20 @@ class Revflow:
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
         self.definition = plan_definition(settings, set(self.mappings))
-        self.connectors = (
-            dict(connectors)
-            if connectors is not None
-            else {
-                "erp": build_connector(
-                    "erp", settings.erp.connector_options(), http_client=self.http
-                )
-            }
+        _check_plan_connectors(
+            self.definition,
+            set(connectors if connectors is not None else settings.all_connectors()),
         )
-        # webhook endpoints: disabled on 410 or persistent failure, messages parked
+        # webhook endpoints (name -> URL): disabled on 410 or persistent failure
         self.webhooks: dict[str, str] = {}
-        if connectors is None and settings.erp.type == "webhook":
-            policy = DisablePolicy(
-                settings.webhooks.disable_after_s, settings.webhooks.disable_after_failures
-            )
-            url = str(getattr(settings.erp, "url", ""))
-            self.connectors["erp"] = EndpointGuard(
-                self.connectors["erp"], self.db, name="erp", url=url, policy=policy
-            )
-            self.webhooks["erp"] = url
+        if connectors is None:
+            self.connectors, self.webhooks = build_connectors(settings, self.db, self.http)
+        else:
+            self.connectors = dict(connectors)
+        timeouts = {n: c.timeout_s for n, c in settings.all_connectors().items()}
         self.worker = Worker(
             self.db,
-            StepExecutor(self.connectors, settings.erp.timeout_s),
+            StepExecutor(self.connectors, settings.erp.timeout_s, timeouts),
             {self.definition.name: self.definition},
             settings.writeback,
             concurrency=settings.worker.concurrency,

@@ -61,6 +61,7 @@ from typing import Any
 
 import httpx
 
+from revflow.connectors.actions import INVOICE_ACTIONS, SALES_ORDER_ACTIONS, unsupported
 from revflow.connectors.base import CallContext, CallResult, Connector
 from revflow.connectors.errors import (
     AmbiguousError,
@@ -79,8 +80,7 @@ __all__ = [
     "tryton_error",
 ]
 
-SALE_ACTIONS = {"sales_order.create", "create_sales_order"}
-INVOICE_ACTIONS = {"invoice.create", "create_invoice"}
+SALE_ACTIONS = SALES_ORDER_ACTIONS
 _TRANSIENT = ("database is locked", "could not serialize", "deadlock", "OperationalError")
 
 
@@ -329,7 +329,7 @@ class TrytonConnector(Connector):
                 return result
             if action in INVOICE_ACTIONS:
                 return await self._invoice(payload, ctx)
-        raise FatalError(f"the tryton connector has no action {action!r}")
+        raise FatalError(unsupported("tryton", action, SALE_ACTIONS | INVOICE_ACTIONS))
 
     async def find_existing(
         self, action: str, payload: dict[str, Any], ctx: CallContext

@@ -55,6 +55,14 @@ def demo(
         str,
         typer.Option(help="ERP: sandbox (webhook receiver) or tryton (a real Tryton server)."),
     ] = "sandbox",
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            help="A shipped plan's name (e.g. order_to_three_systems) or a plan file; the "
+            "demo starts a system for each connector it names: erp, warehouse (AMQP on the "
+            "local RabbitMQ), accounting (webhook)."
+        ),
+    ] = None,
 ) -> None:
     """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
 
@@ -78,6 +86,14 @@ def demo(
         fail("give --database (an SQLite file) or --database-url, not both")
     if erp not in ("sandbox", "tryton"):
         fail(f"--erp must be sandbox or tryton, not {erp!r}")
+    if plan is not None:
+        from revflow.demo.systems import plan_connectors, resolve_plan
+        from revflow.plans.files import PlanLoadError
+
+        try:
+            plan_connectors(resolve_plan(plan))
+        except (ValueError, PlanLoadError) as exc:
+            fail(f"--plan: {exc}")
     settings_or_exit(None)  # the demo's settings also read REVFLOW_*: a bad one is one line
     from revflow.logs import configure_logging
 
@@ -112,6 +128,7 @@ def demo(
                     cancel=cancel,
                     amend=amend,
                     erp=erp,
+                    plan=plan,
                 )
             )
         except MappingLoadError as exc:  # a mappings folder that cannot be read
@@ -125,6 +142,11 @@ def demo(
             f"{summary.salesforce_api_calls} Salesforce API calls, {summary.elapsed_s:.1f}s"
             + (f", {summary.cancelled} cancelled" if cancel else "")
             + (f", {summary.amended} amended" if amend else "")
+            + "".join(
+                f"; {name}: {counts['documents']} documents, "
+                f"{counts['duplicate_orders']} duplicates"
+                for name, counts in summary.systems.items()
+            )
         )
     failure = verdict(summary, cancel, amend)
     if failure:

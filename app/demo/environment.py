@@ -19,6 +19,7 @@ from revflow.db.migrate import upgrade
 from revflow.demo.catalog import DEMO_APP, PRODUCTS, REVFLOW_APP
 from revflow.demo.chaos import Chaos
 from revflow.demo.outcomes import OrderOutcomes
+from revflow.demo.systems import DEFAULT_AMQP_URL, ExtraSystems, plan_connectors, resolve_plan
 from revflow.demo.user import SalesforceUser
 from revflow.process import RevflowProcess
 from revflow.sandbox.erp import SandboxErp
@@ -32,8 +33,12 @@ if TYPE_CHECKING:
     from revflow.sandbox.tryton import TrytonServer
 
 
-class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
-    """Sandbox org + sandbox ERP + Revflow, wired together on loopback."""
+class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos, ExtraSystems):
+    """Sandbox org + sandbox ERP + Revflow, wired together on loopback.
+
+    ``plan``: a shipped plan's name or a plan file to run instead of the built-in plan;
+    the systems behind the connectors it names are started too (app/demo/systems.py).
+    """
 
     def __init__(
         self,
@@ -49,12 +54,18 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
         erp: str = "sandbox",
         database_proxy: bool = False,
         single_currency: str | None = None,
+        plan: str | None = None,
+        amqp_url: str = DEFAULT_AMQP_URL,
     ) -> None:
         """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
         (``self.proxy``) that tests and the chaos demo cut to make database outages."""
         if erp not in ("sandbox", "tryton"):
             raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
         self.erp_kind = erp
+        self.plan_path = resolve_plan(plan) if plan else None
+        self.plan_connectors = plan_connectors(self.plan_path) if self.plan_path else []
+        self.amqp_url = amqp_url
+        self.seed = seed
         self.tryton: TrytonServer | None = None  # a real Tryton server, with erp="tryton"
         self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
         self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
@@ -155,6 +166,11 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
             "ingest": ingest,
             "reconcile": {"interval_s": 2.0, "lookback_s": 3600.0},
         }
+        if self.plan_path is not None:
+            values["plan_file"] = str(self.plan_path)
+            values["connectors"] = await self.start_systems(
+                self.plan_connectors, self.amqp_url, self.seed
+            )
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(values.get(key), dict):
                 values[key] = {**values[key], **value}
@@ -220,6 +236,7 @@ class DemoEnvironment(SalesforceUser, OrderOutcomes, Chaos):
         for server in (self.org_server, self.erp_server, self.pubsub_server):
             if server is not None:
                 await server.close()
+        await self.stop_systems()
         if self.tryton is not None:
             await asyncio.to_thread(self.tryton.stop)
         if self.proxy is not None:

@@ -28,6 +28,7 @@ class OrderOutcomes:
     settings: Settings | None
     tryton: TrytonServer | None
     finished_at: dict[str, float]
+    systems_summary: Callable[[], dict[str, dict[str, Any]]]
 
     def cancel_settled(self, order_id: str) -> bool:
         """A cancelled order ended: Cancelled, or Completed with the refusal text."""
@@ -186,4 +187,5 @@ class OrderOutcomes:
             erp_redeliveries=erp["duplicate_accepted"],
             faults_injected=faults,
             cancelled=statuses.count("Cancelled"),
+            systems=self.systems_summary(),
         )

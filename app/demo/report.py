@@ -39,6 +39,8 @@ class DemoSummary:
     amended: int = 0  # amended in flight: Completed, the ERP's documents have the new lines
     amend_refused: int = 0  # amendments refused (point of no return, or done): Completed
     writeback_refused: int = 0  # the org's rule refused Completed: the error field says so
+    # systems beside the ERP (--plan): documents, redeliveries, orders with a duplicate
+    systems: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +87,9 @@ def verdict(summary: DemoSummary, cancel: int, amend: int) -> str | None:
     reasons = []
     if summary.duplicate_deliveries:
         reasons.append(f"{summary.duplicate_deliveries} order(s) got duplicate ERP documents")
+    for name, system in summary.systems.items():
+        if system.get("duplicate_orders"):
+            reasons.append(f"{system['duplicate_orders']} order(s) got duplicates in {name}")
     # an order whose Completed the org's validation rule refused ends showing the refusal
     shown = summary.completed + summary.writeback_refused
     ended = shown + summary.cancelled

@@ -26,6 +26,7 @@ async def run_demo(
     cancel: int = 0,
     erp: str = "sandbox",
     amend: int = 0,
+    plan: str | None = None,
 ) -> DemoSummary:
     """Create and activate orders, wait for Completed on every Order, summarise.
 
@@ -43,6 +44,8 @@ async def run_demo(
     (``database_outage``; an SQLite file has no connection to cut).
     ``erp="tryton"`` runs a real Tryton server (app/sandbox/tryton.py) as the ERP
     instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
+    ``plan`` runs a shipped plan (by name) or a plan file instead of the built-in plan,
+    with a system behind each connector it names (app/demo/systems.py).
     """
     async with DemoEnvironment(
         database_url=database_url,
@@ -53,6 +56,7 @@ async def run_demo(
         seed=seed,
         settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
         erp=erp,
+        plan=plan,
         database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
     ) as env:
         ids = await env.create_orders(orders)
