@@ -16,6 +16,7 @@ from revflow.cli_options import ConfigOption, fail, run_in_transaction, settings
 from revflow.config import ConfigError, Settings
 from revflow.orchestration.cli import fallout_cli
 from revflow.resources import default_mappings_dir, default_plans_dir
+from revflow.retention.cli import purge_command
 from revflow.vault.cli import secrets_cli
 from revflow.webhooks.cli import webhooks_cli
 
@@ -37,6 +38,7 @@ cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_cli, name="dead-letters")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(secrets_cli, name="secrets")
+cli.command("purge")(purge_command)
 
 
 def _print_version(value: bool) -> None:

@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from revflow.config_names import env_name, extra_hint, unknown_variables
 from revflow.resources import default_mappings_dir
+from revflow.retention.settings import RetentionSettings
 from revflow.security.keyring import KeyringSettings
 
 ENV_PREFIX = "REVFLOW_"
@@ -344,6 +345,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     keyring: KeyringSettings = KeyringSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -59,3 +59,8 @@ INCIDENTS_OPENED = Counter(
 INCIDENTS_RESOLVED = Counter(
     "revflow_incidents_resolved_total", "Standing incidents resolved", ["kind"]
 )
+RETENTION_PURGED = Counter(
+    "revflow_retention_purged_total",
+    "Payloads purged by retention (rows blanked or, for sent write-backs, deleted)",
+    ["table"],
+)
