@@ -308,7 +308,7 @@ def run(config: ConfigOption = None) -> None:
             loop.add_signal_handler(sig, service.request_stop)
         try:
             await service.run_forever()
-        except OrgCheckError as exc:  # the org lacks fields: one message, exit non-zero
+        except (OrgCheckError, ConfigError) as exc:  # the org lacks fields; no keyring
             fail(str(exc))
 
     asyncio.run(main())
