@@ -6,7 +6,7 @@ Prints commits/s of short transactions that each write one audit entry (chained:
 head row is locked at commit) beside the same transactions writing one dead letter
 (no chain), both with ``--writers`` concurrent writers; then entries/s checked by
 ``verify`` and values/s re-wrapped by key rotation (snapshots, payload encryption on).
-Without a URL it runs on a fresh SQLite file.
+Without a URL it runs on a fresh SQLite file; a URL must name an empty database.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ async def main(url: str, commits: int, writers: int) -> None:
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     try:
+        async with db.read() as s:
+            if await s.scalar(text("SELECT count(*) FROM audit_log")):
+                raise SystemExit("bench_audit needs an empty database (it rotates every value)")
         chained = await commits_per_s(
             db, commits, writers, lambda s, i: audit.record(s, "bench", "bench.write", n=i)
         )
