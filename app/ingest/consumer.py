@@ -18,8 +18,10 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tenacity import RetryCallState, retry_if_exception, retry_if_result, wait_fixed
+
 from revflow import incidents
-from revflow.aio import Beat, no_beat, sleep_until
+from revflow.aio import Beat, no_beat
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.ingest import repository
@@ -30,6 +32,7 @@ from revflow.ingest.inbox import Batch, record_batch
 from revflow.ingest.leases import ChannelLeases
 from revflow.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
 from revflow.plans.retry import forever
+from revflow.retrying import forever_until, start_over, wait_policy
 from revflow.salesforce.auth import TokenProvider
 
 if TYPE_CHECKING:
@@ -137,12 +140,7 @@ class EventConsumer:
         supervisor restarts it; the stored replay ids make the restart lose nothing)."""
         if self.transport == "polling":
             return  # orgs without CDC: the reconciliation sweep does the work
-        failures = 0  # of the stream since it last opened
-        while not stop.is_set():
-            if not await self.leases.acquire():
-                beat()  # standing by is healthy
-                await sleep_until(self.settings.ingest.lease_s / 3, stop)
-                continue
+        while await self._acquire(stop, beat):
             log.info(
                 "consuming",
                 extra={
@@ -152,28 +150,49 @@ class EventConsumer:
                 },
             )
             try:
-                async with self.source() as source:
-                    failures = 0
-                    beat()
-                    await self._consume(source, stop, beat)
+                await self._stream(stop, beat)
             except ReplayIdExpired as exc:
                 await self._replay_expired(exc)
             except LeaseLost as exc:
                 log.error("channel lease lost; standing by", extra={"error": str(exc)})
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                delay = RECONNECT_BACKOFF.backoff_s(failures)
-                log.warning(
-                    "event stream failed; reconnecting",
-                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay},
-                )
-                await sleep_until(delay, stop)
         try:
             await self.leases.release()
         except Exception:
             log.exception("could not release channel leases")
+
+    async def _acquire(self, stop: asyncio.Event, beat: Beat) -> bool:
+        """Hold the leases, standing by (a healthy wait) until they are free; False
+        once ``stop`` is set."""
+        if stop.is_set():
+            return False
+        standing_by = forever_until(
+            stop,
+            wait=wait_fixed(self.settings.ingest.lease_s / 3),
+            retry=retry_if_result(lambda held: held is False),
+            before_sleep=lambda _retry: beat(),
+        )
+        return bool(await standing_by(self.leases.acquire)) and not stop.is_set()
+
+    async def _stream(self, stop: asyncio.Event, beat: Beat) -> None:
+        """Open the source and consume until ``stop``; a failed stream is reopened after
+        ``RECONNECT_BACKOFF`` (counted from its last successful open).  An expired
+        replay id or a lost lease is the caller's to handle."""
+        reconnecting = forever_until(
+            stop,
+            wait=wait_policy(RECONNECT_BACKOFF),
+            retry=retry_if_exception(_reconnect),
+            before_sleep=_stream_failed,
+        )
+        async for attempt in reconnecting:
+            with attempt:
+                if stop.is_set():  # stopped during the wait: do not reopen
+                    return
+                if attempt.retry_state.attempt_number > 1 and not await self.leases.acquire():
+                    raise LeaseLost("channel leases taken while reconnecting")
+                async with self.source() as source:
+                    start_over(attempt.retry_state)
+                    beat()
+                    await self._consume(source, stop, beat)
 
     async def _replay_expired(self, exc: ReplayIdExpired) -> None:
         """Never jump to the tip: replay everything retained (the inbox drops duplicates)
@@ -326,3 +345,16 @@ def _replay_id(message: dict[str, Any]) -> Any:
     data = message.get("data")
     event = data.get("event") if isinstance(data, dict) else None
     return event.get("replayId") if isinstance(event, dict) else None
+
+
+def _reconnect(exc: BaseException) -> bool:
+    """A stream failure worth reopening for (not an expired replay id or a lost lease)."""
+    return isinstance(exc, Exception) and not isinstance(exc, ReplayIdExpired | LeaseLost)
+
+
+def _stream_failed(retry: RetryCallState) -> None:
+    exc = retry.outcome.exception() if retry.outcome else None
+    log.warning(
+        "event stream failed; reconnecting",
+        extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": retry.upcoming_sleep},
+    )

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from revflow.clock import aware
 from revflow.mapping.paths import PathRef, Scope, parse_path
 from revflow.mapping.templates import parse_template
 
@@ -234,8 +235,7 @@ def _parse_temporal(value: Any) -> dt.date | dt.datetime:
 
 
 def _aware(moment: dt.datetime, tz: dt.tzinfo | None) -> dt.datetime:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_UTC)  # Salesforce datetimes are UTC
+    moment = aware(moment)  # Salesforce datetimes are UTC
     return moment.astimezone(tz) if tz is not None else moment
 
 

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import RetryCallState, retry_if_exception
 
 from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
@@ -47,6 +48,7 @@ from revflow.orchestration.revalidate import revalidate
 from revflow.plans.decompose import CompiledMapping, PlanDraft, decompose
 from revflow.plans.definitions import PlanDefinition
 from revflow.plans.retry import forever
+from revflow.retrying import forever_until, wait_policy
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.errors import SalesforceError
 from revflow.salesforce.lookups import LookupCache
@@ -86,7 +88,6 @@ class Intake:
         self.skipped: dict[str, int] = {}
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
-        self._waiting_out = False  # a permanent failure: new events do not cut the wait
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -99,39 +100,44 @@ class Intake:
         )
 
     async def run(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
-        """Handle received events until ``stop``; other errors end the loop (the
-        supervisor restarts it)."""
-        backoff = 0.0
-        failures = 0  # transient read failures in a row
+        """Handle received events until ``stop``: a transient read failure is retried
+        (``READ_BACKOFF``, cut short by new events), a permanent one is an incident
+        retried every ``incident_retry_s``; other errors end the loop (for a restart)."""
+        reading = forever_until(
+            stop,
+            wait=wait_policy(READ_BACKOFF),
+            retry=retry_if_exception(
+                lambda e: isinstance(e, SalesforceError) and not is_permanent(e)
+            ),
+            before_sleep=self._read_failed,
+            wake=(self.wakeup,),
+        )
+        poll_s = self.settings.ingest.poll_interval_s
         while not stop.is_set():
             try:
-                done = await self.process_batch()
-                backoff = 0.0
-                failures = 0
-                self._waiting_out = False
-                await self.read_failure.worked()
-                beat()
-            except SalesforceError as exc:
-                if is_permanent(exc):  # waiting will not fix it: an incident, slow retries
-                    backoff = self.settings.salesforce.incident_retry_s
-                    self._waiting_out = True
-                    await self.read_failure.failed(exc, backoff)
-                else:
-                    failures += 1
-                    backoff = READ_BACKOFF.backoff_s(failures)
-                    log.warning(
-                        "reading orders failed; retrying",
-                        extra={"error": str(exc), "retry_in_s": backoff},
-                    )
-                done = 0
-            if done == 0 or backoff:
+                done: int | None = await reading(self.process_batch)
+            except SalesforceError as exc:  # permanent: an incident, slow retries
+                wait_s = self.settings.salesforce.incident_retry_s
+                await self.read_failure.failed(exc, wait_s)
                 self.wakeup.clear()
                 # new events do not cut an incident's wait short: they would fail the same way
-                poll_s = self.settings.ingest.poll_interval_s
-                if self._waiting_out:
-                    await sleep_beating(backoff, beat, poll_s, stop)
-                else:
-                    await sleep_until(backoff or poll_s, self.wakeup, stop)
+                await sleep_beating(wait_s, beat, poll_s, stop)
+                continue
+            if done is None:  # stopped while retrying
+                return
+            await self.read_failure.worked()
+            beat()
+            if done == 0:
+                self.wakeup.clear()
+                await sleep_until(poll_s, self.wakeup, stop)
+
+    def _read_failed(self, retry: RetryCallState) -> None:
+        exc = retry.outcome.exception() if retry.outcome else None
+        log.warning(
+            "reading orders failed; retrying",
+            extra={"error": str(exc), "retry_in_s": retry.upcoming_sleep},
+        )
+        self.wakeup.clear()  # only events that arrive from now on cut the wait short
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from revflow.clock import aware
 from revflow.mapping.paths import Scope
 from revflow.plans.definitions import PlanDefinition, StepDefinition
 from revflow.plans.expand import Instance, StepInstance, expand
@@ -250,7 +251,7 @@ def _pause(sd: StepDefinition, scope: Scope) -> tuple[dict[str, Any], dict[str, 
 
 def _as_datetime(value: Any) -> datetime | None:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
@@ -259,4 +260,4 @@ def _as_datetime(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return aware(parsed)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from revflow.metrics import SALESFORCE_CALLS
 from revflow.salesforce.auth import Token, TokenProvider
@@ -94,33 +95,33 @@ class SalesforceClient:
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One REST call; returns the parsed JSON body (None on 204)."""
         token = await self.tokens.token()
-        for attempt in (1, 2):
-            headers = {
-                "Authorization": f"Bearer {token.access_token}",
-                "Sforce-Call-Options": self.call_options,
-            }
-            try:
-                resp = await self._http.request(
-                    method, self._url(token, path), headers=headers, **kwargs
-                )
-            except httpx.HTTPError as exc:
-                raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
-            self.usage.calls_made += 1
-            kind = f"{method} {_kind(path)}"
-            self.usage.by_kind[kind] = self.usage.by_kind.get(kind, 0) + 1
-            SALESFORCE_CALLS.inc()
-            self.usage.read(resp.headers.get("Sforce-Limit-Info"))
-            if resp.status_code not in (401, 403):  # refused calls do not count
-                self.budget.count(resp.headers.get("Sforce-Limit-Info"))
-            try:
-                _raise_for_status(resp)
-            except SessionExpired:
-                if attempt == 2:
-                    raise
-                token = await self.tokens.token(refresh=True, stale=token)
-                continue
-            return resp.json() if resp.content else None
+        async for attempt in reauthenticating():
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    token = await self.tokens.token(refresh=True, stale=token)
+                return await self._send(token, method, path, **kwargs)
         raise AssertionError("unreachable")
+
+    async def _send(self, token: Token, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {
+            "Authorization": f"Bearer {token.access_token}",
+            "Sforce-Call-Options": self.call_options,
+        }
+        try:
+            resp = await self._http.request(
+                method, self._url(token, path), headers=headers, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
+        self.usage.calls_made += 1
+        kind = f"{method} {_kind(path)}"
+        self.usage.by_kind[kind] = self.usage.by_kind.get(kind, 0) + 1
+        SALESFORCE_CALLS.inc()
+        self.usage.read(resp.headers.get("Sforce-Limit-Info"))
+        if resp.status_code not in (401, 403):  # refused calls do not count
+            self.budget.count(resp.headers.get("Sforce-Limit-Info"))
+        _raise_for_status(resp)
+        return resp.json() if resp.content else None
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query, following ``nextRecordsUrl``."""
@@ -170,6 +171,14 @@ class SalesforceClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def reauthenticating() -> AsyncRetrying:
+    """Two attempts: after ``INVALID_SESSION_ID`` the caller renews the token and the
+    call is made once more, at once; a second expiry is raised."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(2), retry=retry_if_exception_type(SessionExpired), reraise=True
+    )
 
 
 def _kind(path: str) -> str:

@@ -14,7 +14,8 @@ from xml.etree import ElementTree
 import httpx
 
 from revflow.metrics import SALESFORCE_CALLS
-from revflow.salesforce.client import SalesforceClient
+from revflow.salesforce.auth import Token
+from revflow.salesforce.client import SalesforceClient, reauthenticating
 from revflow.salesforce.errors import SalesforceError, SessionExpired, TransientError
 
 ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -64,23 +65,25 @@ def parse_user_info(status: int, body: bytes) -> UserInfo:
 async def user_info(client: SalesforceClient) -> UserInfo:
     """Call getUserInfo with the client's token (re-authenticating once if it expired)."""
     token = await client.tokens.token()
-    for attempt in (1, 2):
-        url = f"{token.instance_url.rstrip('/')}/services/Soap/u/{client.api_version}"
-        try:
-            resp = await client.http.post(
-                url,
-                content=_envelope(token.access_token),
-                headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'},
-            )
-        except httpx.HTTPError as exc:
-            raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
-        client.usage.calls_made += 1
-        client.usage.by_kind[SOAP_KIND] = client.usage.by_kind.get(SOAP_KIND, 0) + 1
-        SALESFORCE_CALLS.inc()
-        try:
-            return parse_user_info(resp.status_code, resp.content)
-        except SessionExpired:
-            if attempt == 2:
-                raise
-            token = await client.tokens.token(refresh=True, stale=token)
+    async for attempt in reauthenticating():
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                token = await client.tokens.token(refresh=True, stale=token)
+            return await _call(client, token)
     raise AssertionError("unreachable")
+
+
+async def _call(client: SalesforceClient, token: Token) -> UserInfo:
+    url = f"{token.instance_url.rstrip('/')}/services/Soap/u/{client.api_version}"
+    try:
+        resp = await client.http.post(
+            url,
+            content=_envelope(token.access_token),
+            headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'},
+        )
+    except httpx.HTTPError as exc:
+        raise TransientError(0, "NETWORK_ERROR", str(exc) or type(exc).__name__) from exc
+    client.usage.calls_made += 1
+    client.usage.by_kind[SOAP_KIND] = client.usage.by_kind.get(SOAP_KIND, 0) + 1
+    SALESFORCE_CALLS.inc()
+    return parse_user_info(resp.status_code, resp.content)

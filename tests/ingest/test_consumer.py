@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +16,9 @@ from revflow.db.models import ChannelLease, DeadLetter, ReceivedEvent, Signal
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.leases import ChannelLeases, LeaseLost
 from revflow.ingest.repository import get_checkpoint
+from revflow.salesforce.auth import TokenProvider
+from revflow.sandbox.tcp_proxy import TcpProxy
+from tests.orgkit import Shop, settings_for
 
 CH = "/data/OrderChangeEvent"
 PE = "/event/Fulfillment_Callback__e"
@@ -134,3 +139,56 @@ async def test_dead_letters_can_be_listed_and_replayed(db):
     assert [o.message for o in await replay(db)] == ["recorded in the inbox"]
     assert await count(db, ReceivedEvent) == 1
     assert await list_dead_letters(db) == []
+
+
+async def test_a_stream_that_cannot_open_is_retried_with_backoff_and_loses_nothing(org, db, caplog):
+    """The consumer reads the sandbox org's Streaming API through a proxy whose line is
+    cut: opening the stream fails and is retried with the reconnect backoff while it
+    keeps the leases; the line comes back and the events of the outage are consumed."""
+    proxy = TcpProxy("127.0.0.1", int(org.instance_url.rsplit(":", 1)[1]))
+    await proxy.start()
+    org.instance_url = f"http://localhost:{proxy.port}"  # tokens name the proxy
+    ingest = {"lease_s": 5, "initial_replay": "earliest"}
+    settings = settings_for(org, "sqlite+aiosqlite://", ingest=ingest)
+    tokens = TokenProvider(
+        settings.salesforce.model_copy(update={"instance_url": org.instance_url})
+    )
+    await tokens.token()  # authenticated before the line is cut
+    await proxy.cut()
+    c = EventConsumer(db, tokens, settings, owner="a")
+    during = Shop(org).order()
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop))
+
+    def failures() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage() == "event stream failed; reconnecting"]
+
+    try:
+        await _until(lambda: _true(len(failures()) >= 3))
+        delays = [r.retry_in_s for r in failures()]  # type: ignore[attr-defined]
+        assert delays[:3] == [0.5, 1.0, 2.0]  # RECONNECT_BACKOFF
+        assert set((await c.leases.holders()).values()) == {"a"}
+        await proxy.restore()
+        await _until(lambda: _received(db, during))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await proxy.close()
+    assert await EventConsumer(db, tokens, settings, owner="b").leases.acquire()  # released
+
+
+async def _received(db, order_id: str) -> bool:
+    async with db.read() as s:
+        rows = (await s.scalars(select(ReceivedEvent))).all()
+    return any(order_id in (r.record_ids or []) for r in rows)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _until(predicate, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)

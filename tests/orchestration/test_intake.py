@@ -382,3 +382,57 @@ async def test_a_field_the_org_lacks_is_an_incident_retried_slowly(org, db, data
     await task
     assert await planned(db) == [order_id]
     await client.aclose()
+
+
+async def test_a_transient_read_failure_is_retried_with_backoff_until_it_works(
+    org, db, database_url, caplog
+):
+    """REQUEST_LIMIT_EXCEEDED on the order read: no incident, retried (tenacity, the
+    read backoff) until the org answers again, then the plan is created."""
+    shop = Shop(org)
+    order_id = shop.order()
+    await feed(db, org_events(org))
+    org.faults.request_limit_exceeded = True
+    settings = settings_for(org, database_url)
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(intake.run(stop))
+
+    async def refused_twice() -> bool:
+        return org.faults_injected.get("request_limit_exceeded", 0) >= 2
+
+    await _until(refused_twice)
+    assert await incidents(db, "salesforce_permanent") == []
+    assert await planned(db) == []
+    retries = [r for r in caplog.records if r.getMessage() == "reading orders failed; retrying"]
+    assert len(retries) >= 2 and "REQUEST_LIMIT_EXCEEDED" in retries[0].error  # type: ignore[attr-defined]
+    org.faults.request_limit_exceeded = False
+
+    async def created() -> bool:
+        return order_id in await planned(db)
+
+    await _until(created)
+    stop.set()
+    await task
+    await client.aclose()
+
+
+async def test_a_stop_during_the_read_backoff_ends_the_loop(org, db, database_url):
+    shop = Shop(org)
+    shop.order()
+    await feed(db, org_events(org))
+    org.faults.request_limit_exceeded = True
+    settings = settings_for(org, database_url)
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(intake.run(stop))
+
+    async def refused() -> bool:
+        return org.faults_injected.get("request_limit_exceeded", 0) >= 1
+
+    await _until(refused)
+    stop.set()
+    await asyncio.wait_for(task, 10)  # returns, raises nothing
+    await client.aclose()

@@ -6,10 +6,11 @@ import pytest
 from pydantic import SecretStr
 
 from revflow.config import AuthFlow, SalesforceSettings
-from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.auth import Token, TokenProvider
 from revflow.salesforce.client import SalesforceClient
-from revflow.salesforce.errors import RequestLimitExceeded
+from revflow.salesforce.errors import RequestLimitExceeded, SessionExpired
 from revflow.salesforce.orders import fetch_orders
+from revflow.salesforce.user_info import SOAP_KIND, user_info
 from revflow.sandbox.org import INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
 from revflow.sandbox.records import RecordStore
 
@@ -76,4 +77,31 @@ async def test_fetch_orders_reads_items_products_and_account(org):
     assert rec["Account"]["Name"] == "Acme"
     assert rec["OrderItems"][0]["Product2"]["ProductCode"] == "W-1"
     assert "attributes" not in rec and sf.usage.calls_made == 1
+    await sf.aclose()
+
+
+async def test_a_session_that_expires_again_after_reauthenticating_is_raised(org):
+    """Re-authentication is tried once per call, not in a loop: the org refuses every
+    token here (each is revoked as soon as it is issued)."""
+    settings = cc_settings(org)
+
+    class Revoked(TokenProvider):
+        async def token(self, refresh: bool = False, stale: Token | None = None) -> Token:
+            token = await super().token(refresh=refresh, stale=stale)
+            org.revoke_all()
+            return token
+
+    sf = SalesforceClient(Revoked(settings), "62.0", "revflow")
+    with pytest.raises(SessionExpired):
+        await sf.query("SELECT Id FROM Account")
+    assert sf.tokens.fetches == 2 and sf.usage.calls_made == 2
+    await sf.aclose()
+
+
+async def test_get_user_info_reauthenticates_once(org):
+    sf = client(cc_settings(org))
+    await sf.query("SELECT Id FROM Account")
+    org.revoke_all()
+    assert (await user_info(sf)).multi_currency in (True, False)
+    assert sf.tokens.fetches == 2 and sf.usage.by_kind[SOAP_KIND] == 2
     await sf.aclose()

@@ -30,12 +30,14 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from revflow.ingest.errors import PubSubAuthError, PubSubError, PubSubFatalError, ReplayIdExpired
 from revflow.ingest.pubsub import pubsub_api_pb2 as pb
 from revflow.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
 from revflow.ingest.pubsub.avro import SchemaCache, to_cometd_shape
 from revflow.plans.retry import forever
+from revflow.retrying import start_over
 
 LOGGER = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class PubSubSource:
         self.batch_size = max(1, min(batch_size, MAX_BATCH))
         self.initial_backoff_s = initial_backoff_s
         self.max_backoff_s = max_backoff_s
+        self._policy = forever(initial_backoff_s, max_backoff_s)
         self.max_auth_failures = max_auth_failures
         self.tenant_id = tenant_id
         self.latest_replay_ids: dict[str, str] = {}  # topic -> hex, from keepalives
@@ -262,48 +265,71 @@ class PubSubSource:
         except BaseException as exc:
             await self._queue.put(exc)
 
-    def _backoff(self, attempt: int) -> float:
-        """Before reconnect ``attempt`` (from 0): doubling from the initial delay, +-20 %."""
-        return forever(self.initial_backoff_s, self.max_backoff_s).backoff_s(attempt + 1)
+    def _wait(self, retry: RetryCallState) -> float:
+        """Before the next subscribe: at once with a fresh token, else the reconnect
+        backoff (doubling from the initial delay, +-20 %) of the failures since the
+        last stream that delivered."""
+        exc = retry.outcome.exception() if retry.outcome else None
+        if isinstance(exc, _Resubscribe) and exc.at_once:
+            return 0.0
+        return self._policy.backoff_s(retry.attempt_number)
+
+    def _reconnecting(self, retry: RetryCallState) -> None:
+        exc = retry.outcome.exception() if retry.outcome else None
+        if not (isinstance(exc, _Resubscribe) and exc.at_once):
+            self.reconnects += 1
 
     async def _follow(self, topic: str) -> None:
-        attempt = auth_failures = 0
         recent = _Recent(4 * MAX_BATCH)
-        while True:
-            replay = await self._get_replay(topic)
-            first = self._first_request(topic, replay)
-            gen = self._token_gen
-            progress: list[bool] = []
-            try:
-                await self._stream(topic, first, recent, progress)
-                LOGGER.info("Pub/Sub stream for %s closed by the server; resubscribing", topic)
-            except grpc.aio.AioRpcError as exc:
-                code = error_code(exc)
-                if code == REPLAY_CORRUPTED and first.replay_preset == pb.CUSTOM:
-                    raise _expired(topic, replay, f"{code}: {exc.details()}") from None
-                if progress:
-                    attempt = auth_failures = 0
-                if self._is_auth(exc, code):
-                    auth_failures += 1
-                    if auth_failures > self.max_auth_failures:
-                        raise _error(PubSubAuthError, topic, exc) from None
-                    await self._refresh_token(gen)
-                    if auth_failures == 1:
-                        continue  # resubscribe at once with the new token
-                elif code in FATAL_CODES:
-                    raise _error(PubSubFatalError, topic, exc) from None
-                else:
-                    LOGGER.warning(
-                        "Pub/Sub stream for %s failed (%s %s); reconnecting",
-                        topic,
-                        exc.code().name,
-                        code,
-                    )
+        auth_failures = [0]  # since the last stream that delivered
+        resubscribing = AsyncRetrying(
+            wait=self._wait,
+            retry=retry_if_exception_type(_Resubscribe),
+            before_sleep=self._reconnecting,
+            reraise=True,
+        )
+        async for attempt in resubscribing:
+            with attempt:
+                await self._subscribe(topic, recent, auth_failures, attempt.retry_state)
+
+    async def _subscribe(
+        self, topic: str, recent: _Recent, auth_failures: list[int], retry: RetryCallState
+    ) -> None:
+        """One subscription until it ends: raises ``_Resubscribe`` to go again, or
+        the error that ends the topic (expired replay id, fatal or auth error)."""
+        replay = await self._get_replay(topic)
+        first = self._first_request(topic, replay)
+        gen = self._token_gen
+        progress: list[bool] = []
+        try:
+            await self._stream(topic, first, recent, progress)
+            LOGGER.info("Pub/Sub stream for %s closed by the server; resubscribing", topic)
             if progress:
-                attempt = 0
-            self.reconnects += 1
-            await asyncio.sleep(self._backoff(attempt))
-            attempt += 1
+                start_over(retry)
+        except grpc.aio.AioRpcError as exc:
+            code = error_code(exc)
+            if code == REPLAY_CORRUPTED and first.replay_preset == pb.CUSTOM:
+                raise _expired(topic, replay, f"{code}: {exc.details()}") from None
+            if progress:
+                auth_failures[0] = 0
+                start_over(retry)
+            if self._is_auth(exc, code):
+                auth_failures[0] += 1
+                if auth_failures[0] > self.max_auth_failures:
+                    raise _error(PubSubAuthError, topic, exc) from None
+                await self._refresh_token(gen)
+                if auth_failures[0] == 1:
+                    raise _Resubscribe(at_once=True) from None  # with the new token
+            elif code in FATAL_CODES:
+                raise _error(PubSubFatalError, topic, exc) from None
+            else:
+                LOGGER.warning(
+                    "Pub/Sub stream for %s failed (%s %s); reconnecting",
+                    topic,
+                    exc.code().name,
+                    code,
+                )
+        raise _Resubscribe()
 
     def _first_request(self, topic: str, replay: str | int | None) -> pb.FetchRequest:
         request = pb.FetchRequest(topic_name=topic, num_requested=self.batch_size)
@@ -357,6 +383,14 @@ class PubSubSource:
             meta = {"replayId": event.replay_id.hex(), "EventUuid": event.event.id}
             data = {"schema": event.event.schema_id, "payload": None, "event": meta}
             return {"channel": topic, "data": data, "error": f"{type(exc).__name__}: {exc}"}
+
+
+class _Resubscribe(Exception):
+    """The stream ended or failed in a way worth subscribing again for."""
+
+    def __init__(self, at_once: bool = False) -> None:
+        super().__init__("resubscribe")
+        self.at_once = at_once
 
 
 def _expired(topic: str, replay: str | int | None, error: str) -> ReplayIdExpired:
