@@ -47,6 +47,7 @@ from revflow.connector_settings import TrytonConnectorSettings as TrytonConnecto
 from revflow.connector_settings import WebhookConnectorSettings as WebhookConnectorSettings
 from revflow.links import ConsoleSettings
 from revflow.resources import default_mappings_dir
+from revflow.retention.settings import RetentionSettings
 from revflow.security.keyring import KeyringSettings
 from revflow.security.oidc.settings import OidcSettings
 from revflow.security.settings import SecuritySettings
@@ -281,6 +282,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     keyring: KeyringSettings = KeyringSettings()
     oidc: OidcSettings = OidcSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

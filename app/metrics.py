@@ -68,3 +68,8 @@ API_RATE_LIMITED = Counter(
     ["kind"],  # identity (authenticated) or anonymous (by client address)
 )
 LOGINS = Counter("revflow_logins_total", "Login attempts", ["outcome"])
+RETENTION_PURGED = Counter(
+    "revflow_retention_purged_total",
+    "Payloads purged by retention (rows blanked or, for sent write-backs, deleted)",
+    ["table"],
+)

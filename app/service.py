@@ -34,6 +34,7 @@ from revflow.org_guard import OrgGuard
 from revflow.plans.definitions import PlanDefinition, StepKind, order_fulfillment
 from revflow.plans.files import load_plan_file
 from revflow.plans.retry import forever
+from revflow.retention.loop import RetentionLoop
 from revflow.salesforce.auth import TokenProvider
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
@@ -227,6 +228,12 @@ class Revflow:
             await self.mapping_store.watch(stop, beat=beat, check=self.org_guard.on_reload)
 
         add("mappings", watch_mappings, interval_s=2.0)
+        if s.retention.payloads_days is not None:
+            add(
+                "retention",
+                RetentionLoop(self.db, s.retention).run,
+                interval_s=s.retention.interval_s,
+            )
 
     def _org_shape(self, shape: OrgShape) -> None:
         self.intake.org_currency = shape.currency

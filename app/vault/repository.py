@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, TableClause, column, delete, select, table, update
+from sqlalchemy import Column, TableClause, bindparam, column, delete, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
@@ -51,6 +51,10 @@ async def raw_page(
     return [(r[0], r[1]) for r in (await s.execute(q)).all()]
 
 
-async def raw_update(s: AsyncSession, col: Column[Any], key: Any, stored: Any) -> None:
+async def raw_update(s: AsyncSession, col: Column[Any], values: dict[Any, Any]) -> None:
+    """Store ``values`` (primary key -> stored value) in one executemany."""
+    if not values:
+        return
     raw, pk, value = _raw(col)
-    await s.execute(update(raw).where(pk == key).values({value.name: stored}))
+    stmt = update(raw).where(pk == bindparam("_key")).values({value.name: bindparam("_value")})
+    await s.execute(stmt, [{"_key": k, "_value": v} for k, v in values.items()])

@@ -54,15 +54,17 @@ async def rotate_page(
 ) -> Any:
     """Re-wrap one page of ``col`` (rows locked); the last primary key, None at the end."""
     page = await repository.raw_page(s, col, after, limit, lock=True)
+    rewrapped = {}
     for key, stored in page:
         token = _token(stored)
         if token is None:
             tally.plain += stored is not None  # a JSON null is no payload
             continue
         if ring.needs_rotation(token):
-            await repository.raw_update(s, col, key, _rewrap(stored, ring.rotate(token)))
-            tally.rotated += 1
+            rewrapped[key] = _rewrap(stored, ring.rotate(token))
         tally.by_key[ring.primary_id] += 1
+    await repository.raw_update(s, col, rewrapped)
+    tally.rotated += len(rewrapped)
     return page[-1][0] if len(page) == limit else None
 
 

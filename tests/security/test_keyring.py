@@ -117,3 +117,11 @@ def test_settings_section_from_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("REVFLOW_KEYRING__KEY", key)
     with pytest.raises(ConfigError, match="REVFLOW_KEYRING__KEY"):
         load_settings()
+
+
+def test_payload_encryption_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVFLOW_KEYRING__ENCRYPT_PAYLOADS", "true")
+    with pytest.raises(ConfigError, match="REVFLOW_KEYRING.*encrypt_payloads needs keys"):
+        load_settings()
+    monkeypatch.setenv("REVFLOW_KEYRING__KEYS", generate_key())
+    assert load_settings().keyring.encrypt_payloads
