@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from revflow.audit.cli import audit_cli
 from revflow.cli_mappings import mappings_cli
 from revflow.cli_options import ConfigOption, fail, settings_or_exit
 from revflow.cli_plans import plans_cli
@@ -15,6 +16,10 @@ from revflow.config import ConfigError
 from revflow.demo.cli import demo, sandbox
 from revflow.ingest.cli import dead_letters_cli
 from revflow.orchestration.cli import fallout_cli
+from revflow.retention.cli import purge_command
+from revflow.salesforce.cli import salesforce_cli
+from revflow.security.cli import keys_cli, users_cli
+from revflow.vault.cli import secrets_cli
 from revflow.webhooks.cli import webhooks_cli
 
 cli = typer.Typer(
@@ -30,6 +35,12 @@ cli.add_typer(webhooks_cli, name="webhooks")
 cli.add_typer(plans_cli, name="plans")
 cli.add_typer(mappings_cli, name="mappings")
 cli.add_typer(dead_letters_cli, name="dead-letters")
+cli.add_typer(salesforce_cli, name="salesforce")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(secrets_cli, name="secrets")
+cli.command("purge")(purge_command)
 
 
 def _print_version(value: bool) -> None:
@@ -95,7 +106,7 @@ def run(config: ConfigOption = None) -> None:
             loop.add_signal_handler(sig, service.request_stop)
         try:
             await service.run_forever()
-        except OrgCheckError as exc:  # the org lacks fields: one message, exit non-zero
+        except (OrgCheckError, ConfigError) as exc:  # the org lacks fields; no keyring
             fail(str(exc))
 
     asyncio.run(main())

@@ -55,8 +55,13 @@ def run_with_database(
     """
     from revflow.db.database import Database
     from revflow.db.startup import DatabaseStartupError, prepare_database
+    from revflow.vault import configure
 
     settings = settings_or_exit(config)
+    try:
+        configure(settings)
+    except ConfigError as exc:
+        fail(str(exc))
     try:
         prepare_database(settings.database_url, settings.database_wait_s, migrate_sqlite=False)
     except DatabaseStartupError as exc:

@@ -34,7 +34,7 @@ def plans_lint(
     except MappingLoadError:
         mappings = None  # `revflow mappings lint` reports those
     targets = paths or [default_plans_dir()]
-    problems = lint_plan_paths(targets, mappings=mappings, connectors={"erp"})
+    problems = lint_plan_paths(targets, mappings=mappings, connectors=settings.connector_actions())
     for problem in problems:
         typer.echo(str(problem))
     if problems:

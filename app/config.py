@@ -10,63 +10,50 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
     SecretStr,
-    Tag,
     ValidationError,
     field_serializer,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
-from revflow.config_names import env_name, extra_hint, unknown_variables
+from revflow.api.http_settings import HttpSettings
+from revflow.config_names import (
+    connector_hint,
+    env_name,
+    extra_hint,
+    setting_loc,
+    unknown_variables,
+)
 from revflow.config_quotes import QuoteSettings, QuoteWriteback
+from revflow.config_types import ConfigError as ConfigError  # re-exported
+from revflow.config_types import Section as _Section
+from revflow.config_types import WebhookSecret as WebhookSecret
+from revflow.config_types import reveal as reveal
+from revflow.connector_settings import (
+    CONNECTOR_NAME,
+    ConnectorSettings,
+    ErpSettings,
+)
+from revflow.connector_settings import TrytonConnectorSettings as TrytonConnectorSettings
+from revflow.connector_settings import WebhookConnectorSettings as WebhookConnectorSettings
+from revflow.links import ConsoleSettings
 from revflow.resources import default_mappings_dir
+from revflow.retention.settings import RetentionSettings
+from revflow.security.keyring import KeyringSettings
+from revflow.security.oidc.settings import OidcSettings
+from revflow.security.settings import SecuritySettings
 
 ENV_PREFIX = "REVFLOW_"
-
-
-class ConfigError(Exception):
-    """A bad or missing setting; the message names it."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _check_webhook_secret(secret: SecretStr) -> SecretStr:
-    from revflow.connectors.signing import SECRET_PREFIX, decode_secret
-
-    if not secret.get_secret_value().startswith(SECRET_PREFIX):
-        raise ValueError("webhook secret is not whsec_<base64>")
-    decode_secret(secret.get_secret_value())  # ValueError names the problem, not the value
-    return secret
-
-
-# a Standard Webhooks secret, checked at start-up and hidden in repr/str/dumps
-WebhookSecret = Annotated[SecretStr, AfterValidator(_check_webhook_secret)]
-
-
-def reveal(value: Any) -> Any:
-    """``value`` with every ``SecretStr`` in it (lists and dicts too) replaced by its text."""
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
 
 
 class AuthFlow(StrEnum):
@@ -168,6 +155,8 @@ class WritebackSettings(_Section):
     due_date_field: str = "EndDate"
     # on_time | at_risk | late (the picklist's API names); "" writes no jeopardy
     jeopardy_field: str = "Fulfillment_Jeopardy__c"
+    # the link to the plan's console page (written when console.public_url is set)
+    plan_url_field: str = "Revflow_Plan_URL__c"
     # at risk when the expected finish is within max(margin_s, share × expected total)
     jeopardy_margin_share: float = Field(default=0.2, ge=0, le=1)
     jeopardy_margin_s: float = Field(default=0.0, ge=0)
@@ -191,62 +180,6 @@ class WritebackSettings(_Section):
         "failed": "Failed",
     }
     quote: QuoteWriteback = QuoteWriteback()  # the Quote's fields (REVFLOW_WRITEBACK__QUOTE__*)
-
-
-class WebhookConnectorSettings(_Section):
-    """The ERP webhook endpoint (Standard Webhooks)."""
-
-    type: Literal["webhook"] = "webhook"
-    url: str = ""
-    secrets: list[WebhookSecret] = []
-    timeout_s: float = Field(default=10.0, gt=0)
-    # JMESPath to the ERP's id in its answer (connectors/external_id.py); unset: id, erp_number
-    external_id: str | None = None
-
-    @field_validator("external_id")
-    @classmethod
-    def _check_external_id(cls, value: str | None) -> str | None:
-        from revflow.connectors.external_id import compile_path
-
-        if value is not None:
-            compile_path(value)  # ValueError says where the expression breaks
-        return value
-
-    def connector_options(self) -> dict[str, Any]:
-        """The options ``build_connector`` takes, secrets revealed."""
-        return reveal(self.model_dump())
-
-
-class TrytonConnectorSettings(_Section):
-    """A Tryton ERP over JSON-RPC (``REVFLOW_ERP__TYPE=tryton``, connectors/tryton.py)."""
-
-    type: Literal["tryton"]
-    url: str = ""  # http://host:8000 (the database name is added to the path)
-    database: str = ""
-    user: str = ""
-    password: SecretStr = SecretStr("")
-    language: str = "en"
-    timeout_s: float = Field(default=30.0, gt=0)
-    product_codes: dict[str, str] = {}  # Salesforce product code -> Tryton product code
-    max_concurrency: int = Field(default=4, ge=1)
-
-    def connector_options(self) -> dict[str, Any]:
-        """The options ``build_connector`` takes, secrets revealed."""
-        return reveal(self.model_dump())
-
-
-def _erp_type(value: Any) -> str:
-    """``type`` of the ``erp`` section; ``webhook`` when not given (REVFLOW_ERP__URL alone)."""
-    if isinstance(value, dict):
-        return str(value.get("type") or "webhook")
-    return str(getattr(value, "type", "webhook"))
-
-
-ErpSettings = Annotated[
-    Annotated[WebhookConnectorSettings, Tag("webhook")]
-    | Annotated[TrytonConnectorSettings, Tag("tryton")],
-    Discriminator(_erp_type),
-]
 
 
 class CallbackSettings(_Section):
@@ -340,10 +273,18 @@ class Settings(BaseSettings):
     reconcile: ReconcileSettings = ReconcileSettings()
     writeback: WritebackSettings = WritebackSettings()
     erp: ErpSettings = WebhookConnectorSettings()
+    # named connectors (REVFLOW_CONNECTORS__<NAME>__TYPE=...); plans name them
+    connectors: dict[str, ConnectorSettings] = {}
     worker: WorkerSettings = WorkerSettings()
     callbacks: CallbackSettings = CallbackSettings()
     webhooks: WebhookSettings = WebhookSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    security: SecuritySettings = SecuritySettings()
+    http: HttpSettings = HttpSettings()
+    keyring: KeyringSettings = KeyringSettings()
+    oidc: OidcSettings = OidcSettings()
+    retention: RetentionSettings = RetentionSettings()
     quotes: QuoteSettings = QuoteSettings()
 
     def __repr_args__(self) -> Any:
@@ -358,28 +299,66 @@ class Settings(BaseSettings):
 
         return hide_password(url)
 
-    def require_org(self) -> None:
-        """Fail unless an org and the ERP endpoint are configured (for ``revflow run``)."""
+    @field_validator("connectors")
+    @classmethod
+    def _check_connector_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not CONNECTOR_NAME.match(name):
+                raise ValueError(f"connector name {name!r} is not [a-z][a-z0-9_]{{0,31}}")
+        return value
+
+    @model_validator(mode="after")
+    def _erp_once(self) -> Settings:
+        if "erp" in self.connectors and "erp" in self.model_fields_set:
+            raise ValueError("connector 'erp' is set twice: in erp and in connectors.erp")
+        return self
+
+    def all_connectors(self) -> dict[str, ConnectorSettings]:
+        """Every configured connector by name.
+
+        The ``erp`` section is the connector named erp when it is set, or when no
+        ``connectors`` are (Revflow's one connector before named connectors).
+        """
+        found: dict[str, ConnectorSettings] = {}
+        if "erp" in self.model_fields_set or not self.connectors:  # the ERP_* settings
+            found["erp"] = self.erp
+        found.update(self.connectors)
+        return found
+
+    def connector_actions(self) -> dict[str, frozenset[str] | None]:
+        """Connector name -> the actions it performs (None: any), for ``plans lint``."""
+        return {name: c.supported_actions() for name, c in self.all_connectors().items()}
+
+    def missing_connector_settings(self, names: Iterable[str] | None = None) -> list[str]:
+        """The variable names of the settings connectors ``names`` (default: all) lack."""
+        found = self.all_connectors()
+        out = []
+        for name in found if names is None else names:
+            if name in found:
+                loc = (
+                    ("erp",)
+                    if name == "erp" and "erp" not in self.connectors
+                    else ("connectors", name)
+                )
+                out += [env_name(ENV_PREFIX, (*loc, key)) for key in found[name].missing()]
+        return out
+
+    def require_org(self, connectors: Iterable[str] | None = None) -> None:
+        """Fail unless an org and the connectors are configured (for ``revflow run``).
+
+        ``connectors``: the ones the plan uses (default: every configured one).
+        """
         missing = [
             name
             for name, value in (
                 ("REVFLOW_SALESFORCE__INSTANCE_URL", self.salesforce.instance_url),
                 ("REVFLOW_SALESFORCE__CLIENT_ID", self.salesforce.client_id),
-                ("REVFLOW_ERP__URL", self.erp.url),
-                *(
-                    (f"REVFLOW_ERP__{key.upper()}", reveal(getattr(self.erp, key)))
-                    for key in ("database", "user", "password")
-                    if isinstance(self.erp, TrytonConnectorSettings)
-                ),
             )
             if not value
-        ]
+        ] + self.missing_connector_settings(connectors)
         if missing:
-            raise ConfigError(f"missing setting {missing[0]}" + _also(missing[1:]))
-        if isinstance(self.erp, WebhookConnectorSettings) and not self.erp.secrets:
-            raise ConfigError(
-                "missing setting REVFLOW_ERP__SECRETS (a JSON list of whsec_ secrets)"
-            )
+            hint = " (a JSON list of whsec_ secrets)" if missing[0].endswith("__SECRETS") else ""
+            raise ConfigError(f"missing setting {missing[0]}{hint}" + _also(missing[1:]))
 
 
 def _also(rest: list[str]) -> str:
@@ -409,20 +388,21 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         raise ConfigError(f"unknown setting {name}{hint}")
     path = config_file or os.environ.get(ENV_PREFIX + "CONFIG_FILE")
     file_values = _read_file(Path(path)) if path else {}
+    where = f" in {path}" if path else ""
+    merged: dict[str, Any] = {}
     try:
-        env_settings = Settings(**overrides)  # env + overrides
-        if not file_values:
-            return env_settings
-        merged = _deep_merge(file_values, env_settings.model_dump(exclude_unset=True))
+        # one validation of file < environment < overrides, merged section by section,
+        # so a connector's type may sit in the file and its secret in the environment
+        env_values = EnvSettingsSource(Settings)()
+        merged = _deep_merge(_deep_merge(file_values, env_values), overrides)
         return Settings.model_validate(merged)
+    except SettingsError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if p != "__root__")
-        if loc[:1] == ("erp",) and loc[1:2] in (("webhook",), ("tryton",)):
-            loc = loc[:1] + loc[2:]  # the union's tag is not part of the setting's name
-        where = f" in {path}" if path else ""
+        loc = setting_loc(tuple(p for p in err["loc"] if p != "__root__"))
         if err["type"] == "extra_forbidden":
-            hint = extra_hint(Settings, loc, ENV_PREFIX)
+            hint = connector_hint(merged, loc, ENV_PREFIX) or extra_hint(Settings, loc, ENV_PREFIX)
             raise ConfigError(f"unknown setting {env_name(ENV_PREFIX, loc)}{where}{hint}") from None
         msg = err["msg"]
         raise ConfigError(f"invalid setting {env_name(ENV_PREFIX, loc)}{where}: {msg}") from None

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from revflow.connector_settings import TYPE_TAGS, setting_keys
+
 # REVFLOW_* variables that are read by the tests, benchmarks and sandbox, not settings
 NOT_SETTINGS = frozenset(
     {
@@ -70,3 +72,25 @@ def extra_hint(model: type[BaseModel], loc: tuple[Any, ...], prefix: str) -> str
     fields = getattr(current, "model_fields", {})
     close = difflib.get_close_matches(str(loc[-1]), list(fields), n=1, cutoff=0.6)
     return f" (did you mean {env_name(prefix, (*loc[:-1], close[0]))}?)" if close else ""
+
+
+def connector_hint(values: dict[str, Any], loc: tuple[Any, ...], prefix: str) -> str:
+    """A did-you-mean for an unknown key of a connector, from the keys of its type."""
+    at = 1 if loc[:1] == ("erp",) else 2 if loc[:1] == ("connectors",) else 0
+    if not at or len(loc) != at + 1:
+        return ""
+    section = values.get("erp") if at == 1 else (values.get("connectors") or {}).get(loc[1])
+    kind = section.get("type") if isinstance(section, dict) else None
+    hint = did_you_mean(str(loc[-1]), setting_keys(str(kind or "webhook")))
+    if not hint:
+        return ""
+    close = hint.removeprefix(" (did you mean ").removesuffix("?)")
+    return f" (did you mean {env_name(prefix, (*loc[:-1], close))}?)"
+
+
+def setting_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``loc`` without the connector union's tag, which is no part of a setting's name."""
+    at = 1 if loc[:1] == ("erp",) else 2 if loc[:1] == ("connectors",) else None
+    if at is not None and len(loc) > at and loc[at] in TYPE_TAGS:
+        return loc[:at] + loc[at + 1 :]
+    return loc

@@ -59,3 +59,17 @@ INCIDENTS_OPENED = Counter(
 INCIDENTS_RESOLVED = Counter(
     "revflow_incidents_resolved_total", "Standing incidents resolved", ["kind"]
 )
+API_REFUSED = Counter(
+    "revflow_api_refused_total", "API calls refused: 401 no identity, 403 role or CSRF", ["status"]
+)
+API_RATE_LIMITED = Counter(
+    "revflow_api_rate_limited_total",
+    "API calls answered 429 by the per-identity rate limit",
+    ["kind"],  # identity (authenticated) or anonymous (by client address)
+)
+LOGINS = Counter("revflow_logins_total", "Login attempts", ["outcome"])
+RETENTION_PURGED = Counter(
+    "revflow_retention_purged_total",
+    "Payloads purged by retention (rows blanked or, for sent write-backs, deleted)",
+    ["table"],
+)

@@ -17,8 +17,10 @@ import uvicorn
 from revflow.aio import Beat
 from revflow.api.app import create_app
 from revflow.api.health import incidents_check, loops_check
+from revflow.api.serving import server_config
 from revflow.config import ConfigError, Settings
 from revflow.config_quotes import channel_problem
+from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSettings
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.db.database import Database
@@ -31,16 +33,20 @@ from revflow.orchestration.intake import Intake
 from revflow.orchestration.quotes import QuoteIntake
 from revflow.orchestration.worker import Worker
 from revflow.org_guard import OrgGuard
-from revflow.plans.definitions import PlanDefinition, order_fulfillment
+from revflow.plans.definitions import PlanDefinition, StepKind, order_fulfillment
 from revflow.plans.files import load_plan_file
 from revflow.plans.retry import forever
 from revflow.resources import shipped
+from revflow.retention.loop import RetentionLoop
 from revflow.salesforce.auth import TokenProvider
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.writeback import WritebackFlusher
+from revflow.security.oidc.provider import OidcProvider
 from revflow.supervisor import Supervisor
+from revflow.vault import configure as configure_vault
+from revflow.vault.refresh_tokens import bind_refresh_tokens
 from revflow.webhooks.endpoints import DisablePolicy
 from revflow.webhooks.guard import EndpointGuard
 from revflow.webhooks.policy import default_retry_policy
@@ -49,10 +55,16 @@ log = logging.getLogger("revflow")
 
 
 def plan_definition(settings: Settings, mappings: set[str] | None = None) -> PlanDefinition:
-    """The configured plan file, or the built-in order_fulfillment plan."""
+    """The configured plan file (its connectors and actions checked against the
+    configured ones), or the built-in order_fulfillment plan."""
     retry = default_retry_policy(settings)  # the webhook schedule, or the worker's backoff
     if settings.plan_file is not None:
-        definition = load_plan_file(settings.plan_file, mappings=mappings, default_retry=retry)
+        definition = load_plan_file(
+            settings.plan_file,
+            mappings=mappings,
+            connectors=settings.connector_actions(),
+            default_retry=retry,
+        )
         _check_source(definition, "Order", "REVFLOW_PLAN_FILE")
         return definition
     return order_fulfillment(settings.order_mapping, settings.invoice_mapping, retry)
@@ -71,9 +83,12 @@ def quote_plan_definition(
     problem = channel_problem(settings.quotes, settings.ingest)
     if problem:
         raise ConfigError(problem)
-    path = settings.quotes.plan_file or shipped("plans") / QUOTE_PLAN
-    retry = default_retry_policy(settings)
-    definition = load_plan_file(path, mappings=mappings, default_retry=retry)
+    definition = load_plan_file(
+        settings.quotes.plan_file or shipped("plans") / QUOTE_PLAN,
+        mappings=mappings,
+        connectors=settings.connector_actions(),
+        default_retry=default_retry_policy(settings),
+    )
     _check_source(definition, "Quote", "REVFLOW_QUOTES__PLAN_FILE")
     return definition
 
@@ -86,6 +101,49 @@ def _check_source(definition: PlanDefinition, source: str, setting: str) -> None
         )
 
 
+def build_connectors(
+    settings: Settings, db: Database, http: httpx.AsyncClient
+) -> tuple[dict[str, Connector], dict[str, str]]:
+    """Every configured connector by name, and the webhook ones' URLs.
+
+    Webhook connectors are guarded: disabled on 410 or persistent failure, their
+    messages parked (app/webhooks).
+    """
+    policy = DisablePolicy(
+        settings.webhooks.disable_after_s, settings.webhooks.disable_after_failures
+    )
+    connectors: dict[str, Connector] = {}
+    webhooks: dict[str, str] = {}
+    for name, options in settings.all_connectors().items():
+        values = options.connector_options()
+        if isinstance(options, RestConnectorSettings) and options.mappings_dir is None:
+            values["mappings_dir"] = settings.mappings_dir
+        try:
+            connector = build_connector(name, values, http_client=http)
+        except ValueError as exc:  # the builders name the connector and the problem
+            raise ConfigError(str(exc)) from None
+        if isinstance(options, WebhookConnectorSettings):
+            connector = EndpointGuard(connector, db, name=name, url=options.url, policy=policy)
+            webhooks[name] = options.url
+        connectors[name] = connector
+    return connectors, webhooks
+
+
+def _check_plan_connectors(definition: PlanDefinition, configured: set[str]) -> None:
+    """Refuse to start a plan that sends to a connector that is not configured."""
+    used = {
+        s.connector
+        for s in (*definition.steps, *definition.compensations)
+        if s.kind is StepKind.CALLOUT and s.connector
+    }
+    if used - configured:
+        raise ConfigError(
+            f"plan {definition.name!r} sends to connector(s) {', '.join(sorted(used - configured))}"
+            f" that are not configured (configured: {', '.join(sorted(configured)) or 'none'}; "
+            "REVFLOW_ERP__* is the connector named erp)"
+        )
+
+
 class Revflow:
     def __init__(
         self,
@@ -95,6 +153,7 @@ class Revflow:
         serve_api: bool = True,
     ) -> None:
         self.settings = settings
+        self.keyring = configure_vault(settings)  # before anything reads an encrypted column
         self.db = Database(settings.database_url)
         self.http = httpx.AsyncClient(
             timeout=settings.salesforce.timeout_s, limits=httpx.Limits(max_connections=50)
@@ -114,29 +173,21 @@ class Revflow:
         definitions = {self.definition.name: self.definition}
         if self.quote_definition is not None:
             definitions[self.quote_definition.name] = self.quote_definition
-        self.connectors = (
-            dict(connectors)
-            if connectors is not None
-            else {
-                "erp": build_connector(
-                    "erp", settings.erp.connector_options(), http_client=self.http
-                )
-            }
-        )
-        # webhook endpoints: disabled on 410 or persistent failure, messages parked
+        for definition in definitions.values():
+            _check_plan_connectors(
+                definition,
+                set(connectors if connectors is not None else settings.all_connectors()),
+            )
+        # webhook endpoints (name -> URL): disabled on 410 or persistent failure
         self.webhooks: dict[str, str] = {}
-        if connectors is None and settings.erp.type == "webhook":
-            policy = DisablePolicy(
-                settings.webhooks.disable_after_s, settings.webhooks.disable_after_failures
-            )
-            url = str(getattr(settings.erp, "url", ""))
-            self.connectors["erp"] = EndpointGuard(
-                self.connectors["erp"], self.db, name="erp", url=url, policy=policy
-            )
-            self.webhooks["erp"] = url
+        if connectors is None:
+            self.connectors, self.webhooks = build_connectors(settings, self.db, self.http)
+        else:
+            self.connectors = dict(connectors)
+        timeouts = {n: c.timeout_s for n, c in settings.all_connectors().items()}
         self.worker = Worker(
             self.db,
-            StepExecutor(self.connectors, settings.erp.timeout_s),
+            StepExecutor(self.connectors, settings.erp.timeout_s, timeouts),
             definitions,
             settings.writeback,
             concurrency=settings.worker.concurrency,
@@ -204,6 +255,10 @@ class Revflow:
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
             readiness=[loops_check(self.supervisor), incidents_check(self.db)],
+            security=settings.security,
+            keyring=self.keyring,
+            oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
+            http=settings.http,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -225,6 +280,12 @@ class Revflow:
             await self.mapping_store.watch(stop, beat=beat, check=self.org_guard.on_reload)
 
         add("mappings", watch_mappings, interval_s=2.0)
+        if s.retention.payloads_days is not None:
+            add(
+                "retention",
+                RetentionLoop(self.db, s.retention).run,
+                interval_s=s.retention.interval_s,
+            )
 
     def _org_shape(self, shape: OrgShape) -> None:
         self.intake.org_currency = shape.currency
@@ -234,17 +295,13 @@ class Revflow:
     async def start(self) -> None:
         """Check the org (``OrgCheckError`` when it lacks a field), then start the loops."""
         await self.org_guard.at_start(self.mappings)
+        await bind_refresh_tokens(  # rotated OAuth refresh tokens survive restarts
+            self.db, self.connectors, keyring_configured=self.keyring is not None
+        )
         self._tasks.extend(self.supervisor.start(self._stop))
         if self.serve_api:
-            config = uvicorn.Config(
-                self.api,
-                host=self.settings.api_host,
-                port=self.settings.api_port,
-                log_config=None,  # uvicorn's lines go through our JSON handler
-                use_colors=False,
-                access_log=False,
-                lifespan="off",
-            )
+            s = self.settings
+            config = server_config(self.api, s.api_host, s.api_port, s.http)
             self._server = uvicorn.Server(config)
             self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
         log.info("revflow started", extra={"database": self.db.url.split("@")[-1]})

@@ -7,9 +7,9 @@ answers ``204 No Content`` with a ``Location`` header ending in the internal id.
 ``replace=item`` makes a repeated upsert replace the item sublist rather than
 append to it.  ``find_existing`` reads ``GET .../salesOrder/eid:{external_id}``.
 
-Auth is OAuth 2.0 (``Authorization: Bearer``) through a token provider; NetSuite's
-client-credentials flow signs a JWT assertion with a certificate, so pass a
-provider (object, callable or token string) that produces the access token.
+Auth is OAuth 2.0 (``Authorization: Bearer``) through a token provider: from settings
+(``connectors/netsuite_auth.py``: the machine-to-machine flow's signed JWT assertion, or
+a refresh token), or any provider object, callable or token string.
 
 Errors have the RFC 9457-style body ``{"type", "title", "status", "o:errorDetails":
 [{"detail", "o:errorCode", "o:errorPath"}]}``; the details become the error
@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import httpx
 
+from revflow.connectors.actions import SALES_ORDER_ACTIONS, unsupported
 from revflow.connectors.base import CallContext, CallResult
 from revflow.connectors.errors import FatalError
 from revflow.connectors.http_base import (
@@ -120,6 +121,8 @@ class NetSuiteConnector(HttpConnector):
         return body
 
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
+        if action not in SALES_ORDER_ACTIONS:
+            raise FatalError(unsupported("netsuite", action, SALES_ORDER_ACTIONS))
         body = self.build_body(payload)
         response = await self.send(
             "PUT",
@@ -159,13 +162,25 @@ class NetSuiteConnector(HttpConnector):
 
 
 def build(name: str, settings: Mapping[str, Any]) -> NetSuiteConnector:
+    """Options: ``account_id`` or ``base_url``; a ``token_provider``, an ``access_token``,
+    or the OAuth settings ``connectors/netsuite_auth.py`` turns into a provider."""
+    from revflow.connectors.netsuite_auth import token_provider
+
     options = dict(settings)
     account_id = options.pop("account_id", None)
     base_url = options.pop("base_url", None) or (account_id and account_base_url(account_id))
     token = options.pop("token_provider", None) or options.pop("access_token", None)
-    if not base_url or token is None:
+    if not base_url:
+        raise ValueError(f"netsuite connector {name!r} needs 'account_id' (or 'base_url')")
+    try:
+        oauth = token_provider(base_url, options)
+    except ValueError as exc:
+        raise ValueError(f"netsuite connector {name!r}: {exc}") from exc
+    token = token or oauth
+    if token is None:
         raise ValueError(
-            f"netsuite connector {name!r} needs 'account_id' (or 'base_url') and 'token_provider'"
+            f"netsuite connector {name!r} needs client_id, certificate_id and private_key "
+            "(or client_id, client_secret and refresh_token, or a token_provider)"
         )
     try:
         return NetSuiteConnector(base_url, token, **options)

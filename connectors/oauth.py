@@ -9,7 +9,9 @@ JWT-assertion flow implemented elsewhere.
 ``OAuth2TokenProvider`` implements RFC 6749 grants against a token endpoint:
 
 - ``client_credentials`` (Xero custom connections, SAP BTP/S/4HANA OAuth clients);
-- ``refresh_token`` (QuickBooks Online); a rotated ``refresh_token`` in the answer
+- ``client_credentials`` with a signed JWT as client authentication (RFC 7523,
+  ``auth_method="assertion"``: NetSuite's machine-to-machine flow);
+- ``refresh_token`` (QuickBooks Online, NetSuite); a rotated ``refresh_token`` in the answer
   replaces the old one and is passed to ``on_refresh_token`` so it can be stored.
 
 Tokens are cached until ``expires_in`` minus ``leeway_s``; concurrent callers share
@@ -38,11 +40,15 @@ from revflow.connectors.errors import FatalError
 from revflow.connectors.http_errors import MAX_BODY_CHARS, classify_response, classify_transport
 
 __all__ = [
+    "CLIENT_ASSERTION_TYPE",
     "OAuth2TokenProvider",
     "StaticTokenProvider",
     "TokenProvider",
     "as_token_provider",
 ]
+
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 @runtime_checkable
@@ -105,6 +111,7 @@ class OAuth2TokenProvider:
         refresh_token: str | None = None,
         on_refresh_token: Callable[[str], Any] | None = None,
         auth_method: str = "basic",
+        client_assertion: Callable[[], str] | None = None,
         leeway_s: float = 60.0,
         timeout_s: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
@@ -114,8 +121,10 @@ class OAuth2TokenProvider:
             raise ValueError(f"unsupported grant_type {grant_type!r}")
         if grant_type == "refresh_token" and not refresh_token:
             raise ValueError("grant_type 'refresh_token' needs a refresh_token")
-        if auth_method not in ("basic", "body"):
-            raise ValueError("auth_method must be 'basic' or 'body'")
+        if auth_method not in ("basic", "body", "assertion"):
+            raise ValueError("auth_method must be 'basic', 'body' or 'assertion'")
+        if (auth_method == "assertion") != (client_assertion is not None):
+            raise ValueError("auth_method 'assertion' goes with a client_assertion")
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
@@ -125,6 +134,7 @@ class OAuth2TokenProvider:
         self.refresh_token = refresh_token
         self.on_refresh_token = on_refresh_token
         self.auth_method = auth_method
+        self.client_assertion = client_assertion
         self.leeway_s = leeway_s
         self.timeout_s = timeout_s
         self.clock = clock
@@ -173,7 +183,10 @@ class OAuth2TokenProvider:
         if self.audience:
             form["audience"] = self.audience
         auth: httpx.BasicAuth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
-        if self.auth_method == "basic":
+        if self.client_assertion is not None:  # RFC 7523: a signed JWT instead of a secret
+            form["client_assertion_type"] = CLIENT_ASSERTION_TYPE
+            form["client_assertion"] = self.client_assertion()
+        elif self.auth_method == "basic":
             auth = httpx.BasicAuth(self.client_id, self.client_secret)
         else:
             form["client_id"] = self.client_id

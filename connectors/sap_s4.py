@@ -35,10 +35,11 @@ from typing import Any
 
 import httpx
 
+from revflow.connectors.actions import SALES_ORDER_ACTIONS, unsupported
 from revflow.connectors.base import CallContext, CallResult
 from revflow.connectors.errors import FatalError, RetryableError
 from revflow.connectors.http_base import DEFAULT_TIMEOUT_S, HttpConnector, lines_of, require
-from revflow.connectors.oauth import as_token_provider
+from revflow.connectors.oauth import OAuth2TokenProvider, as_token_provider
 
 __all__ = ["SapS4SalesOrderConnector", "sap_error_message"]
 
@@ -184,6 +185,8 @@ class SapS4SalesOrderConnector(HttpConnector):
         )
 
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
+        if action not in SALES_ORDER_ACTIONS:
+            raise FatalError(unsupported("sap_s4", action, SALES_ORDER_ACTIONS))
         body = self.build_body(payload)
         if self._csrf is None:
             await self._fetch_csrf(ctx)
@@ -228,11 +231,24 @@ class SapS4SalesOrderConnector(HttpConnector):
 
 
 def build(name: str, settings: Mapping[str, Any]) -> SapS4SalesOrderConnector:
+    """Options: ``base_url``; ``username``/``password`` of the communication user, a
+    ``token_provider`` or ``access_token``, or an OAuth client (``token_url``,
+    ``client_id``, ``client_secret``, optional ``scope``: the client-credentials grant)."""
     options = dict(settings)
     base_url = options.pop("base_url", None)
     if not base_url:
         raise ValueError(f"sap_s4 connector {name!r} needs 'base_url'")
+    client = {k: options.pop(k, None) for k in ("token_url", "client_id", "client_secret", "scope")}
+    access_token = options.pop("access_token", None)
+    if options.get("token_provider") is None and access_token:
+        options["token_provider"] = access_token
+    if options.get("token_provider") is None and all(
+        client[k] for k in ("token_url", "client_id", "client_secret")
+    ):
+        options["token_provider"] = OAuth2TokenProvider(
+            client["token_url"], client["client_id"], client["client_secret"], scope=client["scope"]
+        )
     try:
         return SapS4SalesOrderConnector(base_url, **options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"sap_s4 connector {name!r}: {exc}") from exc

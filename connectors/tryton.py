@@ -66,6 +66,12 @@ from typing import Any
 
 import httpx
 
+from revflow.connectors.actions import (
+    INVOICE_ACTIONS,
+    QUOTE_ACTIONS,
+    SALES_ORDER_ACTIONS,
+    unsupported,
+)
 from revflow.connectors.base import CallContext, CallResult, Connector
 from revflow.connectors.errors import (
     AmbiguousError,
@@ -84,9 +90,7 @@ __all__ = [
     "tryton_error",
 ]
 
-SALE_ACTIONS = {"sales_order.create", "create_sales_order"}
-INVOICE_ACTIONS = {"invoice.create", "create_invoice"}
-QUOTE_ACTIONS = {"quote.create", "create_quote"}
+SALE_ACTIONS = SALES_ORDER_ACTIONS
 PROCESSED, QUOTATION = "processing", "quotation"  # where sales and quotes are left
 _TRANSIENT = ("database is locked", "could not serialize", "deadlock", "OperationalError")
 
@@ -337,7 +341,9 @@ class TrytonConnector(Connector):
                 return result
             if action in INVOICE_ACTIONS:
                 return await self._invoice(payload, ctx)
-        raise FatalError(f"the tryton connector has no action {action!r}")
+        raise FatalError(
+            unsupported("tryton", action, SALE_ACTIONS | QUOTE_ACTIONS | INVOICE_ACTIONS)
+        )
 
     async def find_existing(
         self, action: str, payload: dict[str, Any], ctx: CallContext

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from revflow.connectors.actions import INVOICE_ACTIONS, unsupported
 from revflow.connectors.base import CallContext, CallResult
 from revflow.connectors.errors import FatalError
 from revflow.connectors.http_base import (
@@ -135,6 +136,8 @@ class XeroConnector(HttpConnector):
         return {"Invoices": [invoice]}
 
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
+        if action not in INVOICE_ACTIONS:
+            raise FatalError(unsupported("xero", action, INVOICE_ACTIONS))
         body = self.build_body(payload)
         response = await self.send(
             "POST",

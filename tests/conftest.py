@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +65,13 @@ def _clean_revflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("REVFLOW_") and key != "REVFLOW_TEST_DATABASE_URL":
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(autouse=True)
+def _no_keyring() -> Iterator[None]:
+    """Each test starts without a process keyring (``revflow.db.encrypted``) and ends so."""
+    from revflow.db import encrypted
+
+    encrypted.configure(None)
+    yield
+    encrypted.configure(None)

@@ -65,8 +65,19 @@ def test_preview_shows_document(tmp_path):
     assert '"external_id": "8015e00000Q7mNpAAJ"' in result.output
 
 
+THREE_SYSTEMS = """
+erp: {type: webhook, url: "https://erp.example/hooks"}
+connectors:
+  warehouse: {type: amqp, exchange: warehouse}
+  accounting: {type: webhook, url: "https://accounting.example/hooks"}
+"""
+
+
 def test_plans_lint_ok_and_explain_from_a_record_file(tmp_path):
-    assert runner.invoke(cli, ["plans", "lint", "plans"]).exit_code == 0
+    config = tmp_path / "revflow.yaml"
+    config.write_text(THREE_SYSTEMS)
+    result = runner.invoke(cli, ["plans", "lint", "plans", "--config", str(config)])
+    assert result.exit_code == 0, result.output
     record = tmp_path / "order.json"
     record.write_text(
         '{"Id": "8015e00000Q7mNpAAJ", "Status": "Activated", "TotalAmount": 10,'
@@ -78,6 +89,31 @@ def test_plans_lint_ok_and_explain_from_a_record_file(tmp_path):
     assert result.exit_code == 0, result.output
     assert "reserve_stock@8025e00000Q7mNpAAJ" in result.output
     assert "manual_approval" in result.output and "skipped" in result.output
+
+
+def test_plans_lint_checks_each_connector_exists_and_performs_the_action(tmp_path):
+    config = tmp_path / "revflow.yaml"
+    config.write_text(
+        THREE_SYSTEMS.replace("type: webhook, url", "type: quickbooks, realm_id").replace(
+            "accounting:", "acct:"
+        )
+    )
+    plan = "plans/order_to_three_systems.yaml"
+    result = runner.invoke(cli, ["plans", "lint", plan, "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:2] == [
+        f"{plan}:22:17: step 'create_sales_order': connector 'erp' has no action "
+        "'sales_order.create' (it performs: create_invoice, invoice.create)",
+        f"{plan}:34:20: step 'create_invoice': unknown connector 'accounting' "
+        "(configured: acct, erp, warehouse)",
+    ]
+
+
+def test_demo_refuses_an_unknown_plan_in_one_line():
+    result = runner.invoke(cli, ["demo", "--plan", "order_to_nowhere"])
+    assert result.exit_code == 2
+    assert "--plan: no plan file or shipped plan 'order_to_nowhere'" in result.output
+    assert "order_to_three_systems" in result.output
 
 
 def test_plans_lint_reports_a_cycle(tmp_path):

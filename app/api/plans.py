@@ -1,18 +1,20 @@
 """Plan endpoints: read a plan and its audit trail; operator actions on its steps.
 
 Actions answer 404 for an unknown plan or step, 409 when the state machine does
-not allow the change (the message says why), 400/422 for a bad request.
+not allow the change (the message says why), 400 for a bad plan id or step key (or an
+action the domain refuses), 422 for a body of the wrong shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.api.schemas import (
+    AUTH_ERRORS,
     ActionIn,
     ActionOut,
     AuditOut,
@@ -28,24 +30,20 @@ from revflow.db.database import Database
 from revflow.db.models import Plan, Step
 from revflow.orchestration import operator, repository
 from revflow.orchestration.operator import ActionResult
+from revflow.security.dependencies import require
+from revflow.security.identity import Identity, Role
 
-MAX_ID = 2**31 - 1
+Viewer = Depends(require(Role.VIEWER))
+Operator = Annotated[Identity, Depends(require(Role.OPERATOR))]
+
+MAX_ID = 2**31 - 1  # plans.id is a 32-bit integer on PostgreSQL
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (400, 404, 409, 422)
+    **{code: {"model": Problem} for code in (400, 404, 409)},
+    **AUTH_ERRORS,
 }
-
-
-def plan_id_of(raw: str) -> int:
-    """A plan id from the path, or 400."""
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
-        raise HTTPException(400, f"{raw[:40]!r} is not a plan id")
-    return int(raw)
-
-
-def step_key_of(raw: str) -> str:
-    if not 0 < len(raw) <= 100:
-        raise HTTPException(400, "a step key has 1 to 100 characters")
-    return raw
+# declared in the OpenAPI document and checked by FastAPI (400 when they do not fit)
+PlanId = Annotated[int, Path(ge=1, le=MAX_ID, description="a plan's id")]
+StepKey = Annotated[str, Path(min_length=1, max_length=100, description="a step's key")]
 
 
 def step_out(st: Step) -> StepOut:
@@ -124,77 +122,82 @@ async def _run(
 def plans_router(db: Database, writeback: WritebackSettings) -> APIRouter:
     router = APIRouter(prefix="/api/plans", tags=["plans"], responses=ERRORS)
 
-    @router.get("/{plan_id}", response_model=PlanOut)
-    async def get_plan(plan_id: str) -> PlanOut:
+    @router.get("/{plan_id}", response_model=PlanOut, dependencies=[Viewer])
+    async def get_plan(plan_id: PlanId) -> PlanOut:
         """A plan with its steps."""
-        pid = plan_id_of(plan_id)
         async with db.read() as s:
-            plan = await repository.get_plan(s, pid)
+            plan = await repository.get_plan(s, plan_id)
             if plan is None:
-                raise HTTPException(404, f"no plan {pid}")
-            steps = await repository.steps_of_plans(s, [pid])
+                raise HTTPException(404, f"no plan {plan_id}")
+            steps = await repository.steps_of_plans(s, [plan_id])
         return plan_out(plan, steps)
 
-    @router.get("/{plan_id}/audit", response_model=list[AuditOut])
-    async def get_audit(plan_id: str) -> list[AuditOut]:
+    @router.get("/{plan_id}/audit", response_model=list[AuditOut], dependencies=[Viewer])
+    async def get_audit(plan_id: PlanId) -> list[AuditOut]:
         """Everything that happened to a plan, oldest first: who, what, why."""
-        pid = plan_id_of(plan_id)
         async with db.read() as s:
-            if await repository.get_plan(s, pid) is None:
-                raise HTTPException(404, f"no plan {pid}")
-            rows = await repository.plan_audit(s, pid)
+            if await repository.get_plan(s, plan_id) is None:
+                raise HTTPException(404, f"no plan {plan_id}")
+            rows = await repository.plan_audit(s, plan_id)
             return [
                 AuditOut(id=a.id, at=a.at, actor=a.actor, action=a.action, detail=a.detail)
                 for a in rows
             ]
 
     @router.post("/{plan_id}/steps/{key}/retry", response_model=ActionOut)
-    async def retry_step(plan_id: str, key: str, body: RetryIn) -> ActionOut:
+    async def retry_step(plan_id: PlanId, key: StepKey, body: RetryIn, who: Operator) -> ActionOut:
         """Run a fatally failed step again, optionally with new input."""
-        pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
             db,
             lambda s: operator.retry(
-                s, writeback, pid, k, actor=body.actor, reason=body.reason, input=body.input
+                s, writeback, plan_id, key, actor=who.subject, reason=body.reason, input=body.input
             ),
         )
 
     @router.post("/{plan_id}/steps/{key}/skip", response_model=ActionOut)
-    async def skip_step(plan_id: str, key: str, body: ActionIn) -> ActionOut:
+    async def skip_step(plan_id: PlanId, key: StepKey, body: ActionIn, who: Operator) -> ActionOut:
         """Skip a step; what depends on it may run."""
-        pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
-            db, lambda s: operator.skip(s, writeback, pid, k, actor=body.actor, reason=body.reason)
+            db,
+            lambda s: operator.skip(
+                s, writeback, plan_id, key, actor=who.subject, reason=body.reason
+            ),
         )
 
     @router.post("/{plan_id}/steps/{key}/complete", response_model=ActionOut)
-    async def complete_step(plan_id: str, key: str, body: CompleteIn) -> ActionOut:
+    async def complete_step(
+        plan_id: PlanId, key: StepKey, body: CompleteIn, who: Operator
+    ) -> ActionOut:
         """Complete a waiting manual task, with optional output."""
-        pid, k = plan_id_of(plan_id), step_key_of(key)
         return await _run(
             db,
             lambda s: operator.complete(
-                s, writeback, pid, k, actor=body.actor, reason=body.reason, output=body.output
+                s,
+                writeback,
+                plan_id,
+                key,
+                actor=who.subject,
+                reason=body.reason,
+                output=body.output,
             ),
         )
 
     @router.post("/{plan_id}/redrive", response_model=ActionOut)
-    async def redrive(plan_id: str, body: RedriveIn) -> ActionOut:
+    async def redrive(plan_id: PlanId, body: RedriveIn, who: Operator) -> ActionOut:
         """Re-run the plan from a failed step; completed steps are kept."""
-        pid = plan_id_of(plan_id)
         return await _run(
             db,
             lambda s: operator.redrive(
-                s, writeback, pid, body.step, actor=body.actor, reason=body.reason
+                s, writeback, plan_id, body.step, actor=who.subject, reason=body.reason
             ),
         )
 
     @router.post("/{plan_id}/cancel", response_model=ActionOut)
-    async def cancel(plan_id: str, body: ActionIn) -> ActionOut:
+    async def cancel(plan_id: PlanId, body: ActionIn, who: Operator) -> ActionOut:
         """Cancel the plan (failed if it had fallout, else cancelled)."""
-        pid = plan_id_of(plan_id)
         return await _run(
-            db, lambda s: operator.cancel(s, writeback, pid, actor=body.actor, reason=body.reason)
+            db,
+            lambda s: operator.cancel(s, writeback, plan_id, actor=who.subject, reason=body.reason),
         )
 
     return router

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from revflow.api.schemas import AUTH_ERRORS
 from revflow.config import SalesforceSettings
 from revflow.db.database import Database
 from revflow.salesforce.budget import usage_report
+from revflow.security.dependencies import require
+from revflow.security.identity import Role
 
 
 class UsageOut(BaseModel):
@@ -26,9 +29,13 @@ class UsageOut(BaseModel):
 
 
 def salesforce_router(db: Database, settings: SalesforceSettings) -> APIRouter:
-    router = APIRouter(tags=["salesforce"])
+    router = APIRouter(tags=["salesforce"], responses=AUTH_ERRORS)
 
-    @router.get("/api/salesforce/usage", response_model=UsageOut)
+    @router.get(
+        "/api/salesforce/usage",
+        response_model=UsageOut,
+        dependencies=[Depends(require(Role.VIEWER))],
+    )
     async def usage() -> UsageOut:
         """Revflow's Salesforce API calls (last 24 h and today, UTC) vs its budget and the
         org total."""

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from revflow.orchestration.actors import ACTOR_MAX, REASON_MAX
+from revflow.clock import aware
+from revflow.orchestration import actors
+from revflow.orchestration.actors import REASON_MAX
+
+# a Salesforce record id (15 or 18 characters), in paths and queries
+ORDER_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
+# a time in an answer: always with its zone (SQLite hands back naive UTC datetimes,
+# which the document's date-time format does not allow)
+Utc = Annotated[datetime, AfterValidator(aware)]
+# documents that actor and reason may not be blank; check_actor says so with a 400
+NOT_BLANK: dict[str, Any] = {"pattern": actors.NOT_BLANK}
 
 
 class StepOut(BaseModel):
@@ -19,14 +30,14 @@ class StepOut(BaseModel):
     connector: str | None
     action: str | None
     idempotency_key: str
-    due_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    due_at: Utc | None
+    started_at: Utc | None
+    finished_at: Utc | None
     error: str | None
     output: dict[str, Any] | None
     mapping_hash: str | None
     wait_key: str | None = None
-    wait_until: datetime | None = None
+    wait_until: Utc | None = None
     assignee: str | None = None
     note: str | None = None
     ponr: bool = False
@@ -43,11 +54,11 @@ class PlanOut(BaseModel):
     state: str
     error: str | None
     mapping_hashes: dict[str, Any]
-    created_at: datetime
-    completed_at: datetime | None
+    created_at: Utc
+    completed_at: Utc | None
     steps: list[StepOut]
     hold_reason: str | None = None
-    due_at: datetime | None = None  # the order's requested date
+    due_at: Utc | None = None  # the order's requested date
     jeopardy: str | None = None  # on_time | at_risk | late; None: unknown
     version: int = 1  # 1 + the amendments applied
     change: dict[str, Any] | None = None  # the amendment or cancellation in progress
@@ -62,12 +73,18 @@ class Problem(BaseModel):
     detail: str
 
 
+# what every route that needs an identity may answer (revflow.security.dependencies)
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid credentials (API key or session)"},
+    403: {"model": Problem, "description": "the caller's role is too weak, or no CSRF token"},
+}
+
+
 class ActionIn(BaseModel):
-    """Who acts and why (both go to the audit log)."""
+    """Why (to the audit log, with the authenticated caller as the actor)."""
 
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
-    reason: str = Field(min_length=1, max_length=REASON_MAX)
+    reason: str = Field(min_length=1, max_length=REASON_MAX, json_schema_extra=NOT_BLANK)
 
 
 class RetryIn(ActionIn):
@@ -76,7 +93,6 @@ class RetryIn(ActionIn):
 
 class CompleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
     reason: str = Field(default="", max_length=REASON_MAX)
     output: dict[str, Any] | None = None
 
@@ -94,7 +110,7 @@ class ActionOut(BaseModel):
 
 class AuditOut(BaseModel):
     id: int
-    at: datetime
+    at: Utc
     actor: str
     action: str
     detail: dict[str, Any]
@@ -108,4 +124,4 @@ class FalloutOut(BaseModel):
     kind: str
     error: str | None
     attempts: int
-    since: datetime | None
+    since: Utc | None

@@ -8,7 +8,12 @@
 - ``connector_calls``/``connector_attempts`` log every external effect.
 - ``writeback_outbox`` holds field updates bound for Salesforce.
 - ``dead_letters`` keep what could not be processed, with the reason.
-- ``audit_log`` is append-only.
+- ``api_keys``, ``local_users``, ``recovery_codes`` and ``auth_sessions`` are who may
+  call the API (``app/security``); secrets in them are hashes or ciphertext only.
+- ``audit_log`` is append-only, each entry chained to the one before by a hash
+  (``audit_chain_head`` holds the newest; ``revflow.security.audit_chain``).
+- ``stored_secrets`` holds secrets Revflow keeps itself, encrypted (``revflow.security``).
+- ``oidc_logins`` are OpenID Connect logins under way (state, nonce, PKCE verifier).
 """
 
 from __future__ import annotations
@@ -17,10 +22,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from revflow.clock import utcnow
+from revflow.db.encrypted import PayloadJSON, PayloadText, SecretText
 from revflow.plans.state import PlanState, StepState  # the pure core owns the state enums
 
 
@@ -71,7 +87,7 @@ class OrderSnapshot(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[str] = mapped_column(String(18), index=True)
-    record: Mapped[dict[str, Any]]
+    record: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -124,8 +140,8 @@ class Step(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
     idempotency_key: Mapped[str] = mapped_column(String(100))
-    input: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    input: Mapped[dict[str, Any] | None] = mapped_column(PayloadJSON)
+    output: Mapped[dict[str, Any] | None] = mapped_column(PayloadJSON)
     error: Mapped[str | None] = mapped_column(Text)
     mapping_hash: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None]
@@ -169,7 +185,7 @@ class ConnectorAttempt(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(PayloadText)  # may quote the ERP's answer
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -201,7 +217,7 @@ class WritebackItem(Base):
     operation: Mapped[str] = mapped_column(
         String(8), default=OutboxOperation.UPDATE, server_default=OutboxOperation.UPDATE.value
     )
-    fields: Mapped[dict[str, Any]]
+    fields: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -220,7 +236,7 @@ class DeadLetter(Base):
     source: Mapped[str] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     replayed_at: Mapped[datetime | None]
 
@@ -238,6 +254,34 @@ class AuditEntry(Base):
     order_id: Mapped[str | None] = mapped_column(String(18), index=True)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the hash chain: set when the writing transaction commits (NULL only until then)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The newest link of the audit chain (one row, id 1): locked by each sealing commit,
+    so concurrent writers chain one after another; a deleted tail shows against it."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StoredSecret(Base):
+    """A secret Revflow keeps (a rotated OAuth refresh token, a webhook secret being
+    rolled out), always encrypted by the keyring."""
+
+    __tablename__ = "stored_secrets"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(SecretText)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ChannelLease(Base):
@@ -285,7 +329,7 @@ class Signal(Base):
     name: Mapped[str] = mapped_column(String(200))  # channel or callback type
     dedupe_key: Mapped[str] = mapped_column(String(200))
     correlation_key: Mapped[str | None] = mapped_column(String(200), index=True)
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     consumed_by_step_id: Mapped[int | None] = mapped_column(Integer)
 
@@ -332,3 +376,85 @@ class WebhookEndpoint(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     incident_id: Mapped[int | None] = mapped_column(Integer)  # the open "disabled" incident
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ApiKey(Base):
+    """A machine client's key: shown once, kept as a SHA-256 of its secret part."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # public: key:<prefix>
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    last_used_at: Mapped[datetime | None]
+
+
+class LocalUser(Base):
+    """A person without an identity provider: argon2id password and mandatory TOTP."""
+
+    __tablename__ = "local_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    # a keyring token (revflow.security.keyring); `revflow secrets rotate-key` re-wraps it
+    totp_seed_ciphertext: Mapped[str] = mapped_column(Text, info={"encrypted": True})
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # a code is used once
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    disabled_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+
+
+class RecoveryCode(Base):
+    """A one-time second factor for a local user who lost the authenticator."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("local_users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
+
+
+class AuthSession(Base):
+    """A browser session: the cookie's token and CSRF token kept as SHA-256 hashes."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]  # the absolute timeout
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class OidcLogin(Base):
+    """An OpenID Connect login sent to the provider and not back yet (``app/security/oidc``);
+    used once, by the browser holding its state cookie, within ``login_timeout_s``."""
+
+    __tablename__ = "oidc_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of state
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE
+    return_to: Mapped[str] = mapped_column(String(500), default="/")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

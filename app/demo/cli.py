@@ -59,6 +59,14 @@ def demo(
         int,
         typer.Option(min=0, help="Quotes to approve beside the orders (synced as ERP quotes)."),
     ] = 0,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            help="A shipped plan's name (e.g. order_to_three_systems) or a plan file; the "
+            "demo starts a system for each connector it names: erp, warehouse (AMQP on the "
+            "local RabbitMQ), accounting (webhook)."
+        ),
+    ] = None,
 ) -> None:
     """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
 
@@ -83,6 +91,14 @@ def demo(
         fail("give --database (an SQLite file) or --database-url, not both")
     if erp not in ("sandbox", "tryton"):
         fail(f"--erp must be sandbox or tryton, not {erp!r}")
+    if plan is not None:
+        from revflow.demo.systems import plan_connectors, resolve_plan
+        from revflow.plans.files import PlanLoadError
+
+        try:
+            plan_connectors(resolve_plan(plan))
+        except (ValueError, PlanLoadError) as exc:
+            fail(f"--plan: {exc}")
     settings_or_exit(None)  # the demo's settings also read REVFLOW_*: a bad one is one line
     from revflow.logs import configure_logging
 
@@ -118,6 +134,7 @@ def demo(
                     amend=amend,
                     erp=erp,
                     quotes=quotes,
+                    plan=plan,
                 )
             )
         except MappingLoadError as exc:  # a mappings folder that cannot be read
@@ -132,6 +149,11 @@ def demo(
             + (f", {summary.cancelled} cancelled" if cancel else "")
             + (f", {summary.amended} amended" if amend else "")
             + (f", {summary.quotes_synced}/{summary.quotes} quotes synced" if quotes else "")
+            + "".join(
+                f"; {name}: {counts['documents']} documents, "
+                f"{counts['duplicate_orders']} duplicates"
+                for name, counts in summary.systems.items()
+            )
         )
     failure = verdict(summary, cancel, amend)
     if failure:
@@ -141,22 +163,35 @@ def demo(
 def sandbox(
     port: Annotated[int, typer.Option(help="Port for the sandbox org (0 = any free port).")] = 8443,
     erp_port: Annotated[int, typer.Option(help="Port for the sandbox ERP.")] = 8444,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="Serve the org over HTTPS with a throw-away CA in sandbox-tls/."
+        ),
+    ] = False,
+    bare: Annotated[
+        bool, typer.Option("--bare", help="An org Revflow's package was never deployed to.")
+    ] = False,
 ) -> None:
     """Run the sandbox org (OAuth, REST, CometD) and the sandbox ERP on loopback, alone.
 
-    Prints the credentials to configure Revflow against them.
+    Prints the credentials to configure Revflow against them.  ``revflow salesforce
+    setup|doctor`` (simple-salesforce: https only) need ``--tls``.
     """
     from revflow.connectors.signing import generate_secret
     from revflow.sandbox.erp import SandboxErp
     from revflow.sandbox.keys import generate_keypair, write_private_file
     from revflow.sandbox.org import ConnectedApp, SandboxOrg
     from revflow.sandbox.server import start_erp, start_org
+    from revflow.sandbox.tls import make_tls
 
     key_file = Path("sandbox-private-key.pem").resolve()
+    tls_dir = Path("sandbox-tls").resolve()
 
     async def main() -> None:
         keys = generate_keypair()
-        org = SandboxOrg()
+        org = SandboxOrg(set_up=not bare)
+        certificates = await asyncio.to_thread(make_tls, tls_dir) if tls else None
         org.add_app(
             ConnectedApp(
                 name="revflow",
@@ -170,7 +205,7 @@ def sandbox(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        org_server = await start_org(org, port=port)
+        org_server = await start_org(org, port=port, tls=certificates)
         erp_server = await start_erp(erp, port=erp_port)
         await asyncio.to_thread(write_private_file, key_file, keys.private_key_pem)
         typer.echo(f"sandbox org: {org_server.base_url}   sandbox ERP: {erp_server.base_url}")
@@ -182,6 +217,11 @@ def sandbox(
         typer.echo(f"  REVFLOW_SALESFORCE__PRIVATE_KEY_FILE={key_file}")
         typer.echo(f"  REVFLOW_ERP__URL={erp_server.base_url}/webhooks/erp")
         typer.echo(f"  REVFLOW_ERP__SECRETS='{json.dumps(erp.secrets)}'")
+        if certificates is not None:  # requests (simple-salesforce) and httpx trust it
+            typer.echo(f"  REQUESTS_CA_BUNDLE={certificates.ca_file}")
+            typer.echo(f"  SSL_CERT_FILE={certificates.ca_file}")
+        typer.echo("then call Revflow's API with a key from:")
+        typer.echo("  revflow keys create --role admin --expires 1d --name sandbox")
         await stop.wait()
         await org_server.close()
         await erp_server.close()

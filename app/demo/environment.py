@@ -21,6 +21,7 @@ from revflow.demo.catalog import DEMO_APP, PRODUCTS, REVFLOW_APP
 from revflow.demo.chaos import Chaos
 from revflow.demo.outcomes import OrderOutcomes
 from revflow.demo.quotes import DemoQuotes
+from revflow.demo.systems import DEFAULT_AMQP_URL, ExtraSystems, plan_connectors, resolve_plan
 from revflow.process import RevflowProcess
 from revflow.sandbox.erp import SandboxErp
 from revflow.sandbox.keys import generate_keypair, write_private_file
@@ -33,8 +34,12 @@ if TYPE_CHECKING:
     from revflow.sandbox.tryton import TrytonServer
 
 
-class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
-    """Sandbox org + sandbox ERP + Revflow, wired together on loopback."""
+class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
+    """Sandbox org + sandbox ERP + Revflow, wired together on loopback.
+
+    ``plan``: a shipped plan's name or a plan file to run instead of the built-in plan;
+    the systems behind the connectors it names are started too (app/demo/systems.py).
+    """
 
     def __init__(
         self,
@@ -51,6 +56,8 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
         database_proxy: bool = False,
         single_currency: str | None = None,
         quotes: bool = False,
+        plan: str | None = None,
+        amqp_url: str = DEFAULT_AMQP_URL,
     ) -> None:
         """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
         (``self.proxy``) that tests and the chaos demo cut to make database outages.
@@ -58,6 +65,10 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
         if erp not in ("sandbox", "tryton"):
             raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
         self.erp_kind = erp
+        self.plan_path = resolve_plan(plan) if plan else None
+        self.plan_connectors = plan_connectors(self.plan_path) if self.plan_path else []
+        self.amqp_url = amqp_url
+        self.seed = seed
         self.tryton: TrytonServer | None = None  # a real Tryton server, with erp="tryton"
         self._tmp = tempfile.TemporaryDirectory(prefix="revflow-demo-")
         self.database_url = database_url or f"sqlite+aiosqlite:///{self._tmp.name}/demo.sqlite"
@@ -87,6 +98,8 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
         self.settings: Settings | None = None
         self._http = httpx.AsyncClient(timeout=60)
         self._demo_token: str | None = None
+        # with serve_api: an admin API key's headers, for calling Revflow's API
+        self.api_headers: dict[str, str] = {}
         self.activated_at: dict[str, float] = {}
         self.finished_at: dict[str, float] = {}
         self.quotes = quotes
@@ -161,6 +174,11 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
             "reconcile": {"interval_s": 2.0, "lookback_s": 3600.0},
             "quotes": {"enabled": self.quotes},
         }
+        if self.plan_path is not None:
+            values["plan_file"] = str(self.plan_path)
+            values["connectors"] = await self.start_systems(
+                self.plan_connectors, self.amqp_url, self.seed
+            )
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(values.get(key), dict):
                 values[key] = {**values[key], **value}
@@ -168,6 +186,8 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
                 values[key] = value
         self.settings = load_settings(**values)
         await asyncio.to_thread(upgrade, self.database_url)  # directly, not through the proxy
+        if self.serve_api:
+            self.api_headers = await self._api_key()
         if self.separate_process:
             key_file = Path(self._tmp.name) / "revflow-key.pem"
             write_private_file(key_file, keys.private_key_pem)
@@ -181,6 +201,20 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
         else:
             self.revflow = Revflow(self.settings, serve_api=self.serve_api)
             await self.revflow.start()
+
+    async def _api_key(self) -> dict[str, str]:
+        """An admin API key for the demo's API (the demo's database is thrown away)."""
+        from revflow.db.database import Database
+        from revflow.security.identity import Role
+        from revflow.security.keys import create_key
+
+        db = Database(self.database_url)
+        try:
+            async with db.write() as s:
+                new = await create_key(s, name="demo", role=Role.ADMIN, actor="revflow-demo")
+        finally:
+            await db.dispose()
+        return {"Authorization": f"Bearer {new.secret}"}
 
     async def _start_tryton(self) -> dict[str, Any]:
         """A real Tryton server with the demo's products; Revflow's ``erp`` settings."""
@@ -210,6 +244,7 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos):
         for server in (self.org_server, self.erp_server, self.pubsub_server):
             if server is not None:
                 await server.close()
+        await self.stop_systems()
         if self.tryton is not None:
             await asyncio.to_thread(self.tryton.stop)
         if self.proxy is not None:

@@ -28,6 +28,7 @@ class OrderOutcomes:
     settings: Settings | None
     tryton: TrytonServer | None
     finished_at: dict[str, float]
+    systems_summary: Callable[[], dict[str, dict[str, Any]]]
 
     def cancel_settled(self, order_id: str) -> bool:
         """A cancelled order ended: Cancelled, or Completed with the refusal text."""
@@ -187,4 +188,5 @@ class OrderOutcomes:
             faults_injected=faults,
             cancelled=statuses.count("Cancelled"),
             api_calls_per_record=round(calls / len(order_ids), 3) if order_ids else 0.0,
+            systems=self.systems_summary(),
         )

@@ -47,6 +47,8 @@ class DemoSummary:
     # Revflow's Salesforce API calls per Order or Quote (api_calls_per_order counts Orders
     # alone, so it includes the Quotes' calls when there are Quotes)
     api_calls_per_record: float = 0.0
+    # systems beside the ERP (--plan): documents, redeliveries, orders with a duplicate
+    systems: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +109,9 @@ def verdict(summary: DemoSummary, cancel: int, amend: int) -> str | None:
     reasons = []
     if summary.duplicate_deliveries:
         reasons.append(f"{summary.duplicate_deliveries} order(s) got duplicate ERP documents")
+    for name, system in summary.systems.items():
+        if system.get("duplicate_orders"):
+            reasons.append(f"{system['duplicate_orders']} order(s) got duplicates in {name}")
     # an order whose Completed the org's validation rule refused ends showing the refusal
     shown = summary.completed + summary.writeback_refused
     ended = shown + summary.cancelled

@@ -27,6 +27,7 @@ async def run_demo(
     erp: str = "sandbox",
     amend: int = 0,
     quotes: int = 0,
+    plan: str | None = None,
 ) -> DemoSummary:
     """Create and activate orders, wait for Completed on every Order, summarise.
 
@@ -46,6 +47,8 @@ async def run_demo(
     instead of the sandbox webhook ERP; ERP counts then come from Tryton's sales.
     ``quotes`` Quotes with lines are approved right after the orders are activated;
     each must end Completed with the ERP's quote number on the Quote.
+    ``plan`` runs a shipped plan (by name) or a plan file instead of the built-in plan,
+    with a system behind each connector it names (app/demo/systems.py).
     """
     async with DemoEnvironment(
         database_url=database_url,
@@ -56,6 +59,7 @@ async def run_demo(
         seed=seed,
         settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
         erp=erp,
+        plan=plan,
         database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
         quotes=quotes > 0,
     ) as env:

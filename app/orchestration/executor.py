@@ -83,9 +83,16 @@ class StepResult:
 
 
 class StepExecutor:
-    def __init__(self, connectors: Mapping[str, Connector], timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        connectors: Mapping[str, Connector],
+        timeout_s: float = 30.0,
+        timeouts: Mapping[str, float] | None = None,
+    ) -> None:
+        """``timeout_s`` bounds each call; ``timeouts`` per connector name override it."""
         self.connectors = connectors
         self.timeout_s = timeout_s
+        self.timeouts = dict(timeouts or {})
 
     async def run(self, step: ClaimedStep) -> StepResult:
         started = time.time()
@@ -163,7 +170,7 @@ class StepExecutor:
             correlation_id=step.correlation_id,
             attempt=step.attempt,
             action=step.action or "",
-            timeout_s=self.timeout_s,
+            timeout_s=self.timeouts.get(step.connector or "", self.timeout_s),
         )
         payload = step.input.get("payload") or {}
         try:

@@ -395,7 +395,8 @@ class Intake:
         if await plan_exists(s, order_id, SCENARIO):
             return PLANNED
         draft = decompose(self.definition, order, mappings)
-        plan = await create_plan(s, draft, order, self.settings.writeback)
+        settings = self.settings
+        plan = await create_plan(s, draft, order, settings.writeback, console=settings.console)
         if reason != "activation":
             log.info("plan created by recovery", extra={"order_id": order_id, "reason": reason})
             audit.record(

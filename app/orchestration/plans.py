@@ -10,12 +10,14 @@ from revflow import audit
 from revflow.clock import utcnow
 from revflow.config import WritebackSettings
 from revflow.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
+from revflow.links import ConsoleSettings, plan_url
 from revflow.orchestration import repository
 from revflow.orchestration.jeopardy_watch import refresh
 from revflow.orchestration.status import write_plan_state
 from revflow.plans.decompose import PlanDraft
 from revflow.plans.jeopardy import due_date
 from revflow.plans.state import StepView, newly_ready
+from revflow.salesforce import outbox
 
 
 async def plan_exists(session: AsyncSession, order_id: str, scenario: str) -> bool:
@@ -28,8 +30,10 @@ async def create_plan(
     order: dict[str, Any],
     writeback: WritebackSettings,
     actor: str = "revflow",
+    console: ConsoleSettings | None = None,
 ) -> Plan:
-    """Insert snapshot, plan and steps; make the first steps ready; enqueue 'In Progress'.
+    """Insert snapshot, plan and steps; make the first steps ready; enqueue 'In Progress'
+    and, with ``console.public_url``, the link to the plan's console page.
 
     The plan is due at the order's requested date (``writeback.due_date_field``).
     """
@@ -82,6 +86,10 @@ async def create_plan(
     write_plan_state(
         session, writeback, draft.order_id, PlanState.IN_PROGRESS, draft.correlation_id
     )
+    link = plan_url(console, plan.id) if console else None
+    if link and writeback.plan_url_field:  # coalesced with the status into one update
+        fields = {writeback.plan_url_field: link}
+        outbox.enqueue(session, "Order", draft.order_id, fields, draft.correlation_id)
     audit.record(
         session,
         actor,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from revflow.mapping.loader import YamlMap
@@ -30,15 +30,29 @@ def kind_fields(
     mappings: Collection[str] | None,
     connectors: Collection[str] | None,
 ) -> StepDefinition:
-    """``sd`` with the fields of its type read from ``raw``."""
+    """``sd`` with the fields of its type read from ``raw``.
+
+    ``connectors``: known connector names, or a mapping of each to the actions it
+    performs (``None``: any), to check the callout's action too.
+    """
     kind = sd.kind.value
     if kind == "callout":
         connector = r.get(raw, "connector", str, what, required=True)
+        action = r.get(raw, "action", str, what, required=True)
         if connector and connectors is not None and connector not in connectors:
             r.problem(
                 raw.value_pos["connector"],
-                f"{what}: unknown connector '{connector}' (known: {', '.join(sorted(connectors))})",
+                f"{what}: unknown connector '{connector}' "
+                f"(configured: {', '.join(sorted(connectors)) or 'none'})",
             )
+        elif connector and action and isinstance(connectors, Mapping):
+            actions = connectors[connector]
+            if actions is not None and action not in actions:
+                r.problem(
+                    raw.value_pos["action"],
+                    f"{what}: connector '{connector}' has no action '{action}' "
+                    f"(it performs: {', '.join(sorted(actions))})",
+                )
         mapping = r.get(raw, "mapping", str, what)
         if mapping and mappings is not None and mapping not in mappings:
             r.problem(
@@ -54,7 +68,7 @@ def kind_fields(
         return replace(
             sd,
             connector=connector,
-            action=r.get(raw, "action", str, what, required=True),
+            action=action,
             mapping=mapping,
             payload=payload,
             writes_erp_number=bool(r.get(raw, "writes_erp_number", bool, what)),

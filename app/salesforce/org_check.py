@@ -148,6 +148,7 @@ class OrgCheck:
             ("ERROR_FIELD", w.error_field),
             ("JEOPARDY_FIELD", w.jeopardy_field),
             ("DUE_DATE_FIELD", w.due_date_field),
+            ("PLAN_URL_FIELD", w.plan_url_field if self.settings.console.public_url else ""),
         ):
             if name:
                 needs.append(("Order", name, f"REVFLOW_WRITEBACK__{setting}"))

@@ -61,7 +61,7 @@ def fields_for(writeback: WritebackSettings, record_id: str) -> RecordFields:
 
 def own_fields(writeback: WritebackSettings) -> frozenset[str]:
     """Every field Revflow writes on Orders and Quotes (an update of only these is an echo)."""
-    names: set[str] = set()
+    names: set[str] = {writeback.plan_url_field}  # the Order's link to its plan
     for record_id in ("", QUOTE_KEY_PREFIX):
         f = fields_for(writeback, record_id)
         names.update((f.status_field, f.erp_number_field, f.error_field, f.jeopardy_field))

@@ -26,6 +26,11 @@ KEY_PREFIXES: dict[str, str] = {
     "Quote": "0Q0",
     "QuoteLineItem": "0QL",
     "ProcessException": "1PE",
+    "PermissionSet": "0PS",
+    "PermissionSetAssignment": "0Pa",
+    "FieldPermissions": "01k",
+    "ObjectPermissions": "110",
+    "PlatformEventChannelMember": "0v8",
 }
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"

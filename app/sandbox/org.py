@@ -14,12 +14,21 @@ from typing import Any
 
 from revflow.sandbox.events import EventLog, StoredEvent
 from revflow.sandbox.history import FieldHistory
-from revflow.sandbox.schema import CDC_CHANNELS, PLATFORM_EVENT_CHANNELS
+from revflow.sandbox.ids import new_id
+from revflow.sandbox.schema import (
+    CDC_CHANNELS,
+    PLATFORM_EVENT_CHANNELS,
+    PLATFORM_EVENTS,
+    SOBJECTS,
+    SYSTEM_FIELDS,
+)
 from revflow.sandbox.validation import ValidationRule
 
 ORG_ID = "00D5e000000RvFlEAK"
 INTEGRATION_USER_ID = "0055e000001RvFlAAK"
 DEMO_USER_ID = "0055e000002DeMoAAK"
+PERMISSION_SET = "Revflow_Integration"  # the package's permission set (salesforce/)
+_SEEDED_AT = "2026-01-01T00:00:00.000+0000"
 
 
 @dataclass
@@ -110,6 +119,12 @@ class SandboxOrg:
     # "Order.PoNumber": fields this org lacks (never created, or hidden from the
     # integration user by field-level security); describe and SOQL do not know them
     missing_fields: set[str] = field(default_factory=set)
+    # "Order.Revflow_Plan_URL__c": fields the integration user may read but not edit
+    # (read-only field-level security): describe says not updateable, writes are refused
+    readonly_fields: set[str] = field(default_factory=set)
+    # False: an org Revflow's package was never deployed to (no custom fields, no
+    # permission set, no CDC entity selected), for `revflow salesforce setup`
+    set_up: bool = True
     _rngs: dict[str, tuple[int | None, random.Random]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -119,6 +134,57 @@ class SandboxOrg:
         # the CDC-enabled entities and the platform events exist from the start
         for channel in (*CDC_CHANNELS, *PLATFORM_EVENT_CHANNELS):
             self.events.declare(channel)
+        if not self.set_up:  # every custom field of the package is missing
+            fields = [(t.name, t.fields) for t in SOBJECTS.values()]
+            fields += [(e.name, e.fields) for e in PLATFORM_EVENTS.values()]
+            self.missing_fields |= {
+                f"{sobject}.{name}"
+                for sobject, names in fields
+                for name in names
+                if name.endswith("__c")
+            }
+            return
+        for t in SOBJECTS.values():
+            if t.cdc:
+                self.seed(
+                    "PlatformEventChannelMember",
+                    DeveloperName=f"ChangeEvents_{t.name}ChangeEvent",
+                    EventChannel="ChangeEvents",
+                    SelectedEntity=f"{t.name}ChangeEvent",
+                )
+        permission_set = self.seed(
+            "PermissionSet", Name=PERMISSION_SET, Label="Revflow Integration"
+        )
+        self.seed(
+            "PermissionSetAssignment",
+            AssigneeId=INTEGRATION_USER_ID,
+            PermissionSetId=permission_set,
+        )
+
+    def seed(self, sobject: str, **values: Any) -> str:
+        """Store a record as it was before the sandbox started (no event, no history)."""
+        rid = new_id(sobject)
+        record: dict[str, Any] = {f: None for f in SOBJECTS[sobject].fields}
+        record.update(dict.fromkeys(SYSTEM_FIELDS, _SEEDED_AT), IsDeleted=False, Id=rid)
+        record.update(CreatedById=INTEGRATION_USER_ID, LastModifiedById=INTEGRATION_USER_ID)
+        record.update(values)
+        self.records.setdefault(sobject, {})[rid] = record
+        return rid
+
+    def cdc_enabled(self, sobject: str) -> bool:
+        """Whether ``sobject`` is a selected entity of the standard ``ChangeEvents`` channel."""
+        wanted = f"{sobject}ChangeEvent".lower()
+        return any(
+            not r.get("IsDeleted")
+            and r.get("EventChannel") == "ChangeEvents"
+            and str(r.get("SelectedEntity", "")).lower() == wanted
+            for r in self.records.get("PlatformEventChannelMember", {}).values()
+        )
+
+    def read_only(self, sobject: str, field_name: str) -> bool:
+        """Whether the integration user may read but not edit ``sobject.field_name``."""
+        wanted = f"{sobject}.{field_name}".lower()
+        return any(m.lower() == wanted for m in self.readonly_fields)
 
     def lacks(self, sobject: str, field_name: str) -> bool:
         """Whether this org has no ``sobject.field_name`` (case-insensitive)."""

@@ -418,7 +418,8 @@ class RecordStore:
                 raise SfError(
                     "INVALID_FIELD", f"No such column '{key}' on sobject of type {t.name}"
                 )
-            if not (f.createable if creating else f.updateable):
+            writable = f.createable if creating else f.updateable
+            if not writable or self.org.read_only(t.name, f.name):
                 readonly.append(f.name)
                 continue
             out[f.name] = self._coerce(f, value)
@@ -515,7 +516,7 @@ class RecordStore:
             if changes[0].before is not None:  # updates: a creation's values are no history
                 after = self.table(sobj).get(rid) or {}
                 self.org.history.record(sobj, rid, changes[0].before, after, txn.timestamp)
-            if not SOBJECTS[sobj].cdc:
+            if not SOBJECTS[sobj].cdc or not self.org.cdc_enabled(sobj):
                 continue
             first, last = changes[0].kind, changes[-1].kind
             if first == "CREATE" and last == "DELETE":

@@ -31,6 +31,7 @@ from revflow.sandbox.schema import (
     sobject,
 )
 from revflow.sandbox.soql import run_query
+from revflow.sandbox.tooling import tooling_routes
 from revflow.sandbox.validation import check as validation_error
 from revflow.sandbox.validation import parse_rules
 
@@ -97,6 +98,7 @@ class RestApi:
             ("DELETE", re.compile(r"/composite/sobjects/?"), self.collection_delete),
             ("GET", re.compile(r"/composite/sobjects/(?P<type>\w+)/?"), self.collection_get),
             ("POST", re.compile(r"/composite/?"), self.composite),
+            *tooling_routes(self.store, Reply),
         ]
 
     # ---- dispatch -----------------------------------------------------------------
@@ -177,7 +179,7 @@ class RestApi:
             {
                 "DailyApiRequests": {
                     "Max": usage.daily_limit,
-                    "Remaining": usage.daily_limit - usage.used,
+                    "Remaining": max(0, usage.daily_limit - usage.used),
                 }
             },
         )
@@ -216,8 +218,8 @@ class RestApi:
                 "length": f.length,
                 "custom": f.name.endswith("__c"),
                 "nillable": not f.required,
-                "createable": f.createable,
-                "updateable": f.updateable,
+                "createable": f.createable and not self.org.read_only(t.name, f.name),
+                "updateable": f.updateable and not self.org.read_only(t.name, f.name),
                 "referenceTo": [f.reference_to] if f.reference_to else [],
                 "relationshipName": f.relationship_name,
                 "compoundFieldName": f.compound,

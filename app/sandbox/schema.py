@@ -99,6 +99,7 @@ class SObjectType:
     children: dict[str, tuple[str, str]] = field(default_factory=dict)  # rel -> (type, fk)
     cdc: bool = False
     auto_number: tuple[str, int] | None = None  # (field, digits)
+    tooling: bool = False  # served by the Tooling API only (/tooling/query, /tooling/sobjects)
 
     @property
     def key_prefix(self) -> str:
@@ -367,6 +368,52 @@ SOBJECTS: dict[str, SObjectType] = {
                 OWNER,
             ],
             auto_number=("ProcessExceptionNumber", 8),
+        ),
+        # setup objects (SOQL over REST; written by Metadata API deploys and by admins)
+        _object("PermissionSet", [_f("Name", "string", required=True), _f("Label", "string")]),
+        _object(
+            "PermissionSetAssignment",
+            [
+                _ref("AssigneeId", "User", "Assignee", required=True, updateable=False),
+                _ref(
+                    "PermissionSetId",
+                    "PermissionSet",
+                    "PermissionSet",
+                    required=True,
+                    updateable=False,
+                ),
+            ],
+        ),
+        _object(
+            "FieldPermissions",
+            [
+                _ref("ParentId", "PermissionSet", "Parent", required=True, updateable=False),
+                _f("SobjectType", "string", required=True),
+                _f("Field", "string", required=True),
+                _f("PermissionsRead", "boolean", default=False),
+                _f("PermissionsEdit", "boolean", default=False),
+            ],
+        ),
+        _object(
+            "ObjectPermissions",
+            [
+                _ref("ParentId", "PermissionSet", "Parent", required=True, updateable=False),
+                _f("SobjectType", "string", required=True),
+                *(
+                    _f(f"Permissions{p}", "boolean", default=False)
+                    for p in ("Read", "Create", "Edit", "Delete", "ViewAllRecords")
+                ),
+            ],
+        ),
+        # CDC's selected entities (Tooling API; DeveloperName = ChannelName_EventName)
+        _object(
+            "PlatformEventChannelMember",
+            [
+                _f("DeveloperName", "string"),
+                _f("EventChannel", "string", required=True),
+                _f("SelectedEntity", "string", required=True),
+            ],
+            tooling=True,
         ),
     )
 }

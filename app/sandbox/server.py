@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from revflow.sandbox.cometd import add_cometd_routes
 from revflow.sandbox.erp import SandboxErp, create_erp_app
+from revflow.sandbox.metadata import add_metadata_routes
 from revflow.sandbox.oauth import add_oauth_routes
 from revflow.sandbox.org import SandboxOrg
 from revflow.sandbox.rest import add_rest_routes
 from revflow.sandbox.soap import add_soap_routes
+from revflow.sandbox.tls import SandboxTls
 
 
 @dataclass
@@ -24,10 +27,12 @@ class RunningServer:
         await self.runner.cleanup()
 
 
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def _serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     server = site._server
     assert server is not None and server.sockets  # type: ignore[attr-defined]
@@ -40,14 +45,21 @@ def org_app(org: SandboxOrg) -> web.Application:
     add_rest_routes(app, org)
     add_cometd_routes(app, org)
     add_soap_routes(app, org)
+    add_metadata_routes(app, org)
     return app
 
 
-async def start_org(org: SandboxOrg, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Serve the org; its instance URL uses ``localhost`` so CometD cookies are kept."""
-    runner, bound = await _serve(org_app(org), host, port)
+async def start_org(
+    org: SandboxOrg, host: str = "127.0.0.1", port: int = 0, tls: SandboxTls | None = None
+) -> RunningServer:
+    """Serve the org; its instance URL uses ``localhost`` so CometD cookies are kept.
+
+    With ``tls`` it serves HTTPS (``app/sandbox/tls.py``), as clients that build
+    ``https://`` URLs themselves need (simple-salesforce: ``revflow salesforce``)."""
+    context = tls.server_context() if tls else None
+    runner, bound = await _serve(org_app(org), host, port, context)
     name = "localhost" if host in ("127.0.0.1", "localhost") else host
-    org.instance_url = f"http://{name}:{bound}"
+    org.instance_url = f"{'https' if tls else 'http'}://{name}:{bound}"
     return RunningServer(runner, bound, org.instance_url)
 
 

@@ -631,13 +631,14 @@ def _rows(
     return rows if q.limit is None else rows[: q.limit]
 
 
-def parse(text: str, lacks: Lacks | None = None) -> Query:
+def parse(text: str, lacks: Lacks | None = None, tooling: bool = False) -> Query:
     """Parse and resolve a query (raises SfError MALFORMED_QUERY / INVALID_FIELD / ...).
 
-    ``lacks(sobject, field)`` names fields the org does not have (see ``SandboxOrg``)."""
+    ``lacks(sobject, field)`` names fields the org does not have (see ``SandboxOrg``);
+    ``tooling``: a Tooling API query, which knows the tooling objects alone."""
     query = _Parser(text).parse()
     t = sobject(query.sobject)
-    if t is None:
+    if t is None or t.tooling != tooling:
         raise query_error(
             text,
             query.pos,
@@ -651,10 +652,14 @@ def parse(text: str, lacks: Lacks | None = None) -> Query:
 
 
 def run_query(
-    store: RecordStore, text: str, version: str = "62.0", include_deleted: bool = False
+    store: RecordStore,
+    text: str,
+    version: str = "62.0",
+    include_deleted: bool = False,
+    tooling: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a query; the REST result shape with every record (no paging)."""
-    q = parse(text, store.org.lacks)
+    q = parse(text, store.org.lacks, tooling)
     rows = _rows(store, q, include_deleted=include_deleted)
     if q.count:
         return {"totalSize": len(rows), "done": True, "records": []}

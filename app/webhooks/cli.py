@@ -31,9 +31,12 @@ Connector = Annotated[str, typer.Argument(help="The webhook connector (e.g. erp)
 
 
 def _configured(settings: Settings) -> dict[str, str]:
-    if getattr(settings.erp, "type", None) == "webhook":
-        return {"erp": str(getattr(settings.erp, "url", ""))}
-    return {}
+    """Every webhook connector's URL by name."""
+    return {
+        name: str(getattr(c, "url", ""))
+        for name, c in settings.all_connectors().items()
+        if c.type == "webhook"
+    }
 
 
 def _run(

@@ -15,9 +15,10 @@ WORKER_RETRY_FIELDS = frozenset(
 def default_retry_policy(settings: Settings) -> RetryPolicy:
     """The plan's default retry policy.
 
-    For a webhook ERP connector: ``webhooks.retry_schedule`` (Svix's schedule over
-    hours, with jitter), unless the worker's retry settings were set explicitly or the
-    schedule is empty; then, and for other connectors, the worker's exponential backoff.
+    When every configured connector is a webhook: ``webhooks.retry_schedule`` (Svix's
+    schedule over hours, with jitter), unless the worker's retry settings were set
+    explicitly or the schedule is empty; then, and when any connector is of another type,
+    the worker's exponential backoff.
     Steps with their own ``retry:`` in a plan file keep it.
     """
     w = settings.worker
@@ -28,7 +29,7 @@ def default_retry_policy(settings: Settings) -> RetryPolicy:
         maximum_attempts=w.max_attempts,
     )
     explicit = bool(WORKER_RETRY_FIELDS & w.model_fields_set)
-    is_webhook = getattr(settings.erp, "type", None) == "webhook"
+    is_webhook = all(c.type == "webhook" for c in settings.all_connectors().values())
     if not is_webhook or explicit or not settings.webhooks.retry_schedule:
         return backoff
     return webhook_policy(settings.webhooks.retry_schedule, settings.webhooks.retry_jitter)

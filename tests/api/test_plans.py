@@ -7,9 +7,11 @@ import pytest
 
 from revflow.api.app import create_app
 from revflow.connectors.errors import FatalError
+from revflow.security.identity import Role
 from tests.plankit import ORDER_ID, insert_plan, make_worker, transact
+from tests.securitykit import make_key
 
-WHO = {"actor": "ann", "reason": "checked with the customer"}
+WHO = {"reason": "checked with the customer"}
 
 
 def blocked(action, payload, ctx):
@@ -17,9 +19,16 @@ def blocked(action, payload, ctx):
 
 
 @pytest.fixture
-async def api(db):
+async def operator(db):
+    return await make_key(db, Role.OPERATOR, name="ann's script")
+
+
+@pytest.fixture
+async def api(db, operator):
     transport = httpx.ASGITransport(app=create_app(db))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers=operator.headers
+    ) as client:
         yield client
 
 
@@ -55,12 +64,12 @@ async def test_plan_and_fallout_are_listed(api, held):
     }
     assert (await api.get(f"/api/fallout?order_id={ORDER_ID}")).json() == fallout
     assert (await api.get("/api/fallout?order_id=nope")).status_code == 400
-    assert (await api.get("/api/fallout?limit=0")).status_code == 422
+    assert (await api.get("/api/fallout?limit=0")).status_code == 400
     order = (await api.get(f"/api/orders/{ORDER_ID}")).json()
     assert order["plans"][0]["hold_reason"] == plan["hold_reason"]
 
 
-async def test_skip_then_audit_trail(api, held, db):
+async def test_skip_then_audit_trail(api, held, db, operator):
     r = await api.post(f"/api/plans/{held}/steps/so/skip", json=WHO)
     assert r.status_code == 200, r.text
     assert r.json() == {
@@ -73,7 +82,8 @@ async def test_skip_then_audit_trail(api, held, db):
     assert (await api.get(f"/api/plans/{held}")).json()["state"] == "completed"
     audit = (await api.get(f"/api/plans/{held}/audit")).json()
     skip = next(a for a in audit if a["action"] == "operator.skip")
-    assert skip["actor"] == "ann" and skip["detail"]["reason"] == WHO["reason"]
+    # the actor is the authenticated key, not anything the body says
+    assert skip["actor"] == operator.subject and skip["detail"]["reason"] == WHO["reason"]
     assert [a["action"] for a in audit][-1] == "plan.completed"
 
 
@@ -94,9 +104,7 @@ async def test_complete_manual_task(api, db):
     await make_worker(db).run_until_idle()
     step = (await api.get(f"/api/plans/{pid}")).json()["steps"][0]
     assert step["state"] == "waiting" and step["assignee"] == "queue:Desk"
-    r = await api.post(
-        f"/api/plans/{pid}/steps/check/complete", json={"actor": "bob", "output": {"ok": True}}
-    )
+    r = await api.post(f"/api/plans/{pid}/steps/check/complete", json={"output": {"ok": True}})
     assert r.status_code == 200 and r.json()["plan_state"] == "completed"
 
 
@@ -111,10 +119,11 @@ async def test_complete_manual_task(api, db):
         ("post", "/api/plans/4242/cancel", WHO, 404),
         ("post", "/api/plans/{pid}/steps/nope/skip", WHO, 404),
         ("post", "/api/plans/{pid}/steps/after/retry", WHO, 409),
-        ("post", "/api/plans/{pid}/steps/so/complete", {"actor": "x"}, 409),
-        ("post", "/api/plans/{pid}/steps/so/skip", {"actor": "ann"}, 422),
+        ("post", "/api/plans/{pid}/steps/so/complete", {}, 409),
+        ("post", "/api/plans/{pid}/steps/so/skip", {}, 422),
         ("post", "/api/plans/{pid}/steps/so/skip", {**WHO, "extra": 1}, 422),
-        ("post", "/api/plans/{pid}/steps/so/skip", {"actor": "", "reason": "r"}, 422),
+        ("post", "/api/plans/{pid}/steps/so/skip", {"actor": "ann", "reason": "r"}, 422),
+        ("post", "/api/plans/{pid}/steps/so/skip", {"reason": ""}, 422),
         ("post", "/api/plans/{pid}/redrive", WHO, 422),
         ("post", "/api/plans/{pid}/steps/" + "k" * 101 + "/skip", WHO, 400),
     ],
@@ -156,12 +165,12 @@ async def test_an_amendment_in_progress_shows_on_the_plan(api, db):
 
 
 async def test_refusals_map_to_http_statuses_and_roll_back(api, held):
-    blank = {"actor": "   ", "reason": "x"}
+    blank = {"reason": "   "}
     r = await api.post(f"/api/plans/{held}/steps/so/skip", json=blank)
-    assert r.status_code == 400 and r.json() == {"detail": "actor must be 1 to 100 characters"}
+    assert r.status_code == 400 and r.json() == {"detail": "a reason is required"}
     r = await api.post(f"/api/plans/{held}/steps/nope/skip", json=WHO)
     assert r.status_code == 404 and r.json() == {"detail": f"plan {held} has no step 'nope'"}
-    r = await api.post(f"/api/plans/{held}/steps/after/complete", json={"actor": "ann"})
+    r = await api.post(f"/api/plans/{held}/steps/after/complete", json={})
     assert r.status_code == 409 and "only a waiting" in r.json()["detail"]
     audit = (await api.get(f"/api/plans/{held}/audit")).json()
     assert not [a for a in audit if a["action"].startswith("operator.")]

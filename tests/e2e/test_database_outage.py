@@ -41,7 +41,9 @@ async def api_client(env: DemoEnvironment) -> httpx.AsyncClient:
             break
         await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=10, headers=env.api_headers
+    )
 
 
 def down(body: dict[str, Any]) -> set[str]:

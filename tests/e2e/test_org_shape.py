@@ -98,7 +98,9 @@ async def test_a_field_removed_while_running_is_an_incident_until_it_is_back(dat
         env.org.missing_fields = {"Order.PoNumber"}  # an admin removes access to the field
         await env.activate(ids)
         port = server.servers[0].sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=env.api_headers
+        ) as api:
 
             async def not_ready() -> bool:
                 return (await api.get("/readyz")).status_code == 503

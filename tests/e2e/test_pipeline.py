@@ -86,7 +86,9 @@ async def test_api_shows_the_plan(database_url):
         ids = await run(env, 3)
         server = env.revflow._server  # type: ignore[union-attr]
         port = server.servers[0].sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=env.api_headers
+        ) as api:
             body = (await api.get(f"/api/orders/{ids[0]}")).json()
             assert body["plans"][0]["state"] == "completed"
             assert [s["key"] for s in body["plans"][0]["steps"]] == [

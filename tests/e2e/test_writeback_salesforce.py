@@ -7,7 +7,6 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
@@ -29,6 +28,8 @@ from revflow.salesforce.lookups import LookupCache
 from revflow.salesforce.writeback import WritebackFlusher
 from revflow.sandbox.org import ConnectedApp, SandboxOrg
 from revflow.sandbox.validation import ValidationRule
+from revflow.security.identity import Role
+from tests import securitykit
 from tests.orgkit import Shop, make_intake, settings_for
 from tests.plankit import insert_plan, make_worker
 
@@ -257,8 +258,7 @@ async def test_usage_endpoint_and_gauge_report_revflow_vs_org(
         await client.query("SELECT Id FROM Account")
     await client.budget.sync(db, force=True)
     api = create_app(db, salesforce=sf_settings(org, share=0.25))
-    transport = httpx.ASGITransport(app=api)
-    async with httpx.AsyncClient(transport=transport, base_url="http://revflow") as http:
+    async with securitykit.client(api, db, Role.VIEWER, base_url="http://revflow") as http:
         usage = (await http.get("/api/salesforce/usage")).json()
         metrics = (await http.get("/metrics")).text
     assert usage["revflow_calls_24h"] == 4 and usage["revflow_calls_today"] == 4

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from revflow.config import WritebackSettings
-from revflow.db.models import Step, StepState
+from revflow.db.models import Step, StepState, WritebackItem
+from revflow.links import ConsoleSettings
 from revflow.mapping import load_directory
 from revflow.orchestration.plans import create_plan
 from revflow.plans.decompose import decompose
@@ -45,3 +46,26 @@ async def test_step_columns_come_from_the_definition(db) -> None:
     assert steps["create_invoice"].ponr is True
     assert steps["create_sales_order"].compensation_key == "cancel_sales_order"
     assert steps["create_sales_order"].retry_policy["maximum_attempts"] == 10
+
+
+async def _outbox(db, console: ConsoleSettings | None) -> tuple[int, list[dict]]:
+    record = order()
+    draft = decompose(FULL, record, load_directory(MAPPINGS))
+    async with db.write() as s:
+        plan = await create_plan(s, draft, record, WritebackSettings(), console=console)
+    async with db.read() as s:
+        items = (await s.scalars(select(WritebackItem).order_by(WritebackItem.id))).all()
+        return plan.id, [i.fields for i in items if i.record_id == record["Id"]]
+
+
+async def test_the_plan_link_goes_to_the_order_with_in_progress(db) -> None:
+    console = ConsoleSettings(public_url="https://revflow.example.com/")
+    plan_id, writes = await _outbox(db, console)
+    link = f"https://revflow.example.com/console/plans/{plan_id}"
+    assert {"Revflow_Plan_URL__c": link} in writes
+    assert any(w.get("Fulfillment_Status__c") == "In Progress" for w in writes)
+
+
+async def test_no_link_is_written_without_a_public_url(db) -> None:
+    _, writes = await _outbox(db, ConsoleSettings())
+    assert not any("Revflow_Plan_URL__c" in w for w in writes)

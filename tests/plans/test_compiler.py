@@ -90,7 +90,7 @@ def test_unknown_mapping_connector_and_condition_key() -> None:
         connectors={"erp"},
     )
     assert found == [
-        "p.yaml:8:20: step 'a': unknown connector 'sap' (known: erp)",
+        "p.yaml:8:20: step 'a': unknown connector 'sap' (configured: erp)",
         "p.yaml:10:18: step 'a': unknown mapping 'order_to_nothing' (loaded: order_to_invoice)",
         "p.yaml:11:35: step 'a': 'when': unknown condition key 'bigger'",
     ]

@@ -24,10 +24,12 @@ MAPPING_NAMES = set(load_directory(MAPPINGS))
 
 
 def test_shipped_plans_lint_clean() -> None:
-    assert lint_plan_paths([PLANS], mappings=MAPPING_NAMES, connectors={"erp"}) == []
+    connectors = {"erp", "warehouse", "accounting"}
+    assert lint_plan_paths([PLANS], mappings=MAPPING_NAMES, connectors=connectors) == []
     assert set(load_plan_directory(PLANS)) == {
         "order_fulfillment",
         "order_fulfillment_full",
+        "order_to_three_systems",
         "quote_to_erp",
     }
 

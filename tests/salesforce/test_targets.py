@@ -48,6 +48,7 @@ def test_quote_fields_come_from_the_quote_section() -> None:
         "ERP_Order_Number__c",
         "Fulfillment_Error__c",
         "Fulfillment_Jeopardy__c",
+        "Revflow_Plan_URL__c",
         "ERP_Q__c",
     }
 

@@ -1,4 +1,8 @@
-"""The append-only audit log: every state change and operator action, with who and why."""
+"""The append-only audit log: every state change and operator action, with who and why.
+
+Entries are chained by hash when their transaction commits (``revflow.audit.chain``);
+``revflow audit verify`` checks the chain, ``revflow audit export`` writes JSON lines.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from revflow.audit import chain
+from revflow.clock import utcnow
 from revflow.db.models import AuditEntry
+
+chain.install()
 
 
 def record(
@@ -21,6 +29,7 @@ def record(
 ) -> None:
     session.add(
         AuditEntry(
+            at=utcnow(),  # set here, so the hash sealed at commit covers what is stored
             actor=actor,
             action=action,
             plan_id=plan_id,

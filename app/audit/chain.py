@@ -1,0 +1,100 @@
+"""The audit log's hash chain: each entry carries the hash of the one before.
+
+``hash = sha256(prev_hash | seq | at | actor | action | plan | order | correlation | detail)``
+over a canonical JSON form.  An edited entry no longer matches its hash, a deleted one
+leaves a gap in ``seq`` and a broken ``prev_hash`` link, and a deleted tail shows
+against ``audit_chain_head``, which holds the newest link.
+
+Entries are sealed when their transaction commits (``before_commit``), not when they
+are flushed: the head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite has one
+writer) as the last thing a transaction does, so concurrent writers chain one after
+another in commit order and never wait on the head while holding other rows (no
+deadlock with the step and plan rows they locked earlier).  ``install()`` registers
+the session events; ``revflow.audit`` calls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+
+from revflow.db.models import AuditChainHead, AuditEntry
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+_PENDING = "revflow.audit_unsealed"
+
+
+def canonical_time(at: datetime) -> str:
+    """``at`` in UTC as ISO 8601 with microseconds (SQLite hands back naive UTC)."""
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="microseconds")
+
+
+def entry_hash(prev_hash: str, seq: int, entry: AuditEntry | dict[str, Any]) -> str:
+    """The hash of one entry (an ``AuditEntry`` or its fields in a dict) after ``prev_hash``."""
+
+    def get(key: str) -> Any:
+        return entry.get(key) if isinstance(entry, dict) else getattr(entry, key)
+
+    body = [
+        1,  # the form's version
+        prev_hash,
+        seq,
+        canonical_time(get("at")),
+        get("actor"),
+        get("action"),
+        get("plan_id"),
+        get("order_id"),
+        get("correlation_id"),
+        # what the JSON column gives back: tuples as lists, keys as strings
+        json.loads(json.dumps(get("detail") or {})),
+    ]
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _collect(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
+    new = [o for o in session.new if isinstance(o, AuditEntry)]
+    if new:
+        session.info.setdefault(_PENDING, []).extend(new)
+
+
+def _seal(session: Session) -> None:
+    if not session.info.get(_PENDING) and not any(isinstance(o, AuditEntry) for o in session.new):
+        return
+    session.flush()  # every entry of this transaction has its id
+    # an entry added inside a savepoint that rolled back is no longer in the session
+    pending = [e for e in session.info.pop(_PENDING, []) if e in session]
+    head = session.scalars(
+        select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
+    ).one_or_none()
+    if head is None:  # a schema built without the migration that seeds it
+        head = AuditChainHead(id=HEAD_ID, seq=0, hash=GENESIS)
+        session.add(head)
+    seq, prev = head.seq, head.hash
+    for entry in sorted(pending, key=lambda e: e.id):
+        seq += 1
+        entry.seq, entry.prev_hash = seq, prev
+        entry.hash = prev = entry_hash(prev, seq, entry)
+    head.seq, head.hash = seq, prev
+    session.flush()
+
+
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction, not a savepoint
+        session.info.pop(_PENDING, None)
+
+
+def install() -> None:
+    """Seal audit entries at commit in every session (idempotent)."""
+    if not event.contains(Session, "before_commit", _seal):
+        event.listen(Session, "before_flush", _collect)
+        event.listen(Session, "before_commit", _seal)
+        event.listen(Session, "after_transaction_end", _forget)
