@@ -39,3 +39,39 @@ def test_a_plan_file_for_the_wrong_records_names_the_setting() -> None:
 def test_quotes_without_their_channel_refuse_to_start() -> None:
     with pytest.raises(ConfigError, match="REVFLOW_INGEST__CHANNELS"):
         quote_plan_definition(Settings(quotes=ON))
+
+
+def test_three_connectors_and_a_quote_plan_in_one_config_file(tmp_path: Path) -> None:
+    """The issue's "done when": three connectors of different types and a Quote plan,
+    configured in a file; the Quote plan's connector must perform quote.create."""
+    from revflow.config import load_settings
+    from revflow.connectors.signing import generate_secret
+    from revflow.plans.files import PlanLoadError
+
+    secret = generate_secret()
+    config = tmp_path / "revflow.yaml"
+    config.write_text(
+        f"""\
+connectors:
+  erp: {{type: tryton, url: "http://127.0.0.1:8000", database: d, user: u, password: p}}
+  warehouse: {{type: amqp, url: "amqp://guest:guest@127.0.0.1:5672/"}}
+  accounting: {{type: webhook, url: "http://127.0.0.1:9/hook", secrets: ["{secret}"]}}
+plan_file: {PLANS / "order_to_three_systems.yaml"}
+ingest:
+  channels: [/data/OrderChangeEvent, /data/QuoteChangeEvent, /data/QuoteLineItemChangeEvent]
+quotes:
+  enabled: true
+  statuses: [Accepted]
+"""
+    )
+    settings = load_settings(config)
+    assert plan_definition(settings).name == "order_to_three_systems"
+    quote_plan = quote_plan_definition(settings)
+    assert quote_plan is not None and quote_plan.step("create_erp_quote").connector == "erp"
+    # a Quote plan naming a connector that is not configured: the plan file's line
+    plan = tmp_path / "quote_to_billing.yaml"
+    text = (PLANS / "quote_to_erp.yaml").read_text().replace("connector: erp", "connector: billing")
+    plan.write_text(text)
+    bad = settings.model_copy(update={"quotes": QuoteSettings(enabled=True, plan_file=plan)})
+    with pytest.raises(PlanLoadError, match=r"quote_to_billing\.yaml:\d+:\d+: .*billing"):
+        quote_plan_definition(bad)
