@@ -45,7 +45,7 @@ async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> li
     every field they and Revflow read must exist; CurrencyIsoCode is supplied in a
     single-currency org."""
     from revflow.mapping.lint import load_all
-    from revflow.salesforce.auth import AuthError, TokenProvider
+    from revflow.salesforce.auth import AuthError
     from revflow.salesforce.client import SalesforceClient
     from revflow.salesforce.errors import SalesforceError
     from revflow.salesforce.org_check import OrgCheck, OrgCheckError
@@ -54,11 +54,7 @@ async def _check_fields_against_org(settings: Settings, paths: list[Path]) -> li
         settings.require_org()
     except ConfigError as exc:
         fail(f"--org needs an org: {exc}")
-    client = SalesforceClient(
-        TokenProvider(settings.salesforce),
-        settings.salesforce.api_version,
-        settings.salesforce.call_options_client,
-    )
+    client = SalesforceClient.from_settings(settings.salesforce)
     mappings = {m.name: m for m in load_all(paths)[0]}
     try:
         await OrgCheck(client, settings).run(mappings, used=mappings)

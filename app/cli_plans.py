@@ -96,7 +96,7 @@ def _plan_definition(settings: Settings, plan: Path | None) -> Any:
 
 
 async def _fetch_order(settings: Settings, order_id: str, source: str = "Order") -> dict[str, Any]:
-    from revflow.salesforce.auth import AuthError, TokenProvider
+    from revflow.salesforce.auth import AuthError
     from revflow.salesforce.client import SalesforceClient
     from revflow.salesforce.errors import SalesforceError
     from revflow.salesforce.orders import fetch_orders, query_fields
@@ -107,11 +107,7 @@ async def _fetch_order(settings: Settings, order_id: str, source: str = "Order")
         settings.require_org()
     except ConfigError as exc:
         fail(f"{exc} (or pass a JSON record file)")
-    client = SalesforceClient(
-        TokenProvider(settings.salesforce),
-        settings.salesforce.api_version,
-        settings.salesforce.call_options_client,
-    )
+    client = SalesforceClient.from_settings(settings.salesforce)
     what = source.lower()
     try:  # a single-currency org has no CurrencyIsoCode to select
         currency = await single_currency(client, settings)

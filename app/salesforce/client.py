@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -41,6 +41,10 @@ class ApiUsage:
     def read(self, header: str | None) -> None:
         if header and (m := _LIMIT_RE.search(header)):
             self.used, self.limit = int(m.group(1)), int(m.group(2))
+
+
+if TYPE_CHECKING:  # annotation only: the client does not load the settings
+    from revflow.config import SalesforceSettings
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,11 @@ class SalesforceClient:
         )
         self.usage = ApiUsage()
         self.budget = budget or ApiBudget()
+
+    @classmethod
+    def from_settings(cls, settings: SalesforceSettings) -> SalesforceClient:
+        """A client for the configured org, signing in with its own token provider."""
+        return cls(TokenProvider(settings), settings.api_version, settings.call_options_client)
 
     @property
     def http(self) -> httpx.AsyncClient:
