@@ -28,6 +28,7 @@ ORG_ID = "00D5e000000RvFlEAK"
 INTEGRATION_USER_ID = "0055e000001RvFlAAK"
 DEMO_USER_ID = "0055e000002DeMoAAK"
 PERMISSION_SET = "Revflow_Integration"  # the package's permission set (salesforce/)
+NOTIFICATION_TYPE = "Revflow_Alert"  # the package's custom notification type
 _SEEDED_AT = "2026-01-01T00:00:00.000+0000"
 
 
@@ -125,6 +126,10 @@ class SandboxOrg:
     # False: an org Revflow's package was never deployed to (no custom fields, no
     # permission set, no CDC entity selected), for `revflow salesforce setup`
     set_up: bool = True
+    # what the org was sent, newest last: customNotificationAction inputs and Chatter
+    # feed items (app/sandbox/notifications.py), for tests and `revflow demo`
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    feed_elements: list[dict[str, Any]] = field(default_factory=list)
     _rngs: dict[str, tuple[int | None, random.Random]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -152,6 +157,14 @@ class SandboxOrg:
                     EventChannel="ChangeEvents",
                     SelectedEntity=f"{t.name}ChangeEvent",
                 )
+        self.seed(
+            "CustomNotificationType",
+            DeveloperName=NOTIFICATION_TYPE,
+            MasterLabel="Revflow Alert",
+            CustomNotifTypeName="Revflow Alert",
+            Desktop=True,
+            Mobile=True,
+        )
         permission_set = self.seed(
             "PermissionSet", Name=PERMISSION_SET, Label="Revflow Integration"
         )

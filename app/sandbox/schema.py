@@ -405,6 +405,19 @@ SOBJECTS: dict[str, SObjectType] = {
                 ),
             ],
         ),
+        # the bell notifications' types (Setup > Custom Notifications; the package's
+        # Revflow_Alert), read by the alert channel to address customNotificationAction
+        _object(
+            "CustomNotificationType",
+            [
+                _f("DeveloperName", "string", required=True, length=40),
+                _f("MasterLabel", "string", required=True, length=80),
+                _f("CustomNotifTypeName", "string", length=80),
+                _f("Description", "string"),
+                _f("Desktop", "boolean", default=True),
+                _f("Mobile", "boolean", default=True),
+            ],
+        ),
         # CDC's selected entities (Tooling API; DeveloperName = ChannelName_EventName)
         _object(
             "PlatformEventChannelMember",

@@ -10,6 +10,7 @@ from aiohttp import web
 from revflow.sandbox.cometd import add_cometd_routes
 from revflow.sandbox.erp import SandboxErp, create_erp_app
 from revflow.sandbox.metadata import add_metadata_routes
+from revflow.sandbox.notifications import add_notification_routes
 from revflow.sandbox.oauth import add_oauth_routes
 from revflow.sandbox.org import SandboxOrg
 from revflow.sandbox.rest import add_rest_routes
@@ -46,6 +47,7 @@ def org_app(org: SandboxOrg) -> web.Application:
     add_cometd_routes(app, org)
     add_soap_routes(app, org)
     add_metadata_routes(app, org)
+    add_notification_routes(app, org)
     return app
 
 
