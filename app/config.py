@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
+from revflow.alerts.settings import AlertSettings
 from revflow.api.http_settings import HttpSettings
 from revflow.config_names import (
     connector_hint,
@@ -286,6 +287,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
     retention: RetentionSettings = RetentionSettings()
     quotes: QuoteSettings = QuoteSettings()
+    alerts: AlertSettings = AlertSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password
