@@ -26,7 +26,7 @@ from aiohttp import web
 from revflow.sandbox.ids import is_valid_id, new_id, sobject_for_prefix, to18
 from revflow.sandbox.org import SandboxOrg
 from revflow.sandbox.records import RecordStore, format_datetime
-from revflow.sandbox.schema import SfError
+from revflow.sandbox.schema import SfError, sobject
 
 ACTION = "customNotificationAction"
 NOTIFICATION_TYPE = "CustomNotificationType"
@@ -189,7 +189,7 @@ def _existing(store: RecordStore, rid: Any, error: Callable[[str], Exception]) -
     if not is_valid_id(rid):
         raise error(f"Invalid id: {rid!r}")
     sobj = sobject_for_prefix(str(rid)[:3])
-    if sobj is not None and sobj not in ("User", "FeedItem") and sobj in store.org.records:
+    if sobj is not None and sobject(sobj) is not None:
         try:
             store.find(sobj, str(rid))
         except SfError:
