@@ -458,3 +458,32 @@ class OidcLogin(Base):
     code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE
     return_to: Mapped[str] = mapped_column(String(500), default="/")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Comment(Base):
+    """A note people leave on a plan or one of its steps (``app/comments``).
+
+    ``body`` is what the author wrote (plain text or Markdown, per ``format``); it is
+    rendered to safe HTML when read.  ``mentions`` are the usernames it notified.
+    ``mirror_state`` is the optional Chatter copy on the Order: ``pending`` until the
+    mirror loop posts it (``sent``, ``chatter_id`` set) or gives up (``failed``).
+    """
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_mirror_due", "mirror_state", "mirror_due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    step_key: Mapped[str | None] = mapped_column(String(100))
+    author: Mapped[str] = mapped_column(String(100))  # the identity's subject (audit actor)
+    author_name: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(16), default="markdown")  # markdown | plain
+    body: Mapped[str] = mapped_column(Text)
+    mentions: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    mirror_state: Mapped[str | None] = mapped_column(String(16))
+    mirror_due_at: Mapped[datetime | None]
+    mirror_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    mirror_lease_until: Mapped[datetime | None]
+    mirror_error: Mapped[str | None] = mapped_column(Text)
+    chatter_id: Mapped[str | None] = mapped_column(String(18))
