@@ -73,3 +73,18 @@ RETENTION_PURGED = Counter(
     "Payloads purged by retention (rows blanked or, for sent write-backs, deleted)",
     ["table"],
 )
+
+ALERTS_RAISED = Counter(
+    "revflow_alerts_raised_total",
+    "Alerts opened (a repeat of an open alert is not counted)",
+    ["rule", "kind"],
+)
+ALERT_DELIVERIES = Counter(
+    "revflow_alert_deliveries_total",
+    "Alert messages by channel and outcome (sent, retry, failed)",
+    ["channel", "outcome"],
+)
+ALERT_DELIVERIES_PENDING = Gauge(
+    "revflow_alert_deliveries_due",
+    "Alert messages due and not sent yet, as the delivery loop last saw them",
+)

@@ -15,6 +15,10 @@ import httpx
 import uvicorn
 
 from revflow.aio import Beat
+from revflow.alerts import runtime as alert_runtime
+from revflow.alerts.channels.registry import build_channels
+from revflow.alerts.delivery import AlertDeliverer
+from revflow.alerts.owners import OrgOwners
 from revflow.api.app import create_app
 from revflow.api.health import incidents_check, loops_check
 from revflow.api.serving import server_config
@@ -166,6 +170,15 @@ class Revflow:
             http=self.http,
             budget=ApiBudget(settings.salesforce.api_budget_share),
         )
+        # alert rules (REVFLOW_ALERTS__RULES_FILE), read by raise_alert in every transaction
+        self.alert_runtime = alert_runtime.configure(settings.alerts, settings.console)
+        self.alerts = AlertDeliverer(
+            self.db,
+            build_channels(settings.alerts),
+            settings.alerts,
+            owners=OrgOwners(self.salesforce, settings.alerts.owner_cache_s),
+            runtime=self.alert_runtime,
+        )
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
         self.definition = plan_definition(settings, set(self.mappings))
@@ -280,6 +293,8 @@ class Revflow:
             await self.mapping_store.watch(stop, beat=beat, check=self.org_guard.on_reload)
 
         add("mappings", watch_mappings, interval_s=2.0)
+        if self.alert_runtime is not None:
+            add("alerts", self.alerts.run, interval_s=s.alerts.poll_interval_s)
         if s.retention.payloads_days is not None:
             add(
                 "retention",
