@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from revflow.alerts.settings import AlertSettings
 from revflow.api.http_settings import HttpSettings
+from revflow.comments.settings import CommentSettings
 from revflow.config_names import (
     connector_hint,
     env_name,
@@ -288,6 +289,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     quotes: QuoteSettings = QuoteSettings()
     alerts: AlertSettings = AlertSettings()
+    comments: CommentSettings = CommentSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -174,7 +174,7 @@ class Revflow:
         self.alert_runtime = alert_runtime.configure(settings.alerts, settings.console)
         self.alerts = AlertDeliverer(
             self.db,
-            build_channels(settings.alerts),
+            build_channels(settings.alerts, self.http, self.salesforce),
             settings.alerts,
             owners=OrgOwners(self.salesforce, settings.alerts.owner_cache_s),
             runtime=self.alert_runtime,
@@ -272,6 +272,7 @@ class Revflow:
             keyring=self.keyring,
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
             http=settings.http,
+            comments=settings.comments,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

@@ -15,6 +15,7 @@ from revflow.api import errors
 from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
+from revflow.api.comments import comments_router
 from revflow.api.fallout import fallout_router
 from revflow.api.headers import SecurityHeaders
 from revflow.api.health import ReadinessCheck, database_check, health_router
@@ -25,6 +26,7 @@ from revflow.api.plans import plan_out, plans_router
 from revflow.api.salesforce import salesforce_router
 from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
+from revflow.comments.settings import CommentSettings
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from revflow.db.database import Database
 from revflow.orchestration import repository
@@ -53,6 +55,7 @@ def create_app(
     keyring: Keyring | None = None,
     oidc: OidcProvider | None = None,
     http: HttpSettings | None = None,
+    comments: CommentSettings | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -65,6 +68,7 @@ def create_app(
     decrypts local users' TOTP seeds). ``oidc``: the identity provider people log in
     with (``/api/auth/oidc/*``), if one is configured.  ``http``: the per-identity rate
     limit, the trusted proxies and HSTS (the answers' security headers are always sent).
+    ``comments``: limits of comments and their Chatter mirror.
     """
     net = http or HttpSettings()
     api = FastAPI(
@@ -110,6 +114,7 @@ def create_app(
 
     api.include_router(plans_router(db, writeback or WritebackSettings()))
     api.include_router(fallout_router(db))
+    api.include_router(comments_router(db, comments or CommentSettings()))
     api.include_router(callbacks_router(db, callbacks))
     api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
     api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from revflow import audit
 from revflow.clock import utcnow
 from revflow.comments import render, repository
-from revflow.comments.mentions import Person, notify, resolve
+from revflow.comments.mentions import Person, notify, resolve, teams
 from revflow.comments.settings import CommentSettings
 from revflow.db.models import Comment
 from revflow.orchestration.errors import BadRequest, NotFound
@@ -64,7 +64,7 @@ async def add_comment(
     if step_key is not None and not await repository.step_exists(s, plan_id, step_key):
         raise NotFound(f"plan {plan_id} has no step {step_key!r}")
     named = render.mentions(body)
-    people = await resolve(s, named)
+    people = await resolve(s, named, teams())
     known = {p.username for p in people}
     now = utcnow()
     comment = Comment(

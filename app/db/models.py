@@ -538,6 +538,7 @@ class AlertDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
+
 class Comment(Base):
     """A note people leave on a plan or one of its steps (``app/comments``).
 
