@@ -84,9 +84,7 @@ async def deliveries_of(s: AsyncSession, alert_id: int) -> list[AlertDelivery]:
     return list((await s.scalars(q)).all())
 
 
-async def due_escalations(
-    s: AsyncSession, now: datetime, limit: int, *, lock: bool
-) -> list[Alert]:
+async def due_escalations(s: AsyncSession, now: datetime, limit: int, *, lock: bool) -> list[Alert]:
     """Open alerts whose next escalation is due."""
     q = (
         select(Alert)
@@ -118,9 +116,7 @@ async def due_deliveries(
 
 async def next_due(s: AsyncSession) -> datetime | None:
     """When the next pending delivery is due."""
-    q = select(func.min(AlertDelivery.due_at)).where(
-        AlertDelivery.state == DeliveryState.PENDING
-    )
+    q = select(func.min(AlertDelivery.due_at)).where(AlertDelivery.state == DeliveryState.PENDING)
     return await s.scalar(q)
 
 
@@ -149,8 +145,9 @@ async def cancel_pending(s: AsyncSession, alert_id: int, reason: str) -> None:
             AlertDelivery.alert_id == alert_id,
             AlertDelivery.state == DeliveryState.PENDING,
         )
-        .values(state=DeliveryState.CANCELLED, error=reason, lease_owner=None,
-                lease_expires_at=None)
+        .values(
+            state=DeliveryState.CANCELLED, error=reason, lease_owner=None, lease_expires_at=None
+        )
     )
 
 

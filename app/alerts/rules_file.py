@@ -21,7 +21,7 @@ from revflow.mapping.loader import Pos, YamlList, YamlMap, parse_yaml
 from revflow.plans.reader import Reader
 
 TOP_KEYS = ("version", "order_fields", "teams", "on_call", "rules")
-RULE_KEYS = ("name", "on", "when", "severity", "notify", "escalate", "throttle")
+RULE_KEYS = ("name", "events", "when", "severity", "notify", "escalate", "throttle")
 WHEN_KEYS = ("plan", "connector", "error_class", "amount_above", "region", "fields")
 TARGET_KEYS = ("to", "via")
 TEAM_CHANNELS = ("email", "slack", "teams", "webhook", "chatter")
@@ -85,8 +85,11 @@ class _RulesReader(Reader):
             if rule is None:
                 continue
             if rule.name in seen:
-                self.problem(pos, f"rule '{rule.name}': defined twice (first at line "
-                             f"{seen[rule.name][0]})", "name")
+                self.problem(
+                    pos,
+                    f"rule '{rule.name}': defined twice (first at line {seen[rule.name][0]})",
+                    "name",
+                )
             seen.setdefault(rule.name, pos)
             rules.append(rule)
         if "rules" not in tree:
@@ -105,8 +108,11 @@ class _RulesReader(Reader):
         out: dict[str, Team] = {}
         for name, value in (raw or {}).items():
             if not isinstance(value, YamlMap):
-                self.problem(raw.value_pos[name], f"team '{name}': must be a mapping of "
-                             f"channel to address", f"teams.{name}")
+                self.problem(
+                    raw.value_pos[name],
+                    f"team '{name}': must be a mapping of channel to address",
+                    f"teams.{name}",
+                )
                 continue
             team = self.team(name, value)
             if team is not None:
@@ -122,8 +128,9 @@ class _RulesReader(Reader):
             if value:
                 addresses[channel] = value
         if not addresses:
-            self.problem(raw.pos, f"{where}: give at least one address "
-                         f"({', '.join(TEAM_CHANNELS)})")
+            self.problem(
+                raw.pos, f"{where}: give at least one address ({', '.join(TEAM_CHANNELS)})"
+            )
             return None
         return Team(name, addresses)
 
@@ -141,8 +148,12 @@ class _RulesReader(Reader):
             try:
                 severity = Severity(text)
             except ValueError:
-                self.problem(raw.value_pos["severity"], f"{what}: unknown severity {text!r} "
-                             f"(one of: {', '.join(s.value for s in Severity)})", "severity")
+                self.problem(
+                    raw.value_pos["severity"],
+                    f"{what}: unknown severity {text!r} "
+                    f"(one of: {', '.join(s.value for s in Severity)})",
+                    "severity",
+                )
         first = self.targets(raw, "notify", what, teams, has_on_call, required=True)
         levels = [Level(0.0, first)]
         last = 0.0
@@ -151,8 +162,12 @@ class _RulesReader(Reader):
             if level is None:
                 continue
             if level.after_s <= last:
-                self.problem(step_pos, f"{what}: escalations must come later one after "
-                             f"another ('after' {level.after_s:g}s)", "escalate")
+                self.problem(
+                    step_pos,
+                    f"{what}: escalations must come later one after "
+                    f"another ('after' {level.after_s:g}s)",
+                    "escalate",
+                )
             last = level.after_s
             levels.append(level)
         when = self.conditions(raw, what)
@@ -162,7 +177,7 @@ class _RulesReader(Reader):
         return Rule(name, events, severity, tuple(levels), when, throttle, line=pos[0])
 
     def events(self, raw: YamlMap, what: str) -> frozenset[EventKind] | None:
-        names = self.names(raw, "on", what, required=True)
+        names = self.names(raw, "events", what, required=True)
         if names is None:
             return None
         kinds = set()
@@ -170,8 +185,12 @@ class _RulesReader(Reader):
             try:
                 kinds.add(EventKind(text))
             except ValueError:
-                self.problem(raw.value_pos["on"], f"{what}: unknown event {text!r} "
-                             f"(one of: {', '.join(k.value for k in EventKind)})", "on")
+                self.problem(
+                    raw.value_pos["events"],
+                    f"{what}: unknown event {text!r} "
+                    f"(one of: {', '.join(k.value for k in EventKind)})",
+                    "events",
+                )
         return frozenset(kinds) if kinds else None
 
     def names(self, raw: YamlMap, key: str, what: str, required: bool = False) -> list[str] | None:
@@ -181,14 +200,19 @@ class _RulesReader(Reader):
             return None
         items = [value] if isinstance(value, str) else list(value)
         if not items or not all(isinstance(v, str | int | float) for v in items):
-            self.problem(raw.value_pos[key], f"{what}: '{key}' must be text or a list of "
-                         "text", key)
+            self.problem(raw.value_pos[key], f"{what}: '{key}' must be text or a list of text", key)
             return None
         return [str(v) for v in items]
 
     def targets(
-        self, raw: YamlMap, key: str, what: str, teams: dict[str, Team], has_on_call: bool,
-        *, required: bool = False,
+        self,
+        raw: YamlMap,
+        key: str,
+        what: str,
+        teams: dict[str, Team],
+        has_on_call: bool,
+        *,
+        required: bool = False,
     ) -> tuple[Target, ...]:
         out = []
         before = len(self.problems)
@@ -232,13 +256,19 @@ class _RulesReader(Reader):
         elif kind == "user" and "@" in name:
             target_kind, target_name = RecipientKind.USER, name
         else:
-            self.problem(at, f"{what}: 'to' must be owner, on_call, team:<name> or "
-                         f"user:<email>, got {to!r}", "to")
+            self.problem(
+                at,
+                f"{what}: 'to' must be owner, on_call, team:<name> or user:<email>, got {to!r}",
+                "to",
+            )
             return None
         for channel in via:
             if channel not in CHANNELS:
-                self.problem(raw.value_pos["via"], f"{what}: unknown channel {channel!r} "
-                             f"(one of: {', '.join(CHANNELS)})", "via")
+                self.problem(
+                    raw.value_pos["via"],
+                    f"{what}: unknown channel {channel!r} (one of: {', '.join(CHANNELS)})",
+                    "via",
+                )
                 ok = False
         return Target(target_kind, target_name, tuple(dict.fromkeys(via))) if ok else None
 
@@ -253,8 +283,9 @@ class _RulesReader(Reader):
             self.problem(raw.pos, f"{what}: an escalation needs 'after' (a duration)", "after")
             return None
         after = self.duration(raw, "after", f"{what}: an escalation")
-        targets = self.targets(raw, "notify", f"{what}: an escalation", teams, has_on_call,
-                               required=True)
+        targets = self.targets(
+            raw, "notify", f"{what}: an escalation", teams, has_on_call, required=True
+        )
         if after is None or not targets:
             return None
         if after <= 0:

@@ -61,9 +61,7 @@ async def raise_alerts(
             continue
         if event.plan_id is not None and event.order is None:
             definition, order = await repository.plan_order(s, event.plan_id)
-            event = replace(
-                event, order=order, plan_definition=event.plan_definition or definition
-            )
+            event = replace(event, order=order, plan_definition=event.plan_definition or definition)
         for rule in runtime.rules.matching(event):
             out.append(await _record(s, runtime.rules, rule, event))
     return out
@@ -117,8 +115,12 @@ async def _record(s: AsyncSession, rules: RuleSet, rule: Rule, event: AlertEvent
     ALERTS_RAISED.labels(rule=rule.name, kind=event.kind.value).inc()
     log.info(
         "alert raised",
-        extra={"alert_id": row.id, "rule": rule.name, "subject": event.subject,
-               "throttled": throttled},
+        extra={
+            "alert_id": row.id,
+            "rule": rule.name,
+            "subject": event.subject,
+            "throttled": throttled,
+        },
     )
     return row
 
@@ -159,8 +161,14 @@ def add_deliveries(s: AsyncSession, rules: RuleSet, alert: Alert, level: Level, 
     added = 0
     for target in level.targets:
         for channel in target.channels:
-            s.add(AlertDelivery(alert_id=alert.id, level=n, channel=channel,
-                                **_recipient(rules, alert, target.to, target.name, channel)))
+            s.add(
+                AlertDelivery(
+                    alert_id=alert.id,
+                    level=n,
+                    channel=channel,
+                    **_recipient(rules, alert, target.to, target.name, channel),
+                )
+            )
             added += 1
     return added
 
@@ -201,8 +209,15 @@ async def escalate_due(
         alert.level += 1
         add_deliveries(s, runtime.rules, alert, nxt, alert.level)
         alert.next_escalation_at = _escalation_at(rule, alert.level, alert.created_at)
-        audit.record(s, "alerts", "alert.escalated", plan_id=alert.plan_id,
-                     order_id=alert.order_id, alert_id=alert.id, level=alert.level)
+        audit.record(
+            s,
+            "alerts",
+            "alert.escalated",
+            plan_id=alert.plan_id,
+            order_id=alert.order_id,
+            alert_id=alert.id,
+            level=alert.level,
+        )
         done += 1
     return done
 
@@ -217,8 +232,15 @@ async def acknowledge(s: AsyncSession, alert_id: int, actor: str) -> Alert:
         alert.acknowledged_at = utcnow()
         alert.acknowledged_by = actor
         alert.next_escalation_at = None
-        audit.record(s, actor, "alert.acknowledged", plan_id=alert.plan_id,
-                     order_id=alert.order_id, alert_id=alert.id, rule=alert.rule)
+        audit.record(
+            s,
+            actor,
+            "alert.acknowledged",
+            plan_id=alert.plan_id,
+            order_id=alert.order_id,
+            alert_id=alert.id,
+            rule=alert.rule,
+        )
     return alert
 
 
@@ -229,8 +251,15 @@ async def resolve(s: AsyncSession, alert_id: int, actor: str) -> Alert:
         return alert
     _close(alert, actor)
     await repository.cancel_pending(s, alert.id, f"alert resolved by {actor}")
-    audit.record(s, actor, "alert.resolved", plan_id=alert.plan_id,
-                 order_id=alert.order_id, alert_id=alert.id, rule=alert.rule)
+    audit.record(
+        s,
+        actor,
+        "alert.resolved",
+        plan_id=alert.plan_id,
+        order_id=alert.order_id,
+        alert_id=alert.id,
+        rule=alert.rule,
+    )
     return alert
 
 
@@ -242,9 +271,7 @@ def _close(alert: Alert, actor: str) -> None:
     alert.next_escalation_at = None
 
 
-async def resolve_for_plan(
-    s: AsyncSession, plan_id: int, kinds: Iterable[str], actor: str
-) -> int:
+async def resolve_for_plan(s: AsyncSession, plan_id: int, kinds: Iterable[str], actor: str) -> int:
     """Resolve a plan's open alerts of ``kinds`` (its fallout was dealt with)."""
     alerts = await repository.open_alerts_of_plan(s, plan_id, list(kinds))
     for alert in alerts:

@@ -371,6 +371,16 @@ SOBJECTS: dict[str, SObjectType] = {
         ),
         # setup objects (SOQL over REST; written by Metadata API deploys and by admins)
         _object("PermissionSet", [_f("Name", "string", required=True), _f("Label", "string")]),
+        # the people records are owned by; alerts read an Order owner's name and email
+        _object(
+            "User",
+            [
+                _f("Name", "string", length=121),
+                _f("Email", "string", length=128),  # type email in a real org
+                _f("Username", "string", length=80),
+                _f("IsActive", "boolean", default=True),
+            ],
+        ),
         _object(
             "PermissionSetAssignment",
             [

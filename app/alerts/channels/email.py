@@ -91,9 +91,7 @@ def render_html(message: AlertMessage) -> str:
     if message.occurrences > 1:
         rows.append(("Seen", f"{message.occurrences} times"))
     rows.append(("Severity", message.severity.value))
-    table = "".join(
-        f"<tr><th align=\"left\">{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows
-    )
+    table = "".join(f'<tr><th align="left">{e(k)}</th><td>{e(v)}</td></tr>' for k, v in rows)
     links = []
     if message.plan_url:
         links.append(f'<a href="{e(message.plan_url)}">Open the plan</a>')

@@ -137,8 +137,11 @@ class Committer:
         calls = [(st, r, o) for st, r, o, _v in applied if st.kind == "callout"]
         await self._log_attempts(s, calls, now)
         settled: dict[int, str] = {}  # plan id -> key of the (last) step that finished
-        fallout = [step_fallout(st, r.error, r.error_type) for st, r, o, _v in applied
-                   if o is Outcome.FATAL]
+        fallout = [
+            step_fallout(st, r.error, r.error_type)
+            for st, r, o, _v in applied
+            if o is Outcome.FATAL
+        ]
         touched: dict[int, None] = {}  # plans to move on if a change is in progress
         for step, result, outcome, values in applied:
             touched[step.plan_id] = None
