@@ -3,7 +3,7 @@
 A name is a local user's username; an identity that has logged in (OpenID Connect)
 under that name, or under an email whose local part it is; or a team of the alert
 rules file (``teams:``).  Each one mentioned gets an alert of kind ``mention``: the
-rules that name ``mention`` in ``on:`` give its severity and the channels of their
+rules that name ``mention`` in ``events:`` give its severity and the channels of their
 first level, and the person mentioned replaces that level's recipients (an email
 goes out only when their address is known; Salesforce channels need a User id, so
 they are left out).  Without such a rule nobody is told.
