@@ -74,6 +74,12 @@ RETENTION_PURGED = Counter(
     ["table"],
 )
 
+COMMENTS_ADDED = Counter("revflow_comments_added_total", "Comments added to plans and steps")
+COMMENTS_MIRRORED = Counter(
+    "revflow_comments_mirrored_total",
+    "Comments copied to their Order's Chatter feed, by outcome (sent, retry, failed)",
+    ["outcome"],
+)
 ALERTS_RAISED = Counter(
     "revflow_alerts_raised_total",
     "Alerts opened (a repeat of an open alert is not counted)",

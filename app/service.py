@@ -22,6 +22,7 @@ from revflow.alerts.owners import OrgOwners
 from revflow.api.app import create_app
 from revflow.api.health import incidents_check, loops_check
 from revflow.api.serving import server_config
+from revflow.comments.mirror import ChatterMirror
 from revflow.config import ConfigError, Settings
 from revflow.config_quotes import channel_problem
 from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSettings
@@ -296,6 +297,9 @@ class Revflow:
         add("mappings", watch_mappings, interval_s=2.0)
         if self.alert_runtime is not None:
             add("alerts", self.alerts.run, interval_s=s.alerts.poll_interval_s)
+        if s.comments.mirror_to_chatter:
+            mirror = ChatterMirror(self.db, self.salesforce, s.comments, s.console)
+            add("chatter-mirror", mirror.run, interval_s=s.comments.mirror_interval_s)
         if s.retention.payloads_days is not None:
             add(
                 "retention",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,10 +63,14 @@ async def session_identities(s: AsyncSession, names: Sequence[str]) -> list[tupl
     return [(row[0], row[1]) for row in (await s.execute(q)).all()]
 
 
-async def due_mirrors(s: AsyncSession, now: datetime, limit: int, is_sqlite: bool) -> list[Comment]:
-    """Comments whose Chatter copy is due and not leased, locked for this worker."""
+async def due_mirrors(
+    s: AsyncSession, now: datetime, limit: int, is_sqlite: bool
+) -> list[tuple[Comment, str]]:
+    """Comments whose Chatter copy is due and not leased, with their Order's id; locked
+    (FOR UPDATE SKIP LOCKED on PostgreSQL) until the caller's transaction ends."""
     q = (
-        select(Comment)
+        select(Comment, Plan.order_id)
+        .join(Plan, Plan.id == Comment.plan_id)
         .where(
             Comment.mirror_state == "pending",
             Comment.mirror_due_at <= now,
@@ -75,9 +80,13 @@ async def due_mirrors(s: AsyncSession, now: datetime, limit: int, is_sqlite: boo
         .limit(limit)
     )
     if not is_sqlite:
-        q = q.with_for_update(skip_locked=True)
-    return list((await s.scalars(q)).all())
+        q = q.with_for_update(of=Comment, skip_locked=True)
+    return [(row[0], row[1]) for row in (await s.execute(q)).all()]
 
 
 async def lease_mirrors(s: AsyncSession, ids: Sequence[int], until: datetime) -> None:
     await s.execute(update(Comment).where(Comment.id.in_(ids)).values(mirror_lease_until=until))
+
+
+async def update_mirror(s: AsyncSession, comment_id: int, values: dict[str, Any]) -> None:
+    await s.execute(update(Comment).where(Comment.id == comment_id).values(**values))

@@ -20,6 +20,7 @@ from revflow.comments import render, repository
 from revflow.comments.mentions import Person, notify, resolve, teams
 from revflow.comments.settings import CommentSettings
 from revflow.db.models import Comment
+from revflow.metrics import COMMENTS_ADDED
 from revflow.orchestration.errors import BadRequest, NotFound
 
 
@@ -94,6 +95,7 @@ async def add_comment(
         mentions=sorted(known),
     )
     await notify(s, comment, plan, people)
+    COMMENTS_ADDED.inc()
     return Added(comment, people, [n for n in named if n not in known])
 
 
