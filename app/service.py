@@ -272,6 +272,7 @@ class Revflow:
             keyring=self.keyring,
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
             http=settings.http,
+            alerts=settings.alerts,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

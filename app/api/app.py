@@ -11,7 +11,9 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from revflow.alerts.settings import AlertSettings
 from revflow.api import errors
+from revflow.api.alerts import alerts_router
 from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
@@ -53,6 +55,7 @@ def create_app(
     keyring: Keyring | None = None,
     oidc: OidcProvider | None = None,
     http: HttpSettings | None = None,
+    alerts: AlertSettings | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -65,6 +68,7 @@ def create_app(
     decrypts local users' TOTP seeds). ``oidc``: the identity provider people log in
     with (``/api/auth/oidc/*``), if one is configured.  ``http``: the per-identity rate
     limit, the trusted proxies and HSTS (the answers' security headers are always sent).
+    ``alerts``: the key of the acknowledge links in alert messages (``/api/alerts/ack``).
     """
     net = http or HttpSettings()
     api = FastAPI(
@@ -113,6 +117,7 @@ def create_app(
     api.include_router(callbacks_router(db, callbacks))
     api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
     api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))
+    api.include_router(alerts_router(db, alerts))
     if oidc is not None:
         api.include_router(oidc_router(db, oidc))
 

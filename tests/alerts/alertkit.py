@@ -23,7 +23,7 @@ from revflow.plans.definitions import PlanDefinition, order_fulfillment
 from revflow.plans.retry import RetryPolicy
 
 OWNER_ID = "0055e000002DeMoAAK"
-ORDER = {
+ORDER: dict[str, Any] = {
     "Id": "8015e00000Q7mNpAAJ",
     "OrderNumber": "00000123",
     "OwnerId": OWNER_ID,
