@@ -274,6 +274,7 @@ class Revflow:
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
             http=settings.http,
             comments=settings.comments,
+            alerts=settings.alerts,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

@@ -104,24 +104,34 @@ class RuleSet:
 
     def matching(self, event: AlertEvent) -> list[Rule]:
         """The rules ``event`` alerts on, in file order."""
-        return [r for r in self.rules if event.kind in r.events and self._holds(r.when, event)]
+        return [r for r in self.rules if event.kind in r.events and not self.failing(r, event)]
 
-    def _holds(self, when: Conditions, event: AlertEvent) -> bool:
+    def failing(self, rule: Rule, event: AlertEvent) -> list[str]:
+        """Why ``rule`` does not alert on ``event``: each condition that fails ([]: it does)."""
+        when, out = rule.when, []
+        if event.kind not in rule.events:
+            out.append(f"event {event.kind.value} is not one of the rule's events")
         if when.plans is not None and event.plan_definition not in when.plans:
-            return False
+            out.append(f"plan {event.plan_definition!r} is not one of {sorted(when.plans)}")
         if when.connectors is not None and event.connector not in when.connectors:
-            return False
+            out.append(f"connector {event.connector!r} is not one of {sorted(when.connectors)}")
         if when.error_classes is not None and not _error_class_in(event, when.error_classes):
-            return False
+            out.append(
+                f"error class {event.error_class!r} is not one of {sorted(when.error_classes)}"
+            )
         if when.amount_above is not None:
             amount = _decimal(order_value(event.order, self.amount_field))
             if amount is None or amount <= when.amount_above:
-                return False
-        if when.regions is not None and not _in(
-            order_value(event.order, self.region_field), when.regions
-        ):
-            return False
-        return all(_in(order_value(event.order, path), values) for path, values in when.fields)
+                out.append(f"{self.amount_field} {amount} is not above {when.amount_above}")
+        if when.regions is not None:
+            region = order_value(event.order, self.region_field)
+            if not _in(region, when.regions):
+                out.append(f"{self.region_field} {region!r} is not one of {sorted(when.regions)}")
+        for path, values in when.fields:
+            value = order_value(event.order, path)
+            if not _in(value, values):
+                out.append(f"{path} {value!r} is not one of {sorted(values)}")
+        return out
 
 
 def _error_class_in(event: AlertEvent, classes: frozenset[str]) -> bool:
@@ -131,8 +141,7 @@ def _error_class_in(event: AlertEvent, classes: frozenset[str]) -> bool:
 def _in(value: Any, values: frozenset[str]) -> bool:
     if value is None:
         return False
-    text = str(value).lower() if not isinstance(value, bool) else str(value).lower()
-    return text in {v.lower() for v in values}
+    return str(value).lower() in {v.lower() for v in values}
 
 
 def _decimal(value: Any) -> Decimal | None:

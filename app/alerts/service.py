@@ -101,9 +101,15 @@ async def _record(s: AsyncSession, rules: RuleSet, rule: Rule, event: AlertEvent
         last_seen_at=now,
     )
     try:
-        async with s.begin_nested():  # another transaction may open the same alert
+        if s.get_bind().dialect.name == "sqlite":
+            # one writer at a time holds the file; and pysqlite's SAVEPOINT would
+            # commit the caller's transaction on release
             s.add(row)
             await s.flush()
+        else:
+            async with s.begin_nested():  # another transaction may open the same alert
+                s.add(row)
+                await s.flush()
     except IntegrityError:
         existing = await repository.open_alert(s, key)
         if existing is None:

@@ -11,7 +11,9 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from revflow.alerts.settings import AlertSettings
 from revflow.api import errors
+from revflow.api.alerts import alerts_router
 from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
@@ -56,6 +58,7 @@ def create_app(
     oidc: OidcProvider | None = None,
     http: HttpSettings | None = None,
     comments: CommentSettings | None = None,
+    alerts: AlertSettings | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -69,6 +72,7 @@ def create_app(
     with (``/api/auth/oidc/*``), if one is configured.  ``http``: the per-identity rate
     limit, the trusted proxies and HSTS (the answers' security headers are always sent).
     ``comments``: limits of comments and their Chatter mirror.
+    ``alerts``: the key of the acknowledge links in alert messages (``/api/alerts/ack``).
     """
     net = http or HttpSettings()
     api = FastAPI(
@@ -118,6 +122,7 @@ def create_app(
     api.include_router(callbacks_router(db, callbacks))
     api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
     api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))
+    api.include_router(alerts_router(db, alerts))
     if oidc is not None:
         api.include_router(oidc_router(db, oidc))
 

@@ -1,32 +1,124 @@
-"""Issue 15's "done when", end to end over loopback sockets: with the shipped example
-rules, a step that fails produces exactly one email to the Order's owner (a real SMTP
-server), one Slack message (a server answering like Slack's incoming webhook) and one
-custom notification in the sandbox org, each linking to the plan; acknowledging the
-alert stops its escalation, while an alert nobody acknowledges escalates."""
+"""Issue 15's "done when", end to end in a demo environment (sandbox org, sandbox ERP,
+Revflow) over loopback sockets, where an ERP that refuses every delivery makes a step
+fail for good.
+
+- With a small rules file: the Order's owner gets exactly one email (a real SMTP server)
+  linking to the plan; acknowledging by the link in the email stops the escalation
+  that the other alert goes through.
+- With the shipped example rules (``alerts/rules.yaml``): each failing step produces
+  exactly one email to the owner, one Slack message (a server answering like Slack's
+  incoming webhook) and one custom notification in the sandbox org, each linking to
+  the plan; the alert acknowledged by the Slack message's button does not escalate,
+  the other escalates to the finance team."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from revflow.alerts import service as alerts
 from revflow.clock import set_now, utcnow
+from revflow.db.database import Database
 from revflow.db.models import Alert, AlertDelivery, Plan
 from revflow.demo import DemoEnvironment
 from revflow.sandbox.org import DEMO_USER_EMAIL, DEMO_USER_ID
-from tests.alerts.smtpkit import smtp_server
+from tests.alerts.smtpkit import Received, SmtpServer, smtp_server
 from tests.channelkit import catcher
 
 pytestmark = pytest.mark.e2e
 
-RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules.yaml"
-PUBLIC = "https://revflow.test"
+PUBLIC_URL = "https://revflow.example.com"
+SHIPPED_RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules.yaml"
+RULES = """\
+on_call: {email: on-call@example.com}
+rules:
+  - name: fallout
+    events: step_fallout
+    notify: [{to: owner, via: email}]
+    escalate:
+      - after: 3s
+        notify: [{to: on_call, via: email}]
+"""
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with smtp_server() as server:
+        yield server
+
+
+async def wait_for(smtp: SmtpServer, to: str, n: int, timeout_s: float = 90) -> list[Received]:
+    for _ in range(int(timeout_s * 10)):
+        found = [m for m in smtp.messages if m.rcpt_tos == [to]]
+        if len(found) >= n:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{len(smtp.messages)} message(s), not {n} to {to}")
+
+
+async def test_a_failing_step_emails_the_owner_once_and_ack_stops_escalation(
+    database_url: str, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    overrides = {
+        "worker": {"initial_interval_s": 0.05, "maximum_interval_s": 0.1, "max_attempts": 2},
+        "console": {"public_url": PUBLIC_URL},
+        "alerts": {
+            "rules_file": str(rules),
+            "link_secret": "a-secret-for-acknowledge-links",
+            "poll_interval_s": 0.1,
+            "email": {"host": "127.0.0.1", "port": smtp.port, "sender": "revflow@example.com"},
+        },
+    }
+    async with DemoEnvironment(
+        database_url=database_url, seed=5, erp_fail_share=1.0, settings_overrides=overrides
+    ) as env:
+        ids = await env.create_orders(2)
+        await env.activate(ids)
+        owner_mails = await wait_for(smtp, DEMO_USER_EMAIL, 2)
+        assert env.revflow is not None
+        db = Database(database_url)
+        try:
+            async with db.read() as s:
+                plans = {p.order_id: p for p in await s.scalars(select(Plan))}
+        finally:
+            await db.dispose()
+        assert {p.state for p in plans.values()} == {"on_hold"}
+        by_plan: dict[str, Received] = {}
+        for mail in owner_mails:
+            text = mail.body("plain")
+            link = re.search(rf"{PUBLIC_URL}/console/plans/(\d+)", text)
+            assert link, text
+            by_plan[link.group(1)] = mail
+            assert "create_sales_order" in text and "Why: " in text
+        assert sorted(by_plan) == sorted(str(p.id) for p in plans.values())  # one per plan
+        # acknowledge the first alert by the link in its email (path and token only: the
+        # public URL is the proxy's, the test calls the app itself)
+        first, second = sorted(by_plan)
+        ack = re.search(r"/api/alerts/ack\?token=(\S+)", by_plan[first].body("plain"))
+        assert ack
+        transport = httpx.ASGITransport(app=env.revflow.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as browser:
+            page = await browser.get("/api/alerts/ack", params={"token": ack.group(1)})
+            assert page.status_code == 200
+            done = await browser.post("/api/alerts/ack", params={"token": ack.group(1)})
+            assert done.status_code == 200 and "acknowledged" in done.text
+        escalated = await wait_for(smtp, "on-call@example.com", 1)
+        assert f"/console/plans/{second}" in escalated[0].body("plain")
+        # a few more rounds of the delivery loop: the acknowledged alert never escalates
+        await asyncio.sleep(1.0)
+        on_call = [m for m in smtp.messages if m.rcpt_tos == ["on-call@example.com"]]
+        assert [f"/console/plans/{second}" in m.body("plain") for m in on_call] == [True]
+        assert len([m for m in smtp.messages if m.rcpt_tos == [DEMO_USER_EMAIL]]) == 2
 
 
 async def _until(done: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -36,93 +128,104 @@ async def _until(done: Callable[[], bool], timeout_s: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_a_failing_step_tells_the_owner_once_on_each_channel(database_url):
-    with smtp_server() as smtp:
-        async with catcher("slack") as slack, catcher("slack") as finance:
-            overrides = {
-                "worker": {
-                    "max_attempts": 2,
-                    "initial_interval_s": 0.05,
-                    "maximum_interval_s": 0.1,
-                },
-                "console": {"public_url": PUBLIC},
-                "alerts": {
-                    "rules_file": str(RULES),
-                    "link_secret": "ack-links-key",
-                    "poll_interval_s": 0.1,
-                    "email": {"host": "127.0.0.1", "port": smtp.port, "sender": "revflow@rf.test"},
-                    "slack": {"webhook_url": slack.url, "webhooks": {"finance": finance.url}},
-                    "salesforce": {"enabled": True},
-                },
+async def test_with_the_shipped_rules_the_owner_hears_once_on_each_channel(
+    database_url: str, smtp: SmtpServer
+) -> None:
+    overrides = {
+        "worker": {"max_attempts": 2, "initial_interval_s": 0.05, "maximum_interval_s": 0.1},
+        "console": {"public_url": PUBLIC_URL},
+        "alerts": {
+            "rules_file": str(SHIPPED_RULES),
+            "link_secret": "ack-links-key",
+            "poll_interval_s": 0.1,
+            "email": {"host": "127.0.0.1", "port": smtp.port, "sender": "revflow@example.com"},
+            "salesforce": {"enabled": True},
+        },
+    }
+    async with catcher("slack") as slack, catcher("slack") as finance:
+        overrides["alerts"]["slack"] = {
+            "webhook_url": slack.url,
+            "webhooks": {"finance": finance.url},
+        }  # type: ignore[index]
+        async with DemoEnvironment(
+            database_url=database_url, seed=15, erp_fail_share=1.0, settings_overrides=overrides
+        ) as env:
+            ids = await env.create_orders(2)
+            await env.activate(ids)
+            await _until(
+                lambda: (
+                    len(smtp.messages) >= 2
+                    and len(slack.requests) >= 2
+                    and len(env.org.notifications) >= 2
+                )
+            )
+            await asyncio.sleep(1.0)  # time enough for any duplicate to show
+            assert env.revflow is not None
+            db = env.revflow.db
+            async with db.read() as s:
+                plans = {p.order_id: p.id for p in (await s.scalars(select(Plan))).all()}
+                opened = (await s.scalars(select(Alert).order_by(Alert.id))).all()
+            assert sorted(plans) == sorted(ids)
+            assert [(a.kind, a.rule, a.state) for a in opened] == [
+                ("step_fallout", "step-fallout", "open")
+            ] * 2
+
+            # exactly one message per failing step on each channel, to the owner
+            urls = {oid: f"{PUBLIC_URL}/console/plans/{pid}" for oid, pid in plans.items()}
+            assert [m.rcpt_tos for m in smtp.messages] == [[DEMO_USER_EMAIL]] * 2
+            mailed = [m.body("plain") for m in smtp.messages]
+            assert {u for u in urls.values() if any(u in b for b in mailed)} == set(urls.values())
+            assert len(slack.requests) == 2 and finance.requests == []
+            linked = {
+                b["url"]
+                for r in slack.requests
+                for block in r.json["blocks"]
+                if block["type"] == "actions"
+                for b in block["elements"]
+                if b["action_id"] == "open_plan"
             }
-            async with DemoEnvironment(
-                database_url=database_url, seed=15, settings_overrides=overrides
-            ) as env:
-                env.erp.set_faults(fail_share=1.0)  # every ERP call fails: the step falls out
-                ids = await env.create_orders(2)
-                await env.activate(ids)
-                await _until(
-                    lambda: (
-                        len(smtp.messages) >= 2
-                        and len(slack.requests) >= 2
-                        and len(env.org.notifications) >= 2
-                    )
-                )
-                await asyncio.sleep(1.0)  # time enough for any duplicate to show
-                assert env.revflow is not None
-                db = env.revflow.db
-                async with db.read() as s:
-                    plans = {p.order_id: p.id for p in (await s.scalars(select(Plan))).all()}
-                    opened = (await s.scalars(select(Alert).order_by(Alert.id))).all()
-                assert sorted(plans) == sorted(ids)
-                assert [(a.kind, a.rule, a.state) for a in opened] == [
-                    ("step_fallout", "step-fallout", "open")
-                ] * 2
+            assert linked == set(urls.values())
+            assert len(env.org.notifications) == 2
+            for note in env.org.notifications:
+                assert note["recipientIds"] == [DEMO_USER_ID]
+                assert note["notificationType"] == "Revflow_Alert"
+                assert note["body"].endswith(f"Plan: {urls[note['targetId']]}")
 
-                # exactly one message per failing step on each channel, to the owner
-                urls = {oid: f"{PUBLIC}/console/plans/{pid}" for oid, pid in plans.items()}
-                assert len(smtp.messages) == 2
-                for mail in smtp.messages:
-                    assert mail.rcpt_tos == [DEMO_USER_EMAIL]
-                mailed = [m.body("plain") for m in smtp.messages]
-                assert sorted(u for u in urls.values() if any(u in b for b in mailed)) == sorted(
-                    urls.values()
-                )
-                assert len(slack.requests) == 2 and finance.requests == []
-                linked = {
-                    b["url"]
-                    for r in slack.requests
-                    for block in r.json["blocks"]
-                    if block["type"] == "actions"
-                    for b in block["elements"]
-                    if b["action_id"] == "open_plan"
-                }
-                assert linked == set(urls.values())
-                assert len(env.org.notifications) == 2
-                for note in env.org.notifications:
-                    assert note["recipientIds"] == [DEMO_USER_ID]
-                    assert note["notificationType"] == "Revflow_Alert"
-                    assert note["body"].endswith(f"Plan: {urls[note['targetId']]}")
-
-                # acknowledge the first order's alert; thirty-one minutes later only
-                # the other one escalates (shipped rules: finance-ops after 30 minutes)
-                acked, ignored = opened
-                async with db.write() as s:
-                    await alerts.acknowledge(s, acked.id, actor="user:ada")
-                set_now(utcnow() + timedelta(minutes=31))
-                try:
-                    await env.revflow.alerts.tick()
-                    await _until(lambda: len(finance.requests) >= 1)
-                    await asyncio.sleep(0.5)
-                finally:
-                    set_now(None)
-                async with db.read() as s:
-                    later = (
-                        await s.scalars(select(AlertDelivery).where(AlertDelivery.level == 1))
-                    ).all()
-                assert {(d.alert_id, d.channel, d.recipient_name) for d in later} == {
-                    (ignored.id, "email", "finance-ops"),
-                    (ignored.id, "slack", "finance-ops"),
-                }
-                assert len(finance.requests) == 1
-                assert len(slack.requests) == 2 and len(env.org.notifications) == 2
+            # acknowledge one alert by the Slack message's button; thirty-one minutes
+            # later only the other escalates (shipped rules: finance-ops after 30 minutes)
+            acked_message = next(
+                r.json for r in slack.requests if f"<{urls[ids[0]]}|" in r.json["text"]
+            )
+            (ack_button,) = [
+                b["url"]
+                for block in acked_message["blocks"]
+                if block["type"] == "actions"
+                for b in block["elements"]
+                if b["action_id"] == "acknowledge"
+            ]
+            link = urlsplit(ack_button)
+            transport = httpx.ASGITransport(app=env.revflow.api)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as browser:
+                done = await browser.post(f"{link.path}?{link.query}")
+                assert done.status_code == 200, done.text
+            async with db.read() as s:
+                states = {a.plan_id: a.state for a in (await s.scalars(select(Alert))).all()}
+            assert states == {plans[ids[0]]: "acknowledged", plans[ids[1]]: "open"}
+            set_now(utcnow() + timedelta(minutes=31))
+            try:
+                await env.revflow.alerts.tick()
+                await _until(lambda: len(finance.requests) >= 1)
+                await asyncio.sleep(0.5)
+            finally:
+                set_now(None)
+            async with db.read() as s:
+                later = (
+                    await s.scalars(select(AlertDelivery).where(AlertDelivery.level == 1))
+                ).all()
+                by_id = {a.id: a.plan_id for a in (await s.scalars(select(Alert))).all()}
+            assert {(by_id[d.alert_id], d.channel, d.recipient_name) for d in later} == {
+                (plans[ids[1]], "email", "finance-ops"),
+                (plans[ids[1]], "slack", "finance-ops"),
+            }
+            assert len(finance.requests) == 1
+            assert len(slack.requests) == 2 and len(env.org.notifications) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ MESSAGE = AlertMessage(
 ADA = Recipient(RecipientKind.OWNER, "Ada", email="ada@example.com", salesforce_user_id="005x")
 
 
-def channel(port: int, **kw: object) -> EmailChannel:
+def channel(port: int, **kw: Any) -> EmailChannel:
     return EmailChannel(
         EmailChannelSettings(host="127.0.0.1", port=port, sender="revflow@example.com", **kw)
     )
