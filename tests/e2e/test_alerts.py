@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -131,7 +132,7 @@ async def _until(done: Callable[[], bool], timeout_s: float = 60.0) -> None:
 async def test_with_the_shipped_rules_the_owner_hears_once_on_each_channel(
     database_url: str, smtp: SmtpServer
 ) -> None:
-    overrides = {
+    overrides: dict[str, Any] = {
         "worker": {"max_attempts": 2, "initial_interval_s": 0.05, "maximum_interval_s": 0.1},
         "console": {"public_url": PUBLIC_URL},
         "alerts": {
@@ -146,7 +147,7 @@ async def test_with_the_shipped_rules_the_owner_hears_once_on_each_channel(
         overrides["alerts"]["slack"] = {
             "webhook_url": slack.url,
             "webhooks": {"finance": finance.url},
-        }  # type: ignore[index]
+        }
         async with DemoEnvironment(
             database_url=database_url, seed=15, erp_fail_share=1.0, settings_overrides=overrides
         ) as env:

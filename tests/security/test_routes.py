@@ -29,7 +29,13 @@ PUBLIC = {
     ("GET", "/api/auth/oidc/login"),
     ("GET", "/api/auth/oidc/callback"),
 }
-SAMPLES = {"alert_id": "1", "plan_id": "1", "key": "so", "order_id": "801000000000001AAA", "connector": "erp"}
+SAMPLES = {
+    "alert_id": "1",
+    "plan_id": "1",
+    "key": "so",
+    "order_id": "801000000000001AAA",
+    "connector": "erp",
+}
 DOC = Path(__file__).parents[2] / "docs" / "security.md"
 
 
