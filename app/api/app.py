@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from revflow.alerts.settings import AlertSettings
-from revflow.api import errors
+from revflow.api import allow, errors
 from revflow.api.alerts import alerts_router
 from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
@@ -94,6 +94,7 @@ def create_app(
     if limited:
         api.state.rate_limit = RateLimit(net.rate_limit_per_minute, net.rate_limit_burst)
     errors.install(api)
+    allow.install(api)  # 405 lists every method of the path
     api.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     api.openapi = lambda: document(api, rate_limited=limited)  # type: ignore[method-assign]
     install_security(api, db, security, keyring)
