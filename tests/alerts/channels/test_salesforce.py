@@ -113,3 +113,31 @@ async def test_a_chatter_post_on_the_order_mentions_the_owner(org: SandboxOrg) -
     assert segments[-1] == {"type": "Link", "url": "http://revflow.test/console/plans/7"}
     assert "Step erp.create failed on order 00000123" in post["body"]["text"]
     assert "Why: ValidationError" in post["body"]["text"]
+
+
+class _ToolingOnly:
+    """A client whose data API does not know CustomNotificationType (as some
+    integration users see it) while the Tooling API does."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def query(self, soql: str) -> list[dict[str, object]]:
+        from revflow.salesforce.errors import SalesforceError
+
+        self.calls.append("query")
+        raise SalesforceError(
+            400, "INVALID_TYPE", "sObject type 'CustomNotificationType' is not supported"
+        )
+
+    async def request(self, method: str, path: str, **kwargs: object) -> dict[str, object]:
+        self.calls.append(f"{method} {path}")
+        return {"records": [{"Id": "0ML5e0000000001AAA", "DeveloperName": "Revflow_Alert"}]}
+
+
+async def test_the_type_id_falls_back_to_the_tooling_api_and_is_cached() -> None:
+    client = _ToolingOnly()
+    types = NotificationTypes(client)  # type: ignore[arg-type]
+    assert await types.id_of("Revflow_Alert") == "0ML5e0000000001AAA"
+    assert await types.id_of("Revflow_Alert") == "0ML5e0000000001AAA"
+    assert client.calls == ["query", "GET tooling/query"]
