@@ -32,12 +32,10 @@ from revflow.db.models import Alert, AlertDelivery, Plan
 from revflow.demo import DemoEnvironment
 from revflow.sandbox.org import DEMO_USER_EMAIL, DEMO_USER_ID
 from tests.alerts.smtpkit import Received, SmtpServer, smtp_server
-from tests.channelkit import catcher
 
 pytestmark = pytest.mark.e2e
 
 PUBLIC_URL = "https://revflow.example.com"
-SHIPPED_RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules.yaml"
 RULES = """\
 on_call: {email: on-call@example.com}
 rules:
@@ -130,103 +128,94 @@ async def _until(done: Callable[[], bool], timeout_s: float = 60.0) -> None:
 
 
 async def test_with_the_shipped_rules_the_owner_hears_once_on_each_channel(
-    database_url: str, smtp: SmtpServer
+    database_url: str,
 ) -> None:
+    """``DemoEnvironment(alerts=True)`` is what ``revflow demo`` runs alerts with: the
+    shipped rules, an SMTP sink, a Slack-style webhook and the sandbox org."""
     overrides: dict[str, Any] = {
         "worker": {"max_attempts": 2, "initial_interval_s": 0.05, "maximum_interval_s": 0.1},
         "console": {"public_url": PUBLIC_URL},
-        "alerts": {
-            "rules_file": str(SHIPPED_RULES),
-            "link_secret": "ack-links-key",
-            "poll_interval_s": 0.1,
-            "email": {"host": "127.0.0.1", "port": smtp.port, "sender": "revflow@example.com"},
-            "salesforce": {"enabled": True},
-        },
     }
-    async with catcher("slack") as slack, catcher("slack") as finance:
-        overrides["alerts"]["slack"] = {
-            "webhook_url": slack.url,
-            "webhooks": {"finance": finance.url},
+    async with DemoEnvironment(
+        database_url=database_url,
+        seed=15,
+        erp_fail_share=1.0,
+        settings_overrides=overrides,
+        alerts=True,
+    ) as env:
+        assert env.mail is not None and env.revflow is not None
+        mails, inbox = env.mail.mails, env.inbox
+        ids = await env.create_orders(2)
+        await env.activate(ids)
+        await _until(
+            lambda: (
+                len(mails) >= 2 and len(inbox.of("slack")) >= 2 and len(env.org.notifications) >= 2
+            )
+        )
+        await asyncio.sleep(1.0)  # time enough for any duplicate to show
+        db = env.revflow.db
+        async with db.read() as s:
+            plans = {p.order_id: p.id for p in (await s.scalars(select(Plan))).all()}
+            opened = (await s.scalars(select(Alert).order_by(Alert.id))).all()
+        assert sorted(plans) == sorted(ids)
+        assert [(a.kind, a.rule, a.state) for a in opened] == [
+            ("step_fallout", "step-fallout", "open")
+        ] * 2
+
+        # exactly one message per failing step on each channel, to the owner
+        urls = {oid: f"{PUBLIC_URL}/console/plans/{pid}" for oid, pid in plans.items()}
+        assert [m.recipients for m in mails] == [[DEMO_USER_EMAIL]] * 2
+        mailed = [str(m.message) for m in mails]
+        assert {u for u in urls.values() if any(u in b for b in mailed)} == set(urls.values())
+        slack = [p.body for p in inbox.of("slack", "alerts")]
+        assert len(slack) == 2 and inbox.of("slack", "finance") == []
+        linked = {
+            b["url"]
+            for body in slack
+            for block in body["blocks"]
+            if block["type"] == "actions"
+            for b in block["elements"]
+            if b["action_id"] == "open_plan"
         }
-        async with DemoEnvironment(
-            database_url=database_url, seed=15, erp_fail_share=1.0, settings_overrides=overrides
-        ) as env:
-            ids = await env.create_orders(2)
-            await env.activate(ids)
-            await _until(
-                lambda: (
-                    len(smtp.messages) >= 2
-                    and len(slack.requests) >= 2
-                    and len(env.org.notifications) >= 2
-                )
-            )
-            await asyncio.sleep(1.0)  # time enough for any duplicate to show
-            assert env.revflow is not None
-            db = env.revflow.db
-            async with db.read() as s:
-                plans = {p.order_id: p.id for p in (await s.scalars(select(Plan))).all()}
-                opened = (await s.scalars(select(Alert).order_by(Alert.id))).all()
-            assert sorted(plans) == sorted(ids)
-            assert [(a.kind, a.rule, a.state) for a in opened] == [
-                ("step_fallout", "step-fallout", "open")
-            ] * 2
+        assert linked == set(urls.values())
+        assert len(env.org.notifications) == 2
+        for note in env.org.notifications:
+            assert note["recipientIds"] == [DEMO_USER_ID]
+            assert note["notificationType"] == "Revflow_Alert"
+            assert note["body"].endswith(f"Plan: {urls[note['targetId']]}")
 
-            # exactly one message per failing step on each channel, to the owner
-            urls = {oid: f"{PUBLIC_URL}/console/plans/{pid}" for oid, pid in plans.items()}
-            assert [m.rcpt_tos for m in smtp.messages] == [[DEMO_USER_EMAIL]] * 2
-            mailed = [m.body("plain") for m in smtp.messages]
-            assert {u for u in urls.values() if any(u in b for b in mailed)} == set(urls.values())
-            assert len(slack.requests) == 2 and finance.requests == []
-            linked = {
-                b["url"]
-                for r in slack.requests
-                for block in r.json["blocks"]
-                if block["type"] == "actions"
-                for b in block["elements"]
-                if b["action_id"] == "open_plan"
-            }
-            assert linked == set(urls.values())
-            assert len(env.org.notifications) == 2
-            for note in env.org.notifications:
-                assert note["recipientIds"] == [DEMO_USER_ID]
-                assert note["notificationType"] == "Revflow_Alert"
-                assert note["body"].endswith(f"Plan: {urls[note['targetId']]}")
-
-            # acknowledge one alert by the Slack message's button; thirty-one minutes
-            # later only the other escalates (shipped rules: finance-ops after 30 minutes)
-            acked_message = next(
-                r.json for r in slack.requests if f"<{urls[ids[0]]}|" in r.json["text"]
-            )
-            (ack_button,) = [
-                b["url"]
-                for block in acked_message["blocks"]
-                if block["type"] == "actions"
-                for b in block["elements"]
-                if b["action_id"] == "acknowledge"
-            ]
-            link = urlsplit(ack_button)
-            transport = httpx.ASGITransport(app=env.revflow.api)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as browser:
-                done = await browser.post(f"{link.path}?{link.query}")
-                assert done.status_code == 200, done.text
-            async with db.read() as s:
-                states = {a.plan_id: a.state for a in (await s.scalars(select(Alert))).all()}
-            assert states == {plans[ids[0]]: "acknowledged", plans[ids[1]]: "open"}
-            set_now(utcnow() + timedelta(minutes=31))
-            try:
-                await env.revflow.alerts.tick()
-                await _until(lambda: len(finance.requests) >= 1)
-                await asyncio.sleep(0.5)
-            finally:
-                set_now(None)
-            async with db.read() as s:
-                later = (
-                    await s.scalars(select(AlertDelivery).where(AlertDelivery.level == 1))
-                ).all()
-                by_id = {a.id: a.plan_id for a in (await s.scalars(select(Alert))).all()}
-            assert {(by_id[d.alert_id], d.channel, d.recipient_name) for d in later} == {
-                (plans[ids[1]], "email", "finance-ops"),
-                (plans[ids[1]], "slack", "finance-ops"),
-            }
-            assert len(finance.requests) == 1
-            assert len(slack.requests) == 2 and len(env.org.notifications) == 2
+        # acknowledge one alert by the Slack message's button; thirty-one minutes later
+        # only the other escalates (shipped rules: finance-ops after 30 minutes)
+        acked_message = next(b for b in slack if f"<{urls[ids[0]]}|" in b["text"])
+        (ack_button,) = [
+            b["url"]
+            for block in acked_message["blocks"]
+            if block["type"] == "actions"
+            for b in block["elements"]
+            if b["action_id"] == "acknowledge"
+        ]
+        link = urlsplit(ack_button)
+        transport = httpx.ASGITransport(app=env.revflow.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as browser:
+            done = await browser.post(f"{link.path}?{link.query}")
+            assert done.status_code == 200, done.text
+        async with db.read() as s:
+            states = {a.plan_id: a.state for a in (await s.scalars(select(Alert))).all()}
+        assert states == {plans[ids[0]]: "acknowledged", plans[ids[1]]: "open"}
+        set_now(utcnow() + timedelta(minutes=31))
+        try:
+            await env.revflow.alerts.tick()
+            await _until(lambda: len(inbox.of("slack", "finance")) >= 1)
+            await asyncio.sleep(0.5)
+        finally:
+            set_now(None)
+        async with db.read() as s:
+            later = (await s.scalars(select(AlertDelivery).where(AlertDelivery.level == 1))).all()
+            by_id = {a.id: a.plan_id for a in (await s.scalars(select(Alert))).all()}
+        assert {(by_id[d.alert_id], d.channel, d.recipient_name) for d in later} == {
+            (plans[ids[1]], "email", "finance-ops"),
+            (plans[ids[1]], "slack", "finance-ops"),
+        }
+        (escalated,) = inbox.of("slack", "finance")
+        assert f"<{urls[ids[1]]}|" in escalated.body["text"]
+        assert len(inbox.of("slack", "alerts")) == 2 and len(env.org.notifications) == 2
