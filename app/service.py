@@ -178,7 +178,7 @@ class Revflow:
             settings.alerts,
             owners=OrgOwners(self.salesforce, settings.alerts.owner_cache_s),
             runtime=self.alert_runtime,
-        )
+        )  # its loops are given once the supervisor exists (below)
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
         self.definition = plan_definition(settings, set(self.mappings))
@@ -258,6 +258,7 @@ class Revflow:
             ),
             stale_after_s=sup.stale_after_s,
         )
+        self.alerts.loops = self.supervisor
         self._supervise()
         self.serve_api = serve_api
         self.api = create_app(

@@ -18,16 +18,18 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from revflow.aio import Beat, no_beat, sleep_until
 from revflow.alerts import repository, service
 from revflow.alerts.channels.base import Channel, Recipient, RecipientKind
 from revflow.alerts.compose import message_for
 from revflow.alerts.errors import PermanentDeliveryError, RetryableDeliveryError
-from revflow.alerts.message import AlertMessage
+from revflow.alerts.hooks import loop_down
+from revflow.alerts.message import AlertMessage, EventKind
 from revflow.alerts.owners import OrgOwners
 from revflow.alerts.runtime import AlertRuntime, current
 from revflow.alerts.settings import AlertSettings
@@ -36,6 +38,7 @@ from revflow.db.database import Database
 from revflow.db.models import AlertDelivery, AlertState, DeliveryState
 from revflow.metrics import ALERT_DELIVERIES, ALERT_DELIVERIES_PENDING
 from revflow.plans.retry import RetryPolicy
+from revflow.supervisor import LoopHealth
 
 log = logging.getLogger("revflow.alerts")
 
@@ -50,6 +53,17 @@ class _Job:
     message: AlertMessage | None  # None: the alert was resolved, cancel
 
 
+class Loops(Protocol):
+    """What the delivery loop reads of the supervisor (``revflow.supervisor``)."""
+
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def health(self, name: str) -> LoopHealth: ...
+
+
 class AlertDeliverer:
     def __init__(
         self,
@@ -58,7 +72,9 @@ class AlertDeliverer:
         settings: AlertSettings,
         owners: OrgOwners | None = None,
         runtime: AlertRuntime | None = None,
+        loops: Loops | None = None,
     ) -> None:
+        """``loops``: the supervisor, whose loops that stay down raise loop_down alerts."""
         self.db = db
         self.channels = dict(channels)
         self.settings = settings
@@ -73,6 +89,8 @@ class AlertDeliverer:
         )
         self.rng = random.Random()
         self.wakeup = asyncio.Event()
+        self.loops = loops
+        self._down: set[str] = set()  # loops this process has a loop_down alert raised for
 
     @property
     def runtime(self) -> AlertRuntime | None:
@@ -91,6 +109,7 @@ class AlertDeliverer:
         runtime = self.runtime
         escalated = 0
         if runtime is not None:
+            await self._watch_loops(runtime)
             async with self.db.write() as s:
                 escalated = await service.escalate_due(
                     s, runtime, utcnow(), self.settings.batch_size, lock=not self.db.is_sqlite
@@ -99,6 +118,31 @@ class AlertDeliverer:
         if jobs:
             await asyncio.gather(*(self._deliver(job) for job in jobs))
         return escalated + len(jobs)
+
+    async def _watch_loops(self, runtime: AlertRuntime) -> None:
+        """Raise loop_down for loops failing past ``loop_down_after_s``; resolve on recovery."""
+        if self.loops is None or EventKind.LOOP_DOWN not in runtime.rules.kinds:
+            return
+        now = self.loops.clock()
+        down: dict[str, LoopHealth] = {}
+        for name in self.loops.names:
+            health = self.loops.health(name)
+            since = health.down_since
+            failing = health.state == "restarting" and since is not None
+            if failing and now - (since or now) >= self.settings.loop_down_after_s:
+                down[name] = health
+        new, back = set(down) - self._down, self._down - set(down)
+        if not new and not back:
+            return
+        async with self.db.write() as s:
+            for name in sorted(new):
+                h = down[name]
+                await service.raise_alert(s, loop_down(name, h.cause, now - (h.down_since or now)))
+            for name in sorted(back):
+                await service.resolve_subject(
+                    s, EventKind.LOOP_DOWN.value, f"loop:{name}", actor="revflow"
+                )
+        self._down = set(down)
 
     async def _claim(self, runtime: AlertRuntime | None) -> list[_Job]:
         now = utcnow()
