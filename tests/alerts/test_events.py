@@ -149,3 +149,24 @@ async def test_a_plan_leaving_hold_resolves_its_fallout_alert(db) -> None:
         )
     [alert] = await alerts(db)
     assert (alert.state, alert.resolved_by) == ("resolved", "revflow")
+
+
+async def test_a_write_back_refused_by_a_validation_rule_alerts(db, org) -> None:
+    from revflow.salesforce.writeback import WritebackFlusher
+    from revflow.sandbox.validation import CODE, ValidationRule
+    from tests.e2e.test_writeback_refusals import RULE, STATUS, complete
+    from tests.e2e.test_writeback_salesforce import client_for
+    from tests.orgkit import Shop
+    from tests.plankit import insert_plan
+
+    use_rules(EVERYTHING.replace("step_fallout]", "step_fallout, validation_failure]"))
+    held = Shop(org).order()
+    plan_id = await insert_plan(db, [{"key": "s", "kind": "milestone"}], order_id=held)
+    org.faults.validation_rules = [
+        ValidationRule(STATUS, "Completed", records=[held], message=RULE)
+    ]
+    await complete(db, held, plan_id)
+    await WritebackFlusher(db, client_for(org)).flush_once()
+    [alert] = await alerts(db)
+    assert (alert.kind, alert.plan_id, alert.order_id) == ("validation_failure", plan_id, held)
+    assert alert.error_class == CODE and RULE in (alert.error_message or "")
