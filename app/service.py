@@ -174,7 +174,7 @@ class Revflow:
         self.alert_runtime = alert_runtime.configure(settings.alerts, settings.console)
         self.alerts = AlertDeliverer(
             self.db,
-            build_channels(settings.alerts),
+            build_channels(settings.alerts, http=self.http, salesforce=self.salesforce),
             settings.alerts,
             owners=OrgOwners(self.salesforce, settings.alerts.owner_cache_s),
             runtime=self.alert_runtime,
