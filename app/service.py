@@ -28,6 +28,7 @@ from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSe
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.db.database import Database
+from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
 from revflow.mapping import Mapping as CompiledMapping
@@ -176,7 +177,9 @@ class Revflow:
             self.db,
             build_channels(settings.alerts, http=self.http, salesforce=self.salesforce),
             settings.alerts,
-            owners=OrgOwners(self.salesforce, settings.alerts.owner_cache_s),
+            owners=OrgOwners(
+                self.salesforce, settings.alerts.owner_cache_s, permanent=is_permanent
+            ),
             runtime=self.alert_runtime,
         )  # its loops are given once the supervisor exists (below)
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()

@@ -157,6 +157,7 @@ async def _owner(settings: Settings, record: dict[str, Any]) -> str:
     """The owner as the org names them, or what the record says when the org is unknown."""
     from revflow.alerts.errors import AlertDeliveryError
     from revflow.alerts.owners import OrgOwners
+    from revflow.incidents import is_permanent
     from revflow.salesforce.client import SalesforceClient
 
     owner_id = record.get("OwnerId")
@@ -166,7 +167,7 @@ async def _owner(settings: Settings, record: dict[str, Any]) -> str:
         return f"OwnerId {owner_id}" if owner_id else "read from the org when sent"
     client = SalesforceClient.from_settings(settings.salesforce)
     try:
-        found = await OrgOwners(client).owner(record.get("Id"), owner_id)
+        found = await OrgOwners(client, permanent=is_permanent).owner(record.get("Id"), owner_id)
         return f"{found.name} <{found.email or 'no email'}> ({found.salesforce_user_id})"
     except AlertDeliveryError as exc:
         return f"not found ({exc})"
