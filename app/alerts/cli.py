@@ -131,6 +131,11 @@ def describe(ruleset: Any, rule: Any, event: Any, owner: str | None) -> list[str
                 addresses = ", ".join(f"{c}: {a}" for c, a in team.addresses.items())
                 who = f"{'on call' if t.name is None else 'team ' + t.name} ({addresses})"
             out.append(f"  {who} via {', '.join(t.channels)}")
+    if rule.digest_s:
+        out.append(
+            f"first messages wait for a digest every {format_duration(rule.digest_s)} "
+            "(one message per recipient and channel)"
+        )
     if rule.throttle is not None:
         out.append(
             f"at most {rule.throttle.count} alert(s) per {format_duration(rule.throttle.per_s)}"

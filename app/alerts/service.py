@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -145,7 +145,7 @@ async def _record(s: AsyncSession, rules: RuleSet, rule: Rule, event: AlertEvent
         _repeat(existing, event, now)
         return existing
     if not throttled:
-        add_deliveries(s, rules, row, rule.levels[0], 0)
+        add_deliveries(s, rules, row, rule.levels[0], 0, due=digest_due(rule, now))
     ALERTS_RAISED.labels(rule=rule.name, kind=event.kind.value).inc()
     log.info(
         "alert raised",
@@ -190,8 +190,25 @@ def _detail(event: AlertEvent, rules: RuleSet) -> dict[str, Any]:
     return {k: v for k, v in detail.items() if v not in (None, "")}
 
 
-def add_deliveries(s: AsyncSession, rules: RuleSet, alert: Alert, level: Level, n: int) -> int:
-    """One delivery per recipient and channel of ``level``; how many were added."""
+def digest_due(rule: Rule, now: datetime) -> datetime:
+    """When a first message of ``rule`` goes out: now, or its next digest time."""
+    if not rule.digest_s:
+        return now
+    period = rule.digest_s
+    return datetime.fromtimestamp((now.timestamp() // period + 1) * period, tz=UTC)
+
+
+def add_deliveries(
+    s: AsyncSession,
+    rules: RuleSet,
+    alert: Alert,
+    level: Level,
+    n: int,
+    *,
+    due: datetime | None = None,
+) -> int:
+    """One delivery per recipient and channel of ``level`` (due at ``due``, default
+    now); how many were added."""
     added = 0
     for target in level.targets:
         for channel in target.channels:
@@ -200,6 +217,7 @@ def add_deliveries(s: AsyncSession, rules: RuleSet, alert: Alert, level: Level, 
                     alert_id=alert.id,
                     level=n,
                     channel=channel,
+                    due_at=due or utcnow(),
                     **_recipient(rules, alert, target.to, target.name, channel),
                 )
             )
