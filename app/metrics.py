@@ -92,5 +92,5 @@ ALERT_DELIVERIES = Counter(
 )
 ALERT_DELIVERIES_PENDING = Gauge(
     "revflow_alert_deliveries_due",
-    "Alert messages due and not sent yet, as the delivery loop last saw them",
+    "Alert messages the delivery loop found due in its last round (at most its batch size)",
 )

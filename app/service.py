@@ -29,6 +29,7 @@ from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSe
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.db.database import Database
+from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
 from revflow.mapping import Mapping as CompiledMapping
@@ -175,11 +176,13 @@ class Revflow:
         self.alert_runtime = alert_runtime.configure(settings.alerts, settings.console)
         self.alerts = AlertDeliverer(
             self.db,
-            build_channels(settings.alerts, self.http, self.salesforce),
+            build_channels(settings.alerts, http=self.http, salesforce=self.salesforce),
             settings.alerts,
-            owners=OrgOwners(self.salesforce, settings.alerts.owner_cache_s),
+            owners=OrgOwners(
+                self.salesforce, settings.alerts.owner_cache_s, permanent=is_permanent
+            ),
             runtime=self.alert_runtime,
-        )
+        )  # its loops are given once the supervisor exists (below)
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
         self.definition = plan_definition(settings, set(self.mappings))
@@ -259,6 +262,7 @@ class Revflow:
             ),
             stale_after_s=sup.stale_after_s,
         )
+        self.alerts.loops = self.supervisor
         self._supervise()
         self.serve_api = serve_api
         self.api = create_app(

@@ -131,6 +131,11 @@ def describe(ruleset: Any, rule: Any, event: Any, owner: str | None) -> list[str
                 addresses = ", ".join(f"{c}: {a}" for c, a in team.addresses.items())
                 who = f"{'on call' if t.name is None else 'team ' + t.name} ({addresses})"
             out.append(f"  {who} via {', '.join(t.channels)}")
+    if rule.digest_s:
+        out.append(
+            f"first messages wait for a digest every {format_duration(rule.digest_s)} "
+            "(one message per recipient and channel)"
+        )
     if rule.throttle is not None:
         out.append(
             f"at most {rule.throttle.count} alert(s) per {format_duration(rule.throttle.per_s)}"
@@ -157,6 +162,7 @@ async def _owner(settings: Settings, record: dict[str, Any]) -> str:
     """The owner as the org names them, or what the record says when the org is unknown."""
     from revflow.alerts.errors import AlertDeliveryError
     from revflow.alerts.owners import OrgOwners
+    from revflow.incidents import is_permanent
     from revflow.salesforce.client import SalesforceClient
 
     owner_id = record.get("OwnerId")
@@ -166,7 +172,7 @@ async def _owner(settings: Settings, record: dict[str, Any]) -> str:
         return f"OwnerId {owner_id}" if owner_id else "read from the org when sent"
     client = SalesforceClient.from_settings(settings.salesforce)
     try:
-        found = await OrgOwners(client).owner(record.get("Id"), owner_id)
+        found = await OrgOwners(client, permanent=is_permanent).owner(record.get("Id"), owner_id)
         return f"{found.name} <{found.email or 'no email'}> ({found.salesforce_user_id})"
     except AlertDeliveryError as exc:
         return f"not found ({exc})"

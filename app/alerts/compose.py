@@ -9,6 +9,29 @@ from revflow.db.models import Alert
 from revflow.links import plan_url
 
 
+def digest_message(messages: list[AlertMessage]) -> AlertMessage:
+    """Several alerts of one rule as one message (a rule's ``digest``); one alone as is."""
+    if len(messages) == 1:
+        return messages[0]
+    first = messages[0]
+    order = list(Severity)
+    worst = max((m.severity for m in messages), key=order.index)
+    return AlertMessage(
+        alert_id=first.alert_id,
+        rule=first.rule,
+        kind=first.kind,
+        severity=worst,
+        title=f"{len(messages)} alerts of rule {first.rule}",
+        summary="\n".join(m.title for m in messages),
+        created_at=min(m.created_at for m in messages),
+        occurrences=sum(m.occurrences for m in messages),
+        facts=tuple(
+            (m.order_label or f"alert {m.alert_id}", " ".join(filter(None, (m.why(), m.plan_url))))
+            for m in messages
+        ),
+    )
+
+
 def message_for(alert: Alert, runtime: AlertRuntime | None, now_ts: float) -> AlertMessage:
     """The message of ``alert``; links only when the console's public URL is set."""
     detail = alert.detail or {}

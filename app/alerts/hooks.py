@@ -50,7 +50,7 @@ def step_fallout(step: _Step, error: str | None, error_type: str | None) -> Aler
 
 
 def jeopardy(
-    plan_id: int, order_id: str, definition: str | None, verdict: str
+    plan_id: int, order_id: str, definition: str | None, verdict: str | None
 ) -> AlertEvent | None:
     """A plan turned at risk or late (None for on time)."""
     if verdict not in ("at_risk", "late"):
@@ -85,7 +85,8 @@ def endpoint_disabled(connector: str, reason: str) -> AlertEvent:
 
 
 def incident(kind: str, key: str, message: str) -> AlertEvent:
-    """A standing incident (a permanent query error) or a recovered ingestion fault."""
+    """An incident: a permanent query error (``salesforce_permanent``), or a fault in
+    ingestion (an expired replay id, a gap, a write-back nobody can see)."""
     event_kind = (
         EventKind.PERMANENT_QUERY_ERROR
         if kind == "salesforce_permanent"
@@ -98,4 +99,46 @@ def incident(kind: str, key: str, message: str) -> AlertEvent:
         summary=message,
         error_class=kind,
         error_message=message,
+    )
+
+
+def writeback_refused(plan_id: int | None, order_id: str, code: str, message: str) -> AlertEvent:
+    """Salesforce refused a write-back (a validation rule, a field error)."""
+    return AlertEvent(
+        kind=EventKind.VALIDATION_FAILURE,
+        subject=f"plan:{plan_id}" if plan_id is not None else f"order:{order_id}",
+        title="Salesforce refused the update of order {order}",
+        summary=(
+            "Salesforce refused Revflow's update of the order (a validation rule or a field "
+            "error); the order does not show the plan's progress until the rule lets it."
+        ),
+        plan_id=plan_id,
+        order_id=order_id,
+        error_class=code,
+        error_message=message,
+    )
+
+
+def budget_exhausted(calls: int, budget: int | None, work: str) -> AlertEvent:
+    return AlertEvent(
+        kind=EventKind.API_BUDGET_EXHAUSTED,
+        subject="salesforce:budget",
+        title="Revflow's Salesforce API budget is used up",
+        summary=(
+            f"Revflow made {calls} Salesforce API calls in 24 hours (budget {budget}); "
+            f"non-urgent work ({work}) waits until older calls roll off."
+        ),
+        error_class="ApiBudgetExhausted",
+        error_message=f"{calls} of {budget} calls",
+    )
+
+
+def loop_down(loop: str, error: str | None, down_s: float) -> AlertEvent:
+    return AlertEvent(
+        kind=EventKind.LOOP_DOWN,
+        subject=f"loop:{loop}",
+        title=f"Revflow's {loop} loop is down",
+        summary=f"The {loop} loop has been failing for {down_s:.0f} s and is being restarted.",
+        error_class="LoopDown",
+        error_message=error,
     )

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from revflow.alerts.channels.base import Recipient, RecipientKind
 from revflow.alerts.errors import PermanentDeliveryError, RetryableDeliveryError
-from revflow.incidents import is_permanent
 
 SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
@@ -26,9 +25,17 @@ class OrgOwners:
     """Finds Order owners in the org (``SalesforceClient.query``), with a cache."""
 
     def __init__(
-        self, client: Querying, ttl_s: float = 3600.0, clock: Callable[[], float] = time.monotonic
+        self,
+        client: Querying,
+        ttl_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        permanent: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
+        """``permanent``: which query errors waiting will not fix (the service passes
+        ``revflow.incidents.is_permanent``; alerts sit below incidents and the org's
+        client)."""
         self.client = client
+        self.permanent = permanent
         self.ttl_s = ttl_s
         self.clock = clock
         self._users: dict[str, tuple[float, Recipient]] = {}
@@ -74,6 +81,6 @@ class OrgOwners:
             return await self.client.query(soql)
         except Exception as exc:
             text = f"reading the owner failed: {type(exc).__name__}: {exc}"
-            if is_permanent(exc):
+            if self.permanent(exc):
                 raise PermanentDeliveryError(text) from exc
             raise RetryableDeliveryError(text) from exc

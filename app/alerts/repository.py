@@ -160,6 +160,15 @@ async def open_alerts_of_plan(s: AsyncSession, plan_id: int, kinds: Collection[s
     return list((await s.scalars(q)).all())
 
 
+async def open_alerts_of_subject(s: AsyncSession, kind: str, subject: str) -> list[Alert]:
+    q = select(Alert).where(
+        Alert.kind == kind,
+        Alert.subject == subject,
+        Alert.state.in_((AlertState.OPEN, AlertState.ACKNOWLEDGED)),
+    )
+    return list((await s.scalars(q)).all())
+
+
 async def delivery_counts(s: AsyncSession) -> dict[str, int]:
     """Deliveries by state (for ``revflow alerts status`` and tests)."""
     rows = await s.execute(

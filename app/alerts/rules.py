@@ -68,6 +68,9 @@ class Rule:
     levels: tuple[Level, ...]
     when: Conditions = Conditions()
     throttle: Throttle | None = None
+    # first messages wait for the next multiple of this many seconds (UTC) and go out
+    # as one digest per recipient and channel; escalations are never held back
+    digest_s: float | None = None
     line: int = 0  # where the rule starts in its file
 
     def level(self, n: int) -> Level | None:

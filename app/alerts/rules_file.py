@@ -21,7 +21,7 @@ from revflow.mapping.loader import Pos, YamlList, YamlMap, parse_yaml
 from revflow.plans.reader import Reader
 
 TOP_KEYS = ("version", "order_fields", "teams", "on_call", "rules")
-RULE_KEYS = ("name", "events", "when", "severity", "notify", "escalate", "throttle")
+RULE_KEYS = ("name", "events", "when", "severity", "notify", "escalate", "throttle", "digest")
 WHEN_KEYS = ("plan", "connector", "error_class", "amount_above", "region", "fields")
 TARGET_KEYS = ("to", "via")
 TEAM_CHANNELS = ("email", "slack", "teams", "webhook", "chatter")
@@ -172,9 +172,14 @@ class _RulesReader(Reader):
             levels.append(level)
         when = self.conditions(raw, what)
         throttle = self.throttle(raw, what)
+        digest = self.duration(raw, "digest", what)
+        if digest is not None and digest < 60:
+            self.problem(raw.value_pos["digest"], f"{what}: 'digest' must be 1m or more", "digest")
         if not name or events is None:
             return None
-        return Rule(name, events, severity, tuple(levels), when, throttle, line=pos[0])
+        return Rule(
+            name, events, severity, tuple(levels), when, throttle, digest_s=digest, line=pos[0]
+        )
 
     def events(self, raw: YamlMap, what: str) -> frozenset[EventKind] | None:
         names = self.names(raw, "events", what, required=True)

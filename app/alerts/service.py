@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,7 @@ from revflow import audit
 from revflow.alerts import repository
 from revflow.alerts.channels.base import RecipientKind
 from revflow.alerts.events import AlertEvent, account_name, order_number, order_value
+from revflow.alerts.message import EventKind
 from revflow.alerts.rules import Level, Rule, RuleSet
 from revflow.alerts.runtime import AlertRuntime, current
 from revflow.clock import utcnow
@@ -65,6 +66,33 @@ async def raise_alerts(
         for rule in runtime.rules.matching(event):
             out.append(await _record(s, runtime.rules, rule, event))
     return out
+
+
+_DEFERRED = "revflow.alerts.deferred"
+_RECOVERED = "revflow.alerts.recovered"
+
+
+def defer_alert(s: AsyncSession, event: AlertEvent | None) -> None:
+    """``raise_alert`` for code that cannot await: kept on the session until the async
+    caller calls ``raise_deferred`` in the same transaction (nothing without a rule)."""
+    runtime = current()
+    if event is None or runtime is None or event.kind not in runtime.rules.kinds:
+        return
+    s.info.setdefault(_DEFERRED, []).append(event)
+
+
+def defer_plan_recovered(s: AsyncSession, plan_id: int) -> None:
+    """The plan left on hold: its open fallout alerts resolve (by ``raise_deferred``)."""
+    if current() is not None:
+        s.info.setdefault(_RECOVERED, set()).add(plan_id)
+
+
+async def raise_deferred(s: AsyncSession) -> list[Alert]:
+    """Raise what ``defer_alert`` kept on this session; resolve recovered plans' fallout."""
+    for plan_id in sorted(s.info.pop(_RECOVERED, ())):
+        await resolve_for_plan(s, plan_id, [EventKind.STEP_FALLOUT.value], actor="revflow")
+    events = s.info.pop(_DEFERRED, None)
+    return await raise_alerts(s, events) if events else []
 
 
 async def _record(s: AsyncSession, rules: RuleSet, rule: Rule, event: AlertEvent) -> Alert:
@@ -117,7 +145,7 @@ async def _record(s: AsyncSession, rules: RuleSet, rule: Rule, event: AlertEvent
         _repeat(existing, event, now)
         return existing
     if not throttled:
-        add_deliveries(s, rules, row, rule.levels[0], 0)
+        add_deliveries(s, rules, row, rule.levels[0], 0, due=digest_due(rule, now))
     ALERTS_RAISED.labels(rule=rule.name, kind=event.kind.value).inc()
     log.info(
         "alert raised",
@@ -162,8 +190,25 @@ def _detail(event: AlertEvent, rules: RuleSet) -> dict[str, Any]:
     return {k: v for k, v in detail.items() if v not in (None, "")}
 
 
-def add_deliveries(s: AsyncSession, rules: RuleSet, alert: Alert, level: Level, n: int) -> int:
-    """One delivery per recipient and channel of ``level``; how many were added."""
+def digest_due(rule: Rule, now: datetime) -> datetime:
+    """When a first message of ``rule`` goes out: now, or its next digest time."""
+    if not rule.digest_s:
+        return now
+    period = rule.digest_s
+    return datetime.fromtimestamp((now.timestamp() // period + 1) * period, tz=UTC)
+
+
+def add_deliveries(
+    s: AsyncSession,
+    rules: RuleSet,
+    alert: Alert,
+    level: Level,
+    n: int,
+    *,
+    due: datetime | None = None,
+) -> int:
+    """One delivery per recipient and channel of ``level`` (due at ``due``, default
+    now); how many were added."""
     added = 0
     for target in level.targets:
         for channel in target.channels:
@@ -172,6 +217,7 @@ def add_deliveries(s: AsyncSession, rules: RuleSet, alert: Alert, level: Level, 
                     alert_id=alert.id,
                     level=n,
                     channel=channel,
+                    due_at=due or utcnow(),
                     **_recipient(rules, alert, target.to, target.name, channel),
                 )
             )
@@ -283,6 +329,15 @@ async def resolve_for_plan(s: AsyncSession, plan_id: int, kinds: Iterable[str], 
     for alert in alerts:
         _close(alert, actor)
         await repository.cancel_pending(s, alert.id, "the plan is no longer on hold")
+    return len(alerts)
+
+
+async def resolve_subject(s: AsyncSession, kind: str, subject: str, actor: str) -> int:
+    """Resolve the open alerts of ``kind`` about ``subject`` (the condition went away)."""
+    alerts = await repository.open_alerts_of_subject(s, kind, subject)
+    for alert in alerts:
+        _close(alert, actor)
+        await repository.cancel_pending(s, alert.id, "the condition went away")
     return len(alerts)
 
 

@@ -106,6 +106,8 @@ class AlertSettings(SecretFiles):
     initial_interval_s: float = Field(default=5.0, gt=0)
     backoff_coefficient: float = Field(default=2.0, ge=1)
     maximum_interval_s: float = Field(default=1800.0, gt=0)
+    # a supervised loop failing this long raises a loop_down alert (resolved when it is back)
+    loop_down_after_s: float = Field(default=60.0, ge=0)
     # how long an Order owner's email and id stay cached
     owner_cache_s: float = Field(default=3600.0, ge=0)
     email: EmailChannelSettings = EmailChannelSettings()

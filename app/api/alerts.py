@@ -5,7 +5,7 @@
     POST /api/alerts/{alert_id}/acknowledge                                          operator
     POST /api/alerts/{alert_id}/resolve                                              operator
     GET  /api/alerts/ack?token=           the page a message's link opens            signed link
-    POST /api/alerts/ack?token=           acknowledges (stops escalation)            signed link
+    POST /api/alerts/ack/confirm?token=   its button: acknowledges (no escalation)   signed link
 
 The link routes need no login: the token (``revflow.alerts.links``) is an HMAC of the
 alert id and an expiry.  The GET only shows a button, so mail scanners that fetch
@@ -124,7 +124,8 @@ def alerts_router(db: Database, settings: AlertSettings | None = None) -> APIRou
     # declared before /api/alerts/{alert_id}, which would otherwise take "ack"
     @router.get("/api/alerts/ack", response_class=HTMLResponse, responses=link_errors)
     async def ack_page(token: Token) -> HTMLResponse:
-        """The page an acknowledge link opens: the alert and a button (GET changes nothing)."""
+        """The page an acknowledge link opens: the alert and a button (GET changes nothing;
+        mail scanners fetch links)."""
         alert_id = verified(token)
         async with db.read() as s:
             alert = await repository.get(s, alert_id)
@@ -132,9 +133,9 @@ def alerts_router(db: Database, settings: AlertSettings | None = None) -> APIRou
             raise HTTPException(404, f"no alert {alert_id}")
         return HTMLResponse(_page(alert, token))
 
-    @router.post("/api/alerts/ack", response_class=HTMLResponse, responses=link_errors)
+    @router.post("/api/alerts/ack/confirm", response_class=HTMLResponse, responses=link_errors)
     async def ack_by_link(token: Token) -> HTMLResponse:
-        """Acknowledge the alert the link names: its escalation stops."""
+        """The page's button: acknowledge the alert the link names (escalation stops)."""
         alert_id = verified(token)
         async with db.write() as s:
             alert = await _call(service.acknowledge(s, alert_id, actor=LINK_ACTOR))
@@ -189,7 +190,7 @@ def alerts_router(db: Database, settings: AlertSettings | None = None) -> APIRou
 def _page(alert: Alert, token: str | None) -> str:
     e = html.escape
     if token is not None and alert.state == "open":
-        action = f"/api/alerts/ack?token={e(token)}"
+        action = f"/api/alerts/ack/confirm?token={e(token)}"
         body = (
             f'<form method="post" action="{action}">'
             '<button type="submit">Acknowledge</button></form>'

@@ -50,6 +50,10 @@ def test_test_shows_each_level_without_an_org(order_file: Path) -> None:
     assert lines[2] == f"  the Order's owner: OwnerId {DEMO_USER_ID} via email, slack, salesforce"
     assert "team finance-ops (email: finance-ops@example.com, slack: finance)" in lines[4]
     assert lines[-1] == "at most 50 alert(s) per 1h"
+    big = runner.invoke(cli, ["alerts", "test", "big-order-jeopardy", "--order", str(order_file)])
+    assert big.output.splitlines()[-1] == (
+        "first messages wait for a digest every 1h (one message per recipient and channel)"
+    )
 
 
 def test_test_says_which_condition_fails(tmp_path: Path, order_file: Path) -> None:

@@ -188,3 +188,36 @@ async def test_an_unconfigured_channel_or_missing_owner_lookup_fails_permanently
     assert [(d.channel, d.state) for d in rows] == [("email", "failed"), ("teams", "failed")]
     assert "no Salesforce org" in (rows[0].error or "")
     assert "channel 'teams' is not configured" in (rows[1].error or "")
+
+
+DIGEST_RULES = """\
+teams:
+  finance: {email: finance@example.com}
+rules:
+  - name: fallout
+    events: step_fallout
+    notify: [{to: team:finance, via: email}]
+    digest: 1h
+"""
+
+
+async def test_a_digest_holds_first_messages_and_sends_them_as_one(db, smtp: SmtpServer) -> None:
+    use_rules(DIGEST_RULES)
+    for plan_id in (1, 2, 3):
+        await raise_one(db, plan_id)
+    rows = await deliveries(db)
+    due = {aware(d.due_at) for d in rows}
+    assert len(due) == 1  # the next full hour, for all three
+    [at] = due
+    assert at > utcnow() and at.minute == at.second == 0
+    loop = deliverer(db, smtp)
+    assert await loop.tick() == 0 and smtp.messages == []
+    async with db.write() as s:  # the hour comes
+        await s.execute(update(AlertDelivery).values(due_at=utcnow()))
+    await loop.tick()
+    [mail] = smtp.messages
+    assert mail.message["Subject"] == "[Revflow error] 3 alerts of rule fallout"
+    text = mail.body("plain")
+    for plan_id in (1, 2, 3):
+        assert f"{PUBLIC_URL}/console/plans/{plan_id}" in text
+    assert [(d.state, d.attempts) for d in await deliveries(db)] == [("sent", 1)] * 3

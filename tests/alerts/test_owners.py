@@ -43,3 +43,16 @@ async def test_an_unknown_owner_or_order_is_permanent(org: SandboxOrg) -> None:
             await owners.owner(None, "005000000000000AAA")
         with pytest.raises(PermanentDeliveryError, match="no order"):
             await owners.owner("x' OR Id != '")  # never reaches SOQL
+
+
+async def test_a_query_error_waiting_will_not_fix_is_permanent(org: SandboxOrg) -> None:
+    from revflow.alerts.errors import RetryableDeliveryError
+    from revflow.incidents import is_permanent
+
+    order_id = Shop(org).order()
+    org.missing_fields.add("Order.OwnerId")  # hidden from the integration user
+    client = sf_client(settings_for(org, "sqlite://"))
+    with pytest.raises(PermanentDeliveryError, match="INVALID_FIELD"):
+        await OrgOwners(client, permanent=is_permanent).owner(order_id)
+    with pytest.raises(RetryableDeliveryError, match="INVALID_FIELD"):
+        await OrgOwners(client).owner(order_id)  # without the classifier: try again later

@@ -166,3 +166,12 @@ def test_load_raises_with_every_problem_and_lint_returns_them(tmp_path: Path) ->
 
 def test_invalid_yaml_is_a_problem_with_its_position() -> None:
     assert problems("rules: [\n")[0].startswith("rules.yaml:2:1: invalid YAML")
+
+
+def test_a_digest_is_a_duration_of_a_minute_or_more() -> None:
+    base = "rules:\n  - name: a\n    events: loop_down\n    notify: [{to: owner, via: email}]\n"
+    ruleset, found = compile_rules(base + "    digest: 15m\n")
+    assert found == [] and ruleset is not None and ruleset.rules[0].digest_s == 900.0
+    assert problems(base + "    digest: 10s\n") == [
+        "rules.yaml:5:13: rule 'a': 'digest' must be 1m or more [digest]"
+    ]

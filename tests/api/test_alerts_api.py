@@ -105,16 +105,17 @@ async def test_the_signed_link_shows_a_button_and_its_post_acknowledges(db, aler
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as anonymous:
         page = await anonymous.get("/api/alerts/ack", params={"token": token})
         assert page.status_code == 200 and 'method="post"' in page.text
+        assert 'action="/api/alerts/ack/confirm?token=' in page.text
         assert (await anonymous.get("/api/alerts")).status_code == 401  # the rest needs a login
         listed = await anonymous.get(f"/api/alerts/{alert_id}")
         assert listed.status_code == 401
-        done = await anonymous.post("/api/alerts/ack", params={"token": token})
+        done = await anonymous.post("/api/alerts/ack/confirm", params={"token": token})
         assert done.status_code == 200 and "acknowledged by alert-link" in done.text
         expired = links.sign(KEY, alert_id, int(time.time()) - 1)
-        r = await anonymous.post("/api/alerts/ack", params={"token": expired})
+        r = await anonymous.post("/api/alerts/ack/confirm", params={"token": expired})
         assert r.status_code == 403 and "expired" in r.json()["detail"]
         forged = links.sign(b"another key entirely", alert_id, int(time.time()) + 600)
-        r = await anonymous.post("/api/alerts/ack", params={"token": forged})
+        r = await anonymous.post("/api/alerts/ack/confirm", params={"token": forged})
         assert r.status_code == 403 and "signature" in r.json()["detail"]
         r = await anonymous.get("/api/alerts/ack", params={"token": "nonsense"})
         assert r.status_code in (400, 422)
@@ -124,5 +125,5 @@ async def test_links_are_refused_when_no_secret_is_configured(db, alert_id) -> N
     transport = httpx.ASGITransport(app=create_app(db))
     token = links.sign(KEY, alert_id, int(time.time()) + 600)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as anonymous:
-        r = await anonymous.post("/api/alerts/ack", params={"token": token})
+        r = await anonymous.post("/api/alerts/ack/confirm", params={"token": token})
         assert r.status_code == 404 and "not configured" in r.json()["detail"]

@@ -14,6 +14,7 @@ fail for good.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -109,7 +110,9 @@ async def test_a_failing_step_emails_the_owner_once_and_ack_stops_escalation(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as browser:
             page = await browser.get("/api/alerts/ack", params={"token": ack.group(1)})
             assert page.status_code == 200
-            done = await browser.post("/api/alerts/ack", params={"token": ack.group(1)})
+            action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+            assert action, page.text
+            done = await browser.post(html.unescape(action.group(1)))  # the page's button
             assert done.status_code == 200 and "acknowledged" in done.text
         escalated = await wait_for(smtp, "on-call@example.com", 1)
         assert f"/console/plans/{second}" in escalated[0].body("plain")

@@ -24,7 +24,7 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("POST", "/api/callbacks/{source}"),  # Standard Webhooks signatures instead
     ("GET", "/api/alerts/ack"),  # a signed, expiring link in an alert message instead
-    ("POST", "/api/alerts/ack"),
+    ("POST", "/api/alerts/ack/confirm"),
     ("POST", "/api/auth/login"),
     ("GET", "/api/auth/oidc/login"),
     ("GET", "/api/auth/oidc/callback"),

@@ -24,9 +24,13 @@ from revflow.salesforce.client import SalesforceClient
 
 def build_channels(
     settings: AlertSettings,
+    *,
     http: httpx.AsyncClient | None = None,
     salesforce: SalesforceClient | None = None,
 ) -> dict[str, Channel]:
+    """Every configured channel by name.  ``http`` is the service's HTTP client (for the
+    webhook-based channels), ``salesforce`` its ``SalesforceClient`` (notifications,
+    Chatter)."""
     channels: dict[str, Channel] = {}
     if settings.email.configured:
         channels["email"] = EmailChannel(settings.email)
