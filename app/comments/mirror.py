@@ -16,7 +16,6 @@ import logging
 from datetime import timedelta
 
 from revflow.aio import Beat, no_beat, sleep_until
-from revflow.alerts.channels.chatter import post_to_record
 from revflow.clock import utcnow
 from revflow.comments import repository
 from revflow.comments.settings import CommentSettings
@@ -24,6 +23,7 @@ from revflow.db.database import Database
 from revflow.db.models import Comment
 from revflow.links import ConsoleSettings, plan_url
 from revflow.metrics import COMMENTS_MIRRORED
+from revflow.salesforce.chatter import post_to_record
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.errors import (
     RequestLimitExceeded,

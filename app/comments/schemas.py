@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from revflow.api.schemas import Utc
+from revflow.clock import aware
 from revflow.comments.render import render
 from revflow.db.models import Comment
+
+Utc = Annotated[datetime, AfterValidator(aware)]  # SQLite hands back naive UTC times
 
 
 class CommentIn(BaseModel):
