@@ -200,8 +200,12 @@ async def test_with_the_shipped_rules_the_owner_hears_once_on_each_channel(
         link = urlsplit(ack_button)
         transport = httpx.ASGITransport(app=env.revflow.api)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as browser:
-            done = await browser.post(f"{link.path}?{link.query}")
-            assert done.status_code == 200, done.text
+            page = await browser.get(f"{link.path}?{link.query}")  # shows a button
+            assert page.status_code == 200, page.text
+            form = re.search(r'<form method="post" action="([^"]+)"', page.text)
+            assert form, page.text
+            done = await browser.post(form.group(1).replace("&amp;", "&"))
+            assert done.status_code == 200 and "acknowledged" in done.text, done.text
         async with db.read() as s:
             states = {a.plan_id: a.state for a in (await s.scalars(select(Alert))).all()}
         assert states == {plans[ids[0]]: "acknowledged", plans[ids[1]]: "open"}
