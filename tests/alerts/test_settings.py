@@ -37,7 +37,6 @@ def test_both_a_secret_and_its_file_is_refused(tmp_path: Path, monkeypatch) -> N
     (tmp_path / "link").write_text("x")
     monkeypatch.setenv("REVFLOW_ALERTS__LINK_SECRET", "y")
     monkeypatch.setenv("REVFLOW_ALERTS__LINK_SECRET_FILE", str(tmp_path / "link"))
-    with pytest.raises(
-        ConfigError, match="REVFLOW_ALERTS: .*give link_secret or link_secret_file, not both"
-    ):
+    refused = "REVFLOW_ALERTS: .*give link_secret or link_secret_file, not both"
+    with pytest.raises(ConfigError, match=refused):
         load_settings()
