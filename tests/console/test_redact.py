@@ -1,8 +1,10 @@
+from typing import Any
+
 from revflow.console.redact import REDACTED, is_secret_key, redact, redact_text
 
 
 def test_secret_keys_are_masked_at_any_depth() -> None:
-    value = {
+    value: dict[str, Any] = {
         "payload": {"name": "Acme", "api_key": "abc123", "lines": [{"Client-Secret": "s"}]},
         "Authorization": "Bearer abcdefghijkl",
         "password": "",
