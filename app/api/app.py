@@ -1,4 +1,5 @@
-"""The operator API: health, readiness, plans per order, plan actions, fallout, metrics."""
+"""The operator API: health, readiness, plans per order, plan actions, fallout, metrics;
+and the operator console (``revflow.console``) at ``/console``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from revflow.api.salesforce import salesforce_router
 from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
+from revflow.console import mount as mount_console
 from revflow.db.database import Database
 from revflow.orchestration import repository
 from revflow.security.dependencies import install as install_security
@@ -117,6 +119,7 @@ def create_app(
         api.include_router(oidc_router(db, oidc))
 
     api.include_router(auth_router())
+    mount_console(api, oidc=oidc is not None)  # the operator console at /console
 
     @api.get(
         "/metrics",
