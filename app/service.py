@@ -259,6 +259,7 @@ class Revflow:
             keyring=self.keyring,
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
             http=settings.http,
+            mappings_dir=settings.mappings_dir,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

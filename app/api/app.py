@@ -3,6 +3,7 @@ and the operator console (``revflow.console``) at ``/console``."""
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
@@ -28,6 +29,7 @@ from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from revflow.console import mount as mount_console
+from revflow.console.context import ConsoleContext, install_context
 from revflow.db.database import Database
 from revflow.orchestration import repository
 from revflow.security.dependencies import install as install_security
@@ -55,6 +57,7 @@ def create_app(
     keyring: Keyring | None = None,
     oidc: OidcProvider | None = None,
     http: HttpSettings | None = None,
+    mappings_dir: pathlib.Path | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -67,6 +70,7 @@ def create_app(
     decrypts local users' TOTP seeds). ``oidc``: the identity provider people log in
     with (``/api/auth/oidc/*``), if one is configured.  ``http``: the per-identity rate
     limit, the trusted proxies and HSTS (the answers' security headers are always sent).
+    ``mappings_dir``: the mappings the console's mappings page lints and previews.
     """
     net = http or HttpSettings()
     api = FastAPI(
@@ -119,6 +123,15 @@ def create_app(
         api.include_router(oidc_router(db, oidc))
 
     api.include_router(auth_router())
+    install_context(
+        api,
+        ConsoleContext(
+            writeback=writeback or WritebackSettings(),
+            webhooks=dict(webhooks or {}),
+            salesforce=salesforce or SalesforceSettings(),
+            mappings_dir=mappings_dir,
+        ),
+    )
     mount_console(api, oidc=oidc is not None)  # the operator console at /console
 
     @api.get(

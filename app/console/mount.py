@@ -9,9 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from revflow.console.fallout import fallout_router
 from revflow.console.login import login_router
+from revflow.console.orders import orders_router
 from revflow.console.overview import overview_router
 from revflow.console.pages import PREFIX, LoginRequired, PageRefused, login_url, render
+from revflow.console.plan_page import plan_router
 
 # follow_symlink: an editable install links the files from the checkout
 STATIC = Path(__file__).parent / "static"
@@ -32,6 +35,9 @@ def mount(api: FastAPI, *, oidc: bool = False) -> None:
     )
     api.include_router(login_router())
     api.include_router(overview_router())
+    api.include_router(orders_router())
+    api.include_router(plan_router())
+    api.include_router(fallout_router())
 
     @api.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

@@ -54,3 +54,23 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+def restore_redacted(edited: Any, original: Any) -> Any:
+    """``edited`` with each ``REDACTED`` left where ``original`` had a secret put back:
+    an operator edits the redacted input; the secrets they could not see are kept."""
+    if isinstance(edited, dict) and isinstance(original, Mapping):
+        return {
+            k: (
+                original[k]
+                if v == REDACTED and k in original and is_secret_key(str(k))
+                else restore_redacted(v, original.get(k))
+            )
+            for k, v in edited.items()
+        }
+    if isinstance(edited, list) and isinstance(original, list):
+        return [
+            restore_redacted(v, original[i] if i < len(original) else None)
+            for i, v in enumerate(edited)
+        ]
+    return edited
