@@ -12,6 +12,7 @@ the logged-in identity as the actor, so it is audited and shows in the plan's tr
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
@@ -40,7 +41,8 @@ async def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     async with database(request).read() as s:
-        rows = await fallout_repository.failed_steps(s, connector=connector)
+        found = await fallout_repository.failed_steps(s, connector=connector)
+    rows = [replace(r, error=redact(r.error) if r.error else None) for r in found]
     groups = group_by_error(rows)
     return render(
         request,
@@ -173,7 +175,7 @@ def _edit_form(
         key=key,
         kind=kind,
         state=state,
-        step_error=step_error,
+        step_error=redact(step_error) if step_error else None,
         text=text,
         error=error,
     )

@@ -98,6 +98,8 @@ async def _page(
         status_code=status_code,
         title=f"Plan {plan.id}",
         plan=plan,
+        plan_error=redact(plan.error) if plan.error else None,
+        hold_reason=redact(plan.hold_reason) if plan.hold_reason else None,
         steps=views,
         svg=svg,
         plan_actions=plan_actions(plan.state),
