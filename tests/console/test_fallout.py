@@ -34,7 +34,7 @@ async def held_plans(db, n: int) -> list[int]:
                     },
                     {"key": "after", "kind": "milestone", "depends_on": ["so"]},
                 ],
-                order_id=f"8015e00000Q7mN{i:02d}AAJ",
+                order_id=f"8015e00000Q7m{i:02d}AAJ",
             )
         )
     await make_worker(db, blocked).run_until_idle()
