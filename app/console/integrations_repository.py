@@ -36,17 +36,12 @@ async def channels(s: AsyncSession) -> list[ChannelRow]:
     """Each channel with a checkpoint, a lease or events: position, backlog and owner."""
     checkpoints = {r.channel: r for r in (await s.scalars(select(ReplayCheckpoint))).all()}
     leases = {r.channel: r for r in (await s.scalars(select(ChannelLease))).all()}
-    last = dict(
-        (
-            await s.execute(
-                select(ReceivedEvent.channel, func.max(ReceivedEvent.received_at)).group_by(
-                    ReceivedEvent.channel
-                )
-            )
+    last_rows = await s.execute(
+        select(ReceivedEvent.channel, func.max(ReceivedEvent.received_at)).group_by(
+            ReceivedEvent.channel
         )
-        .tuples()
-        .all()
     )
+    last: dict[str, datetime] = {r[0]: r[1] for r in last_rows.all()}
     waiting = {
         r[0]: (int(r[1]), r[2])
         for r in (

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from revflow.console.fallout import fallout_router
+from revflow.console.integrations import integrations_router
 from revflow.console.login import login_router
 from revflow.console.orders import orders_router
 from revflow.console.overview import overview_router
@@ -38,6 +39,7 @@ def mount(api: FastAPI, *, oidc: bool = False) -> None:
     api.include_router(orders_router())
     api.include_router(plan_router())
     api.include_router(fallout_router())
+    api.include_router(integrations_router())
 
     @api.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
