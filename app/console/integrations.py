@@ -61,6 +61,8 @@ def integrations_router() -> APIRouter:
         ctx = context_of(request)
         async with database(request).read() as s:
             endpoints = await status.list_endpoints(s, dict(ctx.webhooks))
+            for e in endpoints:
+                e["last_error"] = redact(e["last_error"]) if e["last_error"] else None
             channels = await repo.channels(s)
             usage = await usage_report(s, ctx.salesforce.api_budget_share)
             open_incidents = await repo.incidents(s, open_only=True)

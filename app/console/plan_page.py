@@ -29,6 +29,7 @@ from revflow.console.redact import redact
 from revflow.console.timeline import TimelineStep, render_svg
 from revflow.orchestration import repository
 from revflow.orchestration.actors import REASON_MAX
+from revflow.plans.state import FINAL_PLAN
 
 PlanId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -103,6 +104,7 @@ async def _page(
         steps=views,
         svg=svg,
         plan_actions=plan_actions(plan.state),
+        live=plan.state not in FINAL_PLAN,
         diffs=revision_diffs([(r.snapshot_id, r.taken_at, r.record) for r in revisions]),
         revisions=len(revisions),
         trail=[(a.at, a.actor, a.action, pretty(a.detail)) for a in trail],

@@ -45,6 +45,7 @@ async def test_the_page_shows_timeline_attempts_and_trail_without_secrets(db) ->
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="timeline"' in text
     assert text.count('class="dep"') == 1  # invoice depends on so
     assert "The timeline as a table" in text
+    assert 'hx-trigger="every 5s" hx-select="#live"' in text  # an open plan updates itself
     assert "Attempts of so" in text and "fatal" in text
     assert "Bearer ***" in text and "abcdefghijklmnop" not in text
     assert '"password": "***"' in text and "hunter2" not in text
