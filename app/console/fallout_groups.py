@@ -1,7 +1,7 @@
 """Failed steps grouped by error: pure.
 
-Errors that differ only in ids, numbers or quoted values are one class: the message
-with those parts replaced (``HTTP 422: item 8015e00000Q7mNp not found`` and the same
+Errors that differ only in ids, numbers, URLs or single-quoted values are one class:
+the message with those parts replaced (``HTTP 422: item 8015e00000Q7mNp not found`` and the same
 for another item group together), prefixed by the step's kind and connector.
 """
 
@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_QUOTED = re.compile(r"'[^']*'")
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s:/]+(:\d+)?(/[^\s:]*)?")
 _ID = re.compile(r"\b[A-Za-z0-9]{15,18}\b|\b[0-9a-f]{8}-[0-9a-f-]{27}\b")
 _NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
 MAX_CLASS = 160
@@ -32,7 +33,8 @@ def error_class(message: str | None) -> str:
     """The message with variable parts replaced; ``(no error text)`` if empty."""
     if not message or not message.strip():
         return "(no error text)"
-    text = _QUOTED.sub("'…'", message.strip().splitlines()[0])
+    text = _URL.sub("<url>", message.strip().splitlines()[0])
+    text = _QUOTED.sub("'…'", text)
     text = _ID.sub("<id>", text)
     text = _NUMBER.sub("<n>", text)
     # an HTTP status is part of the class, not a variable

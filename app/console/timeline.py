@@ -19,7 +19,8 @@ BAR_H = 16
 LABEL_W = 220
 CHART_W = 640
 TOP = 24
-PLACEHOLDER_S = 60.0  # width of a step with no start nor expected duration
+MIN_PLACEHOLDER_S = 1.0  # a step with no start nor expected duration: a quarter of
+PLACEHOLDER_SHARE = 0.25  # the time run so far, at least a second
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ def layout(steps: Sequence[TimelineStep], now: datetime) -> list[Bar]:
     """Where each step's bar goes, in seconds from the earliest start."""
     starts = [s.started_at for s in steps if s.started_at]
     origin = min(starts) if starts else now
+    ran = (
+        max(((s.finished_at or now) - origin).total_seconds() for s in steps if s.started_at)
+        if starts
+        else 0.0
+    )
+    placeholder = max(ran * PLACEHOLDER_SHARE, MIN_PLACEHOLDER_S)
     bars: dict[str, Bar] = {}
     for st in steps:
         if st.started_at is not None:
@@ -55,7 +62,7 @@ def layout(steps: Sequence[TimelineStep], now: datetime) -> list[Bar]:
             continue
         after = [bars[d].end for d in st.depends_on if d in bars]
         start = max(after) if after else max((now - origin).total_seconds(), 0.0)
-        length = st.expected_duration_s or PLACEHOLDER_S
+        length = st.expected_duration_s or placeholder
         bars[st.key] = Bar(st.key, st.state, start, start + length, planned=True)
     return [bars[s.key] for s in steps]
 

@@ -29,3 +29,9 @@ def test_groups_are_largest_first_and_keep_the_order_of_their_items() -> None:
         ("validate: missing BillingCountry", 1),
     ]
     assert groups[0].items == [items[0], items[2]]
+
+
+def test_urls_are_one_part_and_json_answers_are_kept() -> None:
+    a = error_class('HTTP 503 from http://127.0.0.1:4001/erp: {"error": "unavailable"}')
+    b = error_class('HTTP 503 from http://10.0.0.2:80/erp: {"error": "unavailable"}')
+    assert a == b == 'HTTP 503 from <url>: {"error": "unavailable"}'

@@ -32,3 +32,10 @@ def test_the_svg_has_a_bar_per_step_and_a_line_per_dependency() -> None:
 
 def test_an_empty_plan_renders() -> None:
     assert "<svg" in render_svg([], now=T0)
+
+
+def test_a_step_without_a_duration_is_a_quarter_of_the_time_run_so_far() -> None:
+    done = TimelineStep("a", "completed", (), T0, T0 + timedelta(seconds=8))
+    later = TimelineStep("b", "pending", ("a",), None, None)
+    bars = layout([done, later], now=T0 + timedelta(seconds=8))
+    assert (bars[1].start, bars[1].end) == (8.0, 10.0)
