@@ -119,7 +119,9 @@ def create_app(
         api.include_router(oidc_router(db, oidc))
 
     api.include_router(auth_router())
-    mount_console(api, oidc=oidc is not None)  # the operator console at /console
+    # the operator console at /console
+    share = (salesforce or SalesforceSettings()).api_budget_share
+    mount_console(api, oidc=oidc is not None, api_budget_share=share)
 
     @api.get(
         "/metrics",
