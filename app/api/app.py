@@ -132,7 +132,9 @@ def create_app(
             mappings_dir=mappings_dir,
         ),
     )
-    mount_console(api, oidc=oidc is not None)  # the operator console at /console
+    # the operator console at /console
+    share = (salesforce or SalesforceSettings()).api_budget_share
+    mount_console(api, oidc=oidc is not None, api_budget_share=share)
 
     @api.get(
         "/metrics",

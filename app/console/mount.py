@@ -26,9 +26,11 @@ def htmx_dir() -> Path:
     return Path(str(files("js_lib_htmx") / "static" / "htmx"))
 
 
-def mount(api: FastAPI, *, oidc: bool = False) -> None:
-    """Serve the console at ``/console``; ``oidc``: offer the identity provider's login."""
+def mount(api: FastAPI, *, oidc: bool = False, api_budget_share: float = 0.5) -> None:
+    """Serve the console at ``/console``; ``oidc``: offer the identity provider's login;
+    ``api_budget_share``: Revflow's share of the org's API calls (its budget)."""
     api.state.console_oidc = oidc
+    api.state.console_budget_share = api_budget_share
     # the more specific mount first: Starlette takes the first that matches
     api.mount(f"{PREFIX}/static/vendor/htmx", StaticFiles(directory=htmx_dir()), "console-htmx")
     api.mount(
