@@ -1,6 +1,7 @@
 """The orders list at ``/console/orders`` and its CSV export.
 
-    GET /console/orders        search, filters (state, jeopardy, definition), pages
+    GET /console/orders        search, filters (state, jeopardy, definition, account,
+                               region, channel), pages
     GET /console/orders.csv    every matching row, streamed in batches (viewer)
 
 The filters are query parameters, so a view can be shared by its URL.
@@ -21,6 +22,7 @@ from revflow.console import orders_repository
 from revflow.console.orders_repository import SORTS, OrderFilter, OrderRow
 from revflow.console.pages import PREFIX, Viewer, database, render
 from revflow.db.database import Database
+from revflow.db.models import Plan
 from revflow.plans.state import PlanState
 
 PER_PAGE = 50
@@ -31,6 +33,9 @@ COLUMNS = (
     "order_id",
     "erp_number",
     "correlation_id",
+    "account_id",
+    "region",
+    "channel",
     "definition",
     "scenario",
     "state",
@@ -42,9 +47,14 @@ COLUMNS = (
 Text = Annotated[str, Query(max_length=100)]
 
 
-def _filter(q: str, state: str, jeopardy: str, definition: str, sort: str) -> OrderFilter:
+def _filter(
+    q: str, state: str, jeopardy: str, definition: str, sort: str, facets: dict[str, str]
+) -> OrderFilter:
     return OrderFilter(
         q=q.strip(),
+        account=facets.get("account", "").strip(),
+        region=facets.get("region", "").strip(),
+        channel=facets.get("channel", "").strip(),
         state=state if state in {str(s) for s in PlanState} else "",
         jeopardy=jeopardy if jeopardy in JEOPARDY else "",
         definition=definition.strip(),
@@ -58,6 +68,9 @@ def _query(f: OrderFilter, **extra: object) -> str:
         "state": f.state,
         "jeopardy": f.jeopardy,
         "definition": f.definition,
+        "account": f.account,
+        "region": f.region,
+        "channel": f.channel,
         "sort": "" if f.sort == "newest" else f.sort,
         **extra,
     }
@@ -99,15 +112,21 @@ def orders_router() -> APIRouter:
         state: Text = "",
         jeopardy: Text = "",
         definition: Text = "",
+        account: Text = "",
+        region: Text = "",
+        channel: Text = "",
         sort: Text = "",
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> HTMLResponse:
-        f = _filter(q, state, jeopardy, definition, sort)
+        facets = {"account": account, "region": region, "channel": channel}
+        f = _filter(q, state, jeopardy, definition, sort, facets)
         async with database(request).read() as s:
             rows, total = await orders_repository.list_orders(
                 s, f, offset=(page - 1) * PER_PAGE, limit=PER_PAGE
             )
-            definitions = await orders_repository.definitions(s)
+            definitions = await orders_repository.choices(s, Plan.definition)
+            regions = await orders_repository.choices(s, Plan.region)
+            channels = await orders_repository.choices(s, Plan.channel)
         pages = max(1, -(-total // PER_PAGE))
         return render(
             request,
@@ -121,6 +140,8 @@ def orders_router() -> APIRouter:
             states=[str(s) for s in PlanState],
             jeopardies=JEOPARDY,
             definitions=definitions,
+            regions=regions,
+            channels=channels,
             sorts=list(SORTS),
             prev_url=f"?{_query(f, page=page - 1)}" if page > 1 else "",
             next_url=f"?{_query(f, page=page + 1)}" if page < pages else "",
@@ -135,9 +156,13 @@ def orders_router() -> APIRouter:
         state: Text = "",
         jeopardy: Text = "",
         definition: Text = "",
+        account: Text = "",
+        region: Text = "",
+        channel: Text = "",
         sort: Text = "",
     ) -> StreamingResponse:
-        f = _filter(q, state, jeopardy, definition, sort)
+        facets = {"account": account, "region": region, "channel": channel}
+        f = _filter(q, state, jeopardy, definition, sort, facets)
         return StreamingResponse(
             export_rows(database(request), f),
             media_type="text/csv; charset=utf-8",

@@ -25,8 +25,11 @@ SORTS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class OrderFilter:
-    q: str = ""  # order id, correlation id, ERP number or plan id (exact or prefix)
+    q: str = ""  # order id, account id, correlation id, ERP number or plan id
     state: str = ""
+    account: str = ""
+    region: str = ""
+    channel: str = ""
     jeopardy: str = ""
     definition: str = ""
     sort: str = "newest"
@@ -39,6 +42,9 @@ class OrderRow:
     scenario: str
     definition: str
     correlation_id: str
+    account_id: str | None
+    region: str | None
+    channel: str | None
     state: str
     jeopardy: str | None
     erp_number: str | None
@@ -60,12 +66,15 @@ def _erp_number() -> Any:
 
 def _filtered(f: OrderFilter) -> Select[Any]:
     erp = _erp_number()
-    q = select(
+    q: Any = select(  # Select of 12 columns: too many for its typed overloads
         Plan.id.label("plan_id"),
         Plan.order_id,
         Plan.scenario,
         Plan.definition,
         Plan.correlation_id,
+        Plan.account_id,
+        Plan.region,
+        Plan.channel,
         Plan.state,
         Plan.jeopardy,
         erp.label("erp_number"),
@@ -86,6 +95,7 @@ def _filtered(f: OrderFilter) -> Select[Any]:
         terms = [
             Plan.order_id.like(like, escape="\\"),
             Plan.correlation_id.like(like, escape="\\"),
+            Plan.account_id.like(like, escape="\\"),
             by_erp,
         ]
         if text.isdigit() and int(text) < 2**31:
@@ -99,6 +109,11 @@ def _filtered(f: OrderFilter) -> Select[Any]:
         q = q.where(Plan.jeopardy == f.jeopardy)
     if f.definition:
         q = q.where(Plan.definition == f.definition)
+    for column, value in ((Plan.account_id, f.account), (Plan.region, f.region)):
+        if value:
+            q = q.where(column == value)
+    if f.channel:
+        q = q.where(Plan.channel == f.channel)
     return q
 
 
@@ -125,6 +140,7 @@ async def export_batch(
     return [_row(r) for r in (await s.execute(q)).all()]
 
 
-async def definitions(s: AsyncSession) -> Sequence[str]:
-    """The plan definitions in use, for the filter's choices."""
-    return list(await s.scalars(select(Plan.definition).distinct().order_by(Plan.definition)))
+async def choices(s: AsyncSession, column: Any) -> Sequence[str]:
+    """The values of a plan column in use (definition, region, channel), for a filter."""
+    q = select(column).where(column.is_not(None)).distinct().order_by(column).limit(500)
+    return list(await s.scalars(q))

@@ -23,6 +23,7 @@ async def seed(db, n: int) -> list[int]:
         first = await s.get(Plan, ids[0])
         assert first is not None
         first.state, first.jeopardy = "on_hold", "late"
+        first.account_id, first.region, first.channel = "001ACC000000001", "DE", "Direct"
         step = (await s.execute(Step.__table__.select().where(Step.plan_id == ids[0]))).first()
         assert step is not None
         s.add(
@@ -48,6 +49,9 @@ async def test_search_filters_and_pages(db) -> None:
         by_erp = await web.get("/console/orders", params={"q": "=SO-4711"})
         by_prefix = await web.get("/console/orders", params={"q": "801ORDER005"})
         nothing = await web.get("/console/orders", params={"q": "nope"})
+        by_account = await web.get("/console/orders", params={"account": "001ACC000000001"})
+        by_facets = await web.get("/console/orders", params={"region": "DE", "channel": "Direct"})
+        other_region = await web.get("/console/orders", params={"region": "FR"})
     assert "60 plans match." in first.text and "Page 1 of 2" in first.text
     assert first.text.count('href="/console/plans/') == 50
     assert second.text.count('href="/console/plans/') == 10 and 'rel="prev"' in second.text
@@ -55,6 +59,9 @@ async def test_search_filters_and_pages(db) -> None:
     assert "1 plan match." in by_erp.text and "=SO-4711" in by_erp.text
     assert "10 plans match." in by_prefix.text  # 801ORDER0050 .. 0059
     assert "0 plans match." in nothing.text and "No plan matches." in nothing.text
+    assert "1 plan match." in by_account.text and "001ACC000000001 (DE)" in by_account.text
+    assert "1 plan match." in by_facets.text and "<option selected>DE</option>" in by_facets.text
+    assert "0 plans match." in other_region.text
     assert 'href="/console/orders.csv?jeopardy=late&amp;state=on_hold"' in late.text or (
         'href="/console/orders.csv?state=on_hold&amp;jeopardy=late"' in late.text
     )
@@ -72,6 +79,11 @@ async def test_csv_export_streams_every_matching_row(db) -> None:
     only = list(csv.DictReader(io.StringIO(late.text)))
     assert len(only) == 1 and only[0]["erp_number"] == "'=SO-4711"
     assert only[0]["state"] == "on_hold" and only[0]["jeopardy"] == "late"
+    assert (only[0]["account_id"], only[0]["region"], only[0]["channel"]) == (
+        "001ACC000000001",
+        "DE",
+        "Direct",
+    )
 
 
 async def test_the_list_needs_a_login(db) -> None:
