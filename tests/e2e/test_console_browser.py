@@ -103,11 +103,6 @@ async def test_an_operator_fixes_fallout_in_the_browser(served) -> None:
             await page.get_by_role("button", name="Sign in").click()
             await page.wait_for_url("**/console/orders?state=on_hold")
 
-            # the overview dashboard with a filter in its URL
-            await page.goto(f"{login.url}?order_type=x")
-            assert await page.get_by_role("heading", name="Overview").is_visible()
-            await check_a11y(page, "overview")
-
             # both plans end on hold: the ERP refuses everything
             await page.goto(f"{login.url}/orders")
             await page.get_by_label("State").select_option("on_hold")
@@ -116,6 +111,18 @@ async def test_an_operator_fixes_fallout_in_the_browser(served) -> None:
             assert "state=on_hold" in page.url
             await check_a11y(page, "orders")
 
+            # the overview: both orders received, both in fallout; a filter in the URL
+            await page.goto(login.url)
+            received = page.locator('[data-kpi="received"] .value')
+            assert await received.inner_text() == "2"
+            assert await page.locator('[data-kpi="fallout_open"] .value').inner_text() == "2"
+            await check_a11y(page, "overview")
+            await page.get_by_label("Account id").fill("001000000000000AAA")
+            await page.get_by_role("button", name="Apply").click()
+            await page.wait_for_url("**account=001000000000000AAA**")
+            assert await received.inner_text() == "0"
+
+            await page.goto(f"{login.url}/orders?state=on_hold")
             # a plan page: the failed step, its attempts and the ERP's 503
             await page.locator("#orders tbody a").first.click()
             await page.wait_for_url("**/console/plans/*")
