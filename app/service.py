@@ -23,6 +23,7 @@ from revflow.config_quotes import channel_problem
 from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSettings
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
+from revflow.console.order_reader import order_reader
 from revflow.db.database import Database
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
@@ -260,6 +261,7 @@ class Revflow:
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
             http=settings.http,
             mappings_dir=settings.mappings_dir,
+            fetch_order=order_reader(self.intake),
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

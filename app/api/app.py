@@ -29,7 +29,7 @@ from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from revflow.console import mount as mount_console
-from revflow.console.context import ConsoleContext, install_context
+from revflow.console.context import ConsoleContext, OrderFetcher, install_context
 from revflow.db.database import Database
 from revflow.orchestration import repository
 from revflow.security.dependencies import install as install_security
@@ -58,6 +58,7 @@ def create_app(
     oidc: OidcProvider | None = None,
     http: HttpSettings | None = None,
     mappings_dir: pathlib.Path | None = None,
+    fetch_order: OrderFetcher | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -70,7 +71,8 @@ def create_app(
     decrypts local users' TOTP seeds). ``oidc``: the identity provider people log in
     with (``/api/auth/oidc/*``), if one is configured.  ``http``: the per-identity rate
     limit, the trusted proxies and HSTS (the answers' security headers are always sent).
-    ``mappings_dir``: the mappings the console's mappings page lints and previews.
+    ``mappings_dir``: the mappings the console's mappings page lints and previews;
+    ``fetch_order`` reads an Order from the org for its preview.
     """
     net = http or HttpSettings()
     api = FastAPI(
@@ -130,6 +132,7 @@ def create_app(
             webhooks=dict(webhooks or {}),
             salesforce=salesforce or SalesforceSettings(),
             mappings_dir=mappings_dir,
+            fetch_order=fetch_order,
         ),
     )
     # the operator console at /console

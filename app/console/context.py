@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 
 from revflow.config import SalesforceSettings, WritebackSettings
+
+# reads an Order (with its items) from the org by id; None: no such Order
+OrderFetcher = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,7 @@ class ConsoleContext:
     webhooks: Mapping[str, str] = field(default_factory=dict)  # connector name -> URL
     salesforce: SalesforceSettings = field(default_factory=SalesforceSettings)
     mappings_dir: Path | None = None  # None: the mappings page says none is configured
+    fetch_order: OrderFetcher | None = None  # None: the preview takes pasted records only
 
 
 def install_context(api: FastAPI, context: ConsoleContext) -> None:

@@ -19,22 +19,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse
 
 from revflow import audit
 from revflow.clock import utcnow
 from revflow.console import integrations_repository as repo
-from revflow.console.context import context_of
-from revflow.console.mappings_view import lint_report, run_preview
+from revflow.console.context import OrderFetcher, context_of
+from revflow.console.mappings_view import PreviewResult, lint_report, run_mapping, run_preview
 from revflow.console.pages import PREFIX, Admin, Operator, Viewer, database, render
 from revflow.console.redact import redact
 from revflow.ingest import dead_letters
 from revflow.orchestration.actors import REASON_MAX
+from revflow.salesforce.auth import AuthError
 from revflow.salesforce.budget import usage_report
+from revflow.salesforce.errors import SalesforceError
 from revflow.webhooks import actions, status
 from revflow.webhooks.errors import OperatorError
 
@@ -42,6 +46,7 @@ Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Reason = Annotated[str, Form(max_length=REASON_MAX)]
 BASE = f"{PREFIX}/integrations"
+ORDER_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 
 
 def parse_utc(text: str) -> datetime | None:
@@ -51,6 +56,19 @@ def parse_utc(text: str) -> datetime | None:
         return None
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def read_order(fetch: OrderFetcher | None, order_id: str) -> dict[str, Any] | str:
+    """The Order from the org, or why it cannot be read (a line for the page)."""
+    if fetch is None:
+        return "reading from the org is not available here: paste the record instead"
+    if not ORDER_ID.match(order_id):
+        return "an Order id has 15 or 18 letters and digits"
+    try:
+        found = await fetch(order_id)
+    except (AuthError, SalesforceError, httpx.HTTPError) as exc:
+        return f"reading Order {order_id} failed: {exc}"
+    return found if found is not None else f"no Order {order_id} in the org"
 
 
 def integrations_router() -> APIRouter:
@@ -231,6 +249,7 @@ def integrations_router() -> APIRouter:
         *,
         chosen: str = "",
         record: str = "",
+        order_id: str = "",
         out: str = "",
         error: str = "",
         code: int = 200,
@@ -244,6 +263,8 @@ def integrations_router() -> APIRouter:
             report=report,
             chosen=chosen,
             record=record,
+            order_id=order_id,
+            can_fetch=context_of(request).fetch_order is not None,
             out=out,
             error=error,
         )
@@ -254,14 +275,23 @@ def integrations_router() -> APIRouter:
         who: Viewer,
         mapping: Annotated[str, Form(max_length=200)] = "",
         record: Annotated[str, Form(max_length=200_000)] = "",
+        order_id: Annotated[str, Form(max_length=40)] = "",
     ) -> HTMLResponse:
-        result = await asyncio.to_thread(
-            run_preview, context_of(request).mappings_dir, mapping, record
-        )
+        ctx = context_of(request)
+        if order_id.strip():
+            found = await read_order(ctx.fetch_order, order_id.strip())
+            if isinstance(found, str):
+                result = PreviewResult(error=found)
+            else:
+                record = json.dumps(redact(found), indent=2, default=str)
+                result = await asyncio.to_thread(run_mapping, ctx.mappings_dir, mapping, found)
+        else:
+            result = await asyncio.to_thread(run_preview, ctx.mappings_dir, mapping, record)
         return await _mappings(
             request,
             chosen=mapping,
             record=record,
+            order_id=order_id.strip(),
             out=result.output,
             error=result.error,
             code=200 if not result.error else 422,

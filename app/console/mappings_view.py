@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from revflow.console.redact import redact
 from revflow.mapping.errors import MappingError
@@ -43,19 +44,24 @@ def lint_report(directory: Path | None) -> LintReport:
 
 
 def run_preview(directory: Path | None, name: str, record_text: str) -> PreviewResult:
-    """The mapping named (a file of ``directory``) applied to the record; or why not."""
-    if directory is None:
-        return PreviewResult(error="no mappings directory is configured")
-    files, _ = discover_files([directory])
-    by_name = {str(f.relative_to(directory)): f for f in files}
-    if name not in by_name:
-        return PreviewResult(error=f"no mapping {name!r}; choose one of the list")
+    """The mapping named (a file of ``directory``) applied to the pasted record; or why not."""
     try:
         record = json.loads(record_text)
     except json.JSONDecodeError as exc:
         return PreviewResult(error=f"the record is not JSON: {exc.msg} at line {exc.lineno}")
     if not isinstance(record, dict):
         return PreviewResult(error="the record must be a JSON object ({...})")
+    return run_mapping(directory, name, record)
+
+
+def run_mapping(directory: Path | None, name: str, record: dict[str, Any]) -> PreviewResult:
+    """The mapping named (a file of ``directory``) applied to ``record``; or why not."""
+    if directory is None:
+        return PreviewResult(error="no mappings directory is configured")
+    files, _ = discover_files([directory])
+    by_name = {str(f.relative_to(directory)): f for f in files}
+    if name not in by_name:
+        return PreviewResult(error=f"no mapping {name!r}; choose one of the list")
     try:
         document = json.loads(preview(by_name[name], record))
     except MappingError as exc:

@@ -113,3 +113,15 @@ async def test_a_mapping_previews_a_pasted_order(db) -> None:
     assert r.status_code == 200
     text = unescape(r.text)
     assert '"po_number": "PO-2026/17"' in text and '"total": "250.00"' in text
+
+
+async def test_without_an_org_the_preview_asks_for_a_pasted_record(db) -> None:
+    app = console_app(db, mappings_dir=default_mappings_dir())
+    async with logged_in(app, db, Role.VIEWER) as web:
+        page = await web.get("/console/integrations/mappings")
+        assert "Order id" not in page.text  # nothing to read it with
+        r = await web.post(
+            "/console/integrations/mappings/preview",
+            data={"mapping": "order_to_sales_order.yaml", "order_id": "8015e00000Q7mNpAAJ"},
+        )
+    assert r.status_code == 422 and "paste the record instead" in r.text

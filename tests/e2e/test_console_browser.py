@@ -4,7 +4,8 @@ Playwright) against a running Revflow with the sandbox org and ERP on loopback.
 A person logs in with password and TOTP, filters the orders, reads a failed plan,
 retries a step with edited input (a bad edit is refused first), disables the ERP's
 webhook endpoint, retries another step so its message is parked, enables the endpoint
-and replays the range; the orders end Completed in the org.  Every main page is checked
+and replays the range, and previews a mapping on an Order read from the org; the
+orders end Completed in the org.  Every main page is checked
 with axe-core: no serious or critical violation.  With ``REVFLOW_CONSOLE_SCREENSHOTS=1``
 the pages are saved to docs/img for docs/console.md.
 """
@@ -183,6 +184,17 @@ async def test_an_operator_fixes_fallout_in_the_browser(served) -> None:
             await playwright_api.expect(page.locator("#webhook-message")).to_have_text(
                 "replayed 1 message"
             )
+
+            # a mapping previewed on an Order read from the org by its id
+            await page.goto(f"{login.url}/integrations/mappings")
+            await page.get_by_label("Mapping", exact=True).select_option(
+                "order_to_sales_order.yaml"
+            )
+            await page.get_by_label("Order id").fill(ids[0])
+            await page.get_by_role("button", name="Preview").click()
+            await page.locator("#preview-out").wait_for()
+            assert f'"external_id": "{ids[0]}"' in await page.locator("#preview-out").inner_text()
+            await check_a11y(page, "mappings")
         finally:
             await browser.close()
     assert await env.wait_until_done(ids, timeout_s=WAIT_S, final=("Completed",)), [
