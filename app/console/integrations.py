@@ -27,7 +27,6 @@ import httpx
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse
 
-from revflow import audit
 from revflow.clock import utcnow
 from revflow.console import integrations_repository as repo
 from revflow.console.context import OrderFetcher, context_of
@@ -224,17 +223,9 @@ def integrations_router() -> APIRouter:
                 request, letter_id, "Give a reason: it goes to the audit trail.", 422
             )
         async with database(request).write() as s:
-            outcomes = await dead_letters.replay(s, [letter_id])
-            for o in outcomes:
-                audit.record(
-                    s,
-                    who.subject,
-                    "dead_letter.replay",
-                    dead_letter=o.id,
-                    ok=o.ok,
-                    outcome=o.message,
-                    reason=reason.strip(),
-                )
+            outcomes = await dead_letters.replay_audited(
+                s, [letter_id], actor=who.subject, reason=reason.strip()
+            )
         if not outcomes:
             return await _letter(request, letter_id, "Already replayed.", 409)
         o = outcomes[0]
