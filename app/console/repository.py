@@ -27,8 +27,10 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from revflow.console.filters import Filters, Period
@@ -76,12 +78,17 @@ def plan_filter(f: Filters) -> list[ColumnElement[bool]]:
         out.append(Plan.account_id == f.account)
     if f.definition:
         out.append(Plan.definition == f.definition)
+    # EXISTS probes an index per plan of the period, instead of listing every plan
+    # of a common family or connector first
     if f.family:
-        families = select(PlanProductFamily.plan_id).where(PlanProductFamily.family == f.family)
-        out.append(Plan.id.in_(families))
+        out.append(
+            exists().where(
+                PlanProductFamily.plan_id == Plan.id, PlanProductFamily.family == f.family
+            )
+        )
     if f.connector:
-        steps = select(Step.plan_id).where(Step.connector == f.connector)
-        out.append(Plan.id.in_(steps))
+        other = aliased(Step)  # the fallout queries select from steps themselves
+        out.append(exists().where(other.plan_id == Plan.id, other.connector == f.connector))
     return out
 
 
@@ -240,7 +247,7 @@ def error_class(s: AsyncSession) -> ColumnElement[str]:
 
 
 def _fallout(f: Filters) -> list[ColumnElement[bool]]:
-    return [Step.state == StepState.FAILED, Plan.state.not_in(FINAL), *plan_filter(f)]
+    return [Step.state == StepState.FAILED, Plan.state.in_(OPEN), *plan_filter(f)]
 
 
 async def fallout_open(s: AsyncSession, f: Filters) -> int:
@@ -313,17 +320,30 @@ async def webhook_health(s: AsyncSession) -> WebhookHealth:
     return WebhookHealth(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
+CHOICES = {
+    "region": ("plans", "region"),
+    "channel": ("plans", "channel"),
+    "definition": ("plans", "definition"),
+    "family": ("plan_product_families", "family"),
+    "connector": ("steps", "connector"),
+}
+MAX_CHOICES = 200
+
+
 async def choices(s: AsyncSession) -> dict[str, list[str]]:
-    """The values each select filter offers (distinct, from the indexes)."""
-    columns: dict[str, Any] = {
-        "region": Plan.region,
-        "channel": Plan.channel,
-        "definition": Plan.definition,
-        "family": PlanProductFamily.family,
-        "connector": Step.connector,
-    }
+    """The values each select filter offers.
+
+    Each column leads an index, so the distinct values are read by skipping through
+    it (a recursive query: the next value above the last one), not by reading rows.
+    """
     out: dict[str, list[str]] = {}
-    for name, column in columns.items():
-        q = select(column).where(column.is_not(None)).distinct().order_by(column).limit(200)
-        out[name] = [str(v) for v in (await s.scalars(q)).all()]
+    for name, (table, column) in CHOICES.items():  # our own names, not input
+        q = text(
+            f"WITH RECURSIVE v(x, n) AS ("
+            f" SELECT min({column}), 1 FROM {table}"
+            f" UNION ALL SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x), n + 1"
+            f" FROM v WHERE v.x IS NOT NULL AND n < :most)"
+            f" SELECT x FROM v WHERE x IS NOT NULL"
+        )
+        out[name] = [str(x) for x in (await s.scalars(q, {"most": MAX_CHOICES})).all()]
     return out
