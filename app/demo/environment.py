@@ -252,6 +252,14 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
         await self._http.aclose()
         self._tmp.cleanup()
 
+    async def explain(self, order_ids: list[str]) -> str:
+        """Each order as the org and Revflow's database see it, and the process log."""
+        from revflow.demo.diagnosis import diagnose
+
+        statuses = {o: (self.order_status(o), self.order_error(o)) for o in order_ids}
+        log = self.process.log_path if self.process is not None else None
+        return await diagnose(self.database_url, statuses, log)
+
     async def __aenter__(self) -> DemoEnvironment:
         await self.start()
         return self
