@@ -9,7 +9,6 @@ by ``ORDER BY ... LIMIT 1 OFFSET``), so both databases give the same figures.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -191,26 +190,36 @@ async def step_errors(s: AsyncSession, f: Filters, p: Period) -> tuple[int, int]
 
 
 async def fulfillment_percentiles(
-    s: AsyncSession, f: Filters, p: Period, quantiles: tuple[float, ...] = (0.5, 0.95)
+    s: AsyncSession, f: Filters, p: Period, percents: tuple[int, ...] = (50, 95)
 ) -> list[float | None]:
     """Nearest-rank percentiles of fulfillment seconds of plans completed in ``p``."""
     duration = seconds_between(s, Plan.created_at, Plan.completed_at)
     where = [_completed_in(p), *plan_filter(f)]
     if not _sqlite(s):
-        cols = [func.percentile_disc(q).within_group(duration) for q in quantiles]
+        cols = [func.percentile_disc(pc / 100).within_group(duration) for pc in percents]
         row = (await s.execute(select(*cols).where(*where))).one()
         return [float(v) if v is not None else None for v in row]
-    n = int(await s.scalar(select(func.count()).where(*where)) or 0)
-    out: list[float | None] = []
-    for q in quantiles:
-        if n == 0:
-            out.append(None)
-            continue
-        rank = max(1, math.ceil(q * n))
-        at = select(duration).where(*where).order_by(duration).offset(rank - 1).limit(1)
-        value = await s.scalar(at)
-        out.append(float(value) if value is not None else None)
-    return out
+    # one sorted pass: each row's rank and the count; the rank of percentile pc is
+    # ceil(pc * n / 100), in integers (SQLite may lack ceil)
+    ranked = (
+        select(
+            duration.label("d"),
+            func.row_number().over(order_by=duration).label("rank"),
+            func.count().over().label("n"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    wanted = [(pc * ranked.c.n + 99) // 100 for pc in percents]
+    q = select(ranked.c.rank, ranked.c.n, ranked.c.d).where(
+        or_(*(ranked.c.rank == func.max(w, 1) for w in wanted))
+    )
+    rows = (await s.execute(q)).all()
+    if not rows:
+        return [None for _ in percents]
+    n = int(rows[0].n)
+    at_rank = {int(r.rank): float(r.d) for r in rows}
+    return [at_rank.get(max(1, -(-pc * n // 100))) for pc in percents]
 
 
 async def api_calls(s: AsyncSession, p: Period) -> int:
