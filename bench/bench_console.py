@@ -2,8 +2,8 @@
 
     python -m bench.bench_console [--plans 100000] [--database-url URL]
 
-Fills an empty database with ``--plans`` plans (bulk inserts: three steps each, one
-or two product families, facets, a spread over 90 days; most completed, some
+Fills an empty database with ``--plans`` plans (bulk inserts: two or three steps
+each, one or two product families, facets, a spread over 90 days; most completed, some
 cancelled, on hold with a failed step, or in progress) and prints each dashboard
 query's time (the best of three runs), unfiltered and with filters, for the last 7
 and 30 days; then the whole page's queries.  Without a URL it runs on a fresh SQLite
@@ -85,7 +85,9 @@ def plan_rows(n: int, rng: random.Random) -> list[dict[str, Any]]:
 
 def step_rows(plan: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
     out = []
-    for pos, connector in enumerate(CONNECTORS):
+    # half the plans reach all three systems, the others the ERP and accounting only
+    connectors = CONNECTORS if rng.random() < 0.5 else ("erp", "accounting")
+    for pos, connector in enumerate(connectors):
         failed = plan["state"] == "on_hold" and pos == 1
         attempts = 5 if failed else (1 if rng.random() < 0.9 else rng.randint(2, 4))
         out.append(

@@ -9,7 +9,6 @@ by ``ORDER BY ... LIMIT 1 OFFSET``), so both databases give the same figures.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +26,10 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from revflow.console.filters import Filters, Period
@@ -76,13 +77,24 @@ def plan_filter(f: Filters) -> list[ColumnElement[bool]]:
         out.append(Plan.account_id == f.account)
     if f.definition:
         out.append(Plan.definition == f.definition)
+    # EXISTS probes an index per plan of the period, instead of listing every plan
+    # of a common family or connector first
     if f.family:
-        families = select(PlanProductFamily.plan_id).where(PlanProductFamily.family == f.family)
-        out.append(Plan.id.in_(families))
+        out.append(
+            exists().where(
+                PlanProductFamily.plan_id == Plan.id, PlanProductFamily.family == f.family
+            )
+        )
     if f.connector:
-        steps = select(Step.plan_id).where(Step.connector == f.connector)
-        out.append(Plan.id.in_(steps))
+        other = aliased(Step)  # the fallout queries select from steps themselves
+        out.append(exists().where(other.plan_id == Plan.id, other.connector == f.connector))
     return out
+
+
+def _unindexed(column: Any, empty: Any = "") -> ColumnElement[Any]:
+    """``column`` as an expression no index matches: steers SQLite's planner (which has
+    no statistics on ranges) to the index of a more selective condition."""
+    return func.coalesce(column, empty)
 
 
 def _in(column: Any, p: Period) -> ColumnElement[bool]:
@@ -159,7 +171,7 @@ async def open_at(s: AsyncSession, f: Filters, at: datetime) -> int:
     before = [Plan.created_at < at, *plan_filter(f)]
     parts = [
         Plan.state.in_(OPEN),
-        and_(Plan.state == PlanState.COMPLETED, Plan.completed_at >= at),
+        and_(Plan.completed_at >= at, _unindexed(Plan.state) == PlanState.COMPLETED),
         and_(Plan.state.in_(ENDED_UNCOMPLETED), Plan.updated_at >= at),
     ]
     total = 0
@@ -178,26 +190,36 @@ async def step_errors(s: AsyncSession, f: Filters, p: Period) -> tuple[int, int]
 
 
 async def fulfillment_percentiles(
-    s: AsyncSession, f: Filters, p: Period, quantiles: tuple[float, ...] = (0.5, 0.95)
+    s: AsyncSession, f: Filters, p: Period, percents: tuple[int, ...] = (50, 95)
 ) -> list[float | None]:
     """Nearest-rank percentiles of fulfillment seconds of plans completed in ``p``."""
     duration = seconds_between(s, Plan.created_at, Plan.completed_at)
     where = [_completed_in(p), *plan_filter(f)]
     if not _sqlite(s):
-        cols = [func.percentile_disc(q).within_group(duration) for q in quantiles]
+        cols = [func.percentile_disc(pc / 100).within_group(duration) for pc in percents]
         row = (await s.execute(select(*cols).where(*where))).one()
         return [float(v) if v is not None else None for v in row]
-    n = int(await s.scalar(select(func.count()).where(*where)) or 0)
-    out: list[float | None] = []
-    for q in quantiles:
-        if n == 0:
-            out.append(None)
-            continue
-        rank = max(1, math.ceil(q * n))
-        at = select(duration).where(*where).order_by(duration).offset(rank - 1).limit(1)
-        value = await s.scalar(at)
-        out.append(float(value) if value is not None else None)
-    return out
+    # one sorted pass: each row's rank and the count; the rank of percentile pc is
+    # ceil(pc * n / 100), in integers (SQLite may lack ceil)
+    ranked = (
+        select(
+            duration.label("d"),
+            func.row_number().over(order_by=duration).label("rank"),
+            func.count().over().label("n"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    wanted = [(pc * ranked.c.n + 99) // 100 for pc in percents]
+    q = select(ranked.c.rank, ranked.c.n, ranked.c.d).where(
+        or_(*(ranked.c.rank == func.max(w, 1) for w in wanted))
+    )
+    rows = (await s.execute(q)).all()
+    if not rows:
+        return [None for _ in percents]
+    n = int(rows[0].n)
+    at_rank = {int(r.rank): float(r.d) for r in rows}
+    return [at_rank.get(max(1, -(-pc * n // 100))) for pc in percents]
 
 
 async def api_calls(s: AsyncSession, p: Period) -> int:
@@ -240,12 +262,13 @@ def error_class(s: AsyncSession) -> ColumnElement[str]:
 
 
 def _fallout(f: Filters) -> list[ColumnElement[bool]]:
-    return [Step.state == StepState.FAILED, Plan.state.not_in(FINAL), *plan_filter(f)]
+    # driven by the few failed steps, checked against the open plans' ids
+    open_plans = select(Plan.id).where(Plan.state.in_(OPEN), *plan_filter(f))
+    return [Step.state == StepState.FAILED, _unindexed(Step.plan_id, 0).in_(open_plans)]
 
 
 async def fallout_open(s: AsyncSession, f: Filters) -> int:
-    q = select(func.count()).select_from(Step).join(Plan, Plan.id == Step.plan_id)
-    return int(await s.scalar(q.where(*_fallout(f))) or 0)
+    return int(await s.scalar(select(func.count()).where(*_fallout(f))) or 0)
 
 
 async def fallout_by(s: AsyncSession, f: Filters, by: str) -> list[tuple[str, int]]:
@@ -253,8 +276,6 @@ async def fallout_by(s: AsyncSession, f: Filters, by: str) -> list[tuple[str, in
     key = error_class(s) if by == "error_class" else func.coalesce(Step.connector, "(none)")
     q = (
         select(key.label("k"), func.count().label("n"))
-        .select_from(Step)
-        .join(Plan, Plan.id == Step.plan_id)
         .where(*_fallout(f))
         .group_by(key)
         .order_by(func.count().desc(), key)
@@ -313,17 +334,30 @@ async def webhook_health(s: AsyncSession) -> WebhookHealth:
     return WebhookHealth(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
+CHOICES = {
+    "region": ("plans", "region"),
+    "channel": ("plans", "channel"),
+    "definition": ("plans", "definition"),
+    "family": ("plan_product_families", "family"),
+    "connector": ("steps", "connector"),
+}
+MAX_CHOICES = 200
+
+
 async def choices(s: AsyncSession) -> dict[str, list[str]]:
-    """The values each select filter offers (distinct, from the indexes)."""
-    columns: dict[str, Any] = {
-        "region": Plan.region,
-        "channel": Plan.channel,
-        "definition": Plan.definition,
-        "family": PlanProductFamily.family,
-        "connector": Step.connector,
-    }
+    """The values each select filter offers.
+
+    Each column leads an index, so the distinct values are read by skipping through
+    it (a recursive query: the next value above the last one), not by reading rows.
+    """
     out: dict[str, list[str]] = {}
-    for name, column in columns.items():
-        q = select(column).where(column.is_not(None)).distinct().order_by(column).limit(200)
-        out[name] = [str(v) for v in (await s.scalars(q)).all()]
+    for name, (table, column) in CHOICES.items():  # our own names, not input
+        q = text(
+            f"WITH RECURSIVE v(x, n) AS ("
+            f" SELECT min({column}), 1 FROM {table}"
+            f" UNION ALL SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x), n + 1"
+            f" FROM v WHERE v.x IS NOT NULL AND n < :most)"
+            f" SELECT x FROM v WHERE x IS NOT NULL"
+        )
+        out[name] = [str(x) for x in (await s.scalars(q, {"most": MAX_CHOICES})).all()]
     return out

@@ -102,7 +102,7 @@ class Plan(Base):
         Index("ix_plans_channel", "channel"),
         Index("ix_plans_account_id", "account_id"),
         Index("ix_plans_definition", "definition"),
-        Index("ix_plans_state_updated_at", "state", "updated_at"),
+        Index("ix_plans_state_created_updated", "state", "created_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -29,7 +29,7 @@ PLAN_INDEXES = {
     "ix_plans_account_id": "account_id",
     "ix_plans_definition": "definition",
 }
-STATE_UPDATED = "ix_plans_state_updated_at"  # cancellations and open plans per period
+STATE_UPDATED = "ix_plans_state_created_updated"  # open plans and cancellations per period
 
 
 def upgrade() -> None:
@@ -39,7 +39,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("account_id", sa.String(length=18), nullable=True))
     for name, column in PLAN_INDEXES.items():
         op.create_index(name, "plans", [column])
-    op.create_index(STATE_UPDATED, "plans", ["state", "updated_at"])
+    op.create_index(STATE_UPDATED, "plans", ["state", "created_at", "updated_at"])
     op.create_index("ix_steps_connector_plan", "steps", ["connector", "plan_id"])
     op.create_table(
         "plan_product_families",

@@ -112,3 +112,32 @@ async def test_static_files_are_served_from_here(db) -> None:
     assert css.status_code == 200 and ":focus-visible" in css.text
     assert htmx.status_code == 200 and "htmx" in htmx.text and len(htmx.content) > 10_000
     assert "javascript" in htmx.headers["content-type"]
+
+
+async def test_every_console_route_sends_strangers_to_login_and_refuses_weak_roles(db) -> None:
+    """Pages added later are covered too: each is walked from the app's route table."""
+    import re
+
+    from revflow.security.routes import route_roles
+
+    app = console_app(db)
+    routes = [r for r in route_roles(app) if r.path.startswith("/console")]
+    guarded = [r for r in routes if r.role is not None]
+    assert {(r.method, r.path) for r in routes if r.role is None} == {
+        ("GET", "/console/login"),
+        ("POST", "/console/login"),
+    }
+    assert len(guarded) >= 3
+    async with browser(app) as stranger:
+        for r in guarded:
+            path = re.sub(r"\{\w+\}", "1", r.path)
+            answer = await stranger.request(r.method, path)
+            assert answer.status_code == 303, (r.method, r.path)
+            assert answer.headers["location"].startswith("/console/login?next=")
+    async with logged_in(app, db, Role.METRICS) as weak:
+        for r in guarded:
+            if r.role == Role.METRICS:
+                continue
+            answer = await weak.request(r.method, re.sub(r"\{\w+\}", "1", r.path))
+            assert answer.status_code == 403, (r.method, r.path)
+            assert str(r.role) in answer.text

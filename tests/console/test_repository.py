@@ -120,3 +120,40 @@ async def test_nothing_in_the_period_gives_no_percentiles(db) -> None:
         None,
         None,
     )
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 21])
+async def test_percentiles_are_nearest_rank_on_both_databases(db, n) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from revflow.db.models import OrderSnapshot, Plan
+
+    start = datetime(2026, 11, 15, tzinfo=UTC)
+    durations = [60.0 * (i + 1) for i in range(n)]
+    async with db.write() as s:
+        for i, d in enumerate(reversed(durations)):  # stored out of order
+            snap = OrderSnapshot(order_id=f"801{i:015d}", record={})
+            s.add(snap)
+            await s.flush()
+            s.add(
+                Plan(
+                    order_id=snap.order_id,
+                    definition="A",
+                    correlation_id=f"rf-{i}",
+                    state="completed",
+                    snapshot_id=snap.id,
+                    created_at=start,
+                    completed_at=start + timedelta(seconds=d),
+                )
+            )
+    f = filters()
+    async with db.read() as s:
+        p50, p95 = await repository.fulfillment_percentiles(s, f, f.period)
+
+    def nearest(p: float) -> float:
+        return durations[max(1, -(-int(p * 100) * n // 100)) - 1]
+
+    assert (p50, p95) == (
+        pytest.approx(nearest(0.5), abs=0.5),
+        pytest.approx(nearest(0.95), abs=0.5),
+    )

@@ -48,3 +48,9 @@ async def test_the_served_console_takes_the_printed_login(tmp_path) -> None:
     )
     assert summary.completed == 3 and seen["completed"] == 3
     assert seen["status"] == 200 and "demo" in str(seen["page"])
+    # the dashboard counts the run's orders: three received and completed today
+    for key in ("received", "completed"):
+        found = re.search(
+            rf'data-kpi="{key}">.*?<span class="value">(\d+)</span>', str(seen["page"]), re.S
+        )
+        assert found and found.group(1) == "3", key
