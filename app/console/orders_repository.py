@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.db.models import ConnectorCall, Plan, Step
@@ -85,14 +85,13 @@ def _filtered(f: OrderFilter) -> Select[Any]:
     text = f.q.strip()
     if text:
         like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        by_erp = (
-            select(ConnectorCall.id)
-            .join(Step, Step.id == ConnectorCall.step_id)
-            .where(Step.plan_id == Plan.id, ConnectorCall.external_id == text)
-            .correlate(Plan)
-            .exists()
+        # uncorrelated: the calls with that number are read once, not once per plan
+        by_erp = Plan.id.in_(
+            select(Step.plan_id)
+            .join(ConnectorCall, ConnectorCall.step_id == Step.id)
+            .where(ConnectorCall.external_id == text)
         )
-        terms = [
+        terms: list[ColumnElement[bool]] = [
             Plan.order_id.like(like, escape="\\"),
             Plan.correlation_id.like(like, escape="\\"),
             Plan.account_id.like(like, escape="\\"),
@@ -124,12 +123,23 @@ def _row(r: Any) -> OrderRow:
 async def list_orders(
     s: AsyncSession, f: OrderFilter, *, offset: int, limit: int
 ) -> tuple[list[OrderRow], int]:
-    """One page of plans and how many match in all."""
+    """One page of plans and how many match in all.
+
+    The page's ids come first, then their rows: with an OFFSET, PostgreSQL would
+    compute the ERP number of every row skipped too."""
     base = _filtered(f)
-    total = await s.scalar(select(func.count()).select_from(base.subquery())) or 0
-    q = base.order_by(SORTS.get(f.sort, SORTS["newest"]), Plan.id.desc())
-    rows = (await s.execute(q.offset(offset).limit(limit))).all()
-    return [_row(r) for r in rows], int(total)
+    conditions = base.whereclause
+    count = select(func.count(Plan.id))
+    ids_q = select(Plan.id)
+    if conditions is not None:
+        count, ids_q = count.where(conditions), ids_q.where(conditions)
+    total = await s.scalar(count) or 0
+    order = (SORTS.get(f.sort, SORTS["newest"]), Plan.id.desc())
+    ids = list(await s.scalars(ids_q.order_by(*order).offset(offset).limit(limit)))
+    if not ids:
+        return [], int(total)
+    rows = {r.plan_id: _row(r) for r in (await s.execute(base.where(Plan.id.in_(ids)))).all()}
+    return [rows[i] for i in ids if i in rows], int(total)
 
 
 async def export_batch(
