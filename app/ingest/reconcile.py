@@ -1,8 +1,9 @@
 """Reconciliation: find activated Orders the event stream missed, by ``SystemModstamp``.
 
-- ``Reconciler.sweep_once`` reads activated Orders modified since the stored cursor
-  (minus ``skew_s``; the first sweep starts ``lookback_s`` ago), creates the plans
-  that are missing through intake's one plan-creation path, and advances
+- ``Reconciler.sweep_once`` reads activated and cancelled Orders modified since the
+  stored cursor (minus ``skew_s``; the first sweep starts ``lookback_s`` ago), creates
+  the plans that are missing through intake's one plan-creation path (which writes a
+  cancelled Order that never had a plan back as Cancelled, once), and advances
   ``ReconcileCursor('Order')`` in the same transaction.
 - ``Reconciler.run`` sweeps every ``reconcile.interval_s``; with ``transport: polling``
   (orgs without CDC) the sweep is the only intake and runs every ``polling_interval_s``.
@@ -38,7 +39,6 @@ from revflow.salesforce.errors import SalesforceError
 log = logging.getLogger("revflow.reconcile")
 
 PAGE_SIZE = 2000
-ACTIVATED = "Status = 'Activated'"
 # a missed window may also hide cancellations (of planned and unplanned orders alike)
 ACTIVATED_OR_CANCELLED = "Status IN ('Activated', 'Cancelled', 'Canceled')"
 SWEPT_ENTITY = "Order"
@@ -206,7 +206,8 @@ class Reconciler:
             return as_utc(row.last_modstamp) if row else None
 
     async def sweep_once(self) -> SweepResult:
-        """One sweep: create missing plans for activated Orders; advance the cursor."""
+        """One sweep: create missing plans for activated Orders, note cancelled Orders
+        that never had one (written back Cancelled once); advance the cursor."""
         rc = self.settings.reconcile
         now = self.clock()
         cursor = await self.cursor()
@@ -223,7 +224,9 @@ class Reconciler:
             self.client,
             SWEPT_ENTITY,
             since,
-            where=ACTIVATED,
+            # cancelled too: an order activated and cancelled while every event about it
+            # was lost (down past retention) has no plan, and only this finds it
+            where=ACTIVATED_OR_CANCELLED,
             until=until,
             inclusive=False,
             page_size=self.page_size,

@@ -7,12 +7,13 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from revflow.clock import utcnow
-from revflow.db.models import AuditEntry
+from revflow.db.models import AuditEntry, WritebackItem
 from revflow.ingest.reconcile import Reconciler, parse_modstamp, soql_datetime
-from revflow.sandbox.org import SandboxOrg
+from revflow.orchestration.changes import NO_PLAN_CANCELLED
+from revflow.sandbox.org import DEMO_USER_ID, SandboxOrg
 from tests.orgkit import (
     Shop,
     feed,
@@ -104,6 +105,30 @@ async def test_sweep_is_idempotent_and_the_cursor_advances(kit, org, db):
     assert (await sweeper.sweep_once()).created == [second]
     assert await sweeper.cursor() == modstamp(org, second) > cursor
     assert await planned(db) == [first, second]
+
+
+async def test_sweep_writes_back_an_order_cancelled_while_every_event_was_lost(kit, org, db):
+    """Activated and cancelled while Revflow was down past retention: no plan, and no
+    event left to say so; the sweep finds it and writes it back Cancelled, once."""
+    shop, intake, sweeper = kit()
+    oid = shop.order()
+    shop.store.update("Order", oid, {"Status": "Cancelled"}, user_id=DEMO_USER_ID)
+    result = await sweeper.sweep_once()
+    assert result.created == [] and result.seen == 1
+    assert await planned(db) == []
+    async with db.read() as s:
+        rows = (await s.scalars(select(WritebackItem).where(WritebackItem.record_id == oid))).all()
+        noted = await s.scalars(select(AuditEntry).where(AuditEntry.action == NO_PLAN_CANCELLED))
+        assert [a.order_id for a in noted] == [oid]
+    assert [r.fields["Fulfillment_Status__c"] for r in rows] == ["Cancelled"]
+    # the write-back touches SystemModstamp; a later sweep notes nothing twice
+    shop.store.update("Order", oid, {"Description": "touched"}, user_id=DEMO_USER_ID)
+    await sweeper.sweep_once()
+    async with db.read() as s:
+        count = await s.scalar(
+            select(func.count()).select_from(WritebackItem).where(WritebackItem.record_id == oid)
+        )
+    assert count == 1
 
 
 async def test_first_sweep_looks_back_lookback_s(kit, org, db):
