@@ -21,6 +21,9 @@ class ConsoleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     public_url: str = ""  # e.g. https://revflow.example.com; "" writes no links
+    # the order fields the dashboard's region and channel filters read (dotted paths)
+    region_field: str = "Account.BillingCountry"
+    channel_field: str = "Type"
 
     @field_validator("public_url")
     @classmethod

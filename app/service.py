@@ -28,6 +28,7 @@ from revflow.config_quotes import channel_problem
 from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSettings
 from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
+from revflow.console.order_reader import order_reader
 from revflow.db.database import Database
 from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
@@ -279,6 +280,8 @@ class Revflow:
             http=settings.http,
             comments=settings.comments,
             alerts=settings.alerts,
+            mappings_dir=settings.mappings_dir,
+            fetch_order=order_reader(self.intake),
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

@@ -75,6 +75,17 @@ def test_the_wheel_carries_migrations_mappings_and_plans(wheel: Path):
         assert not missing, f"{folder}: {sorted(missing)}"
 
 
+def test_the_wheel_carries_the_consoles_templates_and_static_files(wheel: Path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    console = ROOT / "app" / "console"
+    files = [p for d in ("templates", "static") for p in (console / d).rglob("*") if p.is_file()]
+    assert files
+    missing = [
+        p for p in files if f"revflow/console/{p.relative_to(console).as_posix()}" not in names
+    ]
+    assert not missing, sorted(map(str, missing))
+
+
 def test_the_wheel_installs_only_revflows_top_level_packages(wheel: Path):
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     assert tops == {"revflow", f"revflow-{version('revflow')}.dist-info"}

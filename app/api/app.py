@@ -1,7 +1,9 @@
-"""The operator API: health, readiness, plans per order, plan actions, fallout, metrics."""
+"""The operator API: health, readiness, plans per order, plan actions, fallout, metrics;
+and the operator console (``revflow.console``) at ``/console``."""
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
@@ -30,6 +32,8 @@ from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
 from revflow.comments.settings import CommentSettings
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
+from revflow.console import mount as mount_console
+from revflow.console.context import ConsoleContext, OrderFetcher, install_context
 from revflow.db.database import Database
 from revflow.orchestration import repository
 from revflow.security.dependencies import install as install_security
@@ -59,6 +63,8 @@ def create_app(
     http: HttpSettings | None = None,
     comments: CommentSettings | None = None,
     alerts: AlertSettings | None = None,
+    mappings_dir: pathlib.Path | None = None,
+    fetch_order: OrderFetcher | None = None,
 ) -> FastAPI:
     """The API; ``writeback`` (the status map) is what operator actions write to Orders.
 
@@ -73,6 +79,8 @@ def create_app(
     limit, the trusted proxies and HSTS (the answers' security headers are always sent).
     ``comments``: limits of comments and their Chatter mirror.
     ``alerts``: the key of the acknowledge links in alert messages (``/api/alerts/ack``).
+    ``mappings_dir``: the mappings the console's mappings page lints and previews;
+    ``fetch_order`` reads an Order from the org for its preview.
     """
     net = http or HttpSettings()
     api = FastAPI(
@@ -128,6 +136,19 @@ def create_app(
         api.include_router(oidc_router(db, oidc))
 
     api.include_router(auth_router())
+    install_context(
+        api,
+        ConsoleContext(
+            writeback=writeback or WritebackSettings(),
+            webhooks=dict(webhooks or {}),
+            salesforce=salesforce or SalesforceSettings(),
+            mappings_dir=mappings_dir,
+            fetch_order=fetch_order,
+        ),
+    )
+    # the operator console at /console
+    share = (salesforce or SalesforceSettings()).api_budget_share
+    mount_console(api, oidc=oidc is not None, api_budget_share=share)
 
     @api.get(
         "/metrics",

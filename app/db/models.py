@@ -95,7 +95,17 @@ class OrderSnapshot(Base):
 
 class Plan(Base):
     __tablename__ = "plans"
-    __table_args__ = (UniqueConstraint("order_id", "scenario", name="uq_plans_order_scenario"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "scenario", name="uq_plans_order_scenario"),
+        # the console's dashboard: periods by creation and completion, filters
+        Index("ix_plans_created_at", "created_at"),
+        Index("ix_plans_completed_at", "completed_at"),
+        Index("ix_plans_region", "region"),
+        Index("ix_plans_channel", "channel"),
+        Index("ix_plans_account_id", "account_id"),
+        Index("ix_plans_definition", "definition"),
+        Index("ix_plans_state_created_updated", "state", "created_at", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[str] = mapped_column(String(18), index=True)
@@ -115,6 +125,10 @@ class Plan(Base):
     due_at: Mapped[datetime | None]  # the order's requested date
     jeopardy: Mapped[str | None] = mapped_column(String(16))  # on_time | at_risk | late
     hold_reason: Mapped[str | None] = mapped_column(Text)
+    # the order's facets the console filters on (revflow.plans.facets), set at creation
+    region: Mapped[str | None] = mapped_column(String(80))  # billing country by default
+    channel: Mapped[str | None] = mapped_column(String(80))  # order type by default
+    account_id: Mapped[str | None] = mapped_column(String(18))
 
     steps: Mapped[list[Step]] = relationship(
         back_populates="plan", order_by="Step.position", lazy="raise"
@@ -126,6 +140,7 @@ class Step(Base):
     __table_args__ = (
         UniqueConstraint("plan_id", "key", name="uq_steps_plan_key"),
         Index("ix_steps_due", "state", "due_at"),
+        Index("ix_steps_connector_plan", "connector", "plan_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -161,6 +176,16 @@ class Step(Base):
     jeopardy: Mapped[str | None] = mapped_column(String(16))  # on_time | at_risk | late
 
     plan: Mapped[Plan] = relationship(back_populates="steps", lazy="raise")
+
+
+class PlanProductFamily(Base):
+    """A product family among a plan's order lines (the console filters plans by it)."""
+
+    __tablename__ = "plan_product_families"
+    __table_args__ = (Index("ix_plan_product_families_family", "family", "plan_id"),)
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    family: Mapped[str] = mapped_column(String(80), primary_key=True)
 
 
 class ConnectorCall(Base):

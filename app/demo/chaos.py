@@ -41,6 +41,23 @@ class Chaos:
                 self._outage_loop(outage_every_s, max_outages=max_kills)
             )
 
+    async def stop_chaos(self) -> None:
+        """Faults off, the kill and outage loops stopped, Revflow running and its
+        database reachable again (``--serve`` keeps it up for a person to look around)."""
+        for task in (self._monkey, self._outages):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._monkey = self._outages = None
+        f = self.org.faults
+        f.unknown_client = f.drop_connection = f.duplicate_events = 0.0
+        f.gap_events = f.overflow_events = 0.0
+        f.duplicate_next = 0
+        if self.proxy is not None and self.proxy.is_cut:
+            await self.proxy.restore()
+        if self.process is not None and not self.process.running:
+            await self.process.start()
+
     async def _outage_loop(
         self,
         every: tuple[float, float] = (3.0, 8.0),

@@ -9,12 +9,19 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from revflow.cli_options import fail, settings_or_exit
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from revflow.demo.console import ConsoleLogin
+    from revflow.demo.report import DemoSummary
 
 
 def demo(
@@ -67,6 +74,17 @@ def demo(
             "local RabbitMQ), accounting (webhook)."
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="After the summary keep Revflow and the sandbox running and print the "
+            "console's URL and a login (Ctrl-C ends it).",
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="With --serve: the console's port (0 = free).")
+    ] = 8080,
 ) -> None:
     """Run a sandbox org, a sandbox ERP and Revflow together, and push N orders through.
 
@@ -77,6 +95,9 @@ def demo(
     refusal in their error field; the ``--quotes`` ones Completed with the ERP's quote
     number on the Quote) and no
     order got a duplicate ERP document; otherwise 1, with one line saying why.
+    ``--serve`` serves the operator console at ``http://127.0.0.1:PORT/console`` and
+    keeps everything running after the summary, with a local admin ``demo`` whose
+    password and one-time codes are printed (``revflow.demo.console``).
     ``--json`` latencies are per order, activation to final status, from the org's
     field history (p50/p95/p99).
     """
@@ -119,6 +140,12 @@ def demo(
 
         from revflow.mapping import MappingLoadError
 
+        console_port = None
+        if serve:
+            from revflow.demo.console import free_port
+
+            console_port = port or free_port()
+
         try:
             summary = asyncio.run(
                 run_demo(
@@ -135,10 +162,22 @@ def demo(
                     erp=erp,
                     quotes=quotes,
                     plan=plan,
+                    console_port=console_port,
+                    hold=_hold(bar, cancel, amend, quotes) if serve else None,
                 )
             )
         except MappingLoadError as exc:  # a mappings folder that cannot be read
             fail(str(exc))
+    if not serve:
+        _print_summary(summary, as_json, cancel, amend, quotes)
+    failure = verdict(summary, cancel, amend)
+    if failure:
+        fail(f"demo failed: {failure}", code=1)
+
+
+def _print_summary(
+    summary: DemoSummary, as_json: bool, cancel: int, amend: int, quotes: int
+) -> None:
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
@@ -155,9 +194,26 @@ def demo(
                 for name, counts in summary.systems.items()
             )
         )
-    failure = verdict(summary, cancel, amend)
-    if failure:
-        fail(f"demo failed: {failure}", code=1)
+
+
+def _hold(
+    bar: Progress, cancel: int, amend: int, quotes: int
+) -> Callable[[DemoSummary, ConsoleLogin], Awaitable[None]]:
+    """Print the summary and the console's login, then wait for Ctrl-C or SIGTERM."""
+
+    async def hold(summary: DemoSummary, login: ConsoleLogin) -> None:
+        bar.stop()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        _print_summary(summary, False, cancel, amend, quotes)
+        for line in login.lines():
+            typer.echo(line)
+        typer.echo("Revflow and the sandbox keep running; Ctrl-C ends them.")
+        await stop.wait()
+
+    return hold
 
 
 def sandbox(

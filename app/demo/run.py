@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from revflow.db.engine import is_sqlite
+from revflow.demo.console import ConsoleLogin, console_settings, create_console_user
 from revflow.demo.environment import DemoEnvironment
 from revflow.demo.report import DemoSummary
+from revflow.security.keyring import generate_key
 
 
 async def run_demo(
@@ -28,6 +30,8 @@ async def run_demo(
     amend: int = 0,
     quotes: int = 0,
     plan: str | None = None,
+    console_port: int | None = None,
+    hold: Callable[[DemoSummary, ConsoleLogin], Awaitable[None]] | None = None,
 ) -> DemoSummary:
     """Create and activate orders, wait for Completed on every Order, summarise.
 
@@ -49,15 +53,24 @@ async def run_demo(
     each must end Completed with the ERP's quote number on the Quote.
     ``plan`` runs a shipped plan (by name) or a plan file instead of the built-in plan,
     with a system behind each connector it names (app/demo/systems.py).
+    ``console_port``: serve the API and console there (``--serve``); after the summary
+    the chaos stops, a local admin is created (``revflow.demo.console``) and ``hold``
+    gets the summary and its login, and keeps everything running until it returns.
     """
+    overrides: dict[str, object] = {
+        "worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}
+    }
+    keyring_key = generate_key()  # local users' TOTP seeds, for the console's login
+    if console_port is not None:
+        overrides |= console_settings(console_port, keyring_key)
     async with DemoEnvironment(
         database_url=database_url,
         erp_fail_share=0.1 if chaos and not erp_fail_share else erp_fail_share,
-        serve_api=serve_api,
+        serve_api=serve_api or console_port is not None,
         transport=transport,
         separate_process=chaos,
         seed=seed,
-        settings_overrides={"worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}},
+        settings_overrides=overrides,
         erp=erp,
         plan=plan,
         database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
@@ -101,6 +114,11 @@ async def run_demo(
             env.amend_refused(o) and not env.amend_applied(o) for o in changed
         )
         summary.writeback_refused = sum(env.refusal_shown(o) for o in held)
+        if console_port is not None and hold is not None:
+            if chaos:
+                await env.stop_chaos()
+            login = await create_console_user(env.database_url, keyring_key, console_port)
+            await hold(summary, login)
         return summary
 
 

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from revflow import audit
 from revflow.clock import utcnow
 from revflow.db.models import DeadLetter
 from revflow.ingest import repository
 from revflow.ingest.events import MalformedEvent, parse_cometd
+from revflow.orchestration.actors import check_actor
 
 
 @dataclass(frozen=True)
@@ -37,4 +39,24 @@ async def replay(s: AsyncSession, ids: list[int] | None = None) -> list[ReplayOu
         letter.replayed_at = utcnow()
         note = "recorded in the inbox" if new else "already in the inbox (duplicate)"
         outcomes.append(ReplayOutcome(letter.id, True, note))
+    return outcomes
+
+
+async def replay_audited(
+    s: AsyncSession, ids: list[int], *, actor: str, reason: str
+) -> list[ReplayOutcome]:
+    """``replay`` by a person: each outcome audited (``dead_letter.replay``) with the
+    actor and reason, in the caller's transaction."""
+    check_actor(actor, reason)
+    outcomes = await replay(s, ids)
+    for o in outcomes:
+        audit.record(
+            s,
+            actor,
+            "dead_letter.replay",
+            dead_letter=o.id,
+            ok=o.ok,
+            outcome=o.message,
+            reason=reason,
+        )
     return outcomes

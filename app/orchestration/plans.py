@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from revflow import audit
 from revflow.clock import utcnow
 from revflow.config import WritebackSettings
-from revflow.db.models import OrderSnapshot, Plan, PlanState, Step, StepState
+from revflow.db.models import OrderSnapshot, Plan, PlanProductFamily, PlanState, Step, StepState
 from revflow.links import ConsoleSettings, plan_url
 from revflow.orchestration import repository
 from revflow.orchestration.jeopardy_watch import refresh
 from revflow.orchestration.status import write_plan_state
 from revflow.plans.decompose import PlanDraft
+from revflow.plans.facets import facets_of
 from revflow.plans.jeopardy import due_date
 from revflow.plans.state import StepView, newly_ready
 from revflow.salesforce import outbox
@@ -33,7 +34,8 @@ async def create_plan(
     console: ConsoleSettings | None = None,
 ) -> Plan:
     """Insert snapshot, plan and steps; make the first steps ready; enqueue 'In Progress'
-    and, with ``console.public_url``, the link to the plan's console page.
+    and, with ``console.public_url``, the link to the plan's console page.  The order's
+    facets (region, channel, account, product families) are kept for the console.
 
     The plan is due at the order's requested date (``writeback.due_date_field``).
     """
@@ -41,6 +43,8 @@ async def create_plan(
     session.add(snapshot)
     await session.flush()
     now = utcnow()
+    cfg = console or ConsoleSettings()
+    facets = facets_of(order, cfg.region_field, cfg.channel_field)
     plan = Plan(
         order_id=draft.order_id,
         scenario=draft.scenario,
@@ -50,9 +54,13 @@ async def create_plan(
         snapshot_id=snapshot.id,
         mapping_hashes=draft.mapping_hashes,
         due_at=due_date(order, writeback.due_date_field),
+        region=facets.region,
+        channel=facets.channel,
+        account_id=facets.account_id,
     )
     session.add(plan)
     await session.flush()
+    session.add_all(PlanProductFamily(plan_id=plan.id, family=f) for f in facets.families)
     # steps skipped by their `when:` condition are created skipped (done), with the reason
     initial = {s.key: StepState.SKIPPED if s.skipped else StepState.PENDING for s in draft.steps}
     ready = set(newly_ready(StepView(s.key, initial[s.key], s.depends_on) for s in draft.steps))
