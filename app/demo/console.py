@@ -31,6 +31,7 @@ class ConsoleLogin:
     password: str
     totp_secret: str
     recovery_codes: list[str]
+    notes: tuple[str, ...] = ()  # e.g. where the demo's alerts went
 
     def lines(self) -> list[str]:
         return [
@@ -38,6 +39,7 @@ class ConsoleLogin:
             f"  username: {self.username}   password: {self.password}",
             f"  code: one of {', '.join(self.recovery_codes[:3])} (each works once),",
             f"        or a TOTP code for the secret {self.totp_secret}",
+            *self.notes,
         ]
 
 

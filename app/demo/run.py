@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from revflow.db.engine import is_sqlite
@@ -53,9 +54,11 @@ async def run_demo(
     each must end Completed with the ERP's quote number on the Quote.
     ``plan`` runs a shipped plan (by name) or a plan file instead of the built-in plan,
     with a system behind each connector it names (app/demo/systems.py).
-    ``console_port``: serve the API and console there (``--serve``); after the summary
-    the chaos stops, a local admin is created (``revflow.demo.console``) and ``hold``
-    gets the summary and its login, and keeps everything running until it returns.
+    ``console_port``: serve the API and console there (``--serve``), with the shipped
+    alert rules sending to the demo's inboxes (an SMTP sink, a Slack-style webhook and
+    the sandbox org's notifications); after the summary the chaos stops, a local admin
+    is created (``revflow.demo.console``) and ``hold`` gets the summary and its login,
+    and keeps everything running until it returns.
     """
     overrides: dict[str, object] = {
         "worker": {"initial_interval_s": 0.2, "maximum_interval_s": 2.0}
@@ -75,6 +78,7 @@ async def run_demo(
         plan=plan,
         database_proxy=chaos and database_url is not None and not is_sqlite(database_url),
         quotes=quotes > 0,
+        alerts=console_port is not None,
     ) as env:
         ids = await env.create_orders(orders)
         quote_ids = await env.create_quotes(quotes) if quotes else []
@@ -118,8 +122,24 @@ async def run_demo(
             if chaos:
                 await env.stop_chaos()
             login = await create_console_user(env.database_url, keyring_key, console_port)
-            await hold(summary, login)
+            await hold(summary, replace(login, notes=alert_notes(env)))
         return summary
+
+
+def alert_notes(env: DemoEnvironment) -> tuple[str, ...]:
+    """Where the demo's alerts went, and how many so far."""
+    if env.inbox_server is None:
+        return ()
+    mails = (
+        f"{len(env.mail.mails)} email(s) to the SMTP sink"
+        if env.mail is not None
+        else "no email (aiosmtpd is not installed)"
+    )
+    return (
+        f"alerts so far: {mails}, {len(env.inbox.of('slack'))} Slack message(s) "
+        f"({env.inbox_server.base_url}/_inbox/messages), {len(env.org.notifications)} "
+        f"Salesforce notification(s) ({env.org.instance_url}/_sandbox/notifications)",
+    )
 
 
 def _refused_count(orders: int, cancel: int, amend: int) -> int:

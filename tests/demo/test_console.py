@@ -20,6 +20,9 @@ async def test_the_served_console_takes_the_printed_login(tmp_path) -> None:
     async def hold(summary: DemoSummary, login: ConsoleLogin) -> None:
         assert login.url.endswith("/console")
         assert any(login.password in line for line in login.lines())
+        # the served demo runs the shipped alert rules into its inboxes; nothing failed
+        (alerts,) = login.notes
+        assert alerts.startswith("alerts so far: 0 email(s) to the SMTP sink, 0 Slack")
         async with httpx.AsyncClient(timeout=30) as web:
             assert (await web.get(login.url)).status_code == 303  # not logged in
             form = await web.get(login.url + "/login")
