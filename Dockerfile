@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# Build stage: build the wheel (it carries the migrations, mappings and plans) and
-# install it into a virtual environment.
+# Build stage: build the wheel (it carries the migrations, mappings, plans and the
+# example alert rules) and install it into a virtual environment.
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/revflow
@@ -11,6 +11,7 @@ COPY connectors ./connectors
 COPY migrations ./migrations
 COPY mappings ./mappings
 COPY plans ./plans
+COPY alerts ./alerts
 RUN pip install --no-cache-dir --upgrade pip \
     && pip wheel --no-cache-dir --no-deps -w /tmp/dist . \
     && pip install --no-cache-dir /tmp/dist/revflow-*.whl

@@ -5,7 +5,7 @@ under Revflow's own import name:
 
     app/          -> revflow
     connectors/   -> revflow.connectors
-    migrations/, mappings/, plans/ -> revflow._shipped.<folder> (found by app/resources.py)
+    migrations/, mappings/, plans/, alerts/ -> revflow._shipped.<folder> (found by app/resources.py)
 
 so an installed Revflow migrates and runs without a checkout and puts no generic
 ``app`` or ``connectors`` package into site-packages.
@@ -13,7 +13,7 @@ so an installed Revflow migrates and runs without a checkout and puts no generic
 
 from setuptools import find_namespace_packages, find_packages, setup
 
-SHIPPED = ("migrations", "mappings", "plans")
+SHIPPED = ("migrations", "mappings", "plans", "alerts")
 
 
 def subpackages(name: str, folder: str, *, data: bool = False) -> dict[str, str]:

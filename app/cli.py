@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from revflow.alerts.cli import alerts_cli
 from revflow.audit.cli import audit_cli
 from revflow.cli_mappings import mappings_cli
 from revflow.cli_options import ConfigOption, fail, settings_or_exit
@@ -40,6 +41,7 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(secrets_cli, name="secrets")
+cli.add_typer(alerts_cli, name="alerts")
 cli.command("purge")(purge_command)
 
 

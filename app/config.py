@@ -26,7 +26,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
+from revflow.alerts.settings import AlertSettings
 from revflow.api.http_settings import HttpSettings
+from revflow.comments.settings import CommentSettings
 from revflow.config_names import (
     connector_hint,
     env_name,
@@ -286,6 +288,8 @@ class Settings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
     retention: RetentionSettings = RetentionSettings()
     quotes: QuoteSettings = QuoteSettings()
+    alerts: AlertSettings = AlertSettings()
+    comments: CommentSettings = CommentSettings()
 
     def __repr_args__(self) -> Any:
         from revflow.db.engine import hide_password

@@ -30,6 +30,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from revflow.alerts import hooks as alert_hooks
+from revflow.alerts.service import defer_alert, raise_alert
 from revflow.clock import utcnow
 from revflow.db.database import Database
 from revflow.db.models import Incident
@@ -95,6 +97,7 @@ async def open_in(
     )
     s.add(row)
     await s.flush()  # the unique open_key: a second process's row fails here
+    await raise_alert(s, alert_hooks.incident(kind, key, message))
     INCIDENTS_OPENED.labels(kind=kind).inc()
     log.error(
         "incident opened: %s",
@@ -165,7 +168,10 @@ def record_recovered(
     channel: str | None = None,
     entity: str | None = None,
 ) -> None:
-    """Note a fault Revflow recovered from by itself (born resolved)."""
+    """Note a fault Revflow recovered from by itself (born resolved); its alert, if a rule
+    wants one, is raised by the caller's ``raise_deferred``."""
+    subject = f"{kind}:{channel or entity or ''}"
+    defer_alert(s, alert_hooks.incident(kind, subject, recovery))
     s.add(
         Incident(
             kind=kind,

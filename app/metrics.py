@@ -73,3 +73,24 @@ RETENTION_PURGED = Counter(
     "Payloads purged by retention (rows blanked or, for sent write-backs, deleted)",
     ["table"],
 )
+
+COMMENTS_ADDED = Counter("revflow_comments_added_total", "Comments added to plans and steps")
+COMMENTS_MIRRORED = Counter(
+    "revflow_comments_mirrored_total",
+    "Comments copied to their Order's Chatter feed, by outcome (sent, retry, failed)",
+    ["outcome"],
+)
+ALERTS_RAISED = Counter(
+    "revflow_alerts_raised_total",
+    "Alerts opened (a repeat of an open alert is not counted)",
+    ["rule", "kind"],
+)
+ALERT_DELIVERIES = Counter(
+    "revflow_alert_deliveries_total",
+    "Alert messages by channel and outcome (sent, retry, failed)",
+    ["channel", "outcome"],
+)
+ALERT_DELIVERIES_PENDING = Gauge(
+    "revflow_alert_deliveries_due",
+    "Alert messages the delivery loop found due in its last round (at most its batch size)",
+)

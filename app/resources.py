@@ -3,6 +3,7 @@
     migrations = shipped("migrations")   # Alembic scripts (env.py, versions/)
     mappings = shipped("mappings")       # shipped mappings, their schema and golden tests
     plans = shipped("plans")             # shipped plan files and their schema
+    alerts = shipped("alerts")           # the example alert rules and their schema
 
 In a checkout (``pip install -e .``) these are the repository's ``migrations/``,
 ``mappings/`` and ``plans/``, so edits show at once.  A wheel carries the same
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-Folder = Literal["migrations", "mappings", "plans"]
+Folder = Literal["migrations", "mappings", "plans", "alerts"]
 
 _PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = _PACKAGE.parent  # the repository root when running from a checkout
@@ -25,6 +26,7 @@ _MARKER: dict[Folder, str] = {
     "migrations": "env.py",
     "mappings": "mapping.schema.json",
     "plans": "plan.schema.json",
+    "alerts": "rules.schema.json",
 }
 
 

@@ -15,9 +15,14 @@ import httpx
 import uvicorn
 
 from revflow.aio import Beat
+from revflow.alerts import runtime as alert_runtime
+from revflow.alerts.channels.registry import build_channels
+from revflow.alerts.delivery import AlertDeliverer
+from revflow.alerts.owners import OrgOwners
 from revflow.api.app import create_app
 from revflow.api.health import incidents_check, loops_check
 from revflow.api.serving import server_config
+from revflow.comments.mirror import ChatterMirror
 from revflow.config import ConfigError, Settings
 from revflow.config_quotes import channel_problem
 from revflow.connector_settings import RestConnectorSettings, WebhookConnectorSettings
@@ -25,6 +30,7 @@ from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.console.order_reader import order_reader
 from revflow.db.database import Database
+from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
 from revflow.mapping import Mapping as CompiledMapping
@@ -167,6 +173,17 @@ class Revflow:
             http=self.http,
             budget=ApiBudget(settings.salesforce.api_budget_share),
         )
+        # alert rules (REVFLOW_ALERTS__RULES_FILE), read by raise_alert in every transaction
+        self.alert_runtime = alert_runtime.configure(settings.alerts, settings.console)
+        self.alerts = AlertDeliverer(
+            self.db,
+            build_channels(settings.alerts, http=self.http, salesforce=self.salesforce),
+            settings.alerts,
+            owners=OrgOwners(
+                self.salesforce, settings.alerts.owner_cache_s, permanent=is_permanent
+            ),
+            runtime=self.alert_runtime,
+        )  # its loops are given once the supervisor exists (below)
         self.mapping_store = MappingStore(settings.mappings_dir)  # hot-reloaded, see start()
         self.mappings: dict[str, CompiledMapping] = self.mapping_store.current()
         self.definition = plan_definition(settings, set(self.mappings))
@@ -246,6 +263,7 @@ class Revflow:
             ),
             stale_after_s=sup.stale_after_s,
         )
+        self.alerts.loops = self.supervisor
         self._supervise()
         self.serve_api = serve_api
         self.api = create_app(
@@ -260,6 +278,8 @@ class Revflow:
             keyring=self.keyring,
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
             http=settings.http,
+            comments=settings.comments,
+            alerts=settings.alerts,
             mappings_dir=settings.mappings_dir,
             fetch_order=order_reader(self.intake),
         )
@@ -283,6 +303,11 @@ class Revflow:
             await self.mapping_store.watch(stop, beat=beat, check=self.org_guard.on_reload)
 
         add("mappings", watch_mappings, interval_s=2.0)
+        if self.alert_runtime is not None:
+            add("alerts", self.alerts.run, interval_s=s.alerts.poll_interval_s)
+        if s.comments.mirror_to_chatter:
+            mirror = ChatterMirror(self.db, self.salesforce, s.comments, s.console)
+            add("chatter-mirror", mirror.run, interval_s=s.comments.mirror_interval_s)
         if s.retention.payloads_days is not None:
             add(
                 "retention",

@@ -75,3 +75,13 @@ def _no_keyring() -> Iterator[None]:
     encrypted.configure(None)
     yield
     encrypted.configure(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_alert_rules() -> Iterator[None]:
+    """Each test starts without alert rules (``revflow.alerts.runtime``) and ends so."""
+    from revflow.alerts import runtime
+
+    runtime.install(None)
+    yield
+    runtime.install(None)

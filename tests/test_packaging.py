@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("app", "connectors", "migrations", "mappings", "plans")
+SOURCES = ("app", "connectors", "migrations", "mappings", "plans", "alerts")
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -67,7 +67,7 @@ def run(installed: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[s
 
 def test_the_wheel_carries_migrations_mappings_and_plans(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder in ("migrations", "mappings", "plans"):
+    for folder in ("migrations", "mappings", "plans", "alerts"):
         shipped = {p.relative_to(ROOT / folder).as_posix() for p in (ROOT / folder).rglob("*")}
         shipped = {p for p in shipped if (ROOT / folder / p).is_file() and "__pycache__" not in p}
         assert shipped, folder

@@ -13,10 +13,13 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from revflow.api import errors
+from revflow.alerts.settings import AlertSettings
+from revflow.api import allow, errors
+from revflow.api.alerts import alerts_router
 from revflow.api.auth import auth_router
 from revflow.api.body_limit import BodyLimit
 from revflow.api.callbacks import callbacks_router
+from revflow.api.comments import comments_router
 from revflow.api.fallout import fallout_router
 from revflow.api.headers import SecurityHeaders
 from revflow.api.health import ReadinessCheck, database_check, health_router
@@ -27,6 +30,7 @@ from revflow.api.plans import plan_out, plans_router
 from revflow.api.salesforce import salesforce_router
 from revflow.api.schemas import AUTH_ERRORS, ORDER_ID, OrderOut, Problem
 from revflow.api.webhooks import webhooks_router
+from revflow.comments.settings import CommentSettings
 from revflow.config import CallbackSettings, SalesforceSettings, WritebackSettings
 from revflow.console import mount as mount_console
 from revflow.console.context import ConsoleContext, OrderFetcher, install_context
@@ -57,6 +61,8 @@ def create_app(
     keyring: Keyring | None = None,
     oidc: OidcProvider | None = None,
     http: HttpSettings | None = None,
+    comments: CommentSettings | None = None,
+    alerts: AlertSettings | None = None,
     mappings_dir: pathlib.Path | None = None,
     fetch_order: OrderFetcher | None = None,
 ) -> FastAPI:
@@ -71,6 +77,8 @@ def create_app(
     decrypts local users' TOTP seeds). ``oidc``: the identity provider people log in
     with (``/api/auth/oidc/*``), if one is configured.  ``http``: the per-identity rate
     limit, the trusted proxies and HSTS (the answers' security headers are always sent).
+    ``comments``: limits of comments and their Chatter mirror.
+    ``alerts``: the key of the acknowledge links in alert messages (``/api/alerts/ack``).
     ``mappings_dir``: the mappings the console's mappings page lints and previews;
     ``fetch_order`` reads an Order from the org for its preview.
     """
@@ -94,6 +102,7 @@ def create_app(
     if limited:
         api.state.rate_limit = RateLimit(net.rate_limit_per_minute, net.rate_limit_burst)
     errors.install(api)
+    allow.install(api)  # 405 lists every method of the path
     api.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     api.openapi = lambda: document(api, rate_limited=limited)  # type: ignore[method-assign]
     install_security(api, db, security, keyring)
@@ -118,9 +127,11 @@ def create_app(
 
     api.include_router(plans_router(db, writeback or WritebackSettings()))
     api.include_router(fallout_router(db))
+    api.include_router(comments_router(db, comments or CommentSettings()))
     api.include_router(callbacks_router(db, callbacks))
     api.include_router(webhooks_router(db, writeback or WritebackSettings(), webhooks or {}))
     api.include_router(salesforce_router(db, salesforce or SalesforceSettings()))
+    api.include_router(alerts_router(db, alerts))
     if oidc is not None:
         api.include_router(oidc_router(db, oidc))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,10 +24,12 @@ from revflow.demo.outcomes import OrderOutcomes
 from revflow.demo.quotes import DemoQuotes
 from revflow.demo.systems import DEFAULT_AMQP_URL, ExtraSystems, plan_connectors, resolve_plan
 from revflow.process import RevflowProcess
+from revflow.resources import shipped
 from revflow.sandbox.erp import SandboxErp
+from revflow.sandbox.inbox import ChatInbox, MailSink, mail_sink_available
 from revflow.sandbox.keys import generate_keypair, write_private_file
 from revflow.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, ConnectedApp, SandboxOrg
-from revflow.sandbox.server import RunningServer, start_erp, start_org
+from revflow.sandbox.server import RunningServer, start_erp, start_inbox, start_org
 from revflow.sandbox.tcp_proxy import TcpProxy
 from revflow.service import Revflow
 
@@ -58,10 +61,14 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
         quotes: bool = False,
         plan: str | None = None,
         amqp_url: str = DEFAULT_AMQP_URL,
+        alerts: bool = False,
     ) -> None:
         """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
         (``self.proxy``) that tests and the chaos demo cut to make database outages.
-        ``quotes``: Revflow orchestrates Quotes too (the shipped Quote plan)."""
+        ``quotes``: Revflow orchestrates Quotes too (the shipped Quote plan).
+        ``alerts``: the shipped alert rules, sending email to an SMTP sink
+        (``self.mail``), Slack messages to a Slack-style webhook (``self.inbox``) and
+        custom notifications to the sandbox org (``org.notifications``)."""
         if erp not in ("sandbox", "tryton"):
             raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
         self.erp_kind = erp
@@ -104,6 +111,10 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
         self.finished_at: dict[str, float] = {}
         self.quotes = quotes
         self.approved_at: dict[str, float] = {}
+        self.alerts = alerts
+        self.inbox = ChatInbox()
+        self.inbox_server: RunningServer | None = None
+        self.mail: MailSink | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -179,6 +190,8 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
             values["connectors"] = await self.start_systems(
                 self.plan_connectors, self.amqp_url, self.seed
             )
+        if self.alerts:
+            values["alerts"] = await self._start_alert_inboxes()
         for key, value in self.overrides.items():
             if isinstance(value, dict) and isinstance(values.get(key), dict):
                 values[key] = {**values[key], **value}
@@ -216,6 +229,30 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
             await db.dispose()
         return {"Authorization": f"Bearer {new.secret}"}
 
+    async def _start_alert_inboxes(self) -> dict[str, Any]:
+        """Revflow's alert settings, pointed at the demo's inboxes (started here)."""
+        self.inbox_server = await start_inbox(self.inbox)
+        hooks = f"{self.inbox_server.base_url}/slack"
+        settings: dict[str, Any] = {
+            "rules_file": str(shipped("alerts") / "rules.yaml"),
+            "link_secret": secrets.token_urlsafe(24),
+            "poll_interval_s": 0.2,
+            "slack": {
+                "webhook_url": f"{hooks}/alerts",
+                "webhooks": {"finance": f"{hooks}/finance"},
+            },
+            "salesforce": {"enabled": True},
+        }
+        if mail_sink_available():
+            self.mail = MailSink()
+            await asyncio.to_thread(self.mail.start)
+            settings["email"] = {
+                "host": "127.0.0.1",
+                "port": self.mail.port,
+                "sender": "revflow@demo.test",
+            }
+        return settings
+
     async def _start_tryton(self) -> dict[str, Any]:
         """A real Tryton server with the demo's products; Revflow's ``erp`` settings."""
         from revflow.sandbox.tryton import TrytonServer
@@ -241,7 +278,9 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
             await self.process.stop()
         if self.revflow is not None:
             await self.revflow.stop()
-        for server in (self.org_server, self.erp_server, self.pubsub_server):
+        if self.mail is not None:
+            await asyncio.to_thread(self.mail.stop)
+        for server in (self.org_server, self.erp_server, self.pubsub_server, self.inbox_server):
             if server is not None:
                 await server.close()
         await self.stop_systems()

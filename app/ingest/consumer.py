@@ -22,6 +22,7 @@ from tenacity import RetryCallState, retry_if_exception, retry_if_result, wait_f
 
 from revflow import incidents
 from revflow.aio import Beat, no_beat
+from revflow.alerts.service import raise_deferred
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.ingest import repository
@@ -233,6 +234,7 @@ class EventConsumer:
                 channel=exc.channel,
                 entity=entity,
             )
+            await raise_deferred(s)
 
     async def _consume(
         self, source: EventSource, stop: asyncio.Event, beat: Beat = no_beat

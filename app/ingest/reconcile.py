@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import incidents
 from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
+from revflow.alerts.service import raise_deferred
 from revflow.clock import aware, utcnow
 from revflow.config import Settings
 from revflow.db.database import Database
@@ -261,6 +262,7 @@ class Reconciler:
                 "the SystemModstamp sweep created the plan(s)",
                 entity=SWEPT_ENTITY,
             )
+            await raise_deferred(s)
 
     async def reconcile_window(
         self, entity: str, since: datetime, *, reason: str = "reconcile"

@@ -15,6 +15,8 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
+from revflow.alerts.hooks import jeopardy as jeopardy_event
+from revflow.alerts.service import defer_alert, raise_deferred
 from revflow.clock import aware, utcnow
 from revflow.config import WritebackSettings
 from revflow.db.database import Database
@@ -98,6 +100,7 @@ def set_plan_jeopardy(
         fields = {target.jeopardy_field: new}
         outbox.enqueue(s, target.sobject, plan.order_id, fields, plan.correlation_id)
     if old is not None:
+        defer_alert(s, jeopardy_event(plan.id, plan.order_id, plan.definition, new))
         audit.record(
             s,
             actor,
@@ -118,7 +121,9 @@ async def refresh(
     timings, changed = judge_steps(await repository.settle_rows(s, [plan.id]), now)
     for step_id, verdict in changed.items():
         await repository.set_jeopardy(s, [step_id], verdict)
-    return set_plan_jeopardy(s, plan, writeback, actor, timings, now)
+    verdict = set_plan_jeopardy(s, plan, writeback, actor, timings, now)
+    await raise_deferred(s)  # the alert of a change, in this transaction
+    return verdict
 
 
 async def sweep_batch(

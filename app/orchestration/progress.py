@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
+from revflow.alerts.service import defer_plan_recovered, raise_deferred
 from revflow.clock import aware, utcnow
 from revflow.config import WritebackSettings
 from revflow.db.models import Plan, PlanState, StepState
@@ -116,6 +117,7 @@ async def settle_many(
     await repository.ready_steps(s, changes.ready_now, changes.ready_at, utcnow())
     for verdict, ids in changes.jeopardy.items():
         await repository.set_jeopardy(s, ids, verdict)
+    await raise_deferred(s)  # jeopardy alerts, in this transaction
     return states
 
 
@@ -149,6 +151,8 @@ def _settle_state(
     if new_state == current and (new_state != PlanState.ON_HOLD or reason == plan.hold_reason):
         return new_state
     check_plan_transition(current, new_state)
+    if current is PlanState.ON_HOLD and new_state is not PlanState.ON_HOLD:
+        defer_plan_recovered(s, plan.id)  # its fallout alerts resolve
     plan.state = new_state
     plan.hold_reason = reason if new_state is PlanState.ON_HOLD else None
     refused = plan.error if plan.error and plan.error.startswith(REFUSED) else None

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
+from revflow.alerts.hooks import budget_exhausted
+from revflow.alerts.service import raise_alert
 from revflow.clock import aware, utcnow
 from revflow.db.database import Database
 from revflow.metrics import (
@@ -164,6 +166,7 @@ class ApiBudget:
                 org_limit=self.org_limit,
                 work=work,
             )
+            await raise_alert(s, budget_exhausted(self.calls, self.budget, work))
 
     async def resume_alert(self, db: Database) -> None:
         if not self.paused:

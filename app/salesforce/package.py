@@ -28,6 +28,7 @@ PERMISSION_SET = "Revflow_Integration"
 # source folder -> (metadata type, source suffix, metadata suffix)
 _TYPES = {
     "permissionsets": ("PermissionSet", ".permissionset-meta.xml", ".permissionset"),
+    "notificationtypes": ("CustomNotificationType", ".notiftype-meta.xml", ".notiftype"),
     "platformEventChannelMembers": (
         "PlatformEventChannelMember",
         ".platformEventChannelMember-meta.xml",

@@ -43,6 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_until
+from revflow.alerts.hooks import writeback_refused
+from revflow.alerts.service import raise_alert
 from revflow.clock import aware, utcnow
 from revflow.config import WritebackSettings
 from revflow.db.database import Database
@@ -298,6 +300,9 @@ class WritebackFlusher:
                         )
                     continue
                 plan_id = await self._record_on_plan(s, c, state, code, text)
+                if state == OutboxState.FAILED and c.operation == OutboxOperation.UPDATE:
+                    event = writeback_refused(plan_id, c.record_id, code, text)
+                    await raise_alert(s, event)
                 status_field, error_field = self._fields(c.record_id)
                 if (
                     state == OutboxState.FAILED

@@ -2,12 +2,14 @@
 
 A deploy zip in Metadata API format (``singlePackage``: ``package.xml`` at the root)
 may hold ``objects/X.object`` (custom fields of an object the sandbox knows),
-``permissionsets/X.permissionset`` and
+``permissionsets/X.permissionset``, ``notificationtypes/X.notiftype`` (a custom
+notification type) and
 ``platformEventChannelMembers/X.platformEventChannelMember``.  Each component is
 checked as Salesforce would (the object exists, a field's type has what it needs, a
 permission names a field that exists); failures become ``DeployMessage``s with file,
 line and problem.  Applying makes the fields exist (``SandboxOrg.missing_fields``),
-upserts the permission set and its field and object permissions, and selects CDC
+upserts the permission set and its field and object permissions and the notification
+types, and selects CDC
 entities.  The sandbox cannot invent new fields: a field its schema does not have is
 a component failure.
 """
@@ -46,6 +48,7 @@ FIELD_TYPES: dict[str, tuple[str, ...]] = {  # Metadata API type -> elements it 
 FOLDERS = {
     "objects": ("CustomObject", ".object"),
     "permissionsets": ("PermissionSet", ".permissionset"),
+    "notificationtypes": ("CustomNotificationType", ".notiftype"),
     "platformEventChannelMembers": ("PlatformEventChannelMember", ".platformEventChannelMember"),
 }
 
@@ -151,6 +154,8 @@ def run_deploy(org: SandboxOrg, store: RecordStore, deployment: Deployment, zipp
         elif component_type == "PermissionSet":  # may name fields this deploy creates
             created = {c.message.full_name.lower() for c in changes if c.message.success}
             changes += _permission_set_changes(org, store, full_name, path, text, root, created)
+        elif component_type == "CustomNotificationType":
+            changes.append(_notification_type_change(store, full_name, path, root))
         else:
             changes.append(_channel_member_change(store, full_name, path, root))
     for component_type, names in members.items():
@@ -350,6 +355,30 @@ def _channel_member_change(
             _upsert(store, txn, "PlatformEventChannelMember", key, values)
 
     return _Change(Message(name, path, "PlatformEventChannelMember", created=True), apply)
+
+
+def _notification_type_change(
+    store: RecordStore, name: str, path: str, root: ElementTree.Element
+) -> _Change:
+    label, type_name = _text(root, "masterLabel"), _text(root, "customNotifTypeName")
+    if not label or not type_name:
+        problem = "Must specify masterLabel and customNotifTypeName"
+        return _failed(name, path, "CustomNotificationType", problem)
+    values = {
+        "MasterLabel": label,
+        "CustomNotifTypeName": type_name,
+        "Description": _text(root, "description"),
+        "Desktop": _text(root, "desktop") == "true",
+        "Mobile": _text(root, "mobile") == "true",
+    }
+    exists = any(r.get("DeveloperName") == name for r in store.live("CustomNotificationType"))
+
+    def apply() -> None:
+        with store.transaction() as txn:
+            _upsert(store, txn, "CustomNotificationType", {"DeveloperName": name}, values)
+
+    message = Message(name, path, "CustomNotificationType", created=not exists, changed=exists)
+    return _Change(message, apply)
 
 
 def _upsert(

@@ -31,6 +31,8 @@ KEY_PREFIXES: dict[str, str] = {
     "FieldPermissions": "01k",
     "ObjectPermissions": "110",
     "PlatformEventChannelMember": "0v8",
+    "CustomNotificationType": "0ML",
+    "FeedItem": "0D5",
 }
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"

@@ -26,8 +26,11 @@ from revflow.sandbox.validation import ValidationRule
 
 ORG_ID = "00D5e000000RvFlEAK"
 INTEGRATION_USER_ID = "0055e000001RvFlAAK"
+INTEGRATION_USER_EMAIL = "integration@revflow.test"
 DEMO_USER_ID = "0055e000002DeMoAAK"
+DEMO_USER_EMAIL = "dana.demo@revflow.test"
 PERMISSION_SET = "Revflow_Integration"  # the package's permission set (salesforce/)
+NOTIFICATION_TYPE = "Revflow_Alert"  # the package's custom notification type
 _SEEDED_AT = "2026-01-01T00:00:00.000+0000"
 
 
@@ -125,6 +128,10 @@ class SandboxOrg:
     # False: an org Revflow's package was never deployed to (no custom fields, no
     # permission set, no CDC entity selected), for `revflow salesforce setup`
     set_up: bool = True
+    # what the org was sent, newest last: customNotificationAction inputs and Chatter
+    # feed items (app/sandbox/notifications.py), for tests and `revflow demo`
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    feed_elements: list[dict[str, Any]] = field(default_factory=list)
     _rngs: dict[str, tuple[int | None, random.Random]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -134,6 +141,12 @@ class SandboxOrg:
         # the CDC-enabled entities and the platform events exist from the start
         for channel in (*CDC_CHANNELS, *PLATFORM_EVENT_CHANNELS):
             self.events.declare(channel)
+        # a user owns what it creates (Order.OwnerId); alerts read the owner's email
+        for user_id, name, email in (
+            (INTEGRATION_USER_ID, "Revflow Integration", INTEGRATION_USER_EMAIL),
+            (DEMO_USER_ID, "Dana Demo", DEMO_USER_EMAIL),
+        ):
+            self.seed("User", Id=user_id, Name=name, Email=email, Username=email, IsActive=True)
         if not self.set_up:  # every custom field of the package is missing
             fields = [(t.name, t.fields) for t in SOBJECTS.values()]
             fields += [(e.name, e.fields) for e in PLATFORM_EVENTS.values()]
@@ -152,6 +165,14 @@ class SandboxOrg:
                     EventChannel="ChangeEvents",
                     SelectedEntity=f"{t.name}ChangeEvent",
                 )
+        self.seed(
+            "CustomNotificationType",
+            DeveloperName=NOTIFICATION_TYPE,
+            MasterLabel="Revflow Alert",
+            CustomNotifTypeName="Revflow Alert",
+            Desktop=True,
+            Mobile=True,
+        )
         permission_set = self.seed(
             "PermissionSet", Name=PERMISSION_SET, Label="Revflow Integration"
         )
@@ -163,7 +184,7 @@ class SandboxOrg:
 
     def seed(self, sobject: str, **values: Any) -> str:
         """Store a record as it was before the sandbox started (no event, no history)."""
-        rid = new_id(sobject)
+        rid = str(values.pop("Id", None) or new_id(sobject))
         record: dict[str, Any] = {f: None for f in SOBJECTS[sobject].fields}
         record.update(dict.fromkeys(SYSTEM_FIELDS, _SEEDED_AT), IsDeleted=False, Id=rid)
         record.update(CreatedById=INTEGRATION_USER_ID, LastModifiedById=INTEGRATION_USER_ID)

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from revflow.sandbox.chaos import expire_replay_ids
 from revflow.sandbox.ids import is_valid_id, new_id, sobject_for_prefix
+from revflow.sandbox.notifications import notification_routes
 from revflow.sandbox.org import Faults, SandboxOrg, Session
 from revflow.sandbox.records import ROLLED_BACK, RecordStore, Transaction
 from revflow.sandbox.schema import (
@@ -99,6 +100,7 @@ class RestApi:
             ("GET", re.compile(r"/composite/sobjects/(?P<type>\w+)/?"), self.collection_get),
             ("POST", re.compile(r"/composite/?"), self.composite),
             *tooling_routes(self.store, Reply),
+            *notification_routes(org, self.store, Reply),
         ]
 
     # ---- dispatch -----------------------------------------------------------------

@@ -371,6 +371,16 @@ SOBJECTS: dict[str, SObjectType] = {
         ),
         # setup objects (SOQL over REST; written by Metadata API deploys and by admins)
         _object("PermissionSet", [_f("Name", "string", required=True), _f("Label", "string")]),
+        # the people records are owned by; alerts read an Order owner's name and email
+        _object(
+            "User",
+            [
+                _f("Name", "string", length=121),
+                _f("Email", "string", length=128),  # type email in a real org
+                _f("Username", "string", length=80),
+                _f("IsActive", "boolean", default=True),
+            ],
+        ),
         _object(
             "PermissionSetAssignment",
             [
@@ -403,6 +413,19 @@ SOBJECTS: dict[str, SObjectType] = {
                     _f(f"Permissions{p}", "boolean", default=False)
                     for p in ("Read", "Create", "Edit", "Delete", "ViewAllRecords")
                 ),
+            ],
+        ),
+        # the bell notifications' types (Setup > Custom Notifications; the package's
+        # Revflow_Alert), read by the alert channel to address customNotificationAction
+        _object(
+            "CustomNotificationType",
+            [
+                _f("DeveloperName", "string", required=True, length=40),
+                _f("MasterLabel", "string", required=True, length=80),
+                _f("CustomNotifTypeName", "string", length=80),
+                _f("Description", "string"),
+                _f("Desktop", "boolean", default=True),
+                _f("Mobile", "boolean", default=True),
             ],
         ),
         # CDC's selected entities (Tooling API; DeveloperName = ChannelName_EventName)

@@ -9,7 +9,9 @@ from aiohttp import web
 
 from revflow.sandbox.cometd import add_cometd_routes
 from revflow.sandbox.erp import SandboxErp, create_erp_app
+from revflow.sandbox.inbox import ChatInbox
 from revflow.sandbox.metadata import add_metadata_routes
+from revflow.sandbox.notifications import add_notification_routes
 from revflow.sandbox.oauth import add_oauth_routes
 from revflow.sandbox.org import SandboxOrg
 from revflow.sandbox.rest import add_rest_routes
@@ -46,6 +48,7 @@ def org_app(org: SandboxOrg) -> web.Application:
     add_cometd_routes(app, org)
     add_soap_routes(app, org)
     add_metadata_routes(app, org)
+    add_notification_routes(app, org)
     return app
 
 
@@ -61,6 +64,12 @@ async def start_org(
     name = "localhost" if host in ("127.0.0.1", "localhost") else host
     org.instance_url = f"{'https' if tls else 'http'}://{name}:{bound}"
     return RunningServer(runner, bound, org.instance_url)
+
+
+async def start_inbox(inbox: ChatInbox, host: str = "127.0.0.1") -> RunningServer:
+    """Serve the demo's Slack/Teams-style webhooks (``app/sandbox/inbox.py``)."""
+    runner, bound = await _serve(inbox.app(), host, 0)
+    return RunningServer(runner, bound, f"http://{host}:{bound}")
 
 
 async def start_erp(erp: SandboxErp, host: str = "127.0.0.1", port: int = 0) -> RunningServer:

@@ -37,6 +37,8 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit, incidents
+from revflow.alerts.hooks import endpoint_disabled
+from revflow.alerts.service import raise_alert
 from revflow.clock import aware, utcnow
 from revflow.db.models import WebhookEndpoint
 from revflow.webhooks import repository
@@ -164,6 +166,7 @@ async def disable_row(
         now,
     )
     row.incident_id = incident.id
+    await raise_alert(s, endpoint_disabled(row.connector, reason))
     audit.record(
         s,
         actor,

@@ -93,6 +93,7 @@ async def test_check_only_validates_and_changes_nothing_then_the_deploy_applies(
         assert checked.success and checked.check_only and checked.status == "Succeeded"
         assert checked.components_deployed == checked.components_total > 10
         assert org.lacks("Order", "Revflow_Plan_URL__c") and not store.live("PermissionSet")
+        assert not store.live("CustomNotificationType")
 
         done = await md.finished(await md.deploy(_package_zip(), check_only=False))
         assert done.success and not done.check_only
@@ -104,9 +105,16 @@ async def test_check_only_validates_and_changes_nothing_then_the_deploy_applies(
         assert grants["OrderItem.Tax_Rate__c"]["PermissionsEdit"] is False
         objects = {r["SobjectType"]: r for r in store.live("ObjectPermissions")}
         assert objects["Order_Status__e"]["PermissionsCreate"] is True
+        (alert_type,) = store.live("CustomNotificationType")  # what the alerts notify with
+        assert (alert_type["DeveloperName"], alert_type["MasterLabel"]) == (
+            "Revflow_Alert",
+            "Revflow Alert",
+        )
+        assert alert_type["Desktop"] is True and alert_type["Mobile"] is True
 
         again = await md.finished(await md.deploy(_package_zip(), check_only=False))
         assert again.success and len(store.live("PermissionSet")) == 1  # an upsert
+        assert len(store.live("CustomNotificationType")) == 1
     finally:
         await md.http.aclose()
         await server.close()

@@ -23,11 +23,19 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/api/callbacks/{source}"),  # Standard Webhooks signatures instead
+    ("GET", "/api/alerts/ack"),  # a signed, expiring link in an alert message instead
+    ("POST", "/api/alerts/ack/confirm"),
     ("POST", "/api/auth/login"),
     ("GET", "/api/auth/oidc/login"),
     ("GET", "/api/auth/oidc/callback"),
 }
-SAMPLES = {"plan_id": "1", "key": "so", "order_id": "801000000000001AAA", "connector": "erp"}
+SAMPLES = {
+    "alert_id": "1",
+    "plan_id": "1",
+    "key": "so",
+    "order_id": "801000000000001AAA",
+    "connector": "erp",
+}
 DOC = Path(__file__).parents[2] / "docs" / "security.md"
 
 

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
+from revflow.alerts.hooks import step_fallout
+from revflow.alerts.service import raise_alerts
 from revflow.clock import utcnow
 from revflow.config import WritebackSettings
 from revflow.db.database import Database
@@ -135,6 +137,11 @@ class Committer:
         calls = [(st, r, o) for st, r, o, _v in applied if st.kind == "callout"]
         await self._log_attempts(s, calls, now)
         settled: dict[int, str] = {}  # plan id -> key of the (last) step that finished
+        fallout = [
+            step_fallout(st, r.error, r.error_type)
+            for st, r, o, _v in applied
+            if o is Outcome.FATAL
+        ]
         touched: dict[int, None] = {}  # plans to move on if a change is in progress
         for step, result, outcome, values in applied:
             touched[step.plan_id] = None
@@ -164,6 +171,7 @@ class Committer:
         to_settle = [plans[pid] for pid in settled if pid in plans]
         details = {pid: {"step": key} for pid, key in settled.items()}
         await settle_many(s, to_settle, self.writeback, "worker", details=details)
+        await raise_alerts(s, fallout)  # in this transaction: the alert and its cause
         for pid in touched:
             plan = plans.get(pid)
             # a cancellation or amendment in progress moves on

@@ -1,0 +1,1 @@
+"""Alerts: rules that pick who is told about a problem, an outbox, and delivery channels."""
