@@ -187,6 +187,7 @@ def _print_summary(
             f"{summary.salesforce_api_calls} Salesforce API calls, {summary.elapsed_s:.1f}s"
             + (f", {summary.cancelled} cancelled" if cancel else "")
             + (f", {summary.amended} amended" if amend else "")
+            + (f", {summary.fallout} in fallout (On Hold: yours to fix)" if summary.fallout else "")
             + (f", {summary.quotes_synced}/{summary.quotes} quotes synced" if quotes else "")
             + "".join(
                 f"; {name}: {counts['documents']} documents, "

@@ -39,6 +39,8 @@ class DemoSummary:
     amended: int = 0  # amended in flight: Completed, the ERP's documents have the new lines
     amend_refused: int = 0  # amendments refused (point of no return, or done): Completed
     writeback_refused: int = 0  # the org's rule refused Completed: the error field says so
+    # with --serve: orders the ERP refused for good, On Hold for a person to fix
+    fallout: int = 0
     # Quotes approved beside the orders (--quotes): Completed with the ERP's quote number
     quotes: int = 0
     quotes_synced: int = 0
@@ -114,13 +116,13 @@ def verdict(summary: DemoSummary, cancel: int, amend: int) -> str | None:
             reasons.append(f"{system['duplicate_orders']} order(s) got duplicates in {name}")
     # an order whose Completed the org's validation rule refused ends showing the refusal
     shown = summary.completed + summary.writeback_refused
-    ended = shown + summary.cancelled
+    ended = shown + summary.cancelled + summary.fallout
     if ended != orders:
         reasons.append(
             f"{orders - ended} of {orders} order(s) lost: not Completed, Cancelled or showing "
             f"a refused write-back on the record ({summary.failed} Failed)"
         )
-    elif shown - summary.cancel_refused != orders - doomed:
+    elif shown + summary.fallout - summary.cancel_refused != orders - doomed:
         reasons.append(f"{doomed} cancellation(s) did not all end Cancelled or refused")
     if summary.amended + summary.amend_refused != changed:
         missing = changed - summary.amended - summary.amend_refused

@@ -85,6 +85,13 @@ async def run_demo(
         # with chaos the org's validation rule refuses Completed on the last tenth
         held = ids[len(ids) - _refused_count(len(ids), cancel, amend) :] if chaos else []
         env.refuse_completion(held)
+        # served, one plain order falls out for good (the sandbox ERP refuses it): its
+        # owner is alerted, and the person at the console has one to fix
+        fallout = _fallout(ids, held, cancel, amend) if console_port is not None else []
+        if erp == "sandbox":
+            env.erp.refused_orders.update(fallout)
+        else:
+            fallout = []
         started = time.monotonic()
         if chaos:
             env.start_chaos()
@@ -100,8 +107,10 @@ async def run_demo(
             half = len(changed) // 2  # edited in place, then deactivated, edited, activated
             await env.amend(changed[:half], in_place=True)
             await env.amend(changed[half:])
-        rest = ids[len(doomed) + len(changed) : len(ids) - len(held)]
+        plain = ids[len(doomed) + len(changed) : len(ids) - len(held)]
+        rest = [o for o in plain if o not in fallout]
         await env.wait_until_done(rest, timeout_s, progress, final=("Completed",))
+        await env.wait_until_done(fallout, timeout_s, final=("On Hold",))
         await env.wait_for(held, env.refusal_shown, timeout_s)
         await env.wait_for_cancellations(doomed, timeout_s)
         await env.wait_for(
@@ -118,12 +127,24 @@ async def run_demo(
             env.amend_refused(o) and not env.amend_applied(o) for o in changed
         )
         summary.writeback_refused = sum(env.refusal_shown(o) for o in held)
+        summary.fallout = sum(env.order_status(o) == "On Hold" for o in fallout)
         if console_port is not None and hold is not None:
             if chaos:
                 await env.stop_chaos()
             login = await create_console_user(env.database_url, keyring_key, console_port)
+            await _alerts_arrived(env, len(fallout), timeout_s=30.0)
             await hold(summary, replace(login, notes=alert_notes(env)))
         return summary
+
+
+async def _alerts_arrived(env: DemoEnvironment, count: int, timeout_s: float) -> None:
+    """Give the fallout's alerts (owner: email, Slack, bell) a moment to arrive."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        mails = len(env.mail.mails) if env.mail is not None else count
+        if min(mails, len(env.inbox.of("slack")), len(env.org.notifications)) >= count:
+            return
+        await asyncio.sleep(0.1)
 
 
 def alert_notes(env: DemoEnvironment) -> tuple[str, ...]:
@@ -140,6 +161,14 @@ def alert_notes(env: DemoEnvironment) -> tuple[str, ...]:
         f"({env.inbox_server.base_url}/_inbox/messages), {len(env.org.notifications)} "
         f"Salesforce notification(s) ({env.org.instance_url}/_sandbox/notifications)",
     )
+
+
+def _fallout(ids: list[str], held: list[str], cancel: int, amend: int) -> list[str]:
+    """The last order neither cancelled, amended nor refused, if there are two such."""
+    doomed = min(cancel, len(ids))
+    changed = min(amend, len(ids) - doomed)
+    plain = ids[doomed + changed : len(ids) - len(held)]
+    return plain[-1:] if len(plain) > 1 else []
 
 
 def _refused_count(orders: int, cancel: int, amend: int) -> int:

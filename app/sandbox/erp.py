@@ -105,6 +105,8 @@ class SandboxErp:
     seed: int | None = None
     retry_after_s: float | None = None  # sent as Retry-After on injected 503s
     answer_shape: str = "flat"  # one of ANSWER_SHAPES
+    # orders whose documents the ERP refuses for good (422 credit hold): fallout
+    refused_orders: set[str] = field(default_factory=set)
     tolerance_s: float = 300
     clock: Callable[[], float] = time.time
     deliveries: list[Delivery] = field(default_factory=list)
@@ -194,6 +196,10 @@ class SandboxErp:
             return 422, {"error": "missing_order", "message": "need data.external_id/order_id"}
         if verb != "create":
             return self._change(log, verb, doc_type, msg_id, data)
+        if log.order_id in self.refused_orders:
+            log.outcome, log.status = "refused", 422
+            message = f"order {log.order_id} refused: the customer is on credit hold"
+            return 422, {"error": "credit_hold", "message": message}
 
         doc = self._create(doc_type, log.order_id, msg_id, data, now)
         log.outcome, log.status, log.document = "created", 201, doc.number

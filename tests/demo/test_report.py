@@ -87,6 +87,9 @@ def test_verdict_passes_a_clean_run_and_names_what_went_wrong():
     assert verdict(summary(completed=8, writeback_refused=2), 0, 0) is None
     assert verdict(summary(completed=7, writeback_refused=1, cancelled=2), 2, 0) is None
     assert verdict(summary(completed=8, cancelled=2), cancel=2, amend=0) is None
+    # a served demo leaves one order in fallout on purpose (the ERP refused it)
+    assert verdict(summary(completed=9, fallout=1), 0, 0) is None
+    assert verdict(summary(completed=6, writeback_refused=1, cancelled=2, fallout=1), 2, 0) is None
     assert verdict(summary(amended=1), cancel=0, amend=3) == (
         "2 of 3 amendment(s) neither applied nor refused"
     )
