@@ -87,8 +87,10 @@ async def _page(
     ]
     svg = render_svg(
         [
-            TimelineStep(v.key, v.state, v.depends_on, v.started_at, v.finished_at, None)
-            for v in views
+            TimelineStep(
+                v.key, v.state, v.depends_on, v.started_at, v.finished_at, st.expected_duration_s
+            )
+            for v, st in zip(views, steps, strict=True)
         ],
         now=utcnow(),
         title=f"Plan {plan.id} timeline",
