@@ -126,6 +126,7 @@ async def test_filters_narrow_the_history_and_a_bad_one_says_which(db) -> None:
 async def test_the_plan_page_shows_the_plans_alerts(db) -> None:
     await fallout(db)
     [alert] = await alerts(db)
+    assert alert.plan_id is not None
     app = console_app(db)
     async with logged_in(app, db, Role.VIEWER) as web:
         page = await web.get(f"/console/plans/{alert.plan_id}")
