@@ -37,9 +37,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(database_url
         await asyncio.sleep(1.0)
         await env.process.kill()  # and once more, right after a restart
         await env.process.start()
-        assert await env.wait_until_done(ids, timeout_s=120, final=("Completed",)), [
-            env.order_status(i) for i in ids
-        ]
+        done = await env.wait_until_done(ids, timeout_s=120, final=("Completed",))
+        assert done, await env.explain([i for i in ids if env.order_status(i) != "Completed"])
         assert env.process.kills == 2
         stats = env.erp.stats()
         assert stats["duplicate_documents"] == []
