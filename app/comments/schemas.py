@@ -12,15 +12,23 @@ from revflow.comments.render import render
 from revflow.db.models import Comment
 
 Utc = Annotated[datetime, AfterValidator(aware)]  # SQLite hands back naive UTC times
+# PostgreSQL's text cannot hold NUL; refused here as a 422, not at the INSERT as a 500
+NO_NUL = r"^[^\x00]*$"
 
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: str = Field(min_length=1, max_length=100_000, description="plain text or Markdown")
+    body: str = Field(
+        min_length=1, max_length=100_000, pattern=NO_NUL, description="plain text or Markdown"
+    )
     format: Literal["markdown", "plain"] = "markdown"
     step: str | None = Field(
-        default=None, min_length=1, max_length=100, description="a step's key, for a step's comment"
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=NO_NUL,
+        description="a step's key, for a step's comment",
     )
 
 
