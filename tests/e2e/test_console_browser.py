@@ -2,10 +2,10 @@
 Playwright) against a running Revflow with the sandbox org and ERP on loopback.
 
 A person logs in with password and TOTP, filters the orders, reads a failed plan,
-retries a step with edited input (a bad edit is refused first), disables the ERP's
-webhook endpoint, retries another step so its message is parked, enables the endpoint
-and replays the range, comments on the failed step from its plan page, and previews a mapping on an Order read from the org; the
-orders end Completed in the org.  Every main page is checked
+comments on its failed step, retries a step with edited input (a bad edit is refused
+first), disables the ERP's webhook endpoint, retries another step so its message is
+parked, enables the endpoint and replays the range, and previews a mapping on an Order
+read from the org; the orders end Completed in the org.  Every main page is checked
 with axe-core: no serious or critical violation.  With ``REVFLOW_CONSOLE_SCREENSHOTS=1``
 the pages are saved to docs/img for docs/console.md.
 """
