@@ -11,7 +11,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.db.models import (
@@ -175,3 +175,58 @@ async def delivery_counts(s: AsyncSession) -> dict[str, int]:
         select(AlertDelivery.state, func.count(AlertDelivery.id)).group_by(AlertDelivery.state)
     )
     return {str(state): int(n) for state, n in rows.all()}
+
+
+def _history_filter(
+    q: Any, state: str | None, kind: str | None, severity: str | None, plan_id: int | None
+) -> Any:
+    if state is not None:
+        q = q.where(Alert.state == state)
+    if kind is not None:
+        q = q.where(Alert.kind == kind)
+    if severity is not None:
+        q = q.where(Alert.severity == severity)
+    if plan_id is not None:
+        q = q.where(Alert.plan_id == plan_id)
+    return q
+
+
+async def alert_history(
+    s: AsyncSession,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    severity: str | None = None,
+    plan_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Alert], int]:
+    """One page of alerts, open first, then acknowledged, then resolved, newest first
+    within each; and how many match in all."""
+    rank = case(
+        (Alert.state == AlertState.OPEN, 0),
+        (Alert.state == AlertState.ACKNOWLEDGED, 1),
+        else_=2,
+    )
+    q = _history_filter(select(Alert), state, kind, severity, plan_id)
+    rows = await s.scalars(q.order_by(rank, Alert.id.desc()).offset(offset).limit(limit))
+    counted = _history_filter(select(func.count(Alert.id)), state, kind, severity, plan_id)
+    total = await s.scalar(counted)
+    return list(rows.all()), int(total or 0)
+
+
+async def deliveries_of_alerts(
+    s: AsyncSession, alert_ids: Collection[int]
+) -> dict[int, list[AlertDelivery]]:
+    """The deliveries of each alert, oldest first."""
+    out: dict[int, list[AlertDelivery]] = {i: [] for i in alert_ids}
+    if not alert_ids:
+        return out
+    q = (
+        select(AlertDelivery)
+        .where(AlertDelivery.alert_id.in_(alert_ids))
+        .order_by(AlertDelivery.alert_id, AlertDelivery.id)
+    )
+    for d in await s.scalars(q):
+        out[d.alert_id].append(d)
+    return out

@@ -144,6 +144,7 @@ def create_app(
             salesforce=salesforce or SalesforceSettings(),
             mappings_dir=mappings_dir,
             fetch_order=fetch_order,
+            comments=comments or CommentSettings(),
         ),
     )
     # the operator console at /console

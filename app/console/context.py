@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from revflow.comments.settings import CommentSettings
 from revflow.config import SalesforceSettings, WritebackSettings
 
 # reads an Order (with its items) from the org by id; None: no such Order
@@ -22,6 +23,7 @@ class ConsoleContext:
     salesforce: SalesforceSettings = field(default_factory=SalesforceSettings)
     mappings_dir: Path | None = None  # None: the mappings page says none is configured
     fetch_order: OrderFetcher | None = None  # None: the preview takes pasted records only
+    comments: CommentSettings = field(default_factory=CommentSettings)  # the plan page's form
 
 
 def install_context(api: FastAPI, context: ConsoleContext) -> None:

@@ -9,12 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from revflow.console.alerts_page import alerts_router
 from revflow.console.fallout import fallout_router
 from revflow.console.integrations import integrations_router
 from revflow.console.login import login_router
 from revflow.console.orders import orders_router
 from revflow.console.overview import overview_router
 from revflow.console.pages import PREFIX, LoginRequired, PageRefused, login_url, render
+from revflow.console.plan_comments import plan_comments_router
 from revflow.console.plan_page import plan_router
 
 # follow_symlink: an editable install links the files from the checkout
@@ -40,6 +42,8 @@ def mount(api: FastAPI, *, oidc: bool = False, api_budget_share: float = 0.5) ->
     api.include_router(overview_router())
     api.include_router(orders_router())
     api.include_router(plan_router())
+    api.include_router(plan_comments_router())
+    api.include_router(alerts_router())
     api.include_router(fallout_router())
     api.include_router(integrations_router())
 

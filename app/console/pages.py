@@ -38,6 +38,7 @@ NAV = (
     ("Orders", f"{PREFIX}/orders"),
     ("Fallout", f"{PREFIX}/fallout"),
     ("Integrations", f"{PREFIX}/integrations"),
+    ("Alerts", f"{PREFIX}/alerts"),
 )
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

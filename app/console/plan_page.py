@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse
 
 from revflow.clock import aware, utcnow
-from revflow.console import plan_repository
+from revflow.console import plan_notes, plan_repository
 from revflow.console.context import context_of
 from revflow.console.pages import PREFIX, Operator, Viewer, database, render
 from revflow.console.plan_actions import Outcome, run_action
@@ -41,6 +41,7 @@ async def _page(
     outcomes: list[Outcome] | None = None,
     error: str = "",
     status_code: int = 200,
+    draft: tuple[str, str, str] = ("", "markdown", ""),  # a refused comment: body, format, step
 ) -> HTMLResponse:
     async with database(request).read() as s:
         plan = await repository.get_plan(s, plan_id)
@@ -50,6 +51,7 @@ async def _page(
         tries = await plan_repository.attempts_of_steps(s, [st.id for st in steps])
         revisions = await plan_repository.revisions(s, plan.order_id)
         trail = await repository.plan_audit(s, plan_id)
+        notes = await plan_notes.load(s, plan_id)
     by_step: dict[int, list[plan_repository.AttemptRow]] = {}
     for t in tries:
         by_step.setdefault(t.step_id, []).append(t)
@@ -109,10 +111,18 @@ async def _page(
         live=plan.state not in FINAL_PLAN,
         diffs=revision_diffs([(r.snapshot_id, r.taken_at, r.record) for r in revisions]),
         revisions=len(revisions),
-        trail=[(a.at, a.actor, a.action, pretty(a.detail)) for a in trail],
+        timeline=plan_notes.merge(
+            [(a.at, a.actor, a.action, pretty(a.detail)) for a in trail], notes.comments
+        ),
+        plan_alerts=notes.alerts,
+        alerts_total=notes.alerts_total,
+        draft=draft,
         outcomes=outcomes or [],
         error=error,
     )
+
+
+plan_page = _page  # what other routes of the page (comments) answer with
 
 
 def plan_router() -> APIRouter:

@@ -2,10 +2,10 @@
 Playwright) against a running Revflow with the sandbox org and ERP on loopback.
 
 A person logs in with password and TOTP, filters the orders, reads a failed plan,
-retries a step with edited input (a bad edit is refused first), disables the ERP's
-webhook endpoint, retries another step so its message is parked, enables the endpoint
-and replays the range, and previews a mapping on an Order read from the org; the
-orders end Completed in the org.  Every main page is checked
+comments on its failed step, retries a step with edited input (a bad edit is refused
+first), disables the ERP's webhook endpoint, retries another step so its message is
+parked, enables the endpoint and replays the range, and previews a mapping on an Order
+read from the org; the orders end Completed in the org.  Every main page is checked
 with axe-core: no serious or critical violation.  With ``REVFLOW_CONSOLE_SCREENSHOTS=1``
 the pages are saved to docs/img for docs/console.md.
 """
@@ -132,6 +132,24 @@ async def test_an_operator_fixes_fallout_in_the_browser(served) -> None:
             attempts = page.locator("table", has_text="Attempts of").first
             assert "503" in await attempts.inner_text()
             await check_a11y(page, "plan")
+
+            # a comment on the failed step: it joins the trail, its script stays text
+            failed = await page.locator("svg.timeline rect.state-failed").get_attribute("data-step")
+            await page.get_by_role("textbox", name="Comment").fill(
+                "ERP down, **on it** <script>bad=1</script>"
+            )
+            await page.get_by_label("About").select_option(f"{failed}")
+            await page.get_by_role("button", name="Add comment").click()
+            await page.locator(".outcomes").wait_for()
+            trail = await page.locator("#audit").inner_text()
+            assert "ERP down, on it <script>bad=1</script>" in trail
+            assert f"comment on {failed}" in trail
+            assert await page.evaluate("typeof bad") == "undefined"
+            assert await page.locator("#audit strong", has_text="on it").count() == 1
+
+            # the alert history (with or without rules the page must be accessible)
+            await page.goto(f"{login.url}/alerts")
+            await check_a11y(page, "alerts")
 
             # the ERP is fixed; retry the first with edited input, a bad edit first
             env.erp.set_faults(fail_share=0.0)
