@@ -84,6 +84,19 @@ async def test_creates_numbered_documents(erp_server: Running) -> None:
     assert stats["duplicate_documents"] == [] and stats["duplicate_accepted"] == 0
 
 
+async def test_a_refused_order_is_a_fatal_422_that_stays_refused(erp_server: Running) -> None:
+    """What the served demo's fallout order meets: the connector gives up at once."""
+    erp_server.erp.refused_orders.add("801R")
+    conn = erp_server.connector()
+    for attempt in (1, 2):
+        with pytest.raises(FatalError) as info:
+            await conn.call("create_sales_order", {"external_id": "801R"}, ctx("pr:so", attempt))
+        assert "credit hold" in str(info.value)
+    await conn.call("create_sales_order", {"external_id": "801A"}, ctx("pa:so"))
+    stats = await erp_server.stats()
+    assert stats["documents"] == {"sales_order": {"801A": 1}}
+
+
 async def test_bad_signature_is_401_and_counted(erp_server: Running) -> None:
     wrong = erp_server.connector([generate_secret()])
     with pytest.raises(FatalError) as info:
