@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from revflow.console import orders_repository
@@ -47,19 +47,31 @@ COLUMNS = (
 Text = Annotated[str, Query(max_length=100)]
 
 
-def _filter(
-    q: str, state: str, jeopardy: str, definition: str, sort: str, facets: dict[str, str]
+def order_filter(
+    q: Text = "",
+    state: Text = "",
+    jeopardy: Text = "",
+    definition: Text = "",
+    account: Text = "",
+    region: Text = "",
+    channel: Text = "",
+    sort: Text = "",
 ) -> OrderFilter:
+    """The list's query parameters (a dependency of the page and its CSV); values
+    outside the known choices fall back to none."""
     return OrderFilter(
         q=q.strip(),
-        account=facets.get("account", "").strip(),
-        region=facets.get("region", "").strip(),
-        channel=facets.get("channel", "").strip(),
+        account=account.strip(),
+        region=region.strip(),
+        channel=channel.strip(),
         state=state if state in {str(s) for s in PlanState} else "",
         jeopardy=jeopardy if jeopardy in JEOPARDY else "",
         definition=definition.strip(),
         sort=sort if sort in SORTS else "newest",
     )
+
+
+Filter = Annotated[OrderFilter, Depends(order_filter)]
 
 
 def _query(f: OrderFilter, **extra: object) -> str:
@@ -108,18 +120,9 @@ def orders_router() -> APIRouter:
     async def orders(
         request: Request,
         who: Viewer,
-        q: Text = "",
-        state: Text = "",
-        jeopardy: Text = "",
-        definition: Text = "",
-        account: Text = "",
-        region: Text = "",
-        channel: Text = "",
-        sort: Text = "",
+        f: Filter,
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> HTMLResponse:
-        facets = {"account": account, "region": region, "channel": channel}
-        f = _filter(q, state, jeopardy, definition, sort, facets)
         async with database(request).read() as s:
             rows, total = await orders_repository.list_orders(
                 s, f, offset=(page - 1) * PER_PAGE, limit=PER_PAGE
@@ -149,20 +152,7 @@ def orders_router() -> APIRouter:
         )
 
     @router.get("/orders.csv")
-    async def orders_csv(
-        request: Request,
-        who: Viewer,
-        q: Text = "",
-        state: Text = "",
-        jeopardy: Text = "",
-        definition: Text = "",
-        account: Text = "",
-        region: Text = "",
-        channel: Text = "",
-        sort: Text = "",
-    ) -> StreamingResponse:
-        facets = {"account": account, "region": region, "channel": channel}
-        f = _filter(q, state, jeopardy, definition, sort, facets)
+    async def orders_csv(request: Request, who: Viewer, f: Filter) -> StreamingResponse:
         return StreamingResponse(
             export_rows(database(request), f),
             media_type="text/csv; charset=utf-8",
