@@ -7,6 +7,7 @@ on every line) allocates no context per call.
 from __future__ import annotations
 
 import decimal
+import math
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_CURRENCY_PLACES",
     "currency_places",
     "quantize",
+    "round_text",
     "to_decimal",
 ]
 
@@ -66,6 +68,17 @@ def quantize(number: Decimal, places: int) -> str:
         return format(number.quantize(_EXPONENTS[places], context=_CONTEXT), "f")
     context = decimal.Context(prec=max(_PREC, needed), rounding=ROUND_HALF_UP)
     return format(number.quantize(Decimal(1).scaleb(-places), context=context), "f")
+
+
+def round_text(value: Any, places: int) -> str:
+    """quantize(to_decimal(value), places), with the common float case inlined."""
+    if type(value) is float and math.isfinite(value):
+        number = Decimal(repr(value))
+    else:
+        number = to_decimal(value)
+    if number.adjusted() + places + 2 <= _PREC and places < _MAX_PLACES:
+        return format(number.quantize(_EXPONENTS[places], context=_CONTEXT), "f")
+    return quantize(number, places)
 
 
 def currency_places(code: str) -> int:

@@ -22,6 +22,7 @@ from revflow.mapping.numbers import (
     DEFAULT_CURRENCY_PLACES,
     currency_places,
     quantize,
+    round_text,
     to_decimal,
 )
 from revflow.mapping.paths import PathRef, Scope, parse_path, path_getter
@@ -301,7 +302,7 @@ def _money(args: Any, ctx: CompileContext) -> TransformFn:
             places = currency_places(code)
             if len(seen) < 1024:
                 seen[code] = places
-        return quantize(to_decimal(value), places)
+        return round_text(value, places)
 
     return apply
 

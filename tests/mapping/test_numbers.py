@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import decimal
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from revflow.mapping.errors import TransformError
-from revflow.mapping.numbers import quantize, to_decimal
+from revflow.mapping.numbers import quantize, round_text, to_decimal
 
 
 def reference_quantize(number: Decimal, places: int) -> str:
@@ -54,3 +55,17 @@ def test_to_decimal(value: object, expected: Decimal) -> None:
 def test_to_decimal_rejects(value: object, message: str) -> None:
     with pytest.raises(TransformError, match=message):
         to_decimal(value)
+
+
+@given(
+    value=st.one_of(st.floats(), st.integers(), st.decimals(), st.text(max_size=8)),
+    places=st.integers(0, 20),
+)
+def test_round_text_equals_quantize_of_to_decimal(value: object, places: int) -> None:
+    try:
+        expected = quantize(to_decimal(value), places)
+    except TransformError as exc:
+        with pytest.raises(TransformError, match="^" + re.escape(str(exc)) + "$"):
+            round_text(value, places)
+    else:
+        assert round_text(value, places) == expected
