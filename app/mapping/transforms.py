@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from revflow.clock import aware
 from revflow.mapping.errors import TransformError
+from revflow.mapping.lookup_tables import MISSING, LookupTable, lookup_key
 from revflow.mapping.numbers import (
     CURRENCY_PLACES,
     DEFAULT_CURRENCY_PLACES,
@@ -50,28 +51,10 @@ Factory = Callable[[Any, "CompileContext"], TransformFn]
 
 DEFAULT_CURRENCY_PATH = "$.CurrencyIsoCode"
 _UTC = dt.UTC
-_MISSING = object()
 
 
 class TransformConfigError(Exception):
     """A transform's options in the mapping file are invalid."""
-
-
-@dataclass(frozen=True, slots=True)
-class LookupTable:
-    """A static table declared under top-level `lookups:`; keys are strings."""
-
-    name: str
-    values: Mapping[str, Any]
-    default: Any = _MISSING
-
-    def get(self, value: Any) -> Any:
-        key = lookup_key(value)
-        if key in self.values:
-            return self.values[key]
-        if self.default is not _MISSING:
-            return self.default
-        raise TransformError(f"{value!r} is not in lookup '{self.name}'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,15 +153,6 @@ def _zone(name: str, tz: Any) -> dt.tzinfo | None:
         return ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
         raise TransformConfigError(f"transform '{name}': unknown time zone {tz!r}") from None
-
-
-def lookup_key(value: Any) -> str:
-    """The string key a record value is looked up by (`true`, `42`, `DE`)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 # -- value helpers --------------------------------------------------------------
@@ -357,7 +331,7 @@ def make_table(name: str, owner: str, spec: Any) -> LookupTable:
     values = opts.get("values")
     if not isinstance(values, dict) or not values:
         raise TransformConfigError(f"{owner} needs 'values:' as a non-empty mapping")
-    return LookupTable(name, dict(values), opts.get("default", _MISSING))
+    return LookupTable(name, dict(values), opts.get("default", MISSING))
 
 
 @register_transform("map")
