@@ -23,6 +23,7 @@ __all__ = [
     "MappingRuleError",
     "Problem",
     "RuleFailure",
+    "TransformError",
 ]
 
 
@@ -107,3 +108,7 @@ class MappingRuleError(MappingEvalError):
     def __str__(self) -> str:
         lines = "; ".join(f"{self.file}:{f.line}: {f}" for f in self.failures)
         return f"{lines} (record {self.record_id})"
+
+
+class TransformError(Exception):
+    """A transform (or a number helper it uses) cannot handle this record's value."""

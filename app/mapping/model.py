@@ -9,7 +9,7 @@ FieldSpec          base: target key, line, optional `when:`
 from __future__ import annotations
 
 from collections.abc import Mapping as AbcMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +208,13 @@ class Mapping:
     source_refs: tuple[SourceRef, ...] = ()
     record_lookups: tuple[RecordLookup, ...] = ()
     lookup_uses: tuple[LookupUse, ...] = ()
+    # `fields` compiled to closures (runners.py); built here so every Mapping has one
+    run_fields: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from revflow.mapping.runners import compile_fields  # runners imports this module
+
+        object.__setattr__(self, "run_fields", compile_fields(self.fields))
 
     def lookup_requests(self, record: AbcMapping[str, Any]) -> list[LookupRequest]:
         """The other records `apply(record)` reads from `record["__lookups__"]`."""
@@ -242,7 +249,12 @@ class Mapping:
             failures = self.check_rules(record)
             if failures:
                 raise MappingRuleError(self.filename, record_id, failures)
-            return evaluate_fields(self.fields, Scope(record, record))
+            scope = Scope(record, record)
+            try:
+                return self.run_fields(scope)  # type: ignore[no-any-return]
+            except Exception:  # the spec tree below says exactly what is wrong
+                pass
+            return evaluate_fields(self.fields, scope)
         except MappingEvalError:
             raise
         except FieldFailure as failure:

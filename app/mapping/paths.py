@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PathRef", "Scope", "parse_path"]
+__all__ = ["Getter", "PathRef", "Scope", "parse_path", "path_getter"]
 
 ROOT_PREFIX = "$."
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -32,7 +32,7 @@ class PathRef:
     def get(self, scope: Scope) -> Any:
         current = scope.root if self.absolute else scope.item
         for part in self.parts:
-            if isinstance(current, dict | Mapping):
+            if type(current) is dict or isinstance(current, Mapping):
                 current = current.get(part)
             else:
                 return None
@@ -40,6 +40,41 @@ class PathRef:
 
     def __str__(self) -> str:
         return self.text
+
+
+Getter = Callable[[Scope], Any]
+
+
+def path_getter(path: PathRef) -> Getter:
+    """A function equivalent to `path.get`, specialised for one- and two-part paths.
+
+    Records are plain dicts almost always, so a dict is tested by exact type first.
+    """
+    if len(path.parts) == 1:
+        (first,) = path.parts
+
+        def one(scope: Scope) -> Any:
+            current = scope.root if absolute else scope.item
+            if type(current) is dict or isinstance(current, Mapping):
+                return current.get(first)
+            return None
+
+        absolute = path.absolute
+        return one
+    if len(path.parts) == 2:
+        first, second = path.parts
+
+        def two(scope: Scope) -> Any:
+            current = scope.root if absolute else scope.item
+            if type(current) is dict or isinstance(current, Mapping):
+                current = current.get(first)
+                if type(current) is dict or isinstance(current, Mapping):
+                    return current.get(second)
+            return None
+
+        absolute = path.absolute
+        return two
+    return path.get
 
 
 def parse_path(text: str) -> PathRef:

@@ -10,18 +10,28 @@ Null values skip transforms. Numbers that must keep their precision
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from revflow.clock import aware
-from revflow.mapping.paths import PathRef, Scope, parse_path
+from revflow.mapping.errors import TransformError
+from revflow.mapping.lookup_tables import MISSING, LookupTable, lookup_key
+from revflow.mapping.numbers import (
+    CURRENCY_PLACES,
+    DEFAULT_CURRENCY_PLACES,
+    currency_places,
+    quantize,
+    round_text,
+    to_decimal,
+)
+from revflow.mapping.paths import PathRef, Scope, parse_path, path_getter
 from revflow.mapping.templates import parse_template
 
 __all__ = [
+    "CURRENCY_PLACES",
+    "DEFAULT_CURRENCY_PLACES",
     "CompileContext",
     "LookupTable",
     "Transform",
@@ -32,6 +42,7 @@ __all__ = [
     "lookup_key",
     "make_table",
     "register_transform",
+    "to_decimal",
     "transform_names",
 ]
 
@@ -39,41 +50,11 @@ TransformFn = Callable[[Any, Scope], Any]
 Factory = Callable[[Any, "CompileContext"], TransformFn]
 
 DEFAULT_CURRENCY_PATH = "$.CurrencyIsoCode"
-DEFAULT_CURRENCY_PLACES = 2
-_ZERO_DECIMAL = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
-_THREE_DECIMAL = "BHD IQD JOD KWD LYD OMR TND"
-# ISO 4217 minor units that differ from the default of 2.
-CURRENCY_PLACES: dict[str, int] = {
-    **{code: 0 for code in _ZERO_DECIMAL.split()},
-    **{code: 3 for code in _THREE_DECIMAL.split()},
-}
 _UTC = dt.UTC
-_MISSING = object()
-
-
-class TransformError(Exception):
-    """A transform cannot handle this record's value."""
 
 
 class TransformConfigError(Exception):
     """A transform's options in the mapping file are invalid."""
-
-
-@dataclass(frozen=True, slots=True)
-class LookupTable:
-    """A static table declared under top-level `lookups:`; keys are strings."""
-
-    name: str
-    values: Mapping[str, Any]
-    default: Any = _MISSING
-
-    def get(self, value: Any) -> Any:
-        key = lookup_key(value)
-        if key in self.values:
-            return self.values[key]
-        if self.default is not _MISSING:
-            return self.default
-        raise TransformError(f"{value!r} is not in lookup '{self.name}'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,48 +155,7 @@ def _zone(name: str, tz: Any) -> dt.tzinfo | None:
         raise TransformConfigError(f"transform '{name}': unknown time zone {tz!r}") from None
 
 
-def lookup_key(value: Any) -> str:
-    """The string key a record value is looked up by (`true`, `42`, `DE`)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 # -- value helpers --------------------------------------------------------------
-
-
-def to_decimal(value: Any) -> Decimal:
-    """A finite Decimal from an int, float (via its shortest repr), Decimal or numeric string."""
-    if isinstance(value, bool):
-        raise TransformError(f"expected a number, got {value!r}")
-    try:
-        if isinstance(value, int | Decimal):
-            number = Decimal(value)
-        elif isinstance(value, float):
-            number = Decimal(repr(value))
-        elif isinstance(value, str):
-            number = Decimal(value.strip())
-        else:
-            raise TransformError(f"expected a number, got {type(value).__name__} {value!r}")
-    except decimal.InvalidOperation:
-        raise TransformError(f"cannot parse {value!r} as a number") from None
-    if not number.is_finite():
-        raise TransformError(f"expected a finite number, got {value!r}")
-    return number
-
-
-def _quantize(number: Decimal, places: int) -> str:
-    exponent = Decimal(1).scaleb(-places)
-    with decimal.localcontext() as ctx:
-        ctx.prec = max(28, number.adjusted() + places + 2)
-        return format(number.quantize(exponent, rounding=ROUND_HALF_UP), "f")
-
-
-def currency_places(code: str) -> int:
-    """Minor units for an ISO 4217 code: JPY 0, BHD/KWD 3, otherwise 2."""
-    return CURRENCY_PLACES.get(code.upper(), DEFAULT_CURRENCY_PLACES)
 
 
 def _parse_temporal(value: Any) -> dt.date | dt.datetime:
@@ -304,7 +244,7 @@ def _decimal(args: Any, ctx: CompileContext) -> TransformFn:
 
     def apply(value: Any, scope: Scope) -> str:
         number = to_decimal(value)
-        return format(number, "f") if places is None else _quantize(number, places)
+        return format(number, "f") if places is None else quantize(number, places)
 
     return apply
 
@@ -319,16 +259,24 @@ def _money(args: Any, ctx: CompileContext) -> TransformFn:
         raise TransformConfigError(f"transform 'money': invalid currency_code {fixed!r}")
     path = _path_option("money", opts.get("currency", DEFAULT_CURRENCY_PATH), ctx)
 
+    read = path_getter(path)
+    seen: dict[str, int] = {}  # valid codes -> places; records use few codes
+
     def apply(value: Any, scope: Scope) -> str:
-        code = fixed if fixed is not None else path.get(scope)
-        if code is None:
-            raise TransformError(
-                f"currency at {path} is missing (set money: {{currency_code: XXX}} "
-                "for single-currency orgs)"
-            )
-        if not isinstance(code, str) or len(code) != 3 or not code.isalpha():
-            raise TransformError(f"invalid currency code {code!r} at {path}")
-        return _quantize(to_decimal(value), currency_places(code))
+        code = fixed if fixed is not None else read(scope)
+        places = seen.get(code) if type(code) is str else None
+        if places is None:
+            if code is None:
+                raise TransformError(
+                    f"currency at {path} is missing (set money: {{currency_code: XXX}} "
+                    "for single-currency orgs)"
+                )
+            if not isinstance(code, str) or len(code) != 3 or not code.isalpha():
+                raise TransformError(f"invalid currency code {code!r} at {path}")
+            places = currency_places(code)
+            if len(seen) < 1024:
+                seen[code] = places
+        return round_text(value, places)
 
     return apply
 
@@ -383,7 +331,7 @@ def make_table(name: str, owner: str, spec: Any) -> LookupTable:
     values = opts.get("values")
     if not isinstance(values, dict) or not values:
         raise TransformConfigError(f"{owner} needs 'values:' as a non-empty mapping")
-    return LookupTable(name, dict(values), opts.get("default", _MISSING))
+    return LookupTable(name, dict(values), opts.get("default", MISSING))
 
 
 @register_transform("map")

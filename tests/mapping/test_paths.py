@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import pytest
 
-from revflow.mapping.paths import Scope, parse_path
+from revflow.mapping.paths import Scope, parse_path, path_getter
 from tests.mapping import sample_order
 
 
@@ -50,3 +52,23 @@ def test_path_is_compiled_once() -> None:
 def test_invalid_paths(text: str) -> None:
     with pytest.raises(ValueError, match="invalid path"):
         parse_path(text)
+
+
+VALUES = [
+    {"A": {"B": {"C": 1}}, "X": 2},
+    MappingProxyType({"A": MappingProxyType({"B": {"C": 3}}), "X": 4}),
+    {"A": None, "X": None},
+    {"A": "text", "X": [1]},
+    {},
+    None,
+    "scalar",
+]
+
+
+@pytest.mark.parametrize("text", ["X", "A.B", "A.B.C", "$.X", "$.A.B", "$.A.B.C"])
+@pytest.mark.parametrize("root", VALUES)
+@pytest.mark.parametrize("item", VALUES)
+def test_path_getter_equals_get(text: str, root: object, item: object) -> None:
+    path = parse_path(text)
+    scope = Scope(root, item)
+    assert path_getter(path)(scope) == path.get(scope)
