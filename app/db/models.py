@@ -230,7 +230,20 @@ class OutboxOperation(StrEnum):
     NOTICE = "notice"  # the error field alone, after a refused update: sent on its own
 
 
-class WritebackItem(Base):
+class LeasedSend:
+    """Columns of an outbox row that a loop claims with a lease and sends, with retries:
+    the write-back outbox and alert deliveries."""
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class WritebackItem(LeasedSend, Base):
     """Field values bound for one Salesforce record (updates, coalesced when flushed), or
     a record or platform event to create (``operation`` create; ``record_id`` is then the
     Order it concerns)."""
@@ -247,13 +260,6 @@ class WritebackItem(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    due_at: Mapped[datetime] = mapped_column(default=utcnow)
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
-    lease_expires_at: Mapped[datetime | None]
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[datetime | None]
 
 
 class DeadLetter(Base):
@@ -539,7 +545,7 @@ class DeliveryState(StrEnum):
     CANCELLED = "cancelled"  # the alert was resolved before it went out
 
 
-class AlertDelivery(Base):
+class AlertDelivery(LeasedSend, Base):
     """One alert message to one recipient on one channel, sent by the delivery loop."""
 
     __tablename__ = "alert_deliveries"
@@ -555,13 +561,6 @@ class AlertDelivery(Base):
     salesforce_user_id: Mapped[str | None] = mapped_column(String(18))
     address: Mapped[str | None] = mapped_column(String(500))
     state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    due_at: Mapped[datetime] = mapped_column(default=utcnow)
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
-    lease_expires_at: Mapped[datetime | None]
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[datetime | None]
 
 
 class Comment(Base):
