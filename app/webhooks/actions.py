@@ -25,6 +25,7 @@ from revflow.webhooks.endpoints import (
     ENABLED,
     ENDPOINT_DISABLED,
     MESSAGES_REPLAYED,
+    changed,
     check_name,
     disable_row,
     disabled_metrics,
@@ -61,6 +62,7 @@ async def enable(s: AsyncSession, connector: str, *, actor: str, reason: str) ->
         return {"connector": connector, "state": ENABLED, "changed": False}
     was = row.disabled_reason
     row.state = ENABLED
+    changed(s)
     row.disabled_reason = None
     row.disabled_at = None
     row.disabled_by = None

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit, incidents
@@ -51,7 +52,9 @@ __all__ = [
     "INCIDENT_KIND",
     "PARKED_NOTE",
     "DisablePolicy",
+    "changed",
     "check_name",
+    "generation",
     "get_endpoint",
     "mark_parked",
     "record_failure",
@@ -91,6 +94,27 @@ class DisablePolicy:
 
     after_s: float = 5 * 86400.0  # failing this long without a success in between
     after_failures: int = 0  # this many failed attempts in a row; 0: off
+
+
+_generation = 0  # bumped when an endpoint's state changes in this process
+
+
+def generation() -> int:
+    """Changes whenever an endpoint is enabled or disabled in this process: guards that
+    keep an endpoint row (``EndpointGuard``) read it again when it has moved."""
+    return _generation
+
+
+def _bump(*_: object) -> None:
+    global _generation
+    _generation += 1
+
+
+def changed(s: AsyncSession) -> None:
+    """An endpoint's state changes in ``s``: guards re-read it now and again once the
+    caller's transaction commits (a read before the commit sees the old row)."""
+    _bump()
+    event.listen(s.sync_session, "after_commit", _bump, once=True)
 
 
 def check_name(connector: str) -> None:
@@ -155,6 +179,7 @@ async def disable_row(
     s: AsyncSession, row: WebhookEndpoint, reason: str, actor: str, now: datetime
 ) -> None:
     row.state = DISABLED
+    changed(s)
     row.disabled_reason = reason
     row.disabled_at = now
     row.disabled_by = actor

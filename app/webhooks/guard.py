@@ -12,12 +12,17 @@ Wraps the connector that sends (``WebhookConnector``) and, around every call:
   (``Retry-After`` honoured for 429/503).
 
 The state lives in the database, so every worker process sees the same endpoint
-state; each call reads one row.
+state.  The guard keeps the row it read for ``max_age_s`` (1 s) instead of reading it
+on every call (it was one query per callout): an enable or disable in this process,
+and the guard's own failures, make it read again at once; one made by another
+process (``revflow webhooks disable``) takes effect within ``max_age_s``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from revflow.connectors.base import CallContext, CallResult, Connector
@@ -34,6 +39,17 @@ __all__ = ["EndpointGuard"]
 log = logging.getLogger("revflow.webhooks")
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What the guard needs of the endpoint's row, and when it was read."""
+
+    state: str
+    disabled_reason: str | None
+    consecutive_failures: int
+    read_at: float
+    generation: int
+
+
 class EndpointGuard(Connector):
     def __init__(
         self,
@@ -43,22 +59,51 @@ class EndpointGuard(Connector):
         name: str,
         url: str = "",
         policy: DisablePolicy | None = None,
+        max_age_s: float = 1.0,
     ) -> None:
         self.inner = inner
         self.db = db
         self.name = name
         self.url = url or str(getattr(inner, "url", ""))
         self.policy = policy or DisablePolicy()
+        self.max_age_s = max_age_s
+        self._seen: _Seen | None = None
+        self._no_row: tuple[float, int] | None = None  # no row yet: (read_at, generation)
 
-    async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
+    async def _endpoint(self) -> _Seen | None:
+        """The endpoint's row as last read, read again when older than ``max_age_s`` or
+        when an endpoint changed in this process since."""
+        now, gen = time.monotonic(), endpoints.generation()
+        seen = self._seen
+        if seen is not None and seen.generation == gen and now - seen.read_at < self.max_age_s:
+            return seen
+        if (
+            self._no_row is not None
+            and self._no_row[1] == gen
+            and now - self._no_row[0] < self.max_age_s
+        ):
+            return None
         async with self.db.read() as s:
             row = await endpoints.get_endpoint(s, self.name)
+        if row is None:
+            self._seen, self._no_row = None, (now, gen)
+            return None
+        self._no_row = None
+        self._seen = _Seen(row.state, row.disabled_reason, row.consecutive_failures or 0, now, gen)
+        return self._seen
+
+    def _forget(self) -> None:
+        self._seen = self._no_row = None
+
+    async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
+        row = await self._endpoint()
         if row is not None and row.state == DISABLED:
             raise await self._park(ctx, row.disabled_reason or "")
         try:
             result = await self.inner.call(action, payload, ctx)
         except ConnectorError as exc:
             gone = isinstance(exc, EndpointGoneError)
+            self._forget()  # the streak grows (or the endpoint is disabled): read it again
             try:
                 async with self.db.write() as s:
                     reason = await endpoints.record_failure(
@@ -72,6 +117,7 @@ class EndpointGuard(Connector):
                 raise
             raise await self._park(ctx, reason, exc.status_code) from exc
         if row is not None and row.consecutive_failures:
+            self._forget()
             try:
                 async with self.db.write() as s:
                     await endpoints.record_success(s, self.name)
