@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from revflow import audit
 from revflow.clock import utcnow
 from revflow.config import WritebackSettings
-from revflow.db.database import Database
 from revflow.db.models import Step, StepState
 from revflow.orchestration.changes import continue_locked
 from revflow.orchestration.claims import due_compensations, lease_due_steps, release_compensation
@@ -29,22 +28,22 @@ from revflow.salesforce.targets import fields_for
 
 
 async def claim_compensations(
-    db: Database, owner: str, lease: timedelta, limit: int
+    s: AsyncSession, owner: str, lease: timedelta, limit: int
 ) -> list[ClaimedStep]:
-    """Lease up to ``limit`` due compensations (state stays ``compensating``)."""
+    """Lease up to ``limit`` due compensations (state stays ``compensating``), in the
+    caller's transaction."""
     if limit <= 0:
         return []
     now = utcnow()
-    async with db.write() as s:
-        rows, plans = await lease_due_steps(
-            s,
-            due_compensations(now),
-            owner=owner,
-            lease=lease,
-            now=now,
-            limit=limit,
-            columns=(Step.key, Step.attempts, Step.input, Step.retry_policy),
-        )
+    rows, plans = await lease_due_steps(
+        s,
+        due_compensations(now),
+        owner=owner,
+        lease=lease,
+        now=now,
+        limit=limit,
+        columns=(Step.key, Step.attempts, Step.input, Step.retry_policy),
+    )
     out = []
     for r in rows:
         comp = (r.input or {}).get("compensation") or {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from revflow.clock import aware, utcnow
 from revflow.db.database import Database
 from revflow.db.models import Step, StepState
@@ -13,36 +15,41 @@ from revflow.orchestration.executor import ClaimedStep
 
 
 async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:
-    """Lease up to ``limit`` due steps, then compensations with what is left."""
-    steps = await claim_steps(db, owner, lease, limit)
-    return steps + await claim_compensations(db, owner, lease, limit - len(steps))
+    """Lease up to ``limit`` due steps, then compensations with what is left.
 
-
-async def claim_steps(db: Database, owner: str, lease: timedelta, limit: int) -> list[ClaimedStep]:
-    now = utcnow()
+    One transaction for both: a claim runs several times a second per worker, and
+    a second BEGIN/COMMIT for the (usually absent) compensations cost a round trip."""
     async with db.write() as s:
-        rows, plans = await lease_due_steps(
-            s,
-            due_steps(now),
-            owner=owner,
-            lease=lease,
-            now=now,
-            limit=limit,
-            values={"state": StepState.RUNNING},
-            columns=(
-                Step.key,
-                Step.kind,
-                Step.connector,
-                Step.action,
-                Step.attempts,
-                Step.idempotency_key,
-                Step.input,
-                Step.wait_key,
-                Step.wait_until,
-                Step.assignee,
-                Step.retry_policy,
-            ),
-        )
+        steps = await claim_steps(s, owner, lease, limit)
+        return steps + await claim_compensations(s, owner, lease, limit - len(steps))
+
+
+async def claim_steps(
+    s: AsyncSession, owner: str, lease: timedelta, limit: int
+) -> list[ClaimedStep]:
+    now = utcnow()
+    rows, plans = await lease_due_steps(
+        s,
+        due_steps(now),
+        owner=owner,
+        lease=lease,
+        now=now,
+        limit=limit,
+        values={"state": StepState.RUNNING},
+        columns=(
+            Step.key,
+            Step.kind,
+            Step.connector,
+            Step.action,
+            Step.attempts,
+            Step.idempotency_key,
+            Step.input,
+            Step.wait_key,
+            Step.wait_until,
+            Step.assignee,
+            Step.retry_policy,
+        ),
+    )
     return [
         ClaimedStep(
             id=r.id,
