@@ -20,7 +20,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from revflow.db.models import AuditChainHead, AuditEntry
@@ -67,11 +67,23 @@ def _collect(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
 
 
 def _seal(session: Session) -> None:
-    if not session.info.get(_PENDING) and not any(isinstance(o, AuditEntry) for o in session.new):
+    # entries not flushed yet are inserted already sealed (an INSERT, no UPDATE after
+    # it); they are set aside while the rest of the transaction flushes, so that its
+    # row locks are all taken before the head's.  Not on SQLite: there the entries'
+    # INSERT is what takes the write lock before the head is read.
+    unflushed = sorted(
+        (o for o in session.new if isinstance(o, AuditEntry)),
+        key=lambda e: inspect(e).insert_order or 0,
+    )
+    if not session.info.get(_PENDING) and not unflushed:
         return
-    session.flush()  # every entry of this transaction has its id
+    if session.get_bind().dialect.name == "sqlite":
+        unflushed = []
+    for entry in unflushed:
+        session.expunge(entry)
+    session.flush()
     # an entry added inside a savepoint that rolled back is no longer in the session
-    pending = [e for e in session.info.pop(_PENDING, []) if e in session]
+    flushed = [e for e in session.info.pop(_PENDING, []) if e in session]
     head = session.scalars(
         select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
     ).one_or_none()
@@ -79,11 +91,13 @@ def _seal(session: Session) -> None:
         head = AuditChainHead(id=HEAD_ID, seq=0, hash=GENESIS)
         session.add(head)
     seq, prev = head.seq, head.hash
-    for entry in sorted(pending, key=lambda e: e.id):
+    # flushed entries have the lower ids: chain order is id order
+    for entry in sorted(flushed, key=lambda e: e.id) + unflushed:
         seq += 1
         entry.seq, entry.prev_hash = seq, prev
         entry.hash = prev = entry_hash(prev, seq, entry)
     head.seq, head.hash = seq, prev
+    session.add_all(unflushed)
     session.flush()
 
 

@@ -40,6 +40,30 @@ async def test_each_entry_links_to_the_one_before(db: Database) -> None:
         assert (await verify(s)).ok
 
 
+async def test_entries_flushed_early_and_at_commit_chain_in_the_order_recorded(
+    db: Database,
+) -> None:
+    # at commit, entries not yet flushed are inserted already sealed, after the ones
+    # an earlier flush wrote (those are sealed by an update)
+    async with db.write() as s:
+        audit.record(s, "a", "first")
+        await s.flush()
+        audit.record(s, "a", "second")
+        audit.record(s, "a", "third")
+    async with db.write() as s:
+        audit.record(s, "a", "fourth")
+    rows = await entries(db)
+    assert [(e.seq, e.action) for e in rows] == [
+        (1, "first"),
+        (2, "second"),
+        (3, "third"),
+        (4, "fourth"),
+    ]
+    assert [e.id for e in rows] == sorted(e.id for e in rows)
+    async with db.read() as s:
+        assert (await verify(s)).ok
+
+
 async def test_rolled_back_entries_leave_no_link(db: Database) -> None:
     async with db.write() as s:
         audit.record(s, "a", "one")
