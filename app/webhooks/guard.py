@@ -20,6 +20,7 @@ process (``revflow webhooks disable``) takes effect within ``max_age_s``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -69,31 +70,47 @@ class EndpointGuard(Connector):
         self.max_age_s = max_age_s
         self._seen: _Seen | None = None
         self._no_row: tuple[float, int] | None = None  # no row yet: (read_at, generation)
+        self._reading = asyncio.Lock()
+        self._epoch = 0  # bumped by _forget
+
+    def _kept(self) -> tuple[bool, _Seen | None]:
+        """(True, row) if the row last read is still good to use, else (False, None)."""
+        now, gen = time.monotonic(), endpoints.generation()
+        seen = self._seen
+        if seen is not None and seen.generation == gen and now - seen.read_at < self.max_age_s:
+            return True, seen
+        no_row = self._no_row
+        if no_row is not None and no_row[1] == gen and now - no_row[0] < self.max_age_s:
+            return True, None
+        return False, None
 
     async def _endpoint(self) -> _Seen | None:
         """The endpoint's row as last read, read again when older than ``max_age_s`` or
         when an endpoint changed in this process since."""
-        now, gen = time.monotonic(), endpoints.generation()
-        seen = self._seen
-        if seen is not None and seen.generation == gen and now - seen.read_at < self.max_age_s:
+        kept, seen = self._kept()
+        if kept:
             return seen
-        if (
-            self._no_row is not None
-            and self._no_row[1] == gen
-            and now - self._no_row[0] < self.max_age_s
-        ):
-            return None
-        async with self.db.read() as s:
-            row = await endpoints.get_endpoint(s, self.name)
-        if row is None:
-            self._seen, self._no_row = None, (now, gen)
-            return None
-        self._no_row = None
-        self._seen = _Seen(row.state, row.disabled_reason, row.consecutive_failures or 0, now, gen)
-        return self._seen
+        # one read for all the calls that find the row stale at once (a busy worker
+        # has dozens in flight); they wait for it rather than each reading
+        async with self._reading:
+            kept, seen = self._kept()
+            if kept:
+                return seen
+            now, gen, epoch = time.monotonic(), endpoints.generation(), self._epoch
+            async with self.db.read() as s:
+                row = await endpoints.get_endpoint(s, self.name)
+            seen = None
+            if row is not None:
+                seen = _Seen(
+                    row.state, row.disabled_reason, row.consecutive_failures or 0, now, gen
+                )
+            if epoch == self._epoch:  # not kept if a failure or success moved it meanwhile
+                self._seen, self._no_row = seen, (None if row is not None else (now, gen))
+            return seen
 
     def _forget(self) -> None:
         self._seen = self._no_row = None
+        self._epoch += 1
 
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
         row = await self._endpoint()

@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from revflow.connectors.base import CallContext
 from revflow.connectors.webhook import WebhookConnector
@@ -84,3 +84,22 @@ async def test_a_change_made_elsewhere_is_seen_within_max_age(db: Database) -> N
             assert len(rec.ids) == 1
         finally:
             await guard.aclose()
+
+
+async def test_calls_that_find_the_row_stale_together_share_one_read(db: Database) -> None:
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM webhook_endpoints" in statement:
+            reads.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    async with receiver() as rec:
+        guard = _guard(db, rec.url, max_age_s=3600.0)
+        try:
+            await asyncio.gather(*(guard.call("sales_order.create", {}, CTX) for _ in range(20)))
+            assert len(rec.ids) == 20
+            assert len(reads) == 1
+        finally:
+            await guard.aclose()
+            event.remove(db.engine.sync_engine, "before_cursor_execute", count)
