@@ -49,6 +49,7 @@ from revflow.salesforce.auth import TokenProvider
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
+from revflow.salesforce.pacing import pacer_for
 from revflow.salesforce.writeback import WritebackFlusher
 from revflow.security.oidc.provider import OidcProvider
 from revflow.supervisor import Supervisor
@@ -171,7 +172,9 @@ class Revflow:
             settings.salesforce.api_version,
             settings.salesforce.call_options_client,
             http=self.http,
-            budget=ApiBudget(settings.salesforce.api_budget_share),
+            budget=ApiBudget(
+                settings.salesforce.api_budget_share, pacer=pacer_for(settings.salesforce)
+            ),
         )
         # alert rules (REVFLOW_ALERTS__RULES_FILE), read by raise_alert in every transaction
         self.alert_runtime = alert_runtime.configure(settings.alerts, settings.console)

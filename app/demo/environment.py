@@ -175,6 +175,9 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
                 "client_id": "revflow-consumer-key",
                 "username": "integration@revflow.sandbox",
                 "private_key": keys.private_key_pem,
+                # unpaced: a demo's handful of orders finish at once (bench_pipeline
+                # --rate turns the default pacing back on)
+                "calls_per_order": 0.0,
             },
             "erp": erp_settings,
             "writeback": {

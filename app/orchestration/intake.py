@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -31,7 +33,14 @@ from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import EventStatus, ReceivedEvent
 from revflow.incidents import StandingFailure, is_permanent
-from revflow.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
+from revflow.ingest.events import (
+    GAP_TYPES,
+    OVERFLOW,
+    IncomingEvent,
+    echo_reason,
+    is_activation,
+    needs_read,
+)
 from revflow.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from revflow.orchestration import repository
 from revflow.orchestration.amendments import request_amendment
@@ -51,10 +60,12 @@ from revflow.plans.decompose import CompiledMapping, PlanDraft, decompose
 from revflow.plans.definitions import PlanDefinition
 from revflow.plans.retry import forever
 from revflow.retrying import forever_until, wait_policy
+from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.errors import SalesforceError
 from revflow.salesforce.lookups import LookupCache
-from revflow.salesforce.orders import fetch_orders, orders_of_items, query_fields
+from revflow.salesforce.orders import IDS_PER_QUERY, fetch_orders, orders_of_items, query_fields
+from revflow.salesforce.pacing import CallPacer
 from revflow.salesforce.targets import own_fields
 
 log = logging.getLogger("revflow.intake")
@@ -92,6 +103,7 @@ class Intake:
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
         self.quotes: QuoteIntake | None = None  # set when Quotes are orchestrated
+        self._earned_through = 0  # the last inbox row whose activations earned calls
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -151,7 +163,7 @@ class Intake:
         limit = self.settings.ingest.batch_size
         async with self.db.read() as s:
             rows = await repository.received_events(s, limit)
-        if not rows or self._young(rows, limit):
+        if not rows or self._hold(rows, limit):
             return 0
         work = BatchWork()
         quotes = QuoteWork()
@@ -181,14 +193,43 @@ class Intake:
             self.on_plans()
         return handled
 
-    def _young(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
-        """A batch that is not full and whose oldest event is younger than
-        ``ingest.batch_delay_s`` waits for more (one order query for them all)."""
-        delay = self.settings.ingest.batch_delay_s
-        if delay <= 0 or len(rows) >= limit:
+    @property
+    def pacer(self) -> CallPacer | None:
+        budget = getattr(self.client, "budget", None)
+        return budget.pacer if isinstance(budget, ApiBudget) else None
+
+    def _hold(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
+        """Whether a batch that is not full waits for more, so that one order query
+        reads them all: paced, until the pacer has a call for it (``pacing``); unpaced,
+        until its oldest event is ``ingest.batch_delay_s`` old.  A batch that needs no
+        order read (echoes, cancellations) never waits."""
+        pacer = self.pacer
+        if pacer is None:
+            delay = self.settings.ingest.batch_delay_s
+            if delay <= 0 or len(rows) >= limit:
+                return False
+            return self._waited_s(rows) < delay
+        now = time.monotonic()
+        reads = 0
+        for row in rows:
+            event = event_of(row)
+            if is_activation(event) and row.id > self._earned_through:
+                pacer.earn(len(event.record_ids), now)  # each activated order earns calls
+            if needs_read(event):
+                reads += len(event.record_ids) or 1
+        self._earned_through = max(self._earned_through, rows[-1].id)
+        if not reads or len(rows) >= limit:
             return False
-        oldest = rows[0].received_at
-        return (utcnow() - aware(oldest)).total_seconds() < delay
+        return not pacer.may_send(reads, IDS_PER_QUERY, self._waited_s(rows), now)
+
+    @staticmethod
+    def _waited_s(rows: Sequence[ReceivedEvent]) -> float:
+        return (utcnow() - aware(rows[0].received_at)).total_seconds()
+
+    def _spent(self, reads: int) -> None:
+        """Order reads made: the pacer is told (one call per 200 ids)."""
+        if reads and (pacer := self.pacer) is not None:
+            pacer.spend(math.ceil(reads / IDS_PER_QUERY), time.monotonic())
 
     async def _classify(
         self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork, quotes: QuoteWork
@@ -289,6 +330,7 @@ class Intake:
             return {}
         fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, order_ids, fields)
+        self._spent(len(order_ids))
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
         results: dict[str, tuple[str, str | None]] = {}
@@ -353,6 +395,7 @@ class Intake:
         to_read = [i for i in unique if i not in planned]
         fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
+        self._spent(len(to_read))
         for oid, order in orders.items():  # cancelled before it was planned: its
             if order.get("Status") in CANCELLED_STATUSES:  # cancellation event may be lost
                 await self._cancel(oid)
