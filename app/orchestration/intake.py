@@ -74,6 +74,7 @@ READ_BACKOFF = forever(1.0, 60.0, jitter=0.0)
 
 SCENARIO = "new"
 NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
+KIND = "intake"  # the order reads' name at the call pacer
 READ_INCIDENT = "salesforce:intake:order_read"  # incident key while reads fail permanently
 
 
@@ -220,7 +221,7 @@ class Intake:
         self._earned_through = max(self._earned_through, rows[-1].id)
         if not reads or len(rows) >= limit:
             return False
-        return not pacer.may_send(reads, IDS_PER_QUERY, self._waited_s(rows), now)
+        return not pacer.may_send(reads, IDS_PER_QUERY, self._waited_s(rows), now, KIND)
 
     @staticmethod
     def _waited_s(rows: Sequence[ReceivedEvent]) -> float:
@@ -229,7 +230,7 @@ class Intake:
     def _spent(self, reads: int) -> None:
         """Order reads made: the pacer is told (one call per 200 ids)."""
         if reads and (pacer := self.pacer) is not None:
-            pacer.spend(math.ceil(reads / IDS_PER_QUERY), time.monotonic())
+            pacer.spend(math.ceil(reads / IDS_PER_QUERY), time.monotonic(), KIND)
 
     async def _classify(
         self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork, quotes: QuoteWork

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from revflow.config import SalesforceSettings
 
+STALE_S = 2.0  # a batcher that has not asked for this long is not waiting any more
+
 
 def budget_scale(
     calls: int, budget: int | None, tighten_from: float = 0.5, floor: float = 0.1
@@ -50,6 +52,8 @@ class CallPacer:
     credit: float = field(init=False)
     scale: float = field(default=1.0, init=False)
     _last: float | None = field(default=None, init=False)
+    # kind -> (since when its oldest item waits, when it last asked)
+    _waiting: dict[str, tuple[float, float]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.credit = self.burst  # a fresh process is idle: it may send at once
@@ -79,20 +83,37 @@ class CallPacer:
         self._accrue(now)
         return self.credit >= calls
 
-    def may_send(self, pending: int, full: int, waited_s: float, now: float) -> bool:
+    def may_send(
+        self, pending: int, full: int, waited_s: float, now: float, kind: str = ""
+    ) -> bool:
         """Whether a batch of ``pending`` items (``full`` fill a call), the oldest of
-        which has waited ``waited_s``, should go out now."""
-        if pending <= 0:
-            return False
-        if pending >= full:
-            return True
-        return self.affords(1, now) or waited_s >= self.longest_wait_s()
+        which has waited ``waited_s``, should go out now.
 
-    def spend(self, calls: int, now: float) -> None:
-        """``calls`` calls were made.  The debt is bounded (``-burst``): a bulk load's
-        full calls must not starve the trickle after it for long."""
+        Batchers of different ``kind`` (order reads, write-back) share the credit: a
+        call's credit goes to the one whose oldest item has waited longest, so the
+        intake, which earns the credit, does not take every call from the write-back.
+        """
+        if pending <= 0:
+            self._waiting.pop(kind, None)
+            return False
+        if pending >= full or waited_s >= self.longest_wait_s():
+            return True
+        self._waiting[kind] = (now - waited_s, now)
+        if not self.affords(1, now):
+            return False
+        since = now - waited_s
+        return all(
+            since <= began or now - asked > STALE_S
+            for other, (began, asked) in self._waiting.items()
+            if other != kind
+        )
+
+    def spend(self, calls: int, now: float, kind: str = "") -> None:
+        """``calls`` calls were made (by a batcher of ``kind``).  The debt is bounded
+        (``-burst``): a bulk load's full calls must not starve the trickle after it."""
         self._accrue(now)
         self.credit = max(-self.burst, self.credit - calls)
+        self._waiting.pop(kind, None)
 
 
 def pacer_for(settings: SalesforceSettings) -> CallPacer | None:

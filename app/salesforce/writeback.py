@@ -77,6 +77,7 @@ RELEASE_BACKOFF = forever(1.0, 300.0, jitter=0.5)
 RETRYABLE = RETRYABLE_CODES
 DROP = DROP_CODES
 PLAN_ERROR_LIMIT = 4000
+KIND = "writeback"  # the flusher's name at the call pacer
 
 
 def _permanent(exc: SalesforceError) -> bool:
@@ -158,7 +159,7 @@ class WritebackFlusher:
             return False
         if pacer is not None:
             waited = (now - aware(oldest)).total_seconds()
-            return pacer.may_send(count, self.batch_size, waited, time.monotonic())
+            return pacer.may_send(count, self.batch_size, waited, time.monotonic(), KIND)
         return bool(count >= self.batch_size or aware(oldest) <= now - self.max_delay)
 
     async def _claim(self) -> list[WritebackItem]:
@@ -286,7 +287,7 @@ class WritebackFlusher:
             results = await self.client.update_records(payload)
         self.calls += 1
         if (pacer := self.pacer) is not None:
-            pacer.spend(1, time.monotonic())
+            pacer.spend(1, time.monotonic(), KIND)
         if self.client.usage.used is not None:
             SALESFORCE_API_USED.set(self.client.usage.used)
         return await self._apply(chunk, results)

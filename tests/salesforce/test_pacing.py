@@ -131,3 +131,22 @@ def test_settings_build_the_pacer_or_turn_it_off():
     assert pacer_for(SalesforceSettings(calls_per_order=0)) is None
     pacer = pacer_for(SalesforceSettings(calls_per_order=0.05, pacing_burst=3))
     assert pacer is not None and pacer.calls_per_order == 0.05 and pacer.credit == 3.0
+
+
+def test_the_call_goes_to_the_batcher_that_waited_longest():
+    pacer = CallPacer(burst=1.0, refill_s=1e9)
+    pacer.spend(1, 0.0)
+    assert not pacer.may_send(5, FULL, 4.0, now=10.0, kind="writeback")  # no credit yet
+    pacer.earn(100, 10.0)  # the intake's new orders bring a call's credit
+    assert not pacer.may_send(3, FULL, 0.5, now=10.0, kind="intake")  # younger: it waits
+    assert pacer.may_send(5, FULL, 4.0, now=10.1, kind="writeback")
+    pacer.spend(1, 10.1, kind="writeback")
+    pacer.earn(100, 10.2)
+    assert pacer.may_send(3, FULL, 0.7, now=10.2, kind="intake")  # now it is the oldest
+
+
+def test_a_batcher_that_stopped_asking_does_not_hold_the_others():
+    pacer = CallPacer(burst=1.0, refill_s=1e9)
+    assert pacer.may_send(5, FULL, 9.0, now=0.0, kind="writeback") is True
+    # the write-back never sent nor asked again (its items went elsewhere)
+    assert pacer.may_send(1, FULL, 0.1, now=5.0, kind="intake")
