@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -77,6 +78,10 @@ def status_times(history: FieldHistory, field: str) -> dict[str, dict[str, float
     return times
 
 
+def note(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def quantiles(values: list[float]) -> dict[str, float | None]:
     return {f"p{q}_s": rounded(percentile(values, q)) for q in (50, 95, 99)}
 
@@ -96,28 +101,34 @@ async def activate_at_rate(
     return len(ids)
 
 
-async def steady(orders: int, rate: float, database_url: str | None) -> dict[str, Any]:
-    overrides = {  # pacing as shipped; the demo's 2-second sweep would add calls
-        "salesforce": {"calls_per_order": SalesforceSettings().calls_per_order},
+async def steady(
+    orders: int, rate: float, database_url: str | None, paced: bool = True
+) -> dict[str, Any]:
+    pacing = SalesforceSettings().calls_per_order if paced else 0.0
+    overrides = {  # pacing as shipped (or off); the demo's 2-second sweep would add calls
+        "salesforce": {"calls_per_order": pacing},
         "reconcile": {"interval_s": 300.0},
     }
     env = DemoEnvironment(
         database_url=database_url, seed=7, separate_process=True, settings_overrides=overrides
     )
     async with env:
-        spare = math.ceil(rate * 60) + 50  # at most a minute of arrivals after the window
+        spare = math.ceil(rate * 30) + 50  # arrivals after the window (at most 30 s worth)
         ids = await env.create_orders(WARMUP + orders + spare)
         warmup, measured, tail = ids[:WARMUP], ids[WARMUP : WARMUP + orders], ids[WARMUP + orders :]
         await env.activate(warmup)
         if not await env.wait_until_done(warmup, timeout_s=120, final=("Completed",)):
             raise RuntimeError("Revflow did not finish the warm-up orders")
+        note(f"warm-up done; activating {orders} orders at {rate}/s")
         calls_before = env.org.usage.by_app.get(REVFLOW_APP, 0)
         started = time.monotonic()
         await activate_at_rate(env, measured, rate)
         stop = asyncio.Event()
         more = asyncio.create_task(activate_at_rate(env, tail, rate, stop))
+        note("window over; waiting for its orders")
         done = await env.wait_until_done(measured, timeout_s=600, final=("Completed",))
         measured_done = time.monotonic() - started
+        note(f"measured orders done after {measured_done:.1f} s; draining")
         stop.set()
         extra = await more
         everything = measured + tail[:extra]
@@ -133,6 +144,7 @@ async def steady(orders: int, rate: float, database_url: str | None) -> dict[str
     floor = 2 * math.ceil(total / 200)  # one order read and one record update per 200
     return {
         "rate": rate,
+        "paced": paced,
         "orders": orders,
         "completed": len(completed),
         "all_completed": done and all_done,
@@ -151,7 +163,8 @@ async def steady(orders: int, rate: float, database_url: str | None) -> dict[str
 def print_steady(s: dict[str, Any], db: str) -> None:
     f, c = s["first_status"], s["completed_status"]
     print(
-        f"pipeline steady: database={db} rate={s['rate']}/s orders={s['orders']} "
+        f"pipeline steady: database={db} paced={s['paced']} rate={s['rate']}/s "
+        f"orders={s['orders']} "
         f"completed={s['completed']} first_status p50/p95/p99_s="
         f"{f['p50_s']}/{f['p95_s']}/{f['p99_s']} completed p50/p95/p99_s="
         f"{c['p50_s']}/{c['p95_s']}/{c['p99_s']} salesforce_api_calls="
@@ -167,6 +180,7 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=None, help="default 300 bulk, 60 s steady")
     ap.add_argument("--quotes", type=int, default=0)
     ap.add_argument("--rate", type=float, default=None, help="orders/s, one by one")
+    ap.add_argument("--unpaced", action="store_true", help="salesforce.calls_per_order 0")
     ap.add_argument("--database-url", default=os.environ.get("REVFLOW_BENCH_DATABASE_URL"))
     args = ap.parse_args()
     logging.disable(logging.WARNING)
@@ -177,7 +191,8 @@ def main() -> None:
     db = "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite"
     if args.rate is not None:
         orders = args.orders if args.orders is not None else math.ceil(args.rate * 60)
-        print_steady(asyncio.run(steady(orders, args.rate, args.database_url)), db)
+        run = steady(orders, args.rate, args.database_url, paced=not args.unpaced)
+        print_steady(asyncio.run(run), db)
         return
     orders = args.orders if args.orders is not None else 300
     s = asyncio.run(bench(orders, args.quotes, args.database_url))
