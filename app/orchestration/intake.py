@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -28,7 +26,6 @@ from tenacity import RetryCallState, retry_if_exception
 
 from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
-from revflow.clock import aware, utcnow
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import EventStatus, ReceivedEvent
@@ -39,7 +36,6 @@ from revflow.ingest.events import (
     IncomingEvent,
     echo_reason,
     is_activation,
-    needs_read,
 )
 from revflow.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from revflow.orchestration import repository
@@ -54,18 +50,17 @@ from revflow.orchestration.batches import (
 from revflow.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
 from revflow.orchestration.plans import create_plan, plan_exists
 from revflow.orchestration.quotes import QuoteIntake, QuoteWork, finish_with_quotes
+from revflow.orchestration.read_gate import ReadGate
 from revflow.orchestration.recovery import plan_recovery
 from revflow.orchestration.revalidate import revalidate
 from revflow.plans.decompose import CompiledMapping, PlanDraft, decompose
 from revflow.plans.definitions import PlanDefinition
 from revflow.plans.retry import forever
 from revflow.retrying import forever_until, wait_policy
-from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.errors import SalesforceError
 from revflow.salesforce.lookups import LookupCache
-from revflow.salesforce.orders import IDS_PER_QUERY, fetch_orders, orders_of_items, query_fields
-from revflow.salesforce.pacing import CallPacer
+from revflow.salesforce.orders import fetch_orders, orders_of_items, query_fields
 from revflow.salesforce.targets import own_fields
 
 log = logging.getLogger("revflow.intake")
@@ -74,7 +69,6 @@ READ_BACKOFF = forever(1.0, 60.0, jitter=0.0)
 
 SCENARIO = "new"
 NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
-KIND = "intake"  # the order reads' name at the call pacer
 READ_INCIDENT = "salesforce:intake:order_read"  # incident key while reads fail permanently
 
 
@@ -104,7 +98,7 @@ class Intake:
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
         self.quotes: QuoteIntake | None = None  # set when Quotes are orchestrated
-        self._earned_through = 0  # the last inbox row whose activations earned calls
+        self.read_gate = ReadGate(client, settings.ingest)  # paced order reads
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -164,7 +158,7 @@ class Intake:
         limit = self.settings.ingest.batch_size
         async with self.db.read() as s:
             rows = await repository.received_events(s, limit)
-        if not rows or self._hold(rows, limit):
+        if not rows or self.read_gate.hold(rows, limit):
             return 0
         work = BatchWork()
         quotes = QuoteWork()
@@ -193,44 +187,6 @@ class Intake:
         if retried and self.on_plans:
             self.on_plans()
         return handled
-
-    @property
-    def pacer(self) -> CallPacer | None:
-        budget = getattr(self.client, "budget", None)
-        return budget.pacer if isinstance(budget, ApiBudget) else None
-
-    def _hold(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
-        """Whether a batch that is not full waits for more, so that one order query
-        reads them all: paced, until the pacer has a call for it (``pacing``); unpaced,
-        until its oldest event is ``ingest.batch_delay_s`` old.  A batch that needs no
-        order read (echoes, cancellations) never waits."""
-        pacer = self.pacer
-        if pacer is None:
-            delay = self.settings.ingest.batch_delay_s
-            if delay <= 0 or len(rows) >= limit:
-                return False
-            return self._waited_s(rows) < delay
-        now = time.monotonic()
-        reads = 0
-        for row in rows:
-            event = event_of(row)
-            if is_activation(event) and row.id > self._earned_through:
-                pacer.earn(len(event.record_ids), now)  # each activated order earns calls
-            if needs_read(event):
-                reads += len(event.record_ids) or 1
-        self._earned_through = max(self._earned_through, rows[-1].id)
-        if not reads or len(rows) >= limit:
-            return False
-        return not pacer.may_send(reads, IDS_PER_QUERY, self._waited_s(rows), now, KIND)
-
-    @staticmethod
-    def _waited_s(rows: Sequence[ReceivedEvent]) -> float:
-        return (utcnow() - aware(rows[0].received_at)).total_seconds()
-
-    def _spent(self, reads: int) -> None:
-        """Order reads made: the pacer is told (one call per 200 ids)."""
-        if reads and (pacer := self.pacer) is not None:
-            pacer.spend(math.ceil(reads / IDS_PER_QUERY), time.monotonic(), KIND)
 
     async def _classify(
         self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork, quotes: QuoteWork
@@ -331,7 +287,7 @@ class Intake:
             return {}
         fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, order_ids, fields)
-        self._spent(len(order_ids))
+        self.read_gate.spent(len(order_ids))
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
         results: dict[str, tuple[str, str | None]] = {}
@@ -396,7 +352,7 @@ class Intake:
         to_read = [i for i in unique if i not in planned]
         fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
-        self._spent(len(to_read))
+        self.read_gate.spent(len(to_read))
         for oid, order in orders.items():  # cancelled before it was planned: its
             if order.get("Status") in CANCELLED_STATUSES:  # cancellation event may be lost
                 await self._cancel(oid)
