@@ -98,7 +98,7 @@ class Intake:
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
         self.quotes: QuoteIntake | None = None  # set when Quotes are orchestrated
-        self.read_gate = ReadGate(client, settings.ingest)  # paced order reads
+        self.read_gate = ReadGate(client, settings)  # paced order reads
 
     @property
     def own_fields(self) -> frozenset[str]:

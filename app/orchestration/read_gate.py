@@ -8,10 +8,11 @@ import time
 from collections.abc import Sequence
 
 from revflow.clock import aware, utcnow
-from revflow.config import IngestSettings
+from revflow.config import Settings
 from revflow.db.models import ReceivedEvent
-from revflow.ingest.events import is_activation, needs_read
+from revflow.ingest.events import IncomingEvent, is_activation, needs_read
 from revflow.orchestration.batches import event_of
+from revflow.orchestration.quotes import reached_status
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.orders import IDS_PER_QUERY
@@ -21,9 +22,11 @@ KIND = "intake"  # the order reads' name at the call pacer
 
 
 class ReadGate:
-    def __init__(self, client: SalesforceClient, ingest: IngestSettings) -> None:
+    def __init__(self, client: SalesforceClient, settings: Settings) -> None:
         self.client = client
-        self.ingest = ingest
+        self.ingest = settings.ingest
+        # a Quote reaching these statuses is new work too (it earns calls like an Order)
+        self.quote_statuses = settings.quotes.statuses if settings.quotes.enabled else []
         self.earned_through = 0  # the last inbox row whose activations earned calls
 
     @property
@@ -46,7 +49,7 @@ class ReadGate:
         reads = 0
         for row in rows:
             event = event_of(row)
-            if is_activation(event) and row.id > self.earned_through:
+            if row.id > self.earned_through and self._new_work(event):
                 pacer.earn(len(event.record_ids), now)  # each activated order earns calls
             if needs_read(event):
                 reads += len(event.record_ids) or 1
@@ -54,6 +57,11 @@ class ReadGate:
         if not reads or len(rows) >= limit:
             return False
         return not pacer.may_send(reads, IDS_PER_QUERY, waited_s(rows), now, KIND)
+
+    def _new_work(self, event: IncomingEvent) -> bool:
+        return is_activation(event) or (
+            bool(self.quote_statuses) and reached_status(event, self.quote_statuses)
+        )
 
     def spent(self, reads: int) -> None:
         """``reads`` orders were read: the pacer is told (one call per 200 ids)."""
