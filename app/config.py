@@ -93,7 +93,7 @@ class SalesforceSettings(_Section):
     # ingest.batch_delay_s and writeback.max_delay_s decide the waits, as before
     calls_per_order: float = Field(default=0.07, ge=0, le=10)
     pacing_burst: float = Field(default=5.0, ge=1)
-    pacing_refill_s: float = Field(default=60.0, gt=0)
+    pacing_refill_s: float = Field(default=120.0, gt=0)
     pacing_max_wait_s: float = Field(default=30.0, gt=0)
     # the rates shrink once Revflow has used this share of its budget (to 0.1x at 1.0)
     pacing_tighten_from: float = Field(default=0.5, ge=0, lt=1)

@@ -1,7 +1,7 @@
 """The call pacer: how many Salesforce calls Revflow may spend per order (pure, no I/O).
 
 Order reads and write-back calls are *earned*: every activated order adds
-``calls_per_order`` of credit (0.07: one call per ~14 orders), and a quiet minute adds
+``calls_per_order`` of credit (0.07: one call per ~14 orders), and every two minutes add
 one call (``refill_s``), up to ``burst`` calls.  A batcher holding a part-full batch
 asks ``may_send``: yes when the batch is full (a full call is never wasteful), when a
 whole call's credit is there, or when its oldest item has waited ``max_wait_s``.  So:
@@ -45,7 +45,7 @@ def budget_scale(
 class CallPacer:
     calls_per_order: float = 0.07
     burst: float = 5.0
-    refill_s: float = 60.0  # one call's credit per this long, work or not
+    refill_s: float = 120.0  # one call's credit per this long, work or not
     max_wait_s: float = 30.0
     tighten_from: float = 0.5
     floor: float = 0.1

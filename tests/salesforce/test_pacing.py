@@ -86,7 +86,7 @@ def test_a_quiet_spell_refills_the_burst():
 
 def test_a_trickle_spends_at_most_the_target_per_order():
     for rate in (1.0, 10.0, 50.0):
-        pacer = CallPacer()  # defaults: 0.07 per order, one call a minute, burst 5
+        pacer = CallPacer()  # defaults: 0.07 per order, one call per 2 minutes, burst 5
         orders = rate * 600
         calls = run_steady(pacer, rate, 600)
         assert calls / orders <= 0.1, (rate, calls)
