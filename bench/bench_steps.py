@@ -70,8 +70,11 @@ async def seed(url: str, plans: int, batch: int = 100) -> float:
     return took
 
 
-async def work(url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | None) -> int:
-    """Run one worker until no plan is open; returns how many steps it executed."""
+async def work(
+    url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | None
+) -> tuple[int, float]:
+    """Run one worker until no plan is open; returns how many steps it executed and
+    when it saw no plan open (the worker's shutdown after that is not timed)."""
     db = Database(url)
     definition = workflow.five_step_plan()
     worker = Worker(
@@ -88,8 +91,10 @@ async def work(url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | 
         ready.set()
         await asyncio.to_thread(go.wait)
     stop = asyncio.Event()
+    finished = 0.0
 
     async def watch() -> None:
+        nonlocal finished
         while True:
             async with db.read() as s:
                 open_plans = await s.scalar(
@@ -98,13 +103,14 @@ async def work(url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | 
                     .where(Plan.state == PlanState.IN_PROGRESS)
                 )
             if not open_plans:
+                finished = time.monotonic()
                 stop.set()
                 return
             await asyncio.sleep(0.05)
 
     await asyncio.gather(worker.run(stop), watch())
     await db.dispose()
-    return worker.executed
+    return worker.executed, finished
 
 
 def _process(
@@ -114,8 +120,7 @@ def _process(
     go: MpEvent,
     out: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    executed = asyncio.run(work(url, concurrency, ready, go))
-    out.put((executed, time.monotonic()))
+    out.put(asyncio.run(work(url, concurrency, ready, go)))
 
 
 @dataclass

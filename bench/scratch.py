@@ -1,7 +1,7 @@
 """Scratch databases for benches: made fresh for one run and removed afterwards.
 
 ``scratch_database(url, tag)`` yields the URL of an empty database and removes it when
-the block ends, also on error or Ctrl-C:
+the block ends, also on error, Ctrl-C or ``kill``:
 
 - no URL or a SQLite URL: a SQLite file in a temporary folder, the folder deleted;
 - a PostgreSQL URL: a new database ``<that database>_<tag>_<pid>`` on the same server,
@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 
 from sqlalchemy import text
@@ -34,6 +36,7 @@ def is_postgresql(url: str | None) -> bool:
 @contextlib.contextmanager
 def scratch_database(url: str | None, tag: str) -> Iterator[str]:
     """An empty database on the server of ``url`` (or SQLite), removed afterwards."""
+    _stop_on_sigterm()
     if not is_postgresql(url):
         with tempfile.TemporaryDirectory(prefix=f"revflow-{tag}-") as folder:
             yield f"sqlite+aiosqlite:///{folder}/bench.sqlite"
@@ -47,6 +50,15 @@ def scratch_database(url: str | None, tag: str) -> Iterator[str]:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
         drop_database(url, name)
+
+
+def _stop_on_sigterm() -> None:
+    """``kill`` (SIGTERM) unwinds like Ctrl-C, so the ``finally`` that drops the scratch
+    database runs; left alone, SIGTERM ends the process without running it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def drop_database(url: str, name: str) -> None:

@@ -24,7 +24,6 @@ ratios, and one JSON line.  DBOS is the optional ``peers`` extra (``pip install 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -39,6 +38,14 @@ from bench.scratch import is_postgresql, scratch_database
 from revflow.db.engine import normalize_url
 
 NO_DBOS = "the 'dbos' package is not installed (pip install -e '.[peers]')"
+
+
+def dbos_installed() -> bool:
+    try:
+        import dbos  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def dbos_steps_per_s(server: str, workflows: int, concurrency: int, mode: str) -> float:
@@ -105,7 +112,7 @@ def main() -> None:
     server = normalize_url(args.database_url)
     levels = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
     modes = [m for m in args.dbos_modes.split(",") if m.strip()]
-    if importlib.util.find_spec("dbos") is None:
+    if modes and not dbos_installed():
         print(f"dbos: skipped ({NO_DBOS})")
         modes = []
     figures: dict[str, list[float]] = {"pgbench": []}
