@@ -1,7 +1,10 @@
 """The demo pipeline under load: sandbox org -> Revflow -> sandbox ERP -> write-back.
 
     python -m bench.bench_pipeline [--orders 300] [--quotes 0] [--database-url URL]
-    python -m bench.bench_pipeline --rate 10 [--orders 1200] [--database-url URL]
+    python -m bench.bench_pipeline --rate 10 [--orders 600] [--unpaced] [--database-url URL]
+
+With a PostgreSQL ``--database-url`` the run uses a scratch database beside the named
+one and drops it afterwards (``bench.scratch``).
 
 Bulk (no ``--rate``): creates the orders (and ``--quotes`` Quotes with lines),
 activates the orders and approves the Quotes in sObject Collections calls of 200 (as a
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -34,6 +38,7 @@ import sys
 import time
 from typing import Any
 
+from bench.scratch import is_postgresql, scratch_database
 from revflow.config import SalesforceSettings
 from revflow.demo import DemoEnvironment
 from revflow.demo.catalog import REVFLOW_APP
@@ -187,18 +192,23 @@ def main() -> None:
     ap.add_argument("--database-url", default=os.environ.get("REVFLOW_BENCH_DATABASE_URL"))
     args = ap.parse_args()
     logging.disable(logging.WARNING)
-    if args.database_url and args.database_url.startswith("postgresql"):
-        from bench.bench_steps import reset
-
-        asyncio.run(reset(args.database_url))
-    db = "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite"
+    db = "postgresql" if is_postgresql(args.database_url) else "sqlite"
+    # PostgreSQL: a scratch database beside the one named, dropped afterwards; without
+    # a URL the demo environment keeps its SQLite file in a folder it removes itself
+    with contextlib.ExitStack() as stack:
+        url = None
+        if is_postgresql(args.database_url):
+            url = stack.enter_context(scratch_database(args.database_url, "pipeline"))
+        if args.rate is not None:
+            orders = args.orders if args.orders is not None else math.ceil(args.rate * 60)
+            result = asyncio.run(steady(orders, args.rate, url, paced=not args.unpaced))
+        else:
+            orders = args.orders if args.orders is not None else 300
+            result = asyncio.run(bench(orders, args.quotes, url))
     if args.rate is not None:
-        orders = args.orders if args.orders is not None else math.ceil(args.rate * 60)
-        run = steady(orders, args.rate, args.database_url, paced=not args.unpaced)
-        print_steady(asyncio.run(run), db)
+        print_steady(result, db)
         return
-    orders = args.orders if args.orders is not None else 300
-    s = asyncio.run(bench(orders, args.quotes, args.database_url))
+    s = result
     print(
         f"pipeline: database={db} orders={s['orders']} completed={s['completed']} "
         f"quotes={s['quotes']} quotes_synced={s['quotes_synced']} "
