@@ -32,6 +32,7 @@ from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.console.order_reader import order_reader
 from revflow.db.database import Database
+from revflow.db.engine import is_sqlite
 from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
@@ -173,7 +174,11 @@ class Revflow:
         self.settings = settings
         self.steps_only = steps_only
         self.keyring = configure_vault(settings)  # before anything reads an encrypted column
-        self.db = Database(settings.database_url)
+        pool = {"pool_size": settings.database_pool_size}
+        pool["max_overflow"] = settings.database_max_overflow
+        self.db = Database(
+            settings.database_url, **({} if is_sqlite(settings.database_url) else pool)
+        )
         self.http = httpx.AsyncClient(
             timeout=settings.salesforce.timeout_s, limits=httpx.Limits(max_connections=50)
         )
