@@ -283,6 +283,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # how long `revflow run` / `db upgrade` wait for an unreachable database at start
     database_wait_s: float = Field(default=30.0, ge=0)
+    # PostgreSQL connections per process: pool_size kept open, max_overflow more at peaks
+    # (every process's sum must stay under the server's max_connections: docs/scaling.md)
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     salesforce: SalesforceSettings = SalesforceSettings()
     ingest: IngestSettings = IngestSettings()
