@@ -94,6 +94,9 @@ class Intake:
         self.on_plans = on_plans
         self.lookups = LookupCache(client)  # records the mappings' record_lookups read
         self.wakeup = asyncio.Event()
+        # the intake loop and the reconciler both create plans: one transaction at a time,
+        # so the second sees the first's plan instead of failing on the unique key
+        self._planning = asyncio.Lock()
         self.skipped: dict[str, int] = {}
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
@@ -359,7 +362,7 @@ class Intake:
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
         outcomes: dict[str, OrderOutcome] = {}
-        async with self.db.write() as s:
+        async with self._planning, self.db.write() as s:
             for oid in unique:
                 why = why_for(oid)
                 outcomes[oid] = (
