@@ -78,11 +78,47 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo("database is at the newest schema")
 
 
+WORKERS_NEED_POSTGRES = (
+    "more than one process needs PostgreSQL: SQLite has one writer at a time and no "
+    "SKIP LOCKED, so extra worker processes would only wait on its lock "
+    "(REVFLOW_DATABASE_URL=postgresql+asyncpg://...; docs/scaling.md)"
+)
+
+
 @cli.command()
-def run(config: ConfigOption = None) -> None:
+def run(
+    config: ConfigOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes to run: this one, plus N-1 that run only the step worker "
+            "(PostgreSQL only; docs/scaling.md).",
+        ),
+    ] = 1,
+) -> None:
     """Run the service against the configured Salesforce org and ERP (API included)."""
+    _serve(config, steps_only=False, extra_workers=workers - 1, parent_pid=None)
+
+
+@cli.command()
+def worker(
+    config: ConfigOption = None,
+    parent_pid: Annotated[int | None, typer.Option("--parent-pid", hidden=True)] = None,
+) -> None:
+    """Run only the step worker, beside one `revflow run` against the same PostgreSQL
+    database (on this machine or another; docs/scaling.md)."""
+    _serve(config, steps_only=True, extra_workers=0, parent_pid=parent_pid)
+
+
+def _serve(
+    config: ConfigOption, *, steps_only: bool, extra_workers: int, parent_pid: int | None
+) -> None:
+    from revflow.db.engine import is_sqlite
     from revflow.db.startup import DatabaseStartupError, prepare_database
     from revflow.logs import configure_logging
+    from revflow.process import StepProcesses, stop_when_orphaned
     from revflow.salesforce.org_check import OrgCheckError
     from revflow.service import Revflow
 
@@ -91,6 +127,8 @@ def run(config: ConfigOption = None) -> None:
         settings.require_org()
     except ConfigError as exc:
         fail(str(exc))
+    if (steps_only or extra_workers) and is_sqlite(settings.database_url):
+        fail(WORKERS_NEED_POSTGRES)
     try:  # reachable within database_wait_s; SQLite migrated, PostgreSQL at the head
         prepare_database(settings.database_url, settings.database_wait_s)
     except DatabaseStartupError as exc:
@@ -99,17 +137,25 @@ def run(config: ConfigOption = None) -> None:
 
     async def main() -> None:
         try:
-            service = Revflow(settings)
+            service = Revflow(settings, steps_only=steps_only)
         except Exception as exc:  # mapping or connector configuration
             fail(str(exc))
             return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.request_stop)
+        if parent_pid is not None:
+            watch = asyncio.create_task(stop_when_orphaned(parent_pid, service.request_stop))
+        others = StepProcesses(extra_workers, config)
         try:
+            await others.start()
             await service.run_forever()
         except (OrgCheckError, ConfigError) as exc:  # the org lacks fields; no keyring
             fail(str(exc))
+        finally:
+            await others.stop()
+            if parent_pid is not None:
+                watch.cancel()
 
     asyncio.run(main())
 

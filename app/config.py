@@ -86,6 +86,17 @@ class SalesforceSettings(_Section):
     # how often a read that failed with an error waiting will not fix (INVALID_FIELD,
     # INSUFFICIENT_ACCESS...) is tried again while its incident is open
     incident_retry_s: float = Field(default=300.0, gt=0)
+    # call pacing (salesforce/pacing.py): order reads and write-back calls are earned at
+    # this many calls per activated order, plus one call per pacing_refill_s, up to
+    # pacing_burst calls; a part-full read or write waits for a call's credit, at most
+    # pacing_max_wait_s (longer as the budget runs low).  0 turns pacing off: then
+    # ingest.batch_delay_s and writeback.max_delay_s decide the waits, as before
+    calls_per_order: float = Field(default=0.07, ge=0, le=10)
+    pacing_burst: float = Field(default=5.0, ge=1)
+    pacing_refill_s: float = Field(default=120.0, gt=0)
+    pacing_max_wait_s: float = Field(default=30.0, gt=0)
+    # the rates shrink once Revflow has used this share of its budget (to 0.1x at 1.0)
+    pacing_tighten_from: float = Field(default=0.5, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check_auth(self) -> SalesforceSettings:
@@ -133,8 +144,9 @@ class IngestSettings(_Section):
     initial_replay: Literal["latest", "earliest"] = "latest"
     batch_size: int = Field(default=200, ge=1, le=2000)
     poll_interval_s: float = Field(default=0.2, gt=0)
-    # intake waits until a batch is full or its oldest event is this old: fewer, fuller
-    # order queries (up to 200 ids each) for that much latency; 0 reads at once
+    # unpaced (salesforce.calls_per_order 0): intake waits until a batch is full or its
+    # oldest event is this old: fewer, fuller order queries (up to 200 ids each) for that
+    # much latency; 0 reads at once.  Paced (the default), the pacer decides instead
     batch_delay_s: float = Field(default=0.0, ge=0, le=60)
 
 
@@ -162,9 +174,11 @@ class WritebackSettings(_Section):
     # at risk when the expected finish is within max(margin_s, share × expected total)
     jeopardy_margin_share: float = Field(default=0.2, ge=0, le=1)
     jeopardy_margin_s: float = Field(default=0.0, ge=0)
-    flush_interval_s: float = Field(default=1.0, gt=0)
-    # a flush waits (up to this long after the oldest item) until a full call of
-    # batch_size records is due, so an Order's changes coalesce; 0 sends every interval
+    # how often the flusher looks for due items (a cheap query; the pacer decides sends)
+    flush_interval_s: float = Field(default=0.25, gt=0)
+    # unpaced (salesforce.calls_per_order 0): a flush waits (up to this long after the
+    # oldest item) until a full call of batch_size records is due, so an Order's changes
+    # coalesce; 0 sends every interval.  Paced (the default), the pacer decides instead
     max_delay_s: float = Field(default=2.0, ge=0)
     lease_s: float = Field(default=30.0, gt=0)  # claimed items return to others after this
     batch_size: int = Field(default=200, ge=1, le=200)
@@ -269,6 +283,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # how long `revflow run` / `db upgrade` wait for an unreachable database at start
     database_wait_s: float = Field(default=30.0, ge=0)
+    # PostgreSQL connections per process: pool_size kept open, max_overflow more at peaks
+    # (every process's sum must stay under the server's max_connections: docs/scaling.md)
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     salesforce: SalesforceSettings = SalesforceSettings()
     ingest: IngestSettings = IngestSettings()

@@ -2,6 +2,8 @@
 
 ``Revflow`` runs the same parts for ``revflow run`` and ``revflow demo``: the event
 consumer, intake, the step worker, the write-back flusher and (optionally) the API.
+With ``steps_only`` it runs the step worker's loops alone: the extra processes of
+``revflow run --workers N`` and ``revflow worker`` (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from revflow.connectors.base import Connector
 from revflow.connectors.registry import build_connector
 from revflow.console.order_reader import order_reader
 from revflow.db.database import Database
+from revflow.db.engine import is_sqlite
 from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
@@ -49,6 +52,7 @@ from revflow.salesforce.auth import TokenProvider
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.org_check import OrgShape
+from revflow.salesforce.pacing import pacer_for
 from revflow.salesforce.writeback import WritebackFlusher
 from revflow.security.oidc.provider import OidcProvider
 from revflow.supervisor import Supervisor
@@ -59,6 +63,13 @@ from revflow.webhooks.guard import EndpointGuard
 from revflow.webhooks.policy import default_retry_policy
 
 log = logging.getLogger("revflow")
+
+# The loops a steps-only process runs.  Each claims with a lease taken under
+# FOR UPDATE SKIP LOCKED, so any number of processes share the steps without running
+# one twice.  Intake (unlocked inbox reads: two processes would read each order from
+# Salesforce twice), the consumer (one lease per channel), the write-back (coalesces
+# per record), reconcile, waits, jeopardy and alerts stay in the one ``revflow run``.
+STEP_LOOPS = ("worker", "worker_commits", "worker_leases")
 
 
 def plan_definition(settings: Settings, mappings: set[str] | None = None) -> PlanDefinition:
@@ -158,10 +169,17 @@ class Revflow:
         *,
         connectors: Mapping[str, Connector] | None = None,
         serve_api: bool = True,
+        steps_only: bool = False,
     ) -> None:
+        """``steps_only``: run only ``STEP_LOOPS`` (no API, no org check at start)."""
         self.settings = settings
+        self.steps_only = steps_only
         self.keyring = configure_vault(settings)  # before anything reads an encrypted column
-        self.db = Database(settings.database_url)
+        pool = {"pool_size": settings.database_pool_size}
+        pool["max_overflow"] = settings.database_max_overflow
+        self.db = Database(
+            settings.database_url, **({} if is_sqlite(settings.database_url) else pool)
+        )
         self.http = httpx.AsyncClient(
             timeout=settings.salesforce.timeout_s, limits=httpx.Limits(max_connections=50)
         )
@@ -171,7 +189,9 @@ class Revflow:
             settings.salesforce.api_version,
             settings.salesforce.call_options_client,
             http=self.http,
-            budget=ApiBudget(settings.salesforce.api_budget_share),
+            budget=ApiBudget(
+                settings.salesforce.api_budget_share, pacer=pacer_for(settings.salesforce)
+            ),
         )
         # alert rules (REVFLOW_ALERTS__RULES_FILE), read by raise_alert in every transaction
         self.alert_runtime = alert_runtime.configure(settings.alerts, settings.console)
@@ -264,8 +284,13 @@ class Revflow:
             stale_after_s=sup.stale_after_s,
         )
         self.alerts.loops = self.supervisor
-        self._supervise()
-        self.serve_api = serve_api
+        if steps_only:
+            for name, (loop, interval_s) in self.worker.loops().items():
+                if name in STEP_LOOPS:
+                    self.supervisor.add(name, loop, interval_s=interval_s)
+        else:
+            self._supervise()
+        self.serve_api = serve_api and not steps_only
         self.api = create_app(
             self.db,
             settings.writeback,
@@ -322,7 +347,8 @@ class Revflow:
 
     async def start(self) -> None:
         """Check the org (``OrgCheckError`` when it lacks a field), then start the loops."""
-        await self.org_guard.at_start(self.mappings)
+        if not self.steps_only:  # the main process checks the org (and spends the calls)
+            await self.org_guard.at_start(self.mappings)
         await bind_refresh_tokens(  # rotated OAuth refresh tokens survive restarts
             self.db, self.connectors, keyring_configured=self.keyring is not None
         )
@@ -332,7 +358,10 @@ class Revflow:
             config = server_config(self.api, s.api_host, s.api_port, s.http)
             self._server = uvicorn.Server(config)
             self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
-        log.info("revflow started", extra={"database": self.db.url.split("@")[-1]})
+        log.info(
+            "revflow started",
+            extra={"database": self.db.url.split("@")[-1], "steps_only": self.steps_only},
+        )
 
     async def stop(self) -> None:
         self._stop.set()
@@ -353,6 +382,11 @@ class Revflow:
             await self._stop.wait()
         finally:
             await self.stop()
+            # how the work was shared between processes (docs/scaling.md)
+            log.info(
+                "revflow stopped",
+                extra={"steps_executed": self.worker.executed, "steps_only": self.steps_only},
+            )
 
     def request_stop(self) -> None:
         self._stop.set()

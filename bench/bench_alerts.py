@@ -6,17 +6,18 @@ Prints (1) transactions/s that raise an alert for an event no rule wants (what e
 state change pays when alerts are configured but quiet), (2) transactions/s that open
 a new alert with two deliveries, (3) transactions/s that repeat an open alert (count
 only), and (4) messages/s the delivery loop sends to a real SMTP server on loopback
-(aiosmtpd). Without a URL it runs on a fresh SQLite file; a URL must name an empty
-database.
+(aiosmtpd). Without a URL it runs on a scratch SQLite file;
+a PostgreSQL URL names the server: the run
+uses a scratch database beside the named one and drops it afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 
+from bench.scratch import scratch_database
 from revflow.alerts import service
 from revflow.alerts.channels.email import EmailChannel
 from revflow.alerts.delivery import AlertDeliverer
@@ -62,9 +63,7 @@ async def per_s(db: Database, n: int, kind: EventKind, subject_of: int | None) -
     return n / (time.perf_counter() - start)
 
 
-async def main(n: int, url: str | None) -> None:
-    tmp = tempfile.TemporaryDirectory()
-    url = url or f"sqlite+aiosqlite:///{tmp.name}/bench.sqlite"
+async def main(n: int, url: str) -> None:
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     ruleset, problems = compile_rules(RULES)
@@ -92,7 +91,6 @@ async def main(n: int, url: str | None) -> None:
     finally:
         install(None)
         await db.dispose()
-        tmp.cleanup()
 
 
 if __name__ == "__main__":
@@ -100,4 +98,5 @@ if __name__ == "__main__":
     parser.add_argument("--alerts", type=int, default=500)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    asyncio.run(main(args.alerts, args.database_url))
+    with scratch_database(args.database_url, "alerts") as url:
+        asyncio.run(main(args.alerts, url))

@@ -6,20 +6,21 @@ Prints commits/s of short transactions that each write one audit entry (chained:
 head row is locked at commit) beside the same transactions writing one dead letter
 (no chain), both with ``--writers`` concurrent writers; then entries/s checked by
 ``verify`` and values/s re-wrapped by key rotation (snapshots, payload encryption on).
-Without a URL it runs on a fresh SQLite file; a URL must name an empty database.
+Without a URL it runs on a scratch SQLite file; a PostgreSQL URL names the server: the
+run uses a scratch database beside the named one and drops it afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.scratch import scratch_database
 from revflow import audit
 from revflow.audit.verify import verify
 from revflow.db import encrypted
@@ -100,6 +101,5 @@ if __name__ == "__main__":
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.sqlite"
+    with scratch_database(args.database_url, "audit") as url:
         asyncio.run(main(url, args.commits, args.writers))

@@ -6,8 +6,9 @@ Fills an empty database with ``--plans`` plans (bulk inserts: two or three steps
 each, one or two product families, facets, a spread over 90 days; most completed, some
 cancelled, on hold with a failed step, or in progress) and prints each dashboard
 query's time (the best of three runs), unfiltered and with filters, for the last 7
-and 30 days; then the whole page's queries.  Without a URL it runs on a fresh SQLite
-file; a URL must name an empty database.
+and 30 days; then the whole page's queries.  Without a URL it runs on a scratch SQLite
+file; a PostgreSQL URL names the server: the run
+uses a scratch database beside the named one and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.scratch import scratch_database
 from revflow.clock import utcnow
 from revflow.console import repository
 from revflow.console.filters import Filters, parse_filters
@@ -228,6 +229,5 @@ if __name__ == "__main__":
     parser.add_argument("--plans", type=int, default=100_000)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.sqlite"
+    with scratch_database(args.database_url, "console") as url:
         asyncio.run(main(url, args.plans))

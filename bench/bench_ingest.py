@@ -6,7 +6,9 @@
 Fills the org's event bus with Order change events (real record updates), then
 runs the consumer alone (no intake, no worker) from the earliest retained event and
 times how long it takes until every event is recorded in the inbox, each batch in
-one transaction with its replay id.
+one transaction with its replay id.  Without a URL it runs on a scratch SQLite file; a
+PostgreSQL URL names the server: the run uses a scratch database beside the named one
+and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import argparse
 import asyncio
 import logging
 import os
-import tempfile
 import time
 from typing import Any
 
 from sqlalchemy import func, select
 
+from bench.scratch import scratch_database
 from revflow.config import load_settings
 from revflow.db.database import Database
 from revflow.db.migrate import upgrade
@@ -106,13 +108,9 @@ def main() -> None:
     ap.add_argument("--database-url", default=os.environ.get("REVFLOW_BENCH_DATABASE_URL"))
     args = ap.parse_args()
     logging.disable(logging.WARNING)
-    url = args.database_url or f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/ingest.sqlite"
-    if url.startswith("postgresql"):
-        from bench.bench_steps import reset
-
-        asyncio.run(reset(url))
-    upgrade(url)
-    r = asyncio.run(bench(args.events, args.transport, url))
+    with scratch_database(args.database_url, "ingest") as url:
+        upgrade(url)
+        r = asyncio.run(bench(args.events, args.transport, url))
     db = "postgresql" if url.startswith("postgresql") else "sqlite"
     print(
         f"ingest: transport={args.transport} database={db} events={r['events']} "

@@ -4,15 +4,15 @@
 
 Fills an empty database as ``bench.bench_console`` does (plus a connector call with an
 ERP number for every tenth plan) and prints each page's queries' time, the best of
-three runs.  Without a URL it runs on a fresh SQLite file; a URL must name an empty
-database.
+three runs.  Without a URL it runs on a scratch SQLite file;
+a PostgreSQL URL names the server: the run
+uses a scratch database beside the named one and drops it afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.bench_console import best_of, fill
+from bench.scratch import scratch_database
 from revflow.console import fallout_repository, orders_repository, plan_repository
 from revflow.console.orders import export_rows
 from revflow.console.orders_repository import OrderFilter
@@ -114,8 +115,5 @@ if __name__ == "__main__":
     parser.add_argument("--plans", type=int, default=100_000)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    if args.database_url:
-        asyncio.run(main(args.database_url, args.plans))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(main(f"sqlite+aiosqlite:///{tmp}/bench.sqlite", args.plans))
+    with scratch_database(args.database_url, "pages") as url:
+        asyncio.run(main(url, args.plans))

@@ -1,41 +1,44 @@
 """Step executions per second with an instant connector, through the real worker.
 
     python -m bench.bench_steps [--plans 2000] [--workers 1,2] [--concurrency 128]
-        [--database-url URL ...] [--no-pgbench]
+        [--create-batch 100] [--repeat 1] [--database-url URL ...] [--no-pgbench]
 
-For each database (a scratch SQLite file, plus PostgreSQL when ``--database-url`` or
-``REVFLOW_BENCH_DATABASE_URL`` names one; its schema is dropped and recreated) and
-each worker count, it creates plans of three dependent steps (validate, sales order,
-invoice), starts that many worker processes together and prints step executions per
-second until every plan is final.  Process start-up is not timed.
+For each database and each worker count, it creates plans of the benches' 5-step
+workflow (bench/workflow.py: validate, then four dependent callouts to an instant
+connector), starts that many worker processes together and runs them until every
+plan is final.  It prints step executions per second two ways: ``steps_per_s``
+counts plan creation (``--create-batch`` plans per transaction, as intake commits
+them) and execution, end to end; ``run_steps_per_s`` counts execution alone.
+Process start-up is not timed.
 
-On PostgreSQL it also runs pgbench on the same server as the ceiling: a scratch
-database (``pgbench -i -s 10``, created and dropped here), then ``pgbench -c 4 -j 2
--T 10`` (TPC-B-like transactions), and prints its TPS and the ratio of step
-executions per second to it.  Without pgbench or PostgreSQL that part is skipped
-with a message.  Figures only: nothing here asserts a timing.
+Databases: a scratch SQLite file, plus a scratch PostgreSQL database on the server of
+``--database-url`` or ``REVFLOW_BENCH_DATABASE_URL`` (created beside the database the
+URL names, which is left alone); both are removed at the end, also on error.
+
+On PostgreSQL it also runs pgbench on the same server as the yardstick (bench/pgbench.py:
+TPC-B-like, 2 clients, 2 threads, its own scratch database) and prints the ratio of
+step executions per second to pgbench's transactions per second.  Without pgbench or
+PostgreSQL that part is skipped with a message.  Figures only: nothing here asserts a
+timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import multiprocessing
 import os
-import re
-import shutil
-import subprocess
-import tempfile
+import statistics
 import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as MpEvent
 
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
+from bench import workflow
+from bench.pgbench import describe, pgbench_tps
+from bench.scratch import is_postgresql, reset, scratch_database
 from revflow.config import WritebackSettings
-from revflow.connectors.base import CallResult, FakeConnector
 from revflow.db.database import Database
 from revflow.db.engine import normalize_url
 from revflow.db.migrate import upgrade
@@ -44,37 +47,39 @@ from revflow.orchestration.executor import StepExecutor
 from revflow.orchestration.plans import create_plan
 from revflow.orchestration.worker import Worker
 from revflow.plans.decompose import decompose
-from revflow.plans.definitions import order_fulfillment
 
-PGBENCH_CLIENTS, PGBENCH_THREADS = 4, 2
-
-
-class Doc:
-    content_hash = "bench"
-
-    def apply(self, record):  # type: ignore[no-untyped-def]
-        return {"external_id": record["Id"]}
+__all__ = ["StepRun", "reset", "run_steps", "seed"]  # reset: bench_pipeline imports it here
 
 
-async def seed(url: str, plans: int) -> None:
+async def seed(url: str, plans: int, batch: int = 100) -> float:
+    """Create ``plans`` plans, ``batch`` per transaction; returns the seconds it took."""
     db = Database(url)
-    definition = order_fulfillment()
-    mappings = {"order_to_sales_order": Doc(), "order_to_invoice": Doc()}
-    async with db.write() as s:
-        for i in range(plans):
-            order = {"Id": f"801{i:012d}AAA", "OrderItems": []}
-            await create_plan(s, decompose(definition, order, mappings), order, WritebackSettings())
+    definition = workflow.five_step_plan()
+    mappings = workflow.mappings()
+    settings = WritebackSettings()
+    async with db.read() as s:  # connect before the clock starts
+        await s.execute(text("SELECT 1"))
+    started = time.monotonic()
+    for first in range(0, plans, batch):
+        async with db.write() as s:
+            for i in range(first, min(plans, first + batch)):
+                order = workflow.order(i)
+                await create_plan(s, decompose(definition, order, mappings), order, settings)
+    took = time.monotonic() - started
     await db.dispose()
+    return took
 
 
-async def work(url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | None) -> int:
-    """Run one worker until no plan is open; returns how many steps it executed."""
+async def work(
+    url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | None
+) -> tuple[int, float]:
+    """Run one worker until no plan is open; returns how many steps it executed and
+    when it saw no plan open (the worker's shutdown after that is not timed)."""
     db = Database(url)
-    definition = order_fulfillment()
-    connector = FakeConnector(lambda action, payload, ctx: CallResult(external_id="X"))
+    definition = workflow.five_step_plan()
     worker = Worker(
         db,
-        StepExecutor({"erp": connector}),
+        StepExecutor({workflow.CONNECTOR: workflow.instant_connector()}),
         {definition.name: definition},
         WritebackSettings(),
         concurrency=concurrency,
@@ -86,8 +91,10 @@ async def work(url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | 
         ready.set()
         await asyncio.to_thread(go.wait)
     stop = asyncio.Event()
+    finished = 0.0
 
     async def watch() -> None:
+        nonlocal finished
         while True:
             async with db.read() as s:
                 open_plans = await s.scalar(
@@ -96,13 +103,14 @@ async def work(url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | 
                     .where(Plan.state == PlanState.IN_PROGRESS)
                 )
             if not open_plans:
+                finished = time.monotonic()
                 stop.set()
                 return
             await asyncio.sleep(0.05)
 
     await asyncio.gather(worker.run(stop), watch())
     await db.dispose()
-    return worker.executed
+    return worker.executed, finished
 
 
 def _process(
@@ -112,43 +120,38 @@ def _process(
     go: MpEvent,
     out: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    executed = asyncio.run(work(url, concurrency, ready, go))
-    out.put((executed, time.monotonic()))
-
-
-async def reset(url: str) -> None:
-    """An empty database: PostgreSQL's schema dropped, SQLite's file removed."""
-    if url.startswith("postgresql"):
-        db = Database(url)
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await db.dispose()
-        return
-    path = make_url(url).database
-    if path and path != ":memory:":
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path + suffix)
+    out.put(asyncio.run(work(url, concurrency, ready, go)))
 
 
 @dataclass
 class StepRun:
     database: str
     workers: int
+    concurrency: int
     plans: int
     executed: int
-    elapsed_s: float
+    create_s: float  # creating the plans
+    run_s: float  # executing their steps
 
     @property
     def per_s(self) -> float:
-        return self.executed / self.elapsed_s if self.elapsed_s else 0.0
+        """Steps per second, plan creation included."""
+        total = self.create_s + self.run_s
+        return self.executed / total if total else 0.0
+
+    @property
+    def run_per_s(self) -> float:
+        """Steps per second, execution alone."""
+        return self.executed / self.run_s if self.run_s else 0.0
 
 
-def run_steps(url: str, plans: int, workers: int, concurrency: int) -> StepRun:
+def run_steps(
+    url: str, plans: int, workers: int, concurrency: int, create_batch: int = 100
+) -> StepRun:
+    """One measured run on an emptied ``url``."""
     asyncio.run(reset(url))
     upgrade(url)
-    asyncio.run(seed(url, plans))
+    create_s = asyncio.run(seed(url, plans, create_batch))
     ctx = multiprocessing.get_context("fork")
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
     go = ctx.Event()
@@ -159,137 +162,99 @@ def run_steps(url: str, plans: int, workers: int, concurrency: int) -> StepRun:
     ]
     for p in procs:
         p.start()
-    for r in readies:
-        r.wait()
-    started = time.monotonic()
-    go.set()
-    results = [out.get() for _ in procs]
-    for p in procs:
-        p.join()
+    try:
+        for r in readies:
+            r.wait()
+        started = time.monotonic()
+        go.set()
+        results = [out.get() for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
     executed = sum(n for n, _ in results)
-    elapsed = max(t for _, t in results) - started
-    kind = "postgresql" if url.startswith("postgresql") else "sqlite"
-    return StepRun(kind, workers, plans, executed, elapsed)
+    run_s = max(t for _, t in results) - started
+    kind = "postgresql" if is_postgresql(url) else "sqlite"
+    return StepRun(kind, workers, concurrency, plans, executed, create_s, run_s)
 
 
-# -- pgbench: the ceiling ---------------------------------------------------------
-
-
-def pgbench_tps(url: str, scale: int, seconds: int) -> tuple[float | None, str]:
-    """pgbench's TPS on the server of ``url`` (a scratch database); else None and why."""
-    exe = shutil.which("pgbench")
-    if exe is None:
-        return None, "pgbench not found on PATH"
-    u = make_url(normalize_url(url))
-    scratch = f"revflow_pgbench_{os.getpid()}"
-    env = dict(os.environ)
-    if u.password:
-        env["PGPASSWORD"] = str(u.password)
-    conn_args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432)]
-    if u.username:
-        conn_args += ["-U", u.username]
-    try:
-        asyncio.run(_admin(url, f'CREATE DATABASE "{scratch}"'))
-    except Exception as exc:
-        return None, f"cannot create a scratch database: {type(exc).__name__}: {exc}"
-    try:
-        init = subprocess.run(
-            [exe, "-i", "-q", "-s", str(scale), *conn_args, scratch],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if init.returncode:
-            return None, f"pgbench -i failed: {init.stderr.strip()[-300:]}"
-        run = subprocess.run(
-            [
-                exe,
-                "-c",
-                str(PGBENCH_CLIENTS),
-                "-j",
-                str(PGBENCH_THREADS),
-                "-T",
-                str(seconds),
-                *conn_args,
-                scratch,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        found = re.search(r"tps = ([0-9.]+)", run.stdout)
-        if run.returncode or not found:
-            return None, f"pgbench failed: {(run.stderr or run.stdout).strip()[-300:]}"
-        return float(found.group(1)), ""
-    finally:
-        try:
-            asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        except Exception as exc:
-            print(f"pgbench: could not drop scratch database {scratch}: {exc}")
-
-
-async def _admin(url: str, statement: str) -> None:
-    """Run a statement outside a transaction (CREATE/DROP DATABASE)."""
-    db = Database(url)
-    try:
-        async with db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
-    finally:
-        await db.dispose()
+def spread(values: list[float]) -> str:
+    """'median (min-max)' of the repeats, or the one value."""
+    if len(values) == 1:
+        return f"{values[0]:.0f}"
+    return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--plans", type=int, default=2000, help="plans of 3 steps (default 2000)")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--plans", type=int, default=2000, help="plans of 5 steps (default 2000)")
     ap.add_argument(
         "--workers", default="1,2", help="worker process counts, comma separated (default 1,2)"
     )
     ap.add_argument("--concurrency", type=int, default=128, help="steps at once per worker")
+    ap.add_argument("--create-batch", type=int, default=100, help="plans per transaction")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per setting; spread printed")
     ap.add_argument(
         "--database-url",
         action="append",
-        help="a database to run on (repeatable); default: a scratch SQLite file, and "
-        "REVFLOW_BENCH_DATABASE_URL when set.  A PostgreSQL database's schema is dropped.",
+        help="a PostgreSQL server to run on (repeatable), as a URL of any database on it: "
+        "a scratch database is created beside it and dropped; default: "
+        "REVFLOW_BENCH_DATABASE_URL when set.  SQLite always runs, in a scratch file.",
     )
-    ap.add_argument("--no-pgbench", action="store_true", help="skip the pgbench ceiling")
+    ap.add_argument("--no-pgbench", action="store_true", help="skip the pgbench yardstick")
     ap.add_argument("--pgbench-scale", type=int, default=10)
     ap.add_argument("--pgbench-seconds", type=int, default=10)
     args = ap.parse_args()
     workers = [int(n) for n in str(args.workers).split(",") if n.strip()]
-    urls = [f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.sqlite"]
-    urls += args.database_url or []
+    servers: list[str | None] = [None]
+    servers += [normalize_url(u) for u in args.database_url or []]
     if not args.database_url and os.environ.get("REVFLOW_BENCH_DATABASE_URL"):
-        urls.append(os.environ["REVFLOW_BENCH_DATABASE_URL"])
-    urls = [normalize_url(u) for u in urls]
-    pg = next((u for u in urls if u.startswith("postgresql")), None)
-    tps: float | None = None
+        servers.append(normalize_url(os.environ["REVFLOW_BENCH_DATABASE_URL"]))
+    pg = next((u for u in servers if is_postgresql(u)), None)
+    tps: list[float] = []
     if args.no_pgbench:
         print("pgbench: skipped (--no-pgbench)")
     elif pg is None:
         print(
-            "pgbench: skipped (no PostgreSQL database: pass --database-url "
+            "pgbench: skipped (no PostgreSQL server: pass --database-url "
             "postgresql+asyncpg://user@host/db or set REVFLOW_BENCH_DATABASE_URL)"
         )
     else:
-        tps, why = pgbench_tps(pg, args.pgbench_scale, args.pgbench_seconds)
-        if tps is None:
-            print(f"pgbench: skipped ({why})")
-        else:
+        for _ in range(args.repeat):
+            found, why = pgbench_tps(pg, args.pgbench_scale, args.pgbench_seconds)
+            if found is None:
+                print(f"pgbench: skipped ({why})")
+                break
+            tps.append(found)
+        if tps:
             print(
-                f"pgbench: scale={args.pgbench_scale} clients={PGBENCH_CLIENTS} "
-                f"threads={PGBENCH_THREADS} seconds={args.pgbench_seconds} tps={tps:.0f}"
+                f"pgbench: {describe(args.pgbench_scale, args.pgbench_seconds)} tps={spread(tps)}"
             )
-    for url in urls:
-        for n in workers:
-            r = run_steps(url, args.plans, n, args.concurrency)
-            line = (
-                f"steps: database={r.database} workers={r.workers} plans={r.plans} "
-                f"executed={r.executed} elapsed_s={r.elapsed_s:.2f} steps_per_s={r.per_s:.0f}"
-            )
-            if r.database == "postgresql" and tps:
-                line += f" pgbench_tps={tps:.0f} ratio={r.per_s / tps:.2f}"
-            print(line, flush=True)
+    for server in servers:
+        with scratch_database(server, "steps") as url:
+            for n in workers:
+                runs = [
+                    run_steps(url, args.plans, n, args.concurrency, args.create_batch)
+                    for _ in range(args.repeat)
+                ]
+                _print(runs, statistics.median(tps) if tps else None)
+
+
+def _print(runs: list[StepRun], tps: float | None) -> None:
+    r = runs[0]
+    per_s = [x.per_s for x in runs]
+    line = (
+        f"steps: database={r.database} workers={r.workers} concurrency={r.concurrency} "
+        f"plans={r.plans} steps_per_plan={workflow.STEPS_PER_WORKFLOW} "
+        f"executed={'/'.join(str(x.executed) for x in runs)} "
+        f"create_s={'/'.join(f'{x.create_s:.2f}' for x in runs)} "
+        f"run_s={'/'.join(f'{x.run_s:.2f}' for x in runs)} "
+        f"steps_per_s={spread(per_s)} run_steps_per_s={spread([x.run_per_s for x in runs])}"
+    )
+    if r.database == "postgresql" and tps:
+        line += f" pgbench_tps={tps:.0f} ratio={statistics.median(per_s) / tps:.2f}"
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -287,3 +287,21 @@ def test_demo_with_an_unreadable_mappings_folder_says_so_in_one_line(monkeypatch
     result = runner.invoke(cli, ["demo", "--orders", "1", "--database", str(tmp_path / "d.db")])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {tmp_path / 'missing'}:1:1: no such file or directory"
+
+
+@pytest.mark.parametrize("args", [["run", "--workers", "2"], ["worker"]])
+def test_extra_worker_processes_are_refused_on_sqlite(monkeypatch, tmp_path, args):
+    for name, value in {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.sqlite",
+        "SALESFORCE__INSTANCE_URL": "http://127.0.0.1:9",
+        "SALESFORCE__CLIENT_ID": "id",
+        "SALESFORCE__AUTH": "client_credentials",
+        "SALESFORCE__CLIENT_SECRET": "secret",
+        "ERP__URL": "http://127.0.0.1:9/erp",
+        "ERP__SECRETS": '["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]',
+    }.items():
+        monkeypatch.setenv("REVFLOW_" + name, value)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "needs PostgreSQL" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x.sqlite").exists()  # refused before touching the database

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from revflow.config import ConfigError, IngestSettings, Settings
+from revflow.config import ConfigError, IngestSettings, Settings, load_settings
 from revflow.config_quotes import QuoteSettings
-from revflow.service import plan_definition, quote_plan_definition
+from revflow.service import STEP_LOOPS, Revflow, plan_definition, quote_plan_definition
 
 PLANS = Path(__file__).resolve().parents[1] / "plans"
 QUOTE_CHANNELS = IngestSettings(
@@ -75,3 +75,19 @@ quotes:
     bad = settings.model_copy(update={"quotes": QuoteSettings(enabled=True, plan_file=plan)})
     with pytest.raises(PlanLoadError, match=r"quote_to_billing\.yaml:\d+:\d+: .*billing"):
         quote_plan_definition(bad)
+
+
+async def test_the_pool_settings_size_each_processs_postgresql_pool() -> None:
+    settings = load_settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:9/none",  # never connected
+        database_pool_size=3,
+        database_max_overflow=1,
+        erp={"url": "http://127.0.0.1:9/erp", "secrets": ["whsec_" + "A" * 32]},
+    )
+    service = Revflow(settings, serve_api=False, steps_only=True)
+    try:
+        pool = service.db.engine.pool
+        assert (pool.size(), pool._max_overflow) == (3, 1)  # type: ignore[attr-defined]
+        assert set(service.supervisor.names) == set(STEP_LOOPS)
+    finally:
+        await service.stop()

@@ -62,13 +62,15 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
         plan: str | None = None,
         amqp_url: str = DEFAULT_AMQP_URL,
         alerts: bool = False,
+        workers: int = 1,
     ) -> None:
         """``database_proxy``: Revflow reaches PostgreSQL through a ``TcpProxy``
         (``self.proxy``) that tests and the chaos demo cut to make database outages.
         ``quotes``: Revflow orchestrates Quotes too (the shipped Quote plan).
         ``alerts``: the shipped alert rules, sending email to an SMTP sink
         (``self.mail``), Slack messages to a Slack-style webhook (``self.inbox``) and
-        custom notifications to the sandbox org (``org.notifications``)."""
+        custom notifications to the sandbox org (``org.notifications``).
+        ``workers``: with ``separate_process``, ``revflow run --workers N``."""
         if erp not in ("sandbox", "tryton"):
             raise ValueError(f"erp must be sandbox or tryton, not {erp!r}")
         self.erp_kind = erp
@@ -98,6 +100,7 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
         self.revflow: Revflow | None = None
         self.transport = transport
         self.separate_process = separate_process
+        self.workers = workers
         self.process: RevflowProcess | None = None
         self.pubsub_server: Any = None
         self._monkey: asyncio.Task[None] | None = None
@@ -175,6 +178,9 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
                 "client_id": "revflow-consumer-key",
                 "username": "integration@revflow.sandbox",
                 "private_key": keys.private_key_pem,
+                # unpaced: a demo's handful of orders finish at once (bench_pipeline
+                # --rate turns the default pacing back on)
+                "calls_per_order": 0.0,
             },
             "erp": erp_settings,
             "writeback": {
@@ -209,7 +215,8 @@ class DemoEnvironment(DemoQuotes, OrderOutcomes, Chaos, ExtraSystems):
                 "private_key": None,
                 "private_key_file": str(key_file),
             }
-            self.process = RevflowProcess(values, Path(self._tmp.name) / "revflow.log")
+            args = ("--workers", str(self.workers)) if self.workers > 1 else ()
+            self.process = RevflowProcess(values, Path(self._tmp.name) / "revflow.log", args)
             await self.process.start()
         else:
             self.revflow = Revflow(self.settings, serve_api=self.serve_api)

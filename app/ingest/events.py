@@ -133,3 +133,13 @@ def is_activation(event: IncomingEvent) -> bool:
     if event.change_type == "CREATE":
         return True
     return event.change_type == "UPDATE" and "Status" in event.changed_fields
+
+
+def needs_read(event: IncomingEvent) -> bool:
+    """Whether handling the event reads records over REST (the intake paces those):
+    an activation, a gap or overflow, or an order line edited."""
+    if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
+        return True
+    if event.entity == "OrderItem" and event.change_type == "UPDATE":
+        return True
+    return is_activation(event)

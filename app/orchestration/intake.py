@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -26,12 +26,17 @@ from tenacity import RetryCallState, retry_if_exception
 
 from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
-from revflow.clock import aware, utcnow
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import EventStatus, ReceivedEvent
 from revflow.incidents import StandingFailure, is_permanent
-from revflow.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason, is_activation
+from revflow.ingest.events import (
+    GAP_TYPES,
+    OVERFLOW,
+    IncomingEvent,
+    echo_reason,
+    is_activation,
+)
 from revflow.metrics import EVENTS_SKIPPED, PLANS_CREATED
 from revflow.orchestration import repository
 from revflow.orchestration.amendments import request_amendment
@@ -45,6 +50,7 @@ from revflow.orchestration.batches import (
 from revflow.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
 from revflow.orchestration.plans import create_plan, plan_exists
 from revflow.orchestration.quotes import QuoteIntake, QuoteWork, finish_with_quotes
+from revflow.orchestration.read_gate import ReadGate
 from revflow.orchestration.recovery import plan_recovery
 from revflow.orchestration.revalidate import revalidate
 from revflow.plans.decompose import CompiledMapping, PlanDraft, decompose
@@ -88,10 +94,14 @@ class Intake:
         self.on_plans = on_plans
         self.lookups = LookupCache(client)  # records the mappings' record_lookups read
         self.wakeup = asyncio.Event()
+        # the intake loop and the reconciler both create plans: one transaction at a time,
+        # so the second sees the first's plan instead of failing on the unique key
+        self._planning = asyncio.Lock()
         self.skipped: dict[str, int] = {}
         self.org_currency: str | None = None  # a single-currency org's (see org_check)
         self.read_failure = StandingFailure(db, READ_INCIDENT, "reading orders from Salesforce")
         self.quotes: QuoteIntake | None = None  # set when Quotes are orchestrated
+        self.read_gate = ReadGate(client, settings)  # paced order reads
 
     @property
     def own_fields(self) -> frozenset[str]:
@@ -151,7 +161,7 @@ class Intake:
         limit = self.settings.ingest.batch_size
         async with self.db.read() as s:
             rows = await repository.received_events(s, limit)
-        if not rows or self._young(rows, limit):
+        if not rows or self.read_gate.hold(rows, limit):
             return 0
         work = BatchWork()
         quotes = QuoteWork()
@@ -180,15 +190,6 @@ class Intake:
         if retried and self.on_plans:
             self.on_plans()
         return handled
-
-    def _young(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
-        """A batch that is not full and whose oldest event is younger than
-        ``ingest.batch_delay_s`` waits for more (one order query for them all)."""
-        delay = self.settings.ingest.batch_delay_s
-        if delay <= 0 or len(rows) >= limit:
-            return False
-        oldest = rows[0].received_at
-        return (utcnow() - aware(oldest)).total_seconds() < delay
 
     async def _classify(
         self, row: ReceivedEvent, event: IncomingEvent, work: BatchWork, quotes: QuoteWork
@@ -289,6 +290,7 @@ class Intake:
             return {}
         fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, order_ids, fields)
+        self.read_gate.spent(len(order_ids))
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
         results: dict[str, tuple[str, str | None]] = {}
@@ -353,13 +355,14 @@ class Intake:
         to_read = [i for i in unique if i not in planned]
         fields = query_fields(self.mappings().values(), self.org_currency)
         orders = await fetch_orders(self.client, to_read, fields) if to_read else {}
+        self.read_gate.spent(len(to_read))
         for oid, order in orders.items():  # cancelled before it was planned: its
             if order.get("Status") in CANCELLED_STATUSES:  # cancellation event may be lost
                 await self._cancel(oid)
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
         outcomes: dict[str, OrderOutcome] = {}
-        async with self.db.write() as s:
+        async with self._planning, self.db.write() as s:
             for oid in unique:
                 why = why_for(oid)
                 outcomes[oid] = (

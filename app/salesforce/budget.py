@@ -11,6 +11,9 @@ exceed it, non-urgent work (write-back flushes, reconciliation sweeps, record
 lookups) pauses, an alert is recorded once, and the work resumes when old hours roll
 out of the window (or the share or ``M`` grows).  Paused work keeps its place: outbox
 items stay pending, the sweep cursor does not move, intake retries.
+
+Before that, the budget's ``pacer`` (``pacing.CallPacer``) spaces order reads and
+write-back calls out more as Revflow's use approaches its share.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from revflow.metrics import (
 )
 from revflow.salesforce import repository
 from revflow.salesforce.errors import BudgetExhausted
+from revflow.salesforce.pacing import CallPacer
 
 log = logging.getLogger("revflow.salesforce.budget")
 
@@ -68,8 +72,12 @@ class UsageReport:
 class ApiBudget:
     """Counts Revflow's calls and decides whether non-urgent work may call Salesforce."""
 
-    def __init__(self, share: float = 0.5, sync_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, share: float = 0.5, sync_interval_s: float = 1.0, pacer: CallPacer | None = None
+    ) -> None:
         self.share = share
+        # the process's one pacer of order reads and write-back calls (None: unpaced)
+        self._pacer = pacer
         self.sync_interval_s = sync_interval_s
         self.org_used: int | None = None
         self.org_limit: int | None = None
@@ -95,6 +103,13 @@ class ApiBudget:
     def budget(self) -> int | None:
         """``share × M``; None until a response has told Revflow the org's allocation."""
         return math.floor(self.share * self.org_limit) if self.org_limit else None
+
+    @property
+    def pacer(self) -> CallPacer | None:
+        """The pacer, its rates scaled for Revflow's use of its budget so far."""
+        if self._pacer is not None:
+            self._pacer.tighten(self.calls, self.budget)
+        return self._pacer
 
     def allows(self, calls: int = 1) -> bool:
         """Whether ``calls`` more non-urgent calls fit in the budget."""

@@ -24,9 +24,11 @@ refused notice is an incident.
 (``budget.ApiBudget``) pauses it too, with an alert.  Nothing is lost either way:
 items stay pending.
 
-A flush sends when at least ``batch_size`` records are due or the oldest due item
-has waited ``max_delay_s``; waiting a little lets status changes of the same Order
-coalesce into one record update and fills the 200-record calls.
+A flush sends when at least ``batch_size`` records are due, or the process's call
+pacer (``pacing``, on the client's budget) has a call's credit, or the oldest due
+item has waited the pacer's longest wait: idle, a status goes out at once; busy,
+calls fill up and an Order's status changes coalesce.  Unpaced, the oldest item
+waits ``max_delay_s`` instead.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import asyncio
 import logging
 import random
 import socket
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +67,7 @@ from revflow.salesforce.errors import (
     TransientError,
     classify,
 )
+from revflow.salesforce.pacing import CallPacer
 from revflow.salesforce.targets import fields_for
 
 log = logging.getLogger("revflow.writeback")
@@ -73,6 +77,7 @@ RELEASE_BACKOFF = forever(1.0, 300.0, jitter=0.5)
 RETRYABLE = RETRYABLE_CODES
 DROP = DROP_CODES
 PLAN_ERROR_LIMIT = 4000
+KIND = "writeback"  # the flusher's name at the call pacer
 
 
 def _permanent(exc: SalesforceError) -> bool:
@@ -136,15 +141,25 @@ class WritebackFlusher:
             except Exception:
                 log.exception("saving the API usage failed")
 
+    @property
+    def pacer(self) -> CallPacer | None:
+        budget = self.budget
+        return budget.pacer if budget is not None else None
+
     async def _worth_sending(self) -> bool:
-        """Enough records due to fill a call, or the oldest has waited ``max_delay_s``."""
-        if not self.max_delay:
+        """Enough records due to fill a call, or (paced) a call's credit is there, or
+        the oldest has waited: ``max_delay_s`` unpaced, the pacer's longest wait paced."""
+        pacer = self.pacer
+        if pacer is None and not self.max_delay:
             return True
         now = utcnow()
         async with self.db.read() as s:
             count, oldest = await repository.due_summary(s, now)
         if not count or oldest is None:
             return False
+        if pacer is not None:
+            waited = (now - aware(oldest)).total_seconds()
+            return pacer.may_send(count, self.batch_size, waited, time.monotonic(), KIND)
         return bool(count >= self.batch_size or aware(oldest) <= now - self.max_delay)
 
     async def _claim(self) -> list[WritebackItem]:
@@ -174,16 +189,23 @@ class WritebackFlusher:
     async def _hold_back_tail(
         self, records: list[Coalesced], items: list[WritebackItem]
     ) -> list[Coalesced]:
-        """With ``max_delay_s``, a last call that would go out part-full waits for more
-        records unless one of its items has waited ``max_delay_s``: calls stay full."""
+        """With ``max_delay_s`` (or paced), a last call that would go out part-full
+        waits for more records unless one of its items has waited ``max_delay_s`` (or
+        the pacer affords it after the full calls): calls stay full."""
         tail = len(records) % self.batch_size
-        if not self.max_delay or not tail or len(records) < self.batch_size:
-            return records  # (a flush of fewer records happens only once they waited)
+        pacer = self.pacer
+        if (pacer is None and not self.max_delay) or not tail or len(records) < self.batch_size:
+            return records  # (a flush of fewer records happens only once it may)
         created = {i.id: i.created_at for i in items}
         waiting = records[-tail:]
         now = utcnow()
         oldest = aware(min(created[i] for r in waiting for i in r.item_ids))
-        if oldest <= now - self.max_delay:
+        if pacer is not None:
+            full = len(records) // self.batch_size
+            waited = (now - oldest).total_seconds()
+            if pacer.affords(full + 1, time.monotonic()) or waited >= pacer.longest_wait_s():
+                return records
+        elif oldest <= now - self.max_delay:
             return records
         ids = [i for r in waiting for i in r.item_ids]
         async with self.db.write() as s:
@@ -264,6 +286,8 @@ class WritebackFlusher:
             ]
             results = await self.client.update_records(payload)
         self.calls += 1
+        if (pacer := self.pacer) is not None:
+            pacer.spend(1, time.monotonic(), KIND)
         if self.client.usage.used is not None:
             SALESFORCE_API_USED.set(self.client.usage.used)
         return await self._apply(chunk, results)

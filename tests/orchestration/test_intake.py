@@ -436,3 +436,16 @@ async def test_a_stop_during_the_read_backoff_ends_the_loop(org, db, database_ur
     stop.set()
     await asyncio.wait_for(task, 10)  # returns, raises nothing
     await client.aclose()
+
+
+async def test_intake_and_a_sweep_planning_one_order_at_once_make_one_plan(env, org, db):
+    """The intake loop and the reconciler share ``create_plans_for_orders``: run
+    together for the same order, neither fails on the plans' unique key."""
+    shop, intake = env
+    oid = shop.order()
+    outcomes = await asyncio.gather(
+        intake.create_plans_for_orders([oid], "activation"),
+        intake.create_plans_for_orders([oid], "sweep"),
+    )
+    assert await planned(db) == [oid]
+    assert sorted(o[oid].created for o in outcomes) == [False, True]

@@ -1,0 +1,197 @@
+"""Capacity with N Revflow processes: orders/s through the standard plan, and peak RSS.
+
+    python -m bench.bench_capacity --database-url postgresql+asyncpg://postgres@HOST/postgres
+        [--workers 1,2,4] [--orders 1000,10000] [--repeat 2] [--explain]
+
+For each (orders, workers, repeat) it creates a scratch database (dropped afterwards),
+runs the sandbox org and ERP in this process and ``revflow run --workers N`` as child
+processes (the main one plus N-1 steps-only workers), creates the orders, activates
+them all in sObject Collections calls of 200 and times first activation to the last
+order showing Completed on its record.  It prints orders/s, each Revflow process's
+peak RSS (``VmHWM``: with every order activated at once, all are in flight) and CPU
+milliseconds per order (Revflow's processes, and this process: the sandbox org and
+ERP), which a shared machine's neighbours do not change the way they change orders/s.
+``--explain`` prints the plans of the hot queries over the run's tables before the drop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from revflow.db.engine import make_engine
+from revflow.demo import DemoEnvironment
+
+
+def _scratch_url(server_url: str, name: str) -> str:
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    engine = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(statement))
+    await engine.dispose()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds used by ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _revflow_cpu_s(main_pid: int) -> dict[int, float]:
+    return {pid: _cpu_s(pid) for pid in [main_pid, *_children(main_pid)]}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+HOT_QUERIES = {  # the loops' queries, as PostgreSQL runs them (app/*/repository.py, claims.py)
+    "step claim": "SELECT id FROM steps WHERE ((state IN ('ready','retrying') AND due_at <= now()"
+    " AND NOT EXISTS (SELECT 1 FROM plans WHERE plans.id = steps.plan_id AND plans.state IN"
+    " ('freezing','frozen'))) OR (state = 'running' AND lease_expires_at < now()))"
+    " ORDER BY plan_id, due_at LIMIT 32 FOR UPDATE SKIP LOCKED",
+    "outbox claim": "SELECT * FROM writeback_outbox WHERE state = 'pending' AND due_at <= now()"
+    " AND (lease_expires_at IS NULL OR lease_expires_at < now()) ORDER BY id LIMIT 200"
+    " FOR UPDATE SKIP LOCKED",
+    "inbox read": "SELECT * FROM received_events WHERE status = 'received' ORDER BY id LIMIT 200",
+    "plans of orders": "SELECT id FROM plans WHERE order_id IN ('801000000000001AAA')",
+}
+
+
+async def _explain(url: str) -> None:
+    engine = make_engine(url)
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE"))
+        for name, sql in HOT_QUERIES.items():
+            rows = (await conn.execute(text("EXPLAIN ANALYZE " + sql))).scalars().all()
+            print(f"-- {name}\n" + "\n".join(rows))
+    await engine.dispose()
+
+
+async def one_run(
+    server_url: str, orders: int, workers: int, explain: bool, pool: tuple[int, int]
+) -> dict[str, Any]:
+    name = f"revflow_scale_bench_{os.getpid()}"
+    timeout_s = 60 + orders / 2  # slower than 2 orders/s: something is stuck
+    await _admin(server_url, f"DROP DATABASE IF EXISTS {name}")
+    await _admin(server_url, f"CREATE DATABASE {name}")
+    url = _scratch_url(server_url, name)
+    try:
+        overrides: dict[str, Any] = {
+            "database_pool_size": pool[0],
+            "database_max_overflow": pool[1],
+            # the defaults, not the crash tests' 2-3 s: on a loaded machine those lapse
+            # under a slow commit and other processes run the steps again
+            "worker": {"lease_s": 30.0},
+            "writeback": {"lease_s": 30.0},
+            "ingest": {"lease_s": 15.0},
+        }
+        async with DemoEnvironment(
+            database_url=url,
+            seed=7,
+            separate_process=True,
+            workers=workers,
+            settings_overrides=overrides,
+        ) as env:
+            ids = await env.create_orders(orders)
+            assert env.process is not None and env.process.proc is not None
+            main_pid = env.process.proc.pid
+            cpu_before, own_before = _revflow_cpu_s(main_pid), time.process_time()
+            started = time.monotonic()
+            await env.activate(ids)
+            done = await env.wait_until_done(ids, timeout_s=timeout_s, final=("Completed",))
+            elapsed = time.monotonic() - started
+            cpu_after, own = _revflow_cpu_s(main_pid), time.process_time() - own_before
+            cpu = [after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items()]
+            rss = [_peak_rss_mb(pid) for pid in cpu_after]
+            summary = env.summary(ids, elapsed)
+            if not done:  # why: the end of Revflow's log
+                print(*env.process.log_path.read_text().splitlines()[-20:], sep="\n")
+        if explain:
+            await _explain(url)
+    finally:
+        await _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return {
+        "orders": orders,
+        "workers": workers,
+        "all_completed": done,
+        "orders_per_s": round(orders / elapsed, 1),
+        "elapsed_s": round(elapsed, 1),
+        "peak_rss_mb": rss,
+        # CPU per order: what a machine of its own would carry, whatever the neighbours do
+        "revflow_cpu_ms_per_order": [round(1000 * c / orders, 1) for c in cpu],
+        "sandbox_cpu_ms_per_order": round(1000 * own / orders, 1),
+        "duplicate_deliveries": summary.duplicate_deliveries,
+        "latency_p50_s": summary.latency_p50_s,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--orders", default="1000")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--explain", action="store_true")
+    ap.add_argument(
+        "--pool",
+        default="5,10",
+        help="each process's pool size and overflow (N processes x their sum must fit "
+        "the server's max_connections)",
+    )
+    ap.add_argument("--database-url", default=os.environ.get("REVFLOW_BENCH_DATABASE_URL"))
+    args = ap.parse_args()
+    if not (args.database_url or "").startswith("postgresql"):
+        ap.error("--database-url must name a PostgreSQL server (several processes need it)")
+    logging.disable(logging.WARNING)
+    for orders in (int(n) for n in args.orders.split(",")):
+        for _ in range(args.repeat):  # interleaved: the machine's noise hits every N alike
+            for workers in (int(n) for n in args.workers.split(",")):
+                size, overflow = (int(n) for n in args.pool.split(","))
+                r = asyncio.run(
+                    one_run(args.database_url, orders, workers, args.explain, (size, overflow))
+                )
+                print(
+                    f"capacity: orders={orders} processes={workers} "
+                    f"orders_per_s={r['orders_per_s']} elapsed_s={r['elapsed_s']} "
+                    f"completed={r['all_completed']} duplicates={r['duplicate_deliveries']} "
+                    f"peak_rss_mb={r['peak_rss_mb']} "
+                    f"revflow_cpu_ms_per_order={r['revflow_cpu_ms_per_order']} "
+                    f"sandbox_cpu_ms_per_order={r['sandbox_cpu_ms_per_order']}",
+                    flush=True,
+                )
+                print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()

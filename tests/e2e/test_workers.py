@@ -1,0 +1,50 @@
+"""``revflow run --workers 3``: three processes share the steps, none runs one twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from revflow.db.database import Database
+from revflow.db.models import Step
+from revflow.demo import DemoEnvironment
+from tests.conftest import PG_URL
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not PG_URL, reason="worker processes need PostgreSQL (SQLite refuses)"),
+]
+
+ORDERS = 60
+
+
+async def test_three_processes_complete_every_order_and_run_no_step_twice(database_url):
+    async with DemoEnvironment(
+        database_url=database_url, seed=5, separate_process=True, workers=3
+    ) as env:
+        ids = await env.create_orders(ORDERS)
+        await env.activate(ids)
+        done = await env.wait_until_done(ids, timeout_s=120, final=("Completed",))
+        assert done, await env.explain([i for i in ids if env.order_status(i) != "Completed"])
+        assert env.process is not None
+        await env.process.stop()  # the children stop with it and log their share
+        lines = env.process.log_path.read_text().splitlines()
+        deliveries = list(env.erp.deliveries)
+        documents = env.erp.stats()["documents"]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    stopped = [r for r in records if r.get("msg") == "revflow stopped"]
+    assert sorted(r["steps_only"] for r in stopped) == [False, True, True]
+    shares = [r["steps_executed"] for r in stopped]
+    assert sum(1 for n in shares if n > 0) >= 2, shares  # the work was spread
+    # every webhook-id reached the ERP once: no step ran twice, none was retried
+    assert [d for d in deliveries if d.attempt != 1] == []
+    assert len({d.webhook_id for d in deliveries}) == len(deliveries) == 2 * ORDERS
+    db = Database(database_url)
+    async with db.read() as s:
+        steps = await s.scalar(select(func.count()).select_from(Step))
+    await db.dispose()
+    assert sum(shares) == steps  # each step's outcome committed by exactly one process
+    for doc_type in ("sales_order", "invoice"):
+        assert documents[doc_type] == dict.fromkeys(ids, 1)
