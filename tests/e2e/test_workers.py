@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -20,20 +23,40 @@ pytestmark = [
 ORDERS = 60
 
 
+def _records(log_path: Path) -> list[dict[str, Any]]:
+    lines = log_path.read_text().splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+async def _all_started(log_path: Path, processes: int, timeout_s: float = 60.0) -> bool:
+    """Every process has logged "revflow started" (the extra ones start after the main)."""
+    for _ in range(int(timeout_s * 10)):
+        if sum(r.get("msg") == "revflow started" for r in _records(log_path)) >= processes:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 async def test_three_processes_complete_every_order_and_run_no_step_twice(database_url):
+    # a few steps at a time per process, so that no one process can lease them all
+    # before the others' next poll (on a quiet machine the main one did, at 32)
     async with DemoEnvironment(
-        database_url=database_url, seed=5, separate_process=True, workers=3
+        database_url=database_url,
+        seed=5,
+        separate_process=True,
+        workers=3,
+        settings_overrides={"worker": {"concurrency": 2}},
     ) as env:
+        assert env.process is not None
+        assert await _all_started(env.process.log_path, 3), _records(env.process.log_path)[-5:]
         ids = await env.create_orders(ORDERS)
         await env.activate(ids)
         done = await env.wait_until_done(ids, timeout_s=120, final=("Completed",))
         assert done, await env.explain([i for i in ids if env.order_status(i) != "Completed"])
-        assert env.process is not None
         await env.process.stop()  # the children stop with it and log their share
-        lines = env.process.log_path.read_text().splitlines()
+        records = _records(env.process.log_path)
         deliveries = list(env.erp.deliveries)
         documents = env.erp.stats()["documents"]
-    records = [json.loads(line) for line in lines if line.startswith("{")]
     stopped = [r for r in records if r.get("msg") == "revflow stopped"]
     assert sorted(r["steps_only"] for r in stopped) == [False, True, True]
     shares = [r["steps_executed"] for r in stopped]
