@@ -13,7 +13,6 @@ from revflow.db.models import ReceivedEvent
 from revflow.ingest.events import IncomingEvent, is_activation, needs_read
 from revflow.orchestration.batches import event_of
 from revflow.orchestration.quotes import reached_status
-from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.orders import IDS_PER_QUERY
 from revflow.salesforce.pacing import CallPacer
@@ -31,8 +30,7 @@ class ReadGate:
 
     @property
     def pacer(self) -> CallPacer | None:
-        budget = getattr(self.client, "budget", None)
-        return budget.pacer if isinstance(budget, ApiBudget) else None
+        return self.client.budget.pacer  # the process's one pacer (None: unpaced)
 
     def hold(self, rows: Sequence[ReceivedEvent], limit: int) -> bool:
         """Whether a batch that is not full waits for more, so that one order query
