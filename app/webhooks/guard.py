@@ -42,12 +42,19 @@ log = logging.getLogger("revflow.webhooks")
 
 @dataclass(frozen=True)
 class _Seen:
-    """What the guard needs of the endpoint's row, and when it was read."""
+    """What the guard needs of the endpoint's row."""
 
     state: str
     disabled_reason: str | None
     consecutive_failures: int
-    read_at: float
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One read of the endpoint: its row (None: no row yet), when, at which generation."""
+
+    row: _Seen | None
+    at: float
     generation: int
 
 
@@ -68,20 +75,19 @@ class EndpointGuard(Connector):
         self.url = url or str(getattr(inner, "url", ""))
         self.policy = policy or DisablePolicy()
         self.max_age_s = max_age_s
-        self._seen: _Seen | None = None
-        self._no_row: tuple[float, int] | None = None  # no row yet: (read_at, generation)
+        self._read: _Read | None = None
         self._reading = asyncio.Lock()
         self._epoch = 0  # bumped by _forget
 
     def _kept(self) -> tuple[bool, _Seen | None]:
         """(True, row) if the row last read is still good to use, else (False, None)."""
-        now, gen = time.monotonic(), endpoints.generation()
-        seen = self._seen
-        if seen is not None and seen.generation == gen and now - seen.read_at < self.max_age_s:
-            return True, seen
-        no_row = self._no_row
-        if no_row is not None and no_row[1] == gen and now - no_row[0] < self.max_age_s:
-            return True, None
+        read = self._read
+        if (
+            read is not None
+            and read.generation == endpoints.generation()
+            and time.monotonic() - read.at < self.max_age_s
+        ):
+            return True, read.row
         return False, None
 
     async def _endpoint(self) -> _Seen | None:
@@ -101,15 +107,13 @@ class EndpointGuard(Connector):
                 row = await endpoints.get_endpoint(s, self.name)
             seen = None
             if row is not None:
-                seen = _Seen(
-                    row.state, row.disabled_reason, row.consecutive_failures or 0, now, gen
-                )
+                seen = _Seen(row.state, row.disabled_reason, row.consecutive_failures or 0)
             if epoch == self._epoch:  # not kept if a failure or success moved it meanwhile
-                self._seen, self._no_row = seen, (None if row is not None else (now, gen))
+                self._read = _Read(seen, now, gen)
             return seen
 
     def _forget(self) -> None:
-        self._seen = self._no_row = None
+        self._read = None
         self._epoch += 1
 
     async def call(self, action: str, payload: dict[str, Any], ctx: CallContext) -> CallResult:
