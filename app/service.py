@@ -33,6 +33,7 @@ from revflow.connectors.registry import build_connector
 from revflow.console.order_reader import order_reader
 from revflow.db.database import Database
 from revflow.db.engine import is_sqlite
+from revflow.db.notify import Listener
 from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
@@ -69,7 +70,7 @@ log = logging.getLogger("revflow")
 # one twice.  Intake (unlocked inbox reads: two processes would read each order from
 # Salesforce twice), the consumer (one lease per channel), the write-back (coalesces
 # per record), reconcile, waits, jeopardy and alerts stay in the one ``revflow run``.
-STEP_LOOPS = ("worker", "worker_commits", "worker_leases")
+STEP_LOOPS = ("listener", "worker", "worker_commits", "worker_leases")
 
 
 def plan_definition(settings: Settings, mappings: set[str] | None = None) -> PlanDefinition:
@@ -231,6 +232,8 @@ class Revflow:
             concurrency=settings.worker.concurrency,
             lease_s=settings.worker.lease_s,
             poll_interval_s=settings.worker.poll_interval_s,
+            idle_poll_s=settings.worker.idle_poll_s,
+            listener=None if self.db.is_sqlite else Listener(self.db.engine),
             jeopardy_sweep_s=settings.worker.jeopardy_sweep_s,
         )
         self.intake = Intake(
