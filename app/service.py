@@ -46,7 +46,6 @@ from revflow.orchestration.worker import Worker
 from revflow.org_guard import OrgGuard
 from revflow.plans.definitions import PlanDefinition, StepKind, order_fulfillment
 from revflow.plans.files import load_plan_file
-from revflow.plans.retry import forever
 from revflow.resources import shipped
 from revflow.retention.loop import RetentionLoop
 from revflow.salesforce.auth import TokenProvider
@@ -56,7 +55,7 @@ from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.pacing import pacer_for
 from revflow.salesforce.writeback import WritebackFlusher
 from revflow.security.oidc.provider import OidcProvider
-from revflow.supervisor import Supervisor
+from revflow.supervisor import Supervisor, backoff_for
 from revflow.vault import configure as configure_vault
 from revflow.vault.refresh_tokens import bind_refresh_tokens
 from revflow.webhooks.endpoints import DisablePolicy
@@ -277,15 +276,7 @@ class Revflow:
             writeback=settings.writeback,  # an Order's fields, or a Quote's
         )
         sup = settings.supervisor
-        self.supervisor = Supervisor(
-            forever(
-                sup.initial_interval_s,
-                sup.maximum_interval_s,
-                jitter=sup.jitter,
-                backoff_coefficient=sup.backoff_coefficient,
-            ),
-            stale_after_s=sup.stale_after_s,
-        )
+        self.supervisor = Supervisor(backoff_for(sup), stale_after_s=sup.stale_after_s)
         self.alerts.loops = self.supervisor
         if steps_only:
             for name, (loop, interval_s) in self.worker.loops().items():
