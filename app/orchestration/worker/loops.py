@@ -100,14 +100,23 @@ class Worker:
 
     def loops(self) -> dict[str, tuple[LoopFn, float]]:
         """The worker's loops by name, each with its interval (the service supervises each)."""
-        listen = {"listener": (self.listener.run, CHECK_S)} if self.listener else {}
-        return listen | {
-            "worker": (self.claim_loop, self.poll_interval_s),
+        loops: dict[str, tuple[LoopFn, float]] = {}
+        if self.listener is not None:  # LISTEN/NOTIFY wakeups (PostgreSQL)
+            loops["listener"] = (self.listener.run, CHECK_S)
+        return loops | {
+            "worker": (self.claim_loop, self._claim_interval_s),
             "worker_commits": (self.commit_loop, self.poll_interval_s),
             "worker_leases": (self.lease_loop, self.lease.total_seconds() / 3),
             "waits": (self.waits_loop, self.signal_poll_s),
             "jeopardy": (self.jeopardy_loop, self.jeopardy_sweep_s),
         }
+
+    @property
+    def _claim_interval_s(self) -> float:
+        """How often an idle claim loop beats: its fallback poll when notifications wake it."""
+        if self.listener is None:
+            return self.poll_interval_s
+        return max(self.poll_interval_s, self.idle_poll_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """All of the worker's loops under a supervisor of their own (for tests and tools)."""
