@@ -61,6 +61,8 @@ class Worker:
         self.idle_poll_s = idle_poll_s
         self.listener = listener
         self.notified = asyncio.Event()  # another transaction made steps due
+        self._due_looked_up = self._due = float("-inf")  # loop time of the next due step
+        self._claimed_at = float("-inf")  # loop time the last claim started
         if listener is not None:
             listener.subscribe(STEPS_CHANNEL, self.notified)
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
@@ -135,6 +137,7 @@ class Worker:
                 # cleared before the claim: a wakeup during it is for steps it may miss
                 self.wakeup.clear()
                 self.notified.clear()
+                self._claimed_at = asyncio.get_running_loop().time()
                 claimed = await self.claim(free) if free > 0 else []
                 for step in claimed:
                     if step.id in self._running:
@@ -157,18 +160,24 @@ class Worker:
         if self.listener is None or not self.listener.listening:
             await sleep_until(self.poll_interval_s, self.wakeup, self.notified, stop)
             return
-        wait_s = self.idle_poll_s
-        if nothing_due:
-            wait_s = await next_due_in(self.db, self.idle_poll_s)
         clock = asyncio.get_running_loop().time
-        empty_at = clock()
+        wait_s = await self._until_due(clock()) if nothing_due else self.idle_poll_s
         await sleep_until(wait_s, self.wakeup, self.notified, stop)
-        if nothing_due and self.notified.is_set() and not self.wakeup.is_set():
-            # a burst of other processes' commits: one empty claim per poll interval at
-            # most (the fast poll's rate), however many notifications arrive
-            rest_s = empty_at + self.poll_interval_s - clock()
+        if self.notified.is_set() and not self.wakeup.is_set():
+            # notified only: by other processes' commits, or this one's (which set
+            # ``wakeup`` and were claimed already): one claim per poll interval at most
+            # for them, the fast poll's rate, however many notifications arrive
+            rest_s = self._claimed_at + self.poll_interval_s - clock()
             if rest_s > 0:
                 await sleep_until(rest_s, self.wakeup, stop)
+
+    async def _until_due(self, now: float) -> float:
+        """Seconds until the next step's known due time, at most ``idle_poll_s``; looked
+        up at most once per ``idle_poll_s`` (a busy worker finds nothing due often)."""
+        if now - self._due_looked_up >= self.idle_poll_s:
+            self._due_looked_up = now
+            self._due = now + await next_due_in(self.db, self.idle_poll_s)
+        return self._due - now if self._due > now else self.idle_poll_s
 
     async def commit_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
         """Commit finished steps in batches: whatever finished while the last batch was written.
