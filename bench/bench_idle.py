@@ -17,31 +17,23 @@ import asyncio
 import logging
 import os
 
-from bench.bench_capacity import _admin, _revflow_cpu_s, _scratch_url
+from bench.bench_capacity import _revflow_cpu_s
+from bench.scratch import scratch_database
 from revflow.demo import DemoEnvironment
 
 SETTLE_S = 15.0  # start-up (imports, org check; slow on a loaded machine) is not idle time
 
 
-async def one_run(server_url: str, workers: int, seconds: float) -> dict[int, float]:
-    name = f"revflow_idle_bench_{os.getpid()}"
-    await _admin(server_url, f"DROP DATABASE IF EXISTS {name}")
-    await _admin(server_url, f"CREATE DATABASE {name}")
-    try:
-        async with DemoEnvironment(
-            database_url=_scratch_url(server_url, name),
-            seed=7,
-            separate_process=True,
-            workers=workers,
-        ) as env:
-            assert env.process is not None and env.process.proc is not None
-            main_pid = env.process.proc.pid
-            await asyncio.sleep(SETTLE_S)
-            before = _revflow_cpu_s(main_pid)
-            await asyncio.sleep(seconds)
-            after = _revflow_cpu_s(main_pid)
-    finally:
-        await _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+async def one_run(url: str, workers: int, seconds: float) -> dict[int, float]:
+    async with DemoEnvironment(
+        database_url=url, seed=7, separate_process=True, workers=workers
+    ) as env:
+        assert env.process is not None and env.process.proc is not None
+        main_pid = env.process.proc.pid
+        await asyncio.sleep(SETTLE_S)
+        before = _revflow_cpu_s(main_pid)
+        await asyncio.sleep(seconds)
+        after = _revflow_cpu_s(main_pid)
     return {pid: round(cpu - before.get(pid, 0.0), 2) for pid, cpu in after.items()}
 
 
@@ -54,7 +46,8 @@ def main() -> None:
     if not (args.database_url or "").startswith("postgresql"):
         ap.error("--database-url must name a PostgreSQL server (several processes need it)")
     logging.disable(logging.WARNING)
-    cpu = asyncio.run(one_run(args.database_url, args.workers, args.seconds))
+    with scratch_database(args.database_url, "idle") as url:
+        cpu = asyncio.run(one_run(url, args.workers, args.seconds))
     main_s, *workers_s = cpu.values()
     print(
         f"idle: processes={args.workers} seconds={args.seconds} "
