@@ -11,6 +11,7 @@ from sqlalchemy import update
 from revflow.clock import utcnow
 from revflow.config import WritebackSettings
 from revflow.connectors.base import CallResult, FakeConnector
+from revflow.connectors.errors import FatalError
 from revflow.db.database import Database
 from revflow.db.models import Step, StepState
 from revflow.db.notify import Listener
@@ -61,3 +62,44 @@ async def test_the_timer_is_the_next_steps_due_time_at_most_the_fallback(db: Dat
         )
     assert await next_due_in(db, 2.0) == 2.0
     assert 25.0 < await next_due_in(db, HOUR) <= 30.0
+
+
+async def test_a_full_worker_claims_again_when_a_step_fails(db: Database) -> None:
+    """Its one slot freed by a failure (not a completion, which wakes it anyway), a
+    worker that would poll in an hour claims the step that became due meanwhile."""
+    if db.is_sqlite:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    called, go_on = asyncio.Event(), asyncio.Event()
+
+    async def erp(action: str, payload: object, ctx: object) -> CallResult:
+        called.set()
+        await go_on.wait()
+        raise FatalError("refused")
+
+    listener = Listener(db.engine)
+    worker = Worker(
+        db,
+        StepExecutor({"erp": FakeConnector(erp)}),
+        {},
+        WritebackSettings(),
+        concurrency=1,
+        poll_interval_s=0.05,
+        idle_poll_s=HOUR,
+        listener=listener,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    async with asyncio.timeout(10):
+        while not listener.listening:  # noqa: ASYNC110 - the listener's task sets it
+            await asyncio.sleep(0.01)
+    first = await insert_plan(db, [{"key": "a", "kind": "callout", "action": "x"}], "801A")
+    async with asyncio.timeout(10):
+        await called.wait()
+    second = await insert_plan(db, [{"key": "a", "kind": "callout", "action": "x"}], "801B")
+    go_on.set()
+    async with asyncio.timeout(20):
+        while (await states(db, second))[1]["a"].state != StepState.FAILED:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert (await states(db, first))[1]["a"].state == StepState.FAILED
+    stop.set()
+    await task

@@ -202,9 +202,12 @@ class Worker:
                 if unavailable(exc):
                     raise  # kept in _batch for the restart
                 log.exception("step outcomes could not be recorded")
+            full = len(self._running) >= self.concurrency
             for step, _result in self._batch:
                 self._running.pop(step.id, None)
                 self._done.task_done()
+            if full:  # the claim loop waits for free slots (a retry or failure frees one too)
+                self.wakeup.set()
             self._batch = []
             beat()
 
