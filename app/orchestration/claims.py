@@ -83,9 +83,9 @@ async def lease_due_steps(
             .returning(Step.id, Step.plan_id, *columns)
             .cte("leased")
         )
-        both = select(
-            leased_cte, Plan.order_id, Plan.correlation_id, Plan.definition
-        ).join_from(leased_cte, Plan, Plan.id == leased_cte.c.plan_id)
+        both = select(leased_cte, Plan.order_id, Plan.correlation_id, Plan.definition).join_from(
+            leased_cte, Plan, Plan.id == leased_cte.c.plan_id
+        )
         rows = list((await s.execute(both)).all())
         return rows, {r.plan_id: r for r in rows}
     ids = list((await s.scalars(pick)).all())
