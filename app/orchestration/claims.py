@@ -174,17 +174,19 @@ async def fence(s: AsyncSession, step_ids: Sequence[int], owner: str, is_sqlite:
     """
     if not step_ids:
         return set()
-    mine = and_(Step.id.in_(step_ids), Step.lease_owner == owner, Step.state == StepState.RUNNING)
-    if is_sqlite:
-        q: Any = (
-            update(Step)
-            .where(mine)
-            .values(lease_expires_at=Step.lease_expires_at)
-            .returning(Step.id)
-        )
-    else:
-        q = select(Step.id).where(mine).with_for_update()
-    return set((await s.scalars(q)).all())
+    q = _FENCE_SQLITE if is_sqlite else _FENCE
+    return set((await s.scalars(q, {"b_ids": list(step_ids), "b_owner": owner})).all())
+
+
+_MINE = and_(
+    Step.id.in_(bindparam("b_ids", expanding=True)),
+    Step.lease_owner == bindparam("b_owner", type_=Step.lease_owner.type),
+    Step.state == StepState.RUNNING,
+)
+_FENCE = select(Step.id).where(_MINE).with_for_update()
+_FENCE_SQLITE = (
+    update(Step).where(_MINE).values(lease_expires_at=Step.lease_expires_at).returning(Step.id)
+)
 
 
 async def release_steps(
@@ -197,21 +199,36 @@ async def release_steps(
     for step_id, values in changes:
         params = {f"b_{k}": v for k, v in values.items() if k != "attempts"}
         params["b_id"] = step_id
+        params["b_owner"] = owner
         groups.setdefault(tuple(sorted(values)), []).append(params)
-    c = STEPS.c
     for columns, rows in groups.items():
+        await s.execute(_release_statement(columns), rows)
+
+
+_RELEASES: dict[tuple[str, ...], Any] = {}
+
+
+def _release_statement(columns: tuple[str, ...]) -> Any:
+    """The executemany UPDATE of ``release_steps`` for one set of columns, built once."""
+    stmt = _RELEASES.get(columns)
+    if stmt is None:
+        c = STEPS.c
         new: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
         for name in columns:
             if name == "attempts":
                 new[name] = c.attempts - 1
             else:
                 new[name] = bindparam(f"b_{name}", type_=c[name].type)
-        await s.execute(
+        stmt = _RELEASES[columns] = (
             update(STEPS)
-            .where(c.id == bindparam("b_id"), c.lease_owner == owner, c.state == StepState.RUNNING)
-            .values(new),
-            rows,
+            .where(
+                c.id == bindparam("b_id"),
+                c.lease_owner == bindparam("b_owner", type_=c.lease_owner.type),
+                c.state == StepState.RUNNING,
+            )
+            .values(new)
         )
+    return stmt
 
 
 async def release_compensation(
