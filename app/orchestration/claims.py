@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    func,
     or_,
     select,
     update,
@@ -60,6 +61,15 @@ def due_compensations(now: Any) -> ColumnElement[bool]:
         Step.due_at <= now,
         or_(Step.lease_owner.is_(None), Step.lease_expires_at < now),
     )
+
+
+WAITING_FOR_TIME = [StepState.READY, StepState.RETRYING, StepState.COMPENSATING]
+
+
+async def next_due_at(s: AsyncSession, now: datetime) -> datetime | None:
+    """When the next step or compensation waiting for its time falls due (None: none)."""
+    query = select(func.min(Step.due_at)).where(Step.state.in_(WAITING_FOR_TIME), Step.due_at > now)
+    return cast("datetime | None", (await s.execute(query)).scalar())
 
 
 async def lease_due_steps(

@@ -6,21 +6,16 @@ commits; a retry or a deferral made due later announces nothing when its time co
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from revflow.clock import aware, utcnow
 from revflow.db.database import Database
-from revflow.db.models import Step, StepState
-
-WAITING_FOR_TIME = [StepState.READY, StepState.RETRYING, StepState.COMPENSATING]
+from revflow.orchestration.claims import next_due_at
 
 
 async def next_due_in(db: Database, at_most_s: float) -> float:
     """Seconds until the next step or compensation falls due, at most ``at_most_s``."""
     now = utcnow()
-    query = select(func.min(Step.due_at)).where(Step.state.in_(WAITING_FOR_TIME), Step.due_at > now)
     async with db.read() as s:
-        due = (await s.execute(query)).scalar()
+        due = await next_due_at(s, now)
     if due is None:
         return at_most_s
     return min(at_most_s, max(0.0, (aware(due) - now).total_seconds()))
