@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
 from revflow.alerts.service import raise_deferred
 from revflow.clock import utcnow
 from revflow.config import WritebackSettings
+from revflow.db.bulk import insert_ids, insert_rows
 from revflow.db.models import OrderSnapshot, Plan, PlanProductFamily, PlanState, Step, StepState
 from revflow.links import ConsoleSettings, plan_url
 from revflow.orchestration import repository
@@ -47,7 +47,9 @@ async def create_plan(
 ) -> Plan:
     """``create_plans`` for one plan; returns the stored plan."""
     (plan_id,) = await create_plans(session, [(draft, order)], writeback, actor, console)
-    return await session.get_one(Plan, plan_id)
+    plan = await repository.get_plan(session, plan_id)
+    assert plan is not None  # inserted just now, in this transaction
+    return plan
 
 
 async def create_plans(
@@ -69,7 +71,7 @@ async def create_plans(
     now = utcnow()
     cfg = console or ConsoleSettings()
     margin = Margin(writeback.jeopardy_margin_share, writeback.jeopardy_margin_s)
-    snapshot_ids = await _insert_ids(
+    snapshot_ids = await insert_ids(
         session,
         OrderSnapshot,
         [{"order_id": draft.order_id, "record": order} for draft, order in new],
@@ -99,7 +101,7 @@ async def create_plans(
         )
         steps.append(rows)
         families.append(facets.families)
-    plan_ids = await _insert_ids(session, Plan, plans)
+    plan_ids = await insert_ids(session, Plan, plans)
     family_rows = [
         {"plan_id": pid, "family": f}
         for pid, fams in zip(plan_ids, families, strict=True)
@@ -108,9 +110,8 @@ async def create_plans(
     step_rows = [
         {"plan_id": pid, **row} for pid, rows in zip(plan_ids, steps, strict=True) for row in rows
     ]
-    if family_rows:
-        await session.execute(insert(PlanProductFamily), family_rows)
-    await session.execute(insert(Step), step_rows)
+    await insert_rows(session, PlanProductFamily, family_rows)
+    await insert_rows(session, Step, step_rows)
     writes: list[outbox.Write] = []
     for (draft, _), plan, pid in zip(new, plans, plan_ids, strict=True):
         writes += _first_writes(writeback, console, draft, plan, pid)
@@ -128,12 +129,6 @@ async def create_plans(
     await outbox.enqueue_many(session, writes)
     await raise_deferred(session)  # alerts kept on the session: raised in this transaction
     return plan_ids
-
-
-async def _insert_ids(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in one statement; their ids in ``rows``' order."""
-    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
-    return list((await session.scalars(stmt, rows)).all())
 
 
 def _step_rows(draft: PlanDraft, now: datetime) -> tuple[list[dict[str, Any]], list[StepTiming]]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from revflow.db.bulk import insert_ids
 from revflow.db.models import OutboxOperation, WritebackItem
 
 #: sObjects Revflow only ever creates (never updates by id)
@@ -80,9 +80,8 @@ async def enqueue_many(session: AsyncSession, writes: Sequence[Write]) -> None:
         }
         for w in writes
     ]
-    # returning in parameter order: the rows are inserted, and numbered, in that order
-    stmt = insert(WritebackItem).returning(WritebackItem.id, sort_by_parameter_order=True)
-    await session.execute(stmt, rows)
+    # numbered in order: coalescing lets the newest of two values of a field win
+    await insert_ids(session, WritebackItem, rows)
 
 
 def create(
