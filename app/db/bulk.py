@@ -21,6 +21,7 @@ async def insert_ids(
 
 
 async def insert_rows(session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` of ``model``, ids unused."""
+    """Insert ``rows`` of ``model`` (an executemany), ids unused: without RETURNING it
+    costs this process less CPU than a multi-row INSERT (measured)."""
     if rows:
         await session.execute(insert(model), rows)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from revflow.db.bulk import insert_ids
+from revflow.db.bulk import insert_rows
 from revflow.db.models import OutboxOperation, WritebackItem
 
 #: sObjects Revflow only ever creates (never updates by id)
@@ -80,8 +80,9 @@ async def enqueue_many(session: AsyncSession, writes: Sequence[Write]) -> None:
         }
         for w in writes
     ]
-    # numbered in order: coalescing lets the newest of two values of a field win
-    await insert_ids(session, WritebackItem, rows)
+    # an executemany inserts, and numbers, the rows in order: coalescing lets the
+    # newest of two values of a field win
+    await insert_rows(session, WritebackItem, rows)
 
 
 def create(
