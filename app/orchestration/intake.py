@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -172,7 +172,9 @@ class Intake:
             await self.quotes.read(quotes)
         await self._amend_planned(work)
         finish = partial(finish_with_quotes, self.quotes, quotes, work)
-        await self.create_plans_for_orders(list(work.reasons), work.reasons, in_transaction=finish)
+        await self.create_plans_for_orders(
+            list(work.reasons), work.reasons, in_transaction=finish, unplanned=work.unplanned
+        )
         if self.quotes is not None and await self.quotes.more_work(quotes) and self.on_plans:
             self.on_plans()  # wake the worker: Quotes' steps are ready
         retried = work.changed and await revalidate(
@@ -266,6 +268,7 @@ class Intake:
                 else:
                     rows.setdefault(order_id, []).extend(row_ids)
         activated = await self._planned(list(work.activated))
+        work.unplanned = set(work.activated) - activated
         for order_id in activated:
             rows.setdefault(order_id, []).extend(work.activated.pop(order_id))
             work.reasons.pop(order_id, None)
@@ -327,18 +330,21 @@ class Intake:
         reason: str | Mapping[str, str],
         *,
         in_transaction: InTransaction | None = None,
+        unplanned: Collection[str] = (),
     ) -> dict[str, OrderOutcome]:
         """Create a plan for each of ``ids`` that is Activated now and has none.
 
         Orders already planned are not read; the rest are read over REST and their
         current state is the truth.  ``reason`` (one, or per order id) says why:
         ``activation`` or a recovery (gap, overflow, sweep, ...), which is audited.
-        ``in_transaction`` runs in the same transaction as the plans.
+        ``in_transaction`` runs in the same transaction as the plans.  ``unplanned``:
+        orders just found without a plan, not looked up again (the plans' transaction
+        checks once more).
         """
         unique = list(dict.fromkeys(ids))
         if not unique and in_transaction is None:
             return {}
-        planned = await self._planned(unique)
+        planned = await self._planned([i for i in unique if i not in unplanned])
 
         # a recovery (gap, overflow, expired replay id, polling) may stand for an
         # amendment whose event was lost: planned orders it names are compared too; the
