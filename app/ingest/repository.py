@@ -51,33 +51,34 @@ async def insert_event(session: AsyncSession, event: IncomingEvent) -> bool:
 
 
 async def insert_events(session: AsyncSession, events: Sequence[IncomingEvent]) -> set[str]:
-    """Insert many events in one statement; returns the dedupe keys that were new."""
+    """Insert many events (an executemany); returns the dedupe keys that were new."""
     if not events:
         return set()
+    now = utcnow()
+    rows = [
+        {
+            "dedupe_key": e.dedupe_key,
+            "channel": e.channel,
+            "replay_id": e.replay_id,
+            "entity": e.entity,
+            "change_type": e.change_type,
+            "record_ids": list(e.record_ids),
+            "transaction_key": e.transaction_key,
+            "sequence_number": e.sequence_number,
+            "payload": e.payload,
+            "status": "received",
+            "received_at": now,
+        }
+        for e in events
+    ]
+    # parameters, not ``.values(rows)``: one cached statement for any batch size, and
+    # no walk of every payload to build it
     stmt = (
         upsert(session)(ReceivedEvent)
-        .values(
-            [
-                {
-                    "dedupe_key": e.dedupe_key,
-                    "channel": e.channel,
-                    "replay_id": e.replay_id,
-                    "entity": e.entity,
-                    "change_type": e.change_type,
-                    "record_ids": list(e.record_ids),
-                    "transaction_key": e.transaction_key,
-                    "sequence_number": e.sequence_number,
-                    "payload": e.payload,
-                    "status": "received",
-                    "received_at": utcnow(),
-                }
-                for e in events
-            ]
-        )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(ReceivedEvent.dedupe_key)
     )
-    return set((await session.scalars(stmt)).all())
+    return set((await session.scalars(stmt, rows)).all())
 
 
 async def last_received_at(session: AsyncSession, channel: str) -> datetime | None:

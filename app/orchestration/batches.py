@@ -74,6 +74,7 @@ class BatchWork:
     recoveries: list[tuple[ReceivedEvent, Recovery]] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # Orders whose data changed
     items: dict[str, list[int]] = field(default_factory=dict)  # OrderItem id -> event ids
+    unplanned: set[str] = field(default_factory=set)  # activated, found without a plan
 
     def want(self, order_ids: Iterable[str], reason: str) -> None:
         for oid in order_ids:

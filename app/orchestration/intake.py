@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import RetryCallState, retry_if_exception
 
-from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_beating, sleep_until
 from revflow.config import Settings
 from revflow.db.database import Database
@@ -48,7 +47,7 @@ from revflow.orchestration.batches import (
     group_transactions,
 )
 from revflow.orchestration.changes import CANCELLED_STATUSES, is_cancellation, request_cancellation
-from revflow.orchestration.plans import create_plan, plan_exists
+from revflow.orchestration.planning import plan_orders
 from revflow.orchestration.quotes import QuoteIntake, QuoteWork, finish_with_quotes
 from revflow.orchestration.read_gate import ReadGate
 from revflow.orchestration.recovery import plan_recovery
@@ -67,7 +66,6 @@ log = logging.getLogger("revflow.intake")
 # retries of a failed order read (not an incident): 1 s doubling up to 60 s
 READ_BACKOFF = forever(1.0, 60.0, jitter=0.0)
 
-SCENARIO = "new"
 NO_AMENDMENT_CHECK = frozenset({"activation", "sweep"})  # reasons that never re-check plans
 READ_INCIDENT = "salesforce:intake:order_read"  # incident key while reads fail permanently
 
@@ -174,7 +172,9 @@ class Intake:
             await self.quotes.read(quotes)
         await self._amend_planned(work)
         finish = partial(finish_with_quotes, self.quotes, quotes, work)
-        await self.create_plans_for_orders(list(work.reasons), work.reasons, in_transaction=finish)
+        await self.create_plans_for_orders(
+            list(work.reasons), work.reasons, in_transaction=finish, unplanned=work.unplanned
+        )
         if self.quotes is not None and await self.quotes.more_work(quotes) and self.on_plans:
             self.on_plans()  # wake the worker: Quotes' steps are ready
         retried = work.changed and await revalidate(
@@ -268,6 +268,7 @@ class Intake:
                 else:
                     rows.setdefault(order_id, []).extend(row_ids)
         activated = await self._planned(list(work.activated))
+        work.unplanned = set(work.activated) - activated
         for order_id in activated:
             rows.setdefault(order_id, []).extend(work.activated.pop(order_id))
             work.reasons.pop(order_id, None)
@@ -329,18 +330,21 @@ class Intake:
         reason: str | Mapping[str, str],
         *,
         in_transaction: InTransaction | None = None,
+        unplanned: Collection[str] = (),
     ) -> dict[str, OrderOutcome]:
         """Create a plan for each of ``ids`` that is Activated now and has none.
 
         Orders already planned are not read; the rest are read over REST and their
         current state is the truth.  ``reason`` (one, or per order id) says why:
         ``activation`` or a recovery (gap, overflow, sweep, ...), which is audited.
-        ``in_transaction`` runs in the same transaction as the plans.
+        ``in_transaction`` runs in the same transaction as the plans.  ``unplanned``:
+        orders just found without a plan, not looked up again (the plans' transaction
+        checks once more).
         """
         unique = list(dict.fromkeys(ids))
         if not unique and in_transaction is None:
             return {}
-        planned = await self._planned(unique)
+        planned = await self._planned([i for i in unique if i not in unplanned])
 
         # a recovery (gap, overflow, expired replay id, polling) may stand for an
         # amendment whose event was lost: planned orders it names are compared too; the
@@ -361,15 +365,12 @@ class Intake:
                 await self._cancel(oid)
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
-        outcomes: dict[str, OrderOutcome] = {}
         async with self._planning, self.db.write() as s:
-            for oid in unique:
-                why = why_for(oid)
-                outcomes[oid] = (
-                    PLANNED
-                    if oid in planned
-                    else await self._plan_one(s, oid, orders.get(oid), mappings, why)
-                )
+            to_plan = [oid for oid in unique if oid not in planned]
+            made = await plan_orders(
+                s, to_plan, orders, why_for, self.definition, mappings, self.settings
+            )
+            outcomes = {oid: made.get(oid, PLANNED) for oid in unique}
             if in_transaction is not None:
                 await in_transaction(s, outcomes)
         created = sum(o.created for o in outcomes.values())
@@ -382,33 +383,3 @@ class Intake:
     async def _planned(self, ids: list[str]) -> set[str]:
         async with self.db.read() as s:
             return await repository.planned_orders(s, ids)
-
-    async def _plan_one(
-        self,
-        s: AsyncSession,
-        order_id: str,
-        order: dict[str, Any] | None,
-        mappings: Mapping[str, CompiledMapping],
-        reason: str,
-    ) -> OrderOutcome:
-        if order is None:
-            return OrderOutcome(EventStatus.SKIPPED, "order not found in Salesforce (deleted?)")
-        if order.get("Status") != "Activated":
-            return OrderOutcome(EventStatus.SKIPPED, f"order is {order.get('Status')!r} now")
-        if await plan_exists(s, order_id, SCENARIO):
-            return PLANNED
-        draft = decompose(self.definition, order, mappings)
-        settings = self.settings
-        plan = await create_plan(s, draft, order, settings.writeback, console=settings.console)
-        if reason != "activation":
-            log.info("plan created by recovery", extra={"order_id": order_id, "reason": reason})
-            audit.record(
-                s,
-                "revflow",
-                "plan.recovered",
-                plan_id=plan.id,
-                order_id=order_id,
-                correlation_id=draft.correlation_id,
-                reason=reason,
-            )
-        return OrderOutcome(EventStatus.PROCESSED, None, created=True)

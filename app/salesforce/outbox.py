@@ -14,10 +14,12 @@ know ``(sobject, record_id, fields)`` (the worker's step writes) publish events.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from revflow.db.bulk import insert_rows
 from revflow.db.models import OutboxOperation, WritebackItem
 
 #: sObjects Revflow only ever creates (never updates by id)
@@ -52,6 +54,35 @@ def enqueue(
             operation=operation or operation_for(sobject),
         )
     )
+
+
+class Write(NamedTuple):
+    """One queued write, for ``enqueue_many``."""
+
+    sobject: str
+    record_id: str
+    fields: dict[str, Any]
+    correlation_id: str | None = None
+    operation: OutboxOperation | None = None
+
+
+async def enqueue_many(session: AsyncSession, writes: Sequence[Write]) -> None:
+    """``enqueue`` each of ``writes``, in one INSERT (ids follow ``writes``' order)."""
+    if not writes:
+        return
+    rows = [
+        {
+            "sobject": w.sobject,
+            "record_id": w.record_id,
+            "fields": w.fields,
+            "correlation_id": w.correlation_id,
+            "operation": w.operation or operation_for(w.sobject),
+        }
+        for w in writes
+    ]
+    # an executemany inserts, and numbers, the rows in order: coalescing lets the
+    # newest of two values of a field win
+    await insert_rows(session, WritebackItem, rows)
 
 
 def create(

@@ -1,14 +1,17 @@
-"""create_plan stores the definition's per-step fields; skipped steps never block."""
+"""create_plan(s) store the definition's per-step fields; skipped steps never block; a
+batch of plans is stored as one plan at a time would be, and judged as refresh would."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from revflow.audit.verify import verify
 from revflow.config import WritebackSettings
-from revflow.db.models import Step, StepState, WritebackItem
+from revflow.db.models import AuditEntry, Plan, Step, StepState, WritebackItem
 from revflow.links import ConsoleSettings
 from revflow.mapping import load_directory
-from revflow.orchestration.plans import create_plan
+from revflow.orchestration.jeopardy_watch import refresh
+from revflow.orchestration.plans import create_plan, create_plans
 from revflow.plans.decompose import decompose
 from revflow.plans.files import load_plan_file
 from tests.plans import HW1, MAPPINGS, PLANS, SVC, order
@@ -69,3 +72,58 @@ async def test_the_plan_link_goes_to_the_order_with_in_progress(db) -> None:
 async def test_no_link_is_written_without_a_public_url(db) -> None:
     _, writes = await _outbox(db, ConsoleSettings())
     assert not any("Revflow_Plan_URL__c" in w for w in writes)
+
+
+def _ids(n: int) -> list[str]:
+    return [f"8015e00000Q7mN{i}AAJ" for i in range(n)]
+
+
+async def test_a_batch_stores_each_plan_as_refresh_would_judge_it(db) -> None:
+    # on time (a far due date), and late (due in 2024): both judged at creation
+    records = [order(Id=oid, EndDate="2099-12-31") for oid in _ids(2)]
+    records.append(order(Id="8015e00000Q7mNzAAJ"))
+    mappings = load_directory(MAPPINGS)
+    new = [(decompose(FULL, r, mappings), r) for r in records]
+    async with db.write() as s:
+        plan_ids = await create_plans(s, new, WritebackSettings())
+    async with db.read() as s:
+        plans = {p.id: p for p in (await s.scalars(select(Plan))).all()}
+        steps = (await s.scalars(select(Step).order_by(Step.id))).all()
+        created = await s.scalars(select(AuditEntry).where(AuditEntry.action == "plan.created"))
+        assert [e.plan_id for e in created.all()] == plan_ids
+        assert (await verify(s)).problems == []
+    assert [plans[p].order_id for p in plan_ids] == [r["Id"] for r in records]
+    assert sorted(plan_ids) == plan_ids  # numbered in the batch's order
+    assert [plans[p].jeopardy for p in plan_ids] == ["on_time", "on_time", "late"]
+    for pid, (draft, _) in zip(plan_ids, new, strict=True):
+        assert [s.key for s in steps if s.plan_id == pid] == [d.key for d in draft.steps]
+    writes = await _writes(db)
+    for pid, record in zip(plan_ids, records, strict=True):
+        assert {"Fulfillment_Jeopardy__c": plans[pid].jeopardy} in writes[record["Id"]]
+        assert {"Fulfillment_Status__c": "In Progress", "Fulfillment_Error__c": None} in writes[
+            record["Id"]
+        ]
+    # a refresh right after finds nothing to change: no step, plan or outbox write
+    async with db.write() as s:
+        for pid in plan_ids:
+            plan = await s.get_one(Plan, pid)
+            assert await refresh(s, plan, WritebackSettings(), "test") == plan.jeopardy
+    async with db.read() as s:
+        again = (await s.scalars(select(Step).order_by(Step.id))).all()
+    assert [st.jeopardy for st in again] == [st.jeopardy for st in steps]
+    assert "on_time" in {st.jeopardy for st in steps}  # expected durations are judged
+    assert await _writes(db) == writes
+
+
+async def _writes(db) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    async with db.read() as s:
+        for item in (await s.scalars(select(WritebackItem).order_by(WritebackItem.id))).all():
+            out.setdefault(item.record_id, []).append(item.fields)
+    return out
+
+
+async def test_an_empty_batch_stores_nothing(db) -> None:
+    async with db.write() as s:
+        assert await create_plans(s, [], WritebackSettings()) == []
+    assert await _writes(db) == {}

@@ -1,0 +1,27 @@
+"""Many rows in one INSERT: the ORM's bulk form, without a unit of work per object."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def insert_ids(
+    session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Insert ``rows`` of ``model``; their ids, in ``rows``' order (ascending: sorted
+    by parameter order, SQLAlchemy numbers the rows in that order)."""
+    if not rows:
+        return []
+    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
+    return list((await session.scalars(stmt, rows)).all())
+
+
+async def insert_rows(session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` of ``model`` (an executemany), ids unused: without RETURNING it
+    costs this process less CPU than a multi-row INSERT (measured)."""
+    if rows:
+        await session.execute(insert(model), rows)
