@@ -1,6 +1,6 @@
 """PostgreSQL LISTEN/NOTIFY: wake a process's loops when another transaction made work.
 
-Migration 0017's triggers send ``NOTIFY revflow_steps`` in the transaction that makes
+Migration 0016's triggers send ``NOTIFY revflow_steps`` in the transaction that makes
 a step or a compensation claimable; PostgreSQL delivers it at commit to every
 listening connection.  ``Listener`` holds one dedicated connection per process (not
 from the pool: a pooled connection is handed to others, and its notifications with
@@ -26,7 +26,7 @@ from revflow.aio import Beat, no_beat, sleep_until
 
 log = logging.getLogger("revflow.notify")
 
-STEPS_CHANNEL = "revflow_steps"  # migration 0017's triggers
+STEPS_CHANNEL = "revflow_steps"  # migration 0016's triggers
 CHECK_S = 10.0  # how often the idle connection is checked (a cut link sends nothing)
 TIMEOUT_S = 10.0
 

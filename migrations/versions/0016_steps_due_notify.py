@@ -8,7 +8,7 @@ whose worker then claims.  Whoever makes the step due is covered, in
 whatever module.  Identical notifications of one transaction are delivered once.
 SQLite has no NOTIFY: its one process polls.
 
-Revision ID: 0017
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-04 20:40:00
 """
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0017"
+revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
