@@ -46,7 +46,7 @@ from revflow.db.engine import normalize_url
 from revflow.db.migrate import upgrade
 from revflow.db.models import Plan, PlanState
 from revflow.orchestration.executor import StepExecutor
-from revflow.orchestration.plans import create_plan
+from revflow.orchestration.plans import create_plans
 from revflow.orchestration.worker import Worker
 from revflow.plans.decompose import decompose
 
@@ -64,9 +64,9 @@ async def seed(url: str, plans: int, batch: int = 100) -> float:
     started = time.monotonic()
     for first in range(0, plans, batch):
         async with db.write() as s:
-            for i in range(first, min(plans, first + batch)):
-                order = workflow.order(i)
-                await create_plan(s, decompose(definition, order, mappings), order, settings)
+            orders = [workflow.order(i) for i in range(first, min(plans, first + batch))]
+            new = [(decompose(definition, order, mappings), order) for order in orders]
+            await create_plans(s, new, settings)  # as intake does: a batch at once
     took = time.monotonic() - started
     await db.dispose()
     return took
