@@ -134,9 +134,7 @@ def _required_then(read: Getter, fn: Callable[[Any, Scope], Any]) -> Runner:
     return run
 
 
-def _required_path(
-    path: PathRef, read: Getter, then: Callable[[Any, Scope], Any] | None
-) -> Runner:
+def _required_path(path: PathRef, read: Getter, then: Callable[[Any, Scope], Any] | None) -> Runner:
     """A required path of one or two parts (then at most one transform), read inline:
     one call per field instead of two, the commonest field of all.  Records other
     than plain dicts go through `read`."""
