@@ -266,6 +266,7 @@ def _money(args: Any, ctx: CompileContext) -> TransformFn:
     seen: dict[str, int] = {}  # valid codes -> places; records use few codes
 
     def apply(value: Any, scope: Scope) -> str:
+        code: Any
         if fixed is not None:
             code = fixed
         elif key is not None and type(root := scope.root) is dict:
