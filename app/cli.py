@@ -121,6 +121,7 @@ def _serve(
     from revflow.process import StepProcesses, stop_when_orphaned
     from revflow.salesforce.org_check import OrgCheckError
     from revflow.service import Revflow
+    from revflow.supervisor import backoff_for
 
     settings = settings_or_exit(config)
     try:
@@ -146,7 +147,7 @@ def _serve(
             loop.add_signal_handler(sig, service.request_stop)
         if parent_pid is not None:
             watch = asyncio.create_task(stop_when_orphaned(parent_pid, service.request_stop))
-        others = StepProcesses(extra_workers, config)
+        others = StepProcesses(extra_workers, config, backoff=backoff_for(settings.supervisor))
         try:
             await others.start()
             await service.run_forever()

@@ -243,7 +243,9 @@ class WorkerSettings(_Section):
 
     concurrency: int = Field(default=32, ge=1)
     lease_s: float = Field(default=30.0, gt=0)
-    poll_interval_s: float = Field(default=0.1, gt=0)
+    poll_interval_s: float = Field(default=0.1, gt=0)  # SQLite, or no notifications
+    # PostgreSQL: woken by LISTEN/NOTIFY; polls this often anyway (and at retries' due time)
+    idle_poll_s: float = Field(default=2.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     initial_interval_s: float = Field(default=0.5, gt=0)
     backoff_coefficient: float = Field(default=2.0, ge=1)

@@ -45,6 +45,10 @@ API_BODIES_REFUSED = Counter(
 LOOP_RESTARTS = Counter(
     "revflow_loop_restarts_total", "Restarts of a supervised loop after it failed", ["loop"]
 )
+WORKER_PROCESS_RESTARTS = Counter(
+    "revflow_worker_process_restarts_total",
+    "Child revflow worker processes (revflow run --workers N) started again after they exited",
+)
 LOOP_UP = Gauge(
     "revflow_loop_up", "1 while a supervised loop runs, 0 while it is restarting", ["loop"]
 )

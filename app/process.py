@@ -7,13 +7,19 @@ import asyncio
 import json
 import logging
 import os
+import random
 import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from revflow.aio import sleep_until
 from revflow.config import ENV_PREFIX
+from revflow.metrics import WORKER_PROCESS_RESTARTS
+from revflow.plans.retry import RetryPolicy
+from revflow.supervisor import DEFAULT_BACKOFF
 
 log = logging.getLogger("revflow.process")
 
@@ -87,18 +93,34 @@ class StepProcesses:
     """The extra ``revflow worker`` processes of ``revflow run --workers N``.
 
     They inherit the environment, stdout and stderr, and stop by themselves when
-    this process dies (``--parent-pid``); one that exits is started again.
+    this process dies (``--parent-pid``).  One that exits is started again after the
+    supervisor's backoff: a child that keeps crashing on start waits longer each time
+    (logged, and counted in ``revflow_worker_process_restarts_total``); one that ran
+    ``HEALTHY_S`` before it exited starts again at the first delay.
     """
 
-    RESTART_DELAY_S = 1.0
+    HEALTHY_S = 30.0
 
-    def __init__(self, count: int, config: Path | None) -> None:
+    def __init__(
+        self,
+        count: int,
+        config: Path | None,
+        *,
+        backoff: RetryPolicy | None = None,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        """``command``: the child's arguments after the interpreter (tests)."""
         self.count = count
         self.args = ["-m", "revflow", "worker", "--parent-pid", str(os.getpid())]
         if config is not None:
             self.args += ["--config", str(config)]
+        if command is not None:
+            self.args = list(command)
+        self.backoff = backoff or DEFAULT_BACKOFF
+        self.rng = random.Random()
         self.procs: list[asyncio.subprocess.Process] = []
-        self._stopping = False
+        self.restarts = 0
+        self._stopping = asyncio.Event()
         self._watch: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -112,19 +134,35 @@ class StepProcesses:
         )
 
     async def _keep(self, index: int) -> None:
+        failures = 0
         while True:
+            started = time.monotonic()
             code = await self.procs[index].wait()
-            if self._stopping:
+            if self._stopping.is_set():
                 return
-            log.warning("worker process exited; starting it again", extra={"code": code})
-            await asyncio.sleep(self.RESTART_DELAY_S)
-            if self._stopping:
+            ran_s = time.monotonic() - started
+            failures = 1 if ran_s >= self.HEALTHY_S else failures + 1
+            delay = self.backoff.backoff_s(failures, self.rng)
+            self.restarts += 1
+            WORKER_PROCESS_RESTARTS.inc()
+            log.warning(
+                "worker process exited; starting it again",
+                extra={
+                    "code": code,
+                    "pid": self.procs[index].pid,
+                    "ran_s": round(ran_s, 1),
+                    "failures": failures,
+                    "restart_in_s": round(delay, 3),
+                },
+            )
+            await sleep_until(delay, self._stopping)
+            if self._stopping.is_set():
                 return
             self.procs[index] = await self._spawn()
 
     async def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM: each finishes and commits its running steps; SIGKILL after ``timeout_s``."""
-        self._stopping = True
+        self._stopping.set()
         for proc in self.procs:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)

@@ -33,6 +33,7 @@ from revflow.connectors.registry import build_connector
 from revflow.console.order_reader import order_reader
 from revflow.db.database import Database
 from revflow.db.engine import is_sqlite
+from revflow.db.notify import Listener
 from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.reconcile import Reconciler
@@ -45,7 +46,6 @@ from revflow.orchestration.worker import Worker
 from revflow.org_guard import OrgGuard
 from revflow.plans.definitions import PlanDefinition, StepKind, order_fulfillment
 from revflow.plans.files import load_plan_file
-from revflow.plans.retry import forever
 from revflow.resources import shipped
 from revflow.retention.loop import RetentionLoop
 from revflow.salesforce.auth import TokenProvider
@@ -55,7 +55,7 @@ from revflow.salesforce.org_check import OrgShape
 from revflow.salesforce.pacing import pacer_for
 from revflow.salesforce.writeback import WritebackFlusher
 from revflow.security.oidc.provider import OidcProvider
-from revflow.supervisor import Supervisor
+from revflow.supervisor import Supervisor, backoff_for
 from revflow.vault import configure as configure_vault
 from revflow.vault.refresh_tokens import bind_refresh_tokens
 from revflow.webhooks.endpoints import DisablePolicy
@@ -69,7 +69,7 @@ log = logging.getLogger("revflow")
 # one twice.  Intake (unlocked inbox reads: two processes would read each order from
 # Salesforce twice), the consumer (one lease per channel), the write-back (coalesces
 # per record), reconcile, waits, jeopardy and alerts stay in the one ``revflow run``.
-STEP_LOOPS = ("worker", "worker_commits", "worker_leases")
+STEP_LOOPS = ("listener", "worker", "worker_commits", "worker_leases")
 
 
 def plan_definition(settings: Settings, mappings: set[str] | None = None) -> PlanDefinition:
@@ -231,6 +231,8 @@ class Revflow:
             concurrency=settings.worker.concurrency,
             lease_s=settings.worker.lease_s,
             poll_interval_s=settings.worker.poll_interval_s,
+            idle_poll_s=settings.worker.idle_poll_s,
+            listener=None if self.db.is_sqlite else Listener(self.db.engine),
             jeopardy_sweep_s=settings.worker.jeopardy_sweep_s,
         )
         self.intake = Intake(
@@ -274,15 +276,7 @@ class Revflow:
             writeback=settings.writeback,  # an Order's fields, or a Quote's
         )
         sup = settings.supervisor
-        self.supervisor = Supervisor(
-            forever(
-                sup.initial_interval_s,
-                sup.maximum_interval_s,
-                jitter=sup.jitter,
-                backoff_coefficient=sup.backoff_coefficient,
-            ),
-            stale_after_s=sup.stale_after_s,
-        )
+        self.supervisor = Supervisor(backoff_for(sup), stale_after_s=sup.stale_after_s)
         self.alerts.loops = self.supervisor
         if steps_only:
             for name, (loop, interval_s) in self.worker.loops().items():

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from revflow.aio import Beat, sleep_until
+from revflow.config import SupervisorSettings
 from revflow.metrics import LOOP_PROGRESS, LOOP_RESTARTS, LOOP_UP
 from revflow.plans.retry import RetryPolicy, forever
 
@@ -34,6 +35,16 @@ LoopFn = Callable[[asyncio.Event, Beat], Awaitable[None]]
 
 # delay before the n-th consecutive restart (``RetryPolicy.backoff_s(n)``)
 DEFAULT_BACKOFF = forever(0.5, 30.0, jitter=0.2)
+
+
+def backoff_for(settings: SupervisorSettings) -> RetryPolicy:
+    """The configured restart backoff (``REVFLOW_SUPERVISOR__*``): loops and worker processes."""
+    return forever(
+        settings.initial_interval_s,
+        settings.maximum_interval_s,
+        jitter=settings.jitter,
+        backoff_coefficient=settings.backoff_coefficient,
+    )
 
 
 def describe(exc: BaseException) -> str:

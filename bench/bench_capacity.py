@@ -27,19 +27,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.scratch import scratch_database
 from revflow.db.engine import make_engine
 from revflow.demo import DemoEnvironment
-
-
-def _scratch_url(server_url: str, name: str) -> str:
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def _admin(server_url: str, statement: str) -> None:
-    engine = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 def _children(pid: int) -> list[int]:
@@ -100,48 +90,42 @@ async def _explain(url: str) -> None:
 
 
 async def one_run(
-    server_url: str, orders: int, workers: int, explain: bool, pool: tuple[int, int]
+    url: str, orders: int, workers: int, explain: bool, pool: tuple[int, int]
 ) -> dict[str, Any]:
-    name = f"revflow_scale_bench_{os.getpid()}"
+    """One run in the scratch database ``url``."""
     timeout_s = 60 + orders / 2  # slower than 2 orders/s: something is stuck
-    await _admin(server_url, f"DROP DATABASE IF EXISTS {name}")
-    await _admin(server_url, f"CREATE DATABASE {name}")
-    url = _scratch_url(server_url, name)
-    try:
-        overrides: dict[str, Any] = {
-            "database_pool_size": pool[0],
-            "database_max_overflow": pool[1],
-            # the defaults, not the crash tests' 2-3 s: on a loaded machine those lapse
-            # under a slow commit and other processes run the steps again
-            "worker": {"lease_s": 30.0},
-            "writeback": {"lease_s": 30.0},
-            "ingest": {"lease_s": 15.0},
-        }
-        async with DemoEnvironment(
-            database_url=url,
-            seed=7,
-            separate_process=True,
-            workers=workers,
-            settings_overrides=overrides,
-        ) as env:
-            ids = await env.create_orders(orders)
-            assert env.process is not None and env.process.proc is not None
-            main_pid = env.process.proc.pid
-            cpu_before, own_before = _revflow_cpu_s(main_pid), time.process_time()
-            started = time.monotonic()
-            await env.activate(ids)
-            done = await env.wait_until_done(ids, timeout_s=timeout_s, final=("Completed",))
-            elapsed = time.monotonic() - started
-            cpu_after, own = _revflow_cpu_s(main_pid), time.process_time() - own_before
-            cpu = [after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items()]
-            rss = [_peak_rss_mb(pid) for pid in cpu_after]
-            summary = env.summary(ids, elapsed)
-            if not done:  # why: the end of Revflow's log
-                print(*env.process.log_path.read_text().splitlines()[-20:], sep="\n")
-        if explain:
-            await _explain(url)
-    finally:
-        await _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    overrides: dict[str, Any] = {
+        "database_pool_size": pool[0],
+        "database_max_overflow": pool[1],
+        # the defaults, not the crash tests' 2-3 s: on a loaded machine those lapse
+        # under a slow commit and other processes run the steps again
+        "worker": {"lease_s": 30.0},
+        "writeback": {"lease_s": 30.0},
+        "ingest": {"lease_s": 15.0},
+    }
+    async with DemoEnvironment(
+        database_url=url,
+        seed=7,
+        separate_process=True,
+        workers=workers,
+        settings_overrides=overrides,
+    ) as env:
+        ids = await env.create_orders(orders)
+        assert env.process is not None and env.process.proc is not None
+        main_pid = env.process.proc.pid
+        cpu_before, own_before = _revflow_cpu_s(main_pid), time.process_time()
+        started = time.monotonic()
+        await env.activate(ids)
+        done = await env.wait_until_done(ids, timeout_s=timeout_s, final=("Completed",))
+        elapsed = time.monotonic() - started
+        cpu_after, own = _revflow_cpu_s(main_pid), time.process_time() - own_before
+        cpu = [after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items()]
+        rss = [_peak_rss_mb(pid) for pid in cpu_after]
+        summary = env.summary(ids, elapsed)
+        if not done:  # why: the end of Revflow's log
+            print(*env.process.log_path.read_text().splitlines()[-20:], sep="\n")
+    if explain:
+        await _explain(url)
     return {
         "orders": orders,
         "workers": workers,
@@ -178,9 +162,8 @@ def main() -> None:
         for _ in range(args.repeat):  # interleaved: the machine's noise hits every N alike
             for workers in (int(n) for n in args.workers.split(",")):
                 size, overflow = (int(n) for n in args.pool.split(","))
-                r = asyncio.run(
-                    one_run(args.database_url, orders, workers, args.explain, (size, overflow))
-                )
+                with scratch_database(args.database_url, "capacity") as url:
+                    r = asyncio.run(one_run(url, orders, workers, args.explain, (size, overflow)))
                 print(
                     f"capacity: orders={orders} processes={workers} "
                     f"orders_per_s={r['orders_per_s']} elapsed_s={r['elapsed_s']} "

@@ -9,7 +9,9 @@ connector), starts that many worker processes together and runs them until every
 plan is final.  It prints step executions per second two ways: ``steps_per_s``
 counts plan creation (``--create-batch`` plans per transaction, as intake commits
 them) and execution, end to end; ``run_steps_per_s`` counts execution alone.
-Process start-up is not timed.
+Process start-up is not timed.  ``worker_cpu_ms_per_step`` is the worker processes'
+CPU (``time.process_time``) per step while executing: on a busy machine a steadier
+figure than the rates (the database server's CPU is not in it).
 
 Databases: a scratch SQLite file, plus a scratch PostgreSQL database on the server of
 ``--database-url`` or ``REVFLOW_BENCH_DATABASE_URL`` (created beside the database the
@@ -72,9 +74,10 @@ async def seed(url: str, plans: int, batch: int = 100) -> float:
 
 async def work(
     url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | None
-) -> tuple[int, float]:
-    """Run one worker until no plan is open; returns how many steps it executed and
-    when it saw no plan open (the worker's shutdown after that is not timed)."""
+) -> tuple[int, float, float]:
+    """Run one worker until no plan is open; returns how many steps it executed, when
+    it saw no plan open (the worker's shutdown after that is not timed) and the CPU
+    seconds the process spent until then (``time.process_time``)."""
     db = Database(url)
     definition = workflow.five_step_plan()
     worker = Worker(
@@ -92,9 +95,10 @@ async def work(
         await asyncio.to_thread(go.wait)
     stop = asyncio.Event()
     finished = 0.0
+    cpu = time.process_time()
 
     async def watch() -> None:
-        nonlocal finished
+        nonlocal finished, cpu
         while True:
             async with db.read() as s:
                 open_plans = await s.scalar(
@@ -104,13 +108,14 @@ async def work(
                 )
             if not open_plans:
                 finished = time.monotonic()
+                cpu = time.process_time() - cpu
                 stop.set()
                 return
             await asyncio.sleep(0.05)
 
     await asyncio.gather(worker.run(stop), watch())
     await db.dispose()
-    return worker.executed, finished
+    return worker.executed, finished, cpu
 
 
 def _process(
@@ -132,6 +137,12 @@ class StepRun:
     executed: int
     create_s: float  # creating the plans
     run_s: float  # executing their steps
+    worker_cpu_s: float = 0.0  # the worker processes' CPU while executing
+
+    @property
+    def cpu_ms_per_step(self) -> float:
+        """The workers' CPU per step executed (the database server's not included)."""
+        return 1000 * self.worker_cpu_s / self.executed if self.executed else 0.0
 
     @property
     def per_s(self) -> float:
@@ -173,10 +184,11 @@ def run_steps(
             p.join(timeout=60)
             if p.is_alive():
                 p.kill()
-    executed = sum(n for n, _ in results)
-    run_s = max(t for _, t in results) - started
+    executed = sum(n for n, _, _ in results)
+    run_s = max(t for _, t, _ in results) - started
+    cpu_s = sum(c for _, _, c in results)
     kind = "postgresql" if is_postgresql(url) else "sqlite"
-    return StepRun(kind, workers, concurrency, plans, executed, create_s, run_s)
+    return StepRun(kind, workers, concurrency, plans, executed, create_s, run_s, cpu_s)
 
 
 def spread(values: list[float]) -> str:
@@ -250,7 +262,8 @@ def _print(runs: list[StepRun], tps: float | None) -> None:
         f"executed={'/'.join(str(x.executed) for x in runs)} "
         f"create_s={'/'.join(f'{x.create_s:.2f}' for x in runs)} "
         f"run_s={'/'.join(f'{x.run_s:.2f}' for x in runs)} "
-        f"steps_per_s={spread(per_s)} run_steps_per_s={spread([x.run_per_s for x in runs])}"
+        f"steps_per_s={spread(per_s)} run_steps_per_s={spread([x.run_per_s for x in runs])} "
+        f"worker_cpu_ms_per_step={'/'.join(f'{x.cpu_ms_per_step:.2f}' for x in runs)}"
     )
     if r.database == "postgresql" and tps:
         line += f" pgbench_tps={tps:.0f} ratio={statistics.median(per_s) / tps:.2f}"

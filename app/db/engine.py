@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 
@@ -48,11 +50,41 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    # after an outage the pooled connections are dead: test each on checkout instead of
-    # failing the first statement on each; and give up connecting after 10 s, not 60
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("connect_args", {"timeout": 10})
-    return create_async_engine(url, **kwargs)
+    kwargs.setdefault("connect_args", {"timeout": 10})  # give up after 10 s, not 60
+    ping_after_s = kwargs.pop("ping_after_idle_s", PING_AFTER_IDLE_S)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        ping_when_idle(engine, ping_after_s)
+    return engine
+
+
+# A connection idle in the pool this long is tested before use: after a database
+# restart or an idle timeout the pooled connections are dead, and the first statement
+# on each would fail.  A busy connection is not (pool_pre_ping's BEGIN, empty query and
+# ROLLBACK were three round trips before every use): a restart while busy fails one
+# statement per process, and SQLAlchemy then replaces the whole pool.
+PING_AFTER_IDLE_S = 5.0
+_CHECKED_IN = "revflow_checked_in_at"
+
+
+def ping_when_idle(
+    engine: AsyncEngine, after_s: float, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Test a pooled connection on checkout when it was idle ``after_s`` or longer."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = clock()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_CHECKED_IN, None)
+        if since is None or clock() - since < after_s:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool discards it and connects anew
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -5,16 +5,17 @@ Queries only, in the caller's transaction (the worker's outcome commit).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, case, or_
 from sqlalchemy import insert as insert_into
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.db.models import ConnectorAttempt, ConnectorCall
-from revflow.db.upsert import upsert
 from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
 
 CALLS = cast(Table, ConnectorCall.__table__)
@@ -42,18 +43,7 @@ async def record_attempts(
                 "created_at": now,
             }
         )
-    insert = upsert(s)(CALLS)
-    new_id = insert.excluded.external_id
-    stmt = insert.on_conflict_do_update(
-        index_elements=["idempotency_key"],
-        set_={
-            "status": insert.excluded.status,
-            # an attempt without an external id keeps the one known
-            "external_id": case(
-                (or_(new_id.is_(None), new_id == ""), CALLS.c.external_id), else_=new_id
-            ),
-        },
-    ).returning(CALLS.c.id, CALLS.c.idempotency_key)
+    stmt = _upsert_calls(s.get_bind().dialect.name)
     call_ids: dict[str, int] = {}
     # ON CONFLICT DO UPDATE may touch a row once per statement: a key seen twice
     # in the batch (the same step retried and finished) goes in a later round
@@ -82,4 +72,24 @@ async def record_attempts(
         }
         for step, result, outcome in items
     ]
-    await s.execute(insert_into(ATTEMPTS), attempts)
+    await s.execute(_INSERT_ATTEMPTS, attempts)
+
+
+_INSERT_ATTEMPTS = insert_into(ATTEMPTS)
+
+
+@functools.cache
+def _upsert_calls(dialect: str) -> Any:
+    """The calls' upsert for a dialect, built once: it returns their ids and keys."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CALLS)
+    new_id = insert.excluded.external_id
+    return insert.on_conflict_do_update(
+        index_elements=["idempotency_key"],
+        set_={
+            "status": insert.excluded.status,
+            # an attempt without an external id keeps the one known
+            "external_id": case(
+                (or_(new_id.is_(None), new_id == ""), CALLS.c.external_id), else_=new_id
+            ),
+        },
+    ).returning(CALLS.c.id, CALLS.c.idempotency_key)

@@ -15,11 +15,21 @@ owner still leases, and the outcome's UPDATE repeats the check (``release_steps`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.db.models import Plan, PlanState, Step, StepState
@@ -29,11 +39,12 @@ STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound 
 FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
 
 
-def due_steps(now: datetime) -> ColumnElement[bool]:
+def due_steps(now: Any) -> ColumnElement[bool]:
     """Steps a worker may claim: ready or retrying and due, or running on a lapsed lease.
 
     A freezing or frozen plan (a change arrived) starts no step; a running step whose
-    lease expired is still taken over, so that it can finish.
+    lease expired is still taken over, so that it can finish.  ``now``: a time, or a
+    bound parameter for a statement built once.
     """
     held = exists().where(Plan.id == Step.plan_id, Plan.state.in_(FROZEN_STATES))
     return or_(
@@ -42,7 +53,7 @@ def due_steps(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def due_compensations(now: datetime) -> ColumnElement[bool]:
+def due_compensations(now: Any) -> ColumnElement[bool]:
     """Compensations due and not leased (or on a lapsed lease)."""
     return and_(
         Step.state == StepState.COMPENSATING,
@@ -53,7 +64,7 @@ def due_compensations(now: datetime) -> ColumnElement[bool]:
 
 async def lease_due_steps(
     s: AsyncSession,
-    due: ColumnElement[bool],
+    due: Callable[[Any], ColumnElement[bool]],
     *,
     owner: str,
     lease: timedelta,
@@ -62,16 +73,25 @@ async def lease_due_steps(
     columns: Sequence[Any],
     values: Mapping[str, Any] | None = None,
 ) -> tuple[list[Any], dict[int, PlanRow]]:
-    """Lease due steps (``values`` set too); their ``columns`` and their plans by id."""
-    pick = select(Step.id).where(due).order_by(Step.plan_id, Step.due_at).limit(limit)
+    """Lease steps matching ``due(now)`` (``values`` set too); their ``columns`` and
+    their plans by id.
+
+    PostgreSQL: one statement (pick, lease and the plans' columns), built once per
+    shape and bound per call: the claim runs several times a second per worker, and
+    both a round trip and building the statement cost CPU.  SQLite has no UPDATE in a
+    WITH clause: three statements there."""
     if s.get_bind().dialect.name != "sqlite":
-        pick = pick.with_for_update(skip_locked=True)
+        stmt = _claim_statement(due, tuple(columns), tuple(sorted((values or {}).items())))
+        params = {"b_now": now, "b_until": now + lease, "b_owner": owner, "b_limit": limit}
+        rows = list((await s.execute(stmt, params)).all())
+        return rows, {r.plan_id: r for r in rows}
+    pick = select(Step.id).where(due(now)).order_by(Step.plan_id, Step.due_at).limit(limit)
     ids = list((await s.scalars(pick)).all())
     if not ids:
         return [], {}
     leased = (
         update(Step)
-        .where(Step.id.in_(ids), due)
+        .where(Step.id.in_(ids), due(now))
         .values(
             lease_owner=owner,
             lease_expires_at=now + lease,
@@ -87,6 +107,47 @@ async def lease_due_steps(
     )
     plans = {p.id: p for p in (await s.execute(of_plans)).all()}
     return rows, plans
+
+
+_CLAIMS: dict[tuple[Any, ...], Any] = {}
+
+
+def _claim_statement(
+    due: Callable[[Any], ColumnElement[bool]],
+    columns: tuple[Any, ...],
+    values: tuple[tuple[str, Any], ...],
+) -> Any:
+    """PostgreSQL's claim for one shape (bound: b_now, b_until, b_owner, b_limit):
+    ``WITH leased AS (UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+    RETURNING ...) SELECT leased.*, <plan columns> FROM leased JOIN plans``."""
+    key = (due, tuple(str(c) for c in columns), values)
+    stmt = _CLAIMS.get(key)
+    if stmt is None:
+        now = bindparam("b_now", type_=Step.due_at.type)
+        pick = (
+            select(Step.id)
+            .where(due(now))
+            .order_by(Step.plan_id, Step.due_at)
+            .limit(bindparam("b_limit", type_=Integer))
+            .with_for_update(skip_locked=True)
+        )
+        leased = (
+            update(Step)
+            .where(Step.id.in_(pick.scalar_subquery()), due(now))
+            .values(
+                lease_owner=bindparam("b_owner", type_=Step.lease_owner.type),
+                lease_expires_at=bindparam("b_until", type_=Step.lease_expires_at.type),
+                attempts=Step.attempts + 1,
+                started_at=now,
+                **dict(values),
+            )
+            .returning(Step.id, Step.plan_id, *columns)
+            .cte("leased")
+        )
+        stmt = _CLAIMS[key] = select(
+            leased, Plan.order_id, Plan.correlation_id, Plan.definition
+        ).join_from(leased, Plan, Plan.id == leased.c.plan_id)
+    return stmt
 
 
 async def extend_leases(
@@ -113,17 +174,19 @@ async def fence(s: AsyncSession, step_ids: Sequence[int], owner: str, is_sqlite:
     """
     if not step_ids:
         return set()
-    mine = and_(Step.id.in_(step_ids), Step.lease_owner == owner, Step.state == StepState.RUNNING)
-    if is_sqlite:
-        q: Any = (
-            update(Step)
-            .where(mine)
-            .values(lease_expires_at=Step.lease_expires_at)
-            .returning(Step.id)
-        )
-    else:
-        q = select(Step.id).where(mine).with_for_update()
-    return set((await s.scalars(q)).all())
+    q = _FENCE_SQLITE if is_sqlite else _FENCE
+    return set((await s.scalars(q, {"b_ids": list(step_ids), "b_owner": owner})).all())
+
+
+_MINE = and_(
+    Step.id.in_(bindparam("b_ids", expanding=True)),
+    Step.lease_owner == bindparam("b_owner", type_=Step.lease_owner.type),
+    Step.state == StepState.RUNNING,
+)
+_FENCE = select(Step.id).where(_MINE).with_for_update()
+_FENCE_SQLITE = (
+    update(Step).where(_MINE).values(lease_expires_at=Step.lease_expires_at).returning(Step.id)
+)
 
 
 async def release_steps(
@@ -136,21 +199,36 @@ async def release_steps(
     for step_id, values in changes:
         params = {f"b_{k}": v for k, v in values.items() if k != "attempts"}
         params["b_id"] = step_id
+        params["b_owner"] = owner
         groups.setdefault(tuple(sorted(values)), []).append(params)
-    c = STEPS.c
     for columns, rows in groups.items():
+        await s.execute(_release_statement(columns), rows)
+
+
+_RELEASES: dict[tuple[str, ...], Any] = {}
+
+
+def _release_statement(columns: tuple[str, ...]) -> Any:
+    """The executemany UPDATE of ``release_steps`` for one set of columns, built once."""
+    stmt = _RELEASES.get(columns)
+    if stmt is None:
+        c = STEPS.c
         new: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
         for name in columns:
             if name == "attempts":
                 new[name] = c.attempts - 1
             else:
                 new[name] = bindparam(f"b_{name}", type_=c[name].type)
-        await s.execute(
+        stmt = _RELEASES[columns] = (
             update(STEPS)
-            .where(c.id == bindparam("b_id"), c.lease_owner == owner, c.state == StepState.RUNNING)
-            .values(new),
-            rows,
+            .where(
+                c.id == bindparam("b_id"),
+                c.lease_owner == bindparam("b_owner", type_=c.lease_owner.type),
+                c.state == StepState.RUNNING,
+            )
+            .values(new)
         )
+    return stmt
 
 
 async def release_compensation(

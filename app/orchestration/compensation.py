@@ -37,7 +37,7 @@ async def claim_compensations(
     now = utcnow()
     rows, plans = await lease_due_steps(
         s,
-        due_compensations(now),
+        due_compensations,
         owner=owner,
         lease=lease,
         now=now,

@@ -35,7 +35,7 @@ from revflow.db.models import EventStatus, Incident, ReceivedEvent
 from revflow.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason
 from revflow.ingest.reconcile import scan_modified
 from revflow.metrics import PLANS_CREATED
-from revflow.orchestration import repository
+from revflow.orchestration import hold_queries, repository
 from revflow.orchestration.batches import BatchWork, OrderOutcome, event_of, finish_batch
 from revflow.orchestration.plans import create_plan
 from revflow.orchestration.quote_events import ENTITIES, LINE, QUOTE, reached_status
@@ -200,7 +200,7 @@ class QuoteIntake:
         if any(r.lines for r in work.recoveries):
             return True
         async with self.db.read() as s:
-            return await repository.any_failed_validation(s, QUOTE_KEY_PREFIX, VALIDATE)
+            return await hold_queries.any_failed_validation(s, QUOTE_KEY_PREFIX, VALIDATE)
 
     async def _overflows(self, work: QuoteWork) -> None:
         """An overflow (or wildcard gap): the Quotes in a trigger status modified since."""

@@ -3,7 +3,8 @@
 Every function takes the caller's session and neither commits nor rolls back: the
 edge (API route, worker loop, CLI command) owns the transaction.  ``lock_*`` take
 row locks on PostgreSQL (``FOR UPDATE``); SQLite has one writer and needs none.
-The lease queries live in ``claims``, the connector call log in ``call_log``.
+The lease queries live in ``claims``, the connector call log in ``call_log``, those on
+plans held by a failed validation in ``hold_queries``.
 """
 
 from __future__ import annotations
@@ -50,14 +51,17 @@ async def lock_plan(s: AsyncSession, plan_id: int, is_sqlite: bool) -> Plan | No
 
 
 async def lock_plans(s: AsyncSession, plan_ids: Iterable[int], is_sqlite: bool) -> dict[int, Plan]:
-    """Several plan rows, locked in id order on PostgreSQL (no deadlock between batches)."""
+    """Several plan rows, locked in id order on PostgreSQL (no deadlock between batches).
+    This and the worker's other per-batch queries are built once, bound per call."""
     ids = sorted(set(plan_ids))
     if not ids:
         return {}
-    q = select(Plan).where(Plan.id.in_(ids)).order_by(Plan.id)
-    if not is_sqlite:
-        q = q.with_for_update()
-    return {p.id: p for p in (await s.scalars(q)).all()}
+    q = _PLANS_BY_ID if is_sqlite else _PLANS_BY_ID_LOCKED
+    return {p.id: p for p in (await s.scalars(q, {"b_ids": ids})).all()}
+
+
+_PLANS_BY_ID = select(Plan).where(Plan.id.in_(bindparam("b_ids", expanding=True))).order_by(Plan.id)
+_PLANS_BY_ID_LOCKED = _PLANS_BY_ID.with_for_update()
 
 
 async def get_plan(s: AsyncSession, plan_id: int) -> Plan | None:
@@ -97,42 +101,6 @@ async def open_plans_due(s: AsyncSession, after_id: int, limit: int, is_sqlite: 
     if not is_sqlite:
         q = q.with_for_update(skip_locked=True)
     return list((await s.scalars(q)).all())
-
-
-async def plans_failed_validation(
-    s: AsyncSession, order_ids: Sequence[str], validate_key: str
-) -> dict[str, int]:
-    """Order id -> plan id, for plans on hold because their ``validate_key`` step failed."""
-    rows = (
-        await s.execute(
-            select(Plan.order_id, Plan.id)
-            .join(Step, Step.plan_id == Plan.id)
-            .where(
-                Plan.order_id.in_(order_ids),
-                Plan.state == PlanState.ON_HOLD,
-                Step.key == validate_key,
-                Step.state == StepState.FAILED,
-            )
-        )
-    ).all()
-    return {r.order_id: r.id for r in rows}
-
-
-async def any_failed_validation(s: AsyncSession, id_prefix: str, validate_key: str) -> bool:
-    """Whether some plan of a record whose id starts with ``id_prefix`` (a Quote's
-    ``0Q0``) is on hold because its ``validate_key`` step failed."""
-    found = await s.scalar(
-        select(Plan.id)
-        .join(Step, Step.plan_id == Plan.id)
-        .where(
-            Plan.order_id.startswith(id_prefix, autoescape=True),
-            Plan.state == PlanState.ON_HOLD,
-            Step.key == validate_key,
-            Step.state == StepState.FAILED,
-        )
-        .limit(1)
-    )
-    return found is not None
 
 
 async def snapshot_record(s: AsyncSession, snapshot_id: int | None) -> dict[str, Any] | None:
@@ -192,25 +160,16 @@ async def steps_of_plans(s: AsyncSession, plan_ids: Sequence[int]) -> list[Step]
 
 async def settle_rows(s: AsyncSession, plan_ids: Sequence[int]) -> Sequence[Row[Any]]:
     """What settling and jeopardy need of the plans' steps, by plan and position."""
-    q = (
-        select(
-            Step.id,
-            Step.plan_id,
-            Step.key,
-            Step.state,
-            Step.depends_on,
-            Step.kind,
-            Step.error,
-            Step.wait_until,
-            Step.expected_duration_s,
-            Step.started_at,
-            Step.finished_at,
-            Step.jeopardy,
-        )
-        .where(Step.plan_id.in_(plan_ids))
-        .order_by(Step.plan_id, Step.position)
-    )
-    return (await s.execute(q)).all()
+    return (await s.execute(_SETTLE_ROWS, {"b_plans": list(plan_ids)})).all()
+
+
+_SETTLE_ROWS = (
+    select(Step.id, Step.plan_id, Step.key, Step.state, Step.depends_on, Step.kind, Step.error)
+    .add_columns(Step.wait_until, Step.expected_duration_s, Step.started_at)
+    .add_columns(Step.finished_at, Step.jeopardy)
+    .where(Step.plan_id.in_(bindparam("b_plans", expanding=True)))
+    .order_by(Step.plan_id, Step.position)
+)
 
 
 async def last_position(s: AsyncSession, plan_id: int) -> int:
@@ -222,19 +181,21 @@ async def ready_steps(
 ) -> None:
     """Pending steps become ready: ``now_ids`` now, ``at`` ({b_id, b_due}) at their time."""
     if now_ids:
-        await s.execute(
-            update(Step)
-            .where(Step.id.in_(now_ids), Step.state == StepState.PENDING)
-            .values(state=StepState.READY, due_at=now)
-        )
+        await s.execute(_READY_NOW, {"b_ids": list(now_ids), "b_now": now})
     if at:
-        c = STEPS.c
-        await s.execute(
-            update(STEPS)
-            .where(c.id == bindparam("b_id"), c.state == StepState.PENDING)
-            .values(state=StepState.READY, due_at=bindparam("b_due", type_=c.due_at.type)),
-            list(at),
-        )
+        await s.execute(_READY_AT, list(at))
+
+
+_READY_NOW = (
+    update(Step)
+    .where(Step.id.in_(bindparam("b_ids", expanding=True)), Step.state == StepState.PENDING)
+    .values(state=StepState.READY, due_at=bindparam("b_now", type_=Step.due_at.type))
+)
+_READY_AT = (
+    update(STEPS)
+    .where(STEPS.c.id == bindparam("b_id"), STEPS.c.state == StepState.PENDING)
+    .values(state=StepState.READY, due_at=bindparam("b_due", type_=STEPS.c.due_at.type))
+)
 
 
 async def set_jeopardy(s: AsyncSession, step_ids: Sequence[int], verdict: str | None) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import OrderSnapshot, StepState
-from revflow.orchestration import operator, repository
+from revflow.orchestration import hold_queries, operator, repository
 from revflow.orchestration.errors import OperatorError
 from revflow.plans.decompose import CompiledMapping, decompose
 from revflow.plans.definitions import PlanDefinition
@@ -41,7 +41,7 @@ async def plans_waiting_for_data(s: AsyncSession, order_ids: Iterable[str]) -> d
     ids = list(dict.fromkeys(order_ids))
     if not ids:
         return {}
-    return await repository.plans_failed_validation(s, ids, VALIDATE)
+    return await hold_queries.plans_failed_validation(s, ids, VALIDATE)
 
 
 async def revalidate(

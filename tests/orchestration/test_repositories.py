@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-REPOSITORIES = {"repository.py", "claims.py", "call_log.py"}
+REPOSITORIES = {"repository.py", "hold_queries.py", "claims.py", "call_log.py"}
 STATEMENTS = {"select", "update", "insert", "delete", "text", "func", "exists", "and_", "or_"}
 SESSION_CALLS = {"execute", "scalar", "scalars", "get", "stream"}
 

@@ -30,7 +30,7 @@ async def claim_steps(
     now = utcnow()
     rows, plans = await lease_due_steps(
         s,
-        due_steps(now),
+        due_steps,
         owner=owner,
         lease=lease,
         now=now,

@@ -15,6 +15,7 @@ from revflow.clock import utcnow
 from revflow.config import WritebackSettings
 from revflow.db.database import Database
 from revflow.db.errors import unavailable
+from revflow.db.notify import CHECK_S, STEPS_CHANNEL, Listener
 from revflow.logs import correlation_id
 from revflow.metrics import STEP_DURATION
 from revflow.orchestration import claims
@@ -23,6 +24,7 @@ from revflow.orchestration.jeopardy_watch import sweep
 from revflow.orchestration.worker import claim as claiming
 from revflow.orchestration.worker.commit import Committer
 from revflow.orchestration.worker.waits import Waits
+from revflow.orchestration.worker.wakeup import next_due_in
 from revflow.plans.definitions import PlanDefinition
 from revflow.supervisor import LoopFn, Supervisor
 
@@ -42,6 +44,8 @@ class Worker:
         concurrency: int = 32,
         lease_s: float = 30.0,
         poll_interval_s: float = 0.1,
+        idle_poll_s: float = 2.0,
+        listener: Listener | None = None,
         owner: str | None = None,
         wakeup: asyncio.Event | None = None,
         signal_poll_s: float = 0.5,
@@ -54,6 +58,13 @@ class Worker:
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease_s)
         self.poll_interval_s = poll_interval_s
+        self.idle_poll_s = idle_poll_s
+        self.listener = listener
+        self.notified = asyncio.Event()  # another transaction made steps due
+        self._due_looked_up = self._due = float("-inf")  # loop time of the next due step
+        self._claimed_at = float("-inf")  # loop time the last claim started
+        if listener is not None:
+            listener.subscribe(STEPS_CHANNEL, self.notified)
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.wakeup = wakeup or asyncio.Event()
         self.signal_poll_s = signal_poll_s
@@ -91,13 +102,23 @@ class Worker:
 
     def loops(self) -> dict[str, tuple[LoopFn, float]]:
         """The worker's loops by name, each with its interval (the service supervises each)."""
-        return {
-            "worker": (self.claim_loop, self.poll_interval_s),
+        loops: dict[str, tuple[LoopFn, float]] = {}
+        if self.listener is not None:  # LISTEN/NOTIFY wakeups (PostgreSQL)
+            loops["listener"] = (self.listener.run, CHECK_S)
+        return loops | {
+            "worker": (self.claim_loop, self._claim_interval_s),
             "worker_commits": (self.commit_loop, self.poll_interval_s),
             "worker_leases": (self.lease_loop, self.lease.total_seconds() / 3),
             "waits": (self.waits_loop, self.signal_poll_s),
             "jeopardy": (self.jeopardy_loop, self.jeopardy_sweep_s),
         }
+
+    @property
+    def _claim_interval_s(self) -> float:
+        """How often an idle claim loop beats: its fallback poll when notifications wake it."""
+        if self.listener is None:
+            return self.poll_interval_s
+        return max(self.poll_interval_s, self.idle_poll_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """All of the worker's loops under a supervisor of their own (for tests and tools)."""
@@ -113,6 +134,10 @@ class Worker:
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._running)
+                # cleared before the claim: a wakeup during it is for steps it may miss
+                self.wakeup.clear()
+                self.notified.clear()
+                self._claimed_at = asyncio.get_running_loop().time()
                 claimed = await self.claim(free) if free > 0 else []
                 for step in claimed:
                     if step.id in self._running:
@@ -122,11 +147,37 @@ class Worker:
                     self._running[step.id] = asyncio.create_task(self._run_one(step))
                 beat()
                 if len(claimed) < max(free, 1):
-                    self.wakeup.clear()
-                    await sleep_until(self.poll_interval_s, self.wakeup, stop)
+                    await self._idle(stop, nothing_due=free > 0 and not claimed)
         finally:
             if stop.is_set() and self._running:
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _idle(self, stop: asyncio.Event, *, nothing_due: bool) -> None:
+        """Wait for steps to claim: this worker's commits and waits wake it (``wakeup``);
+        with the listener up also other processes' (``notified``), and it polls only
+        every ``idle_poll_s`` or at the next step's known due time.  Without it (SQLite,
+        the listener reconnecting) it polls every ``poll_interval_s``."""
+        if self.listener is None or not self.listener.listening:
+            await sleep_until(self.poll_interval_s, self.wakeup, self.notified, stop)
+            return
+        clock = asyncio.get_running_loop().time
+        wait_s = await self._until_due(clock()) if nothing_due else self.idle_poll_s
+        await sleep_until(wait_s, self.wakeup, self.notified, stop)
+        if self.notified.is_set() and not self.wakeup.is_set():
+            # notified only: by other processes' commits, or this one's (which set
+            # ``wakeup`` and were claimed already): one claim per poll interval at most
+            # for them, the fast poll's rate, however many notifications arrive
+            rest_s = self._claimed_at + self.poll_interval_s - clock()
+            if rest_s > 0:
+                await sleep_until(rest_s, self.wakeup, stop)
+
+    async def _until_due(self, now: float) -> float:
+        """Seconds until the next step's known due time, at most ``idle_poll_s``; looked
+        up at most once per ``idle_poll_s`` (a busy worker finds nothing due often)."""
+        if now - self._due_looked_up >= self.idle_poll_s:
+            self._due_looked_up = now
+            self._due = now + await next_due_in(self.db, self.idle_poll_s)
+        return self._due - now if self._due > now else self.idle_poll_s
 
     async def commit_loop(self, stop: asyncio.Event, beat: Beat = no_beat) -> None:
         """Commit finished steps in batches: whatever finished while the last batch was written.
@@ -151,9 +202,12 @@ class Worker:
                 if unavailable(exc):
                     raise  # kept in _batch for the restart
                 log.exception("step outcomes could not be recorded")
+            full = len(self._running) >= self.concurrency
             for step, _result in self._batch:
                 self._running.pop(step.id, None)
                 self._done.task_done()
+            if full:  # the claim loop waits for free slots (a retry or failure frees one too)
+                self.wakeup.set()
             self._batch = []
             beat()
 
