@@ -208,13 +208,17 @@ class Mapping:
     source_refs: tuple[SourceRef, ...] = ()
     record_lookups: tuple[RecordLookup, ...] = ()
     lookup_uses: tuple[LookupUse, ...] = ()
-    # `fields` compiled to closures (runners.py); built here so every Mapping has one
+    # `fields` and `rules` compiled to closures (runners.py, rules.py), built here so
+    # every Mapping has them
     run_fields: Any = field(init=False, repr=False, compare=False)
+    rules_pass: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from revflow.mapping.runners import compile_fields  # runners imports this module
+        from revflow.mapping.rules import compile_pass  # rules and runners import this
+        from revflow.mapping.runners import compile_fields  # module
 
         object.__setattr__(self, "run_fields", compile_fields(self.fields))
+        object.__setattr__(self, "rules_pass", compile_pass(self.rules))
 
     def lookup_requests(self, record: AbcMapping[str, Any]) -> list[LookupRequest]:
         """The other records `apply(record)` reads from `record["__lookups__"]`."""
@@ -236,20 +240,20 @@ class Mapping:
         Raises MappingRuleError listing every failed rule, or MappingEvalError for
         the first field that cannot be built; never anything else.
         """
-        record_id = _record_id(record)
-        if not isinstance(record, AbcMapping):
+        if type(record) is not dict and not isinstance(record, AbcMapping):
             raise MappingEvalError(
                 self.filename,
                 None,
                 "",
-                record_id,
+                _record_id(record),
                 f"expected a record mapping, got {type(record).__name__}",
             )
         try:
-            failures = self.check_rules(record)
-            if failures:
-                raise MappingRuleError(self.filename, record_id, failures)
             scope = Scope(record, record)
+            if not self.rules_pass(scope):
+                failures = self.check_rules(record)
+                if failures:
+                    raise MappingRuleError(self.filename, _record_id(record), failures)
             try:
                 return self.run_fields(scope)  # type: ignore[no-any-return]
             except Exception:  # the spec tree below says exactly what is wrong
@@ -259,11 +263,15 @@ class Mapping:
             raise
         except FieldFailure as failure:
             raise MappingEvalError(
-                self.filename, failure.line, failure.key, record_id, failure.message
+                self.filename, failure.line, failure.key, _record_id(record), failure.message
             ) from failure.__cause__
         except Exception as exc:  # defensive: evaluation must only raise MappingEvalError
             raise MappingEvalError(
-                self.filename, None, "", record_id, f"unexpected {type(exc).__name__}: {exc}"
+                self.filename,
+                None,
+                "",
+                _record_id(record),
+                f"unexpected {type(exc).__name__}: {exc}",
             ) from exc
 
 

@@ -72,8 +72,18 @@ def quantize(number: Decimal, places: int) -> str:
 
 def round_text(value: Any, places: int) -> str:
     """quantize(to_decimal(value), places), with the common float case inlined."""
-    if type(value) is float and math.isfinite(value):
-        number = Decimal(repr(value))
+    if type(value) is float:
+        # Amounts rarely carry more decimals than their currency: then the shortest
+        # repr, padded with zeros, is the rounded text and no Decimal is needed.
+        text = repr(value)
+        dot = text.find(".")
+        if dot > 0 and "e" not in text:  # finite: inf and nan have no "."
+            decimals = len(text) - dot - 1
+            if decimals <= places:
+                return text + "0" * (places - decimals)
+            if places == 0 and decimals == 1 and text[-1] == "0":
+                return text[:dot]  # "100.0" -> "100"
+        number = Decimal(text) if math.isfinite(value) else to_decimal(value)
     else:
         number = to_decimal(value)
     if number.adjusted() + places + 2 <= _PREC and places < _MAX_PLACES:

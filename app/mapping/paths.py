@@ -13,9 +13,13 @@ ROOT_PREFIX = "$."
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scope:
-    """Where paths resolve: `item` for relative paths, `root` for `$.` paths."""
+    """Where paths resolve: `item` for relative paths, `root` for `$.` paths.
+
+    Treat as immutable; not frozen because one is built per list item and a frozen
+    dataclass's __init__ costs about three times as much.
+    """
 
     root: Any
     item: Any

@@ -22,11 +22,11 @@ from typing import Any
 from revflow.mapping.conditions import Condition
 from revflow.mapping.errors import RuleFailure
 from revflow.mapping.expressions import Expr, ExprRuntimeError
-from revflow.mapping.paths import PathRef, Scope
+from revflow.mapping.paths import PathRef, Scope, path_getter
 from revflow.mapping.tax_tables import IBAN_LENGTHS, VAT_ID_PATTERNS, VAT_RATES
 from revflow.mapping.transforms import TransformError, to_decimal
 
-__all__ = ["RULE_KEYS", "Rule", "RuleConfigError", "build_check", "rule_names"]
+__all__ = ["RULE_KEYS", "Rule", "RuleConfigError", "build_check", "compile_pass", "rule_names"]
 
 Check = Callable[[Any, Scope], str | None]
 PathOf = Callable[[str, Any], PathRef]  # (option name, raw text) -> compiled path, recorded
@@ -93,6 +93,36 @@ class Rule:
         if message is None:
             return None
         return RuleFailure(self.name, key, self.line, self.message or message)
+
+
+def compile_pass(rules: tuple[Rule, ...]) -> Callable[[Scope], bool]:
+    """Whether every rule surely passes on the record of a root scope (built once).
+
+    A plain rule (a path, no `each:` or `when:`) is checked without building failures;
+    False (any failure, any exception) sends the caller to `Rule.failures`, which
+    reports exactly what is wrong.
+    """
+    tests = [_pass_test(rule) for rule in rules]
+    if not tests:
+        return lambda scope: True
+
+    def passes(scope: Scope) -> bool:
+        try:
+            for test in tests:
+                if not test(scope):
+                    return False
+        except Exception:
+            return False
+        return True
+
+    return passes
+
+
+def _pass_test(rule: Rule) -> Callable[[Scope], bool]:
+    if rule.path is None or rule.each is not None or rule.when is not None:
+        return lambda scope: not rule.failures(scope.root)
+    read, check = path_getter(rule.path), rule.check
+    return lambda scope: check(read(scope), scope) is None
 
 
 def rule_names() -> list[str]:

@@ -260,10 +260,19 @@ def _money(args: Any, ctx: CompileContext) -> TransformFn:
     path = _path_option("money", opts.get("currency", DEFAULT_CURRENCY_PATH), ctx)
 
     read = path_getter(path)
+    # the default `$.CurrencyIsoCode` is read inline from a dict record (a call less
+    # on every line)
+    key = path.parts[0] if path.absolute and len(path.parts) == 1 else None
     seen: dict[str, int] = {}  # valid codes -> places; records use few codes
 
     def apply(value: Any, scope: Scope) -> str:
-        code = fixed if fixed is not None else read(scope)
+        code: Any
+        if fixed is not None:
+            code = fixed
+        elif key is not None and type(root := scope.root) is dict:
+            code = root.get(key)
+        else:
+            code = read(scope)
         places = seen.get(code) if type(code) is str else None
         if places is None:
             if code is None:

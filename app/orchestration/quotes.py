@@ -13,8 +13,9 @@ events of each batch, after skipping Revflow's own write-backs):
   overflow events query the Quotes in a trigger status modified since the overflow;
   both are recorded as incidents, as for Orders.
 
-Quotes are read before the batch's transaction (one query per 200); their plans are
-stored in the transaction that marks the events, as Orders' are.
+Quotes are read before the batch's transaction (one query per 200), paced by the
+intake's read gate as Orders are; their plans are stored in the transaction that marks
+the events, as Orders' are.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from revflow.metrics import PLANS_CREATED
 from revflow.orchestration import hold_queries, repository
 from revflow.orchestration.batches import BatchWork, OrderOutcome, event_of, finish_batch
 from revflow.orchestration.plans import create_plan
+from revflow.orchestration.quote_events import ENTITIES, LINE, QUOTE, reached_status
+from revflow.orchestration.read_gate import spend_reads
 from revflow.orchestration.recovery import commit_time
 from revflow.orchestration.revalidate import VALIDATE, revalidate
 from revflow.plans.decompose import CompiledMapping, decompose
@@ -48,8 +51,6 @@ from revflow.salesforce.targets import QUOTE_KEY_PREFIX
 
 log = logging.getLogger("revflow.intake.quotes")
 
-QUOTE, LINE = "Quote", "QuoteLineItem"
-ENTITIES = frozenset({QUOTE, LINE})
 Outcome = tuple[str, str | None]
 
 
@@ -76,15 +77,6 @@ class QuoteWork:
     planned: set[str] = field(default_factory=set)  # Quotes with a plan already
     created: set[str] = field(default_factory=set)  # Quotes planned by this batch
     outcome: dict[int, Outcome] = field(default_factory=dict)
-
-
-def reached_status(event: IncomingEvent, statuses: list[str]) -> bool:
-    """A Quote whose Status became one of ``statuses`` in this change."""
-    if event.entity != QUOTE or event.payload.get("Status") not in statuses:
-        return False
-    return event.change_type == "CREATE" or (
-        event.change_type == "UPDATE" and "Status" in event.changed_fields
-    )
 
 
 class QuoteIntake:
@@ -180,6 +172,7 @@ class QuoteIntake:
         await self._overflows(work)
         if work.lines and await self._lines_matter(work):
             parents = await quotes_of_lines(self.client, list(work.lines))
+            spend_reads(self.client, len(work.lines))
             recovered = {r.row.id for r in work.recoveries if r.lines}
             for lid, row_ids in work.lines.items():
                 qid = parents.get(lid)
@@ -198,6 +191,7 @@ class QuoteIntake:
             mappings = self.mappings()
             fields = quote_fields(mappings.values(), self.org_currency)
             work.quotes = await fetch_quotes(self.client, to_read, fields)
+            spend_reads(self.client, len(to_read))  # the read gate paced them (``hold``)
             await self.lookups.attach(work.quotes.values(), mappings.values())
 
     async def _lines_matter(self, work: QuoteWork) -> bool:

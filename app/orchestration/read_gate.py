@@ -1,5 +1,6 @@
 """The intake's side of the call pacer: whether a batch of received events reads its
-orders now or waits to read more of them in one query (see ``salesforce.pacing``)."""
+orders (and Quotes) now or waits to read more of them in one query (see
+``salesforce.pacing``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from revflow.config import Settings
 from revflow.db.models import ReceivedEvent
 from revflow.ingest.events import IncomingEvent, is_activation, needs_read
 from revflow.orchestration.batches import event_of
-from revflow.orchestration.quotes import reached_status
+from revflow.orchestration.quote_events import reached_status
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.orders import IDS_PER_QUERY
 from revflow.salesforce.pacing import CallPacer
@@ -49,7 +50,7 @@ class ReadGate:
             event = event_of(row)
             if row.id > self.earned_through and self._new_work(event):
                 pacer.earn(len(event.record_ids), now)  # each activated order earns calls
-            if needs_read(event):
+            if needs_read(event) or self._quote_read(event):
                 reads += len(event.record_ids) or 1
         self.earned_through = max(self.earned_through, rows[-1].id)
         if not reads or len(rows) >= limit:
@@ -57,14 +58,22 @@ class ReadGate:
         return not pacer.may_send(reads, IDS_PER_QUERY, waited_s(rows), now, KIND)
 
     def _new_work(self, event: IncomingEvent) -> bool:
-        return is_activation(event) or (
-            bool(self.quote_statuses) and reached_status(event, self.quote_statuses)
-        )
+        return is_activation(event) or self._quote_read(event)
+
+    def _quote_read(self, event: IncomingEvent) -> bool:
+        """A Quote reaching a trigger status: ``QuoteIntake.read`` reads it."""
+        return bool(self.quote_statuses) and reached_status(event, self.quote_statuses)
 
     def spent(self, reads: int) -> None:
         """``reads`` orders were read: the pacer is told (one call per 200 ids)."""
-        if reads and (pacer := self.pacer) is not None:
-            pacer.spend(math.ceil(reads / IDS_PER_QUERY), time.monotonic(), KIND)
+        spend_reads(self.client, reads)
+
+
+def spend_reads(client: SalesforceClient, reads: int) -> None:
+    """``reads`` records were read by the intake (Orders or Quotes, one call per 200
+    ids): the client's pacer, if any, is told."""
+    if reads and (pacer := client.budget.pacer) is not None:
+        pacer.spend(math.ceil(reads / IDS_PER_QUERY), time.monotonic(), KIND)
 
 
 def waited_s(rows: Sequence[ReceivedEvent]) -> float:

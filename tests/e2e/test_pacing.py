@@ -1,6 +1,6 @@
 """Paced calls against the sandbox org over loopback: an idle write-back sends the first
-status at once, and the intake reads trickled activations in one query.  The org
-counts Revflow's calls."""
+status at once, and the intake reads trickled activations (and Quote approvals) in one
+query.  The org counts Revflow's calls."""
 
 from __future__ import annotations
 
@@ -8,16 +8,21 @@ from pydantic import SecretStr
 
 from revflow.config import AuthFlow, SalesforceSettings
 from revflow.db.database import Database
+from revflow.orchestration.quotes import QuoteIntake
+from revflow.plans.files import load_plan_file
+from revflow.resources import shipped
 from revflow.salesforce import outbox
 from revflow.salesforce.auth import TokenProvider
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import SalesforceClient
 from revflow.salesforce.pacing import CallPacer
 from revflow.salesforce.writeback import WritebackFlusher
-from revflow.sandbox.org import ConnectedApp, SandboxOrg
-from tests.orgkit import Shop, feed, make_intake, org_events, planned, settings_for
+from revflow.sandbox.org import DEMO_USER_ID, ConnectedApp, SandboxOrg
+from revflow.sandbox.records import RecordStore
+from tests.orgkit import MAPPINGS, Shop, feed, make_intake, org_events, planned, settings_for
 
 STATUS = "Fulfillment_Status__c"
+QUOTE_PLAN = load_plan_file(shipped("plans") / "quote_to_erp.yaml")
 
 
 def paced_client(org: SandboxOrg, pacer: CallPacer) -> SalesforceClient:
@@ -115,4 +120,45 @@ async def test_intake_handles_echoes_at_once_while_reads_wait(org, db, database_
     shop.store.update("Order", oid, {"Description": "edited"}, user_id="005000000000002AAA")
     await feed(db, org_events(org, after=tip))
     assert await intake.process_batch() > 0  # no order read needed: handled at once
+    await client.aclose()
+
+
+async def test_intake_reads_trickled_quote_approvals_in_one_query(org, db, database_url):
+    store = RecordStore(org)
+    account = store.create("Account", {"Name": "Acme"}, user_id=DEMO_USER_ID)
+
+    def approve() -> str:  # a Quote created Approved reaches a trigger status
+        values = {"Name": "Q", "AccountId": account, "Status": "Approved"}
+        return store.create("Quote", {**values, "CurrencyIsoCode": "EUR"}, user_id=DEMO_USER_ID)
+
+    async def arrives() -> str:
+        tip = max((e.replay_id for e in org.events.all_events()), default=0)
+        qid = approve()
+        await feed(db, org_events(org, after=tip))
+        return qid
+
+    pacer = CallPacer(calls_per_order=0.25, burst=1.0, refill_s=1e9, max_wait_s=3600)
+    settings = settings_for(org, database_url, quotes={"enabled": True})
+    client = paced_client(org, pacer)
+    intake = make_intake(db, client, settings)
+    intake.quotes = QuoteIntake(db, client, settings, QUOTE_PLAN, lambda: MAPPINGS, intake.lookups)
+
+    first = await arrives()
+    before = revflow_calls(org)
+    assert await intake.process_batch() > 0  # idle: read at once
+    assert await planned(db) == [first]
+    assert revflow_calls(org) - before == 1
+
+    trickled: list[str] = []
+    calls = revflow_calls(org)
+    for n in range(3):  # each earns a quarter call: not enough yet
+        trickled.append(await arrives())
+        assert await intake.process_batch() == 0, n
+    assert revflow_calls(org) == calls and await planned(db) == [first]
+    trickled.append(await arrives())  # the fourth completes a call's credit
+    assert await intake.process_batch() > 0
+    assert sorted(await planned(db)) == sorted([first, *trickled])
+    assert revflow_calls(org) - calls == 1  # one query for the four Quotes
+    await arrives()  # the read spent the credit: the next Quote waits again
+    assert await intake.process_batch() == 0
     await client.aclose()

@@ -69,3 +69,20 @@ def test_round_text_equals_quantize_of_to_decimal(value: object, places: int) ->
             round_text(value, places)
     else:
         assert round_text(value, places) == expected
+
+
+@given(cents=st.integers(-(10**15), 10**15), scale=st.sampled_from([1, 10, 100, 1000, 10**4]))
+def test_round_text_of_amount_like_floats_equals_quantize(cents: int, scale: int) -> None:
+    value = cents / scale  # the floats Salesforce sends for currency fields
+    for places in (0, 1, 2, 3, 4, 20):
+        assert round_text(value, places) == quantize(to_decimal(value), places)
+
+
+@pytest.mark.parametrize(
+    ("value", "places", "text"),
+    [(100.0, 2, "100.00"), (100.0, 0, "100"), (-0.0, 2, "-0.00"), (-0.0, 0, "-0"),
+     (2.5, 0, "3"), (12.345, 2, "12.35"), (0.125, 3, "0.125"), (1e16, 2, "10000000000000000.00"),
+     (1e-05, 2, "0.00"), (1.5e-05, 5, "0.00002"), (123.4, 25, "123.4" + "0" * 24)],
+)  # fmt: skip
+def test_round_text_of_floats(value: float, places: int, text: str) -> None:
+    assert round_text(value, places) == text
