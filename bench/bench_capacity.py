@@ -9,8 +9,9 @@ processes (the main one plus N-1 steps-only workers), creates the orders, activa
 them all in sObject Collections calls of 200 and times first activation to the last
 order showing Completed on its record.  It prints orders/s, each Revflow process's
 peak RSS (``VmHWM``: with every order activated at once, all are in flight) and CPU
-milliseconds per order (Revflow's processes, and this process: the sandbox org and
-ERP), which a shared machine's neighbours do not change the way they change orders/s.
+milliseconds per order (Revflow's processes; this process: the sandbox org and ERP;
+the local PostgreSQL server), which a shared machine's neighbours do not change the
+way they change orders/s.
 ``--explain`` prints the plans of the hot queries over the run's tables before the drop.
 """
 
@@ -53,6 +54,37 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_s() -> float | None:
+    """CPU seconds of the local PostgreSQL server so far: the postmaster's own and its
+    exited children's (``cutime``/``cstime``), plus its live backends'.  None when the
+    server is not a process on this machine (it is then not on these cores either)."""
+    names = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm, rest = stat.split("(", 1)[1].rsplit(")", 1)
+            names[int(entry.name)] = (comm, int(rest.split()[1]))
+    roots = [
+        p
+        for p, (c, pp) in names.items()
+        if c == "postgres" and names.get(pp, ("",))[0] != "postgres"
+    ]
+    if not roots:
+        return None
+    total = 0.0
+    for root in roots:
+        try:
+            fields = Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        total += sum(_cpu_s(pid) for pid in _children(root))
+    return total
 
 
 def _revflow_cpu_s(main_pid: int) -> dict[int, float]:
@@ -114,11 +146,13 @@ async def one_run(
         assert env.process is not None and env.process.proc is not None
         main_pid = env.process.proc.pid
         cpu_before, own_before = _revflow_cpu_s(main_pid), time.process_time()
+        pg_before = _postgres_cpu_s()
         started = time.monotonic()
         await env.activate(ids)
         done = await env.wait_until_done(ids, timeout_s=timeout_s, final=("Completed",))
         elapsed = time.monotonic() - started
         cpu_after, own = _revflow_cpu_s(main_pid), time.process_time() - own_before
+        pg_after = _postgres_cpu_s()
         cpu = [after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items()]
         rss = [_peak_rss_mb(pid) for pid in cpu_after]
         summary = env.summary(ids, elapsed)
@@ -136,6 +170,11 @@ async def one_run(
         # CPU per order: what a machine of its own would carry, whatever the neighbours do
         "revflow_cpu_ms_per_order": [round(1000 * c / orders, 1) for c in cpu],
         "sandbox_cpu_ms_per_order": round(1000 * own / orders, 1),
+        "postgres_cpu_ms_per_order": (
+            None
+            if pg_before is None or pg_after is None
+            else round(1000 * (pg_after - pg_before) / orders, 1)
+        ),
         "duplicate_deliveries": summary.duplicate_deliveries,
         "latency_p50_s": summary.latency_p50_s,
     }
@@ -170,7 +209,8 @@ def main() -> None:
                     f"completed={r['all_completed']} duplicates={r['duplicate_deliveries']} "
                     f"peak_rss_mb={r['peak_rss_mb']} "
                     f"revflow_cpu_ms_per_order={r['revflow_cpu_ms_per_order']} "
-                    f"sandbox_cpu_ms_per_order={r['sandbox_cpu_ms_per_order']}",
+                    f"sandbox_cpu_ms_per_order={r['sandbox_cpu_ms_per_order']} "
+                    f"postgres_cpu_ms_per_order={r['postgres_cpu_ms_per_order']}",
                     flush=True,
                 )
                 print(json.dumps(r), flush=True)
