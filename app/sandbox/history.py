@@ -30,21 +30,20 @@ class FieldHistory:
 
     def __init__(self) -> None:
         self.changes: list[FieldChange] = []
+        # by (sobject, record id, field): a report over 10,000 orders reads each once
+        self._by_field: dict[tuple[str, str, str], list[FieldChange]] = {}
 
     def record(
         self, sobject: str, record_id: str, before: dict[str, Any], after: dict[str, Any], at: float
     ) -> None:
         for name, value in after.items():
             if name not in _SYSTEM and before.get(name) != value:
-                old = before.get(name)
-                self.changes.append(FieldChange(sobject, record_id, name, old, value, at))
+                change = FieldChange(sobject, record_id, name, before.get(name), value, at)
+                self.changes.append(change)
+                self._by_field.setdefault((sobject, record_id, name), []).append(change)
 
     def of(self, sobject: str, record_id: str, field: str) -> list[FieldChange]:
-        return [
-            c
-            for c in self.changes
-            if c.sobject == sobject and c.record_id == record_id and c.field == field
-        ]
+        return list(self._by_field.get((sobject, record_id, field), ()))
 
     def first_set(
         self, sobject: str, record_id: str, field: str, value: Any, after: float = 0.0
