@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from revflow.config import Settings
@@ -140,9 +140,22 @@ class OrderOutcomes:
     ) -> bool:
         deadline = time.monotonic() + timeout_s
         pending = set(order_ids)
+        field_name = self.settings.writeback.status_field if self.settings else ""
+        field_name = field_name or "Fulfillment_Status__c"
+        changes, seen, rescan_at = self.org.history.changes, 0, 0.0
         while pending and time.monotonic() < deadline:
             now = time.monotonic()
-            for oid in list(pending):
+            if now >= rescan_at:  # every order now and then; in between, only the changed
+                candidates: Iterable[str] = list(pending)
+                rescan_at = now + 2.0
+            else:
+                candidates = {
+                    c.record_id
+                    for c in changes[seen:]
+                    if c.field == field_name and c.record_id in pending
+                }
+            seen = len(changes)
+            for oid in candidates:
                 if self.order_status(oid) in final:
                     self.finished_at[oid] = now
                     pending.discard(oid)
