@@ -33,18 +33,23 @@ from revflow.db.engine import make_engine
 from revflow.demo import DemoEnvironment
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (Linux /proc)."""
-    found = []
+def _processes() -> dict[int, tuple[str, int]]:
+    """Every process's name and parent (Linux /proc)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
+            name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+            found[int(entry.name)] = (name, int(rest.split()[1]))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    return [child for child, (_, parent) in _processes().items() if parent == pid]
 
 
 def _cpu_s(pid: int) -> float:
@@ -60,15 +65,7 @@ def _postgres_cpu_s() -> float | None:
     """CPU seconds of the local PostgreSQL server so far: the postmaster's own and its
     exited children's (``cutime``/``cstime``), plus its live backends'.  None when the
     server is not a process on this machine (it is then not on these cores either)."""
-    names = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            comm, rest = stat.split("(", 1)[1].rsplit(")", 1)
-            names[int(entry.name)] = (comm, int(rest.split()[1]))
+    names = _processes()
     roots = [
         p
         for p, (c, pp) in names.items()
