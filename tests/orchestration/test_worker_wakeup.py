@@ -24,6 +24,16 @@ pytestmark = pytest.mark.timeout(60)
 HOUR = 3600.0
 
 
+async def _started(worker: Worker, listener: Listener) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """The worker running, once its listener listens; its stop event and task."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    async with asyncio.timeout(10):
+        while not listener.listening:  # noqa: ASYNC110 - the listener's task sets it
+            await asyncio.sleep(0.01)
+    return stop, task
+
+
 async def test_a_notification_wakes_a_worker_that_would_poll_in_an_hour(db: Database) -> None:
     if db.is_sqlite:
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
@@ -37,11 +47,7 @@ async def test_a_notification_wakes_a_worker_that_would_poll_in_an_hour(db: Data
         idle_poll_s=HOUR,
         listener=listener,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    async with asyncio.timeout(10):
-        while not listener.listening:  # noqa: ASYNC110 - the listener's task sets it
-            await asyncio.sleep(0.01)
+    stop, task = await _started(worker, listener)
     await asyncio.sleep(0.2)  # the worker has claimed nothing and sleeps for the hour
     plan_id = await insert_plan(db, [{"key": "a"}, {"key": "b", "depends_on": ["a"]}])
     async with asyncio.timeout(20):
@@ -87,11 +93,7 @@ async def test_a_full_worker_claims_again_when_a_step_fails(db: Database) -> Non
         idle_poll_s=HOUR,
         listener=listener,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    async with asyncio.timeout(10):
-        while not listener.listening:  # noqa: ASYNC110 - the listener's task sets it
-            await asyncio.sleep(0.01)
+    stop, task = await _started(worker, listener)
     first = await insert_plan(db, [{"key": "a", "kind": "callout", "action": "x"}], "801A")
     async with asyncio.timeout(10):
         await called.wait()
