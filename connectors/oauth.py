@@ -22,8 +22,9 @@ one refresh.  Token endpoint failures map onto ``revflow.connectors.errors`` by
 for a token changes nothing), so 429/5xx/timeouts are retryable.  Every message
 starts with ``OAuth token request``.
 
-The generic REST connector's ``oauth2`` auth is this provider too (``revflow.connectors.rest``);
-it shares the connector's HTTP client through ``bind_client``.
+The generic REST connector's ``oauth2`` auth is this provider too
+(``revflow.connectors.rest_auth``); it shares the connector's HTTP client through
+``bind_client``.
 """
 
 from __future__ import annotations
