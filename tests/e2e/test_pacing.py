@@ -4,10 +4,13 @@ query.  The org counts Revflow's calls."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from pydantic import SecretStr
 
 from revflow.config import AuthFlow, SalesforceSettings
 from revflow.db.database import Database
+from revflow.orchestration.intake import Intake
 from revflow.orchestration.quotes import QuoteIntake
 from revflow.plans.files import load_plan_file
 from revflow.resources import shipped
@@ -23,6 +26,7 @@ from tests.orgkit import MAPPINGS, Shop, feed, make_intake, org_events, planned,
 
 STATUS = "Fulfillment_Status__c"
 QUOTE_PLAN = load_plan_file(shipped("plans") / "quote_to_erp.yaml")
+Arrival = Callable[[], Awaitable[str]]
 
 
 def paced_client(org: SandboxOrg, pacer: CallPacer) -> SalesforceClient:
@@ -77,15 +81,24 @@ async def test_an_idle_write_back_sends_at_once_and_a_busy_one_batches(org, db):
     await client.aclose()
 
 
-async def test_intake_reads_trickled_activations_in_one_query(org, db, database_url):
-    shop = Shop(org)
-    pacer = CallPacer(calls_per_order=0.25, burst=1.0, refill_s=1e9, max_wait_s=3600)
-    settings = settings_for(org, database_url)
-    client = paced_client(org, pacer)
-    intake = make_intake(db, client, settings)
+def arrival(org: SandboxOrg, db: Database, make: Callable[[], str]) -> Arrival:
+    """A coroutine that makes a record reach a trigger status and feeds its events."""
 
-    first = shop.order()
-    await feed(db, org_events(org))
+    async def arrives() -> str:
+        tip = max((e.replay_id for e in org.events.all_events()), default=0)
+        record = make()
+        await feed(db, org_events(org, after=tip))
+        return record
+
+    return arrives
+
+
+async def assert_trickle_read_in_one_query(
+    org: SandboxOrg, db: Database, intake: Intake, arrives: Arrival
+) -> None:
+    """With a quarter call earned per record: the first (idle) is read at once, the
+    next three wait, and the fourth completes a call that reads all four."""
+    first = await arrives()
     before = revflow_calls(org)
     assert await intake.process_batch() > 0  # idle: read at once
     assert await planned(db) == [first]
@@ -94,17 +107,20 @@ async def test_intake_reads_trickled_activations_in_one_query(org, db, database_
     trickled: list[str] = []
     calls = revflow_calls(org)
     for n in range(3):  # each earns a quarter call: not enough yet
-        tip = org.events.all_events()[-1].replay_id
-        trickled.append(shop.order())
-        await feed(db, org_events(org, after=tip))
+        trickled.append(await arrives())
         assert await intake.process_batch() == 0, n
     assert revflow_calls(org) == calls and await planned(db) == [first]
-    tip = org.events.all_events()[-1].replay_id
-    trickled.append(shop.order())  # the fourth completes a call's credit
-    await feed(db, org_events(org, after=tip))
+    trickled.append(await arrives())  # the fourth completes a call's credit
     assert await intake.process_batch() > 0
     assert sorted(await planned(db)) == sorted([first, *trickled])
-    assert revflow_calls(org) - calls == 1  # one query for the four orders
+    assert revflow_calls(org) - calls == 1  # one query for the four
+
+
+async def test_intake_reads_trickled_activations_in_one_query(org, db, database_url):
+    pacer = CallPacer(calls_per_order=0.25, burst=1.0, refill_s=1e9, max_wait_s=3600)
+    client = paced_client(org, pacer)
+    intake = make_intake(db, client, settings_for(org, database_url))
+    await assert_trickle_read_in_one_query(org, db, intake, arrival(org, db, Shop(org).order))
     await client.aclose()
 
 
@@ -131,34 +147,14 @@ async def test_intake_reads_trickled_quote_approvals_in_one_query(org, db, datab
         values = {"Name": "Q", "AccountId": account, "Status": "Approved"}
         return store.create("Quote", {**values, "CurrencyIsoCode": "EUR"}, user_id=DEMO_USER_ID)
 
-    async def arrives() -> str:
-        tip = max((e.replay_id for e in org.events.all_events()), default=0)
-        qid = approve()
-        await feed(db, org_events(org, after=tip))
-        return qid
-
     pacer = CallPacer(calls_per_order=0.25, burst=1.0, refill_s=1e9, max_wait_s=3600)
     settings = settings_for(org, database_url, quotes={"enabled": True})
     client = paced_client(org, pacer)
     intake = make_intake(db, client, settings)
     intake.quotes = QuoteIntake(db, client, settings, QUOTE_PLAN, lambda: MAPPINGS, intake.lookups)
+    arrives = arrival(org, db, approve)
 
-    first = await arrives()
-    before = revflow_calls(org)
-    assert await intake.process_batch() > 0  # idle: read at once
-    assert await planned(db) == [first]
-    assert revflow_calls(org) - before == 1
-
-    trickled: list[str] = []
-    calls = revflow_calls(org)
-    for n in range(3):  # each earns a quarter call: not enough yet
-        trickled.append(await arrives())
-        assert await intake.process_batch() == 0, n
-    assert revflow_calls(org) == calls and await planned(db) == [first]
-    trickled.append(await arrives())  # the fourth completes a call's credit
-    assert await intake.process_batch() > 0
-    assert sorted(await planned(db)) == sorted([first, *trickled])
-    assert revflow_calls(org) - calls == 1  # one query for the four Quotes
+    await assert_trickle_read_in_one_query(org, db, intake, arrives)
     await arrives()  # the read spent the credit: the next Quote waits again
     assert await intake.process_batch() == 0
     await client.aclose()
