@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception, retry_if_result, wait_fixed
@@ -28,13 +29,20 @@ from revflow.db.database import Database
 from revflow.ingest import repository
 from revflow.ingest.cometd import CometdSource, TokenAuthenticator
 from revflow.ingest.errors import LeaseLost, ReplayIdExpired
-from revflow.ingest.events import IncomingEvent, MalformedEvent, parse_cometd
+from revflow.ingest.events import (
+    IncomingEvent,
+    MalformedEvent,
+    echo_note,
+    echo_on_arrival,
+    parse_cometd,
+)
 from revflow.ingest.inbox import Batch, record_batch
 from revflow.ingest.leases import ChannelLeases
-from revflow.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
+from revflow.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED, EVENTS_SKIPPED
 from revflow.plans.retry import forever
 from revflow.retrying import forever_until, start_over, wait_policy
 from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.targets import own_fields
 
 if TYPE_CHECKING:
     from revflow.ingest.reconcile import Reconciler
@@ -80,6 +88,16 @@ class EventConsumer:
         self.dead_letters = 0
         self.incidents = 0
         self._fallback: set[str] = set()
+        sf = settings.salesforce
+        fields = own_fields(settings.writeback) if settings.ingest.echo_by_fields else frozenset()
+        # the intake's echo rule, applied on arrival: an echo is stored already skipped,
+        # so the intake neither wakes for it nor reads and marks it
+        self._echo = partial(
+            echo_on_arrival,
+            client_id=sf.call_options_client,
+            integration_user_id=sf.integration_user_id,
+            own_fields=fields,
+        )
 
     # -- replay positions ------------------------------------------------------
 
@@ -296,6 +314,7 @@ class EventConsumer:
         """
         events: dict[str, IncomingEvent] = {}  # first delivery of each dedupe key
         bad: list[tuple[str, str, dict[str, Any]]] = []
+        echoes: dict[str, str] = {}  # dedupe key -> echo reason
         last_replay: dict[str, str] = {}
         delivered = 0
         for message in messages:
@@ -308,12 +327,15 @@ class EventConsumer:
                     last_replay[channel] = str(replay)
                 continue
             delivered += 1
+            if event.dedupe_key not in events and (echo := self._echo(event)) is not None:
+                echoes[event.dedupe_key] = echo
             events.setdefault(event.dedupe_key, event)
             last_replay[event.channel] = event.replay_id
         batch = Batch(
             events=list(events.values()),
             bad=bad,
             checkpoints={self.checkpoint_key(c): r for c, r in last_replay.items()},
+            echoes={key: echo_note(reason) for key, reason in echoes.items()},
         )
         async with self.db.write() as s:
             if fenced:
@@ -328,10 +350,12 @@ class EventConsumer:
         self.duplicates += delivered - len(new_keys)
         for key in new_keys:
             EVENTS_RECEIVED.labels(channel=events[key].channel).inc()
+            if (echo := echoes.get(key)) is not None:
+                EVENTS_SKIPPED.labels(reason=echo).inc()
         if delivered > len(new_keys):
             EVENTS_DUPLICATE.labels(channel="all").inc(delivered - len(new_keys))
-        if new_keys and self.on_event:
-            self.on_event()
+        if self.on_event and any(key not in echoes for key in new_keys):
+            self.on_event()  # only events the intake has to handle wake it
 
 
 def _entity(channel: str) -> str | None:
