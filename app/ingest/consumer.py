@@ -34,6 +34,7 @@ from revflow.ingest.events import (
     MalformedEvent,
     echo_note,
     echo_on_arrival,
+    inert,
     parse_cometd,
 )
 from revflow.ingest.inbox import Batch, record_batch
@@ -52,6 +53,7 @@ log = logging.getLogger("revflow.ingest")
 RECONNECT_BACKOFF = forever(0.5, 30.0, jitter=0.0)
 
 ALL_RETAINED = -2
+NO_TRIGGER = "no_trigger"  # the intake's skip reason for events it never acts on
 MAX_BATCH = 500
 
 
@@ -90,8 +92,8 @@ class EventConsumer:
         self._fallback: set[str] = set()
         sf = settings.salesforce
         fields = own_fields(settings.writeback) if settings.ingest.echo_by_fields else frozenset()
-        # the intake's echo rule, applied on arrival: an echo is stored already skipped,
-        # so the intake neither wakes for it nor reads and marks it
+        # the intake's echo rule, applied on arrival: an echo (like an ``inert`` event) is
+        # stored already skipped, so the intake neither wakes for it nor reads and marks it
         self._echo = partial(
             echo_on_arrival,
             client_id=sf.call_options_client,
@@ -314,7 +316,7 @@ class EventConsumer:
         """
         events: dict[str, IncomingEvent] = {}  # first delivery of each dedupe key
         bad: list[tuple[str, str, dict[str, Any]]] = []
-        echoes: dict[str, str] = {}  # dedupe key -> echo reason
+        skipped: dict[str, str] = {}  # dedupe key -> why it is skipped (echo or no trigger)
         last_replay: dict[str, str] = {}
         delivered = 0
         for message in messages:
@@ -328,14 +330,16 @@ class EventConsumer:
                 continue
             delivered += 1
             if event.dedupe_key not in events and (echo := self._echo(event)) is not None:
-                echoes[event.dedupe_key] = echo
+                skipped[event.dedupe_key] = echo
+            elif event.dedupe_key not in events and inert(event):
+                skipped[event.dedupe_key] = NO_TRIGGER
             events.setdefault(event.dedupe_key, event)
             last_replay[event.channel] = event.replay_id
         batch = Batch(
             events=list(events.values()),
             bad=bad,
             checkpoints={self.checkpoint_key(c): r for c, r in last_replay.items()},
-            echoes={key: echo_note(reason) for key, reason in echoes.items()},
+            skipped={key: _note(reason) for key, reason in skipped.items()},
         )
         async with self.db.write() as s:
             if fenced:
@@ -350,12 +354,17 @@ class EventConsumer:
         self.duplicates += delivered - len(new_keys)
         for key in new_keys:
             EVENTS_RECEIVED.labels(channel=events[key].channel).inc()
-            if (echo := echoes.get(key)) is not None:
-                EVENTS_SKIPPED.labels(reason=echo).inc()
+            if (why := skipped.get(key)) is not None:
+                EVENTS_SKIPPED.labels(reason=why).inc()
         if delivered > len(new_keys):
             EVENTS_DUPLICATE.labels(channel="all").inc(delivered - len(new_keys))
-        if self.on_event and any(key not in echoes for key in new_keys):
+        if self.on_event and any(key not in skipped for key in new_keys):
             self.on_event()  # only events the intake has to handle wake it
+
+
+def _note(reason: str) -> str:
+    """The inbox note of an event stored skipped: the intake's words for it."""
+    return "no trigger" if reason == NO_TRIGGER else echo_note(reason)
 
 
 def _entity(channel: str) -> str | None:

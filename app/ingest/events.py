@@ -129,6 +129,19 @@ def echo_on_arrival(
     return echo_reason(event, client_id, integration_user_id, own_fields)
 
 
+INERT_TYPES = frozenset({"CREATE", "DELETE", "UNDELETE"})
+
+
+def inert(event: IncomingEvent) -> bool:
+    """An Order or order line created, deleted or undeleted, not as an activation: the
+    intake never acts on it ("no trigger"), so the consumer stores it skipped."""
+    return (
+        event.entity in ("Order", "OrderItem")
+        and event.change_type in INERT_TYPES
+        and not is_activation(event)
+    )
+
+
 def echo_note(reason: str) -> str:
     """The inbox note of a skipped echo (the intake and the consumer write the same)."""
     return f"echo of Revflow's own write ({reason})"

@@ -14,6 +14,7 @@ from revflow.sandbox.org import DEMO_USER_ID, INTEGRATION_USER_ID, SandboxOrg
 from tests.orgkit import (
     ORDER_CHANNEL,
     Shop,
+    feed,
     header_event,
     inbox,
     make_intake,
@@ -122,3 +123,39 @@ async def test_echo_by_fields_switched_off_is_left_to_the_intake(org, db, databa
     await consumer.handle_batch([message(e) for e in events], fenced=False)
     assert woken == [1]
     assert [r.status for r in await inbox(db)] == [EventStatus.RECEIVED]
+
+
+async def test_creates_of_orders_and_lines_are_stored_skipped_as_the_intake_would(
+    org, db, database_url
+):
+    shop = Shop(org)
+    before = tip(org)
+    shop.order(activate=False)  # the Order and its lines created: nothing to do yet
+    created = org_events(org, after=before)
+    assert {(e.entity, e.change_type) for e in created} == {
+        ("Order", "CREATE"),
+        ("OrderItem", "CREATE"),
+    }
+    before = tip(org)
+    shop.order(activate=False)  # the same, left to the intake
+    by_intake = org_events(org, after=before)
+
+    settings = settings_for(org, database_url)
+    woken: list[int] = []
+    consumer = EventConsumer(db, None, settings, on_event=lambda: woken.append(1))  # type: ignore[arg-type]
+    await consumer.handle_batch([message(e) for e in created], fenced=False)
+    assert woken == []
+    rows = await inbox(db)
+    assert [(r.status, r.note) for r in rows] == [(EventStatus.SKIPPED, "no trigger")] * len(
+        created
+    )
+    await feed(db, by_intake)
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+    assert await intake.process_batch() == len(by_intake)
+    assert intake.skipped == {"no_trigger": len(by_intake)}
+    rows = (await inbox(db))[len(created) :]
+    assert [(r.status, r.note) for r in rows] == [(EventStatus.SKIPPED, "no trigger")] * len(
+        by_intake
+    )
+    await client.aclose()
