@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception, retry_if_result, wait_fixed
@@ -28,13 +29,21 @@ from revflow.db.database import Database
 from revflow.ingest import repository
 from revflow.ingest.cometd import CometdSource, TokenAuthenticator
 from revflow.ingest.errors import LeaseLost, ReplayIdExpired
-from revflow.ingest.events import IncomingEvent, MalformedEvent, parse_cometd
+from revflow.ingest.events import (
+    IncomingEvent,
+    MalformedEvent,
+    echo_note,
+    echo_on_arrival,
+    inert,
+    parse_cometd,
+)
 from revflow.ingest.inbox import Batch, record_batch
 from revflow.ingest.leases import ChannelLeases
-from revflow.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED
+from revflow.metrics import EVENTS_DUPLICATE, EVENTS_RECEIVED, EVENTS_SKIPPED
 from revflow.plans.retry import forever
 from revflow.retrying import forever_until, start_over, wait_policy
 from revflow.salesforce.auth import TokenProvider
+from revflow.salesforce.targets import own_fields
 
 if TYPE_CHECKING:
     from revflow.ingest.reconcile import Reconciler
@@ -44,6 +53,7 @@ log = logging.getLogger("revflow.ingest")
 RECONNECT_BACKOFF = forever(0.5, 30.0, jitter=0.0)
 
 ALL_RETAINED = -2
+NO_TRIGGER = "no_trigger"  # the intake's skip reason for events it never acts on
 MAX_BATCH = 500
 
 
@@ -80,6 +90,16 @@ class EventConsumer:
         self.dead_letters = 0
         self.incidents = 0
         self._fallback: set[str] = set()
+        sf = settings.salesforce
+        fields = own_fields(settings.writeback) if settings.ingest.echo_by_fields else frozenset()
+        # the intake's echo rule, applied on arrival: an echo (like an ``inert`` event) is
+        # stored already skipped, so the intake neither wakes for it nor reads and marks it
+        self._echo = partial(
+            echo_on_arrival,
+            client_id=sf.call_options_client,
+            integration_user_id=sf.integration_user_id,
+            own_fields=fields,
+        )
 
     # -- replay positions ------------------------------------------------------
 
@@ -296,6 +316,7 @@ class EventConsumer:
         """
         events: dict[str, IncomingEvent] = {}  # first delivery of each dedupe key
         bad: list[tuple[str, str, dict[str, Any]]] = []
+        skipped: dict[str, str] = {}  # dedupe key -> why it is skipped (echo or no trigger)
         last_replay: dict[str, str] = {}
         delivered = 0
         for message in messages:
@@ -308,12 +329,17 @@ class EventConsumer:
                     last_replay[channel] = str(replay)
                 continue
             delivered += 1
+            if event.dedupe_key not in events and (echo := self._echo(event)) is not None:
+                skipped[event.dedupe_key] = echo
+            elif event.dedupe_key not in events and inert(event):
+                skipped[event.dedupe_key] = NO_TRIGGER
             events.setdefault(event.dedupe_key, event)
             last_replay[event.channel] = event.replay_id
         batch = Batch(
             events=list(events.values()),
             bad=bad,
             checkpoints={self.checkpoint_key(c): r for c, r in last_replay.items()},
+            skipped={key: _note(reason) for key, reason in skipped.items()},
         )
         async with self.db.write() as s:
             if fenced:
@@ -328,10 +354,17 @@ class EventConsumer:
         self.duplicates += delivered - len(new_keys)
         for key in new_keys:
             EVENTS_RECEIVED.labels(channel=events[key].channel).inc()
+            if (why := skipped.get(key)) is not None:
+                EVENTS_SKIPPED.labels(reason=why).inc()
         if delivered > len(new_keys):
             EVENTS_DUPLICATE.labels(channel="all").inc(delivered - len(new_keys))
-        if new_keys and self.on_event:
-            self.on_event()
+        if self.on_event and any(key not in skipped for key in new_keys):
+            self.on_event()  # only events the intake has to handle wake it
+
+
+def _note(reason: str) -> str:
+    """The inbox note of an event stored skipped: the intake's words for it."""
+    return "no trigger" if reason == NO_TRIGGER else echo_note(reason)
 
 
 def _entity(channel: str) -> str | None:

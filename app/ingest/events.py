@@ -116,6 +116,37 @@ def echo_reason(
     return None
 
 
+def echo_on_arrival(
+    event: IncomingEvent,
+    client_id: str,
+    integration_user_id: str = "",
+    own_fields: Collection[str] = (),
+) -> str | None:
+    """``echo_reason`` as the intake would judge the event, for the consumer to record
+    it as skipped at once: None for gaps and overflows (a header only, never an echo)."""
+    if event.change_type in GAP_TYPES or event.change_type == OVERFLOW:
+        return None
+    return echo_reason(event, client_id, integration_user_id, own_fields)
+
+
+INERT_TYPES = frozenset({"CREATE", "DELETE", "UNDELETE"})
+
+
+def inert(event: IncomingEvent) -> bool:
+    """An Order or order line created, deleted or undeleted, not as an activation: the
+    intake never acts on it ("no trigger"), so the consumer stores it skipped."""
+    return (
+        event.entity in ("Order", "OrderItem")
+        and event.change_type in INERT_TYPES
+        and not is_activation(event)
+    )
+
+
+def echo_note(reason: str) -> str:
+    """The inbox note of a skipped echo (the intake and the consumer write the same)."""
+    return f"echo of Revflow's own write ({reason})"
+
+
 def is_echo(
     event: IncomingEvent,
     client_id: str,

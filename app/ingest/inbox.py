@@ -25,6 +25,7 @@ class Batch:
     events: list[IncomingEvent] = field(default_factory=list)
     bad: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # channel, why
     checkpoints: dict[str, str] = field(default_factory=dict)  # checkpoint key -> replay id
+    skipped: dict[str, str] = field(default_factory=dict)  # key -> note: echoes, inert events
 
 
 async def record_batch(
@@ -33,9 +34,10 @@ async def record_batch(
     """Record the batch in the caller's transaction; returns the dedupe keys that were new.
 
     Malformed messages go to the dead letters; platform events are also stored as
-    signals for the plans waiting on them.
+    signals for the plans waiting on them.  Echoes and inert events are stored already
+    skipped: the intake never reads them (``consumer``).
     """
-    new_keys = await repository.insert_events(session, batch.events)
+    new_keys = await repository.insert_events(session, batch.events, batch.skipped)
     await record_signals(
         session, [e for e in batch.events if e.dedupe_key in new_keys], correlation_fields
     )

@@ -7,7 +7,7 @@ loop or command that calls it owns the transaction (``db.write()``/``db.read()``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from revflow.clock import aware, utcnow
 from revflow.db.models import (
     ChannelLease,
     DeadLetter,
+    EventStatus,
     ReceivedEvent,
     ReconcileCursor,
     ReplayCheckpoint,
@@ -50,11 +51,18 @@ async def insert_event(session: AsyncSession, event: IncomingEvent) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-async def insert_events(session: AsyncSession, events: Sequence[IncomingEvent]) -> set[str]:
-    """Insert many events (an executemany); returns the dedupe keys that were new."""
+async def insert_events(
+    session: AsyncSession,
+    events: Sequence[IncomingEvent],
+    skipped: Mapping[str, str] | None = None,
+) -> set[str]:
+    """Insert many events (an executemany); returns the dedupe keys that were new.
+
+    ``skipped``: dedupe key -> note of events recorded as handled already (echoes)."""
     if not events:
         return set()
     now = utcnow()
+    notes = skipped or {}
     rows = [
         {
             "dedupe_key": e.dedupe_key,
@@ -66,8 +74,10 @@ async def insert_events(session: AsyncSession, events: Sequence[IncomingEvent]) 
             "transaction_key": e.transaction_key,
             "sequence_number": e.sequence_number,
             "payload": e.payload,
-            "status": "received",
+            "status": EventStatus.SKIPPED if e.dedupe_key in notes else EventStatus.RECEIVED,
+            "note": notes.get(e.dedupe_key),
             "received_at": now,
+            "processed_at": now if e.dedupe_key in notes else None,
         }
         for e in events
     ]

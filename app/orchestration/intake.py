@@ -33,6 +33,7 @@ from revflow.ingest.events import (
     GAP_TYPES,
     OVERFLOW,
     IncomingEvent,
+    echo_note,
     echo_reason,
     is_activation,
 )
@@ -207,7 +208,7 @@ class Intake:
         sf = self.settings.salesforce
         reason = echo_reason(event, sf.call_options_client, sf.integration_user_id, self.own_fields)
         if reason is not None:
-            work.outcome[row.id] = (EventStatus.SKIPPED, f"echo of Revflow's own write ({reason})")
+            work.outcome[row.id] = (EventStatus.SKIPPED, echo_note(reason))
             self._skip(reason)
         elif event.entity == "OrderItem" and event.change_type == "UPDATE":
             # a line edited on an activated order ("Edit Activated Orders"): an amendment;

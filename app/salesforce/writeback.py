@@ -4,21 +4,10 @@ Pending items are claimed with a lease.  Updates are coalesced per record (the
 newest value of each field wins) and sent up to 200 records per ``PATCH
 composite/sobjects``; creates (platform events, ProcessException records) are sent
 one record each, up to 200 per ``POST composite/sobjects``, never coalesced.  Both
-use ``allOrNone: false`` and each record's outcome is handled on its own:
-
-- success: its items are marked sent (a published event's ``OPERATION_ENQUEUED``
-  entry is a success);
-- ``UNABLE_TO_LOCK_ROW``: retried later with jittered backoff;
-- ``ENTITY_IS_DELETED``: dropped;
-- anything else (validation rules, bad fields, values too long...): failed with the
-  reason, classified ``configuration`` or ``data`` (``errors.classify``), never
-  retried blindly.  A failed update is sent again only together with a newer value
-  for the same record (it is coalesced under it).
-
-Dropped and failed writes set the Order's plan ``error`` and add an audit entry.  A
-refused update of an Order also queues a refusal notice (``refusals``): the error
-field alone, sent on its own, so the user sees why the status did not change; a
-refused notice is an incident.
+use ``allOrNone: false`` and each record's outcome is handled on its own
+(``writeback_outcomes``: sent, retried with backoff, dropped, or failed with the
+reason and never retried blindly).  A failed update is sent again only together
+with a newer value for the same record (it is coalesced under it).
 
 ``REQUEST_LIMIT_EXCEEDED`` pauses the flusher; Revflow's own API budget
 (``budget.ApiBudget``) pauses it too, with an alert.  Nothing is lost either way:
@@ -40,27 +29,21 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
 from revflow.aio import Beat, no_beat, sleep_until
-from revflow.alerts.hooks import writeback_refused
-from revflow.alerts.service import raise_alert
 from revflow.clock import aware, utcnow
 from revflow.config import WritebackSettings
 from revflow.db.database import Database
-from revflow.db.models import OutboxOperation, OutboxState, WritebackItem
-from revflow.metrics import SALESFORCE_API_USED, WRITEBACK_RECORDS
-from revflow.plans.retry import forever
+from revflow.db.models import OutboxOperation, WritebackItem
+from revflow.metrics import SALESFORCE_API_USED
 from revflow.salesforce import refusals, repository
 from revflow.salesforce.batching import Coalesced, chunks, coalesce, is_update, singles
 from revflow.salesforce.budget import ApiBudget
 from revflow.salesforce.client import COLLECTION_LIMIT, RecordError, RecordResult, SalesforceClient
 from revflow.salesforce.errors import (
-    DROP_CODES,
-    RETRYABLE_CODES,
     RequestLimitExceeded,
     SalesforceError,
     SessionExpired,
@@ -69,14 +52,9 @@ from revflow.salesforce.errors import (
 )
 from revflow.salesforce.pacing import CallPacer
 from revflow.salesforce.targets import fields_for
+from revflow.salesforce.writeback_outcomes import record_outcomes, release
 
 log = logging.getLogger("revflow.writeback")
-# a record put back after a failure: 1 s doubling up to 5 min, +-50 %
-RELEASE_BACKOFF = forever(1.0, 300.0, jitter=0.5)
-
-RETRYABLE = RETRYABLE_CODES
-DROP = DROP_CODES
-PLAN_ERROR_LIMIT = 4000
 KIND = "writeback"  # the flusher's name at the call pacer
 
 
@@ -293,68 +271,10 @@ class WritebackFlusher:
         return await self._apply(chunk, results)
 
     async def _apply(self, chunk: list[Coalesced], results: list[RecordResult]) -> int:
-        """Record each record's outcome; returns how many succeeded."""
-        now = utcnow()
-        sent_ids: list[int] = []
-        retry: list[tuple[Coalesced, str]] = []
+        """Record each record's outcome (``writeback_outcomes``); returns how many
+        succeeded."""
         async with self.db.write() as s:
-            for c, res in zip(chunk, results, strict=True):
-                if res.success:
-                    sent_ids.extend(c.item_ids)
-                    WRITEBACK_RECORDS.labels(outcome="sent").inc()
-                    if c.operation == OutboxOperation.NOTICE:
-                        await refusals.notice_sent(s, c.record_id, c.correlation_id)
-                    continue
-                err = res.errors[0] if res.errors else None
-                code = err.status_code if err else "UNKNOWN"
-                text = f"{code}: {err.message}" if err else code
-                if err and err.fields:
-                    text += f" (fields: {', '.join(err.fields)})"
-                if code in RETRYABLE:
-                    retry.append((c, text))
-                    WRITEBACK_RECORDS.labels(outcome="retry").inc()
-                    continue
-                state = OutboxState.DROPPED if code in DROP else OutboxState.FAILED
-                await repository.finish_items(s, c.item_ids, state, error=text)
-                WRITEBACK_RECORDS.labels(outcome=str(state)).inc()
-                if c.operation == OutboxOperation.NOTICE:
-                    if state == OutboxState.FAILED:
-                        await refusals.notice_failed(
-                            s, c.record_id, c.fields, text, c.correlation_id
-                        )
-                    continue
-                plan_id = await self._record_on_plan(s, c, state, code, text)
-                if state == OutboxState.FAILED and c.operation == OutboxOperation.UPDATE:
-                    event = writeback_refused(plan_id, c.record_id, code, text)
-                    await raise_alert(s, event)
-                status_field, error_field = self._fields(c.record_id)
-                if (
-                    state == OutboxState.FAILED
-                    and c.operation == OutboxOperation.UPDATE
-                    and error_field
-                    and refusals.wants_notice(c.sobject, c.fields, error_field)
-                ):
-                    notice = refusals.notice_text(
-                        c.fields,
-                        code,
-                        err.message if err else "",
-                        list(err.fields) if err else [],
-                        status_field=status_field,
-                        error_field=error_field,
-                    )
-                    refusals.queue_notice(
-                        s,
-                        c.record_id,
-                        notice,
-                        error_field=error_field,
-                        correlation_id=c.correlation_id,
-                        plan_id=plan_id,
-                        sobject=c.sobject,
-                    )
-            if sent_ids:
-                await repository.finish_items(
-                    s, sent_ids, OutboxState.SENT, sent_at=now, error=None
-                )
+            retry = await record_outcomes(s, chunk, results, self._fields)
         for c, text in retry:
             await self._release([c], delay_s=None, error=text)
         ok = sum(1 for res in results if res.success)
@@ -368,32 +288,6 @@ class WritebackFlusher:
         target = fields_for(self.writeback, record_id)
         return target.status_field, target.error_field or None
 
-    async def _record_on_plan(
-        self, s: AsyncSession, c: Coalesced, state: OutboxState, code: str, text: str
-    ) -> int | None:
-        """The plan of the Order the write was about gets the error; the audit the detail."""
-        kind = classify(code)
-        plan = await repository.latest_plan(s, c.record_id)
-        what = "publish" if c.sobject.endswith("__e") else c.operation
-        message = f"write-back {kind} error ({what} {c.sobject}): {text}"
-        if plan is not None:
-            await repository.set_plan_error(s, plan.id, message[:PLAN_ERROR_LIMIT])
-        audit.record(
-            s,
-            "writeback",
-            f"writeback.{state}",
-            plan_id=plan.id if plan else None,
-            order_id=c.record_id,
-            correlation_id=c.correlation_id or (plan.correlation_id if plan else None),
-            sobject=c.sobject,
-            operation=str(c.operation),
-            fields=c.fields,
-            error=text,
-            code=code,
-            classification=kind,
-        )
-        return plan.id if plan else None
-
     async def _release(
         self,
         records: list[Coalesced],
@@ -403,19 +297,4 @@ class WritebackFlusher:
     ) -> None:
         """Put records back to pending, due after a delay (jittered backoff by default)."""
         async with self.db.write() as s:
-            for c in records:
-                attempts = c.attempts + (1 if count_attempt else 0)
-                delay = (
-                    delay_s
-                    if delay_s is not None
-                    else RELEASE_BACKOFF.backoff_s(attempts, self._rng)
-                )
-                values: dict[str, Any] = {
-                    "attempts": attempts,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "due_at": utcnow() + timedelta(seconds=delay),
-                }
-                if error is not None:
-                    values["error"] = error
-                await repository.set_items(s, c.item_ids, **values)
+            await release(s, records, delay_s, error, self._rng, count_attempt)

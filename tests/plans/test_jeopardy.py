@@ -103,3 +103,10 @@ def test_due_date_from_the_order(order, expected):
     if want and "T" not in str(order.get("EndDate") or ""):
         want = want.replace(hour=23, minute=59, second=59)
     assert due_date(order, "EndDate") == want
+
+
+def test_a_cycle_in_an_unchecked_definition_ends_at_the_step_it_came_from():
+    loop = [StepTiming("a", "pending", ("b",), H), StepTiming("b", "pending", ("a",), H)]
+    assert expected_finish(loop, T0) == at(2)
+    own = [StepTiming("c", "pending", ("c",), H)]  # a step depending on itself counts once
+    assert expected_finish(own, T0) == at(1)

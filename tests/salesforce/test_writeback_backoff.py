@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from revflow.salesforce.writeback import RELEASE_BACKOFF
+from revflow.salesforce.writeback_outcomes import RELEASE_BACKOFF
 
 
 def test_the_write_back_release_backoff_doubles_to_five_minutes_within_half_either_way():
