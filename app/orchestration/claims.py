@@ -63,6 +63,11 @@ def due_compensations(now: Any) -> ColumnElement[bool]:
     )
 
 
+def due_in_plans(now: Any) -> ColumnElement[bool]:
+    """``due_steps`` of the plans bound as ``b_plans``: a batch's successors to chain."""
+    return and_(Step.plan_id.in_(bindparam("b_plans", expanding=True)), due_steps(now))
+
+
 WAITING_FOR_TIME = [StepState.READY, StepState.RETRYING, StepState.COMPENSATING]
 
 
@@ -82,9 +87,10 @@ async def lease_due_steps(
     limit: int,
     columns: Sequence[Any],
     values: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> tuple[list[Any], dict[int, PlanRow]]:
-    """Lease steps matching ``due(now)`` (``values`` set too); their ``columns`` and
-    their plans by id.
+    """Lease steps matching ``due(now)`` (``values`` set too, ``params`` bound for
+    ``due``'s own parameters); their ``columns`` and their plans by id.
 
     PostgreSQL: one statement (pick, lease and the plans' columns), built once per
     shape and bound per call: the claim runs several times a second per worker, and
@@ -92,11 +98,11 @@ async def lease_due_steps(
     WITH clause: three statements there."""
     if s.get_bind().dialect.name != "sqlite":
         stmt = _claim_statement(due, tuple(columns), tuple(sorted((values or {}).items())))
-        params = {"b_now": now, "b_until": now + lease, "b_owner": owner, "b_limit": limit}
-        rows = list((await s.execute(stmt, params)).all())
+        bound = {"b_now": now, "b_until": now + lease, "b_owner": owner, "b_limit": limit}
+        rows = list((await s.execute(stmt, bound | dict(params or {}))).all())
         return rows, {r.plan_id: r for r in rows}
     pick = select(Step.id).where(due(now)).order_by(Step.plan_id, Step.due_at).limit(limit)
-    ids = list((await s.scalars(pick)).all())
+    ids = list((await s.scalars(pick, dict(params or {}))).all())
     if not ids:
         return [], {}
     leased = (
@@ -111,7 +117,7 @@ async def lease_due_steps(
         )
         .returning(Step.id, Step.plan_id, *columns)
     )
-    rows = list((await s.execute(leased)).all())
+    rows = list((await s.execute(leased, dict(params or {}))).all())
     of_plans = select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
         Plan.id.in_({r.plan_id for r in rows})
     )

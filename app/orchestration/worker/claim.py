@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from revflow.clock import aware, utcnow
 from revflow.db.database import Database
 from revflow.db.models import Step, StepState
-from revflow.orchestration.claims import due_steps, lease_due_steps
+from revflow.orchestration.claims import due_in_plans, due_steps, lease_due_steps
 from revflow.orchestration.compensation import claim_compensations
 from revflow.orchestration.executor import ClaimedStep
 
@@ -25,12 +26,18 @@ async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[
 
 
 async def claim_steps(
-    s: AsyncSession, owner: str, lease: timedelta, limit: int
+    s: AsyncSession,
+    owner: str,
+    lease: timedelta,
+    limit: int,
+    of_plans: Collection[int] | None = None,
 ) -> list[ClaimedStep]:
+    """Lease up to ``limit`` due steps, of ``of_plans`` only if given (chaining)."""
     now = utcnow()
     rows, plans = await lease_due_steps(
         s,
-        due_steps,
+        due_steps if of_plans is None else due_in_plans,
+        params=None if of_plans is None else {"b_plans": sorted(of_plans)},
         owner=owner,
         lease=lease,
         now=now,

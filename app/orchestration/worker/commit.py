@@ -27,6 +27,7 @@ from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
 from revflow.orchestration.external_ids import apply_step_expression, note_missing
 from revflow.orchestration.progress import settle_many
 from revflow.orchestration.status import write_step_state
+from revflow.orchestration.worker.claim import claim_steps
 from revflow.orchestration.worker.waits import timed_out
 from revflow.plans.definitions import PlanDefinition, StepDefinition
 from revflow.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
@@ -36,6 +37,11 @@ from revflow.salesforce.targets import fields_for
 log = logging.getLogger("revflow.worker")
 
 Done = tuple[ClaimedStep, StepResult]
+
+# A plan's steps chained in a row (see ``Committer._chain``) before its next step goes
+# back to the common claim, where older plans' due steps come first: chaining must not
+# let a long plan keep a slot while other plans wait.
+CHAIN_MAX = 8
 
 
 class Committer:
@@ -48,8 +54,10 @@ class Committer:
         writeback: WritebackSettings,
         owner: str,
         wakeup: asyncio.Event,
+        lease: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
+        self.lease = lease
         self.definitions = definitions
         self.writeback = writeback
         self.owner = owner
@@ -59,6 +67,13 @@ class Committer:
 
     async def complete_many(self, done: list[Done]) -> list[bool]:
         """Commit several outcomes in one transaction (one per step if that fails)."""
+        return (await self.commit(done))[0]
+
+    async def commit(
+        self, done: list[Done], chain: int = 0
+    ) -> tuple[list[bool], list[ClaimedStep]]:
+        """``complete_many``, and up to ``chain`` successors the outcomes made due, leased
+        to this worker in the same transaction (``_chain``): the caller runs them."""
         # the batch works on copies of the results: if its transaction fails, the
         # retry one by one starts from the executor's results again (a signal the
         # rolled-back batch matched to a waiting step is looked up anew, for example)
@@ -67,7 +82,7 @@ class Committer:
             apply_step_expression(self._step_definition(step), step, result)
         try:
             async with self.db.write() as s:
-                kept = await self._apply_batch(s, work)
+                kept, chained = await self._apply_batch(s, work, chain)
         except Exception as exc:
             if len(done) == 1 or unavailable(exc):
                 raise  # an outage: the caller keeps the outcomes and tries again
@@ -81,20 +96,25 @@ class Committer:
                         raise
                     log.exception("outcome could not be recorded", extra={"step_id": item[0].id})
                     kept.append(False)
-            return kept
+            return kept, []
         for (_step, result), (_s, committed) in zip(done, work, strict=True):
             vars(result).update(vars(committed))  # the outcome as committed
         for (_step, result), ok in zip(done, kept, strict=True):
             if ok:
                 self.executed += 1
                 STEPS_EXECUTED.labels(outcome=result.outcome.value).inc()
-        if any(
+        completed = any(
             ok and r.outcome is Outcome.COMPLETED for (_s, r), ok in zip(done, kept, strict=True)
-        ):
+        )
+        # the claim runs for successors not chained (none asked for, or fewer due than
+        # asked: other plans' steps may be due for the free slots)
+        if completed and (len(chained) < chain or not chain):
             self.wakeup.set()
-        return kept
+        return kept, chained
 
-    async def _apply_batch(self, s: AsyncSession, done: list[Done]) -> list[bool]:
+    async def _apply_batch(
+        self, s: AsyncSession, done: list[Done], chain: int = 0
+    ) -> tuple[list[bool], list[ClaimedStep]]:
         """Commit a batch of outcomes set-based, in the caller's transaction.
 
         The plans are locked (in id order) and the steps this worker still leases are
@@ -103,7 +123,8 @@ class Committer:
         attempts, the write-backs and audit entries (flushed together), one
         ``settle_many`` for the plans whose steps completed or failed (dependants
         ready, plan state, jeopardy), and ``continue_change`` for plans being changed.
-        The statements per batch do not grow with its size.
+        The statements per batch do not grow with its size.  Last, ``_chain`` leases
+        up to ``chain`` of the steps this batch made due.
         """
         now = utcnow()
         sqlite = self.db.is_sqlite
@@ -131,7 +152,7 @@ class Committer:
                 applied.append((step, result, outcome, values))
                 kept.append(True)
         if not applied:
-            return kept
+            return kept, []
         changes = [(step.id, values) for step, _r, _o, values in applied]
         await claims.release_steps(s, self.owner, changes)
         calls = [(st, r, o) for st, r, o, _v in applied if st.kind == "callout"]
@@ -177,7 +198,34 @@ class Committer:
             # a cancellation or amendment in progress moves on
             if plan is not None and await continue_change(s, plan, self.writeback):
                 self.wakeup.set()
-        return kept
+        return kept, await self._chain(s, applied, chain)
+
+    async def _chain(
+        self,
+        s: AsyncSession,
+        applied: list[tuple[ClaimedStep, StepResult, Outcome, dict[str, object]]],
+        limit: int,
+    ) -> list[ClaimedStep]:
+        """Lease to this worker, in the outcomes' transaction, up to ``limit`` steps that
+        the completed steps' plans have due now: they run next without a claim's round
+        trip or a wait for the notification that would wake the claim.
+
+        The lease is a claim's (the same statement, restricted to these plans): fenced
+        at commit like any other, extended while the step runs, and if this worker
+        dies it lapses and another worker runs the step with the same idempotency key.
+        A plan is chained ``CHAIN_MAX`` times in a row at most."""
+        if limit <= 0:
+            return []
+        depth = {
+            st.plan_id: st.chained
+            for st, _r, outcome, _v in applied
+            if outcome is Outcome.COMPLETED and st.chained < CHAIN_MAX and not st.compensating
+        }
+        if not depth:
+            return []
+        await s.flush()  # the plans' new states: the claim skips freezing and frozen plans
+        steps = await claim_steps(s, self.owner, self.lease, limit, depth)
+        return [replace(st, chained=depth[st.plan_id] + 1) for st in steps]
 
     def _write_back(self, s: AsyncSession, step: ClaimedStep, result: StepResult) -> None:
         """A completed step's write-backs: its own, and the ERP number if it gives one."""
