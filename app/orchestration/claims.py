@@ -63,11 +63,6 @@ def due_compensations(now: Any) -> ColumnElement[bool]:
     )
 
 
-def due_in_plans(now: Any) -> ColumnElement[bool]:
-    """``due_steps`` of the plans bound as ``b_plans``: a batch's successors to chain."""
-    return and_(Step.plan_id.in_(bindparam("b_plans", expanding=True)), due_steps(now))
-
-
 WAITING_FOR_TIME = [StepState.READY, StepState.RETRYING, StepState.COMPENSATING]
 
 
@@ -87,10 +82,9 @@ async def lease_due_steps(
     limit: int,
     columns: Sequence[Any],
     values: Mapping[str, Any] | None = None,
-    params: Mapping[str, Any] | None = None,
 ) -> tuple[list[Any], dict[int, PlanRow]]:
-    """Lease steps matching ``due(now)`` (``values`` set too, ``params`` bound for
-    ``due``'s own parameters); their ``columns`` and their plans by id.
+    """Lease steps matching ``due(now)`` (``values`` set too); their ``columns`` and
+    their plans by id.
 
     PostgreSQL: one statement (pick, lease and the plans' columns), built once per
     shape and bound per call: the claim runs several times a second per worker, and
@@ -98,11 +92,11 @@ async def lease_due_steps(
     WITH clause: three statements there."""
     if s.get_bind().dialect.name != "sqlite":
         stmt = _claim_statement(due, tuple(columns), tuple(sorted((values or {}).items())))
-        bound = {"b_now": now, "b_until": now + lease, "b_owner": owner, "b_limit": limit}
-        rows = list((await s.execute(stmt, bound | dict(params or {}))).all())
+        params = {"b_now": now, "b_until": now + lease, "b_owner": owner, "b_limit": limit}
+        rows = list((await s.execute(stmt, params)).all())
         return rows, {r.plan_id: r for r in rows}
     pick = select(Step.id).where(due(now)).order_by(Step.plan_id, Step.due_at).limit(limit)
-    ids = list((await s.scalars(pick, dict(params or {}))).all())
+    ids = list((await s.scalars(pick)).all())
     if not ids:
         return [], {}
     leased = (
@@ -117,7 +111,7 @@ async def lease_due_steps(
         )
         .returning(Step.id, Step.plan_id, *columns)
     )
-    rows = list((await s.execute(leased, dict(params or {}))).all())
+    rows = list((await s.execute(leased)).all())
     of_plans = select(Plan.id, Plan.order_id, Plan.correlation_id, Plan.definition).where(
         Plan.id.in_({r.plan_id for r in rows})
     )
@@ -164,6 +158,50 @@ def _claim_statement(
             leased, Plan.order_id, Plan.correlation_id, Plan.definition
         ).join_from(leased, Plan, Plan.id == leased.c.plan_id)
     return stmt
+
+
+# what a worker needs of a step it leases (besides id and plan_id): see worker/claim.py
+LEASED_COLUMNS = (
+    Step.key,
+    Step.kind,
+    Step.connector,
+    Step.action,
+    Step.attempts,
+    Step.idempotency_key,
+    Step.input,
+    Step.wait_key,
+    Step.wait_until,
+    Step.assignee,
+    Step.retry_policy,
+)
+
+
+async def lease_pending(
+    s: AsyncSession, step_ids: Sequence[int], owner: str, lease: timedelta, now: datetime
+) -> list[Any]:
+    """Pending steps straight to ``running`` on ``owner``'s lease (a claim's values),
+    their ``LEASED_COLUMNS``: a commit chaining the successors it makes due.  They
+    never pass through ``ready``, so no other worker is notified of them."""
+    if not step_ids:
+        return []
+    params = {"b_ids": list(step_ids), "b_owner": owner, "b_now": now, "b_until": now + lease}
+    return list((await s.execute(_LEASE_PENDING, params)).all())
+
+
+_NOW = bindparam("b_now", type_=Step.due_at.type)
+_LEASE_PENDING = (
+    update(Step)
+    .where(Step.id.in_(bindparam("b_ids", expanding=True)), Step.state == StepState.PENDING)
+    .values(
+        state=StepState.RUNNING,
+        due_at=_NOW,
+        started_at=_NOW,
+        attempts=Step.attempts + 1,
+        lease_owner=bindparam("b_owner", type_=Step.lease_owner.type),
+        lease_expires_at=bindparam("b_until", type_=Step.lease_expires_at.type),
+    )
+    .returning(Step.id, Step.plan_id, *LEASED_COLUMNS)
+)
 
 
 async def extend_leases(

@@ -25,9 +25,9 @@ from revflow.orchestration.changes import continue_change
 from revflow.orchestration.compensation import apply_compensation
 from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
 from revflow.orchestration.external_ids import apply_step_expression, note_missing
-from revflow.orchestration.progress import settle_many
+from revflow.orchestration.progress import Chain, settle_many
 from revflow.orchestration.status import write_step_state
-from revflow.orchestration.worker.claim import claim_steps
+from revflow.orchestration.worker.claim import claimed
 from revflow.orchestration.worker.waits import timed_out
 from revflow.plans.definitions import PlanDefinition, StepDefinition
 from revflow.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
@@ -38,7 +38,7 @@ log = logging.getLogger("revflow.worker")
 
 Done = tuple[ClaimedStep, StepResult]
 
-# A plan's steps chained in a row (see ``Committer._chain``) before its next step goes
+# A plan's steps chained in a row (see ``Committer._apply_batch``) before its next step goes
 # back to the common claim, where older plans' due steps come first: chaining must not
 # let a long plan keep a slot while other plans wait.
 CHAIN_MAX = 8
@@ -73,7 +73,7 @@ class Committer:
         self, done: list[Done], chain: int = 0
     ) -> tuple[list[bool], list[ClaimedStep]]:
         """``complete_many``, and up to ``chain`` successors the outcomes made due, leased
-        to this worker in the same transaction (``_chain``): the caller runs them."""
+        to this worker in the same transaction (``_apply_batch``): the caller runs them."""
         # the batch works on copies of the results: if its transaction fails, the
         # retry one by one starts from the executor's results again (a signal the
         # rolled-back batch matched to a waiting step is looked up anew, for example)
@@ -123,8 +123,14 @@ class Committer:
         attempts, the write-backs and audit entries (flushed together), one
         ``settle_many`` for the plans whose steps completed or failed (dependants
         ready, plan state, jeopardy), and ``continue_change`` for plans being changed.
-        The statements per batch do not grow with its size.  Last, ``_chain`` leases
-        up to ``chain`` of the steps this batch made due.
+        The statements per batch do not grow with its size.
+
+        Chaining: up to ``chain`` of the steps this batch makes due are leased to this
+        worker in the same transaction (``settle_many``'s ``Chain``) and returned, to
+        run next without a claim's transaction or a wait for the notification that
+        would wake the claim.  Their lease is a claim's: fenced at commit, extended
+        while they run, and if this worker dies it lapses and another worker runs them
+        with the same idempotency key.
         """
         now = utcnow()
         sqlite = self.db.is_sqlite
@@ -191,41 +197,17 @@ class Committer:
                 settled[step.plan_id] = step.key
         to_settle = [plans[pid] for pid in settled if pid in plans]
         details = {pid: {"step": key} for pid, key in settled.items()}
-        await settle_many(s, to_settle, self.writeback, "worker", details=details)
+        depth = _chainable(applied)
+        lease = Chain(depth, chain, self.owner, self.lease)
+        await settle_many(s, to_settle, self.writeback, "worker", details=details, chain=lease)
         await raise_alerts(s, fallout)  # in this transaction: the alert and its cause
         for pid in touched:
             plan = plans.get(pid)
             # a cancellation or amendment in progress moves on
             if plan is not None and await continue_change(s, plan, self.writeback):
                 self.wakeup.set()
-        return kept, await self._chain(s, applied, chain)
-
-    async def _chain(
-        self,
-        s: AsyncSession,
-        applied: list[tuple[ClaimedStep, StepResult, Outcome, dict[str, object]]],
-        limit: int,
-    ) -> list[ClaimedStep]:
-        """Lease to this worker, in the outcomes' transaction, up to ``limit`` steps that
-        the completed steps' plans have due now: they run next without a claim's round
-        trip or a wait for the notification that would wake the claim.
-
-        The lease is a claim's (the same statement, restricted to these plans): fenced
-        at commit like any other, extended while the step runs, and if this worker
-        dies it lapses and another worker runs the step with the same idempotency key.
-        A plan is chained ``CHAIN_MAX`` times in a row at most."""
-        if limit <= 0:
-            return []
-        depth = {
-            st.plan_id: st.chained
-            for st, _r, outcome, _v in applied
-            if outcome is Outcome.COMPLETED and st.chained < CHAIN_MAX and not st.compensating
-        }
-        if not depth:
-            return []
-        await s.flush()  # the plans' new states: the claim skips freezing and frozen plans
-        steps = await claim_steps(s, self.owner, self.lease, limit, depth)
-        return [replace(st, chained=depth[st.plan_id] + 1) for st in steps]
+        chained = claimed(lease.leased, plans)
+        return kept, [replace(st, chained=depth[st.plan_id] + 1) for st in chained]
 
     def _write_back(self, s: AsyncSession, step: ClaimedStep, result: StepResult) -> None:
         """A completed step's write-backs: its own, and the ERP number if it gives one."""
@@ -324,3 +306,15 @@ class Committer:
             return definition.step(step.key)
         except StopIteration:
             return None
+
+
+def _chainable(
+    applied: list[tuple[ClaimedStep, StepResult, Outcome, dict[str, object]]],
+) -> dict[int, int]:
+    """The plans whose successors may be chained (a step of theirs completed, fewer
+    than ``CHAIN_MAX`` in a row), with the length of their chain so far."""
+    return {
+        st.plan_id: st.chained
+        for st, _r, outcome, _v in applied
+        if outcome is Outcome.COMPLETED and st.chained < CHAIN_MAX and not st.compensating
+    }
