@@ -11,7 +11,8 @@ counts plan creation (``--create-batch`` plans per transaction, as intake commit
 them) and execution, end to end; ``run_steps_per_s`` counts execution alone.
 Process start-up is not timed.  ``worker_cpu_ms_per_step`` is the worker processes'
 CPU (``time.process_time``) per step while executing: on a busy machine a steadier
-figure than the rates (the database server's CPU is not in it).
+figure than the rates (the database server's CPU is not in it, nor the bench's
+watch for the last plan, which runs in the bench's own process).
 
 Databases: a scratch SQLite file, plus a scratch PostgreSQL database on the server of
 ``--database-url`` or ``REVFLOW_BENCH_DATABASE_URL`` (created beside the database the
@@ -73,11 +74,16 @@ async def seed(url: str, plans: int, batch: int = 100) -> float:
 
 
 async def work(
-    url: str, concurrency: int, ready: MpEvent | None, go: MpEvent | None
-) -> tuple[int, float, float]:
-    """Run one worker until no plan is open; returns how many steps it executed, when
-    it saw no plan open (the worker's shutdown after that is not timed) and the CPU
-    seconds the process spent until then (``time.process_time``)."""
+    url: str,
+    concurrency: int,
+    ready: MpEvent | None,
+    go: MpEvent | None,
+    finished: MpEvent | None = None,
+) -> tuple[int, float]:
+    """Run one worker until no plan is open; returns how many steps it executed and the
+    CPU seconds the process spent until then (``time.process_time``).  ``finished``:
+    set by the bench's own process when it sees no plan open (``until_done``), so that
+    the watching is not in the worker's CPU; without it the worker watches itself."""
     db = Database(url)
     definition = workflow.five_step_plan()
     worker = Worker(
@@ -94,38 +100,50 @@ async def work(
         ready.set()
         await asyncio.to_thread(go.wait)
     stop = asyncio.Event()
-    finished = 0.0
     cpu = time.process_time()
 
     async def watch() -> None:
-        nonlocal finished, cpu
-        while True:
-            async with db.read() as s:
-                open_plans = await s.scalar(
-                    select(func.count())
-                    .select_from(Plan)
-                    .where(Plan.state == PlanState.IN_PROGRESS)
-                )
-            if not open_plans:
-                finished = time.monotonic()
-                cpu = time.process_time() - cpu
-                stop.set()
-                return
-            await asyncio.sleep(0.05)
+        nonlocal cpu
+        if finished is not None:
+            await asyncio.to_thread(finished.wait)
+        else:
+            await until_done(db)
+        cpu = time.process_time() - cpu
+        stop.set()
 
     await asyncio.gather(worker.run(stop), watch())
     await db.dispose()
-    return worker.executed, finished, cpu
+    return worker.executed, cpu
+
+
+async def until_done(db: Database) -> float:
+    """Wait until no plan is open; returns when it saw that (``time.monotonic``)."""
+    while True:
+        async with db.read() as s:
+            open_plans = await s.scalar(
+                select(func.count()).select_from(Plan).where(Plan.state == PlanState.IN_PROGRESS)
+            )
+        if not open_plans:
+            return time.monotonic()
+        await asyncio.sleep(0.05)
+
+
+async def _watch(url: str) -> float:
+    db = Database(url)
+    try:
+        return await until_done(db)
+    finally:
+        await db.dispose()
 
 
 def _process(
     url: str,
     concurrency: int,
-    ready: MpEvent,
-    go: MpEvent,
+    events: tuple[MpEvent, MpEvent, MpEvent],
     out: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    out.put(asyncio.run(work(url, concurrency, ready, go)))
+    ready, go, finished = events
+    out.put(asyncio.run(work(url, concurrency, ready, go, finished)))
 
 
 @dataclass
@@ -166,9 +184,10 @@ def run_steps(
     ctx = multiprocessing.get_context("fork")
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
     go = ctx.Event()
+    finished = ctx.Event()
     readies = [ctx.Event() for _ in range(workers)]
     procs = [
-        ctx.Process(target=_process, args=(url, concurrency, readies[i], go, out))
+        ctx.Process(target=_process, args=(url, concurrency, (readies[i], go, finished), out))
         for i in range(workers)
     ]
     for p in procs:
@@ -178,15 +197,18 @@ def run_steps(
             r.wait()
         started = time.monotonic()
         go.set()
+        # watched from here, not in the workers: their CPU is the worker's alone
+        run_s = asyncio.run(_watch(url)) - started
+        finished.set()
         results = [out.get() for _ in procs]
     finally:
+        finished.set()
         for p in procs:
             p.join(timeout=60)
             if p.is_alive():
                 p.kill()
-    executed = sum(n for n, _, _ in results)
-    run_s = max(t for _, t, _ in results) - started
-    cpu_s = sum(c for _, _, c in results)
+    executed = sum(n for n, _ in results)
+    cpu_s = sum(c for _, c in results)
     kind = "postgresql" if is_postgresql(url) else "sqlite"
     return StepRun(kind, workers, concurrency, plans, executed, create_s, run_s, cpu_s)
 

@@ -160,6 +160,50 @@ def _claim_statement(
     return stmt
 
 
+# what a worker needs of a step it leases (besides id and plan_id): see worker/claim.py
+LEASED_COLUMNS = (
+    Step.key,
+    Step.kind,
+    Step.connector,
+    Step.action,
+    Step.attempts,
+    Step.idempotency_key,
+    Step.input,
+    Step.wait_key,
+    Step.wait_until,
+    Step.assignee,
+    Step.retry_policy,
+)
+
+
+async def lease_pending(
+    s: AsyncSession, step_ids: Sequence[int], owner: str, lease: timedelta, now: datetime
+) -> list[Any]:
+    """Pending steps straight to ``running`` on ``owner``'s lease (a claim's values),
+    their ``LEASED_COLUMNS``: a commit chaining the successors it makes due.  They
+    never pass through ``ready``, so no other worker is notified of them."""
+    if not step_ids:
+        return []
+    params = {"b_ids": list(step_ids), "b_owner": owner, "b_now": now, "b_until": now + lease}
+    return list((await s.execute(_LEASE_PENDING, params)).all())
+
+
+_NOW = bindparam("b_now", type_=Step.due_at.type)
+_LEASE_PENDING = (
+    update(Step)
+    .where(Step.id.in_(bindparam("b_ids", expanding=True)), Step.state == StepState.PENDING)
+    .values(
+        state=StepState.RUNNING,
+        due_at=_NOW,
+        started_at=_NOW,
+        attempts=Step.attempts + 1,
+        lease_owner=bindparam("b_owner", type_=Step.lease_owner.type),
+        lease_expires_at=bindparam("b_until", type_=Step.lease_expires_at.type),
+    )
+    .returning(Step.id, Step.plan_id, *LEASED_COLUMNS)
+)
+
+
 async def extend_leases(
     s: AsyncSession, step_ids: Sequence[int], owner: str, until: datetime
 ) -> None:

@@ -57,6 +57,7 @@ class ClaimedStep:
     assignee: str | None = None
     retry_policy: dict[str, Any] | None = None
     compensating: bool = False  # runs input["compensation"] (see compensation.py)
+    chained: int = 0  # steps of its plan this worker ran in a row before it, unclaimed
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ their steps and set-based updates; ``settle`` is ``settle_many`` for one plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,7 @@ from revflow.alerts.service import defer_plan_recovered, raise_deferred
 from revflow.clock import aware, utcnow
 from revflow.config import WritebackSettings
 from revflow.db.models import Plan, PlanState, StepState
-from revflow.orchestration import repository
+from revflow.orchestration import claims, repository
 from revflow.orchestration.jeopardy_watch import judge_steps, judged_at, set_plan_jeopardy
 from revflow.orchestration.status import write_plan_state, write_step_state
 from revflow.plans.ponr import REFUSED
@@ -47,10 +47,23 @@ class _StepRow:
 
 
 @dataclass
+class Chain:
+    """Steps to lease to a worker instead of readying them (``claims.lease_pending``):
+    up to ``limit`` of those that ``plans`` make due now, filled in ``leased``."""
+
+    plans: Collection[int]
+    limit: int
+    owner: str
+    lease: timedelta
+    leased: list[Any] = field(default_factory=list)
+
+
+@dataclass
 class _Changes:
     """Step updates collected while settling several plans, written set-based."""
 
     ready_now: list[int] = field(default_factory=list)
+    ready_of: dict[int, list[int]] = field(default_factory=dict)  # ready_now by plan
     ready_at: list[dict[str, Any]] = field(default_factory=list)  # paused steps: own due time
     jeopardy: dict[str | None, list[int]] = field(default_factory=dict)
 
@@ -78,9 +91,11 @@ async def settle_many(
     *,
     forced: PlanState | None = None,
     details: Mapping[int, Mapping[str, object]] | None = None,
+    chain: Chain | None = None,
 ) -> dict[int, PlanState]:
     """``settle`` for several locked plans at once: one read of their steps, one update
-    for the steps that became ready, one per jeopardy value that changed.
+    for the steps that became ready, one per jeopardy value that changed.  With
+    ``chain``, some of the steps that became ready are leased instead (one update).
 
     Returns each plan's new state.  Write-backs and audit entries are added to the
     session in plan order, as ``settle`` called plan by plan would add them.
@@ -114,11 +129,38 @@ async def settle_many(
             s, plan, plan_steps, writeback, actor, forced, detail, changes
         )
         _refresh_jeopardy(s, plan, plan_steps, writeback, actor, changes)
-    await repository.ready_steps(s, changes.ready_now, changes.ready_at, utcnow())
+    now = utcnow()
+    leased = _chained(chain, plans, states, changes)
+    if leased:
+        assert chain is not None
+        ready = set(changes.ready_now) - set(leased)
+        changes.ready_now = [i for i in changes.ready_now if i in ready]
+        chain.leased = await claims.lease_pending(s, leased, chain.owner, chain.lease, now)
+    await repository.ready_steps(s, changes.ready_now, changes.ready_at, now)
     for verdict, ids in changes.jeopardy.items():
         await repository.set_jeopardy(s, ids, verdict)
     await raise_deferred(s)  # jeopardy alerts, in this transaction
     return states
+
+
+def _chained(
+    chain: Chain | None, plans: Sequence[Plan], states: Mapping[int, PlanState], ch: _Changes
+) -> list[int]:
+    """The steps made ready now to lease to ``chain``'s worker, plan by plan: only of
+    plans simply in progress (no change or hold under way, which a claim would skip or
+    which ``continue_change`` may still move on)."""
+    if chain is None or chain.limit <= 0:
+        return []
+    ids: list[int] = []
+    for plan in plans:
+        if (
+            plan.id in chain.plans
+            and states[plan.id] is PlanState.IN_PROGRESS
+            and not plan.amendment
+            and plan.hold_reason is None
+        ):
+            ids.extend(ch.ready_of.get(plan.id, ()))
+    return ids[: chain.limit]
 
 
 def _settle_state(
@@ -145,6 +187,7 @@ def _settle_state(
             changes.ready_at.append({"b_id": r.id, "b_due": max(now, aware(r.wait_until))})
         else:
             changes.ready_now.append(r.id)
+            changes.ready_of.setdefault(plan.id, []).append(r.id)
         write_step_state(s, writeback, plan.order_id, r.key, StepState.READY, plan.correlation_id)
     failed = next((r for r in steps if r.state == StepState.FAILED), None)
     reason = f"{failed.key}: {failed.error or 'failed'}" if failed else None

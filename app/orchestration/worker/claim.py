@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.clock import aware, utcnow
 from revflow.db.database import Database
-from revflow.db.models import Step, StepState
-from revflow.orchestration.claims import due_steps, lease_due_steps
+from revflow.db.models import StepState
+from revflow.orchestration.claims import LEASED_COLUMNS, due_steps, lease_due_steps
 from revflow.orchestration.compensation import claim_compensations
 from revflow.orchestration.executor import ClaimedStep
 
@@ -27,29 +29,22 @@ async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[
 async def claim_steps(
     s: AsyncSession, owner: str, lease: timedelta, limit: int
 ) -> list[ClaimedStep]:
-    now = utcnow()
     rows, plans = await lease_due_steps(
         s,
         due_steps,
         owner=owner,
         lease=lease,
-        now=now,
+        now=utcnow(),
         limit=limit,
         values={"state": StepState.RUNNING},
-        columns=(
-            Step.key,
-            Step.kind,
-            Step.connector,
-            Step.action,
-            Step.attempts,
-            Step.idempotency_key,
-            Step.input,
-            Step.wait_key,
-            Step.wait_until,
-            Step.assignee,
-            Step.retry_policy,
-        ),
+        columns=LEASED_COLUMNS,
     )
+    return claimed(rows, plans)
+
+
+def claimed(rows: Iterable[Any], plans: Mapping[int, Any]) -> list[ClaimedStep]:
+    """Leased steps' rows (``LEASED_COLUMNS``) as ``ClaimedStep``s, with their plans'
+    order, correlation and definition (claim rows or ``Plan``s, by id)."""
     return [
         ClaimedStep(
             id=r.id,

@@ -25,8 +25,9 @@ from revflow.orchestration.changes import continue_change
 from revflow.orchestration.compensation import apply_compensation
 from revflow.orchestration.executor import ClaimedStep, Outcome, StepResult
 from revflow.orchestration.external_ids import apply_step_expression, note_missing
-from revflow.orchestration.progress import settle_many
+from revflow.orchestration.progress import Chain, settle_many
 from revflow.orchestration.status import write_step_state
+from revflow.orchestration.worker.claim import claimed
 from revflow.orchestration.worker.waits import timed_out
 from revflow.plans.definitions import PlanDefinition, StepDefinition
 from revflow.plans.retry import RetryPolicy, honours_retry_after, policy_from_json
@@ -36,6 +37,11 @@ from revflow.salesforce.targets import fields_for
 log = logging.getLogger("revflow.worker")
 
 Done = tuple[ClaimedStep, StepResult]
+
+# A plan's steps chained in a row (see ``Committer._apply_batch``) before its next step goes
+# back to the common claim, where older plans' due steps come first: chaining must not
+# let a long plan keep a slot while other plans wait.
+CHAIN_MAX = 8
 
 
 class Committer:
@@ -48,8 +54,10 @@ class Committer:
         writeback: WritebackSettings,
         owner: str,
         wakeup: asyncio.Event,
+        lease: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
+        self.lease = lease
         self.definitions = definitions
         self.writeback = writeback
         self.owner = owner
@@ -59,6 +67,13 @@ class Committer:
 
     async def complete_many(self, done: list[Done]) -> list[bool]:
         """Commit several outcomes in one transaction (one per step if that fails)."""
+        return (await self.commit(done))[0]
+
+    async def commit(
+        self, done: list[Done], chain: int = 0
+    ) -> tuple[list[bool], list[ClaimedStep]]:
+        """``complete_many``, and up to ``chain`` successors the outcomes made due, leased
+        to this worker in the same transaction (``_apply_batch``): the caller runs them."""
         # the batch works on copies of the results: if its transaction fails, the
         # retry one by one starts from the executor's results again (a signal the
         # rolled-back batch matched to a waiting step is looked up anew, for example)
@@ -67,7 +82,7 @@ class Committer:
             apply_step_expression(self._step_definition(step), step, result)
         try:
             async with self.db.write() as s:
-                kept = await self._apply_batch(s, work)
+                kept, chained = await self._apply_batch(s, work, chain)
         except Exception as exc:
             if len(done) == 1 or unavailable(exc):
                 raise  # an outage: the caller keeps the outcomes and tries again
@@ -81,20 +96,25 @@ class Committer:
                         raise
                     log.exception("outcome could not be recorded", extra={"step_id": item[0].id})
                     kept.append(False)
-            return kept
+            return kept, []
         for (_step, result), (_s, committed) in zip(done, work, strict=True):
             vars(result).update(vars(committed))  # the outcome as committed
         for (_step, result), ok in zip(done, kept, strict=True):
             if ok:
                 self.executed += 1
                 STEPS_EXECUTED.labels(outcome=result.outcome.value).inc()
-        if any(
+        completed = any(
             ok and r.outcome is Outcome.COMPLETED for (_s, r), ok in zip(done, kept, strict=True)
-        ):
+        )
+        # the claim runs for successors not chained (none asked for, or fewer due than
+        # asked: other plans' steps may be due for the free slots)
+        if completed and (len(chained) < chain or not chain):
             self.wakeup.set()
-        return kept
+        return kept, chained
 
-    async def _apply_batch(self, s: AsyncSession, done: list[Done]) -> list[bool]:
+    async def _apply_batch(
+        self, s: AsyncSession, done: list[Done], chain: int = 0
+    ) -> tuple[list[bool], list[ClaimedStep]]:
         """Commit a batch of outcomes set-based, in the caller's transaction.
 
         The plans are locked (in id order) and the steps this worker still leases are
@@ -104,6 +124,13 @@ class Committer:
         ``settle_many`` for the plans whose steps completed or failed (dependants
         ready, plan state, jeopardy), and ``continue_change`` for plans being changed.
         The statements per batch do not grow with its size.
+
+        Chaining: up to ``chain`` of the steps this batch makes due are leased to this
+        worker in the same transaction (``settle_many``'s ``Chain``) and returned, to
+        run next without a claim's transaction or a wait for the notification that
+        would wake the claim.  Their lease is a claim's: fenced at commit, extended
+        while they run, and if this worker dies it lapses and another worker runs them
+        with the same idempotency key.
         """
         now = utcnow()
         sqlite = self.db.is_sqlite
@@ -131,7 +158,7 @@ class Committer:
                 applied.append((step, result, outcome, values))
                 kept.append(True)
         if not applied:
-            return kept
+            return kept, []
         changes = [(step.id, values) for step, _r, _o, values in applied]
         await claims.release_steps(s, self.owner, changes)
         calls = [(st, r, o) for st, r, o, _v in applied if st.kind == "callout"]
@@ -170,14 +197,17 @@ class Committer:
                 settled[step.plan_id] = step.key
         to_settle = [plans[pid] for pid in settled if pid in plans]
         details = {pid: {"step": key} for pid, key in settled.items()}
-        await settle_many(s, to_settle, self.writeback, "worker", details=details)
+        depth = _chainable(applied)
+        lease = Chain(depth, chain, self.owner, self.lease)
+        await settle_many(s, to_settle, self.writeback, "worker", details=details, chain=lease)
         await raise_alerts(s, fallout)  # in this transaction: the alert and its cause
         for pid in touched:
             plan = plans.get(pid)
             # a cancellation or amendment in progress moves on
             if plan is not None and await continue_change(s, plan, self.writeback):
                 self.wakeup.set()
-        return kept
+        chained = claimed(lease.leased, plans)
+        return kept, [replace(st, chained=depth[st.plan_id] + 1) for st in chained]
 
     def _write_back(self, s: AsyncSession, step: ClaimedStep, result: StepResult) -> None:
         """A completed step's write-backs: its own, and the ERP number if it gives one."""
@@ -276,3 +306,15 @@ class Committer:
             return definition.step(step.key)
         except StopIteration:
             return None
+
+
+def _chainable(
+    applied: list[tuple[ClaimedStep, StepResult, Outcome, dict[str, object]]],
+) -> dict[int, int]:
+    """The plans whose successors may be chained (a step of theirs completed, fewer
+    than ``CHAIN_MAX`` in a row), with the length of their chain so far."""
+    return {
+        st.plan_id: st.chained
+        for st, _r, outcome, _v in applied
+        if outcome is Outcome.COMPLETED and st.chained < CHAIN_MAX and not st.compensating
+    }

@@ -69,7 +69,7 @@ class Worker:
         self.wakeup = wakeup or asyncio.Event()
         self.signal_poll_s = signal_poll_s
         self.jeopardy_sweep_s = jeopardy_sweep_s
-        self.commits = Committer(db, definitions, writeback, self.owner, self.wakeup)
+        self.commits = Committer(db, definitions, writeback, self.owner, self.wakeup, self.lease)
         self.waits = Waits(db, writeback, self.wakeup)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._done: asyncio.Queue[tuple[ClaimedStep, StepResult]] = asyncio.Queue()
@@ -139,18 +139,22 @@ class Worker:
                 self.notified.clear()
                 self._claimed_at = asyncio.get_running_loop().time()
                 claimed = await self.claim(free) if free > 0 else []
-                for step in claimed:
-                    if step.id in self._running:
-                        # its outcome waits to be committed (the database was away long
-                        # enough for the lease to lapse): the claim renewed our lease
-                        continue
-                    self._running[step.id] = asyncio.create_task(self._run_one(step))
+                self._start(claimed)
                 beat()
                 if len(claimed) < max(free, 1):
                     await self._idle(stop, nothing_due=free > 0 and not claimed)
         finally:
             if stop.is_set() and self._running:
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    def _start(self, steps: list[ClaimedStep]) -> None:
+        """Run steps this worker has just leased (claimed or chained)."""
+        for step in steps:
+            if step.id in self._running:
+                # its outcome waits to be committed (the database was away long
+                # enough for the lease to lapse): the claim renewed our lease
+                continue
+            self._running[step.id] = asyncio.create_task(self._run_one(step))
 
     async def _idle(self, stop: asyncio.Event, *, nothing_due: bool) -> None:
         """Wait for steps to claim: this worker's commits and waits wake it (``wakeup``);
@@ -196,8 +200,14 @@ class Worker:
                 self._batch = [first]
                 while not self._done.empty():
                     self._batch.append(self._done.get_nowait())
+            # the slots this batch frees, at most: the claim loop may be filling the others
+            freed = len(self._batch)
+            chain = (
+                0 if stop.is_set() else min(freed, self.concurrency - len(self._running) + freed)
+            )
+            chained: list[ClaimedStep] = []
             try:
-                await self.complete_many(self._batch)
+                _kept, chained = await self.commits.commit(self._batch, chain)
             except Exception as exc:
                 if unavailable(exc):
                     raise  # kept in _batch for the restart
@@ -206,7 +216,9 @@ class Worker:
             for step, _result in self._batch:
                 self._running.pop(step.id, None)
                 self._done.task_done()
-            if full:  # the claim loop waits for free slots (a retry or failure frees one too)
+            self._start(chained)
+            if full and len(chained) < freed:
+                # the claim loop waits for free slots (a retry or failure frees one too)
                 self.wakeup.set()
             self._batch = []
             beat()
