@@ -136,7 +136,7 @@ def build_connectors(
         values = options.connector_options()
         if isinstance(options, RestConnectorSettings) and options.mappings_dir is None:
             values["mappings_dir"] = settings.mappings_dir
-        # a webhook keeps its own pool (aiohttp, connectors/aiohttp_transport.py): the
+        # a webhook keeps its own pool (aiohttp, connectors/aiohttp_pool.py): the
         # shared httpx pool costs it more CPU than the whole rest of a callout
         shared = None if isinstance(options, WebhookConnectorSettings) else http
         try:

@@ -11,8 +11,9 @@ warm-up that opens the connections).  CPU is the figure to compare on a shared
 machine; wall-clock rates move with the neighbours.
 
 ``--client shared``: the connector is given an httpx client like the service's shared
-one (``max_connections=50``, also used for Salesforce); ``own``: the connector's own
-client (what ``WebhookConnector`` makes when given none).
+one (``max_connections=50``, what the service passed it before); ``own``: the
+connector's own aiohttp pool (what ``WebhookConnector`` uses when given no client,
+as the service now builds it).
 """
 
 from __future__ import annotations

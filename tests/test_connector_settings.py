@@ -291,7 +291,8 @@ async def test_every_type_builds_from_settings_without_touching_the_network(
             assert webhooks == {"hook": "https://h.example"}
             hook = built["hook"]
             assert isinstance(hook, EndpointGuard) and isinstance(hook.inner, WebhookConnector)
-            assert hook.inner.client is not http  # its own pool (connectors/aiohttp_transport.py)
+            assert hook.inner._pool is not None  # its own pool (connectors/aiohttp_pool.py)
+            assert hook.inner.client is not http
             assert isinstance(built["api"], RestConnector) and built["api"].client is http
         finally:
             for connector in built.values():

@@ -1,5 +1,5 @@
-"""AiohttpTransport over real loopback sockets: what the webhook connector's own pool sends,
-reuses, refuses to follow and reports when nothing went out."""
+"""The webhook connector's own aiohttp pool over real loopback sockets: what it sends,
+reuses, refuses to follow, decodes and reports when nothing went out."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import gzip
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import httpx
 import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from revflow.connectors import CallContext, FatalError, RateLimitedError, RetryableError
-from revflow.connectors.aiohttp_transport import AiohttpTransport, client_for
+from revflow.connectors import (
+    CallContext,
+    EndpointGoneError,
+    FatalError,
+    RateLimitedError,
+    RetryableError,
+)
+from revflow.connectors.aiohttp_pool import direct_pool
 from revflow.connectors.signing import generate_secret
 from revflow.connectors.webhook import WebhookConnector
 
@@ -67,7 +72,7 @@ async def test_signed_delivery_over_a_reused_connection(
     url = await serve(handler)
     conn = WebhookConnector(url, [SECRET], event_types={"create_sales_order": "so.create"})
     try:
-        assert isinstance(conn.client._transport, AiohttpTransport)
+        assert conn._pool is not None  # no client given: the connector's own pool
         first = await conn.call("create_sales_order", {"order_id": "801A"}, ctx("k-1"))
         second = await conn.call("create_sales_order", {"order_id": "801B"}, ctx("k-2"))
     finally:
@@ -78,7 +83,6 @@ async def test_signed_delivery_over_a_reused_connection(
     assert headers["idempotency-key"] == "k-1" and headers["x-correlation-id"] == "corr-42"
     assert headers["content-type"] == "application/json"
     assert headers["host"] == url.split("/")[2]
-    assert headers["user-agent"].startswith("python-httpx/")  # httpx's headers, not aiohttp's
     Webhook(SECRET).verify(body, headers)  # the reference library accepts it
     assert json.loads(body)["type"] == "so.create"
     assert seen[1][2] == peer  # the second call reused the first one's connection
@@ -146,8 +150,7 @@ async def test_no_pool_slot_in_time_is_retryable_and_nothing_is_sent(
         return web.json_response({"id": "x"})
 
     url = await serve(handler)
-    client = httpx.AsyncClient(transport=AiohttpTransport(max_connections=1))
-    conn = WebhookConnector(url, [SECRET], http_client=client)
+    conn = WebhookConnector(url, [SECRET], max_connections=1)
     try:
         holder = asyncio.create_task(conn.call("create_sales_order", {}, ctx("first")))
         await arrived.wait()
@@ -158,21 +161,40 @@ async def test_no_pool_slot_in_time_is_retryable_and_nothing_is_sent(
         release.set()
         await holder
     finally:
-        await client.aclose()
+        await conn.aclose()
     assert received == ["first"]  # the second never went out
 
 
-async def test_a_proxy_in_the_environment_keeps_httpx_own_transport(
-    monkeypatch: pytest.MonkeyPatch,
+async def test_gone_and_non_json_answers(serve: Callable[[Handler], Awaitable[str]]) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        if request.headers["Idempotency-Key"] == "gone":
+            return web.json_response({"error": "endpoint removed"}, status=410)
+        return web.Response(text="accepted, thanks")
+
+    conn = WebhookConnector(await serve(handler), [SECRET])
+    try:
+        with pytest.raises(EndpointGoneError) as info:
+            await conn.call("create_sales_order", {}, ctx("gone"))
+        result = await conn.call("create_sales_order", {}, ctx("fine"))
+    finally:
+        await conn.aclose()
+    assert info.value.status_code == 410
+    assert info.value.details["json"] == {"error": "endpoint removed"}
+    assert "/hook" in info.value.message
+    assert result.status_code == 200 and result.response == {"text": "accepted, thanks"}
+    assert result.external_id is None
+
+
+async def test_a_proxy_in_the_environment_keeps_httpx(
+    serve: Callable[[Handler], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
-    direct = client_for()
+    assert direct_pool() is not None
     monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
-    proxied = client_for()
+    assert direct_pool() is None
+    conn = WebhookConnector("https://erp.example/hook", [SECRET])
     try:
-        assert isinstance(direct._transport, AiohttpTransport)
-        assert not isinstance(proxied._transport, AiohttpTransport)
+        assert conn._pool is None  # httpx's client reads the proxy, as before
     finally:
-        await direct.aclose()
-        await proxied.aclose()
+        await conn.aclose()
