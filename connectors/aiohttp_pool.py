@@ -132,7 +132,7 @@ def as_httpx(exc: aiohttp.ClientError) -> httpx.TransportError:
         return httpx.ConnectError(text)
     if isinstance(exc, aiohttp.SocketTimeoutError | aiohttp.ServerTimeoutError):
         return httpx.ReadTimeout(text)
-    if isinstance(exc, aiohttp.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):  # our URL is wrong
         return httpx.UnsupportedProtocol(text)
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return httpx.RemoteProtocolError(text)

@@ -185,6 +185,16 @@ async def test_gone_and_non_json_answers(serve: Callable[[Handler], Awaitable[st
     assert result.external_id is None
 
 
+async def test_a_url_that_is_not_http_is_fatal() -> None:
+    conn = WebhookConnector("ftp://erp.example/hook", [SECRET])
+    try:
+        with pytest.raises(FatalError) as info:
+            await conn.call("create_sales_order", {}, ctx())
+    finally:
+        await conn.aclose()
+    assert info.value.details["exception"] == "UnsupportedProtocol"
+
+
 async def test_a_proxy_in_the_environment_keeps_httpx(
     serve: Callable[[Handler], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
