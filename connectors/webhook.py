@@ -103,9 +103,9 @@ class WebhookConnector(HttpClientOwner, Connector):
     ``clock`` gives the attempt time (tests).
 
     Given an ``http_client``, the connector sends through it (httpx).  Without one it
-    sends through its own aiohttp pool (``revflow.connectors.aiohttp_pool``; about a
-    third of httpx's CPU per callout), or through its own httpx client when the
-    environment names a proxy; ``aclose`` closes what it made.
+    sends through its own aiohttp pool (``revflow.connectors.aiohttp_pool``; a fifth to
+    a tenth of httpx's CPU per callout, ``bench/bench_webhooks.py``), or through its
+    own httpx client when the environment names a proxy; ``aclose`` closes what it made.
     """
 
     def __init__(
