@@ -136,8 +136,11 @@ def build_connectors(
         values = options.connector_options()
         if isinstance(options, RestConnectorSettings) and options.mappings_dir is None:
             values["mappings_dir"] = settings.mappings_dir
+        # a webhook keeps its own pool (aiohttp, connectors/aiohttp_pool.py): the
+        # shared httpx pool costs it more CPU than the whole rest of a callout
+        shared = None if isinstance(options, WebhookConnectorSettings) else http
         try:
-            connector = build_connector(name, values, http_client=http)
+            connector = build_connector(name, values, http_client=shared)
         except ValueError as exc:  # the builders name the connector and the problem
             raise ConfigError(str(exc)) from None
         if isinstance(options, WebhookConnectorSettings):

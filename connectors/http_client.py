@@ -9,7 +9,7 @@ class HttpClientOwner:
     """Holds a connector's ``httpx.AsyncClient``.
 
     A client passed in (the service's shared pool) is used and never closed here;
-    without one, a client is made on first use and closed by ``close_client``.
+    without one, ``new_client`` makes one on first use and ``close_client`` closes it.
     """
 
     _client: httpx.AsyncClient | None
@@ -22,8 +22,12 @@ class HttpClientOwner:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient()
+            self._client = self.new_client()
         return self._client
+
+    def new_client(self) -> httpx.AsyncClient:
+        """The client made when none was passed in."""
+        return httpx.AsyncClient()
 
     async def close_client(self) -> None:
         if self._owns_client and self._client is not None:

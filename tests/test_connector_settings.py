@@ -28,6 +28,7 @@ from revflow.connectors.rest import RestConnector
 from revflow.connectors.sap_s4 import SapS4SalesOrderConnector
 from revflow.connectors.signing import generate_secret
 from revflow.connectors.tryton import TrytonConnector
+from revflow.connectors.webhook import WebhookConnector
 from revflow.connectors.xero import XeroConnector
 from revflow.db.database import Database
 from revflow.service import build_connectors
@@ -288,6 +289,11 @@ async def test_every_type_builds_from_settings_without_touching_the_network(
                 "erp": TrytonConnector,
             }
             assert webhooks == {"hook": "https://h.example"}
+            hook = built["hook"]
+            assert isinstance(hook, EndpointGuard) and isinstance(hook.inner, WebhookConnector)
+            assert hook.inner._pool is not None  # its own pool (connectors/aiohttp_pool.py)
+            assert hook.inner.client is not http
+            assert isinstance(built["api"], RestConnector) and built["api"].client is http
         finally:
             for connector in built.values():
                 await connector.aclose()
