@@ -130,10 +130,14 @@ class RecordStore:
         undo_len, changes_len = savepoint
         while len(txn.undo) > undo_len:
             sobj, rid, previous = txn.undo.pop()
+            current = self.table(sobj).get(rid)
             if previous is None:
                 self.table(sobj).pop(rid, None)
+                if current is not None:
+                    self.org.indexes.removed(sobj, rid, current)
             else:
                 self.table(sobj)[rid] = previous
+                self.org.indexes.stored(sobj, rid, current)
         del txn.changes[changes_len:]
 
     def _run(
@@ -322,6 +326,7 @@ class RecordStore:
         _derive(t.name, record)
         txn.undo.append((t.name, rid, None))
         self.table(t.name)[rid] = record
+        self.org.indexes.stored(t.name, rid, None)
         self._rollup(txn, t.name, record)
         txn.changes.append(_Change(t.name, rid, "CREATE", None))
         return rid
@@ -354,6 +359,7 @@ class RecordStore:
         record.update(changed)
         record.update(LastModifiedDate=now, LastModifiedById=txn.user_id, SystemModstamp=now)
         _derive(t.name, record)
+        self.org.indexes.stored(t.name, rid, before)
         self._rollup(txn, t.name, record)
         txn.changes.append(_Change(t.name, rid, "UPDATE", before))
         return True
@@ -384,9 +390,8 @@ class RecordStore:
     def _next_number(self, t: SObjectType) -> str:
         assert t.auto_number is not None
         name, digits = t.auto_number
-        used = [int(r[name]) for r in self.table(t.name).values() if r.get(name)]
         start = 100 if digits <= 8 else 1
-        return str(max(used, default=start - 1) + 1).zfill(digits)
+        return str(self.org.indexes.next_number(t.name, name, start)).zfill(digits)
 
     def _rollup(self, txn: Transaction, child_type: str, child: dict[str, Any]) -> None:
         """Recompute the parent's totals (a roll-up: no event, no timestamp change)."""
@@ -396,9 +401,8 @@ class RecordStore:
         parent = self.table(parent_type).get(child.get(fk) or "")
         if parent is None:
             return
-        total = sum(
-            r.get("TotalPrice") or 0.0 for r in self.live(child_type) if r.get(fk) == parent["Id"]
-        )
+        siblings = self.org.indexes.children(child_type, fk, parent["Id"])
+        total = sum(r.get("TotalPrice") or 0.0 for r in siblings if not r.get("IsDeleted"))
         if all(parent.get(f) == total for f in total_fields):
             return
         txn.undo.append((parent_type, parent["Id"], dict(parent)))
