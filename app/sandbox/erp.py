@@ -256,20 +256,22 @@ class SandboxErp:
             for d in self.deliveries
             if d.outcome in ("created", "changed", "duplicate") and d.order_id is not None
         )
+        # one pass each over revisions and documents, not one per (type, order)
+        doubled = {(t, o) for (t, o, _), n in revisions.items() if n > 1}
+        numbers: dict[tuple[str, Any], list[str]] = {}
+        for d in self.documents.values():
+            if (d.doc_type, d.order_id) in doubled:
+                numbers.setdefault((d.doc_type, d.order_id), []).append(d.number)
         duplicates = [
             {
                 "type": doc_type,
                 "order_id": order_id,
                 "count": count,
-                "numbers": sorted(
-                    d.number
-                    for d in self.documents.values()
-                    if d.doc_type == doc_type and d.order_id == order_id
-                ),
+                "numbers": sorted(numbers[(doc_type, order_id)]),
             }
             for doc_type, by_order in per_doc.items()
             for order_id, count in by_order.items()
-            if any(n > 1 for (t, o, _), n in revisions.items() if (t, o) == (doc_type, order_id))
+            if (doc_type, order_id) in doubled
         ]
         return {
             "deliveries_total": len(self.deliveries),
