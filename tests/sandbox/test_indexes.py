@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from revflow.sandbox import soql
+from revflow.sandbox import soql_eval
 from revflow.sandbox.org import SandboxOrg
 from revflow.sandbox.records import RecordStore
 from revflow.sandbox.schema import SfError
@@ -55,7 +55,7 @@ def orders(store: RecordStore) -> list[str]:
 def scanned(store: RecordStore, text: str, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Any:
     """The query's answer with the Id fast path off: every table scanned."""
     with monkeypatch.context() as m:
-        m.setattr(soql, "_id_keys", lambda _cond: None)
+        m.setattr(soql_eval, "_id_keys", lambda _cond: None)
         return run_query(store, text, **kw)
 
 
