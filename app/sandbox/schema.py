@@ -7,6 +7,7 @@ boolean, reference, address (compound; its components are flat fields such as
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from revflow.sandbox.ids import KEY_PREFIXES
@@ -501,15 +502,15 @@ def change_event_channel(entity: str) -> str:
     return f"/data/{entity}ChangeEvent"
 
 
-def cdc_field_names(entity: str) -> list[str]:
+@functools.cache  # the schema is fixed; every commit and Avro rendering asks
+def cdc_field_names(entity: str) -> tuple[str, ...]:
     """Body fields of ``{entity}ChangeEvent``: no Id/IsDeleted/SystemModstamp, compounds
     instead of their flat components."""
-    out: list[str] = []
-    for f in SOBJECTS[entity].fields.values():
-        if f.name in ("Id", "IsDeleted", "SystemModstamp") or f.compound:
-            continue
-        out.append(f.name)
-    return out
+    return tuple(
+        f.name
+        for f in SOBJECTS[entity].fields.values()
+        if f.name not in ("Id", "IsDeleted", "SystemModstamp") and not f.compound
+    )
 
 
 CDC_CHANNELS: tuple[str, ...] = tuple(

@@ -7,6 +7,7 @@ compound (address) fields.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,7 @@ def parse_datetime(value: str) -> datetime:
     return dt
 
 
+@functools.lru_cache(maxsize=4096)  # a commit's records share its few timestamps
 def to_cdc_datetime(rest_value: str) -> str:
     """``2026-01-01T12:00:00.000+0000`` → ``2026-01-01T12:00:00.000Z``."""
     return format_datetime(parse_datetime(rest_value).timestamp()).replace("+0000", "Z")
