@@ -5,8 +5,11 @@ live here, one ``Indexes`` per org (several ``RecordStore`` objects share an org
 built on first use and kept by ``RecordStore`` on every create, update and
 rollback.  Records stored without it (``SandboxOrg.seed``, a test writing a
 table) change the table's size, which the indexes compare with their own count
-and then rebuild: a stale index is never read.  Deleted records stay indexed
-(they stay in the table); callers filter ``IsDeleted`` as a scan would.
+and then rebuild.  What they cannot see is a reference field edited in place,
+outside ``RecordStore``, in a table of unchanged size (nothing does that).
+Candidates are checked against the record, so a stale entry is never returned.
+Deleted records stay indexed (they stay in the table); callers filter
+``IsDeleted`` as a scan would.
 """
 
 from __future__ import annotations
