@@ -76,11 +76,7 @@ class OrderOutcomes:
         }
         if self.tryton is not None:
             return self._tryton_quantities(order_id) == sorted(lines.values())
-        docs = [
-            d
-            for d in self.erp.documents.values()
-            if d.doc_type == "sales_order" and d.order_id == order_id
-        ]
+        docs = self.erp.documents_of("sales_order", order_id)
         if not docs:
             return False
         newest = max(docs, key=lambda d: (d.data.get("revision") or 1, d.created_at))

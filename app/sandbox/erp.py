@@ -114,6 +114,8 @@ class SandboxErp:
     accepted_ids: dict[str, Document] = field(default_factory=dict)  # by webhook-id
     _attempts: Counter[str] = field(default_factory=Counter)
     _numbers: Counter[str] = field(default_factory=Counter)
+    # (type, order id) -> its documents, oldest first: an update finds them without a scan
+    _by_order: dict[tuple[str, str], list[Document]] = field(default_factory=dict)
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -210,11 +212,7 @@ class SandboxErp:
     ) -> tuple[int, dict[str, Any]]:
         """``<document>.update`` replaces the newest document's data, ``.cancel`` marks it
         cancelled; 404 when the order has no such document."""
-        docs = [
-            d
-            for d in self.documents.values()
-            if d.doc_type == doc_type and d.order_id == log.order_id
-        ]
+        docs = self.documents_of(doc_type, log.order_id or "")
         if not docs:
             log.status = 404
             return 404, {"error": "not_found", "message": f"no {doc_type} for {log.order_id}"}
@@ -239,8 +237,13 @@ class SandboxErp:
         number = f"{prefix}-{self._numbers[prefix]:06d}"
         doc = Document(number, doc_type, order_id, msg_id, now, data)
         self.documents[doc.number] = doc
+        self._by_order.setdefault((doc_type, order_id), []).append(doc)
         self.accepted_ids[msg_id] = doc
         return doc
+
+    def documents_of(self, doc_type: str, order_id: str) -> list[Document]:
+        """The order's documents of one type, oldest first."""
+        return list(self._by_order.get((doc_type, order_id), ()))
 
     def stats(self) -> dict[str, Any]:
         outcomes = Counter(d.outcome for d in self.deliveries)
@@ -256,20 +259,22 @@ class SandboxErp:
             for d in self.deliveries
             if d.outcome in ("created", "changed", "duplicate") and d.order_id is not None
         )
+        # one pass each over revisions and documents, not one per (type, order)
+        doubled = {(t, o) for (t, o, _), n in revisions.items() if n > 1}
+        numbers: dict[tuple[str, Any], list[str]] = {}
+        for d in self.documents.values():
+            if (d.doc_type, d.order_id) in doubled:
+                numbers.setdefault((d.doc_type, d.order_id), []).append(d.number)
         duplicates = [
             {
                 "type": doc_type,
                 "order_id": order_id,
                 "count": count,
-                "numbers": sorted(
-                    d.number
-                    for d in self.documents.values()
-                    if d.doc_type == doc_type and d.order_id == order_id
-                ),
+                "numbers": sorted(numbers[(doc_type, order_id)]),
             }
             for doc_type, by_order in per_doc.items()
             for order_id, count in by_order.items()
-            if any(n > 1 for (t, o, _), n in revisions.items() if (t, o) == (doc_type, order_id))
+            if (doc_type, order_id) in doubled
         ]
         return {
             "deliveries_total": len(self.deliveries),

@@ -15,6 +15,7 @@ from typing import Any
 from revflow.sandbox.events import EventLog, StoredEvent
 from revflow.sandbox.history import FieldHistory
 from revflow.sandbox.ids import new_id
+from revflow.sandbox.indexes import Indexes
 from revflow.sandbox.schema import (
     CDC_CHANNELS,
     PLATFORM_EVENT_CHANNELS,
@@ -132,11 +133,13 @@ class SandboxOrg:
     # feed items (app/sandbox/notifications.py), for tests and `revflow demo`
     notifications: list[dict[str, Any]] = field(default_factory=list)
     feed_elements: list[dict[str, Any]] = field(default_factory=list)
+    indexes: Indexes = field(init=False, repr=False, compare=False)  # see indexes.py
     _rngs: dict[str, tuple[int | None, random.Random]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
+        self.indexes = Indexes(self.records)
         self.events.duplicate = self._duplicate
         # the CDC-enabled entities and the platform events exist from the start
         for channel in (*CDC_CHANNELS, *PLATFORM_EVENT_CHANNELS):
