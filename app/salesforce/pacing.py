@@ -2,9 +2,13 @@
 
 Order reads and write-back calls are *earned*: every activated order adds
 ``calls_per_order`` of credit (0.07: one call per ~14 orders), and every two minutes add
-one call (``refill_s``), up to ``burst`` calls.  A batcher holding a part-full batch
-asks ``may_send``: yes when the batch is full (a full call is never wasteful), when a
-whole call's credit is there, or when its oldest item has waited ``max_wait_s``.  So:
+one call (``refill_s``).  Time refills the credit up to ``burst`` calls; orders' credit
+is kept beyond it for ``max_wait_s`` (their own reads and statuses come within that),
+so a bulk activation pays for its last part-full calls instead of leaving them to wait
+out ``max_wait_s`` (1,000 orders earn 70 calls; capped at the burst they kept 5).
+A batcher holding a part-full batch asks ``may_send``: yes when the batch is full (a
+full call is never wasteful), when a whole call's credit is there, or when its oldest
+item has waited ``max_wait_s``.  So:
 
 - idle: the credit is full, the first read and status go out at once;
 - busy: credit comes fast, waits are short and calls fill up;
@@ -19,6 +23,7 @@ Time is the caller's monotonic clock in seconds, passed in, so tests need no sle
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,6 +59,9 @@ class CallPacer:
     _last: float | None = field(default=None, init=False)
     # kind -> (since when its oldest item waits, when it last asked)
     _waiting: dict[str, tuple[float, float]] = field(default_factory=dict, init=False)
+    # credit earned by orders within the last max_wait_s: (when, how much), and its sum
+    _earned: deque[tuple[float, float]] = field(default_factory=deque, init=False)
+    _earned_sum: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         self.credit = self.burst  # a fresh process is idle: it may send at once
@@ -63,6 +71,16 @@ class CallPacer:
             gained = (now - self._last) / self.refill_s * self.scale
             self.credit = max(self.credit, min(self.burst, self.credit + gained))
         self._last = now if self._last is None else max(self._last, now)
+        self.credit = min(self.credit, self._cap(now))
+
+    def _cap(self, now: float) -> float:
+        """The most credit there may be: the burst, plus what orders earned within the
+        last ``max_wait_s``."""
+        while self._earned and self._earned[0][0] < now - self.max_wait_s:
+            self._earned_sum -= self._earned.popleft()[1]
+        if not self._earned:
+            self._earned_sum = 0.0  # no float drift left behind
+        return self.burst + self._earned_sum
 
     def tighten(self, calls: int, budget: int | None) -> None:
         """Scale the rates for Revflow's use of its budget (``budget_scale``)."""
@@ -73,7 +91,9 @@ class CallPacer:
         self._accrue(now)
         if orders > 0:
             gained = orders * self.calls_per_order * self.scale
-            self.credit = max(self.credit, min(self.burst, self.credit + gained))
+            self._earned.append((now, gained))
+            self._earned_sum += gained
+            self.credit = max(self.credit, min(self._cap(now), self.credit + gained))
 
     def longest_wait_s(self) -> float:
         return self.max_wait_s / self.scale

@@ -69,11 +69,18 @@ def test_orders_earn_calls():
     assert pacer.affords(1, 0.0)
 
 
-def test_credit_is_capped_at_the_burst():
-    pacer = CallPacer(calls_per_order=1.0, burst=3.0)
-    pacer.earn(100, 0.0)
-    assert pacer.credit == 3.0
-    assert pacer.affords(3, 0.0) and not pacer.affords(4, 0.0)
+def test_time_refills_the_credit_up_to_the_burst_only():
+    pacer = CallPacer(calls_per_order=1.0, burst=3.0, refill_s=1.0, max_wait_s=30.0)
+    assert pacer.affords(3, 1e6) and not pacer.affords(4, 1e6)
+
+
+def test_a_bulk_keeps_its_credit_for_its_own_calls_then_only_the_burst():
+    pacer = CallPacer(calls_per_order=0.07, burst=5.0, refill_s=1e9, max_wait_s=30.0)
+    pacer.earn(1000, 0.0)  # 70 calls earned at once
+    pacer.spend(40, 1.0)  # the bulk's full reads and statuses
+    assert pacer.affords(30, 10.0) and not pacer.affords(36, 10.0)
+    assert pacer.may_send(135, FULL, 2.0, now=10.0)  # the last part-full call goes now
+    assert pacer.affords(5, 31.0) and not pacer.affords(6, 31.0)  # unspent: back to the burst
 
 
 def test_a_quiet_spell_refills_the_burst():
