@@ -37,7 +37,6 @@ from revflow.config import SalesforceSettings
 from revflow.db.engine import make_engine
 from revflow.demo import DemoEnvironment
 
-
 PACED = SalesforceSettings.model_fields["calls_per_order"].default
 
 
