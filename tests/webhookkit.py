@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,7 @@ from revflow.webhooks.guard import EndpointGuard
 from tests.plankit import insert_plan
 
 SECRET = generate_secret()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ORDERS = [f"8015e00000Q7mNp{c}AA" for c in "ABCDEFGH"]
 
 
@@ -48,26 +49,42 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
+async def hook_server(handler: Handler) -> AsyncIterator[str]:
+    """A loopback HTTP server answering ``POST /hook`` with ``handler``; yields its URL."""
     app = web.Application()
-    app.router.add_post("/hook", rec.handle)
+    app.router.add_post("/hook", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/hook"
     try:
-        yield rec
+        yield f"http://{host}:{port}/hook"
     finally:
         await runner.cleanup()
 
 
+@asynccontextmanager
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    async with hook_server(rec.handle) as url:
+        rec.url = url
+        try:
+            yield rec
+        finally:  # the connectors' own connection pools
+            for guard in _GUARDS.pop(url, []):
+                await guard.aclose()
+
+
+_GUARDS: dict[str, list[EndpointGuard]] = {}  # by receiver URL, closed with the receiver
+
+
 def guarded(db: Database, url: str, policy: DisablePolicy | None = None) -> EndpointGuard:
-    return EndpointGuard(
+    guard = EndpointGuard(
         WebhookConnector(url, [SECRET], timeout_s=5.0), db, name="erp", url=url, policy=policy
     )
+    _GUARDS.setdefault(url, []).append(guard)
+    return guard
 
 
 def worker(

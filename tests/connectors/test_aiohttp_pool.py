@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 
 import pytest
 from aiohttp import web
@@ -22,9 +23,9 @@ from revflow.connectors import (
 from revflow.connectors.aiohttp_pool import direct_pool
 from revflow.connectors.signing import generate_secret
 from revflow.connectors.webhook import WebhookConnector
+from tests.webhookkit import Handler, hook_server
 
 SECRET = generate_secret()
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def ctx(key: str = "plan-1:step-so", timeout_s: float = 5.0) -> CallContext:
@@ -40,22 +41,12 @@ def ctx(key: str = "plan-1:step-so", timeout_s: float = 5.0) -> CallContext:
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
     """Start a loopback server for one handler; returns its /hook URL."""
-    runners: list[web.AppRunner] = []
+    async with AsyncExitStack() as servers:
 
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_post("/hook", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}/hook"
+        async def start(handler: Handler) -> str:
+            return await servers.enter_async_context(hook_server(handler))
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 async def test_signed_delivery_over_a_reused_connection(

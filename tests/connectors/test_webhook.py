@@ -30,6 +30,7 @@ from revflow.connectors import (
 )
 from revflow.connectors.signing import generate_secret
 from revflow.connectors.webhook import WebhookConnector, parse_retry_after, webhook_id_for
+from tests.webhookkit import hook_server
 
 URL = "https://erp.example/webhooks/erp"
 SECRET = generate_secret()
@@ -262,15 +263,8 @@ async def slow_server() -> AsyncIterator[tuple[str, list[bytes]]]:
         await asyncio.sleep(2)
         return web.json_response({"id": "late"})
 
-    app = web.Application()
-    app.router.add_post("/hook", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}/hook", received
-    await runner.cleanup()
+    async with hook_server(handler) as url:
+        yield url, received
 
 
 async def test_timeout_after_send_is_ambiguous(slow_server: tuple[str, list[bytes]]) -> None:
