@@ -23,26 +23,23 @@ from typing import Any
 
 from aiohttp import web
 
+from revflow.sandbox.cometd_messages import (
+    BROWSER_COOKIE,
+    CONNECT_ADVICE,
+    HANDSHAKE_ADVICE,
+    MIN_API_VERSION,
+    MULTI_CLIENT_ADVICE,
+    NONE_ADVICE,
+    REPLAY_INVALID,
+    REPLAY_NOT_IN_MAP,
+    Message,
+    bayeux_error,
+    bayeux_reply,
+    event_message,
+)
 from revflow.sandbox.events import StoredEvent
 from revflow.sandbox.org import SandboxOrg
 
-Message = dict[str, Any]
-
-BROWSER_COOKIE = "BAYEUX_BROWSER"
-CONNECT_ADVICE = {"reconnect": "retry", "interval": 0, "timeout": 110000}
-MULTI_CLIENT_ADVICE = {**CONNECT_ADVICE, "interval": 2000, "multiple-clients": True}
-HANDSHAKE_ADVICE = {"reconnect": "handshake", "interval": 0}
-NONE_ADVICE = {"reconnect": "none"}
-MIN_API_VERSION = 37.0
-REPLAY_INVALID = (
-    "400::The replayId {{{rid}}} you provided was invalid.  Please provide a valid ID, "
-    "-2 to replay all events, or -1 to replay only new events."
-)
-REPLAY_NOT_IN_MAP = (
-    "400::The replayId for channel {{{channel}}} wasn't found using the provided replay ID map "
-    "{{{{{mapping}}}}}. Ensure that the channel name you provided in the replay map is valid and "
-    "matches the channel name used for subscribing."
-)
 SERVER_KEY: web.AppKey[CometdServer] = web.AppKey("cometd_server")
 
 
@@ -64,32 +61,6 @@ class _Client:
     def wake(self) -> None:
         self.poke.set()
         self.poke = asyncio.Event()
-
-
-def _reply(msg: Message, successful: bool = True, **extra: Any) -> Message:
-    out: Message = {"channel": msg.get("channel")}
-    for key in ("clientId", "subscription", "id"):  # id echoed unchanged, same JSON type
-        if key in msg:
-            out[key] = msg[key]
-    out["successful"] = successful
-    out.update(extra)
-    return out
-
-
-def _error(msg: Message, error: str, advice: dict[str, Any] | None = None) -> Message:
-    extra: dict[str, Any] = {"error": error}
-    if advice is not None:
-        extra["advice"] = advice
-    return _reply(msg, False, **extra)
-
-
-def event_message(event: StoredEvent) -> Message:
-    """The Bayeux message that delivers one stored event (facts §1.7, §1.8)."""
-    meta: dict[str, Any] = {"replayId": event.replay_id}
-    if event.channel.startswith("/event/"):
-        meta = {"EventUuid": event.event_uuid, "replayId": event.replay_id}
-    data = {"schema": event.schema_id, "payload": event.payload, "event": meta}
-    return {"channel": event.channel, "data": data}
 
 
 class CometdServer:
@@ -131,7 +102,7 @@ class CometdServer:
             return self._json([{"successful": False, "error": "400::Malformed JSON"}], 400)
         if not self._version_ok(version):
             error = "400::API version in the URI is mandatory. URI: " + request.path
-            return self._json([_error(m, error) for m in batch], 400)
+            return self._json([bayeux_error(m, error) for m in batch], 400)
         self._expire_idle()
         response = web.Response(content_type="application/json")
         try:
@@ -170,7 +141,7 @@ class CometdServer:
         auth = request.headers.get("Authorization")
         if not auth:
             error = "401::Request requires authentication"
-            return [json.dumps(_error(m, error, NONE_ADVICE)) for m in batch]
+            return [json.dumps(bayeux_error(m, error, NONE_ADVICE)) for m in batch]
         token_ok = self.org.session_for(auth) is not None
         browser = request.cookies.get(BROWSER_COOKIE)
         order = sorted(range(len(batch)), key=lambda i: batch[i].get("channel") == "/meta/connect")
@@ -190,12 +161,12 @@ class CometdServer:
                 replies[i] = [json.dumps(self._subscribe(msg, client))]
             elif channel == "/meta/unsubscribe":
                 client.subs.pop(str(msg.get("subscription")), None)
-                replies[i] = [json.dumps(_reply(msg))]
+                replies[i] = [json.dumps(bayeux_reply(msg))]
             elif channel == "/meta/disconnect":
                 self._drop(client)
-                replies[i] = [json.dumps(_reply(msg))]
+                replies[i] = [json.dumps(bayeux_reply(msg))]
             else:
-                replies[i] = [json.dumps(_error(msg, f"403::Publish denied {channel}"))]
+                replies[i] = [json.dumps(bayeux_error(msg, f"403::Publish denied {channel}"))]
             client_now = self.clients.get(str(msg.get("clientId")))
             if client_now is not None:
                 client_now.last_seen = self._now()
@@ -206,17 +177,17 @@ class CometdServer:
     ) -> tuple[Message, str | None]:
         if not token_ok:
             ext = {"sfdc": {"failureReason": "401::Authentication invalid"}}
-            return _error(msg, "403::Handshake denied", NONE_ADVICE) | {"ext": ext}, browser
+            return bayeux_error(msg, "403::Handshake denied", NONE_ADVICE) | {"ext": ext}, browser
         offered = msg.get("supportedConnectionTypes")
         if isinstance(offered, list) and "long-polling" not in offered:
-            return _error(msg, "400::Invalid connection type"), browser
+            return bayeux_error(msg, "400::Invalid connection type"), browser
         if browser is None:
             browser = secrets.token_hex(16)
             response.set_cookie(BROWSER_COOKIE, browser, path="/cometd", httponly=True)
         client = _Client(client_id=secrets.token_urlsafe(18), browser_id=browser)
         client.last_seen = self._now()
         self.clients[client.client_id] = client
-        reply = _reply(
+        reply = bayeux_reply(
             msg,
             version="1.0",
             minimumVersion="1.0",
@@ -230,21 +201,21 @@ class CometdServer:
         self, msg: Message, token_ok: bool, browser: str | None
     ) -> tuple[_Client | None, Message]:
         if not token_ok:
-            return None, _error(msg, "401::Authentication invalid", NONE_ADVICE)
+            return None, bayeux_error(msg, "401::Authentication invalid", NONE_ADVICE)
         client = self.clients.get(str(msg.get("clientId")))
         if client is None:
-            return None, _error(msg, "403::Unknown client", HANDSHAKE_ADVICE)
+            return None, bayeux_error(msg, "403::Unknown client", HANDSHAKE_ADVICE)
         if browser != client.browser_id:
             error = (
                 f"400::Client {client.client_id} has established a session, "
                 f"but no {BROWSER_COOKIE} cookie present"
             )
-            return None, _error(msg, error, NONE_ADVICE)
+            return None, bayeux_error(msg, error, NONE_ADVICE)
         if msg.get("channel") == "/meta/connect" and msg.get("connectionType") not in (
             None,
             "long-polling",
         ):
-            return None, _error(msg, "400::Invalid connection type")
+            return None, bayeux_error(msg, "400::Invalid connection type")
         return client, {}
 
     # -- subscribe ------------------------------------------------------------
@@ -252,17 +223,17 @@ class CometdServer:
     def _subscribe(self, msg: Message, client: _Client) -> Message:
         channel = msg.get("subscription")
         if not isinstance(channel, str) or not channel.startswith("/"):
-            return _error(msg, "400::Channel subscriptions must start with a leading '/'")
+            return bayeux_error(msg, "400::Channel subscriptions must start with a leading '/'")
         if not self.org.events.exists(channel):
             error = f"400::The channel you requested to subscribe to doesn't exist {{{channel}}}"
-            return _error(msg, error)
+            return bayeux_error(msg, error)
         ext = msg.get("ext")
         replay_map = ext.get("replay") if isinstance(ext, dict) else None
         replay: Any = -1
         if isinstance(replay_map, dict):
             if channel not in replay_map:
                 mapping = ", ".join(f"{k}={v}" for k, v in replay_map.items())
-                return _error(msg, REPLAY_NOT_IN_MAP.format(channel=channel, mapping=mapping))
+                return bayeux_error(msg, REPLAY_NOT_IN_MAP.format(channel=channel, mapping=mapping))
             replay = replay_map[channel]
         events = self.org.events
         if replay == -1 and not isinstance(replay, bool):
@@ -272,10 +243,10 @@ class CometdServer:
         elif type(replay) is int and events.is_retained(channel, replay):
             cursor = replay
         else:
-            return _error(msg, REPLAY_INVALID.format(rid=replay))
+            return bayeux_error(msg, REPLAY_INVALID.format(rid=replay))
         client.subs[channel] = cursor
         client.wake()  # a held connect should deliver the backlog now
-        return _reply(msg)
+        return bayeux_reply(msg)
 
     # -- connect --------------------------------------------------------------
 
@@ -283,7 +254,7 @@ class CometdServer:
         if self._roll(self.org.faults.unknown_client):
             self.org.note_fault("unknown_client")
             self._drop(client)
-            return [json.dumps(_error(msg, "403::Unknown client", HANDSHAKE_ADVICE))]
+            return [json.dumps(bayeux_error(msg, "403::Unknown client", HANDSHAKE_ADVICE))]
         advice = CONNECT_ADVICE
         if any(
             c.polling and c.browser_id == client.browser_id and c is not client
@@ -317,13 +288,13 @@ class CometdServer:
             client.polling -= 1
             client.last_seen = self._now()
         if self.clients.get(client.client_id) is not client:
-            return [json.dumps(_error(msg, "403::Unknown client", HANDSHAKE_ADVICE))]
+            return [json.dumps(bayeux_error(msg, "403::Unknown client", HANDSHAKE_ADVICE))]
         if drop:
             self._undeliver(client, batch, cursors)
             self.org.note_fault("drop_connection")
             raise _Dropped
         parts = [self._encode(e) for e in batch]
-        parts.append(json.dumps(_reply(msg, advice=advice)))
+        parts.append(json.dumps(bayeux_reply(msg, advice=advice)))
         return parts
 
     def _collect(self, client: _Client) -> list[StoredEvent]:

@@ -1,6 +1,6 @@
 """The sandbox org's Pub/Sub API: ``eventbus.v1.PubSub`` over insecure gRPC (facts §2, §6).
 
-Serves the same ``EventLog`` as the CometD endpoint.  Every RPC checks the
+Serves the same ``EventLog`` as the CometD endpoint.  Every RPC checks (``pubsub_auth``) the
 ``accesstoken``/``instanceurl``/``tenantid`` metadata; failures end the RPC with a
 gRPC status plus the ``error-code``/``rpc-id`` trailers.  ``Subscribe`` honours the
 replay presets (replay ids are the log's ints as 8-byte big-endian), caps the
@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 
@@ -28,12 +28,11 @@ from revflow.sandbox.avro_schemas import (
     decode_published,
     encode_event,
     schema_by_id,
-    topic_schema,
 )
 from revflow.sandbox.events import StoredEvent
 from revflow.sandbox.org import SandboxOrg, Session
+from revflow.sandbox.pubsub_auth import auth, fail, session_of, topic
 
-ERROR_PREFIX = "sfdc.platform.eventbus.grpc."
 MAX_PENDING = 100
 _WAKE_S = 0.5  # re-check auth and timers at least this often
 
@@ -41,10 +40,6 @@ _WAKE_S = 0.5  # re-check auth and timers at least this often
 def replay_bytes(replay_id: int) -> bytes:
     """The wire replay id: the log's int as 8-byte big-endian."""
     return max(replay_id, 0).to_bytes(8, "big")
-
-
-class _Aborted(Exception):
-    pass
 
 
 @dataclass
@@ -70,69 +65,14 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         self._rng = random.Random()
         self._encoded: dict[tuple[str, int], tuple[str, bytes]] = {}
 
-    # -- errors and auth --------------------------------------------------------
-
-    @staticmethod
-    async def _fail(
-        context: grpc.aio.ServicerContext[Any, Any],
-        code: grpc.StatusCode,
-        suffix: str,
-        message: str,
-        rpc_id: str,
-    ) -> NoReturn:
-        context.set_trailing_metadata((("error-code", ERROR_PREFIX + suffix), ("rpc-id", rpc_id)))
-        await context.abort(code, f"{message} rpcId: {rpc_id}")
-        raise _Aborted  # abort always raises; keeps type checkers happy
-
-    def _session(self, context: grpc.aio.ServicerContext[Any, Any]) -> Session | None:
-        if self.org.faults.expire_sessions:
-            self.org.faults.expire_sessions = False
-            self.org.revoke_all()
-            self.org.note_fault("expire_sessions")
-        md = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        token, instance, tenant = (
-            md.get(k, "") for k in ("accesstoken", "instanceurl", "tenantid")
-        )
-        if not token or not instance or tenant != self.org.org_id:
-            return None
-        if self.org.instance_url and _norm(instance) != _norm(self.org.instance_url):
-            return None
-        return self.org.session_for(token)
-
-    async def _auth(self, context: grpc.aio.ServicerContext[Any, Any], rpc_id: str) -> Session:
-        session = self._session(context)
-        if session is None:
-            await self._fail(
-                context,
-                grpc.StatusCode.UNAUTHENTICATED,
-                "service.auth.error",
-                "Authentication failed: invalid or expired token, instance URL or tenant id.",
-                rpc_id,
-            )
-        return session
-
-    async def _topic(
-        self, context: grpc.aio.ServicerContext[Any, Any], name: str, rpc_id: str
-    ) -> TopicSchema:
-        ts = topic_schema(name)
-        if ts is None or not self.org.events.exists(name):
-            await self._fail(
-                context,
-                grpc.StatusCode.NOT_FOUND,
-                "topic.not.found",
-                f"Topic {name!r} does not exist or you don't have access to it.",
-                rpc_id,
-            )
-        return ts
-
     # -- unary RPCs ---------------------------------------------------------------
 
     async def GetTopic(
         self, request: pb.TopicRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.TopicInfo:
         rpc_id = str(uuid.uuid4())
-        await self._auth(context, rpc_id)
-        ts = await self._topic(context, request.topic_name, rpc_id)
+        await auth(self.org, context, rpc_id)
+        ts = await topic(self.org, context, request.topic_name, rpc_id)
         return pb.TopicInfo(
             topic_name=request.topic_name,
             tenant_guid=self.org.org_id,
@@ -146,10 +86,10 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         self, request: pb.SchemaRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SchemaInfo:
         rpc_id = str(uuid.uuid4())
-        await self._auth(context, rpc_id)
+        await auth(self.org, context, rpc_id)
         ts = schema_by_id(request.schema_id)
         if ts is None:
-            await self._fail(
+            await fail(
                 context,
                 grpc.StatusCode.NOT_FOUND,
                 "schema.not.found",
@@ -175,10 +115,10 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         self, request: pb.PublishRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PublishResponse:
         rpc_id = str(uuid.uuid4())
-        session = await self._auth(context, rpc_id)
-        ts = await self._topic(context, request.topic_name, rpc_id)
+        session = await auth(self.org, context, rpc_id)
+        ts = await topic(self.org, context, request.topic_name, rpc_id)
         if not ts.is_platform_event:
-            await self._fail(
+            await fail(
                 context,
                 grpc.StatusCode.PERMISSION_DENIED,
                 "topic.meta.permission",
@@ -215,12 +155,12 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[pb.FetchResponse]:
         rpc_id = str(uuid.uuid4())
-        await self._auth(context, rpc_id)
+        await auth(self.org, context, rpc_id)
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None:
             return
-        ts = await self._topic(context, first.topic_name, rpc_id)
+        ts = await topic(self.org, context, first.topic_name, rpc_id)
         stream = _Stream(ts.topic, await self._start(context, first, rpc_id))
         inbox: asyncio.Queue[pb.FetchRequest | None] = asyncio.Queue()
         await self._request(context, stream, first, rpc_id)
@@ -245,12 +185,12 @@ class PubSubServicer(pb_grpc.PubSubServicer):
                     if request is None:
                         return  # the client half-closed
                     await self._request(context, stream, request, rpc_id)
-                if self._session(context) is None:
-                    await self._auth(context, rpc_id)
+                if session_of(self.org, context) is None:
+                    await auth(self.org, context, rpc_id)
                 response = self._next(stream, rpc_id, loop.time())
                 if response is not None:
                     if response.events and self._drop():
-                        await self._fail(
+                        await fail(
                             context,
                             grpc.StatusCode.UNAVAILABLE,
                             "service.unavailable",
@@ -279,7 +219,7 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         if first.replay_preset != pb.CUSTOM:
             return events.tip(first.topic_name)
         if not first.replay_id:
-            await self._fail(
+            await fail(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "subscription.fetch.replayid.validation.failed",
@@ -288,7 +228,7 @@ class PubSubServicer(pb_grpc.PubSubServicer):
             )
         replay = int.from_bytes(first.replay_id, "big") if len(first.replay_id) == 8 else -3
         if replay < 0 or not events.is_retained(first.topic_name, replay):
-            await self._fail(
+            await fail(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "subscription.fetch.replayid.corrupted",
@@ -305,7 +245,7 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         rpc_id: str,
     ) -> None:
         if request.topic_name and request.topic_name != stream.topic:
-            await self._fail(
+            await fail(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "subscription.fetch.topic.mismatch",
@@ -313,7 +253,7 @@ class PubSubServicer(pb_grpc.PubSubServicer):
                 rpc_id,
             )
         if request.num_requested <= 0:
-            await self._fail(
+            await fail(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "subscription.fetch.requested.events.invalid",
@@ -392,10 +332,6 @@ class PubSubServicer(pb_grpc.PubSubServicer):
             cached = self._encoded[key] = (ts.schema_id, payload)
         producer = pb.ProducerEvent(id=event.event_uuid, schema_id=cached[0], payload=cached[1])
         return pb.ConsumerEvent(event=producer, replay_id=replay_bytes(event.replay_id))
-
-
-def _norm(url: str) -> str:
-    return url.rstrip("/").replace("://127.0.0.1", "://localhost").lower()
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """A real Tryton server on loopback, for the tests and ``revflow demo --erp tryton``.
 
 Tryton (https://www.tryton.org) is an open-source ERP with accounting; the
-``tryton`` extra installs it (``pip install -e '.[tryton]'``).  This harness:
+``tryton`` extra installs it (``pip install -e '.[tryton]'``).  This harness (step 1 is
+``tryton_build``):
 
 1. builds an SQLite database once, with ``trytond-admin`` (modules ``sale`` and
    ``account_invoice``) and then through proteus, as Tryton's own test scenarios
@@ -30,9 +31,6 @@ connector never creates products); ``rpc`` calls any method as the admin user.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import importlib.metadata
-import os
 import shutil
 import signal
 import socket
@@ -41,7 +39,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -50,158 +47,18 @@ from typing import Any
 import httpx
 
 from revflow.connectors.tryton import session_header, tryton_decode, tryton_encode
+from revflow.sandbox.tryton_build import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    DATABASE,
+    PRODUCT_CATEGORY,
+    cached_database,
+    main,
+    trytond_bin,
+    write_config,
+)
 
 __all__ = ["ADMIN_PASSWORD", "ADMIN_USER", "DATABASE", "TrytonServer", "cached_database"]
-
-DATABASE = "revflow"
-ADMIN_USER = "admin"
-ADMIN_PASSWORD = "revflow-admin"  # a throwaway loopback sandbox, never a real server
-PRODUCT_CATEGORY = "Revflow"
-BUILD_VERSION = "2"  # bump when the set-up below changes
-_PACKAGES = ("trytond", "trytond-sale", "trytond-account-invoice", "proteus")
-
-
-def _bin(name: str) -> str:
-    """A console script of this interpreter's environment (``trytond``, ``trytond-admin``)."""
-    candidate = Path(sys.executable).parent / name
-    found = str(candidate) if candidate.exists() else shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found: install Tryton with pip install -e '.[tryton]'")
-    return found
-
-
-def _versions() -> str:
-    parts = []
-    for package in _PACKAGES:
-        try:
-            parts.append(f"{package}-{importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError as exc:
-            raise RuntimeError(f"{package} is not installed: pip install -e '.[tryton]'") from exc
-    return "_".join(parts)
-
-
-def cache_root() -> Path:
-    env = os.environ.get("REVFLOW_TRYTON_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "revflow" / "tryton"
-
-
-def _write_config(folder: Path, port: int | None = None) -> Path:
-    conf = folder / "trytond.conf"
-    lines = ["[database]", "uri = sqlite://", f"path = {folder}", ""]
-    if port is not None:
-        lines += ["[web]", f"listen = 127.0.0.1:{port}", ""]
-    conf.write_text("\n".join(lines))
-    return conf
-
-
-def cached_database(log: Any = None) -> Path:
-    """The built SQLite file, building it first if this cache key has none."""
-    key = f"{_versions()}_b{BUILD_VERSION}_{date.today():%Y-%m}"
-    folder = cache_root() / key
-    target = folder / f"{DATABASE}.sqlite"
-    if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per key; others wait for it
-        if not target.exists():
-            with tempfile.TemporaryDirectory(prefix="revflow-tryton-build-") as tmp:
-                built = _build(Path(tmp), log)
-                partial = folder / f".{DATABASE}.sqlite.partial"
-                shutil.copyfile(built, partial)
-                os.replace(partial, target)
-    return target
-
-
-def _build(folder: Path, log: Any) -> Path:
-    conf = _write_config(folder)
-    db_file = folder / f"{DATABASE}.sqlite"
-    db_file.touch()
-    passfile = folder / "admin-password"
-    passfile.write_text(ADMIN_PASSWORD)
-    env = {**os.environ, "TRYTONPASSFILE": str(passfile)}
-    admin = _bin("trytond-admin")
-    out = subprocess.DEVNULL if log is None else log
-    for args in (
-        ["--all", "--email", "admin@example.com"],
-        ["-u", "sale", "account_invoice", "--activate-dependencies"],
-    ):
-        subprocess.run(
-            [admin, "-c", str(conf), "-d", DATABASE, *args],
-            env=env,
-            check=True,
-            stdout=out,
-            stderr=out,
-        )
-    # proteus keeps global state: set the company and accounts up in a child process
-    subprocess.run(
-        [sys.executable, "-m", "revflow.sandbox.tryton", "setup", str(conf)],
-        env=env,
-        check=True,
-        stdout=out,
-        stderr=out,
-        cwd=str(Path(__file__).resolve().parents[2]),
-    )
-    return db_file
-
-
-def _setup_company(conf: str) -> None:  # pragma: no cover - runs in a child process
-    """Company, fiscal year, chart of accounts, sequences, payment term, category."""
-    from proteus import Model, config  # type: ignore[import-not-found]
-    from trytond.modules.account.tests.tools import (  # type: ignore[import-not-found]
-        create_chart,
-        create_fiscalyear,
-        get_accounts,
-    )
-    from trytond.modules.account_invoice.tests.tools import (  # type: ignore[import-not-found]
-        create_payment_term,
-        set_fiscalyear_invoice_sequences,
-    )
-    from trytond.modules.company.tests.tools import (  # type: ignore[import-not-found]
-        create_company,
-        get_company,
-    )
-
-    cfg = config.set_trytond(DATABASE, config_file=conf)
-    create_company(currency="EUR")
-    company = get_company()
-    fiscalyear = set_fiscalyear_invoice_sequences(create_fiscalyear(company))
-    fiscalyear.save()
-    invoice_sequence = fiscalyear.invoice_sequences[0].out_invoice_sequence
-    invoice_sequence.prefix = "INV-"
-    invoice_sequence.save()
-    fiscalyear.click("create_period")
-    create_chart(company)
-    accounts = get_accounts(company)
-
-    term = create_payment_term()
-    term.save()
-    AccountConfig = Model.get("account.configuration")
-    account_config = AccountConfig(1)
-    account_config.default_customer_payment_term = term
-    account_config.save()
-
-    Category = Model.get("product.category")
-    category = Category(name=PRODUCT_CATEGORY)
-    category.accounting = True
-    category.account_revenue = accounts["revenue"]
-    category.account_expense = accounts["expense"]
-    category.save()
-
-    SaleConfig = Model.get("sale.configuration")
-    sale_sequence = SaleConfig(1).sale_sequence
-    sale_sequence.prefix = "SO-"
-    sale_sequence.save()
-
-    # the admin user works in the company (sales and invoices need it in the context)
-    User = Model.get("res.user")
-    user = User(cfg.user)
-    user.companies.append(company)
-    user.company = company
-    user.save()
 
 
 def _free_port() -> int:
@@ -240,10 +97,10 @@ class TrytonServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="revflow-tryton-")
         shutil.copyfile(source, self.folder / f"{DATABASE}.sqlite")
         self.port = _free_port()
-        conf = _write_config(self.folder, self.port)
+        conf = write_config(self.folder, self.port)
         self._log = open(self.folder / "trytond.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [_bin("trytond"), "-c", str(conf), "-d", DATABASE],
+            [trytond_bin("trytond"), "-c", str(conf), "-d", DATABASE],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -391,17 +248,6 @@ class TrytonServer:
         for sale in sales:
             out.setdefault(sale["reference"], []).append(sale["number"])
         return out
-
-
-def main(argv: list[str]) -> int:  # pragma: no cover - a child process
-    if len(argv) == 2 and argv[0] == "setup":
-        _setup_company(argv[1])
-        return 0
-    if argv == ["build"]:
-        print(cached_database(log=sys.stderr))
-        return 0
-    print("usage: python -m revflow.sandbox.tryton build", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
