@@ -30,12 +30,13 @@ from revflow.ingest import repository
 from revflow.ingest.cometd import CometdSource, TokenAuthenticator
 from revflow.ingest.errors import LeaseLost, ReplayIdExpired
 from revflow.ingest.events import (
+    NO_TRIGGER,
     IncomingEvent,
     MalformedEvent,
-    echo_note,
     echo_on_arrival,
     inert,
     parse_cometd,
+    skip_note,
 )
 from revflow.ingest.inbox import Batch, record_batch
 from revflow.ingest.leases import ChannelLeases
@@ -53,7 +54,6 @@ log = logging.getLogger("revflow.ingest")
 RECONNECT_BACKOFF = forever(0.5, 30.0, jitter=0.0)
 
 ALL_RETAINED = -2
-NO_TRIGGER = "no_trigger"  # the intake's skip reason for events it never acts on
 MAX_BATCH = 500
 
 
@@ -329,17 +329,18 @@ class EventConsumer:
                     last_replay[channel] = str(replay)
                 continue
             delivered += 1
-            if event.dedupe_key not in events and (echo := self._echo(event)) is not None:
-                skipped[event.dedupe_key] = echo
-            elif event.dedupe_key not in events and inert(event):
-                skipped[event.dedupe_key] = NO_TRIGGER
+            if event.dedupe_key not in events:
+                if (echo := self._echo(event)) is not None:
+                    skipped[event.dedupe_key] = echo
+                elif inert(event):
+                    skipped[event.dedupe_key] = NO_TRIGGER
             events.setdefault(event.dedupe_key, event)
             last_replay[event.channel] = event.replay_id
         batch = Batch(
             events=list(events.values()),
             bad=bad,
             checkpoints={self.checkpoint_key(c): r for c, r in last_replay.items()},
-            skipped={key: _note(reason) for key, reason in skipped.items()},
+            skipped={key: skip_note(reason) for key, reason in skipped.items()},
         )
         async with self.db.write() as s:
             if fenced:
@@ -360,11 +361,6 @@ class EventConsumer:
             EVENTS_DUPLICATE.labels(channel="all").inc(delivered - len(new_keys))
         if self.on_event and any(key not in skipped for key in new_keys):
             self.on_event()  # only events the intake has to handle wake it
-
-
-def _note(reason: str) -> str:
-    """The inbox note of an event stored skipped: the intake's words for it."""
-    return "no trigger" if reason == NO_TRIGGER else echo_note(reason)
 
 
 def _entity(channel: str) -> str | None:

@@ -147,6 +147,15 @@ def echo_note(reason: str) -> str:
     return f"echo of Revflow's own write ({reason})"
 
 
+NO_TRIGGER = "no_trigger"  # the skip reason (metric label) of an event nothing acts on
+NO_TRIGGER_NOTE = "no trigger"  # its inbox note
+
+
+def skip_note(reason: str) -> str:
+    """The inbox note of an event stored skipped for ``reason`` (no trigger or an echo)."""
+    return NO_TRIGGER_NOTE if reason == NO_TRIGGER else echo_note(reason)
+
+
 def is_echo(
     event: IncomingEvent,
     client_id: str,

@@ -31,6 +31,8 @@ from revflow.db.models import EventStatus, ReceivedEvent
 from revflow.incidents import StandingFailure, is_permanent
 from revflow.ingest.events import (
     GAP_TYPES,
+    NO_TRIGGER,
+    NO_TRIGGER_NOTE,
     OVERFLOW,
     IncomingEvent,
     echo_note,
@@ -224,8 +226,8 @@ class Intake:
                 if await self._order_change(row, event, work):
                     return
                 work.changed.update(event.record_ids)
-            work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
-            self._skip("no_trigger")
+            work.outcome[row.id] = (EventStatus.SKIPPED, NO_TRIGGER_NOTE)
+            self._skip(NO_TRIGGER)
 
     async def _cancel(self, order_id: str, actor: str = "salesforce") -> tuple[str, str]:
         async with self.db.write() as s:

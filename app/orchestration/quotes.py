@@ -32,7 +32,13 @@ from revflow.clock import utcnow
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import EventStatus, Incident, ReceivedEvent
-from revflow.ingest.events import GAP_TYPES, OVERFLOW, IncomingEvent, echo_reason
+from revflow.ingest.events import (
+    GAP_TYPES,
+    NO_TRIGGER_NOTE,
+    OVERFLOW,
+    IncomingEvent,
+    echo_reason,
+)
 from revflow.ingest.reconcile import scan_modified
 from revflow.metrics import PLANS_CREATED
 from revflow.orchestration import hold_queries, repository
@@ -133,7 +139,7 @@ class QuoteIntake:
         elif event.entity == QUOTE and event.change_type in ("UPDATE", "UNDELETE"):
             for qid in ids:
                 work.changed.setdefault(qid, []).append(row.id)
-            work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
+            work.outcome[row.id] = (EventStatus.SKIPPED, NO_TRIGGER_NOTE)
         elif event.entity == LINE and event.change_type != "DELETE":
             parent = event.payload.get("QuoteId")  # in CREATE events; else read
             for lid in ids:
@@ -141,9 +147,9 @@ class QuoteIntake:
                     work.changed.setdefault(parent, []).append(row.id)
                 else:
                     work.lines.setdefault(lid, []).append(row.id)
-            work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
+            work.outcome[row.id] = (EventStatus.SKIPPED, NO_TRIGGER_NOTE)
         else:
-            work.outcome[row.id] = (EventStatus.SKIPPED, "no trigger")
+            work.outcome[row.id] = (EventStatus.SKIPPED, NO_TRIGGER_NOTE)
         return echo
 
     def _recovery(self, row: ReceivedEvent, event: IncomingEvent, work: QuoteWork) -> None:
@@ -183,7 +189,7 @@ class QuoteIntake:
                     work.reached.setdefault(qid, []).extend(recovered.intersection(row_ids))
         for row_ids in work.lines.values():  # recovered lines are re-read with their Quote
             for row_id in row_ids:
-                work.outcome.setdefault(row_id, (EventStatus.SKIPPED, "no trigger"))
+                work.outcome.setdefault(row_id, (EventStatus.SKIPPED, NO_TRIGGER_NOTE))
         async with self.db.read() as s:
             work.planned = await repository.planned_orders(s, list(work.reached))
         to_read = [q for q in work.reached if q not in work.planned]
