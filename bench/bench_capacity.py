@@ -15,7 +15,9 @@ Revflow's Salesforce calls per 1,000 orders, each Revflow process's
 peak RSS (``VmHWM``: with every order activated at once, all are in flight) and CPU
 milliseconds per order (Revflow's processes; this process: the sandbox org and ERP;
 the local PostgreSQL server), which a shared machine's neighbours do not change the
-way they change orders/s.
+way they change orders/s, how busy the machine's cores were over the window (near 100%:
+saturated), and the steps run twice and callouts made twice (none expected: several
+processes share the steps by lease).
 ``--explain`` prints the plans of the hot queries over the run's tables before the drop.
 """
 
@@ -95,6 +97,34 @@ def _revflow_cpu_s(main_pid: int) -> dict[int, float]:
     return {pid: _cpu_s(pid) for pid in [main_pid, *_children(main_pid)]}
 
 
+def _machine_cpu() -> tuple[int, int]:
+    """All cores' busy and total clock ticks so far (/proc/stat's first line)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def _busy_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    busy, total = (a - b for a, b in zip(after, before, strict=True))
+    return round(100 * busy / max(total, 1), 1)
+
+
+async def _repeats(url: str) -> dict[str, int]:
+    """Steps the workers ran more than once, and callouts made more than once: a run
+    with no fault injected must show none (several processes share the steps by lease)."""
+    engine = make_engine(url)
+    async with engine.connect() as conn:
+        steps = await conn.scalar(text("SELECT count(*) FROM steps WHERE attempts > 1"))
+        calls = await conn.scalar(
+            text(
+                "SELECT count(*) FROM (SELECT call_id FROM connector_attempts"
+                " GROUP BY call_id HAVING count(*) > 1) AS repeated"
+            )
+        )
+    await engine.dispose()
+    return {"steps_run_twice": int(steps or 0), "callouts_repeated": int(calls or 0)}
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -153,7 +183,7 @@ async def one_run(
         assert env.process is not None and env.process.proc is not None
         main_pid = env.process.proc.pid
         cpu_before, own_before = _revflow_cpu_s(main_pid), time.process_time()
-        pg_before = _postgres_cpu_s()
+        pg_before, machine_before = _postgres_cpu_s(), _machine_cpu()
         started = time.monotonic()
         await env.activate(ids)
         activated = time.monotonic() - started
@@ -161,7 +191,7 @@ async def one_run(
         elapsed = time.monotonic() - started
         finished = sorted(env.finished_at[o] - started for o in ids if o in env.finished_at)
         cpu_after, own = _revflow_cpu_s(main_pid), time.process_time() - own_before
-        pg_after = _postgres_cpu_s()
+        pg_after, machine_after = _postgres_cpu_s(), _machine_cpu()
         cpu = [after - cpu_before.get(pid, 0.0) for pid, after in cpu_after.items()]
         rss = [_peak_rss_mb(pid) for pid in cpu_after]
         summary = env.summary(ids, elapsed)
@@ -169,6 +199,7 @@ async def one_run(
             print(*env.process.log_path.read_text().splitlines()[-20:], sep="\n")
     if explain:
         await _explain(url)
+    repeats = await _repeats(url)
     return {
         "orders": orders,
         "workers": workers,
@@ -185,7 +216,10 @@ async def one_run(
             if pg_before is None or pg_after is None
             else round(1000 * (pg_after - pg_before) / orders, 1)
         ),
+        # near 100: the cores are saturated, and more processes cannot add throughput
+        "machine_cpu_busy_pct": _busy_pct(machine_before, machine_after),
         "duplicate_deliveries": summary.duplicate_deliveries,
+        **repeats,
         "api_calls_per_1000_orders": round(1000 * summary.api_calls_per_order, 1),
         "latency_p50_s": summary.latency_p50_s,
     }
@@ -253,6 +287,9 @@ def main() -> None:
                     f"orders_per_s={r['orders_per_s']} elapsed_s={r['elapsed_s']} "
                     f"orders_per_s_10_to_90={r.get('orders_per_s_10_to_90')} "
                     f"completed={r['all_completed']} duplicates={r['duplicate_deliveries']} "
+                    f"steps_run_twice={r['steps_run_twice']} "
+                    f"callouts_repeated={r['callouts_repeated']} "
+                    f"machine_cpu_busy_pct={r['machine_cpu_busy_pct']} "
                     f"peak_rss_mb={r['peak_rss_mb']} "
                     f"revflow_cpu_ms_per_order={r['revflow_cpu_ms_per_order']} "
                     f"sandbox_cpu_ms_per_order={r['sandbox_cpu_ms_per_order']} "
