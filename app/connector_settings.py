@@ -68,6 +68,8 @@ class WebhookConnectorSettings(ConnectorBase):
     url: str = ""
     secrets: list[WebhookSecret] = []
     timeout_s: float = Field(default=10.0, gt=0)
+    # connections open to the endpoint at most (httpx's Limits.max_connections)
+    max_connections: int = Field(default=100, ge=1, le=10_000)
     # JMESPath to the ERP's id in its answer (connectors/external_id.py); unset: id, erp_number
     external_id: str | None = None
     event_types: dict[str, str] = {}  # action -> message type (unset: the action)

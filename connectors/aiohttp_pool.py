@@ -8,24 +8,40 @@ keeps idle connections per host in a queue and parses HTTP in C.
 
 ``AiohttpPool.post`` keeps what the webhook connector promises: redirects are not
 followed, TLS uses httpx's default context (certifi, ``SSL_CERT_FILE``), idle
-connections are reused for ``keepalive_s`` (httpx's 5 s), compressed answers are
-decoded, and failures are raised as the httpx exceptions
-``revflow.connectors.http_errors`` classifies: nothing sent (connect refused or timed
-out, no pool slot in time, proxy refused) versus maybe sent (read timeout, connection
-dropped).  Proxies are not read from the environment: ``direct_pool`` answers None
-when a proxy variable is set, and the connector keeps httpx.
+connections are reused for ``keepalive_s`` (httpx's 5 s), at most ``max_connections``
+are open to the host, compressed answers are decoded, and failures are raised as the
+httpx exceptions ``revflow.connectors.http_errors`` classifies: nothing sent (connect
+refused or timed out, no pool slot in time, proxy refused) versus maybe sent (read or
+write timeout, connection dropped).  Proxies are not read from the environment:
+``direct_pool`` answers None when a proxy variable is set, and the connector keeps httpx.
+
+httpx's ``timeout=t`` bounds four waits; here each maps to:
+
+- pool (a free connection) and connect: ``ClientTimeout(connect=2t, sock_connect=t)``,
+  aiohttp's ``connect`` covering the pool wait and the connect together;
+- read: ``sock_read=t``, the wait for each piece of the answer;
+- write: aiohttp has none (a peer that stops reading stalls the send for ever), so a
+  body over ``WRITE_CHUNK`` is sent in chunks (``PacedBody``) and each must leave
+  within ``t``, else the connection is dropped and ``httpx.WriteTimeout`` raised (maybe
+  sent).  A smaller body never waits on the socket: aiohttp hands it over whole and
+  the read timeout runs from there, as httpx's does once its write returns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
 import httpx
+from aiohttp.abc import AbstractStreamWriter
 
-__all__ = ["AiohttpPool", "Answer", "direct_pool", "env_proxy_set"]
+__all__ = ["WRITE_CHUNK", "AiohttpPool", "Answer", "PacedBody", "direct_pool", "env_proxy_set"]
+
+# aiohttp waits for the socket to drain only once this much is unsent (its write limit)
+WRITE_CHUNK = 64 * 1024
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy")
 _DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -62,6 +78,8 @@ class AiohttpPool:
     """One ``aiohttp.ClientSession`` (made on first use, in the running loop)."""
 
     def __init__(self, *, max_connections: int = 100, keepalive_s: float = 5.0) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self.max_connections = max_connections
         self.keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
@@ -70,6 +88,7 @@ class AiohttpPool:
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self.max_connections,
+            limit_per_host=self.max_connections,
             keepalive_timeout=self.keepalive_s,
             ssl=httpx.create_ssl_context(),
         )
@@ -100,25 +119,56 @@ class AiohttpPool:
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open()
+        data = body if len(body) <= WRITE_CHUNK else PacedBody(body, timeout_s)
         try:
             async with session.post(
                 url,
-                data=body,
+                data=data,
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout(timeout_s),
             ) as answer:
                 content = await answer.read()
                 return Answer(answer.status, list(answer.raw_headers), content, answer.reason or "")
-        except aiohttp.ClientError as exc:
-            raise as_httpx(exc) from exc
-        except TimeoutError as exc:  # not an aiohttp.ClientError: a read timeout
-            raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if isinstance(data, PacedBody) and data.stalled:  # maybe sent
+                raise httpx.WriteTimeout(f"send stalled for {timeout_s} s") from exc
+            if isinstance(exc, aiohttp.ClientError):
+                raise as_httpx(exc) from exc
+            raise httpx.ReadTimeout(str(exc) or "timed out") from exc  # not a ClientError
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class PacedBody(aiohttp.BytesPayload):
+    """A large body sent in chunks, each within ``seconds`` (httpx's write timeout)."""
+
+    def __init__(self, body: bytes, seconds: float) -> None:
+        super().__init__(body)
+        self.seconds = seconds
+        self.stalled = False
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        view = memoryview(self._value)[:content_length]
+        for start in range(0, len(view), WRITE_CHUNK):
+            try:
+                async with asyncio.timeout(self.seconds):
+                    await writer.write(view[start : start + WRITE_CHUNK])
+            except TimeoutError:
+                self.stalled = True
+                # close() would keep the socket until the peer reads what is queued
+                transport = getattr(writer, "transport", None)
+                if transport is not None:
+                    transport.abort()
+                raise
 
 
 def as_httpx(exc: aiohttp.ClientError) -> httpx.TransportError:

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 import httpx
+
+__all__ = ["USER_AGENT", "HttpClientOwner"]
+
+
+def _user_agent() -> str:
+    try:
+        return f"revflow/{version('revflow')}"
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "revflow"
+
+
+# what Revflow's own HTTP clients send, whichever library carries the request
+USER_AGENT = _user_agent()
 
 
 class HttpClientOwner:

@@ -5,7 +5,9 @@ Each call POSTs ``{"type": ..., "timestamp": <ISO 8601>, "data": payload}`` with
 - ``webhook-id``: derived from ``ctx.idempotency_key`` (``msg_<key>``), the same on
   every attempt, so receivers can dedupe on it as Standard Webhooks asks them to;
 - ``webhook-timestamp`` and ``webhook-signature``: fresh for every attempt;
-- ``Idempotency-Key`` and ``X-Correlation-Id`` from the context.
+- ``Idempotency-Key`` and ``X-Correlation-Id`` from the context;
+- ``User-Agent: revflow/<version>`` (``USER_AGENT``) over aiohttp and httpx alike,
+  unless ``headers`` names one.
 
 Answers map onto ``revflow.connectors.errors`` (``revflow.connectors.http_errors``): 2xx success;
 410 ``EndpointGoneError``; 429 and 503 ``RateLimitedError`` (``Retry-After`` in
@@ -36,7 +38,7 @@ from revflow.connectors.aiohttp_pool import AiohttpPool, direct_pool
 from revflow.connectors.base import CallContext, CallResult, Connector
 from revflow.connectors.errors import ConnectorError, FatalError
 from revflow.connectors.external_id import ExternalIdPath, compile_path
-from revflow.connectors.http_client import HttpClientOwner
+from revflow.connectors.http_client import USER_AGENT, HttpClientOwner
 from revflow.connectors.http_errors import (
     MAX_BODY_CHARS,
     classify_response,
@@ -106,6 +108,7 @@ class WebhookConnector(HttpClientOwner, Connector):
     sends through its own aiohttp pool (``revflow.connectors.aiohttp_pool``; a fifth to
     a tenth of httpx's CPU per callout, ``bench/bench_webhooks.py``), or through its
     own httpx client when the environment names a proxy; ``aclose`` closes what it made.
+    ``max_connections`` bounds the connections open to the endpoint on either pool.
     """
 
     def __init__(
@@ -124,6 +127,8 @@ class WebhookConnector(HttpClientOwner, Connector):
     ) -> None:
         if not secrets:
             raise ValueError("WebhookConnector needs at least one secret")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         # decoded once: at start-up a bad secret fails, and no call decodes it again
         self._keys = [decode_secret(secret) for secret in secrets]
         self.url = url
@@ -135,6 +140,8 @@ class WebhookConnector(HttpClientOwner, Connector):
         )
         self.external_id: ExternalIdPath | None = compile_path(external_id) if external_id else None
         self.extra_headers = dict(headers or {})
+        if not any(name.lower() == "user-agent" for name in self.extra_headers):
+            self.extra_headers = {"user-agent": USER_AGENT, **self.extra_headers}
         self.clock = clock
         self.init_client(http_client)
         self._pool: AiohttpPool | None = None

@@ -161,6 +161,14 @@ def test_default_erp_is_the_webhook_connector_when_nothing_is_configured() -> No
             "invalid setting REVFLOW_CONNECTORS__WH__TIMEOUT_S: Input should be greater than 0",
         ),
         (
+            {
+                "REVFLOW_CONNECTORS__WH__TYPE": "webhook",
+                "REVFLOW_CONNECTORS__WH__MAX_CONNECTIONS": "0",
+            },
+            "invalid setting REVFLOW_CONNECTORS__WH__MAX_CONNECTIONS: "
+            "Input should be greater than or equal to 1",
+        ),
+        (
             {"REVFLOW_CONNECTORS__BAD-NAME__TYPE": "amqp"},
             "invalid setting REVFLOW_CONNECTORS: Value error, connector name 'bad-name'",
         ),

@@ -1,5 +1,6 @@
 """The webhook connector's own aiohttp pool over real loopback sockets: what it sends,
-reuses, refuses to follow, decodes and reports when nothing went out."""
+reuses, refuses to follow, decodes, how many connections it opens, and what it reports
+when nothing went out or a send stalled."""
 
 from __future__ import annotations
 
@@ -7,20 +8,25 @@ import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 
+import httpx
 import pytest
 from aiohttp import web
+from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook
 
+from revflow.connector_settings import WebhookConnectorSettings
 from revflow.connectors import (
+    AmbiguousError,
     CallContext,
     EndpointGoneError,
     FatalError,
     RateLimitedError,
     RetryableError,
 )
-from revflow.connectors.aiohttp_pool import direct_pool
+from revflow.connectors.aiohttp_pool import WRITE_CHUNK, direct_pool
+from revflow.connectors.http_client import USER_AGENT
 from revflow.connectors.signing import generate_secret
 from revflow.connectors.webhook import WebhookConnector
 from tests.webhookkit import Handler, hook_server
@@ -199,3 +205,126 @@ async def test_a_proxy_in_the_environment_keeps_httpx(
         assert conn._pool is None  # httpx's client reads the proxy, as before
     finally:
         await conn.aclose()
+
+
+@asynccontextmanager
+async def deaf_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A loopback server that accepts connections and never reads from them."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", accepted
+    finally:
+        for writer in accepted:
+            writer.transport.abort()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_send_the_endpoint_stops_reading_times_out_as_ambiguous() -> None:
+    # far more than the loopback socket buffers hold
+    payload = {"blob": "x" * (64 * 1024 * 1024)}
+    async with deaf_server() as (url, accepted):
+        conn = WebhookConnector(url, [SECRET], timeout_s=0.5)
+        try:
+            with pytest.raises(AmbiguousError) as info:
+                await conn.call("create_sales_order", payload, ctx())
+        finally:
+            await conn.aclose()
+    assert len(accepted) == 1  # the request had started to go out: maybe sent
+    assert info.value.details["exception"] == "WriteTimeout"
+
+
+async def test_a_large_body_that_is_read_arrives_whole(
+    serve: Callable[[Handler], Awaitable[str]],
+) -> None:
+    seen: list[tuple[str | None, bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.headers.get("Transfer-Encoding"), await request.read()))
+        return web.json_response({"id": "SO-big"})
+
+    conn = WebhookConnector(await serve(handler), [SECRET])
+    blob = "y" * (3 * WRITE_CHUNK + 17)  # several chunks and a short last one
+    try:
+        result = await conn.call("create_sales_order", {"blob": blob}, ctx())
+    finally:
+        await conn.aclose()
+    assert result.external_id == "SO-big"
+    encoding, body = seen[0]
+    assert encoding is None  # sent with a Content-Length, not chunked
+    assert json.loads(body)["data"] == {"blob": blob}
+
+
+async def test_both_pools_send_revflows_user_agent(
+    serve: Callable[[Handler], Awaitable[str]],
+) -> None:
+    agents: list[list[str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        agents.append(request.headers.getall("User-Agent", []))
+        return web.json_response({"id": "SO-1"})
+
+    url = await serve(handler)
+    async with httpx.AsyncClient() as client:
+        for conn in (
+            WebhookConnector(url, [SECRET]),
+            WebhookConnector(url, [SECRET], http_client=client),
+            WebhookConnector(url, [SECRET], headers={"User-Agent": "erp-bridge/2"}),
+        ):
+            try:
+                await conn.call("create_sales_order", {}, ctx())
+            finally:
+                await conn.aclose()
+    assert USER_AGENT.startswith("revflow/")
+    assert agents == [[USER_AGENT], [USER_AGENT], ["erp-bridge/2"]]
+
+
+async def test_no_more_connections_than_max_connections(
+    serve: Callable[[Handler], Awaitable[str]],
+) -> None:
+    limit = 3
+    peers: set[object] = set()
+    inside: list[str] = []
+    full, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        inside.append(request.headers["Idempotency-Key"])
+        if len(inside) == limit:
+            full.set()
+        await release.wait()
+        return web.json_response({"id": request.headers["Idempotency-Key"]})
+
+    conn = WebhookConnector(await serve(handler), [SECRET], max_connections=limit)
+    try:
+        calls = [
+            asyncio.create_task(conn.call("create_sales_order", {}, ctx(f"k-{n}")))
+            for n in range(limit + 1)
+        ]
+        await full.wait()
+        for _ in range(20):  # let the last call try for a connection
+            await asyncio.sleep(0.01)
+        assert len(inside) == limit  # the last one waits for a free connection
+        release.set()
+        results = await asyncio.gather(*calls)
+    finally:
+        release.set()
+        await conn.aclose()
+    assert sorted(r.external_id or "" for r in results) == [f"k-{n}" for n in range(limit + 1)]
+    assert len(peers) == limit  # the last call reused one of the three
+
+
+def test_max_connections_is_a_validated_webhook_setting() -> None:
+    settings = WebhookConnectorSettings(url="http://erp.example/hook", max_connections=8)
+    assert settings.connector_options()["max_connections"] == 8
+    assert WebhookConnectorSettings().max_connections == 100
+    with pytest.raises(ValidationError, match=r"max_connections\n.*greater than or equal to 1"):
+        WebhookConnectorSettings(max_connections=0)
+    with pytest.raises(ValueError, match="max_connections must be at least 1, not 0"):
+        WebhookConnector("http://erp.example/hook", [SECRET], max_connections=0)

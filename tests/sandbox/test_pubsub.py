@@ -1,15 +1,11 @@
-"""The sandbox Pub/Sub API over loopback gRPC, driven with the raw generated stubs."""
+"""The sandbox Pub/Sub API over loopback gRPC, driven with the raw generated stubs:
+topics, schemas, subscribe (replay presets, flow control, keepalive, faults)."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
-import fastavro
 import grpc
 import pytest
 
@@ -17,162 +13,21 @@ from revflow.ingest.pubsub import pubsub_api_pb2 as pb
 from revflow.ingest.pubsub import pubsub_api_pb2_grpc as pb_grpc
 from revflow.ingest.pubsub.avro import decode_payload
 from revflow.sandbox.avro_schemas import topic_schema
-from revflow.sandbox.org import ConnectedApp, SandboxOrg
-from revflow.sandbox.pubsub import RunningGrpc, start_pubsub
+from revflow.sandbox.pubsub import start_pubsub
 from revflow.sandbox.records import RecordStore
 from revflow.sandbox.schema import schema_id
-
-CH = "/data/OrderChangeEvent"
-PE = "/event/Order_Status__e"
-USER = "0055e000001RvFlAAK"
-PREFIX = "sfdc.platform.eventbus.grpc."
-
-
-@dataclass
-class Env:
-    org: SandboxOrg
-    server: RunningGrpc
-    channel: grpc.aio.Channel
-    stub: pb_grpc.PubSubStub
-    token: str
-
-    def metadata(self, **override: str) -> tuple[tuple[str, str], ...]:
-        md = {
-            "accesstoken": self.token,
-            "instanceurl": self.org.instance_url,
-            "tenantid": self.org.org_id,
-        } | override
-        return tuple(md.items())
-
-    def publish(self, n: int, channel: str = CH) -> list[int]:
-        return [
-            self.org.events.append(
-                channel,
-                {"ChangeEventHeader": header(i)},
-                schema_id=schema_id("OrderChangeEvent"),
-                record={},
-            ).replay_id
-            for i in range(n)
-        ]
-
-    def subscribe(self) -> Any:
-        return self.stub.Subscribe(metadata=self.metadata())
-
-
-def header(i: int) -> dict[str, Any]:
-    return {
-        "entityName": "Order",
-        "recordIds": [f"801{i:015d}"],
-        "changeType": "GAP_UPDATE",
-        "changeOrigin": "",
-        "transactionKey": f"tx-{i}",
-        "sequenceNumber": 1,
-        "commitTimestamp": 1767268800000 + i,
-        "commitNumber": i,
-        "commitUser": USER,
-        "changedFields": [],
-    }
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    org = SandboxOrg()
-    org.instance_url = "http://localhost:8999"
-    server = await start_pubsub(org, keepalive_s=0.3, idle_close_s=5.0)
-    channel = grpc.aio.insecure_channel(server.target)
-    token = org.issue_token(ConnectedApp(name="revflow", consumer_key="k"), USER).token
-    try:
-        yield Env(org, server, channel, pb_grpc.PubSubStub(channel), token)
-    finally:
-        await channel.close()
-        await server.close()
-
-
-def fetch(
-    topic: str = CH,
-    n: int = 100,
-    preset: pb.ReplayPreset = pb.LATEST,
-    replay_id: bytes = b"",
-) -> pb.FetchRequest:
-    return pb.FetchRequest(
-        topic_name=topic, num_requested=n, replay_preset=preset, replay_id=replay_id
-    )
-
-
-async def read(call: Any, wait_s: float = 5.0) -> pb.FetchResponse:
-    response = await asyncio.wait_for(call.read(), wait_s)
-    assert response is not grpc.aio.EOF
-    return response
-
-
-async def read_events(call: Any, n: int) -> list[pb.ConsumerEvent]:
-    """Read until n events arrived (skipping keepalives), for at most 5 s."""
-    out: list[pb.ConsumerEvent] = []
-
-    async def run() -> None:
-        while len(out) < n:
-            out.extend((await read(call)).events)
-
-    await asyncio.wait_for(run(), 5)
-    return out
-
-
-def ids(events: list[pb.ConsumerEvent]) -> list[int]:
-    return [int.from_bytes(e.replay_id, "big") for e in events]
-
-
-async def failure(awaitable: Any) -> tuple[grpc.StatusCode, str | None, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await asyncio.wait_for(awaitable, 5)
-    trailers = dict(caught.value.trailing_metadata() or ())
-    code = trailers.get("error-code")
-    assert trailers.get("rpc-id") and f"rpcId: {trailers['rpc-id']}" in str(caught.value.details())
-    return caught.value.code(), None if code is None else str(code), str(caught.value.details())
-
-
-# -- auth --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "override",
-    [
-        {"accesstoken": "nope"},
-        {"accesstoken": ""},
-        {"tenantid": "00D000000000000AAA"},
-        {"tenantid": ""},
-        {"instanceurl": ""},
-        {"instanceurl": "https://elsewhere.my.salesforce.com"},
-    ],
+from tests.sandbox.pubsubkit import (
+    CH,
+    PE,
+    PREFIX,
+    Env,
+    failure,
+    fetch,
+    ids,
+    pubsub_env,  # noqa: F401  (the env fixture)
+    read,
+    read_events,
 )
-async def test_bad_auth_metadata_is_rejected(env: Env, override: dict[str, str]) -> None:
-    call = env.stub.GetTopic(pb.TopicRequest(topic_name=CH), metadata=env.metadata(**override))
-    status, code, _ = await failure(call)
-    assert status == grpc.StatusCode.UNAUTHENTICATED
-    assert code == PREFIX + "service.auth.error"
-
-
-async def test_missing_metadata_is_rejected(env: Env) -> None:
-    status, code, _ = await failure(env.stub.GetSchema(pb.SchemaRequest(schema_id="x")))
-    assert (status, code) == (grpc.StatusCode.UNAUTHENTICATED, PREFIX + "service.auth.error")
-
-
-async def test_subscribe_checks_auth_too(env: Env) -> None:
-    call = env.stub.Subscribe(metadata=env.metadata(accesstoken="nope"))
-    await call.write(fetch())
-    status, code, _ = await failure(call.read())
-    assert (status, code) == (grpc.StatusCode.UNAUTHENTICATED, PREFIX + "service.auth.error")
-
-
-async def test_revoked_token_ends_an_open_stream(env: Env) -> None:
-    call = env.subscribe()
-    await call.write(fetch())
-    await asyncio.sleep(0.1)  # LATEST: let the subscription start first
-    env.publish(1)
-    assert len(await read_events(call, 1)) == 1
-    env.org.revoke_all()
-    status, code, _ = await failure(call.read())
-    assert (status, code) == (grpc.StatusCode.UNAUTHENTICATED, PREFIX + "service.auth.error")
-
 
 # -- topics and schemas ------------------------------------------------------------
 
@@ -367,73 +222,3 @@ async def test_real_change_events_are_encoded_with_bitmaps(env: Env) -> None:
     assert update["Status"] == "Activated" and update["AccountId"] is None  # unchanged: null
     assert update["BillingAddress"]["City"] == "Lyon"
     call.cancel()
-
-
-# -- publish -----------------------------------------------------------------------
-
-
-def avro(topic: str, record: dict[str, Any]) -> tuple[str, bytes]:
-    ts = topic_schema(topic)
-    assert ts is not None
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, ts.schema.parsed, record)
-    return ts.schema_id, buf.getvalue()
-
-
-async def test_publish_platform_event(env: Env) -> None:
-    sub = env.subscribe()
-    await sub.write(fetch(PE))
-    await asyncio.sleep(0.1)
-    sid, payload = avro(
-        PE,
-        {
-            "CreatedDate": 1767268803412,
-            "CreatedById": USER,
-            "Order_Id__c": "8015e00000Q7mNpAAJ",
-            "Status__c": "FULFILLED",
-            "Error_Message__c": None,
-        },
-    )
-    request = pb.PublishRequest(
-        topic_name=PE,
-        events=[
-            pb.ProducerEvent(id="corr-1", schema_id=sid, payload=payload),
-            pb.ProducerEvent(id="corr-2", schema_id="wrong", payload=payload),
-        ],
-    )
-    response = await env.stub.Publish(request, metadata=env.metadata())
-    ok, bad = response.results
-    assert ok.correlation_key == "corr-1" and len(ok.replay_id) == 8 and not ok.HasField("error")
-    assert bad.correlation_key == "corr-2" and bad.error.code == pb.PUBLISH
-    assert response.schema_id == sid and response.rpc_id
-    stored = env.org.events.all_events([PE])
-    assert len(stored) == 1 and stored[0].replay_id == int.from_bytes(ok.replay_id, "big")
-    assert stored[0].payload == {
-        "CreatedDate": "2026-01-01T12:00:03.412Z",
-        "CreatedById": USER,
-        "Order_Id__c": "8015e00000Q7mNpAAJ",
-        "Status__c": "FULFILLED",
-        "Error_Message__c": None,
-    }
-    assert stored[0].event_uuid == "corr-1"
-    (delivered,) = await read_events(sub, 1)
-    assert delivered.event.id == "corr-1" and delivered.replay_id == ok.replay_id
-    sub.cancel()
-
-
-async def test_publish_stream_and_cdc_topics_are_not_publishable(env: Env) -> None:
-    sid, payload = avro(PE, {"CreatedDate": 0, "CreatedById": "", "Order_Id__c": None,
-                             "Status__c": "X", "Error_Message__c": None})  # fmt: skip
-    call = env.stub.PublishStream(metadata=env.metadata())
-    for i in range(2):
-        event = pb.ProducerEvent(id=f"k{i}", schema_id=sid, payload=payload)
-        await call.write(pb.PublishRequest(topic_name=PE, events=[event]))
-        response = await asyncio.wait_for(call.read(), 5)
-        assert response.results[0].correlation_key == f"k{i}"
-    await call.done_writing()
-    stored = env.org.events.all_events([PE])
-    assert [e.payload["CreatedById"] for e in stored] == [USER, USER]  # filled in
-    request = pb.PublishRequest(topic_name=CH, events=[pb.ProducerEvent(payload=b"")])
-    status, code, _ = await failure(env.stub.Publish(request, metadata=env.metadata()))
-    assert status == grpc.StatusCode.PERMISSION_DENIED
-    assert code == PREFIX + "topic.meta.permission"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sandbox.test_rest import Env, V, env  # noqa: F401  (the fixture)
+from tests.sandbox.restkit import Env, V, rest_env  # noqa: F401  (the env fixture)
 
 CODES = [
     "FIELD_CUSTOM_VALIDATION_EXCEPTION",
@@ -19,7 +19,7 @@ CODES = [
 
 
 @pytest.mark.parametrize("code", CODES)
-async def test_record_error_is_injected_per_record(env: Env, code: str) -> None:  # noqa: F811
+async def test_record_error_is_injected_per_record(env: Env, code: str) -> None:
     bad = env.store.create("Order", env.order_body())
     good = env.store.create("Order", env.order_body())
     response = await env.client.post("/_sandbox/faults", json={"record_errors": {bad: code}})
@@ -44,7 +44,7 @@ async def test_record_error_is_injected_per_record(env: Env, code: str) -> None:
     assert env.org.faults_injected[code.lower()] == 2
 
 
-async def test_record_error_by_type_hits_creates_and_events(env: Env) -> None:  # noqa: F811
+async def test_record_error_by_type_hits_creates_and_events(env: Env) -> None:
     order = env.store.create("Order", env.order_body())
     await env.client.post(
         "/_sandbox/faults",
@@ -65,14 +65,14 @@ async def test_record_error_by_type_hits_creates_and_events(env: Env) -> None:  
     assert [r["success"] for r in batch.json()] == [False, False, True]
 
 
-async def test_bad_record_errors_value_is_refused(env: Env) -> None:  # noqa: F811
+async def test_bad_record_errors_value_is_refused(env: Env) -> None:
     response = await env.client.post("/_sandbox/faults", json={"record_errors": ["x"]})
     assert response.status_code == 400
     response = await env.client.post("/_sandbox/faults", json={"record_errors": {"x": "lower"}})
     assert response.status_code == 400
 
 
-async def test_process_exception_create_and_validation(env: Env) -> None:  # noqa: F811
+async def test_process_exception_create_and_validation(env: Env) -> None:
     order = env.store.create("Order", env.order_body())
     ok = await env.client.post(
         f"{V}/sobjects/ProcessException",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from revflow.sandbox.validation import CODE, DEFAULT_MESSAGE, parse_rules
-from tests.sandbox.test_rest import Env, V, env  # noqa: F401  (the fixture)
+from tests.sandbox.restkit import Env, V, rest_env  # noqa: F401  (the env fixture)
 
 STATUS = "Fulfillment_Status__c"
 
@@ -14,7 +14,7 @@ def update(record_id: str, **fields: object) -> dict[str, object]:
     return {"attributes": {"type": "Order"}, "id": record_id, **fields}
 
 
-async def test_rule_refuses_the_value_on_the_listed_records_only(env: Env) -> None:  # noqa: F811
+async def test_rule_refuses_the_value_on_the_listed_records_only(env: Env) -> None:
     held = env.store.create("Order", env.order_body())
     free = env.store.create("Order", env.order_body())
     rule = {"field": STATUS, "value": "Completed", "records": [held]}
@@ -53,7 +53,7 @@ async def test_rule_refuses_the_value_on_the_listed_records_only(env: Env) -> No
     assert env.org.faults_injected["writeback_refused"] == 2
 
 
-async def test_rule_shown_at_the_field_names_it(env: Env) -> None:  # noqa: F811
+async def test_rule_shown_at_the_field_names_it(env: Env) -> None:
     order = env.store.create("Order", env.order_body())
     rule = {"field": STATUS, "message": "Not now", "show_at_field": True}
     await env.client.post("/_sandbox/faults", json={"validation_rules": [rule]})
@@ -74,7 +74,7 @@ async def test_rule_shown_at_the_field_names_it(env: Env) -> None:  # noqa: F811
     ],
 )
 async def test_bad_rules_are_refused_with_the_reason(
-    env: Env,  # noqa: F811
+    env: Env,
     value: object,
     named: str,
 ) -> None:
