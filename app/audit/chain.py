@@ -67,6 +67,10 @@ def _collect(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
 
 
 def _seal(session: Session) -> None:
+    if session.in_nested_transaction():
+        # a savepoint's release fires before_commit too: sealing there, then again at
+        # the real commit, numbered the entry twice (a gap in seq on PostgreSQL)
+        return
     # entries not flushed yet are inserted already sealed (an INSERT, no UPDATE after
     # it); they are set aside while the rest of the transaction flushes, so that its
     # row locks are all taken before the head's.  Not on SQLite: there the entries'
