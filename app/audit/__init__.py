@@ -1,11 +1,14 @@
 """The append-only audit log: every state change and operator action, with who and why.
 
 Entries are chained by hash when their transaction commits (``revflow.audit.chain``);
+``record_many`` keeps many entries of one action as plain rows, inserted already
+sealed in one INSERT at commit (plan creation records one per plan);
 ``revflow audit verify`` checks the chain, ``revflow audit export`` writes JSON lines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,3 +41,32 @@ def record(
             detail=detail,
         )
     )
+
+
+def record_many(
+    session: AsyncSession, actor: str, action: str, entries: Iterable[dict[str, Any]]
+) -> None:
+    """``record`` for each of ``entries`` (``plan_id``, ``order_id``, ``correlation_id``
+    and the detail's items, as ``record``'s keywords), kept as rows: no ORM object,
+    no flush; they are inserted sealed at commit.  In a savepoint they are recorded
+    one by one, so that its rollback drops them."""
+    if session.in_nested_transaction():
+        for e in entries:
+            record(session, actor, action, **e)
+        return
+    at = utcnow()
+    rows = []
+    for e in entries:
+        detail = dict(e)
+        rows.append(
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "plan_id": detail.pop("plan_id", None),
+                "order_id": detail.pop("order_id", None),
+                "correlation_id": detail.pop("correlation_id", None),
+                "detail": detail,
+            }
+        )
+    chain.queue(session.sync_session, rows)
