@@ -63,6 +63,11 @@ def entry_hash(prev_hash: str, seq: int, entry: AuditEntry | dict[str, Any]) -> 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def queued(session: Session) -> bool:
+    """Whether this transaction has rows ``queue``d."""
+    return bool(session.info.get(_QUEUED))
+
+
 def queue(session: Session, rows: list[dict[str, Any]]) -> None:
     """Entries (``AuditEntry``'s columns, without the link) to insert sealed at commit."""
     session.info.setdefault(_QUEUED, []).extend(rows)

@@ -26,22 +26,21 @@ def many(n: int, first: int = 0) -> list[dict[str, object]]:
     ]
 
 
-async def test_rows_are_stored_sealed_after_the_orm_entries_of_their_transaction(
-    db: Database,
-) -> None:
+async def test_rows_are_stored_sealed_in_the_order_recorded(db: Database) -> None:
     async with db.write() as s:
-        audit.record(s, "a", "before")
+        audit.record(s, "a", "flushed")
         await s.flush()
+        audit.record(s, "a", "unflushed")
         audit.record_many(s, "revflow", "plan.created", many(3))
-        audit.record(s, "a", "after")
+        audit.record(s, "a", "after")  # after rows: a row too, chained after them
     rows = await entries(db)
-    # the ORM's entries first (flushed, then unflushed), then the rows, in their order
     assert [(e.seq, e.action, e.plan_id) for e in rows] == [
-        (1, "before", None),
-        (2, "after", None),
+        (1, "flushed", None),
+        (2, "unflushed", None),
         (3, "plan.created", 0),
         (4, "plan.created", 1),
         (5, "plan.created", 2),
+        (6, "after", None),
     ]
     assert [e.id for e in rows] == sorted(e.id for e in rows)
     created = rows[2]
@@ -56,7 +55,7 @@ async def test_rows_are_stored_sealed_after_the_orm_entries_of_their_transaction
     async with db.read() as s:
         verdict = await verify(s)
     assert verdict.ok, verdict.problems
-    assert verdict.head_seq == 5
+    assert verdict.head_seq == 6
 
 
 async def test_the_callers_dicts_are_left_as_they_were(db: Database) -> None:
