@@ -10,9 +10,10 @@ plan is final.  It prints step executions per second two ways: ``steps_per_s``
 counts plan creation (``--create-batch`` plans per transaction, as intake commits
 them) and execution, end to end; ``run_steps_per_s`` counts execution alone.
 Process start-up is not timed.  ``worker_cpu_ms_per_step`` is the worker processes'
-CPU (``time.process_time``) per step while executing: on a busy machine a steadier
-figure than the rates (the database server's CPU is not in it, nor the bench's
-watch for the last plan, which runs in the bench's own process).
+CPU (``time.process_time``) per step while executing, ``create_cpu_ms_per_plan`` the
+creating process's CPU per plan created: on a busy machine steadier figures than the
+rates (the database server's CPU is not in them, nor the bench's watch for the last
+plan, which runs in the bench's own process).
 
 Databases: a scratch SQLite file, plus a scratch PostgreSQL database on the server of
 ``--database-url`` or ``REVFLOW_BENCH_DATABASE_URL`` (created beside the database the
@@ -54,23 +55,24 @@ from revflow.plans.decompose import decompose
 __all__ = ["StepRun", "reset", "run_steps", "seed"]  # reset: bench_pipeline imports it here
 
 
-async def seed(url: str, plans: int, batch: int = 100) -> float:
-    """Create ``plans`` plans, ``batch`` per transaction; returns the seconds it took."""
+async def seed(url: str, plans: int, batch: int = 100) -> tuple[float, float]:
+    """Create ``plans`` plans, ``batch`` per transaction; returns the seconds it took
+    and this process's CPU seconds meanwhile (``time.process_time``)."""
     db = Database(url)
     definition = workflow.five_step_plan()
     mappings = workflow.mappings()
     settings = WritebackSettings()
     async with db.read() as s:  # connect before the clock starts
         await s.execute(text("SELECT 1"))
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     for first in range(0, plans, batch):
         async with db.write() as s:
             orders = [workflow.order(i) for i in range(first, min(plans, first + batch))]
             new = [(decompose(definition, order, mappings), order) for order in orders]
             await create_plans(s, new, settings)  # as intake does: a batch at once
-    took = time.monotonic() - started
+    took, cpu = time.monotonic() - started, time.process_time() - cpu
     await db.dispose()
-    return took
+    return took, cpu
 
 
 async def work(
@@ -156,6 +158,12 @@ class StepRun:
     create_s: float  # creating the plans
     run_s: float  # executing their steps
     worker_cpu_s: float = 0.0  # the worker processes' CPU while executing
+    create_cpu_s: float = 0.0  # the creating process's CPU while creating the plans
+
+    @property
+    def create_cpu_ms_per_plan(self) -> float:
+        """The creating process's CPU per plan created (decompose and store)."""
+        return 1000 * self.create_cpu_s / self.plans if self.plans else 0.0
 
     @property
     def cpu_ms_per_step(self) -> float:
@@ -180,7 +188,7 @@ def run_steps(
     """One measured run on an emptied ``url``."""
     asyncio.run(reset(url))
     upgrade(url)
-    create_s = asyncio.run(seed(url, plans, create_batch))
+    create_s, create_cpu_s = asyncio.run(seed(url, plans, create_batch))
     ctx = multiprocessing.get_context("fork")
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
     go = ctx.Event()
@@ -210,7 +218,9 @@ def run_steps(
     executed = sum(n for n, _ in results)
     cpu_s = sum(c for _, c in results)
     kind = "postgresql" if is_postgresql(url) else "sqlite"
-    return StepRun(kind, workers, concurrency, plans, executed, create_s, run_s, cpu_s)
+    return StepRun(
+        kind, workers, concurrency, plans, executed, create_s, run_s, cpu_s, create_cpu_s
+    )
 
 
 def spread(values: list[float]) -> str:
@@ -283,6 +293,7 @@ def _print(runs: list[StepRun], tps: float | None) -> None:
         f"plans={r.plans} steps_per_plan={workflow.STEPS_PER_WORKFLOW} "
         f"executed={'/'.join(str(x.executed) for x in runs)} "
         f"create_s={'/'.join(f'{x.create_s:.2f}' for x in runs)} "
+        f"create_cpu_ms_per_plan={'/'.join(f'{x.create_cpu_ms_per_plan:.2f}' for x in runs)} "
         f"run_s={'/'.join(f'{x.run_s:.2f}' for x in runs)} "
         f"steps_per_s={spread(per_s)} run_steps_per_s={spread([x.run_per_s for x in runs])} "
         f"worker_cpu_ms_per_step={'/'.join(f'{x.cpu_ms_per_step:.2f}' for x in runs)}"

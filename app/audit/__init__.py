@@ -1,11 +1,16 @@
 """The append-only audit log: every state change and operator action, with who and why.
 
 Entries are chained by hash when their transaction commits (``revflow.audit.chain``);
+``record_many`` keeps many entries of one action as plain rows, inserted already
+sealed in one INSERT at commit (plan creation records one per plan), and so does
+``record`` after it in that transaction, so that chain order stays recording order;
 ``revflow audit verify`` checks the chain, ``revflow audit export`` writes JSON lines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,14 +32,51 @@ def record(
     correlation_id: str | None = None,
     **detail: Any,
 ) -> None:
-    session.add(
-        AuditEntry(
-            at=utcnow(),  # set here, so the hash sealed at commit covers what is stored
-            actor=actor,
-            action=action,
-            plan_id=plan_id,
-            order_id=order_id,
-            correlation_id=correlation_id,
-            detail=detail,
-        )
-    )
+    # set here, so the hash sealed at commit covers what is stored
+    row = _row(utcnow(), actor, action, plan_id, order_id, correlation_id, detail)
+    if chain.queued(session.sync_session) and not session.in_nested_transaction():
+        # rows are chained after the ORM's entries: one recorded after them is a row too
+        chain.queue(session.sync_session, [row])
+    else:
+        session.add(AuditEntry(**row))
+
+
+def record_many(
+    session: AsyncSession, actor: str, action: str, entries: Iterable[dict[str, Any]]
+) -> None:
+    """``record`` for each of ``entries`` (``plan_id``, ``order_id``, ``correlation_id``
+    and the detail's items, as ``record``'s keywords), kept as rows: no ORM object,
+    no flush; they are inserted sealed at commit.  In a savepoint they are recorded
+    one by one, so that its rollback drops them."""
+    if session.in_nested_transaction():
+        for e in entries:
+            record(session, actor, action, **e)
+        return
+    at = utcnow()
+    rows = []
+    for e in entries:
+        detail = dict(e)
+        plan_id, order_id = detail.pop("plan_id", None), detail.pop("order_id", None)
+        correlation_id = detail.pop("correlation_id", None)
+        rows.append(_row(at, actor, action, plan_id, order_id, correlation_id, detail))
+    chain.queue(session.sync_session, rows)
+
+
+def _row(
+    at: datetime,
+    actor: str,
+    action: str,
+    plan_id: int | None,
+    order_id: str | None,
+    correlation_id: str | None,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "plan_id": plan_id,
+        "order_id": order_id,
+        "correlation_id": correlation_id,
+        "detail": detail,
+    }

@@ -9,8 +9,10 @@ Entries are sealed when their transaction commits (``before_commit``), not when 
 are flushed: the head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite has one
 writer) as the last thing a transaction does, so concurrent writers chain one after
 another in commit order and never wait on the head while holding other rows (no
-deadlock with the step and plan rows they locked earlier).  ``install()`` registers
-the session events; ``revflow.audit`` calls it.
+deadlock with the step and plan rows they locked earlier).  Rows ``queue``d (plain
+dicts, ``revflow.audit.record_many``) are chained after the ORM entries and inserted
+sealed, in one INSERT.  ``install()`` registers the session events; ``revflow.audit``
+calls it.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Table, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from revflow.db.models import AuditChainHead, AuditEntry
@@ -28,6 +30,7 @@ from revflow.db.models import AuditChainHead, AuditEntry
 GENESIS = "0" * 64
 HEAD_ID = 1
 _PENDING = "revflow.audit_unsealed"
+_QUEUED = "revflow.audit_queued"
 
 
 def canonical_time(at: datetime) -> str:
@@ -60,6 +63,16 @@ def entry_hash(prev_hash: str, seq: int, entry: AuditEntry | dict[str, Any]) -> 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def queued(session: Session) -> bool:
+    """Whether this transaction has rows ``queue``d."""
+    return bool(session.info.get(_QUEUED))
+
+
+def queue(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Entries (``AuditEntry``'s columns, without the link) to insert sealed at commit."""
+    session.info.setdefault(_QUEUED, []).extend(rows)
+
+
 def _collect(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
     new = [o for o in session.new if isinstance(o, AuditEntry)]
     if new:
@@ -67,6 +80,10 @@ def _collect(session: Session, _ctx: UOWTransaction, _instances: Any) -> None:
 
 
 def _seal(session: Session) -> None:
+    if session.in_nested_transaction():
+        # a savepoint's release fires before_commit too: sealing there, then again at
+        # the real commit, numbered the entry twice (a gap in seq on PostgreSQL)
+        return
     # entries not flushed yet are inserted already sealed (an INSERT, no UPDATE after
     # it); they are set aside while the rest of the transaction flushes, so that its
     # row locks are all taken before the head's.  Not on SQLite: there the entries'
@@ -75,15 +92,23 @@ def _seal(session: Session) -> None:
         (o for o in session.new if isinstance(o, AuditEntry)),
         key=lambda e: inspect(e).insert_order or 0,
     )
-    if not session.info.get(_PENDING) and not unflushed:
+    queued: list[dict[str, Any]] = session.info.pop(_QUEUED, [])
+    if not session.info.get(_PENDING) and not unflushed and not queued:
         return
-    if session.get_bind().dialect.name == "sqlite":
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
         unflushed = []
     for entry in unflushed:
         session.expunge(entry)
     session.flush()
     # an entry added inside a savepoint that rolled back is no longer in the session
     flushed = [e for e in session.info.pop(_PENDING, []) if e in session]
+    if sqlite and queued:  # the write lock before the head is read, as an INSERT takes it
+        session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.id == HEAD_ID)
+            .values(seq=AuditChainHead.seq)
+        )
     head = session.scalars(
         select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
     ).one_or_none()
@@ -96,14 +121,21 @@ def _seal(session: Session) -> None:
         seq += 1
         entry.seq, entry.prev_hash = seq, prev
         entry.hash = prev = entry_hash(prev, seq, entry)
+    for row in queued:  # after the ORM entries, in chain order and id order alike
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, prev
+        row["hash"] = prev = entry_hash(prev, seq, row)
     head.seq, head.hash = seq, prev
     session.add_all(unflushed)
     session.flush()
+    if queued:
+        session.execute(insert(cast(Table, AuditEntry.__table__)), queued)
 
 
 def _forget(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction, not a savepoint
         session.info.pop(_PENDING, None)
+        session.info.pop(_QUEUED, None)
 
 
 def install() -> None:

@@ -115,17 +115,22 @@ async def create_plans(
     writes: list[outbox.Write] = []
     for (draft, _), plan, pid in zip(new, plans, plan_ids, strict=True):
         writes += _first_writes(writeback, console, draft, plan, pid)
-        audit.record(
-            session,
-            actor,
-            "plan.created",
-            plan_id=pid,
-            order_id=draft.order_id,
-            correlation_id=draft.correlation_id,
-            definition=draft.definition,
-            mapping_hashes=draft.mapping_hashes,
-            due_at=plan["due_at"].isoformat() if plan["due_at"] else None,
-        )
+    audit.record_many(
+        session,
+        actor,
+        "plan.created",
+        (
+            {
+                "plan_id": pid,
+                "order_id": draft.order_id,
+                "correlation_id": draft.correlation_id,
+                "definition": draft.definition,
+                "mapping_hashes": draft.mapping_hashes,
+                "due_at": plan["due_at"].isoformat() if plan["due_at"] else None,
+            }
+            for (draft, _), plan, pid in zip(new, plans, plan_ids, strict=True)
+        ),
+    )
     await outbox.enqueue_many(session, writes)
     await raise_deferred(session)  # alerts kept on the session: raised in this transaction
     return plan_ids

@@ -148,3 +148,17 @@ async def test_entries_written_before_the_chain_are_chained_by_the_migration(
             assert (await verify(s)).ok
     finally:
         await db.dispose()
+
+
+async def test_entries_of_a_released_savepoint_are_sealed_once_at_commit(db: Database) -> None:
+    # releasing a savepoint fires before_commit too; the entry was numbered there and
+    # again at the commit, which left seq 1 missing on PostgreSQL
+    async with db.write() as s:
+        async with s.begin_nested():
+            audit.record(s, "a", "in-savepoint")
+        audit.record(s, "a", "after-savepoint")
+    rows = await entries(db)
+    assert [(e.seq, e.action) for e in rows] == [(1, "in-savepoint"), (2, "after-savepoint")]
+    async with db.read() as s:
+        verdict = await verify(s)
+    assert verdict.ok, verdict.problems

@@ -49,3 +49,5 @@ async def test_a_plan_made_by_a_recovery_is_audited_as_one(db) -> None:
     recovered = [(e.order_id, e.detail) for e in entries if e.action == "plan.recovered"]
     assert recovered == [(RECOVERED, {"reason": "gap"})]
     assert [e.order_id for e in entries if e.action == "plan.created"] == [NEW, RECOVERED]
+    # in the order recorded: created, then recovered
+    assert [(e.action, e.order_id) for e in entries][-1] == ("plan.recovered", RECOVERED)
