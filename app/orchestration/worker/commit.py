@@ -8,6 +8,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -135,6 +136,7 @@ class Committer:
         now = utcnow()
         sqlite = self.db.is_sqlite
         steps = [step for step, _ in done if not step.compensating]
+        rows: list[Any] | None = None  # the plans' steps, when read with the fence
         if sqlite:
             # the fence is the first write: it takes the write lock, so the plans read
             # after it are current even with other processes on the same file
@@ -144,7 +146,14 @@ class Committer:
         else:
             # plans first, in id order, then steps: the lock order of every batch
             plans = await repository.lock_plans(s, {step.plan_id for step, _ in done}, False)
-            owned = await claims.fence(s, [step.id for step in steps], self.owner, False)
+            if len(steps) == len(done):
+                # no compensation (which changes steps of its own): the steps to settle
+                # are read with the fence, and settled with this batch's changes applied
+                owned, rows = await claims.fence_and_read(
+                    s, [step.id for step in steps], list(plans), self.owner
+                )
+            else:
+                owned = await claims.fence(s, [step.id for step in steps], self.owner, False)
         kept: list[bool] = []
         applied: list[tuple[ClaimedStep, StepResult, Outcome, dict[str, object]]] = []
         for step, result in done:
@@ -199,7 +208,16 @@ class Committer:
         details = {pid: {"step": key} for pid, key in settled.items()}
         depth = _chainable(applied)
         lease = Chain(depth, chain, self.owner, self.lease)
-        await settle_many(s, to_settle, self.writeback, "worker", details=details, chain=lease)
+        await settle_many(
+            s,
+            to_settle,
+            self.writeback,
+            "worker",
+            details=details,
+            chain=lease,
+            rows=rows,
+            changed=dict(changes) if rows is not None else None,
+        )
         await raise_alerts(s, fallout)  # in this transaction: the alert and its cause
         for pid in touched:
             plan = plans.get(pid)
