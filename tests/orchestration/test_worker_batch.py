@@ -216,14 +216,14 @@ async def test_a_failed_batch_is_committed_one_by_one_from_fresh_results(db, mon
     ]
     await signal(db, "K-1", {"ok": True})
     w = make_worker(db, erp)
-    log_attempts = w.commits._log_attempts
+    record = w.commits._record  # the outcomes' release and call log, either form
 
-    async def fails_for_batches(s, items, now):
-        if len(items) > 1:
+    async def fails_for_batches(s, changes, calls, now):
+        if len(changes) > 1:
             raise RuntimeError("boom")
-        await log_attempts(s, items, now)
+        await record(s, changes, calls, now)
 
-    monkeypatch.setattr(w.commits, "_log_attempts", fails_for_batches)
+    monkeypatch.setattr(w.commits, "_record", fails_for_batches)
     claimed = await w.claim(10)
     done = [(c, await w.executor.run(c)) for c in claimed]
     assert await w.complete_many(done) == [True, True, True]

@@ -169,9 +169,8 @@ class Committer:
         if not applied:
             return kept, []
         changes = [(step.id, values) for step, _r, _o, values in applied]
-        await claims.release_steps(s, self.owner, changes)
         calls = [(st, r, o) for st, r, o, _v in applied if st.kind == "callout"]
-        await self._log_attempts(s, calls, now)
+        await self._record(s, changes, calls, now)
         settled: dict[int, str] = {}  # plan id -> key of the (last) step that finished
         fallout = [
             step_fallout(st, r.error, r.error_type)
@@ -237,6 +236,20 @@ class Committer:
             fields = {target.erp_number_field: result.external_id}
             outbox.enqueue(s, target.sobject, step.order_id, fields, step.correlation_id)
         note_missing(s, sd, step, result)
+
+    async def _record(
+        self,
+        s: AsyncSession,
+        changes: list[tuple[int, dict[str, object]]],
+        calls: list[tuple[ClaimedStep, StepResult, Outcome]],
+        now: datetime,
+    ) -> None:
+        """Write the outcomes (releasing the leases) and log the connector calls."""
+        if call_log.fits_one_statement(changes, calls, not self.db.is_sqlite):
+            await call_log.release_and_record(s, self.owner, changes, calls, now)
+            return
+        await claims.release_steps(s, self.owner, changes)
+        await self._log_attempts(s, calls, now)
 
     async def _log_attempts(
         self, s: AsyncSession, items: list[tuple[ClaimedStep, StepResult, Outcome]], now: datetime
