@@ -124,7 +124,11 @@ class Committer:
         attempts, the write-backs and audit entries (flushed together), one
         ``settle_many`` for the plans whose steps completed or failed (dependants
         ready, plan state, jeopardy), and ``continue_change`` for plans being changed.
-        The statements per batch do not grow with its size.
+        The statements per batch do not grow with its size.  On PostgreSQL the fence
+        also reads the plans' steps for ``settle_many`` (``claims.fence_and_read``),
+        and a batch of completed outcomes writes them with the call log in one
+        statement (``call_log.release_and_record``): each is a round trip, and a
+        batch of a few steps costs mostly its round trips.
 
         Chaining: up to ``chain`` of the steps this batch makes due are leased to this
         worker in the same transaction (``settle_many``'s ``Chain``) and returned, to
