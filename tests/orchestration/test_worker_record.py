@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 
 from revflow.clock import utcnow
+from revflow.db import encrypted
 from revflow.db.models import ConnectorAttempt, ConnectorCall, Step, StepState
 from revflow.orchestration import call_log
 from revflow.orchestration.executor import Outcome, StepResult
+from revflow.security.keyring import Keyring, generate_key
 from tests.plankit import insert_plan, make_worker
 
 CALLOUT: list[dict[str, Any]] = [{"key": "so", "kind": "callout", "action": "ok"}]
@@ -73,3 +75,19 @@ async def test_completed_outcomes_are_released_and_logged_only_where_the_lease_i
         "completed",
         201,
     )
+
+
+async def test_a_completed_steps_output_is_stored_encrypted_when_payloads_are(db):
+    """Both forms (PostgreSQL's one statement, SQLite's release) encrypt the output."""
+    encrypted.configure(Keyring([generate_key()]), encrypt_payloads=True)
+    await insert_plan(db, CALLOUT)
+    w = make_worker(db)
+    (step,) = await w.claim(1)
+    assert await w.complete(step, await w.executor.run(step)) is True
+    raw = table("steps", column("output"))
+    async with db.read() as s:
+        stored = await s.scalar(select(raw.c.output))
+        done = await s.get(Step, step.id)
+    assert done is not None and done.state == StepState.COMPLETED
+    assert "$enc" in str(stored) and "external_id" not in str(stored)
+    assert done.output is not None and done.output["external_id"] == "X"
