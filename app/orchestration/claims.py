@@ -37,6 +37,21 @@ from revflow.db.models import Plan, PlanState, Step, StepState
 
 PlanRow = Any  # a row of Plan.id, order_id, correlation_id, definition
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
+# what settling a plan reads of its steps (``repository.settle_rows``, ``fence_and_read``)
+SETTLE_COLUMNS = (
+    "id",
+    "plan_id",
+    "key",
+    "state",
+    "depends_on",
+    "kind",
+    "error",
+    "wait_until",
+    "expected_duration_s",
+    "started_at",
+    "finished_at",
+    "jeopardy",
+)
 FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
 
 
@@ -188,19 +203,21 @@ async def lease_pending(
     return list((await s.execute(_LEASE_PENDING, params)).all())
 
 
-_NOW = bindparam("b_now", type_=Step.due_at.type)
+# Core (the table, not the mapped class): the ORM's bulk UPDATE would look for the
+# rows in the session to synchronise them, per statement, for steps it never loads
+_NOW = bindparam("b_now", type_=STEPS.c.due_at.type)
 _LEASE_PENDING = (
-    update(Step)
-    .where(Step.id.in_(bindparam("b_ids", expanding=True)), Step.state == StepState.PENDING)
+    update(STEPS)
+    .where(STEPS.c.id.in_(bindparam("b_ids", expanding=True)), STEPS.c.state == StepState.PENDING)
     .values(
         state=StepState.RUNNING,
         due_at=_NOW,
         started_at=_NOW,
-        attempts=Step.attempts + 1,
-        lease_owner=bindparam("b_owner", type_=Step.lease_owner.type),
-        lease_expires_at=bindparam("b_until", type_=Step.lease_expires_at.type),
+        attempts=STEPS.c.attempts + 1,
+        lease_owner=bindparam("b_owner", type_=STEPS.c.lease_owner.type),
+        lease_expires_at=bindparam("b_until", type_=STEPS.c.lease_expires_at.type),
     )
-    .returning(Step.id, Step.plan_id, *LEASED_COLUMNS)
+    .returning(STEPS.c.id, STEPS.c.plan_id, *(STEPS.c[c.key] for c in LEASED_COLUMNS))
 )
 
 
@@ -233,13 +250,39 @@ async def fence(s: AsyncSession, step_ids: Sequence[int], owner: str, is_sqlite:
 
 
 _MINE = and_(
-    Step.id.in_(bindparam("b_ids", expanding=True)),
-    Step.lease_owner == bindparam("b_owner", type_=Step.lease_owner.type),
-    Step.state == StepState.RUNNING,
+    STEPS.c.id.in_(bindparam("b_ids", expanding=True)),
+    STEPS.c.lease_owner == bindparam("b_owner", type_=STEPS.c.lease_owner.type),
+    STEPS.c.state == StepState.RUNNING,
 )
-_FENCE = select(Step.id).where(_MINE).with_for_update()
+_FENCE = select(STEPS.c.id).where(_MINE).with_for_update()
 _FENCE_SQLITE = (
-    update(Step).where(_MINE).values(lease_expires_at=Step.lease_expires_at).returning(Step.id)
+    update(STEPS)
+    .where(_MINE)
+    .values(lease_expires_at=STEPS.c.lease_expires_at)
+    .returning(STEPS.c.id)
+)
+
+
+async def fence_and_read(
+    s: AsyncSession, step_ids: Sequence[int], plan_ids: Sequence[int], owner: str
+) -> tuple[set[int], list[Any]]:
+    """PostgreSQL: ``fence`` and the plans' steps as ``repository.settle_rows`` reads
+    them, in one round trip (a worker's batch commit needs both).  The caller has
+    locked the plans already (plans before steps, the lock order of every batch); the
+    rows are read before the caller's outcomes are written, so it applies them."""
+    params = {"b_ids": list(step_ids) or [0], "b_owner": owner, "b_plans": list(plan_ids)}
+    rows = list((await s.execute(_FENCE_READ, params)).all())
+    return {r.id for r in rows if r.mine}, rows
+
+
+# the fence's FOR UPDATE in a CTE read in full (a hashed IN): every step that is still
+# ours is locked, whatever the order the plans' rows are read in
+_FENCED = _FENCE.cte("fenced")
+_FENCE_READ = (
+    select(*(STEPS.c[c] for c in SETTLE_COLUMNS))
+    .add_columns(STEPS.c.id.in_(select(_FENCED.c.id)).label("mine"))
+    .where(STEPS.c.plan_id.in_(bindparam("b_plans", expanding=True)))
+    .order_by(STEPS.c.plan_id, STEPS.c.position)
 )
 
 

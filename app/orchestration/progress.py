@@ -92,34 +92,44 @@ async def settle_many(
     forced: PlanState | None = None,
     details: Mapping[int, Mapping[str, object]] | None = None,
     chain: Chain | None = None,
+    rows: Sequence[Any] | None = None,
+    changed: Mapping[int, Mapping[str, object]] | None = None,
 ) -> dict[int, PlanState]:
     """``settle`` for several locked plans at once: one read of their steps, one update
     for the steps that became ready, one per jeopardy value that changed.  With
     ``chain``, some of the steps that became ready are leased instead (one update).
+
+    ``rows``: the plans' steps (``repository.settle_rows``' columns, plans not
+    settled allowed) read already in this transaction before ``changed`` (new column
+    values by step id) was written to some: the caller saves a round trip.
 
     Returns each plan's new state.  Write-backs and audit entries are added to the
     session in plan order, as ``settle`` called plan by plan would add them.
     """
     if not plans:
         return {}
-    rows = await repository.settle_rows(s, [p.id for p in plans])
+    if rows is None:
+        rows = await repository.settle_rows(s, [p.id for p in plans])
     steps: dict[int, list[_StepRow]] = {p.id: [] for p in plans}
     for r in rows:
-        steps[r.plan_id].append(
-            _StepRow(
-                r.id,
-                r.key,
-                r.state,
-                tuple(r.depends_on or ()),
-                r.kind,
-                r.error,
-                r.wait_until,
-                r.expected_duration_s,
-                r.started_at,
-                r.finished_at,
-                r.jeopardy,
-            )
+        if r.plan_id not in steps:
+            continue
+        row = _StepRow(
+            r.id,
+            r.key,
+            r.state,
+            tuple(r.depends_on or ()),
+            r.kind,
+            r.error,
+            r.wait_until,
+            r.expected_duration_s,
+            r.started_at,
+            r.finished_at,
+            r.jeopardy,
         )
+        if changed and r.id in changed:
+            _apply(row, changed[r.id])
+        steps[r.plan_id].append(row)
     changes = _Changes()
     states: dict[int, PlanState] = {}
     for plan in plans:
@@ -141,6 +151,16 @@ async def settle_many(
         await repository.set_jeopardy(s, ids, verdict)
     await raise_deferred(s)  # jeopardy alerts, in this transaction
     return states
+
+
+_PATCHED = ("state", "error", "wait_until", "finished_at")  # what an outcome may change
+
+
+def _apply(row: _StepRow, values: Mapping[str, object]) -> None:
+    """A step's row as the caller's UPDATE of ``values`` left it."""
+    for name in _PATCHED:
+        if name in values:
+            setattr(row, name, values[name])
 
 
 def _chained(

@@ -4,6 +4,7 @@ fence and the release of an outcome."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -90,5 +91,47 @@ async def test_a_step_leased_in_an_open_claim_is_skipped_by_a_concurrent_claim(d
             theirs = await make_worker(other, owner="b").claim(10)  # while "a" holds its row
         assert [r.plan_id for r in mine] == plans[:1]
         assert [c.plan_id for c in theirs] == plans[1:]
+    finally:
+        await other.dispose()
+
+
+TWO: list[dict[str, Any]] = [
+    {"key": "a", "kind": "callout", "action": "ok"},
+    {"key": "b", "kind": "milestone", "depends_on": ["a"]},
+]
+
+
+async def test_fence_and_read_locks_only_the_owners_steps_and_reads_the_plans_steps(
+    db, database_url
+):
+    """PostgreSQL: the batch commit's fence and settle read in one statement."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite fences with its write lock (claims.fence)")
+    mine_plan = await insert_plan(db, TWO, order_id="801000000000000AAA")
+    lost_plan = await insert_plan(db, TWO, order_id="801000000000001AAA")
+    (mine,) = await make_worker(db, owner="me").claim(1)
+    (lost,) = await make_worker(db, owner="other").claim(1)
+    assert (mine.plan_id, lost.plan_id) == (mine_plan, lost_plan)
+    other = Database(database_url)
+    try:
+        async with db.write() as s:
+            owned, rows = await claims.fence_and_read(
+                s, [mine.id, lost.id], [mine_plan, lost_plan], "me"
+            )
+            assert owned == {mine.id}
+            assert [(r.plan_id, r.key, r.state, r.mine) for r in rows] == [
+                (mine_plan, "a", StepState.RUNNING, True),
+                (mine_plan, "b", StepState.PENDING, False),
+                (lost_plan, "a", StepState.RUNNING, False),
+                (lost_plan, "b", StepState.PENDING, False),
+            ]
+            # while this transaction is open, the owned step is locked; the rest is not
+            async with other.write() as o:
+                free = select(Step.id).where(Step.id != mine.id).with_for_update(nowait=True)
+                assert len((await o.scalars(free)).all()) == 3
+            with pytest.raises(Exception, match="could not obtain lock"):
+                async with other.write() as o:
+                    locked = select(Step.id).where(Step.id == mine.id)
+                    await o.scalars(locked.with_for_update(nowait=True))
     finally:
         await other.dispose()

@@ -3,11 +3,13 @@ statements per batch, the same result as committing outcomes one by one."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select, update
 
 from revflow.clock import utcnow
@@ -21,8 +23,10 @@ from revflow.db.models import (
     Plan,
     Signal,
     Step,
+    StepState,
     WritebackItem,
 )
+from revflow.orchestration import claims
 from tests.plankit import insert_plan, make_worker, signal, states
 
 
@@ -216,14 +220,14 @@ async def test_a_failed_batch_is_committed_one_by_one_from_fresh_results(db, mon
     ]
     await signal(db, "K-1", {"ok": True})
     w = make_worker(db, erp)
-    log_attempts = w.commits._log_attempts
+    record = w.commits._record  # the outcomes' release and call log, either form
 
-    async def fails_for_batches(s, items, now):
-        if len(items) > 1:
+    async def fails_for_batches(s, changes, calls, now):
+        if len(changes) > 1:
             raise RuntimeError("boom")
-        await log_attempts(s, items, now)
+        await record(s, changes, calls, now)
 
-    monkeypatch.setattr(w.commits, "_log_attempts", fails_for_batches)
+    monkeypatch.setattr(w.commits, "_record", fails_for_batches)
     claimed = await w.claim(10)
     done = [(c, await w.executor.run(c)) for c in claimed]
     assert await w.complete_many(done) == [True, True, True]
@@ -281,3 +285,39 @@ class _Rows:
 
     def all(self) -> list[Any]:
         return self.rows
+
+
+async def test_a_batch_that_waited_for_its_plan_settles_on_what_the_other_committed(
+    db, database_url
+):
+    """PostgreSQL: two outcomes of one plan committed at once (parallel branches, two
+    workers).  The second waits for the plan's lock; it must then read the steps as
+    the first left them, or the join step after both branches is never readied."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite commits one transaction at a time")
+    plan_id = await insert_plan(
+        db,
+        [
+            {"key": "a", "kind": "milestone"},
+            {"key": "b", "kind": "milestone"},
+            {"key": "join", "kind": "milestone", "depends_on": ["a", "b"]},
+        ],
+    )
+    w1, w2 = make_worker(db, owner="w1"), make_worker(db, owner="w2")
+    (first,) = await w1.claim(1)
+    (second,) = await w2.claim(1)
+    other = Database(database_url)
+    try:
+        async with other.write() as s:
+            # the first worker's commit, holding the plan's lock
+            await s.execute(select(Plan.id).where(Plan.id == plan_id).with_for_update())
+            await claims.release_steps(s, "w1", [(first.id, {"state": StepState.COMPLETED})])
+            waiting = asyncio.create_task(w2.complete(second, await w2.executor.run(second)))
+            await asyncio.sleep(0.5)  # the second commit waits for the plan's lock
+            assert not waiting.done()
+        assert await waiting is True
+    finally:
+        await other.dispose()
+    _, steps = await states(db, plan_id)
+    assert (steps["a"].state, steps["b"].state) == ("completed", "completed")
+    assert steps["join"].state in ("ready", "running")  # readied, or chained to w2

@@ -8,6 +8,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -123,7 +124,11 @@ class Committer:
         attempts, the write-backs and audit entries (flushed together), one
         ``settle_many`` for the plans whose steps completed or failed (dependants
         ready, plan state, jeopardy), and ``continue_change`` for plans being changed.
-        The statements per batch do not grow with its size.
+        The statements per batch do not grow with its size.  On PostgreSQL the fence
+        also reads the plans' steps for ``settle_many`` (``claims.fence_and_read``),
+        and a batch of completed outcomes writes them with the call log in one
+        statement (``call_log.release_and_record``): each is a round trip, and a
+        batch of a few steps costs mostly its round trips.
 
         Chaining: up to ``chain`` of the steps this batch makes due are leased to this
         worker in the same transaction (``settle_many``'s ``Chain``) and returned, to
@@ -135,6 +140,7 @@ class Committer:
         now = utcnow()
         sqlite = self.db.is_sqlite
         steps = [step for step, _ in done if not step.compensating]
+        rows: list[Any] | None = None  # the plans' steps, when read with the fence
         if sqlite:
             # the fence is the first write: it takes the write lock, so the plans read
             # after it are current even with other processes on the same file
@@ -144,7 +150,14 @@ class Committer:
         else:
             # plans first, in id order, then steps: the lock order of every batch
             plans = await repository.lock_plans(s, {step.plan_id for step, _ in done}, False)
-            owned = await claims.fence(s, [step.id for step in steps], self.owner, False)
+            if len(steps) == len(done):
+                # no compensation (which changes steps of its own): the steps to settle
+                # are read with the fence, and settled with this batch's changes applied
+                owned, rows = await claims.fence_and_read(
+                    s, [step.id for step in steps], list(plans), self.owner
+                )
+            else:
+                owned = await claims.fence(s, [step.id for step in steps], self.owner, False)
         kept: list[bool] = []
         applied: list[tuple[ClaimedStep, StepResult, Outcome, dict[str, object]]] = []
         for step, result in done:
@@ -160,9 +173,8 @@ class Committer:
         if not applied:
             return kept, []
         changes = [(step.id, values) for step, _r, _o, values in applied]
-        await claims.release_steps(s, self.owner, changes)
         calls = [(st, r, o) for st, r, o, _v in applied if st.kind == "callout"]
-        await self._log_attempts(s, calls, now)
+        await self._record(s, changes, calls, now)
         settled: dict[int, str] = {}  # plan id -> key of the (last) step that finished
         fallout = [
             step_fallout(st, r.error, r.error_type)
@@ -199,7 +211,16 @@ class Committer:
         details = {pid: {"step": key} for pid, key in settled.items()}
         depth = _chainable(applied)
         lease = Chain(depth, chain, self.owner, self.lease)
-        await settle_many(s, to_settle, self.writeback, "worker", details=details, chain=lease)
+        await settle_many(
+            s,
+            to_settle,
+            self.writeback,
+            "worker",
+            details=details,
+            chain=lease,
+            rows=rows,
+            changed=dict(changes) if rows is not None else None,
+        )
         await raise_alerts(s, fallout)  # in this transaction: the alert and its cause
         for pid in touched:
             plan = plans.get(pid)
@@ -219,6 +240,20 @@ class Committer:
             fields = {target.erp_number_field: result.external_id}
             outbox.enqueue(s, target.sobject, step.order_id, fields, step.correlation_id)
         note_missing(s, sd, step, result)
+
+    async def _record(
+        self,
+        s: AsyncSession,
+        changes: list[tuple[int, dict[str, object]]],
+        calls: list[tuple[ClaimedStep, StepResult, Outcome]],
+        now: datetime,
+    ) -> None:
+        """Write the outcomes (releasing the leases) and log the connector calls."""
+        if call_log.fits_one_statement(changes, calls, not self.db.is_sqlite):
+            await call_log.release_and_record(s, self.owner, changes, calls, now)
+            return
+        await claims.release_steps(s, self.owner, changes)
+        await self._log_attempts(s, calls, now)
 
     async def _log_attempts(
         self, s: AsyncSession, items: list[tuple[ClaimedStep, StepResult, Outcome]], now: datetime
