@@ -28,6 +28,19 @@ async def _until(predicate, timeout_s: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _intake_refused(org, db, database_url):
+    """An order's event in the inbox, the org refusing reads (REQUEST_LIMIT_EXCEEDED),
+    and intake running: the order's id, the client, the stop event and intake's task."""
+    order_id = Shop(org).order()
+    await feed(db, org_events(org))
+    org.faults.request_limit_exceeded = True
+    settings = settings_for(org, database_url)
+    client = sf_client(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_intake(db, client, settings).run(stop))
+    return order_id, client, stop, task
+
+
 async def test_a_field_the_org_lacks_is_an_incident_retried_slowly(org, db, database_url):
     """Once reproduced as: an order read failing with INVALID_FIELD retried forever, once
     a minute, with nothing recorded.  Now: one open incident, retried every
@@ -79,15 +92,7 @@ async def test_a_transient_read_failure_is_retried_with_backoff_until_it_works(
 ):
     """REQUEST_LIMIT_EXCEEDED on the order read: no incident, retried (tenacity, the
     read backoff) until the org answers again, then the plan is created."""
-    shop = Shop(org)
-    order_id = shop.order()
-    await feed(db, org_events(org))
-    org.faults.request_limit_exceeded = True
-    settings = settings_for(org, database_url)
-    client = sf_client(settings)
-    intake = make_intake(db, client, settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(intake.run(stop))
+    order_id, client, stop, task = await _intake_refused(org, db, database_url)
 
     async def refused_twice() -> bool:
         return org.faults_injected.get("request_limit_exceeded", 0) >= 2
@@ -109,15 +114,7 @@ async def test_a_transient_read_failure_is_retried_with_backoff_until_it_works(
 
 
 async def test_a_stop_during_the_read_backoff_ends_the_loop(org, db, database_url):
-    shop = Shop(org)
-    shop.order()
-    await feed(db, org_events(org))
-    org.faults.request_limit_exceeded = True
-    settings = settings_for(org, database_url)
-    client = sf_client(settings)
-    intake = make_intake(db, client, settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(intake.run(stop))
+    _, client, stop, task = await _intake_refused(org, db, database_url)
 
     async def refused() -> bool:
         return org.faults_injected.get("request_limit_exceeded", 0) >= 1
