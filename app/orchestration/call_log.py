@@ -208,7 +208,7 @@ async def release_and_record(
     accepted) and log the connector calls ``items`` (as ``record_attempts``), in one
     statement.  The release repeats the fence: a lost lease's outcome changes nothing."""
     dialect = s.get_bind().dialect
-    output = STEPS.c.output.type._cached_bind_processor(dialect)
+    output = STEPS.c.output.type.bind_processor(dialect)  # as an INSERT would (encrypted)
     params: dict[str, Any] = {
         "r_id": [step_id for step_id, _v in changes],
         "r_output": [output(v["output"]) if output else v["output"] for _id, v in changes],
