@@ -34,24 +34,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.db.models import Plan, PlanState, Step, StepState
+from revflow.orchestration.repository import SETTLE_COLUMNS
 
 PlanRow = Any  # a row of Plan.id, order_id, correlation_id, definition
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
-# what settling a plan reads of its steps (``repository.settle_rows``, ``fence_and_read``)
-SETTLE_COLUMNS = (
-    "id",
-    "plan_id",
-    "key",
-    "state",
-    "depends_on",
-    "kind",
-    "error",
-    "wait_until",
-    "expected_duration_s",
-    "started_at",
-    "finished_at",
-    "jeopardy",
-)
 FROZEN_STATES = [PlanState.FREEZING, PlanState.FROZEN]
 
 

@@ -163,10 +163,23 @@ async def settle_rows(s: AsyncSession, plan_ids: Sequence[int]) -> Sequence[Row[
     return (await s.execute(_SETTLE_ROWS, {"b_plans": list(plan_ids)})).all()
 
 
+# what settling a plan reads of its steps (``settle_rows``, ``claims.fence_and_read``)
+SETTLE_COLUMNS = (
+    "id",
+    "plan_id",
+    "key",
+    "state",
+    "depends_on",
+    "kind",
+    "error",
+    "wait_until",
+    "expected_duration_s",
+    "started_at",
+    "finished_at",
+    "jeopardy",
+)
 _SETTLE_ROWS = (
-    select(Step.id, Step.plan_id, Step.key, Step.state, Step.depends_on, Step.kind, Step.error)
-    .add_columns(Step.wait_until, Step.expected_duration_s, Step.started_at)
-    .add_columns(Step.finished_at, Step.jeopardy)
+    select(*(getattr(Step, name) for name in SETTLE_COLUMNS))
     .where(Step.plan_id.in_(bindparam("b_plans", expanding=True)))
     .order_by(Step.plan_id, Step.position)
 )
