@@ -16,7 +16,9 @@ from revflow.aio import no_beat
 from revflow.db.database import Database
 from revflow.db.models import ChannelLease, EventStatus
 from revflow.ingest import singleton
+from revflow.ingest.errors import LeaseLost
 from revflow.ingest.leases import ChannelLeases
+from revflow.ingest.reconcile import Reconciler
 from revflow.ingest.singleton import INTAKE_LEASE, lease_check, leased
 from revflow.orchestration import intake as intake_module
 from revflow.orchestration.intake import Intake
@@ -124,13 +126,8 @@ async def test_a_holder_that_lost_the_lease_mid_batch_stores_nothing(
     oid = shop.order()
     await feed(db, org_events(org))
 
-    async def taken_over() -> None:  # "a" paused past expiry while reading; "b" took over
-        async with db.write() as s:
-            await s.execute(
-                update(ChannelLease).where(ChannelLease.channel == INTAKE_LEASE).values(owner="b")
-            )
-
-    reads = count_reads(monkeypatch, before=taken_over)
+    # "a" pauses past expiry while reading and "b" takes over
+    reads = count_reads(monkeypatch, before=lambda: taken_over(db))
     a = Process(org, database_url, "a", lease_s=30.0)
     try:
         a.start()
@@ -142,6 +139,48 @@ async def test_a_holder_that_lost_the_lease_mid_batch_stores_nothing(
         assert await holder(db) == "b"
     finally:
         await a.close()
+
+
+async def taken_over(db: Database) -> None:
+    async with db.write() as s:
+        await s.execute(
+            update(ChannelLease).where(ChannelLease.channel == INTAKE_LEASE).values(owner="b")
+        )
+
+
+async def test_a_sweep_that_lost_the_lease_mid_page_stores_no_plan_and_no_cursor(
+    org, db, database_url, monkeypatch
+):
+    Shop(org).order()  # activated, its event lost: only the sweep finds it
+    settings = settings_for(org, database_url)
+    client = sf_client(settings)
+    sweeper = Reconciler(db, client, settings, make_intake(db, client, settings), settle_s=0.0)
+    count_reads(monkeypatch, before=lambda: taken_over(db))
+    lost: list[BaseException] = []
+
+    async def one_sweep(stop: asyncio.Event, beat: Any) -> None:
+        try:
+            await sweeper.sweep_once()
+        except LeaseLost as exc:
+            lost.append(exc)
+            raise
+        await stop.wait()
+
+    stop = asyncio.Event()
+    run = leased(ChannelLeases(db, "a", [INTAKE_LEASE], 30.0), "reconcile", one_sweep)
+    task = asyncio.ensure_future(run(stop, no_beat))
+    try:
+        await until(lambda: _true(bool(lost)))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.aclose()
+    assert await planned(db) == []
+    assert await sweeper.cursor() is None  # advanced in the rolled-back transaction
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def _read(reads: Reads, oid: str) -> bool:
