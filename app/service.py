@@ -22,7 +22,7 @@ from revflow.alerts.channels.registry import build_channels
 from revflow.alerts.delivery import AlertDeliverer
 from revflow.alerts.owners import OrgOwners
 from revflow.api.app import create_app
-from revflow.api.health import incidents_check, loops_check
+from revflow.api.health import incidents_check, lease_check, loops_check
 from revflow.api.serving import server_config
 from revflow.comments.mirror import ChatterMirror
 from revflow.config import ConfigError, Settings
@@ -38,7 +38,7 @@ from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.leases import ChannelLeases
 from revflow.ingest.reconcile import Reconciler
-from revflow.ingest.singleton import INTAKE_LEASE, lease_check, leased
+from revflow.ingest.singleton import INTAKE_LEASE, leased
 from revflow.mapping import Mapping as CompiledMapping
 from revflow.mapping.store import MappingStore
 from revflow.orchestration.executor import StepExecutor

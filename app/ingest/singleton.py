@@ -29,7 +29,6 @@ from contextvars import ContextVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.aio import Beat, sleep_until
-from revflow.api.health import CheckResult, ReadinessCheck
 from revflow.ingest.errors import LeaseLost
 from revflow.ingest.leases import ChannelLeases
 from revflow.supervisor import LoopFn
@@ -106,17 +105,3 @@ async def _hold(
     for task in (keeper, work):  # the keeper's LeaseLost is why the loop was cut short
         if task in done and not task.cancelled() and (exc := task.exception()) is not None:
             raise exc
-
-
-def lease_check(lease: ChannelLeases) -> ReadinessCheck:
-    """Who holds ``lease`` (always ready: standing by is a healthy state)."""
-
-    async def check() -> CheckResult:
-        try:
-            holders = await lease.holders()
-        except Exception:  # the database check names the outage
-            holders = {}
-        held = {name: holders.get(name) for name in lease.channels}
-        return CheckResult("leases", True, data={"owner": lease.owner, "holders": held})
-
-    return check

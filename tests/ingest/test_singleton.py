@@ -19,7 +19,7 @@ from revflow.ingest import singleton
 from revflow.ingest.errors import LeaseLost
 from revflow.ingest.leases import ChannelLeases
 from revflow.ingest.reconcile import Reconciler
-from revflow.ingest.singleton import INTAKE_LEASE, lease_check, leased
+from revflow.ingest.singleton import INTAKE_LEASE, leased
 from revflow.orchestration import intake as intake_module
 from revflow.orchestration.intake import Intake
 from tests.orgkit import (
@@ -251,12 +251,3 @@ async def test_the_fence_applies_inside_the_leased_loop_only(db):
 
     await asyncio.wait_for(leased(mine, "intake", lose_then_loop)(asyncio.Event(), no_beat), 5)
     assert [type(e).__name__ for e in seen] == ["LeaseLost"]
-
-
-async def test_readiness_names_the_holder(db):
-    lease = ChannelLeases(db, "host:1", [INTAKE_LEASE], 30.0)
-    check = lease_check(lease)
-    assert (await check()).data == {"owner": "host:1", "holders": {INTAKE_LEASE: None}}
-    assert await lease.acquire()
-    result = await check()
-    assert result.ok and result.data["holders"] == {INTAKE_LEASE: "host:1"}
