@@ -22,7 +22,7 @@ from revflow.alerts.channels.registry import build_channels
 from revflow.alerts.delivery import AlertDeliverer
 from revflow.alerts.owners import OrgOwners
 from revflow.api.app import create_app
-from revflow.api.health import incidents_check, loops_check
+from revflow.api.health import incidents_check, lease_check, loops_check
 from revflow.api.serving import server_config
 from revflow.comments.mirror import ChatterMirror
 from revflow.config import ConfigError, Settings
@@ -36,7 +36,9 @@ from revflow.db.engine import is_sqlite
 from revflow.db.notify import Listener
 from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
+from revflow.ingest.leases import ChannelLeases
 from revflow.ingest.reconcile import Reconciler
+from revflow.ingest.singleton import INTAKE_LEASE, leased
 from revflow.mapping import Mapping as CompiledMapping
 from revflow.mapping.store import MappingStore
 from revflow.orchestration.executor import StepExecutor
@@ -66,9 +68,9 @@ log = logging.getLogger("revflow")
 
 # The loops a steps-only process runs.  Each claims with a lease taken under
 # FOR UPDATE SKIP LOCKED, so any number of processes share the steps without running
-# one twice.  Intake (unlocked inbox reads: two processes would read each order from
-# Salesforce twice), the consumer (one lease per channel), the write-back (coalesces
-# per record), reconcile, waits, jeopardy and alerts stay in the one ``revflow run``.
+# one twice.  Intake and reconcile (one lease between them), the consumer (one lease
+# per channel), the write-back (coalesces per record), waits, jeopardy and alerts stay
+# in ``revflow run``.
 STEP_LOOPS = ("listener", "worker", "worker_commits", "worker_leases")
 
 
@@ -267,6 +269,10 @@ class Revflow:
             on_event=self.intake.wakeup.set,
             reconciler=self.reconciler,
         )
+        # intake and reconcile run in the one process holding this (docs/scaling.md)
+        self.intake_lease = ChannelLeases(
+            self.db, self.consumer.owner, [INTAKE_LEASE], settings.ingest.lease_s
+        )
         self.flusher = WritebackFlusher(
             self.db,
             self.salesforce,
@@ -295,7 +301,11 @@ class Revflow:
             salesforce=settings.salesforce,
             webhooks=self.webhooks,
             max_body_bytes=settings.api_max_body_bytes,
-            readiness=[loops_check(self.supervisor), incidents_check(self.db)],
+            readiness=[
+                loops_check(self.supervisor),
+                incidents_check(self.db),
+                lease_check(self.intake_lease),
+            ],
             security=settings.security,
             keyring=self.keyring,
             oidc=OidcProvider(settings.oidc) if settings.oidc.enabled else None,
@@ -314,12 +324,17 @@ class Revflow:
         s, add = self.settings, self.supervisor.add
         if s.ingest.transport != "polling":  # polling: no stream, the sweep is the intake
             add("consumer", self.consumer.run, interval_s=s.ingest.lease_s / 3)
-        add("intake", self.intake.run, interval_s=s.ingest.poll_interval_s)
+        add(
+            "intake",
+            leased(self.intake_lease, "intake", self.intake.run),
+            interval_s=s.ingest.poll_interval_s,
+        )
         for name, (loop, interval_s) in self.worker.loops().items():
             add(name, loop, interval_s=interval_s)  # claims, commits, leases, waits, jeopardy
         add("writeback", self.flusher.run, interval_s=s.writeback.flush_interval_s)
         if s.reconcile.enabled or s.ingest.transport == "polling":
-            add("reconcile", self.reconciler.run, interval_s=self.reconciler.interval_s)
+            sweep = leased(self.intake_lease, "reconcile", self.reconciler.run)
+            add("reconcile", sweep, interval_s=self.reconciler.interval_s)
 
         async def watch_mappings(stop: asyncio.Event, beat: Beat) -> None:
             await self.mapping_store.watch(stop, beat=beat, check=self.org_guard.on_reload)

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from revflow.db.database import Database, ping
 from revflow.incidents import describe as describe_incident
 from revflow.incidents import open_blocking_incidents
+from revflow.ingest.leases import ChannelLeases
 from revflow.supervisor import Supervisor, describe
 
 
@@ -108,3 +109,18 @@ def health_router(checks: Sequence[ReadinessCheck]) -> APIRouter:
         return JSONResponse(body, status_code=503)
 
     return router
+
+
+def lease_check(lease: ChannelLeases, timeout_s: float = 2.0) -> ReadinessCheck:
+    """Which process holds ``lease`` (intake's); always ready: standing by is healthy."""
+
+    async def check() -> CheckResult:
+        try:
+            async with asyncio.timeout(timeout_s):
+                holders = await lease.holders()
+        except Exception:  # the database check names the outage
+            holders = {}
+        held = {name: holders.get(name) for name in lease.channels}
+        return CheckResult("leases", True, data={"owner": lease.owner, "holders": held})
+
+    return check

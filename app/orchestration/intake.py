@@ -11,6 +11,9 @@
   plans, in one transaction with marking the events and recording incidents.
 - Quote and QuoteLineItem events go to ``quotes`` (``QuoteIntake``), if set; its Quote
   plans are stored in that same transaction.
+- Run by ``revflow run`` under the intake lease (``ingest.singleton``): one intake per
+  database, and each transaction that stores plans, amendments, cancellations or marks
+  events first checks the lease (``singleton.fence``) and fails if it was lost.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import EventStatus, ReceivedEvent
 from revflow.incidents import StandingFailure, is_permanent
+from revflow.ingest import singleton
 from revflow.ingest.events import (
     GAP_TYPES,
     NO_TRIGGER,
@@ -231,6 +235,7 @@ class Intake:
 
     async def _cancel(self, order_id: str, actor: str = "salesforce") -> tuple[str, str]:
         async with self.db.write() as s:
+            await singleton.fence(s)
             return await request_cancellation(
                 s,
                 self.settings.writeback,
@@ -311,6 +316,7 @@ class Intake:
             draft = decompose(self.definition, order, mappings)
             scenario = self._scenario("amendment", order)
             async with self.db.write() as s:
+                await singleton.fence(s)
                 results[oid] = await request_amendment(
                     s, self.settings.writeback, order, draft, "salesforce", scenario
                 )
@@ -369,6 +375,8 @@ class Intake:
         mappings = self.mappings()
         await self.lookups.attach(orders.values(), mappings.values())
         async with self._planning, self.db.write() as s:
+            # first: the lease row stays locked until the commit (see ``singleton``)
+            await singleton.fence(s)
             to_plan = [oid for oid in unique if oid not in planned]
             made = await plan_orders(
                 s, to_plan, orders, why_for, self.definition, mappings, self.settings
