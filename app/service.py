@@ -38,7 +38,7 @@ from revflow.incidents import is_permanent
 from revflow.ingest.consumer import EventConsumer
 from revflow.ingest.leases import ChannelLeases
 from revflow.ingest.reconcile import Reconciler
-from revflow.ingest.singleton import INTAKE_LEASE, leased
+from revflow.ingest.singleton import INTAKE_LEASE, WRITEBACK_LEASE, leased
 from revflow.mapping import Mapping as CompiledMapping
 from revflow.mapping.store import MappingStore
 from revflow.orchestration.executor import StepExecutor
@@ -273,6 +273,9 @@ class Revflow:
         self.intake_lease = ChannelLeases(
             self.db, self.consumer.owner, [INTAKE_LEASE], settings.ingest.lease_s
         )
+        self.writeback_lease = ChannelLeases(
+            self.db, self.consumer.owner, [WRITEBACK_LEASE], settings.ingest.lease_s
+        )
         self.flusher = WritebackFlusher(
             self.db,
             self.salesforce,
@@ -304,7 +307,7 @@ class Revflow:
             readiness=[
                 loops_check(self.supervisor),
                 incidents_check(self.db),
-                lease_check(self.intake_lease),
+                lease_check(self.intake_lease, self.writeback_lease),
             ],
             security=settings.security,
             keyring=self.keyring,
@@ -331,7 +334,8 @@ class Revflow:
         )
         for name, (loop, interval_s) in self.worker.loops().items():
             add(name, loop, interval_s=interval_s)  # claims, commits, leases, waits, jeopardy
-        add("writeback", self.flusher.run, interval_s=s.writeback.flush_interval_s)
+        flush = leased(self.writeback_lease, "writeback", self.flusher.run)
+        add("writeback", flush, interval_s=s.writeback.flush_interval_s)
         if s.reconcile.enabled or s.ingest.transport == "polling":
             sweep = leased(self.intake_lease, "reconcile", self.reconciler.run)
             add("reconcile", sweep, interval_s=self.reconciler.interval_s)

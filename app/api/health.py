@@ -111,16 +111,17 @@ def health_router(checks: Sequence[ReadinessCheck]) -> APIRouter:
     return router
 
 
-def lease_check(lease: ChannelLeases, timeout_s: float = 2.0) -> ReadinessCheck:
-    """Which process holds ``lease`` (intake's); always ready: standing by is healthy."""
+def lease_check(*leases: ChannelLeases, timeout_s: float = 2.0) -> ReadinessCheck:
+    """Which process holds each of ``leases`` (intake's, the write-back's); always
+    ready: standing by is healthy.  The owner is this process's (the first lease's)."""
 
     async def check() -> CheckResult:
         try:
             async with asyncio.timeout(timeout_s):
-                holders = await lease.holders()
+                holders = await leases[0].holders()
         except Exception:  # the database check names the outage
             holders = {}
-        held = {name: holders.get(name) for name in lease.channels}
-        return CheckResult("leases", True, data={"owner": lease.owner, "holders": held})
+        held = {name: holders.get(name) for lease in leases for name in lease.channels}
+        return CheckResult("leases", True, data={"owner": leases[0].owner, "holders": held})
 
     return check

@@ -35,8 +35,11 @@ from revflow.supervisor import LoopFn
 
 log = logging.getLogger("revflow.leases")
 
-# a lease name in ``channel_leases``; channel names start with "/", so none clashes
+# lease names in ``channel_leases``; channel names start with "/", so none clashes
 INTAKE_LEASE = "intake"
+# the write-back flusher: its items are leased, so two would be safe, but each would
+# coalesce only its own share of a record's updates (more, smaller Salesforce calls)
+WRITEBACK_LEASE = "writeback"
 
 _acting: ContextVar[ChannelLeases | None] = ContextVar("revflow_acting_lease", default=None)
 

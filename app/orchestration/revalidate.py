@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from revflow.config import Settings
 from revflow.db.database import Database
 from revflow.db.models import OrderSnapshot, StepState
+from revflow.ingest import singleton
 from revflow.orchestration import hold_queries, operator, repository
 from revflow.orchestration.errors import OperatorError
 from revflow.plans.decompose import CompiledMapping, decompose
@@ -83,6 +84,7 @@ async def revalidate(
             continue
         draft = decompose(definition, order, current)
         async with db.write() as s:
+            await singleton.fence(s)  # under intake's lease, when run by its loop
             s.add(OrderSnapshot(order_id=order_id, record=order))
             for sd in draft.steps:
                 if sd.key == VALIDATE:
@@ -92,6 +94,7 @@ async def revalidate(
         validate = next((sd for sd in draft.steps if sd.key == VALIDATE), None)
         try:
             async with db.write() as s:
+                await singleton.fence(s)
                 await operator.retry(
                     s,
                     settings.writeback,

@@ -11,7 +11,7 @@ from revflow.api.app import create_app
 from revflow.api.health import CheckResult, lease_check, loops_check
 from revflow.db.database import Database
 from revflow.ingest.leases import ChannelLeases
-from revflow.ingest.singleton import INTAKE_LEASE
+from revflow.ingest.singleton import INTAKE_LEASE, WRITEBACK_LEASE
 from revflow.plans.retry import RetryPolicy
 from revflow.sandbox.tcp_proxy import TcpProxy
 from revflow.supervisor import Supervisor
@@ -95,15 +95,21 @@ async def test_unreachable_database_makes_readyz_503(database_url: str) -> None:
     assert response.json()["detail"].startswith("database unavailable: ")
 
 
-async def test_readyz_names_the_intake_leases_holder(db: Database) -> None:
+async def test_readyz_names_the_intake_and_writeback_leases_holders(db: Database) -> None:
     lease = ChannelLeases(db, "host:1", [INTAKE_LEASE], 30.0)
-    async with client(create_app(db, readiness=[lease_check(lease)])) as api:
+    other = ChannelLeases(db, "host:2", [WRITEBACK_LEASE], 30.0)
+    assert await other.acquire()
+    async with client(create_app(db, readiness=[lease_check(lease, other)])) as api:
         before = next(
             c for c in (await api.get("/readyz")).json()["checks"] if c["name"] == "leases"
         )
         assert await lease.acquire()
         response = await api.get("/readyz")
-    assert before["data"] == {"owner": "host:1", "holders": {INTAKE_LEASE: None}}
+    assert before["data"] == {
+        "owner": "host:1",
+        "holders": {INTAKE_LEASE: None, WRITEBACK_LEASE: "host:2"},
+    }
     assert response.status_code == 200  # holding or standing by, both are ready
     held = next(c for c in response.json()["checks"] if c["name"] == "leases")
-    assert held["ok"] and held["data"]["holders"] == {INTAKE_LEASE: "host:1"}
+    assert held["ok"]
+    assert held["data"]["holders"] == {INTAKE_LEASE: "host:1", WRITEBACK_LEASE: "host:2"}

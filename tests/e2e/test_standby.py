@@ -1,5 +1,6 @@
 """Two full Revflow services on one PostgreSQL database: the second stands by (no
-order reads) while the first holds the intake lease, then takes over when it stops."""
+order reads, no write-back calls) while the first holds the intake and write-back
+leases, then takes over when it stops."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from revflow.db.database import Database
 from revflow.demo import DemoEnvironment
 from revflow.ingest.leases import ChannelLeases
-from revflow.ingest.singleton import INTAKE_LEASE
+from revflow.ingest.singleton import INTAKE_LEASE, WRITEBACK_LEASE
 from revflow.orchestration import intake as intake_module
 from revflow.service import Revflow
 from tests.conftest import PG_URL
@@ -25,12 +26,14 @@ pytestmark = [
 ORDERS = 20
 
 
-async def intake_holder(database_url: str) -> str | None:
+async def holders(database_url: str) -> tuple[str | None, str | None]:
+    """Who holds the intake lease, and who the write-back's."""
     db = Database(database_url)
     try:
-        return (await ChannelLeases(db, "-", [INTAKE_LEASE], 1).holders()).get(INTAKE_LEASE)
+        held = await ChannelLeases(db, "-", [INTAKE_LEASE], 1).holders()
     finally:
         await db.dispose()
+    return held.get(INTAKE_LEASE), held.get(WRITEBACK_LEASE)
 
 
 async def test_a_second_revflow_run_stands_by_then_takes_over(database_url, monkeypatch):
@@ -54,10 +57,12 @@ async def test_a_second_revflow_run_stands_by_then_takes_over(database_url, monk
         first, second = ids[: ORDERS // 2], ids[ORDERS // 2 :]
         await env.activate(first)
         assert await env.wait_until_done(first, timeout_s=120, final=("Completed",))
-        assert await intake_holder(database_url) == active.consumer.owner
+        assert await holders(database_url) == (active.consumer.owner,) * 2
+        assert standby.flusher.calls == 0  # the statuses went out in the active's calls
         await active.stop()  # releases its leases: the standby takes them at its next check
         await env.activate(second)
         assert await env.wait_until_done(second, timeout_s=120, final=("Completed",))
-        assert await intake_holder(database_url) == standby.consumer.owner
+        assert await holders(database_url) == (standby.consumer.owner,) * 2
+        assert standby.flusher.calls > 0
     assert reads == Counter(ids)  # each order read from Salesforce once, by one process
     assert_exactly_one_document_per_order(env, ids)

@@ -10,17 +10,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from revflow.aio import no_beat
 from revflow.db.database import Database
-from revflow.db.models import ChannelLease, EventStatus
+from revflow.db.models import ChannelLease, EventStatus, OrderSnapshot
 from revflow.ingest import singleton
 from revflow.ingest.errors import LeaseLost
 from revflow.ingest.leases import ChannelLeases
 from revflow.ingest.reconcile import Reconciler
 from revflow.ingest.singleton import INTAKE_LEASE, leased
 from revflow.orchestration import intake as intake_module
+from revflow.orchestration import revalidate as revalidate_module
 from revflow.orchestration.intake import Intake
 from tests.orgkit import (
     Shop,
@@ -251,3 +252,39 @@ async def test_the_fence_applies_inside_the_leased_loop_only(db):
 
     await asyncio.wait_for(leased(mine, "intake", lose_then_loop)(asyncio.Event(), no_beat), 5)
     assert [type(e).__name__ for e in seen] == ["LeaseLost"]
+
+
+async def test_revalidation_under_a_lost_lease_stores_nothing(org, db, database_url, monkeypatch):
+    """Re-validating a plan on hold (part of the intake loop) is fenced like its plans."""
+    oid = Shop(org).order()
+    settings = settings_for(org, database_url)
+    client = sf_client(settings)
+    intake = make_intake(db, client, settings)
+
+    async def waiting(_s: Any, _ids: Any) -> dict[str, int]:
+        return {oid: 1}  # as if its plan waited for better data
+
+    monkeypatch.setattr(revalidate_module, "plans_waiting_for_data", waiting)
+    lost: list[BaseException] = []
+
+    async def one_pass(stop: asyncio.Event, beat: Any) -> None:
+        await taken_over(db)
+        try:
+            await revalidate_module.revalidate(
+                db, client, settings, intake.definition, intake.mappings, [oid]
+            )
+        except LeaseLost as exc:
+            lost.append(exc)
+            raise
+
+    run = leased(ChannelLeases(db, "a", [INTAKE_LEASE], 30.0), "intake", one_pass)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run(stop, no_beat))
+    try:
+        await until(lambda: _true(bool(lost)))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.aclose()
+    async with db.read() as s:
+        assert await s.scalar(select(func.count()).select_from(OrderSnapshot)) == 0
