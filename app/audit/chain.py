@@ -10,10 +10,10 @@ are flushed: the head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite has on
 writer) as the last thing a transaction does, so concurrent writers chain one after
 another in commit order and never wait on the head while holding other rows (no
 deadlock with the step and plan rows they locked earlier).  Rows ``queue``d (plain
-dicts, ``revflow.audit.record_many``) are chained after the ORM entries and inserted
-sealed, in one INSERT, after the transaction's other queued rows (``revflow.db.bulk``);
-the head is read and written with Core statements.  ``install()`` registers the session events; ``revflow.audit``
-calls it.
+dicts, ``revflow.audit.record``) are chained after the ORM entries (those recorded in
+a savepoint) and inserted sealed, in one INSERT, after the transaction's other queued
+rows (``revflow.db.bulk``); the head is read and written with Core statements.
+``install()`` registers the session events; ``revflow.audit`` calls it.
 """
 
 from __future__ import annotations
