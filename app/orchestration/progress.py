@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from revflow import audit
 from revflow.alerts.service import defer_plan_recovered, raise_deferred
@@ -219,12 +220,14 @@ def _settle_state(
     check_plan_transition(current, new_state)
     if current is PlanState.ON_HOLD and new_state is not PlanState.ON_HOLD:
         defer_plan_recovered(s, plan.id)  # its fallout alerts resolve
-    plan.state = new_state
-    plan.hold_reason = reason if new_state is PlanState.ON_HOLD else None
     refused = plan.error if plan.error and plan.error.startswith(REFUSED) else None
-    plan.error = reason if new_state in (PlanState.ON_HOLD, PlanState.FAILED) else refused
-    if new_state in FINAL_PLAN:
-        plan.completed_at = now
+    _settled(
+        plan,
+        state=new_state,
+        hold_reason=reason if new_state is PlanState.ON_HOLD else None,
+        error=reason if new_state in (PlanState.ON_HOLD, PlanState.FAILED) else refused,
+        completed_at=now if new_state in FINAL_PLAN else plan.completed_at,
+    )
     changes.plans[plan.id] = plan
     write_plan_state(
         s, writeback, plan.order_id, new_state, plan.correlation_id, plan.error, plan_id=plan.id
@@ -240,6 +243,13 @@ def _settle_state(
         **detail,
     )
     return new_state
+
+
+def _settled(plan: Plan, **values: object) -> None:
+    """Set a plan's settled columns as if stored: ``repository.write_plans`` stores them
+    for the batch in one Core statement, and the ORM, seeing no change, flushes none."""
+    for name, value in values.items():
+        set_committed_value(plan, name, value)
 
 
 def _refresh_jeopardy(

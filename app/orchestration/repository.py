@@ -71,7 +71,8 @@ SETTLED_PLAN = ("state", "hold_reason", "error", "completed_at", "jeopardy")  # 
 
 async def write_plans(s: AsyncSession, plans: Sequence[Plan], now: datetime) -> None:
     """Store the loaded ``plans``' ``SETTLED_PLAN`` values, as set on them, with one
-    Core executemany instead of the ORM's flush (the objects are left clean)."""
+    Core executemany instead of the ORM's flush (values assigned through the ORM, as
+    ``jeopardy_watch`` does, are marked stored too)."""
     if not plans:
         return
     rows = []
