@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import ARRAY, Row, Table, any_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -62,8 +62,17 @@ async def lock_plans(s: AsyncSession, plan_ids: Iterable[int], is_sqlite: bool) 
     return {p.id: p for p in (await s.scalars(q, {"b_ids": ids})).all()}
 
 
+def any_of(column: Any, name: str) -> Any:
+    """PostgreSQL's ``column = ANY(:name)``: the ids bound as one array.  Unlike an
+    expanding IN, nothing is rendered per execution, and the statement's text (one
+    prepared statement) is the same for any number of ids."""
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))
+
+
 _PLANS_BY_ID = select(Plan).where(Plan.id.in_(bindparam("b_ids", expanding=True))).order_by(Plan.id)
-_PLANS_BY_ID_LOCKED = _PLANS_BY_ID.with_for_update()
+_PLANS_BY_ID_LOCKED = (
+    select(Plan).where(any_of(Plan.id, "b_ids")).order_by(Plan.id).with_for_update()
+)
 
 
 SETTLED_PLAN = ("state", "hold_reason", "error", "completed_at", "jeopardy")  # settle's
