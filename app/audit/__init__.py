@@ -1,9 +1,9 @@
 """The append-only audit log: every state change and operator action, with who and why.
 
 Entries are chained by hash when their transaction commits (``revflow.audit.chain``);
-``record_many`` keeps many entries of one action as plain rows, inserted already
-sealed in one INSERT at commit (plan creation records one per plan), and so does
-``record`` after it in that transaction, so that chain order stays recording order;
+``record`` and ``record_many`` keep them as plain rows, inserted already sealed in one
+INSERT at commit (no ORM object, no flush), in recording order; in a savepoint they
+are ORM entries, so that its rollback drops them (chained before the rows);
 ``revflow audit verify`` checks the chain, ``revflow audit export`` writes JSON lines.
 """
 
@@ -34,20 +34,18 @@ def record(
 ) -> None:
     # set here, so the hash sealed at commit covers what is stored
     row = _row(utcnow(), actor, action, plan_id, order_id, correlation_id, detail)
-    if chain.queued(session.sync_session) and not session.in_nested_transaction():
-        # rows are chained after the ORM's entries: one recorded after them is a row too
-        chain.queue(session.sync_session, [row])
-    else:
+    if session.in_nested_transaction():
+        # an ORM entry: the savepoint's rollback drops it
         session.add(AuditEntry(**row))
+    else:
+        chain.queue(session.sync_session, [row])
 
 
 def record_many(
     session: AsyncSession, actor: str, action: str, entries: Iterable[dict[str, Any]]
 ) -> None:
     """``record`` for each of ``entries`` (``plan_id``, ``order_id``, ``correlation_id``
-    and the detail's items, as ``record``'s keywords), kept as rows: no ORM object,
-    no flush; they are inserted sealed at commit.  In a savepoint they are recorded
-    one by one, so that its rollback drops them."""
+    and the detail's items, as ``record``'s keywords), with one timestamp."""
     if session.in_nested_transaction():
         for e in entries:
             record(session, actor, action, **e)

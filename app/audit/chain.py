@@ -10,9 +10,10 @@ are flushed: the head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite has on
 writer) as the last thing a transaction does, so concurrent writers chain one after
 another in commit order and never wait on the head while holding other rows (no
 deadlock with the step and plan rows they locked earlier).  Rows ``queue``d (plain
-dicts, ``revflow.audit.record_many``) are chained after the ORM entries and inserted
-sealed, in one INSERT.  ``install()`` registers the session events; ``revflow.audit``
-calls it.
+dicts, ``revflow.audit.record``) are chained after the ORM entries (those recorded in
+a savepoint) and inserted sealed, in one INSERT, after the transaction's other queued
+rows (``revflow.db.bulk``); the head is read and written with Core statements.
+``install()`` registers the session events; ``revflow.audit`` calls it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
+from revflow.db import bulk
 from revflow.db.models import AuditChainHead, AuditEntry
 
 GENESIS = "0" * 64
@@ -84,6 +86,8 @@ def _seal(session: Session) -> None:
         # a savepoint's release fires before_commit too: sealing there, then again at
         # the real commit, numbered the entry twice (a gap in seq on PostgreSQL)
         return
+    # the transaction's other queued rows go in first: the head's lock is its last
+    bulk.insert_queued(session)
     # entries not flushed yet are inserted already sealed (an INSERT, no UPDATE after
     # it); they are set aside while the rest of the transaction flushes, so that its
     # row locks are all taken before the head's.  Not on SQLite: there the entries'
@@ -104,18 +108,10 @@ def _seal(session: Session) -> None:
     # an entry added inside a savepoint that rolled back is no longer in the session
     flushed = [e for e in session.info.pop(_PENDING, []) if e in session]
     if sqlite and queued:  # the write lock before the head is read, as an INSERT takes it
-        session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.id == HEAD_ID)
-            .values(seq=AuditChainHead.seq)
-        )
-    head = session.scalars(
-        select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
-    ).one_or_none()
-    if head is None:  # a schema built without the migration that seeds it
-        head = AuditChainHead(id=HEAD_ID, seq=0, hash=GENESIS)
-        session.add(head)
-    seq, prev = head.seq, head.hash
+        session.execute(_TAKE_HEAD)
+    # Core, not the ORM: the head costs no flush (an entry-only commit makes none)
+    found = session.execute(_LOCK_HEAD).one_or_none()
+    seq, prev = (found.seq, found.hash) if found is not None else (0, GENESIS)
     # flushed entries have the lower ids: chain order is id order
     for entry in sorted(flushed, key=lambda e: e.id) + unflushed:
         seq += 1
@@ -125,11 +121,26 @@ def _seal(session: Session) -> None:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
         row["hash"] = prev = entry_hash(prev, seq, row)
-    head.seq, head.hash = seq, prev
-    session.add_all(unflushed)
-    session.flush()
+    if found is None:  # a schema built without the migration that seeds it
+        session.execute(insert(_HEAD), {"id": HEAD_ID, "seq": seq, "hash": prev})
+    else:
+        session.execute(_SET_HEAD, {"b_seq": seq, "b_hash": prev})
+    if unflushed:
+        session.add_all(unflushed)
+        session.flush()
     if queued:
-        session.execute(insert(cast(Table, AuditEntry.__table__)), queued)
+        session.execute(insert(_ENTRIES), queued)
+
+
+_HEAD = cast(Table, AuditChainHead.__table__)
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_TAKE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=_HEAD.c.seq)
+_SET_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
 
 
 def _forget(session: Session, transaction: SessionTransaction) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow.db.models import Plan, PlanState, Step, StepState
-from revflow.orchestration.repository import SETTLE_COLUMNS
+from revflow.orchestration.repository import SETTLE_COLUMNS, any_of, on_sqlite
 
 PlanRow = Any  # a row of Plan.id, order_id, correlation_id, definition
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
@@ -186,25 +186,33 @@ async def lease_pending(
     if not step_ids:
         return []
     params = {"b_ids": list(step_ids), "b_owner": owner, "b_now": now, "b_until": now + lease}
-    return list((await s.execute(_LEASE_PENDING, params)).all())
+    stmt = _LEASE_PENDING_SQLITE if on_sqlite(s) else _LEASE_PENDING
+    return list((await s.execute(stmt, params)).all())
 
 
 # Core (the table, not the mapped class): the ORM's bulk UPDATE would look for the
 # rows in the session to synchronise them, per statement, for steps it never loads
 _NOW = bindparam("b_now", type_=STEPS.c.due_at.type)
-_LEASE_PENDING = (
-    update(STEPS)
-    .where(STEPS.c.id.in_(bindparam("b_ids", expanding=True)), STEPS.c.state == StepState.PENDING)
-    .values(
-        state=StepState.RUNNING,
-        due_at=_NOW,
-        started_at=_NOW,
-        attempts=STEPS.c.attempts + 1,
-        lease_owner=bindparam("b_owner", type_=STEPS.c.lease_owner.type),
-        lease_expires_at=bindparam("b_until", type_=STEPS.c.lease_expires_at.type),
+
+
+def _lease_pending(ids: ColumnElement[bool]) -> Any:
+    return (
+        update(STEPS)
+        .where(ids, STEPS.c.state == StepState.PENDING)
+        .values(
+            state=StepState.RUNNING,
+            due_at=_NOW,
+            started_at=_NOW,
+            attempts=STEPS.c.attempts + 1,
+            lease_owner=bindparam("b_owner", type_=STEPS.c.lease_owner.type),
+            lease_expires_at=bindparam("b_until", type_=STEPS.c.lease_expires_at.type),
+        )
+        .returning(STEPS.c.id, STEPS.c.plan_id, *(STEPS.c[c.key] for c in LEASED_COLUMNS))
     )
-    .returning(STEPS.c.id, STEPS.c.plan_id, *(STEPS.c[c.key] for c in LEASED_COLUMNS))
-)
+
+
+_LEASE_PENDING = _lease_pending(any_of(STEPS.c.id, "b_ids"))
+_LEASE_PENDING_SQLITE = _lease_pending(STEPS.c.id.in_(bindparam("b_ids", expanding=True)))
 
 
 async def extend_leases(
@@ -235,15 +243,12 @@ async def fence(s: AsyncSession, step_ids: Sequence[int], owner: str, is_sqlite:
     return set((await s.scalars(q, {"b_ids": list(step_ids), "b_owner": owner})).all())
 
 
-_MINE = and_(
-    STEPS.c.id.in_(bindparam("b_ids", expanding=True)),
-    STEPS.c.lease_owner == bindparam("b_owner", type_=STEPS.c.lease_owner.type),
-    STEPS.c.state == StepState.RUNNING,
-)
-_FENCE = select(STEPS.c.id).where(_MINE).with_for_update()
+_OWNER = STEPS.c.lease_owner == bindparam("b_owner", type_=STEPS.c.lease_owner.type)
+_RUNNING = STEPS.c.state == StepState.RUNNING
+_FENCE = select(STEPS.c.id).where(any_of(STEPS.c.id, "b_ids"), _OWNER, _RUNNING).with_for_update()
 _FENCE_SQLITE = (
     update(STEPS)
-    .where(_MINE)
+    .where(STEPS.c.id.in_(bindparam("b_ids", expanding=True)), _OWNER, _RUNNING)
     .values(lease_expires_at=STEPS.c.lease_expires_at)
     .returning(STEPS.c.id)
 )
@@ -267,7 +272,7 @@ _FENCED = _FENCE.cte("fenced")
 _FENCE_READ = (
     select(*(STEPS.c[c] for c in SETTLE_COLUMNS))
     .add_columns(STEPS.c.id.in_(select(_FENCED.c.id)).label("mine"))
-    .where(STEPS.c.plan_id.in_(bindparam("b_plans", expanding=True)))
+    .where(any_of(STEPS.c.plan_id, "b_plans"))
     .order_by(STEPS.c.plan_id, STEPS.c.position)
 )
 

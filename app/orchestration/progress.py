@@ -5,7 +5,8 @@ ready the steps whose dependencies are done, derive the plan state and hold reas
 and, when they changed, write them to the Order (status map) and the audit log;
 then refresh the plan's and steps' jeopardy (as ``jeopardy_watch.refresh`` does).
 ``settle_many`` does this for all plans a worker batch touched with one read of
-their steps and set-based updates; ``settle`` is ``settle_many`` for one plan.
+their steps and set-based updates (the plans' own columns too: Core, no ORM flush);
+``settle`` is ``settle_many`` for one plan.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from revflow import audit
 from revflow.alerts.service import defer_plan_recovered, raise_deferred
@@ -66,6 +68,7 @@ class _Changes:
     ready_of: dict[int, list[int]] = field(default_factory=dict)  # ready_now by plan
     ready_at: list[dict[str, Any]] = field(default_factory=list)  # paused steps: own due time
     jeopardy: dict[str | None, list[int]] = field(default_factory=dict)
+    plans: dict[int, Plan] = field(default_factory=dict)  # plans whose state or jeopardy moved
 
 
 async def settle(
@@ -146,6 +149,7 @@ async def settle_many(
         ready = set(changes.ready_now) - set(leased)
         changes.ready_now = [i for i in changes.ready_now if i in ready]
         chain.leased = await claims.lease_pending(s, leased, chain.owner, chain.lease, now)
+    await repository.write_plans(s, list(changes.plans.values()), now)
     await repository.ready_steps(s, changes.ready_now, changes.ready_at, now)
     for verdict, ids in changes.jeopardy.items():
         await repository.set_jeopardy(s, ids, verdict)
@@ -216,12 +220,15 @@ def _settle_state(
     check_plan_transition(current, new_state)
     if current is PlanState.ON_HOLD and new_state is not PlanState.ON_HOLD:
         defer_plan_recovered(s, plan.id)  # its fallout alerts resolve
-    plan.state = new_state
-    plan.hold_reason = reason if new_state is PlanState.ON_HOLD else None
     refused = plan.error if plan.error and plan.error.startswith(REFUSED) else None
-    plan.error = reason if new_state in (PlanState.ON_HOLD, PlanState.FAILED) else refused
-    if new_state in FINAL_PLAN:
-        plan.completed_at = now
+    _settled(
+        plan,
+        state=new_state,
+        hold_reason=reason if new_state is PlanState.ON_HOLD else None,
+        error=reason if new_state in (PlanState.ON_HOLD, PlanState.FAILED) else refused,
+        completed_at=now if new_state in FINAL_PLAN else plan.completed_at,
+    )
+    changes.plans[plan.id] = plan
     write_plan_state(
         s, writeback, plan.order_id, new_state, plan.correlation_id, plan.error, plan_id=plan.id
     )
@@ -238,6 +245,13 @@ def _settle_state(
     return new_state
 
 
+def _settled(plan: Plan, **values: object) -> None:
+    """Set a plan's settled columns as if stored: ``repository.write_plans`` stores them
+    for the batch in one Core statement, and the ORM, seeing no change, flushes none."""
+    for name, value in values.items():
+        set_committed_value(plan, name, value)
+
+
 def _refresh_jeopardy(
     s: AsyncSession,
     plan: Plan,
@@ -248,9 +262,11 @@ def _refresh_jeopardy(
 ) -> None:
     """``jeopardy_watch.refresh`` on steps already read (their updates are collected)."""
     now = judged_at(plan)
+    plan_was = plan.jeopardy
     timings, changed = judge_steps(steps, now)
     for r in steps:
         if r.id in changed:
             r.jeopardy = changed[r.id]
             changes.jeopardy.setdefault(changed[r.id], []).append(r.id)
-    set_plan_jeopardy(s, plan, writeback, actor, timings, now)
+    if set_plan_jeopardy(s, plan, writeback, actor, timings, now) != plan_was:
+        changes.plans[plan.id] = plan

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import ARRAY, Row, Table, any_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from revflow.db.models import (
     AuditEntry,
@@ -31,6 +32,7 @@ from revflow.plans.ponr import ChangeView
 from revflow.plans.state import FINAL_PLAN, StepView
 
 STEPS = cast(Table, Step.__table__)  # Core table: executemany updates by bound id
+PLANS = cast(Table, Plan.__table__)
 FIRST = "new"  # the scenario of an order's first plan
 
 
@@ -60,8 +62,46 @@ async def lock_plans(s: AsyncSession, plan_ids: Iterable[int], is_sqlite: bool) 
     return {p.id: p for p in (await s.scalars(q, {"b_ids": ids})).all()}
 
 
+def any_of(column: Any, name: str) -> Any:
+    """PostgreSQL's ``column = ANY(:name)``: the ids bound as one array.  Unlike an
+    expanding IN, nothing is rendered per execution, and the statement's text (one
+    prepared statement) is the same for any number of ids."""
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))
+
+
 _PLANS_BY_ID = select(Plan).where(Plan.id.in_(bindparam("b_ids", expanding=True))).order_by(Plan.id)
-_PLANS_BY_ID_LOCKED = _PLANS_BY_ID.with_for_update()
+_PLANS_BY_ID_LOCKED = (
+    select(Plan).where(any_of(Plan.id, "b_ids")).order_by(Plan.id).with_for_update()
+)
+
+
+SETTLED_PLAN = ("state", "hold_reason", "error", "completed_at", "jeopardy")  # settle's
+
+
+async def write_plans(s: AsyncSession, plans: Sequence[Plan], now: datetime) -> None:
+    """Store the loaded ``plans``' ``SETTLED_PLAN`` values, as set on them, with one
+    Core executemany instead of the ORM's flush (values assigned through the ORM, as
+    ``jeopardy_watch`` does, are marked stored too)."""
+    if not plans:
+        return
+    rows = []
+    for plan in plans:
+        values = {name: getattr(plan, name) for name in SETTLED_PLAN}
+        # committed before the UPDATE runs: its autoflush must not write them again
+        for name, value in values.items():
+            set_committed_value(plan, name, value)
+        set_committed_value(plan, "updated_at", now)
+        rows.append(
+            {"b_id": plan.id, "b_updated_at": now, **{f"b_{k}": v for k, v in values.items()}}
+        )
+    await s.execute(_SET_PLANS, rows)
+
+
+_SET_PLANS = (
+    update(PLANS)
+    .where(PLANS.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in (*SETTLED_PLAN, "updated_at")})
+)
 
 
 async def get_plan(s: AsyncSession, plan_id: int) -> Plan | None:

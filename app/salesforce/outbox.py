@@ -8,6 +8,10 @@ Two kinds of item (``WritebackItem.operation``):
   Each is sent as it is, never coalesced: two events are two events.  ``record_id``
   is the Order the item concerns (for the audit and the plan's error).
 
+Items are queued rows (``revflow.db.bulk.queue``), inserted when the caller's
+transaction commits, in enqueue order (ids follow it: coalescing lets the newest
+value of a field win); no ORM object, no flush.
+
 ``enqueue`` treats a platform-event name (``X__e``) as a create, so callers that only
 know ``(sobject, record_id, fields)`` (the worker's step writes) publish events.
 """
@@ -19,7 +23,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from revflow.db.bulk import insert_rows
+from revflow.db import bulk
 from revflow.db.models import OutboxOperation, WritebackItem
 
 #: sObjects Revflow only ever creates (never updates by id)
@@ -45,14 +49,10 @@ def enqueue(
     operation: OutboxOperation | None = None,
 ) -> None:
     """Queue a write: an update of ``record_id``, or a create (events, ``CREATE_ONLY``)."""
-    session.add(
-        WritebackItem(
-            sobject=sobject,
-            record_id=record_id,
-            fields=fields,
-            correlation_id=correlation_id,
-            operation=operation or operation_for(sobject),
-        )
+    bulk.queue(
+        session.sync_session,
+        WritebackItem,
+        [_row(Write(sobject, record_id, fields, correlation_id, operation))],
     )
 
 
@@ -67,22 +67,18 @@ class Write(NamedTuple):
 
 
 async def enqueue_many(session: AsyncSession, writes: Sequence[Write]) -> None:
-    """``enqueue`` each of ``writes``, in one INSERT (ids follow ``writes``' order)."""
-    if not writes:
-        return
-    rows = [
-        {
-            "sobject": w.sobject,
-            "record_id": w.record_id,
-            "fields": w.fields,
-            "correlation_id": w.correlation_id,
-            "operation": w.operation or operation_for(w.sobject),
-        }
-        for w in writes
-    ]
-    # an executemany inserts, and numbers, the rows in order: coalescing lets the
-    # newest of two values of a field win
-    await insert_rows(session, WritebackItem, rows)
+    """``enqueue`` each of ``writes`` (inserted with the others at commit, in order)."""
+    bulk.queue(session.sync_session, WritebackItem, [_row(w) for w in writes])
+
+
+def _row(w: Write) -> dict[str, Any]:
+    return {
+        "sobject": w.sobject,
+        "record_id": w.record_id,
+        "fields": w.fields,
+        "correlation_id": w.correlation_id,
+        "operation": w.operation or operation_for(w.sobject),
+    }
 
 
 def create(

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
+from revflow.audit.verify import verify
 from revflow.clock import utcnow
 from revflow.connectors.base import CallResult
 from revflow.connectors.errors import FatalError, RetryableError
@@ -321,3 +323,42 @@ async def test_a_batch_that_waited_for_its_plan_settles_on_what_the_other_commit
     _, steps = await states(db, plan_id)
     assert (steps["a"].state, steps["b"].state) == ("completed", "completed")
     assert steps["join"].state in ("ready", "running")  # readied, or chained to w2
+
+
+async def test_a_batch_that_completes_plans_flushes_nothing_through_the_orm(db):
+    """The plans' state, their write-backs and audit entries go in as Core statements."""
+    ids = [
+        await insert_plan(
+            db, [{"key": "so", "kind": "callout", "action": "ok"}], f"801E{i:011d}AAA"
+        )
+        for i in range(3)
+    ]
+    w = make_worker(db, erp)
+    claimed = await w.claim(10)
+    done = [(c, await w.executor.run(c)) for c in claimed]
+    flushed: list[object] = []
+
+    def note(session, _ctx, _instances):
+        flushed.extend([*session.new, *session.dirty])
+
+    event.listen(Session, "before_flush", note)
+    try:
+        assert await w.complete_many(done) == [True] * 3
+    finally:
+        event.remove(Session, "before_flush", note)
+    assert flushed == []
+    for plan_id in ids:
+        plan, _steps = await states(db, plan_id)
+        assert plan.state == "completed" and plan.completed_at is not None
+    async with db.read() as s:
+        actions = (
+            await s.scalars(select(AuditEntry.action).where(AuditEntry.plan_id.in_(ids)))
+        ).all()
+        items = (
+            await s.scalars(
+                select(WritebackItem.record_id).where(WritebackItem.record_id.like("801E%"))
+            )
+        ).all()
+        assert (await verify(s)).ok
+    assert Counter(actions)["plan.completed"] == 3
+    assert len(set(items)) == 3  # each Order's completed status is queued

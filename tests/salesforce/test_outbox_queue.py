@@ -1,0 +1,33 @@
+"""Outbox items are queued rows inserted at commit: no ORM object, ids in enqueue order."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from revflow import audit
+from revflow.audit.verify import verify
+from revflow.db.database import Database
+from revflow.db.models import AuditEntry, OutboxOperation, WritebackItem
+from revflow.salesforce import outbox
+
+
+async def test_enqueued_items_are_inserted_at_commit_in_enqueue_order(db: Database) -> None:
+    async with db.write() as s:
+        outbox.enqueue(s, "Order", "801A", {"Status": "Activated"}, "c-1")
+        await outbox.enqueue_many(s, [outbox.Write("Order", "801A", {"Status": "Completed"})])
+        outbox.create(s, "ProcessException", {"Message": "m"}, about="801A")
+        outbox.enqueue(s, "Order_Status__e", "801A", {"State__c": "done"})
+        audit.record(s, "worker", "plan.completed", plan_id=1, order_id="801A")
+        assert not s.new  # nothing for the ORM to flush at commit
+    async with db.read() as s:
+        items = (await s.scalars(select(WritebackItem).order_by(WritebackItem.id))).all()
+        entries = (await s.scalars(select(AuditEntry))).all()
+        assert (await verify(s)).ok
+    assert [(i.sobject, i.fields, i.operation) for i in items] == [
+        ("Order", {"Status": "Activated"}, OutboxOperation.UPDATE),
+        ("Order", {"Status": "Completed"}, OutboxOperation.UPDATE),
+        ("ProcessException", {"Message": "m"}, OutboxOperation.CREATE),
+        ("Order_Status__e", {"State__c": "done"}, OutboxOperation.CREATE),
+    ]
+    assert items[0].correlation_id == "c-1"
+    assert [e.action for e in entries] == ["plan.completed"]
