@@ -167,17 +167,24 @@ async def test_a_sweep_that_lost_the_lease_mid_page_stores_no_plan_and_no_cursor
             raise
         await stop.wait()
 
+    await until_lost(db, "reconcile", one_sweep, lost)
+    await client.aclose()
+    assert await planned(db) == []
+    assert await sweeper.cursor() is None  # advanced in the rolled-back transaction
+
+
+async def until_lost(
+    db: Database, name: str, loop: Callable[..., Awaitable[None]], lost: list[BaseException]
+) -> None:
+    """Run ``loop`` under the intake lease (owner "a") until it has seen ``LeaseLost``."""
     stop = asyncio.Event()
-    run = leased(ChannelLeases(db, "a", [INTAKE_LEASE], 30.0), "reconcile", one_sweep)
+    run = leased(ChannelLeases(db, "a", [INTAKE_LEASE], 30.0), name, loop)
     task = asyncio.ensure_future(run(stop, no_beat))
     try:
         await until(lambda: _true(bool(lost)))
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-        await client.aclose()
-    assert await planned(db) == []
-    assert await sweeper.cursor() is None  # advanced in the rolled-back transaction
 
 
 async def _true(value: bool) -> bool:
@@ -277,14 +284,7 @@ async def test_revalidation_under_a_lost_lease_stores_nothing(org, db, database_
             lost.append(exc)
             raise
 
-    run = leased(ChannelLeases(db, "a", [INTAKE_LEASE], 30.0), "intake", one_pass)
-    stop = asyncio.Event()
-    task = asyncio.ensure_future(run(stop, no_beat))
-    try:
-        await until(lambda: _true(bool(lost)))
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await client.aclose()
+    await until_lost(db, "intake", one_pass, lost)
+    await client.aclose()
     async with db.read() as s:
         assert await s.scalar(select(func.count()).select_from(OrderSnapshot)) == 0
