@@ -25,7 +25,7 @@ from revflow import audit
 from revflow.db.models import OutboxOperation, OutboxState, WritebackItem
 from revflow.incidents import open_in, resolve_in
 from revflow.metrics import WRITEBACK_REFUSALS
-from revflow.salesforce import repository
+from revflow.salesforce import outbox, repository
 from revflow.salesforce.targets import RECORD_TYPES
 
 log = logging.getLogger("revflow.writeback")
@@ -79,15 +79,10 @@ def queue_notice(
     plan_id: int | None,
     sobject: str = NOTICE_SOBJECT,
 ) -> None:
-    """Queue the notice in the transaction that marks the refused update failed."""
-    s.add(
-        WritebackItem(
-            sobject=sobject,
-            record_id=record_id,
-            fields={error_field: text},
-            correlation_id=correlation_id,
-            operation=OutboxOperation.NOTICE,
-        )
+    """Queue the notice in the transaction that marks the refused update failed (a
+    queued row like every write-back: ids follow the order they were queued in)."""
+    outbox.enqueue(
+        s, sobject, record_id, {error_field: text}, correlation_id, OutboxOperation.NOTICE
     )
     audit.record(
         s,
