@@ -336,6 +336,12 @@ class Revflow:
             add(name, loop, interval_s=interval_s)  # claims, commits, leases, waits, jeopardy
         flush = leased(self.writeback_lease, "writeback", self.flusher.run)
         add("writeback", flush, interval_s=s.writeback.flush_interval_s)
+
+        async def sync_budget(stop: asyncio.Event, beat: Beat) -> None:
+            # in every process: the flusher, which syncs too, runs in one only
+            await self.salesforce.budget.run(self.db, stop, beat)
+
+        add("api_budget", sync_budget, interval_s=self.salesforce.budget.sync_interval_s)
         if s.reconcile.enabled or s.ingest.transport == "polling":
             sweep = leased(self.intake_lease, "reconcile", self.reconciler.run)
             add("reconcile", sweep, interval_s=self.reconciler.interval_s)

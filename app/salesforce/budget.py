@@ -18,6 +18,7 @@ write-back calls out more as Revflow's use approaches its share.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -28,6 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from revflow import audit
+from revflow.aio import Beat, no_beat, sleep_until
 from revflow.alerts.hooks import budget_exhausted
 from revflow.alerts.service import raise_alert
 from revflow.clock import aware, utcnow
@@ -150,6 +152,18 @@ class ApiBudget:
                 self._unsaved[hour] = self._unsaved.get(hour, 0) + calls
             raise
         self._gauges()
+
+    async def run(self, db: Database, stop: asyncio.Event, beat: Beat = no_beat) -> None:
+        """Sync every ``sync_interval_s`` until ``stop``, and once more then: every
+        process records its own calls and sees the others', whichever of the loops that
+        call Salesforce it holds (the write-back flusher runs in one process only)."""
+        try:
+            while not stop.is_set():
+                await self.sync(db)
+                beat()
+                await sleep_until(self.sync_interval_s, stop)
+        finally:
+            await self.sync(db, force=True)
 
     def _gauges(self) -> None:
         SALESFORCE_API_REVFLOW.set(self.calls)
